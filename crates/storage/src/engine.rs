@@ -1,0 +1,129 @@
+//! The engine seam: a sorted key-value store with a few keyspaces, atomic batches across them,
+//! point-in-time snapshots, and durable (fsynced) writes on request.
+//!
+//! Two implementations: [`crate::fjall_engine::FjallEngine`] (on disk) and
+//! [`crate::memory::MemoryEngine`] (for `sextant demo` and tests). Both pass the one conformance
+//! suite in [`crate::conformance`].
+
+use std::sync::Arc;
+
+/// The keyspaces of a store. Each is a separate sorted map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cf {
+    /// MVCC data of every range on the node (versioned keys, intents).
+    Data,
+    /// Raft logs, votes and log metadata, keyed by range id.
+    Raft,
+    /// Per-range applied state and local node state (node identity, cluster id).
+    State,
+}
+
+impl Cf {
+    /// Every keyspace.
+    pub const ALL: [Cf; 3] = [Cf::Data, Cf::Raft, Cf::State];
+
+    /// The keyspace's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Data => "data",
+            Cf::Raft => "raft",
+            Cf::State => "state",
+        }
+    }
+}
+
+/// How durable a write must be before `write` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before returning: survives a machine crash. Raft log appends and votes use this.
+    Sync,
+    /// Buffered in the engine's journal: survives a process crash once flushed; the raft log
+    /// makes state-machine writes recoverable anyway.
+    Buffered,
+}
+
+/// One write in a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Set `key` to `value`.
+    Put(Cf, Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Cf, Vec<u8>),
+}
+
+/// Writes applied atomically, across keyspaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The writes, applied in order.
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Put(cf, key.into(), value.into()));
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push(WriteOp::Delete(cf, key.into()));
+    }
+
+    /// Appends another batch.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
+    /// True when the batch holds no write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Number of writes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Approximate size in bytes of keys and values.
+    pub fn size_bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::Put(_, k, v) => k.len() + v.len(),
+                WriteOp::Delete(_, k) => k.len(),
+            })
+            .sum()
+    }
+}
+
+/// A key-value pair from a scan.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// An iterator over a scan, in key order (or reverse order).
+pub type ScanIter<'a> = Box<dyn Iterator<Item = Result<KeyValue, crate::StorageError>> + Send + 'a>;
+
+/// Read access: the engine itself (latest state) or a snapshot.
+pub trait Reader: Send + Sync {
+    /// The value of `key`, if any.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, crate::StorageError>;
+    /// Pairs with `start <= key < end` in key order, or reversed. An empty `end` means no
+    /// upper bound.
+    fn scan(&self, cf: Cf, start: &[u8], end: &[u8], reverse: bool) -> ScanIter<'_>;
+}
+
+/// A store.
+pub trait Engine: Reader + 'static {
+    /// Applies the batch atomically.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), crate::StorageError>;
+    /// A consistent read view of the current state; later writes are not visible in it.
+    fn snapshot(&self) -> Arc<dyn Reader>;
+    /// Makes every write so far durable.
+    fn sync(&self) -> Result<(), crate::StorageError>;
+    /// Approximate bytes used on disk (or in memory) by a keyspace.
+    fn approximate_size(&self, cf: Cf) -> u64;
+}
