@@ -62,21 +62,21 @@
 //! whitespace-only locality is [`LocalityError::Empty`], and a malformed part is quoted in the
 //! error after trimming its ends.
 
-mod closest;
 mod error;
 mod filter;
 mod locality;
 mod message;
+mod similarity;
 mod tier;
 
 #[cfg(test)]
 mod golden;
 
-pub use closest::closest;
 pub use error::LocalityError;
 pub use filter::LocalityFilter;
 pub use locality::{Locality, Match, parse_locality_list};
 pub use message::{
     EMPTY_LOCALITY_HINT, MAX_HINT_LOCALITIES, known_localities_hint, no_match_message,
 };
+pub use similarity::closest;
 pub use tier::Tier;
