@@ -1,0 +1,22 @@
+//! Ranges and replicas.
+//!
+//! The key space is split into ranges; each range is one Raft group ([`raft`]) whose members
+//! are this range's replicas on different nodes: voters, and non-voters (Raft learners) that
+//! follow the log without voting. The group's leader holds the range's lease: it evaluates
+//! requests ([`replica`]) into raw writes that every replica applies in log order.
+//!
+//! From the bottom up:
+//! - [`command`]: what the Raft log carries.
+//! - [`raft`]: one openraft group per range, its durable log on the engine, snapshots.
+//! - [`tscache`], [`rangefeed`]: per-replica timestamp cache and change streams.
+//! - [`replica`]: request evaluation on the leaseholder, follower reads below the closed
+//!   timestamp, closed timestamp promises.
+//! - [`store`]: every replica of a node, the applier, the RPC handlers.
+//! - [`dist_sender`]: the client side: range lookup through the meta range, the replica
+//!   oracle, retries, intent resolution.
+//! - [`txn`]: transactions (SERIALIZABLE): intents, records, heartbeats, refresh, commit.
+//! - [`allocator`]: where replicas and leases should be, from zone configs (pure).
+//! - [`node`]: bootstrap, join, liveness, the node directory, the replicate queue, splits.
+
+pub mod command;
+

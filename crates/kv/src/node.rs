@@ -1,0 +1,936 @@
+//! A KV node: the store, the DistSender, and the cluster-level loops that keep ranges healthy.
+//!
+//! Life of a node ([`KvNode::start`]):
+//! 1. open the engine and read the node's identity (cluster id, node id) if it has one;
+//! 2. serve RPC at once, so `init` and `join` can reach an empty node;
+//! 3. without an identity, wait for either `node.init` (this node bootstraps a new cluster:
+//!    range 1 for meta and system records, range 2 for table data) or a successful
+//!    `node.join` to a listed peer (which allocates a node id);
+//! 4. open the store, register the node and start the loops: liveness heartbeats, the node
+//!    directory refresh, closed timestamps and rangefeed checkpoints, the replicate queue that
+//!    applies allocator decisions, replica GC, and split follow-ups.
+
+use crate::allocator::{self, Action, NodeInfo, RangeReplicas};
+use crate::api::*;
+use crate::dist_sender::{DistSender, NodeDirectory};
+use crate::raft::RaftConfig;
+use crate::replica::ReplicaConfig;
+use crate::store::{Store, StoreConfig, StoreEvent};
+use base::keys::{self, META_RANGE_END, TABLE_DATA_MIN};
+use base::zone::ZoneConfig;
+use base::{Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType, Span, Timestamp};
+use locality::Locality;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{Cf, Durability, Engine};
+use tokio::sync::watch;
+
+const IDENT_KEY: &[u8] = b"ident";
+const NODE_ID_GEN: &str = "node-id-gen";
+const RANGE_ID_GEN: &str = "range-id-gen";
+
+/// Liveness timing.
+#[derive(Clone, Debug)]
+pub struct LivenessConfig {
+    /// How often a node renews its liveness record.
+    pub heartbeat: Duration,
+    /// How long a renewal lasts.
+    pub ttl: Duration,
+    /// After how long without renewal a node's replicas are replaced elsewhere
+    /// (CockroachDB's `server.time_until_store_dead`, 5 minutes by default).
+    pub time_until_dead: Duration,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> LivenessConfig {
+        LivenessConfig {
+            heartbeat: Duration::from_millis(1500),
+            ttl: Duration::from_millis(4500),
+            time_until_dead: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How a node is started.
+#[derive(Clone, Debug)]
+pub struct KvNodeConfig {
+    /// Where the node is.
+    pub locality: Locality,
+    /// Address other nodes use to reach this one (`host:port`).
+    pub advertise_addr: String,
+    /// SQL address to advertise.
+    pub sql_addr: String,
+    /// HTTP address to advertise.
+    pub http_addr: String,
+    /// Peers to join.
+    pub join: Vec<String>,
+    /// How long to keep trying the join addresses before giving up.
+    pub join_timeout: Duration,
+    /// Store tunables.
+    pub store: StoreConfig,
+    /// Liveness tunables.
+    pub liveness: LivenessConfig,
+    /// How often the replicate queue looks at each range.
+    pub replicate_interval: Duration,
+    /// How often closed timestamps advance on idle ranges.
+    pub closed_ts_interval: Duration,
+}
+
+impl Default for KvNodeConfig {
+    fn default() -> KvNodeConfig {
+        KvNodeConfig {
+            locality: Locality::default(),
+            advertise_addr: String::new(),
+            sql_addr: String::new(),
+            http_addr: String::new(),
+            join: Vec::new(),
+            join_timeout: Duration::from_secs(60),
+            store: StoreConfig::default(),
+            liveness: LivenessConfig::default(),
+            replicate_interval: Duration::from_millis(1000),
+            closed_ts_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl KvNodeConfig {
+    /// Fast timings for tests: short elections, heartbeats and dead-node timeout.
+    pub fn fast_for_tests() -> KvNodeConfig {
+        KvNodeConfig {
+            store: StoreConfig { raft: RaftConfig::fast(), replica: ReplicaConfig { closed_ts_target: Duration::from_millis(500), ..Default::default() } },
+            liveness: LivenessConfig {
+                heartbeat: Duration::from_millis(300),
+                ttl: Duration::from_millis(1500),
+                time_until_dead: Duration::from_secs(5),
+            },
+            replicate_interval: Duration::from_millis(300),
+            closed_ts_interval: Duration::from_millis(100),
+            join_timeout: Duration::from_secs(20),
+            ..Default::default()
+        }
+    }
+}
+
+/// A node's liveness record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liveness {
+    /// The node.
+    pub node_id: NodeId,
+    /// Valid until this wall time (nanoseconds).
+    pub expiration: i64,
+    /// The node is draining: it sheds leases and takes no new replicas.
+    pub draining: bool,
+}
+
+/// What `node status` shows for one node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub node_id: NodeId,
+    /// RPC address.
+    pub address: String,
+    /// SQL address.
+    pub sql_address: String,
+    /// Locality.
+    pub locality: String,
+    /// Liveness record valid now.
+    pub is_live: bool,
+    /// Draining.
+    pub draining: bool,
+    /// Replicas on the node.
+    pub replicas: usize,
+    /// Leases held.
+    pub leaseholders: usize,
+}
+
+/// One replica, as `SHOW RANGES` / the range layout prints it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RangeInfo {
+    /// The descriptor.
+    pub desc: RangeDescriptor,
+    /// The leaseholder, if known.
+    pub leaseholder: Option<NodeId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Ident {
+    cluster_id: String,
+    node_id: NodeId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct JoinRequest {
+    address: String,
+    sql_address: String,
+    http_address: String,
+    locality: Locality,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct JoinResponse {
+    cluster_id: String,
+    node_id: NodeId,
+    nodes: Vec<NodeDescriptor>,
+}
+
+/// Errors starting or running a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(#[from] storage::StorageError),
+    /// KV failed.
+    #[error("{0}")]
+    Kv(#[from] KvError),
+    /// The join addresses never answered.
+    #[error("could not join the cluster via {addrs} within {secs} s: {last}")]
+    JoinFailed {
+        /// The addresses tried.
+        addrs: String,
+        /// Seconds tried.
+        secs: u64,
+        /// The last error.
+        last: String,
+    },
+    /// The cluster was initialised already.
+    #[error("cluster has already been initialized")]
+    AlreadyInitialized,
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running KV node.
+#[derive(Clone)]
+pub struct KvNode {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    cfg: KvNodeConfig,
+    node_id: NodeId,
+    cluster_id: String,
+    store: Store,
+    sender: DistSender,
+    nodes: Arc<NodeDirectory>,
+    liveness: RwLock<HashMap<NodeId, Liveness>>,
+    clock: Arc<dyn Clock>,
+    draining: RwLock<bool>,
+    shutdown: watch::Sender<bool>,
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl KvNode {
+    /// Starts a node on an engine whose RPC server is already serving `registry`.
+    /// Returns once the node has an identity (restart, `init`, or join).
+    pub async fn start(
+        cfg: KvNodeConfig,
+        engine: Arc<dyn Engine>,
+        clock: Arc<dyn Clock>,
+        rpc: rpc::Rpc,
+        registry: &rpc::Registry,
+    ) -> Result<KvNode, NodeError> {
+        let nodes = Arc::new(NodeDirectory::default());
+        rpc.set_resolver(nodes.clone());
+        let ident = read_ident(engine.as_ref())?;
+        let (ident, bootstrapped) = match ident {
+            Some(i) => (i, false),
+            None => wait_for_identity(&cfg, engine.as_ref(), &rpc, registry, &nodes).await?,
+        };
+        registry.remove("node.init");
+        rpc.context().set_node_id(ident.node_id);
+        rpc.context().set_cluster_id(ident.cluster_id.clone());
+        let self_desc = NodeDescriptor {
+            node_id: ident.node_id,
+            address: cfg.advertise_addr.clone(),
+            sql_address: cfg.sql_addr.clone(),
+            http_address: cfg.http_addr.clone(),
+            locality: cfg.locality.clone(),
+        };
+        nodes.upsert(self_desc.clone(), true);
+        let (store, events) = Store::open(
+            ident.node_id,
+            engine.clone(),
+            clock.clone(),
+            rpc.clone(),
+            registry,
+            cfg.store.clone(),
+        )
+        .await?;
+        let sender = DistSender::new(ident.node_id, cfg.locality.clone(), rpc.clone(), nodes.clone(), clock.clone());
+        sender.set_local_store(store.clone());
+        let (shutdown, _) = watch::channel(false);
+        let node = KvNode {
+            inner: Arc::new(NodeInner {
+                cfg,
+                node_id: ident.node_id,
+                cluster_id: ident.cluster_id.clone(),
+                store,
+                sender,
+                nodes,
+                liveness: RwLock::new(HashMap::new()),
+                clock,
+                draining: RwLock::new(false),
+                shutdown,
+                tasks: parking_lot::Mutex::new(Vec::new()),
+            }),
+        };
+        node.register_handlers(registry);
+        if bootstrapped {
+            node.bootstrap_ranges().await?;
+        }
+        node.write_node_descriptor(&self_desc).await?;
+        node.heartbeat_liveness().await?;
+        node.refresh_directory().await;
+        node.spawn_loops(events);
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The cluster id.
+    pub fn cluster_id(&self) -> &str {
+        &self.inner.cluster_id
+    }
+
+    /// The DistSender (the KV client of this node).
+    pub fn sender(&self) -> &DistSender {
+        &self.inner.sender
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The locality this node was started with.
+    pub fn locality(&self) -> &Locality {
+        &self.inner.cfg.locality
+    }
+
+    /// Known nodes and liveness.
+    pub fn directory(&self) -> &Arc<NodeDirectory> {
+        &self.inner.nodes
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    async fn bootstrap_ranges(&self) -> Result<(), NodeError> {
+        let me = ReplicaDescriptor { node_id: self.inner.node_id, replica_type: ReplicaType::Voter };
+        let r1 = RangeDescriptor {
+            range_id: RangeId(1),
+            start_key: Key::MIN,
+            end_key: Key(META_RANGE_END.to_vec()),
+            replicas: vec![me],
+            generation: 0,
+        };
+        let r2 = RangeDescriptor {
+            range_id: RangeId(2),
+            start_key: Key(TABLE_DATA_MIN.to_vec()),
+            end_key: Key::max(),
+            replicas: vec![me],
+            generation: 0,
+        };
+        for d in [&r1, &r2] {
+            let replica = self.inner.store.create_range(d.clone()).await?;
+            replica.wait_for_leader(Duration::from_secs(10)).await;
+        }
+        let s = &self.inner.sender;
+        put(s, keys::meta_key(&r1.end_key), encode(&r1)?).await?;
+        put(s, keys::meta_key(&r2.end_key), encode(&r2)?).await?;
+        put(s, keys::system_key(NODE_ID_GEN), 1i64.to_be_bytes().to_vec()).await?;
+        put(s, keys::system_key(RANGE_ID_GEN), 2i64.to_be_bytes().to_vec()).await?;
+        Ok(())
+    }
+
+    async fn write_node_descriptor(&self, desc: &NodeDescriptor) -> Result<(), NodeError> {
+        put(&self.inner.sender, node_key(desc.node_id), encode(desc)?).await?;
+        Ok(())
+    }
+
+    async fn heartbeat_liveness(&self) -> Result<(), KvError> {
+        let ttl = i64::try_from(self.inner.cfg.liveness.ttl.as_nanos()).unwrap_or(i64::MAX);
+        let rec = Liveness {
+            node_id: self.inner.node_id,
+            expiration: self.inner.clock.physical_nanos().saturating_add(ttl),
+            draining: *self.inner.draining.read(),
+        };
+        put(&self.inner.sender, liveness_key(rec.node_id), encode(&rec)?).await?;
+        self.inner.liveness.write().insert(rec.node_id, rec);
+        Ok(())
+    }
+
+    /// Re-reads node descriptors and liveness records into the directory.
+    pub async fn refresh_directory(&self) {
+        let s = &self.inner.sender;
+        let Ok(descs) = scan_prefix(s, "node/").await else { return };
+        let Ok(lives) = scan_prefix(s, "liveness/").await else { return };
+        let now = self.inner.clock.physical_nanos();
+        let mut live_map = HashMap::new();
+        for kv in lives {
+            if let Ok(l) = postcard::from_bytes::<Liveness>(&kv.value) {
+                live_map.insert(l.node_id, l);
+            }
+        }
+        for kv in descs {
+            if let Ok(d) = postcard::from_bytes::<NodeDescriptor>(&kv.value) {
+                let live = live_map.get(&d.node_id).is_some_and(|l| l.expiration > now);
+                self.inner.nodes.upsert(d, live);
+            }
+        }
+        *self.inner.liveness.write() = live_map;
+    }
+
+    /// Liveness records as last read.
+    pub fn liveness(&self) -> HashMap<NodeId, Liveness> {
+        self.inner.liveness.read().clone()
+    }
+
+    fn register_handlers(&self, registry: &rpc::Registry) {
+        let node = self.clone();
+        registry.unary("node.join", move |_c, req: JoinRequest| {
+            let node = node.clone();
+            async move { Ok::<_, rpc::RpcError>(node.handle_join(req).await.map_err(|e| e.to_string())) }
+        });
+        registry.unary("node.init", move |_c, _req: ()| async move {
+            Ok::<Result<(), String>, rpc::RpcError>(Err(NodeError::AlreadyInitialized.to_string()))
+        });
+        let node = self.clone();
+        registry.unary("node.status", move |_c, _req: ()| {
+            let node = node.clone();
+            async move { Ok::<_, rpc::RpcError>(node.status().await.map_err(|e| e.to_string())) }
+        });
+        let node = self.clone();
+        registry.unary("node.drain", move |_c, _req: ()| {
+            let node = node.clone();
+            async move { Ok::<_, rpc::RpcError>(node.drain().await.map_err(|e| e.to_string())) }
+        });
+        let node = self.clone();
+        registry.unary("node.split", move |_c, (range_id, key): (RangeId, Key)| {
+            let node = node.clone();
+            async move { Ok::<_, rpc::RpcError>(node.split_local(range_id, &key).await) }
+        });
+    }
+
+    async fn handle_join(&self, req: JoinRequest) -> Result<JoinResponse, KvError> {
+        let id = increment(&self.inner.sender, keys::system_key(NODE_ID_GEN), 1).await?;
+        let node_id = NodeId(u64::try_from(id).map_err(|_| KvError::Internal("node id overflow".into()))?);
+        let desc = NodeDescriptor {
+            node_id,
+            address: req.address,
+            sql_address: req.sql_address,
+            http_address: req.http_address,
+            locality: req.locality,
+        };
+        put(&self.inner.sender, node_key(node_id), encode(&desc)?).await?;
+        self.inner.nodes.upsert(desc, true);
+        let nodes = self.inner.nodes.all().into_iter().map(|(d, _)| d).collect();
+        Ok(JoinResponse { cluster_id: self.inner.cluster_id.clone(), node_id, nodes })
+    }
+
+    /// Splits the range containing `key` at `key` (no-op if a range already starts there).
+    pub async fn admin_split(&self, key: &Key) -> Result<(), KvError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let desc = self.inner.sender.lookup(key).await?;
+            if desc.start_key == *key {
+                return Ok(());
+            }
+            let mut last = KvError::Unavailable(format!("{}: no leaseholder", desc.range_id));
+            for r in &desc.replicas {
+                let result = if r.node_id == self.inner.node_id {
+                    self.split_local(desc.range_id, key).await
+                } else {
+                    let call: Result<Result<(), KvError>, rpc::RpcError> = self
+                        .rpc()
+                        .call(rpc::Target::Node(r.node_id), "node.split", &(desc.range_id, key.clone()))
+                        .await;
+                    call.unwrap_or_else(|e| Err(KvError::Unavailable(e.to_string())))
+                };
+                match result {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e,
+                }
+            }
+            self.inner.sender.evict(&desc);
+            if tokio::time::Instant::now() > deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn rpc(&self) -> rpc::Rpc {
+        self.inner.store.rpc_client()
+    }
+
+    async fn split_local(&self, range_id: RangeId, key: &Key) -> Result<(), KvError> {
+        let replica = self.inner.store.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
+        if !replica.is_leaseholder() {
+            return Err(KvError::NotLeaseholder { range_id, leaseholder: replica.group().leader() });
+        }
+        if range_id == base::ids::META_RANGE_ID {
+            return Err(KvError::Internal("the meta range is never split".into()));
+        }
+        let id = increment(&self.inner.sender, keys::system_key(RANGE_ID_GEN), 1).await?;
+        let new_id = RangeId(u64::try_from(id).map_err(|_| KvError::Internal("range id overflow".into()))?);
+        let (left, right) = self.inner.store.split(range_id, key, new_id).await?;
+        let s = &self.inner.sender;
+        let ba = BatchRequest {
+            header: Header { gateway: self.inner.node_id, ..Default::default() },
+            requests: vec![
+                Request::Put { key: keys::meta_key(&left.end_key), value: encode(&left)? },
+                Request::Put { key: keys::meta_key(&right.end_key), value: encode(&right)? },
+            ],
+        };
+        s.send(ba).await?;
+        s.insert(left, Some(self.inner.node_id));
+        s.insert(right, None);
+        Ok(())
+    }
+
+    /// Node status for every known node.
+    pub async fn status(&self) -> Result<Vec<NodeStatus>, KvError> {
+        self.refresh_directory().await;
+        let ranges = self.ranges().await?;
+        let mut replicas: HashMap<NodeId, usize> = HashMap::new();
+        let mut leases: HashMap<NodeId, usize> = HashMap::new();
+        for r in &ranges {
+            for rep in &r.desc.replicas {
+                *replicas.entry(rep.node_id).or_default() += 1;
+            }
+            if let Some(lh) = r.leaseholder {
+                *leases.entry(lh).or_default() += 1;
+            }
+        }
+        let live = self.liveness();
+        Ok(self
+            .inner
+            .nodes
+            .all()
+            .into_iter()
+            .map(|(d, is_live)| NodeStatus {
+                node_id: d.node_id,
+                address: d.address.clone(),
+                sql_address: d.sql_address.clone(),
+                locality: d.locality.to_string(),
+                is_live,
+                draining: live.get(&d.node_id).is_some_and(|l| l.draining),
+                replicas: replicas.get(&d.node_id).copied().unwrap_or(0),
+                leaseholders: leases.get(&d.node_id).copied().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Every range with its leaseholder (asked of the replicas).
+    pub async fn ranges(&self) -> Result<Vec<RangeInfo>, KvError> {
+        let descs = self.inner.sender.all_ranges().await?;
+        let mut out = Vec::with_capacity(descs.len());
+        for desc in descs {
+            let leaseholder = self.leaseholder_of(&desc).await;
+            out.push(RangeInfo { desc, leaseholder });
+        }
+        Ok(out)
+    }
+
+    async fn leaseholder_of(&self, desc: &RangeDescriptor) -> Option<NodeId> {
+        if let Some(r) = self.inner.store.replica(desc.range_id) {
+            if let Some(l) = r.group().leader() {
+                return Some(l);
+            }
+        }
+        let h = Header { range_id: desc.range_id, gateway: self.inner.node_id, ..Default::default() };
+        let ba = BatchRequest { header: h, requests: vec![Request::RangeStats] };
+        for r in &desc.replicas {
+            let call: Result<Result<BatchResponse, KvError>, rpc::RpcError> =
+                self.rpc().call(rpc::Target::Node(r.node_id), "kv.batch", &ba).await;
+            match call {
+                Ok(Ok(resp)) => return Some(resp.served_by),
+                Ok(Err(KvError::NotLeaseholder { leaseholder: Some(l), .. })) => return Some(l),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Drains: marks the node draining (the allocator then moves its leases away) and waits
+    /// until it holds no lease, up to 30 s.
+    pub async fn drain(&self) -> Result<usize, KvError> {
+        *self.inner.draining.write() = true;
+        self.heartbeat_liveness().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let held: Vec<_> = self.inner.store.replicas().into_iter().filter(|r| r.is_leaseholder()).collect();
+            if held.is_empty() || tokio::time::Instant::now() > deadline {
+                return Ok(held.len());
+            }
+            for r in held {
+                let voters = r.group().voters();
+                if let Some(to) = voters.into_iter().find(|v| *v != self.inner.node_id && self.inner.nodes.is_live(*v)) {
+                    let _ = r.group().transfer_leader(to).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the loops and the Raft groups.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        for t in self.inner.tasks.lock().drain(..) {
+            t.abort();
+        }
+        self.inner.store.shutdown().await;
+    }
+
+    fn spawn_loops(&self, mut events: tokio::sync::mpsc::UnboundedReceiver<StoreEvent>) {
+        let mut tasks = Vec::new();
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(node.inner.cfg.liveness.heartbeat).await;
+                if let Err(e) = node.heartbeat_liveness().await {
+                    tracing::warn!("liveness heartbeat failed: {e}");
+                }
+                node.refresh_directory().await;
+            }
+        }));
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(node.inner.cfg.closed_ts_interval).await;
+                node.inner.store.tick_closed_timestamps().await;
+            }
+        }));
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    StoreEvent::SplitApplied { right } => {
+                        if let Err(e) = node.inner.store.create_range(right.clone()).await {
+                            tracing::warn!("opening {} after split: {e}", right.range_id);
+                        }
+                    }
+                }
+            }
+        }));
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(node.inner.cfg.replicate_interval).await;
+                node.replicate_round().await;
+            }
+        }));
+        self.inner.tasks.lock().extend(tasks);
+    }
+
+    fn node_infos(&self, ranges: &[RangeDescriptor]) -> Vec<NodeInfo> {
+        let now = self.inner.clock.physical_nanos();
+        let dead_after = i64::try_from(self.inner.cfg.liveness.time_until_dead.as_nanos()).unwrap_or(i64::MAX);
+        let live = self.liveness();
+        let mut counts: HashMap<NodeId, usize> = HashMap::new();
+        for d in ranges {
+            for r in &d.replicas {
+                *counts.entry(r.node_id).or_default() += 1;
+            }
+        }
+        self.inner
+            .nodes
+            .all()
+            .into_iter()
+            .map(|(d, is_live)| {
+                let l = live.get(&d.node_id);
+                NodeInfo {
+                    node_id: d.node_id,
+                    locality: d.locality.clone(),
+                    live: is_live,
+                    dead: l.is_none_or(|l| l.expiration < now.saturating_sub(dead_after)),
+                    draining: l.is_some_and(|l| l.draining),
+                    replicas: counts.get(&d.node_id).copied().unwrap_or(0),
+                    leases: 0,
+                }
+            })
+            .collect()
+    }
+
+    /// The zone configuration that applies to a range.
+    pub async fn zone_for(&self, desc: &RangeDescriptor) -> ZoneConfig {
+        let mut candidates = Vec::new();
+        if let Some(table) = keys::decode_table_id(&desc.start_key) {
+            candidates.push(format!("zones/{table}"));
+        }
+        candidates.push("zones/default".to_string());
+        for name in candidates {
+            if let Ok(Some(v)) = get(&self.inner.sender, keys::system_key(&name)).await {
+                if let Ok(z) = serde_json::from_slice::<ZoneConfig>(&v) {
+                    return z;
+                }
+            }
+        }
+        ZoneConfig::default()
+    }
+
+    /// One pass of the replicate queue over the ranges this node leads.
+    pub async fn replicate_round(&self) {
+        let Ok(all) = self.inner.sender.all_ranges().await else { return };
+        let infos = self.node_infos(&all);
+        for replica in self.inner.store.replicas() {
+            if !replica.is_leaseholder() {
+                continue;
+            }
+            let Some(desc) = replica.descriptor() else { continue };
+            let zone = self.zone_for(&desc).await;
+            let group = replica.group();
+            let state = RangeReplicas {
+                voters: group.voters(),
+                non_voters: group.learners(),
+                leaseholder: Some(self.inner.node_id),
+            };
+            let action = allocator::plan(&zone, &state, &infos);
+            if matches!(action, Action::Noop) {
+                if descriptor_stale(&desc, &state) {
+                    let _ = self.publish_descriptor(&desc, &state).await;
+                }
+                continue;
+            }
+            tracing::info!("{}: {:?}", desc.range_id, action);
+            let mut voters: BTreeSet<NodeId> = state.voters.iter().copied().collect();
+            let mut learners: BTreeSet<NodeId> = state.non_voters.iter().copied().collect();
+            let result = match &action {
+                Action::AddVoter { node, .. } => match group.add_learner(*node).await {
+                    Ok(()) => {
+                        voters.insert(*node);
+                        learners.remove(node);
+                        group.change_membership(voters.clone(), learners.clone()).await
+                    }
+                    Err(e) => Err(e),
+                },
+                Action::AddNonVoter { node, .. } => {
+                    learners.insert(*node);
+                    group.add_learner(*node).await
+                }
+                Action::PromoteNonVoter { node, .. } => {
+                    learners.remove(node);
+                    voters.insert(*node);
+                    group.change_membership(voters.clone(), learners.clone()).await
+                }
+                Action::DemoteVoter { node, .. } => {
+                    voters.remove(node);
+                    learners.insert(*node);
+                    group.change_membership(voters.clone(), learners.clone()).await
+                }
+                Action::RemoveVoter { node, .. } => {
+                    voters.remove(node);
+                    group.change_membership(voters.clone(), learners.clone()).await
+                }
+                Action::RemoveNonVoter { node, .. } => {
+                    learners.remove(node);
+                    group.change_membership(voters.clone(), learners.clone()).await
+                }
+                Action::TransferLease { to, .. } => group.transfer_leader(*to).await,
+                Action::Noop => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!("{}: {:?} failed: {e}", desc.range_id, action);
+                continue;
+            }
+            if !matches!(action, Action::TransferLease { .. }) {
+                let state = RangeReplicas { voters: group.voters(), non_voters: group.learners(), leaseholder: None };
+                if let Err(e) = self.publish_descriptor(&desc, &state).await {
+                    tracing::warn!("{}: publishing descriptor: {e}", desc.range_id);
+                }
+            }
+            for removed in desc.replicas.iter().map(|r| r.node_id) {
+                if !group.voters().contains(&removed) && !group.learners().contains(&removed) {
+                    let _: Result<Result<(), KvError>, _> = self
+                        .rpc()
+                        .call(rpc::Target::Node(removed), "node.gc_replica", &desc.range_id)
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn publish_descriptor(&self, desc: &RangeDescriptor, state: &RangeReplicas) -> Result<(), KvError> {
+        let mut new = desc.clone();
+        new.replicas = state
+            .voters
+            .iter()
+            .map(|n| ReplicaDescriptor { node_id: *n, replica_type: ReplicaType::Voter })
+            .chain(state.non_voters.iter().map(|n| ReplicaDescriptor { node_id: *n, replica_type: ReplicaType::NonVoter }))
+            .collect();
+        new.generation += 1;
+        self.inner.store.update_descriptor(new.clone()).await?;
+        put(&self.inner.sender, keys::meta_key(&new.end_key), encode(&new)?).await?;
+        self.inner.sender.insert(new, Some(self.inner.node_id));
+        Ok(())
+    }
+}
+
+
+fn descriptor_stale(desc: &RangeDescriptor, state: &RangeReplicas) -> bool {
+    let mut a: Vec<(NodeId, bool)> = desc.replicas.iter().map(|r| (r.node_id, r.replica_type == ReplicaType::Voter)).collect();
+    let mut b: Vec<(NodeId, bool)> = state
+        .voters
+        .iter()
+        .map(|n| (*n, true))
+        .chain(state.non_voters.iter().map(|n| (*n, false)))
+        .collect();
+    a.sort();
+    b.sort();
+    a != b
+}
+
+fn read_ident(engine: &dyn Engine) -> Result<Option<Ident>, NodeError> {
+    match engine.get(Cf::State, IDENT_KEY)? {
+        Some(v) => postcard::from_bytes(&v).map(Some).map_err(|e| NodeError::Other(format!("corrupt node identity: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn write_ident(engine: &dyn Engine, ident: &Ident) -> Result<(), NodeError> {
+    let mut batch = storage::WriteBatch::new();
+    batch.put(Cf::State, IDENT_KEY, postcard::to_stdvec(ident).map_err(|e| NodeError::Other(e.to_string()))?);
+    engine.write(batch, Durability::Sync)?;
+    Ok(())
+}
+
+/// Waits for `node.init` or a successful join; returns the identity and whether this node
+/// bootstrapped the cluster.
+async fn wait_for_identity(
+    cfg: &KvNodeConfig,
+    engine: &dyn Engine,
+    rpc: &rpc::Rpc,
+    registry: &rpc::Registry,
+    nodes: &Arc<NodeDirectory>,
+) -> Result<(Ident, bool), NodeError> {
+    let (init_tx, mut init_rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>(1);
+    registry.unary("node.init", move |_c, _req: ()| {
+        let init_tx = init_tx.clone();
+        async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if init_tx.send(tx).await.is_err() {
+                return Ok::<Result<(), String>, rpc::RpcError>(Err(NodeError::AlreadyInitialized.to_string()));
+            }
+            Ok(rx.await.unwrap_or_else(|_| Err("node stopped".into())))
+        }
+    });
+    let req = JoinRequest {
+        address: cfg.advertise_addr.clone(),
+        sql_address: cfg.sql_addr.clone(),
+        http_address: cfg.http_addr.clone(),
+        locality: cfg.locality.clone(),
+    };
+    let peers: Vec<String> = cfg.join.iter().filter(|a| **a != cfg.advertise_addr).cloned().collect();
+    let started = tokio::time::Instant::now();
+    let mut last = String::from("no peer answered");
+    let mut any_reached = false;
+    loop {
+        tokio::select! {
+            Some(reply) = init_rx.recv() => {
+                let ident = Ident { cluster_id: uuid::Uuid::new_v4().to_string(), node_id: NodeId(1) };
+                write_ident(engine, &ident)?;
+                let _ = reply.send(Ok(()));
+                return Ok((ident, true));
+            }
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        for peer in &peers {
+            let resp: Result<Result<JoinResponse, String>, rpc::RpcError> =
+                rpc.call_timeout(rpc::Target::Addr(peer.clone()), "node.join", &req, Duration::from_secs(5)).await;
+            match resp {
+                Ok(Ok(j)) => {
+                    for d in j.nodes {
+                        nodes.upsert(d, true);
+                    }
+                    let ident = Ident { cluster_id: j.cluster_id, node_id: j.node_id };
+                    write_ident(engine, &ident)?;
+                    return Ok((ident, false));
+                }
+                Ok(Err(e)) => {
+                    any_reached = true;
+                    last = format!("{peer}: {e}");
+                }
+                Err(rpc::RpcError::UnknownMethod(_)) => {
+                    any_reached = true;
+                    last = format!("{peer}: cluster not initialized yet (run `sextant init`)");
+                }
+                Err(e) => last = format!("{peer}: {e}"),
+            }
+        }
+        // Reachable but uninitialised peers mean the operator has yet to run `init`: keep
+        // waiting. Unreachable peers past the timeout are an error.
+        if !peers.is_empty() && !any_reached && started.elapsed() > cfg.join_timeout {
+            return Err(NodeError::JoinFailed {
+                addrs: peers.join(","),
+                secs: cfg.join_timeout.as_secs(),
+                last,
+            });
+        }
+    }
+}
+
+fn node_key(id: NodeId) -> Key {
+    keys::system_key(&format!("node/{:020}", id.0))
+}
+
+fn liveness_key(id: NodeId) -> Key {
+    keys::system_key(&format!("liveness/{:020}", id.0))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, KvError> {
+    postcard::to_stdvec(v).map_err(|e| KvError::Internal(e.to_string()))
+}
+
+async fn put(s: &DistSender, key: Key, value: Vec<u8>) -> Result<(), KvError> {
+    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Put { key, value }] };
+    s.send(ba).await.map(|_| ())
+}
+
+async fn get(s: &DistSender, key: Key) -> Result<Option<Vec<u8>>, KvError> {
+    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Get { key }] };
+    match s.send(ba).await?.responses.into_iter().next() {
+        Some(Response::Get(v)) => Ok(v.map(|kv| kv.value)),
+        _ => Ok(None),
+    }
+}
+
+async fn increment(s: &DistSender, key: Key, delta: i64) -> Result<i64, KvError> {
+    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Increment { key, delta }] };
+    match s.send(ba).await?.responses.into_iter().next() {
+        Some(Response::Increment(v)) => Ok(v),
+        _ => Err(KvError::Internal("bad increment response".into())),
+    }
+}
+
+async fn scan_prefix(s: &DistSender, prefix: &str) -> Result<Vec<KeyValue>, KvError> {
+    let start = keys::system_key(prefix);
+    let span = Span::prefix(&start.0);
+    let ba = BatchRequest {
+        header: Header { gateway: s.node_id(), ..Default::default() },
+        requests: vec![Request::Scan { span, max_keys: 0, reverse: false }],
+    };
+    match s.send(ba).await?.responses.into_iter().next() {
+        Some(Response::Scan { rows, .. }) => Ok(rows),
+        _ => Ok(vec![]),
+    }
+}
+
+/// Reads a key outside a transaction at the present.
+pub async fn kv_get(s: &DistSender, key: Key) -> Result<Option<Vec<u8>>, KvError> {
+    get(s, key).await
+}
+
+/// Writes a key outside a transaction.
+pub async fn kv_put(s: &DistSender, key: Key, value: Vec<u8>) -> Result<(), KvError> {
+    put(s, key, value).await
+}

@@ -1,0 +1,803 @@
+//! A replica: this node's copy of one range, and — when it leads the range's Raft group — the
+//! place where requests are evaluated.
+//!
+//! Life of a write ([`Replica::send`] → [`Replica::execute_write`]):
+//! 1. check the keys lie in the range and this replica is the leaseholder (the Raft leader);
+//! 2. take the range's write latch, so writes are evaluated one at a time and reads never see a
+//!    write that is evaluated but not yet applied;
+//! 3. pick the write timestamp: the transaction's, or the clock's, pushed above the timestamp
+//!    cache (no write below a served read) and above the closed timestamp (no write below a
+//!    promise made to followers);
+//! 4. evaluate each request with MVCC logic into a batch of raw writes plus logical ops
+//!    (a `WriteTooOld` pushes the timestamp and re-evaluates);
+//! 5. propose the [`RaftCommand`] — raw writes, logical ops, the new closed timestamp — and
+//!    wait until it has applied here; every replica applies the same raw writes.
+//!
+//! Reads ([`Replica::execute_read`]) take the latch shared, record their span in the timestamp
+//! cache, and read MVCC data at their timestamp. A follower serves a read only when the
+//! timestamp is at or below the closed timestamp it has applied (a follower read).
+
+use crate::api::*;
+use crate::command::{LogicalOp, RaftCommand, RawWrite, Trigger};
+use crate::raft::{ProposeError, RaftGroup};
+use crate::tscache::{self, TsCache};
+use base::keys::{self, LOCAL_PREFIX, META_PREFIX};
+use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use storage::mvcc::{self, TxnMeta, TxnStatus};
+use storage::{Cf, Engine, Reader, WriteBatch, WriteOp};
+
+/// How long a transaction stays alive without a heartbeat.
+pub const TXN_LIVENESS_THRESHOLD: Duration = Duration::from_secs(5);
+
+/// Tunables of a replica.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// How far behind the present the leaseholder closes timestamps (CockroachDB: 3 s).
+    pub closed_ts_target: Duration,
+    /// Re-evaluations after `WriteTooOld` before giving up.
+    pub max_write_retries: usize,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> ReplicaConfig {
+        ReplicaConfig { closed_ts_target: Duration::from_secs(3), max_write_retries: 16 }
+    }
+}
+
+/// The key of a transaction's record.
+pub fn txn_record_key(meta: &TxnMeta) -> Key {
+    let mut suffix = b"txn-".to_vec();
+    suffix.extend_from_slice(meta.id.as_bytes());
+    keys::range_local_key(&meta.anchor, &suffix)
+}
+
+/// The spans of raw user keys a replica owns: its span minus the range-local region, plus the
+/// range-local keys anchored in its span.
+pub fn replica_data_spans(desc: &RangeDescriptor) -> Vec<Span> {
+    let local = Span::new(vec![LOCAL_PREFIX], vec![META_PREFIX]);
+    let mut spans = Vec::new();
+    let own = desc.span();
+    match own.intersect(&local) {
+        None => spans.push(own),
+        Some(_) => {
+            if own.start < local.start {
+                spans.push(Span { start: own.start.clone(), end: local.start.clone() });
+            }
+            if own.end > local.end {
+                spans.push(Span { start: local.end.clone().max(own.start.clone()), end: own.end });
+            }
+        }
+    }
+    spans.push(Span {
+        start: keys::range_local_key(&desc.start_key, b""),
+        end: keys::range_local_key(&desc.end_key, b""),
+    });
+    spans
+}
+
+/// Closed timestamp state of a replica.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClosedState {
+    /// Applied on this replica: reads at or below may be served here.
+    pub applied: Timestamp,
+    /// Promised by this replica as leaseholder (at least `applied`).
+    pub promised: Timestamp,
+}
+
+/// This node's copy of one range.
+pub struct Replica {
+    range_id: RangeId,
+    node_id: NodeId,
+    engine: Arc<dyn Engine>,
+    clock: Arc<dyn Clock>,
+    group: RaftGroup,
+    desc: RwLock<Option<RangeDescriptor>>,
+    latch: tokio::sync::RwLock<()>,
+    tscache: Mutex<TsCache>,
+    closed: Mutex<ClosedState>,
+    lease_term: AtomicU64,
+    next_proposal: AtomicU64,
+    cfg: ReplicaConfig,
+    /// Live change streams on this replica.
+    pub rangefeeds: crate::rangefeed::Registry,
+}
+
+impl Replica {
+    /// A replica over an open Raft group. `desc` is `None` for a replica created to receive a
+    /// snapshot (it learns its descriptor from the snapshot).
+    pub fn new(
+        node_id: NodeId,
+        engine: Arc<dyn Engine>,
+        clock: Arc<dyn Clock>,
+        group: RaftGroup,
+        desc: Option<RangeDescriptor>,
+        cfg: ReplicaConfig,
+    ) -> Replica {
+        Replica {
+            range_id: group.range_id(),
+            node_id,
+            engine,
+            clock,
+            group,
+            desc: RwLock::new(desc),
+            latch: tokio::sync::RwLock::new(()),
+            tscache: Mutex::new(TsCache::new(Timestamp::MAX, tscache::DEFAULT_CAPACITY)),
+            closed: Mutex::new(ClosedState::default()),
+            lease_term: AtomicU64::new(0),
+            next_proposal: AtomicU64::new(1),
+            cfg,
+            rangefeeds: crate::rangefeed::Registry::default(),
+        }
+    }
+
+    /// The range's id.
+    pub fn range_id(&self) -> RangeId {
+        self.range_id
+    }
+
+    /// The Raft group.
+    pub fn group(&self) -> &RaftGroup {
+        &self.group
+    }
+
+    /// The current descriptor, if this replica has been initialised.
+    pub fn descriptor(&self) -> Option<RangeDescriptor> {
+        self.desc.read().clone()
+    }
+
+    /// Replaces the in-memory descriptor (after a split, a snapshot or a replica change).
+    pub fn set_descriptor(&self, desc: RangeDescriptor) {
+        *self.desc.write() = Some(desc);
+    }
+
+    /// The closed timestamp state.
+    pub fn closed(&self) -> ClosedState {
+        *self.closed.lock()
+    }
+
+    /// Raises the applied closed timestamp (from an applied command or the side transport).
+    pub fn advance_closed(&self, ts: Timestamp) {
+        let mut c = self.closed.lock();
+        c.applied = c.applied.max(ts);
+        c.promised = c.promised.max(c.applied);
+    }
+
+    /// True when this replica leads its group (and so holds the lease).
+    pub fn is_leaseholder(&self) -> bool {
+        self.group.is_leader()
+    }
+
+    /// The storage engine.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    /// Serves a batch.
+    pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound { range_id: self.range_id })?;
+        self.check_keys(&desc, &ba)?;
+        if ba.requests.iter().any(Request::is_admin) {
+            return Err(KvError::Internal("admin requests are served by the store".into()));
+        }
+        if ba.is_read_only() {
+            if ba.header.routing == Routing::Nearest && !self.is_leaseholder() {
+                return self.follower_read(&ba);
+            }
+            self.ensure_lease().await?;
+            return self.execute_read(&ba).await;
+        }
+        self.ensure_lease().await?;
+        self.execute_write(ba).await
+    }
+
+    fn check_keys(&self, desc: &RangeDescriptor, ba: &BatchRequest) -> Result<(), KvError> {
+        let own = desc.span();
+        for r in &ba.requests {
+            let span = r.span();
+            if span.start.0.is_empty() && span.end.0.is_empty() {
+                continue;
+            }
+            let start = keys::addr(&span.start);
+            let fits = if span.end <= span.start.next() {
+                own.contains_key(&start)
+            } else {
+                start >= own.start && keys::addr(&span.end) <= own.end
+            };
+            if !fits {
+                return Err(KvError::RangeKeyMismatch {
+                    range_id: self.range_id,
+                    descriptor: Some(desc.clone()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn not_leaseholder(&self) -> KvError {
+        KvError::NotLeaseholder { range_id: self.range_id, leaseholder: self.group.leader() }
+    }
+
+    /// Confirms the lease, and on a new term raises the timestamp cache's low-water mark to now
+    /// plus the maximum clock offset: the previous leaseholder may have served reads up to there.
+    async fn ensure_lease(&self) -> Result<(), KvError> {
+        if !self.group.is_leader() {
+            return Err(self.not_leaseholder());
+        }
+        let term = self.group.term();
+        if self.lease_term.load(Ordering::SeqCst) != term {
+            self.group.ensure_linearizable().await.map_err(|e| self.propose_error(e))?;
+            let offset = i64::try_from(self.clock.max_offset().as_nanos()).unwrap_or(i64::MAX);
+            let low = self.clock.now().add_nanos(offset);
+            self.tscache.lock().raise_low_water(low);
+            let applied = self.closed.lock().applied;
+            self.closed.lock().promised = applied;
+            self.lease_term.store(term, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn propose_error(&self, e: ProposeError) -> KvError {
+        match e {
+            ProposeError::NotLeader { leader } => {
+                KvError::NotLeaseholder { range_id: self.range_id, leaseholder: leader }
+            }
+            other => KvError::Unavailable(other.to_string()),
+        }
+    }
+
+    fn follower_read(&self, ba: &BatchRequest) -> Result<BatchResponse, KvError> {
+        let ts = read_ts(&ba.header);
+        let closed = self.closed.lock().applied;
+        if ts > closed || ts.is_zero() {
+            return Err(KvError::FollowerReadTooNew { range_id: self.range_id, ts, closed });
+        }
+        let snap = self.engine.snapshot();
+        let responses = ba
+            .requests
+            .iter()
+            .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BatchResponse { responses, write_ts: Timestamp::ZERO, served_by: self.node_id })
+    }
+
+    /// Serves a read-only batch on the leaseholder.
+    pub async fn execute_read(&self, ba: &BatchRequest) -> Result<BatchResponse, KvError> {
+        let _latch = self.latch.read().await;
+        let ts = match read_ts(&ba.header) {
+            ts if ts.is_zero() => self.clock.now(),
+            ts => ts,
+        };
+        let txn_id = ba.header.txn.as_ref().map(|t| t.meta.id);
+        {
+            let mut cache = self.tscache.lock();
+            for r in &ba.requests {
+                if matches!(r, Request::Get { .. } | Request::Scan { .. }) {
+                    cache.record_read(&r.span(), ts, txn_id);
+                }
+            }
+        }
+        let snap = self.engine.snapshot();
+        let responses = ba
+            .requests
+            .iter()
+            .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BatchResponse { responses, write_ts: Timestamp::ZERO, served_by: self.node_id })
+    }
+
+    fn eval_read(
+        &self,
+        r: &dyn Reader,
+        req: &Request,
+        ts: Timestamp,
+        txn: Option<&TxnHeader>,
+    ) -> Result<Response, KvError> {
+        let meta = txn.map(|t| &t.meta);
+        Ok(match req {
+            Request::Get { key } => Response::Get(
+                mvcc::mvcc_get(r, key, ts, meta)?
+                    .map(|v| KeyValue { key: key.clone(), value: v.bytes, ts: v.ts }),
+            ),
+            Request::Scan { span, max_keys, reverse } => {
+                let res = mvcc::mvcc_scan(r, span, ts, meta, *max_keys, *reverse)?;
+                Response::Scan {
+                    rows: res
+                        .kvs
+                        .into_iter()
+                        .map(|(key, v)| KeyValue { key, value: v.bytes, ts: v.ts })
+                        .collect(),
+                    resume: res.resume,
+                }
+            }
+            Request::Refresh { span, from, to } => {
+                let changes = mvcc::mvcc_changes(r, span, *from, *to)?;
+                if let Some(c) = changes.first() {
+                    return Err(KvError::TxnRetry {
+                        reason: format!("RETRY_SERIALIZABLE: {} written at {}", c.key, c.ts),
+                    });
+                }
+                // Intents of other transactions at or below `to` also invalidate the read.
+                let intents = mvcc::mvcc_find_intents(r, span, 16)?;
+                let mine = meta.map(|m| m.id);
+                if intents.iter().any(|i| Some(i.txn.id) != mine && i.txn.write_ts <= *to) {
+                    return Err(KvError::TxnRetry {
+                        reason: "RETRY_SERIALIZABLE: conflicting intent".into(),
+                    });
+                }
+                Response::Ok
+            }
+            Request::Export { span, start, end, all_revisions, target_bytes } => {
+                let e = mvcc::mvcc_export(r, span, *start, *end, *all_revisions, *target_bytes)?;
+                Response::Export { entries: e.entries, resume: e.resume }
+            }
+            Request::RangeStats => {
+                let desc = self.descriptor().ok_or(KvError::RangeNotFound { range_id: self.range_id })?;
+                let mut stats = RangeStats::default();
+                for span in replica_data_spans(&desc) {
+                    let s = mvcc::mvcc_stats(r, &span)?;
+                    stats.key_count += s.key_count;
+                    stats.live_bytes += s.live_bytes;
+                    stats.total_bytes += s.total_bytes;
+                }
+                Response::Stats(stats)
+            }
+            other => return Err(KvError::Internal(format!("not a read: {other:?}"))),
+        })
+    }
+
+    /// Evaluates and replicates a batch that writes.
+    pub async fn execute_write(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
+        let _latch = self.latch.write().await;
+        // The lease may have moved while waiting for the latch.
+        if !self.group.is_leader() {
+            return Err(self.not_leaseholder());
+        }
+        let txn = ba.header.txn.as_ref();
+        let txn_id = txn.map(|t| t.meta.id);
+        let mut ts = match txn {
+            Some(t) => t.meta.write_ts,
+            None if ba.header.timestamp.is_zero() => self.clock.now(),
+            None => ba.header.timestamp,
+        };
+        let promised = self.closed.lock().promised;
+        ts = ts.max(promised.next());
+        {
+            let cache = self.tscache.lock();
+            for r in &ba.requests {
+                if !r.is_read_only() {
+                    ts = ts.max(cache.max_read(&r.span(), txn_id).next());
+                }
+            }
+        }
+        let mut attempt = 0;
+        let (batch, ops, responses) = loop {
+            match self.eval_writes(&ba, ts) {
+                Ok(done) => break done,
+                Err(EvalError::Pushed(to)) if attempt < self.cfg.max_write_retries => {
+                    ts = ts.max(to);
+                    attempt += 1;
+                }
+                Err(EvalError::Pushed(to)) => {
+                    return Err(KvError::TxnRetry { reason: format!("WriteTooOld: pushed to {to}") });
+                }
+                Err(EvalError::Kv(e)) => return Err(e),
+            }
+        };
+        if batch.is_empty() && ops.is_empty() {
+            return Ok(BatchResponse { responses, write_ts: ts, served_by: self.node_id });
+        }
+        let now = self.clock.now();
+        let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
+        let closed = promised.max(now.add_nanos(-target).min(ts.prev()));
+        let cmd = RaftCommand {
+            proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
+            writes: raw_writes(batch),
+            ops,
+            closed_ts: closed,
+            trigger: None,
+        };
+        self.closed.lock().promised = closed;
+        let result = self.group.propose(cmd).await.map_err(|e| self.propose_error(e))?;
+        if let Some(err) = result.error {
+            return Err(KvError::Internal(err));
+        }
+        Ok(BatchResponse { responses, write_ts: ts, served_by: self.node_id })
+    }
+
+    /// Proposes a command with a trigger (split, descriptor update) under the write latch.
+    pub async fn propose_trigger(&self, trigger: Trigger) -> Result<(), KvError> {
+        let _latch = self.latch.write().await;
+        if !self.group.is_leader() {
+            return Err(self.not_leaseholder());
+        }
+        let promised = self.closed.lock().promised;
+        let cmd = RaftCommand {
+            proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
+            closed_ts: promised,
+            trigger: Some(trigger),
+            ..Default::default()
+        };
+        let result = self.group.propose(cmd).await.map_err(|e| self.propose_error(e))?;
+        match result.error {
+            Some(err) => Err(KvError::Internal(err)),
+            None => Ok(()),
+        }
+    }
+
+    /// Proposes an empty command carrying a new closed timestamp, if the range is idle enough to
+    /// take the latch at once. Returns the timestamp closed.
+    pub async fn close_timestamp(&self) -> Option<Timestamp> {
+        let _latch = self.latch.try_write().ok()?;
+        if !self.group.is_leader() || self.lease_term.load(Ordering::SeqCst) != self.group.term() {
+            return None;
+        }
+        let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
+        let closed = self.clock.now().add_nanos(-target);
+        let promised = self.closed.lock().promised;
+        if closed <= promised {
+            return None;
+        }
+        self.closed.lock().promised = closed;
+        let cmd = RaftCommand {
+            proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
+            closed_ts: closed,
+            ..Default::default()
+        };
+        self.group.propose(cmd).await.ok()?;
+        Some(closed)
+    }
+
+    fn eval_writes(
+        &self,
+        ba: &BatchRequest,
+        ts: Timestamp,
+    ) -> Result<(WriteBatch, Vec<LogicalOp>, Vec<Response>), EvalError> {
+        let snap = self.engine.snapshot();
+        let mut batch = WriteBatch::new();
+        let mut ops = Vec::new();
+        let mut responses = Vec::with_capacity(ba.requests.len());
+        let txn = ba.header.txn.as_ref().map(|t| {
+            let mut meta = t.meta.clone();
+            meta.write_ts = ts;
+            (meta, t.read_ts)
+        });
+        for req in &ba.requests {
+            let resp = self.eval_write(snap.as_ref(), &mut batch, &mut ops, req, ts, txn.as_ref())?;
+            responses.push(resp);
+        }
+        Ok((batch, ops, responses))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn eval_write(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        ops: &mut Vec<LogicalOp>,
+        req: &Request,
+        ts: Timestamp,
+        txn: Option<&(TxnMeta, Timestamp)>,
+    ) -> Result<Response, EvalError> {
+        let meta = txn.map(|(m, _)| m);
+        let read_at = txn.map(|(_, r)| *r).unwrap_or(ts).max(ts);
+        match req {
+            Request::Get { .. } | Request::Scan { .. } | Request::Refresh { .. } | Request::Export { .. } | Request::RangeStats => {
+                let reader = mvcc::BatchReader::new(snap, batch);
+                let hdr = txn.map(|(m, r)| TxnHeader { meta: m.clone(), read_ts: *r });
+                Ok(self.eval_read(&reader, req, read_at, hdr.as_ref())?)
+            }
+            Request::Put { key, value } => {
+                self.put(snap, batch, ops, key, ts, Some(value), meta)?;
+                Ok(Response::Ok)
+            }
+            Request::Delete { key } => {
+                self.put(snap, batch, ops, key, ts, None, meta)?;
+                Ok(Response::Ok)
+            }
+            Request::ConditionalPut { key, value, expected } => {
+                let current = {
+                    let reader = mvcc::BatchReader::new(snap, batch);
+                    mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?
+                };
+                let actual = current.map(|v| v.bytes);
+                if actual != *expected {
+                    return Err(EvalError::Kv(KvError::ConditionFailed { actual }));
+                }
+                self.put(snap, batch, ops, key, ts, Some(value), meta)?;
+                Ok(Response::Ok)
+            }
+            Request::Increment { key, delta } => {
+                let current = {
+                    let reader = mvcc::BatchReader::new(snap, batch);
+                    mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?
+                };
+                let old = match current {
+                    Some(v) => decode_i64(&v.bytes)?,
+                    None => 0,
+                };
+                let new = old.checked_add(*delta).ok_or_else(|| {
+                    EvalError::Kv(KvError::Internal(format!("increment of {key} overflows")))
+                })?;
+                self.put(snap, batch, ops, key, ts, Some(&new.to_be_bytes().to_vec()), meta)?;
+                Ok(Response::Increment(new))
+            }
+            Request::DeleteRange { span } => {
+                let rows = {
+                    let reader = mvcc::BatchReader::new(snap, batch);
+                    mvcc::mvcc_scan(&reader, span, Timestamp::MAX, meta, 0, false).map_err(KvError::from)?
+                };
+                for (key, _) in rows.kvs {
+                    self.put(snap, batch, ops, &key, ts, None, meta)?;
+                }
+                Ok(Response::Ok)
+            }
+            Request::HeartbeatTxn { now } => {
+                let meta = meta.ok_or_else(|| EvalError::Kv(KvError::Internal("heartbeat outside a transaction".into())))?;
+                let rec = self.read_record(snap, batch, meta)?;
+                let rec = match rec {
+                    Some(r) if r.status != TxnRecordStatus::Pending => {
+                        return Err(EvalError::Kv(aborted_or_done(&r)));
+                    }
+                    Some(mut r) => {
+                        r.last_heartbeat = r.last_heartbeat.max(*now);
+                        r
+                    }
+                    None => TxnRecord {
+                        meta: meta.clone(),
+                        status: TxnRecordStatus::Pending,
+                        commit_ts: Timestamp::ZERO,
+                        last_heartbeat: *now,
+                    },
+                };
+                self.write_record(snap, batch, &rec)?;
+                Ok(Response::Txn(rec))
+            }
+            Request::EndTxn { commit, commit_ts } => {
+                let meta = meta.ok_or_else(|| EvalError::Kv(KvError::Internal("EndTxn outside a transaction".into())))?;
+                let rec = self.read_record(snap, batch, meta)?;
+                if let Some(r) = &rec {
+                    match r.status {
+                        TxnRecordStatus::Aborted if *commit => {
+                            return Err(EvalError::Kv(KvError::TxnAborted {
+                                reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into(),
+                            }));
+                        }
+                        TxnRecordStatus::Committed => return Ok(Response::Txn(r.clone())),
+                        _ => {}
+                    }
+                }
+                let rec = TxnRecord {
+                    meta: meta.clone(),
+                    status: if *commit { TxnRecordStatus::Committed } else { TxnRecordStatus::Aborted },
+                    commit_ts: *commit_ts,
+                    last_heartbeat: rec.map(|r| r.last_heartbeat).unwrap_or_default(),
+                };
+                self.write_record(snap, batch, &rec)?;
+                Ok(Response::Txn(rec))
+            }
+            Request::PushTxn { pushee, kind, now } => {
+                let rec = self.read_record(snap, batch, pushee)?;
+                let threshold = i64::try_from(TXN_LIVENESS_THRESHOLD.as_nanos()).unwrap_or(i64::MAX);
+                let expired = |hb: Timestamp| hb.wall < now.wall.saturating_sub(threshold);
+                let rec = match rec {
+                    Some(r) if r.status != TxnRecordStatus::Pending => r,
+                    Some(r) if *kind == PushKind::Abort && expired(r.last_heartbeat) => {
+                        let r = TxnRecord { status: TxnRecordStatus::Aborted, ..r };
+                        self.write_record(snap, batch, &r)?;
+                        r
+                    }
+                    Some(r) => r,
+                    None if *kind == PushKind::Abort && expired(pushee.min_ts) => {
+                        let r = TxnRecord {
+                            meta: pushee.clone(),
+                            status: TxnRecordStatus::Aborted,
+                            commit_ts: Timestamp::ZERO,
+                            last_heartbeat: Timestamp::ZERO,
+                        };
+                        self.write_record(snap, batch, &r)?;
+                        r
+                    }
+                    None => TxnRecord {
+                        meta: pushee.clone(),
+                        status: TxnRecordStatus::Pending,
+                        commit_ts: Timestamp::ZERO,
+                        last_heartbeat: pushee.min_ts,
+                    },
+                };
+                Ok(Response::Txn(rec))
+            }
+            Request::ResolveIntent { key, txn_id, resolution } => {
+                self.resolve(snap, batch, ops, &Span { start: key.clone(), end: key.next() }, *txn_id, *resolution)?;
+                Ok(Response::Ok)
+            }
+            Request::ResolveIntentRange { span, txn_id, resolution } => {
+                self.resolve(snap, batch, ops, span, *txn_id, *resolution)?;
+                Ok(Response::Ok)
+            }
+            Request::Ingest { entries } => {
+                for e in entries {
+                    ops.push(LogicalOp::Value { key: e.key.0.clone(), ts: e.ts, value: e.value.clone() });
+                }
+                mvcc::mvcc_ingest(batch, entries.iter().cloned());
+                Ok(Response::Ok)
+            }
+            Request::AdminSplit { .. } => {
+                Err(EvalError::Kv(KvError::Internal("AdminSplit is served by the store".into())))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        ops: &mut Vec<LogicalOp>,
+        key: &Key,
+        ts: Timestamp,
+        value: Option<&Vec<u8>>,
+        txn: Option<&TxnMeta>,
+    ) -> Result<(), EvalError> {
+        let mut pending = WriteBatch::new();
+        {
+            let reader = mvcc::BatchReader::new(snap, batch);
+            match mvcc::mvcc_put(&reader, &mut pending, key, ts, value.map(|v| v.as_slice()), txn) {
+                Ok(_) => {}
+                Err(mvcc::MvccError::WriteTooOld { existing_ts, .. }) => {
+                    return Err(EvalError::Pushed(existing_ts.next()));
+                }
+                Err(e) => return Err(EvalError::Kv(e.into())),
+            }
+        }
+        batch.extend(pending);
+        ops.push(match txn {
+            Some(t) => LogicalOp::IntentWritten { txn_id: t.id, key: key.0.clone(), ts },
+            None => LogicalOp::Value { key: key.0.clone(), ts, value: value.cloned() },
+        });
+        Ok(())
+    }
+
+    fn resolve(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        ops: &mut Vec<LogicalOp>,
+        span: &Span,
+        txn_id: uuid::Uuid,
+        resolution: Resolution,
+    ) -> Result<(), EvalError> {
+        let intents = {
+            let reader = mvcc::BatchReader::new(snap, batch);
+            mvcc::mvcc_find_intents(&reader, span, 0).map_err(KvError::from)?
+        };
+        for intent in intents.into_iter().filter(|i| i.txn.id == txn_id) {
+            let (status, commit_ts) = match resolution {
+                Resolution::Commit(ts) => (TxnStatus::Committed, ts),
+                Resolution::Abort => (TxnStatus::Aborted, Timestamp::ZERO),
+            };
+            let value = {
+                let reader = mvcc::BatchReader::new(snap, batch);
+                mvcc::mvcc_get(&reader, &intent.key, Timestamp::MAX, Some(&intent.txn)).map_err(KvError::from)?
+            };
+            let mut pending = WriteBatch::new();
+            {
+                let reader = mvcc::BatchReader::new(snap, batch);
+                mvcc::mvcc_resolve_intent(&reader, &mut pending, &intent.key, txn_id, status, commit_ts)
+                    .map_err(KvError::from)?;
+            }
+            batch.extend(pending);
+            ops.push(LogicalOp::IntentResolved { txn_id, key: intent.key.0.clone() });
+            if status == TxnStatus::Committed {
+                ops.push(LogicalOp::Value {
+                    key: intent.key.0.clone(),
+                    ts: commit_ts,
+                    value: value.map(|v| v.bytes),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_record(
+        &self,
+        snap: &dyn Reader,
+        batch: &WriteBatch,
+        meta: &TxnMeta,
+    ) -> Result<Option<TxnRecord>, EvalError> {
+        let reader = mvcc::BatchReader::new(snap, batch);
+        let key = txn_record_key(meta);
+        match mvcc::mvcc_get(&reader, &key, Timestamp::MAX, None).map_err(KvError::from)? {
+            Some(v) => postcard::from_bytes(&v.bytes)
+                .map(Some)
+                .map_err(|e| EvalError::Kv(KvError::Storage(format!("corrupt txn record: {e}")))),
+            None => Ok(None),
+        }
+    }
+
+    fn write_record(&self, snap: &dyn Reader, batch: &mut WriteBatch, rec: &TxnRecord) -> Result<(), EvalError> {
+        let bytes = postcard::to_stdvec(rec).map_err(|e| EvalError::Kv(KvError::Internal(e.to_string())))?;
+        let key = txn_record_key(&rec.meta);
+        let mut pending = WriteBatch::new();
+        {
+            let reader = mvcc::BatchReader::new(snap, batch);
+            let ts = self.clock.now();
+            mvcc::mvcc_put(&reader, &mut pending, &key, ts, Some(&bytes), None).map_err(KvError::from)?;
+        }
+        batch.extend(pending);
+        Ok(())
+    }
+
+    /// Waits (bounded) until this replica's group has a leader.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
+        self.group.wait_for_leader(timeout).await.ok()
+    }
+}
+
+fn aborted_or_done(r: &TxnRecord) -> KvError {
+    match r.status {
+        TxnRecordStatus::Aborted => KvError::TxnAborted { reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into() },
+        _ => KvError::Internal("transaction already finished".into()),
+    }
+}
+
+fn read_ts(h: &Header) -> Timestamp {
+    match &h.txn {
+        Some(t) => t.read_ts,
+        None => h.timestamp,
+    }
+}
+
+fn decode_i64(b: &[u8]) -> Result<i64, EvalError> {
+    let arr: [u8; 8] = b
+        .try_into()
+        .map_err(|_| EvalError::Kv(KvError::Internal("increment of a non-integer value".into())))?;
+    Ok(i64::from_be_bytes(arr))
+}
+
+/// Turns an evaluated batch into the raw writes a command carries.
+pub fn raw_writes(batch: WriteBatch) -> Vec<RawWrite> {
+    batch
+        .ops
+        .into_iter()
+        .filter_map(|op| match op {
+            WriteOp::Put(Cf::Data, k, v) => Some(RawWrite::Put(k, v)),
+            WriteOp::Delete(Cf::Data, k) => Some(RawWrite::Delete(k)),
+            _ => None,
+        })
+        .collect()
+}
+
+enum EvalError {
+    Pushed(Timestamp),
+    Kv(KvError),
+}
+
+impl From<KvError> for EvalError {
+    fn from(e: KvError) -> EvalError {
+        EvalError::Kv(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_spans_exclude_local_region_from_range_one() {
+        let desc = RangeDescriptor {
+            range_id: RangeId(1),
+            start_key: Key::MIN,
+            end_key: Key(keys::TABLE_DATA_MIN.to_vec()),
+            replicas: vec![],
+            generation: 0,
+        };
+        let spans = replica_data_spans(&desc);
+        assert_eq!(spans.len(), 3);
+        assert_eq!(spans[0], Span::new(vec![], vec![LOCAL_PREFIX]));
+        assert_eq!(spans[1], Span::new(vec![META_PREFIX], keys::TABLE_DATA_MIN.to_vec()));
+    }
+}

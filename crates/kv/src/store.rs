@@ -1,0 +1,549 @@
+//! The store: every replica on this node, the [`Applier`] that applies their commands, and the
+//! node-to-node handlers that reach them.
+//!
+//! Replica lifecycle:
+//! - **Bootstrap** ([`Store::create_range`]): a new cluster's first ranges, or the right half of
+//!   a split, are created with a descriptor and an initial voter set.
+//! - **Snapshot** ([`Store`]'s `GroupFactory`): when a leader adds this node as a learner, the
+//!   first Raft message for an unknown range creates an empty replica; the snapshot it then
+//!   receives carries the data and the descriptor.
+//! - **Restart** ([`Store::open`]): descriptors persisted in the `State` keyspace are reopened.
+//!
+//! Descriptors persist at `desc/<range id>` in the `State` keyspace, written atomically with the
+//! command (split, descriptor update) or snapshot that changed them.
+
+use crate::api::{BatchRequest, BatchResponse, KvError};
+use crate::command::{CommandResult, RaftCommand, RawWrite, Trigger};
+use crate::raft::{Applier, GroupFactory, RaftConfig, RaftGroup, RaftRouter};
+use crate::rangefeed::RangefeedEvent;
+use crate::replica::{Replica, ReplicaConfig, replica_data_spans};
+use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
+use futures::future::BoxFuture;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use storage::mvcc;
+use storage::{Cf, Durability, Engine, Reader, WriteBatch};
+use tokio::sync::mpsc;
+
+const DESC_PREFIX: &[u8] = b"desc/";
+
+fn desc_key(range_id: RangeId) -> Vec<u8> {
+    let mut k = DESC_PREFIX.to_vec();
+    k.extend_from_slice(&range_id.0.to_be_bytes());
+    k
+}
+
+/// Tunables of a store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    /// Raft timing.
+    pub raft: RaftConfig,
+    /// Replica behaviour.
+    pub replica: ReplicaConfig,
+}
+
+/// Work the store hands to the node after a command applied (it needs the cluster to do it).
+#[derive(Debug)]
+pub enum StoreEvent {
+    /// A split applied here: the right-hand range must be opened.
+    SplitApplied {
+        /// The new range.
+        right: RangeDescriptor,
+    },
+}
+
+/// What a snapshot of a range carries.
+#[derive(Serialize, Deserialize)]
+struct SnapshotPayload {
+    desc: RangeDescriptor,
+    closed: Timestamp,
+    raw: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Every replica on this node.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    node_id: NodeId,
+    engine: Arc<dyn Engine>,
+    clock: Arc<dyn Clock>,
+    router: RaftRouter,
+    rpc: rpc::Rpc,
+    replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
+    cfg: StoreConfig,
+    events: mpsc::UnboundedSender<StoreEvent>,
+}
+
+impl Store {
+    /// Opens the store: reopens every replica whose descriptor is persisted, and registers the
+    /// Raft and KV handlers. Returns the store and the stream of events for the node.
+    pub async fn open(
+        node_id: NodeId,
+        engine: Arc<dyn Engine>,
+        clock: Arc<dyn Clock>,
+        rpc: rpc::Rpc,
+        registry: &rpc::Registry,
+        cfg: StoreConfig,
+    ) -> Result<(Store, mpsc::UnboundedReceiver<StoreEvent>), KvError> {
+        let router = RaftRouter::new(node_id, rpc.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store = Store {
+            inner: Arc::new(StoreInner {
+                node_id,
+                engine,
+                clock,
+                router: router.clone(),
+                rpc,
+                replicas: RwLock::new(HashMap::new()),
+                cfg,
+                events: tx,
+            }),
+        };
+        router.set_factory(Arc::new(Factory(Arc::downgrade(&store.inner))));
+        router.register_handlers(registry);
+        store.register_handlers(registry);
+        for desc in store.persisted_descriptors()? {
+            store.open_replica(desc.range_id, Some(desc)).await?;
+        }
+        Ok((store, rx))
+    }
+
+    /// The RPC client.
+    pub fn rpc_client(&self) -> rpc::Rpc {
+        self.inner.rpc.clone()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.inner.engine
+    }
+
+    fn persisted_descriptors(&self) -> Result<Vec<RangeDescriptor>, KvError> {
+        let mut end = DESC_PREFIX.to_vec();
+        end.push(0xff);
+        let mut out = Vec::new();
+        for kv in self.inner.engine.scan(Cf::State, DESC_PREFIX, &end, false) {
+            let (_, v) = kv.map_err(|e| KvError::Storage(e.to_string()))?;
+            let desc: RangeDescriptor =
+                postcard::from_bytes(&v).map_err(|e| KvError::Storage(format!("corrupt descriptor: {e}")))?;
+            out.push(desc);
+        }
+        Ok(out)
+    }
+
+    async fn open_replica(
+        &self,
+        range_id: RangeId,
+        desc: Option<RangeDescriptor>,
+    ) -> Result<Arc<Replica>, KvError> {
+        if let Some(r) = self.replica(range_id) {
+            if let Some(d) = desc {
+                if r.descriptor().is_none() {
+                    r.set_descriptor(d);
+                }
+            }
+            return Ok(r);
+        }
+        let applier: Arc<dyn Applier> = Arc::new(StoreApplier(Arc::downgrade(&self.inner)));
+        let group = RaftGroup::open(
+            range_id,
+            self.inner.node_id,
+            self.inner.engine.clone(),
+            self.inner.router.transport(),
+            applier,
+            &self.inner.cfg.raft,
+        )
+        .await
+        .map_err(|e| KvError::Internal(format!("opening raft group for {range_id}: {e}")))?;
+        let replica = Arc::new(Replica::new(
+            self.inner.node_id,
+            self.inner.engine.clone(),
+            self.inner.clock.clone(),
+            group.clone(),
+            desc,
+            self.inner.cfg.replica.clone(),
+        ));
+        let mut map = self.inner.replicas.write();
+        if let Some(existing) = map.get(&range_id) {
+            return Ok(existing.clone());
+        }
+        map.insert(range_id, replica.clone());
+        drop(map);
+        self.inner.router.insert(group);
+        Ok(replica)
+    }
+
+    /// Creates a range on this node with `desc` and starts its Raft group with `desc`'s voters
+    /// (every voter calls this with the same descriptor; openraft accepts identical initial
+    /// memberships on several nodes).
+    pub async fn create_range(&self, desc: RangeDescriptor) -> Result<Arc<Replica>, KvError> {
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::State, desc_key(desc.range_id), encode(&desc)?);
+        self.inner
+            .engine
+            .write(batch, Durability::Sync)
+            .map_err(|e| KvError::Storage(e.to_string()))?;
+        let replica = self.open_replica(desc.range_id, Some(desc.clone())).await?;
+        let voters: Vec<NodeId> = desc.voters().collect();
+        if voters.contains(&self.inner.node_id) {
+            replica
+                .group()
+                .initialize(&voters)
+                .await
+                .map_err(|e| KvError::Internal(format!("initializing {}: {e}", desc.range_id)))?;
+        }
+        Ok(replica)
+    }
+
+    /// The replica of `range_id`, if this node has one.
+    pub fn replica(&self, range_id: RangeId) -> Option<Arc<Replica>> {
+        self.inner.replicas.read().get(&range_id).cloned()
+    }
+
+    /// Every replica.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        let mut v: Vec<_> = self.inner.replicas.read().values().cloned().collect();
+        v.sort_by_key(|r| r.range_id());
+        v
+    }
+
+    /// The initialised replica whose range contains `key`.
+    pub fn replica_for_key(&self, key: &Key) -> Option<Arc<Replica>> {
+        let key = base::keys::addr(key);
+        self.inner
+            .replicas
+            .read()
+            .values()
+            .find(|r| r.descriptor().is_some_and(|d| d.contains_key(&key)))
+            .cloned()
+    }
+
+    /// Serves a batch addressed to one of this node's replicas.
+    pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
+        let range_id = ba.header.range_id;
+        let replica = self.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
+        let result = replica.send(ba).await;
+        // A request that missed the range gets this node's idea of the right descriptor.
+        match result {
+            Err(KvError::RangeKeyMismatch { range_id, descriptor }) => {
+                Err(KvError::RangeKeyMismatch { range_id, descriptor })
+            }
+            other => other,
+        }
+    }
+
+    /// Splits `range_id` at `key`, creating `new_range_id` on the right. Runs on the leaseholder;
+    /// the caller updates the meta records afterwards.
+    pub async fn split(
+        &self,
+        range_id: RangeId,
+        key: &Key,
+        new_range_id: RangeId,
+    ) -> Result<(RangeDescriptor, RangeDescriptor), KvError> {
+        let replica = self.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
+        let desc = replica.descriptor().ok_or(KvError::RangeNotFound { range_id })?;
+        if !(desc.start_key < *key && *key < desc.end_key) {
+            return Err(KvError::RangeKeyMismatch { range_id, descriptor: Some(desc) });
+        }
+        let mut left = desc.clone();
+        left.end_key = key.clone();
+        left.generation += 1;
+        let right = RangeDescriptor {
+            range_id: new_range_id,
+            start_key: key.clone(),
+            end_key: desc.end_key.clone(),
+            replicas: desc.replicas.clone(),
+            generation: desc.generation + 1,
+        };
+        replica
+            .propose_trigger(Trigger::Split { left: left.clone(), right: right.clone() })
+            .await?;
+        Ok((left, right))
+    }
+
+    /// Proposes a new descriptor for a range (after a replica change).
+    pub async fn update_descriptor(&self, desc: RangeDescriptor) -> Result<(), KvError> {
+        let replica =
+            self.replica(desc.range_id).ok_or(KvError::RangeNotFound { range_id: desc.range_id })?;
+        replica.propose_trigger(Trigger::UpdateDescriptor(desc)).await
+    }
+
+    /// Removes the replica of `range_id` from this node: its group and its data.
+    pub async fn remove_replica(&self, range_id: RangeId) -> Result<(), KvError> {
+        let Some(replica) = self.inner.replicas.write().remove(&range_id) else { return Ok(()) };
+        self.inner.router.remove(range_id);
+        replica.rangefeeds.disconnect_all("replica removed");
+        let desc = replica.descriptor();
+        replica.group().clone().destroy().await;
+        if let Some(desc) = desc {
+            let snap = self.inner.engine.snapshot();
+            let mut batch = WriteBatch::new();
+            for span in replica_data_spans(&desc) {
+                mvcc::mvcc_clear_span(snap.as_ref(), &mut batch, &span)
+                    .map_err(|e| KvError::Storage(e.to_string()))?;
+            }
+            batch.delete(Cf::State, desc_key(range_id));
+            self.inner
+                .engine
+                .write(batch, Durability::Sync)
+                .map_err(|e| KvError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one closed-timestamp and checkpoint round over the replicas this node leads or
+    /// follows: leaders close a timestamp on idle ranges; every replica with subscribers
+    /// checkpoints them.
+    pub async fn tick_closed_timestamps(&self) {
+        for replica in self.replicas() {
+            if replica.is_leaseholder() {
+                replica.close_timestamp().await;
+            }
+            if replica.rangefeeds.is_active() {
+                if let Some(desc) = replica.descriptor() {
+                    replica.rangefeeds.checkpoint(replica.closed().applied, &desc.span());
+                }
+            }
+        }
+    }
+
+    /// Shuts every group down.
+    pub async fn shutdown(&self) {
+        for r in self.replicas() {
+            r.group().shutdown().await;
+        }
+    }
+
+    fn register_handlers(&self, registry: &rpc::Registry) {
+        let store = self.clone();
+        registry.unary("kv.batch", move |_caller, ba: BatchRequest| {
+            let store = store.clone();
+            async move { Ok::<_, rpc::RpcError>(store.send(ba).await) }
+        });
+        let store = self.clone();
+        registry.unary("node.gc_replica", move |_caller, range_id: RangeId| {
+            let store = store.clone();
+            async move { Ok::<_, rpc::RpcError>(store.remove_replica(range_id).await) }
+        });
+        let store = self.clone();
+        registry.streaming("kv.rangefeed", move |_caller, req: RangefeedRequest| {
+            let store = store.clone();
+            async move { Ok::<_, rpc::RpcError>(store.rangefeed(req)) }
+        });
+    }
+
+    /// Opens a rangefeed on a local replica: catch-up scan from `start` (exclusive), then live
+    /// changes and checkpoints.
+    pub fn rangefeed(
+        &self,
+        req: RangefeedRequest,
+    ) -> futures::stream::BoxStream<'static, Result<RangefeedEvent, rpc::RpcError>> {
+        use futures::StreamExt;
+        let Some(replica) = self.replica(req.range_id) else {
+            let ev = RangefeedEvent::Error { message: format!("{} not found", req.range_id), retry: true };
+            return futures::stream::iter(vec![Ok(ev)]).boxed();
+        };
+        let Some(desc) = replica.descriptor() else {
+            let ev = RangefeedEvent::Error { message: "replica not initialized".into(), retry: true };
+            return futures::stream::iter(vec![Ok(ev)]).boxed();
+        };
+        let Some(span) = req.span.intersect(&desc.span()) else {
+            let ev = RangefeedEvent::Error { message: "span outside range".into(), retry: true };
+            return futures::stream::iter(vec![Ok(ev)]).boxed();
+        };
+        let engine = self.inner.engine.clone();
+        let mut snapshot = None;
+        let (id, rx) = replica.rangefeeds.register(span.clone(), |first| {
+            let snap = engine.snapshot();
+            let intents = if first {
+                replica_data_spans(&desc)
+                    .iter()
+                    .filter_map(|s| mvcc::mvcc_find_intents(snap.as_ref(), s, 0).ok())
+                    .flatten()
+                    .map(|i| (i.txn.id, i.key.0, i.txn.write_ts))
+                    .collect()
+            } else {
+                vec![]
+            };
+            snapshot = Some(snap);
+            intents
+        });
+        let catch_up: Vec<Result<RangefeedEvent, rpc::RpcError>> = match snapshot {
+            Some(snap) => match mvcc::mvcc_changes(snap.as_ref(), &span, req.start, Timestamp::MAX) {
+                Ok(entries) => entries
+                    .into_iter()
+                    .map(|e| Ok(RangefeedEvent::Value { key: e.key, ts: e.ts, value: e.value }))
+                    .collect(),
+                Err(e) => vec![Ok(RangefeedEvent::Error { message: e.to_string(), retry: true })],
+            },
+            None => vec![],
+        };
+        let guard = Unregister { replica: replica.clone(), id };
+        let live = tokio_stream_from(rx).map(move |ev| {
+            let _keep = &guard;
+            Ok(ev)
+        });
+        futures::stream::iter(catch_up).chain(live).boxed()
+    }
+}
+
+struct Unregister {
+    replica: Arc<Replica>,
+    id: u64,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.replica.rangefeeds.unregister(self.id);
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A rangefeed subscription request for one range.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RangefeedRequest {
+    /// The range.
+    pub range_id: RangeId,
+    /// The span wanted (clipped to the range).
+    pub span: Span,
+    /// Changes strictly after this timestamp.
+    pub start: Timestamp,
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, KvError> {
+    postcard::to_stdvec(v).map_err(|e| KvError::Internal(e.to_string()))
+}
+
+struct Factory(Weak<StoreInner>);
+
+impl GroupFactory for Factory {
+    fn create(&self, range_id: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            let store = Store { inner: inner.upgrade()? };
+            let replica = store.open_replica(range_id, None).await.ok()?;
+            Some(replica.group().clone())
+        })
+    }
+}
+
+struct StoreApplier(Weak<StoreInner>);
+
+impl StoreApplier {
+    fn store(&self) -> Option<Store> {
+        self.0.upgrade().map(|inner| Store { inner })
+    }
+}
+
+impl Applier for StoreApplier {
+    fn apply(
+        &self,
+        range_id: RangeId,
+        index: u64,
+        cmd: &RaftCommand,
+        batch: &mut WriteBatch,
+    ) -> CommandResult {
+        for w in &cmd.writes {
+            match w {
+                RawWrite::Put(k, v) => batch.put(Cf::Data, k.clone(), v.clone()),
+                RawWrite::Delete(k) => batch.delete(Cf::Data, k.clone()),
+            }
+        }
+        let mut error = None;
+        match &cmd.trigger {
+            Some(Trigger::Split { left, right }) => {
+                match (encode(left), encode(right)) {
+                    (Ok(l), Ok(r)) => {
+                        batch.put(Cf::State, desc_key(left.range_id), l);
+                        batch.put(Cf::State, desc_key(right.range_id), r);
+                    }
+                    _ => error = Some("encoding split descriptors".to_string()),
+                }
+            }
+            Some(Trigger::UpdateDescriptor(desc)) => match encode(desc) {
+                Ok(d) => batch.put(Cf::State, desc_key(desc.range_id), d),
+                Err(e) => error = Some(e.to_string()),
+            },
+            None => {}
+        }
+        let _ = range_id;
+        CommandResult { index, error }
+    }
+
+    fn applied(&self, range_id: RangeId, _index: u64, cmd: &RaftCommand, _result: &CommandResult) {
+        let Some(store) = self.store() else { return };
+        let Some(replica) = store.replica(range_id) else { return };
+        replica.advance_closed(cmd.closed_ts);
+        if !cmd.ops.is_empty() {
+            replica.rangefeeds.publish(&cmd.ops);
+        }
+        match &cmd.trigger {
+            Some(Trigger::Split { left, right }) => {
+                replica.set_descriptor(left.clone());
+                replica.rangefeeds.disconnect_all("range split");
+                let _ = store.inner.events.send(StoreEvent::SplitApplied { right: right.clone() });
+            }
+            Some(Trigger::UpdateDescriptor(desc)) => replica.set_descriptor(desc.clone()),
+            None => {}
+        }
+    }
+
+    fn membership_changed(&self, _range_id: RangeId, _voters: Vec<NodeId>, _learners: Vec<NodeId>) {}
+
+    fn snapshot_data(&self, range_id: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
+        let store = self.store().ok_or("store closed")?;
+        let replica = store.replica(range_id).ok_or("replica gone")?;
+        let desc = replica.descriptor().ok_or("replica has no descriptor")?;
+        let mut raw = Vec::new();
+        for span in replica_data_spans(&desc) {
+            let (start, end) = mvcc::raw_span_bounds(&span);
+            for kv in reader.scan(Cf::Data, &start, &end, false) {
+                raw.push(kv.map_err(|e| e.to_string())?);
+            }
+        }
+        let payload = SnapshotPayload { desc, closed: replica.closed().applied, raw };
+        postcard::to_stdvec(&payload).map_err(|e| e.to_string())
+    }
+
+    fn install_snapshot_data(
+        &self,
+        range_id: RangeId,
+        data: &[u8],
+        reader: &dyn Reader,
+        batch: &mut WriteBatch,
+    ) -> Result<(), String> {
+        let payload: SnapshotPayload = postcard::from_bytes(data).map_err(|e| e.to_string())?;
+        if payload.desc.range_id != range_id {
+            return Err(format!("snapshot for {} sent to {range_id}", payload.desc.range_id));
+        }
+        for span in replica_data_spans(&payload.desc) {
+            mvcc::mvcc_clear_span(reader, batch, &span).map_err(|e| e.to_string())?;
+        }
+        for (k, v) in payload.raw {
+            batch.put(Cf::Data, k, v);
+        }
+        batch.put(Cf::State, desc_key(range_id), encode(&payload.desc).map_err(|e| e.to_string())?);
+        if let Some(store) = self.store() {
+            if let Some(replica) = store.replica(range_id) {
+                replica.set_descriptor(payload.desc);
+                replica.advance_closed(payload.closed);
+            }
+        }
+        Ok(())
+    }
+}

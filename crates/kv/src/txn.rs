@@ -1,0 +1,313 @@
+//! Transactions: the client-side coordinator.
+//!
+//! A [`Txn`] reads at a fixed timestamp and writes intents at its provisional write timestamp.
+//! Life of a transaction:
+//! 1. [`Txn::begin`] picks the read timestamp from the clock;
+//! 2. the first write anchors the transaction at its key and creates a PENDING record there
+//!    (`HeartbeatTxn`); a background task heartbeats the record so others see it alive;
+//! 3. each write leaves an intent; a leaseholder may push the write timestamp above reads it
+//!    served or newer versions (the response says so);
+//! 4. [`Txn::commit`]: if the write timestamp moved, every span read is refreshed — checked for
+//!    writes between the two timestamps — or the transaction must retry (SERIALIZABLE);
+//!    then the record becomes COMMITTED in one Raft write (the commit point), and the intents
+//!    are resolved. Readers that meet an intent first push the record and resolve it themselves.
+//!
+//! Isolation: SERIALIZABLE. Reads at a single timestamp, writes above every conflicting read
+//! (timestamp cache), and a refresh (or restart) whenever the commit timestamp moves above the
+//! read timestamp.
+
+use crate::api::*;
+use crate::dist_sender::DistSender;
+use base::{Key, Span, Timestamp};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::mvcc::TxnMeta;
+
+/// How often a transaction heartbeats its record.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many times [`run_txn`] retries a transaction that must restart.
+pub const MAX_TXN_RETRIES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Open,
+    Committed,
+    Aborted,
+}
+
+struct State {
+    meta: TxnMeta,
+    anchored: bool,
+    write_spans: Vec<Span>,
+    read_spans: Vec<Span>,
+    status: Status,
+}
+
+/// A transaction.
+pub struct Txn {
+    sender: DistSender,
+    read_ts: Timestamp,
+    state: Arc<Mutex<State>>,
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Txn {
+    /// Starts a transaction reading at the clock's now.
+    pub fn begin(sender: &DistSender) -> Txn {
+        let now = sender.clock().now();
+        Txn::begin_at(sender, now)
+    }
+
+    /// Starts a transaction reading at `read_ts`.
+    pub fn begin_at(sender: &DistSender, read_ts: Timestamp) -> Txn {
+        let meta = TxnMeta {
+            id: uuid::Uuid::new_v4(),
+            anchor: Key::MIN,
+            epoch: 0,
+            write_ts: read_ts,
+            min_ts: read_ts,
+            priority: rand::random::<u32>(),
+        };
+        Txn {
+            sender: sender.clone(),
+            read_ts,
+            state: Arc::new(Mutex::new(State {
+                meta,
+                anchored: false,
+                write_spans: Vec::new(),
+                read_spans: Vec::new(),
+                status: Status::Open,
+            })),
+            heartbeat: Mutex::new(None),
+        }
+    }
+
+    /// The transaction's id.
+    pub fn id(&self) -> uuid::Uuid {
+        self.state.lock().meta.id
+    }
+
+    /// The read timestamp.
+    pub fn read_ts(&self) -> Timestamp {
+        self.read_ts
+    }
+
+    /// The current provisional commit timestamp.
+    pub fn write_ts(&self) -> Timestamp {
+        self.state.lock().meta.write_ts
+    }
+
+    fn header(&self) -> Result<Header, KvError> {
+        let st = self.state.lock();
+        match st.status {
+            Status::Open => {}
+            Status::Committed => return Err(KvError::Internal("transaction already committed".into())),
+            Status::Aborted => {
+                return Err(KvError::TxnAborted { reason: "transaction already aborted".into() });
+            }
+        }
+        Ok(Header {
+            txn: Some(TxnHeader { meta: st.meta.clone(), read_ts: self.read_ts }),
+            gateway: self.sender.node_id(),
+            ..Default::default()
+        })
+    }
+
+    async fn send(&self, req: Request) -> Result<Response, KvError> {
+        let header = self.header()?;
+        let resp = self.sender.send(BatchRequest { header, requests: vec![req] }).await?;
+        if resp.write_ts > Timestamp::ZERO {
+            let mut st = self.state.lock();
+            st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
+        }
+        resp.responses.into_iter().next().ok_or_else(|| KvError::Internal("empty response".into()))
+    }
+
+    /// Reads a key.
+    pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, KvError> {
+        self.state.lock().read_spans.push(Span { start: key.clone(), end: key.next() });
+        match self.send(Request::Get { key: key.clone() }).await? {
+            Response::Get(v) => Ok(v.map(|kv| kv.value)),
+            other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    /// Reads a span (up to `max_keys`, 0 = all).
+    pub async fn scan(&self, span: &Span, max_keys: usize) -> Result<Vec<KeyValue>, KvError> {
+        self.scan_dir(span, max_keys, false).await
+    }
+
+    /// Reads a span in either direction.
+    pub async fn scan_dir(&self, span: &Span, max_keys: usize, reverse: bool) -> Result<Vec<KeyValue>, KvError> {
+        self.state.lock().read_spans.push(span.clone());
+        match self.send(Request::Scan { span: span.clone(), max_keys, reverse }).await? {
+            Response::Scan { rows, .. } => Ok(rows),
+            other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    async fn anchor(&self, key: &Key) -> Result<(), KvError> {
+        {
+            let mut st = self.state.lock();
+            if st.anchored {
+                return Ok(());
+            }
+            st.meta.anchor = key.clone();
+            st.anchored = true;
+        }
+        let now = self.sender.clock().now();
+        self.send(Request::HeartbeatTxn { now }).await?;
+        let sender = self.sender.clone();
+        let state = self.state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+                let header = {
+                    let st = state.lock();
+                    if st.status != Status::Open {
+                        return;
+                    }
+                    Header { txn: Some(TxnHeader { meta: st.meta.clone(), read_ts: st.meta.min_ts }), ..Default::default() }
+                };
+                let now = sender.clock().now();
+                let req = Request::HeartbeatTxn { now };
+                if let Err(KvError::TxnAborted { .. }) = sender.send(BatchRequest { header, requests: vec![req] }).await {
+                    state.lock().status = Status::Aborted;
+                    return;
+                }
+            }
+        });
+        *self.heartbeat.lock() = Some(task);
+        Ok(())
+    }
+
+    async fn write(&self, key: &Key, req: Request) -> Result<Response, KvError> {
+        self.anchor(key).await?;
+        self.state.lock().write_spans.push(Span { start: key.clone(), end: key.next() });
+        self.send(req).await
+    }
+
+    /// Writes a key.
+    pub async fn put(&self, key: &Key, value: Vec<u8>) -> Result<(), KvError> {
+        self.write(key, Request::Put { key: key.clone(), value }).await.map(|_| ())
+    }
+
+    /// Writes a key only if it currently has `expected` (`None`: only if absent).
+    pub async fn cput(&self, key: &Key, value: Vec<u8>, expected: Option<Vec<u8>>) -> Result<(), KvError> {
+        self.write(key, Request::ConditionalPut { key: key.clone(), value, expected }).await.map(|_| ())
+    }
+
+    /// Deletes a key.
+    pub async fn delete(&self, key: &Key) -> Result<(), KvError> {
+        self.write(key, Request::Delete { key: key.clone() }).await.map(|_| ())
+    }
+
+    /// Deletes every key in a span.
+    pub async fn delete_range(&self, span: &Span) -> Result<(), KvError> {
+        self.anchor(&span.start).await?;
+        self.state.lock().write_spans.push(span.clone());
+        self.send(Request::DeleteRange { span: span.clone() }).await.map(|_| ())
+    }
+
+    /// Commits; returns the commit timestamp. On `TxnRetry`/`TxnAborted` the transaction is
+    /// rolled back and the caller may run it again.
+    pub async fn commit(&self) -> Result<Timestamp, KvError> {
+        let (anchored, write_ts, read_spans) = {
+            let st = self.state.lock();
+            (st.anchored, st.meta.write_ts, st.read_spans.clone())
+        };
+        if !anchored {
+            self.state.lock().status = Status::Committed;
+            return Ok(self.read_ts);
+        }
+        if write_ts > self.read_ts {
+            for span in &read_spans {
+                let req = Request::Refresh { span: span.clone(), from: self.read_ts, to: write_ts };
+                if let Err(e) = self.send(req).await {
+                    self.rollback().await;
+                    return Err(match e {
+                        e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. }) => e,
+                        other => KvError::TxnRetry { reason: format!("refresh failed: {other}") },
+                    });
+                }
+            }
+        }
+        let end = Request::EndTxn { commit: true, commit_ts: write_ts };
+        if let Err(e) = self.send(end).await {
+            self.rollback().await;
+            return Err(e);
+        }
+        self.finish(Status::Committed, Resolution::Commit(write_ts));
+        Ok(write_ts)
+    }
+
+    /// Aborts and removes the transaction's intents.
+    pub async fn rollback(&self) {
+        let anchored = self.state.lock().anchored;
+        if anchored && self.state.lock().status == Status::Open {
+            let _ = self.send(Request::EndTxn { commit: false, commit_ts: Timestamp::ZERO }).await;
+        }
+        self.finish(Status::Aborted, Resolution::Abort);
+    }
+
+    fn finish(&self, status: Status, resolution: Resolution) {
+        let (spans, id) = {
+            let mut st = self.state.lock();
+            st.status = status;
+            (std::mem::take(&mut st.write_spans), st.meta.id)
+        };
+        if let Some(h) = self.heartbeat.lock().take() {
+            h.abort();
+        }
+        if spans.is_empty() {
+            return;
+        }
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            for span in spans {
+                let req = Request::ResolveIntentRange { span, txn_id: id, resolution };
+                let ba = BatchRequest { header: Header::default(), requests: vec![req] };
+                let _ = sender.send(ba).await;
+            }
+        });
+    }
+}
+
+impl Drop for Txn {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.lock().take() {
+            h.abort();
+        }
+    }
+}
+
+/// Runs `f` in a transaction, retrying when it must restart.
+pub async fn run_txn<T, F, Fut>(sender: &DistSender, mut f: F) -> Result<T, KvError>
+where
+    F: FnMut(Arc<Txn>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, KvError>>,
+{
+    let mut backoff = Duration::from_millis(5);
+    let mut last = None;
+    for _ in 0..MAX_TXN_RETRIES {
+        let txn = Arc::new(Txn::begin(sender));
+        let result = match f(txn.clone()).await {
+            Ok(v) => txn.commit().await.map(|_| v),
+            Err(e) => {
+                txn.rollback().await;
+                Err(e)
+            }
+        };
+        match result {
+            Err(e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. })) => {
+                last = Some(e);
+                tokio::time::sleep(backoff + Duration::from_millis(rand::random::<u64>() % 10)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| KvError::TxnRetry { reason: "too many retries".into() }))
+}
