@@ -56,7 +56,10 @@ pub struct RangeDescriptor {
 impl RangeDescriptor {
     /// The keys of the range.
     pub fn span(&self) -> Span {
-        Span { start: self.start_key.clone(), end: self.end_key.clone() }
+        Span {
+            start: self.start_key.clone(),
+            end: self.end_key.clone(),
+        }
     }
 
     /// True when `key` lies in the range.
@@ -66,12 +69,18 @@ impl RangeDescriptor {
 
     /// Nodes with a voting replica.
     pub fn voters(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.replicas.iter().filter(|r| r.replica_type == ReplicaType::Voter).map(|r| r.node_id)
+        self.replicas
+            .iter()
+            .filter(|r| r.replica_type == ReplicaType::Voter)
+            .map(|r| r.node_id)
     }
 
     /// Nodes with a non-voting replica.
     pub fn non_voters(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.replicas.iter().filter(|r| r.replica_type == ReplicaType::NonVoter).map(|r| r.node_id)
+        self.replicas
+            .iter()
+            .filter(|r| r.replica_type == ReplicaType::NonVoter)
+            .map(|r| r.node_id)
     }
 
     /// The replica on `node`, if any.

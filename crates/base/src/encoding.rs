@@ -87,7 +87,9 @@ pub fn decode_varint(buf: &[u8]) -> Result<(i64, &[u8]), DecodeError> {
     let &first = buf.first().ok_or(DecodeError::Truncated)?;
     if first >= INT_ZERO {
         let (v, rest) = decode_uvarint(buf)?;
-        return i64::try_from(v).map(|v| (v, rest)).map_err(|_| DecodeError::BadMarker(first));
+        return i64::try_from(v)
+            .map(|v| (v, rest))
+            .map_err(|_| DecodeError::BadMarker(first));
     }
     if first < INT_ZERO - 8 {
         return Err(DecodeError::BadMarker(first));
@@ -141,9 +143,19 @@ pub fn decode_bytes(buf: &[u8]) -> Result<(Vec<u8>, &[u8]), DecodeError> {
 
 /// Appends the ascending encoding of a float (NaN sorts above +inf, as in PostgreSQL; -0 = +0).
 pub fn encode_float(buf: &mut Vec<u8>, v: f64) {
-    let v = if v == 0.0 { 0.0 } else if v.is_nan() { f64::NAN } else { v };
+    let v = if v == 0.0 {
+        0.0
+    } else if v.is_nan() {
+        f64::NAN
+    } else {
+        v
+    };
     let bits = v.to_bits();
-    let ordered = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
     buf.push(FLOAT_MARKER);
     buf.extend_from_slice(&ordered.to_be_bytes());
 }
@@ -154,9 +166,17 @@ pub fn decode_float(buf: &[u8]) -> Result<(f64, &[u8]), DecodeError> {
     if first != FLOAT_MARKER {
         return Err(DecodeError::BadMarker(first));
     }
-    let raw: [u8; 8] = rest.get(..8).ok_or(DecodeError::Truncated)?.try_into().map_err(|_| DecodeError::Truncated)?;
+    let raw: [u8; 8] = rest
+        .get(..8)
+        .ok_or(DecodeError::Truncated)?
+        .try_into()
+        .map_err(|_| DecodeError::Truncated)?;
     let ordered = u64::from_be_bytes(raw);
-    let bits = if ordered >> 63 == 1 { ordered ^ (1 << 63) } else { !ordered };
+    let bits = if ordered >> 63 == 1 {
+        ordered ^ (1 << 63)
+    } else {
+        !ordered
+    };
     Ok((f64::from_bits(bits), &rest[8..]))
 }
 
@@ -232,13 +252,15 @@ mod tests {
         #[test]
         fn uvarint_order_and_round_trip(a: u64, b: u64) {
             prop_assert_eq!(a.cmp(&b), uv(a).cmp(&uv(b)));
-            prop_assert_eq!(decode_uvarint(&uv(a)).unwrap(), (a, &[][..]));
+            let e = uv(a);
+            prop_assert_eq!(decode_uvarint(&e).unwrap(), (a, &[][..]));
         }
 
         #[test]
         fn varint_order_and_round_trip(a: i64, b: i64) {
             prop_assert_eq!(a.cmp(&b), iv(a).cmp(&iv(b)));
-            prop_assert_eq!(decode_varint(&iv(a)).unwrap(), (a, &[][..]));
+            let e = iv(a);
+            prop_assert_eq!(decode_varint(&e).unwrap(), (a, &[][..]));
         }
 
         #[test]
@@ -254,10 +276,10 @@ mod tests {
         #[test]
         fn float_order_and_round_trip(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
             prop_assume!(!a.is_nan() && !b.is_nan());
-            if let Some(ord) = a.partial_cmp(&b) {
-                if a != 0.0 || b != 0.0 {
-                    prop_assert_eq!(ord, fl(a).cmp(&fl(b)));
-                }
+            if let Some(ord) = a.partial_cmp(&b)
+                && (a != 0.0 || b != 0.0)
+            {
+                prop_assert_eq!(ord, fl(a).cmp(&fl(b)));
             }
             prop_assert_eq!(decode_float(&fl(a)).unwrap().0.to_bits(), if a == 0.0 { 0.0f64.to_bits() } else { a.to_bits() });
         }

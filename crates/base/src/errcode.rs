@@ -13,7 +13,10 @@ pub struct Code(pub &'static str);
 impl Code {
     /// The code with this SQLSTATE from the table, or `XX000` when it is not in the table.
     pub fn lookup(sqlstate: &str) -> Code {
-        ALL.iter().map(|(_, c)| *c).find(|c| c.0 == sqlstate).unwrap_or(INTERNAL_ERROR)
+        ALL.iter()
+            .map(|(_, c)| *c)
+            .find(|c| c.0 == sqlstate)
+            .unwrap_or(INTERNAL_ERROR)
     }
 }
 
@@ -135,7 +138,12 @@ pub struct ClientError {
 impl ClientError {
     /// An error with a code and message.
     pub fn new(code: Code, message: impl Into<String>) -> ClientError {
-        ClientError { code, message: message.into(), hint: None, detail: None }
+        ClientError {
+            code,
+            message: message.into(),
+            hint: None,
+            detail: None,
+        }
     }
 
     /// Adds a hint.

@@ -31,9 +31,15 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// The zero timestamp, below every real one.
-    pub const ZERO: Timestamp = Timestamp { wall: 0, logical: 0 };
+    pub const ZERO: Timestamp = Timestamp {
+        wall: 0,
+        logical: 0,
+    };
     /// The largest timestamp.
-    pub const MAX: Timestamp = Timestamp { wall: i64::MAX, logical: u32::MAX };
+    pub const MAX: Timestamp = Timestamp {
+        wall: i64::MAX,
+        logical: u32::MAX,
+    };
 
     /// A timestamp with the given wall time and logical 0.
     pub const fn new(wall: i64, logical: u32) -> Timestamp {
@@ -43,18 +49,30 @@ impl Timestamp {
     /// The smallest timestamp greater than `self`.
     pub fn next(self) -> Timestamp {
         if self.logical == u32::MAX {
-            Timestamp { wall: self.wall.saturating_add(1), logical: 0 }
+            Timestamp {
+                wall: self.wall.saturating_add(1),
+                logical: 0,
+            }
         } else {
-            Timestamp { wall: self.wall, logical: self.logical + 1 }
+            Timestamp {
+                wall: self.wall,
+                logical: self.logical + 1,
+            }
         }
     }
 
     /// The largest timestamp smaller than `self` (saturating at zero).
     pub fn prev(self) -> Timestamp {
         if self.logical > 0 {
-            Timestamp { wall: self.wall, logical: self.logical - 1 }
+            Timestamp {
+                wall: self.wall,
+                logical: self.logical - 1,
+            }
         } else if self.wall > 0 {
-            Timestamp { wall: self.wall - 1, logical: u32::MAX }
+            Timestamp {
+                wall: self.wall - 1,
+                logical: u32::MAX,
+            }
         } else {
             Timestamp::ZERO
         }
@@ -62,7 +80,10 @@ impl Timestamp {
 
     /// `self` shifted by a signed number of nanoseconds of wall time, logical reset to 0.
     pub fn add_nanos(self, nanos: i64) -> Timestamp {
-        Timestamp { wall: self.wall.saturating_add(nanos), logical: 0 }
+        Timestamp {
+            wall: self.wall.saturating_add(nanos),
+            logical: 0,
+        }
     }
 
     /// True for the zero timestamp.
@@ -94,7 +115,11 @@ impl FromStr for Timestamp {
             None => (s, "0"),
         };
         let wall: i64 = wall.parse().map_err(|_| err())?;
-        let logical: u32 = if logical.is_empty() { 0 } else { logical.parse().map_err(|_| err())? };
+        let logical: u32 = if logical.is_empty() {
+            0
+        } else {
+            logical.parse().map_err(|_| err())?
+        };
         if wall < 0 {
             return Err(err());
         }
@@ -197,7 +222,11 @@ impl HybridClock<SystemPhysicalClock> {
 impl<P: PhysicalClock> HybridClock<P> {
     /// A clock on `physical` with the given maximum offset.
     pub fn new(physical: P, max_offset: Duration) -> HybridClock<P> {
-        HybridClock { physical, last: Mutex::new(Timestamp::ZERO), max_offset }
+        HybridClock {
+            physical,
+            last: Mutex::new(Timestamp::ZERO),
+            max_offset,
+        }
     }
 
     fn max_offset_nanos(&self) -> i64 {
@@ -209,7 +238,11 @@ impl<P: PhysicalClock> Clock for HybridClock<P> {
     fn now(&self) -> Timestamp {
         let phys = self.physical.now_nanos();
         let mut last = self.last.lock();
-        *last = if phys > last.wall { Timestamp::new(phys, 0) } else { last.next() };
+        *last = if phys > last.wall {
+            Timestamp::new(phys, 0)
+        } else {
+            last.next()
+        };
         *last
     }
 
@@ -270,7 +303,10 @@ mod tests {
         let clock = HybridClock::new(phys, Duration::from_millis(500));
         let err = clock.update(Timestamp::new(2_000_000_000, 0)).unwrap_err();
         assert_eq!(err.ahead_ms, 1000);
-        assert!(err.to_string().contains("beyond the maximum offset of 500 ms"));
+        assert!(
+            err.to_string()
+                .contains("beyond the maximum offset of 500 ms")
+        );
         // The rejected reading did not move the clock.
         assert_eq!(clock.now(), Timestamp::new(1_000_000_000, 0));
     }

@@ -5,11 +5,15 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A node's id, unique in the cluster for its lifetime; never 0 once assigned.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct NodeId(pub u64);
 
 /// A range's id, unique in the cluster; never reused.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct RangeId(pub u64);
 
 impl fmt::Display for NodeId {

@@ -142,7 +142,10 @@ pub struct Span {
 impl Span {
     /// The span `[start, end)`.
     pub fn new(start: impl Into<Key>, end: impl Into<Key>) -> Span {
-        Span { start: start.into(), end: end.into() }
+        Span {
+            start: start.into(),
+            end: end.into(),
+        }
     }
 
     /// The span of every key with the given prefix.
@@ -235,10 +238,12 @@ pub fn range_local_key(anchor: &Key, suffix: &[u8]) -> Key {
 
 /// The key that decides which range holds `key`: itself, or the anchor of a range-local key.
 pub fn addr(key: &Key) -> Key {
-    if key.0.len() > 2 && key.0[0] == LOCAL_PREFIX && key.0[1] == b'k' {
-        if let Ok((anchor, _)) = encoding::decode_bytes(&key.0[2..]) {
-            return Key(anchor);
-        }
+    if key.0.len() > 2
+        && key.0[0] == LOCAL_PREFIX
+        && key.0[1] == b'k'
+        && let Ok((anchor, _)) = encoding::decode_bytes(&key.0[2..])
+    {
+        return Key(anchor);
     }
     key.clone()
 }

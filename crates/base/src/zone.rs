@@ -66,7 +66,10 @@ impl Constraint {
 
     /// True when a node with `locality` satisfies the constraint.
     pub fn satisfied_by(&self, locality: &Locality) -> bool {
-        let has = locality.tiers().iter().any(|t| t.key == self.key && t.value == self.value);
+        let has = locality
+            .tiers()
+            .iter()
+            .any(|t| t.key == self.key && t.value == self.value);
         match self.kind {
             ConstraintKind::Required => has,
             ConstraintKind::Prohibited => !has,
@@ -127,12 +130,17 @@ impl Constraints {
         let inner = s
             .strip_prefix('[')
             .and_then(|r| r.strip_suffix(']'))
-            .ok_or_else(|| ZoneError::MalformedConstraints(s.to_string(), "expected [...] or {...}".into()))?;
+            .ok_or_else(|| {
+                ZoneError::MalformedConstraints(s.to_string(), "expected [...] or {...}".into())
+            })?;
         let constraints = parse_list(inner)?;
         if constraints.is_empty() {
             return Ok(Constraints::default());
         }
-        Ok(Constraints(vec![ConstraintsConjunction { num_replicas: 0, constraints }]))
+        Ok(Constraints(vec![ConstraintsConjunction {
+            num_replicas: 0,
+            constraints,
+        }]))
     }
 
     /// Replicas claimed by per-replica conjunctions.
@@ -147,14 +155,21 @@ impl Constraints {
 }
 
 fn parse_list(s: &str) -> Result<Vec<Constraint>, ZoneError> {
-    s.split(',').filter(|p| !p.trim().is_empty()).map(Constraint::parse).collect()
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(Constraint::parse)
+        .collect()
 }
 
 /// CockroachDB's text form: `[+a=b]` or `{"+a=b": 2}`.
 impl fmt::Display for Constraints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let join = |c: &ConstraintsConjunction| {
-            c.constraints.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            c.constraints
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match self.0.as_slice() {
             [] => write!(f, "[]"),
@@ -181,25 +196,32 @@ impl LeasePreferences {
         let inner = s
             .strip_prefix('[')
             .and_then(|r| r.strip_suffix(']'))
-            .ok_or_else(|| ZoneError::MalformedConstraints(s.to_string(), "expected [[...], ...]".into()))?;
+            .ok_or_else(|| {
+                ZoneError::MalformedConstraints(s.to_string(), "expected [[...], ...]".into())
+            })?;
         let mut out = Vec::new();
         let mut rest = inner.trim();
         while !rest.is_empty() {
-            let open = rest
-                .strip_prefix('[')
-                .ok_or_else(|| ZoneError::MalformedConstraints(s.to_string(), "expected [".into()))?;
-            let close = open
-                .find(']')
-                .ok_or_else(|| ZoneError::MalformedConstraints(s.to_string(), "missing ]".into()))?;
+            let open = rest.strip_prefix('[').ok_or_else(|| {
+                ZoneError::MalformedConstraints(s.to_string(), "expected [".into())
+            })?;
+            let close = open.find(']').ok_or_else(|| {
+                ZoneError::MalformedConstraints(s.to_string(), "missing ]".into())
+            })?;
             out.push(parse_list(&open[..close])?);
-            rest = open[close + 1..].trim_start().trim_start_matches(',').trim_start();
+            rest = open[close + 1..]
+                .trim_start()
+                .trim_start_matches(',')
+                .trim_start();
         }
         Ok(LeasePreferences(out))
     }
 
     /// The index of the first preference `locality` satisfies, if any (lower is better).
     pub fn rank(&self, locality: &Locality) -> Option<usize> {
-        self.0.iter().position(|p| p.iter().all(|c| c.satisfied_by(locality)))
+        self.0
+            .iter()
+            .position(|p| p.iter().all(|c| c.satisfied_by(locality)))
     }
 }
 
@@ -208,7 +230,15 @@ impl fmt::Display for LeasePreferences {
         let parts: Vec<String> = self
             .0
             .iter()
-            .map(|p| format!("[{}]", p.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")))
+            .map(|p| {
+                format!(
+                    "[{}]",
+                    p.iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
             .collect();
         write!(f, "[{}]", parts.join(", "))
     }
@@ -253,7 +283,9 @@ impl Default for ZoneConfig {
 impl ZoneConfig {
     /// Voters wanted.
     pub fn voters(&self) -> u32 {
-        self.num_voters.unwrap_or(self.num_replicas).min(self.num_replicas)
+        self.num_voters
+            .unwrap_or(self.num_replicas)
+            .min(self.num_replicas)
     }
 
     /// Non-voters wanted.
@@ -264,7 +296,9 @@ impl ZoneConfig {
     /// Checks the configuration is consistent, with CockroachDB's messages.
     pub fn validate(&self) -> Result<(), ZoneError> {
         if self.num_replicas == 0 {
-            return Err(ZoneError::Invalid("at least one replica is required".into()));
+            return Err(ZoneError::Invalid(
+                "at least one replica is required".into(),
+            ));
         }
         if let Some(v) = self.num_voters {
             if v > self.num_replicas {
@@ -273,7 +307,9 @@ impl ZoneConfig {
                 ));
             }
             if v == 0 {
-                return Err(ZoneError::Invalid("at least one voting replica is required".into()));
+                return Err(ZoneError::Invalid(
+                    "at least one voting replica is required".into(),
+                ));
             }
         }
         let claimed = self.constraints.claimed_replicas();
@@ -350,10 +386,13 @@ mod tests {
 
     #[test]
     fn map_form() {
-        let c = Constraints::parse(r#"{"+region=us-east1": 3, "+region=us-west1,+az=a": 1}"#)
-            .unwrap();
+        let c =
+            Constraints::parse(r#"{"+region=us-east1": 3, "+region=us-west1,+az=a": 1}"#).unwrap();
         assert_eq!(c.claimed_replicas(), 4);
-        assert_eq!(c.to_string(), r#"{"+region=us-east1": 3, "+region=us-west1,+az=a": 1}"#);
+        assert_eq!(
+            c.to_string(),
+            r#"{"+region=us-east1": 3, "+region=us-west1,+az=a": 1}"#
+        );
         assert!(Constraints::parse(r#"{"+region=a": 0}"#).is_err());
     }
 
@@ -374,7 +413,11 @@ mod tests {
 
     #[test]
     fn validation() {
-        let mut z = ZoneConfig { num_replicas: 5, num_voters: Some(3), ..Default::default() };
+        let mut z = ZoneConfig {
+            num_replicas: 5,
+            num_voters: Some(3),
+            ..Default::default()
+        };
         z.voter_constraints = Constraints::parse(r#"{"+region=us-east1": 3}"#).unwrap();
         assert!(z.validate().is_ok());
         assert_eq!(z.non_voters(), 2);
