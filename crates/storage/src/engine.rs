@@ -127,3 +127,38 @@ pub trait Engine: Reader + 'static {
     /// Approximate bytes used on disk (or in memory) by a keyspace.
     fn approximate_size(&self, cf: Cf) -> u64;
 }
+
+/// The largest key the engines accept, in bytes (fjall's limit). Keys must not be empty.
+pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+
+/// Checks a key against the engines' limits, so a bad key is an error rather than a panic
+/// inside fjall.
+pub(crate) fn check_key(cf: Cf, key: &[u8]) -> Result<(), crate::StorageError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(crate::StorageError::InvalidKey {
+            cf: cf.name(),
+            len: key.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The last write of each key of a batch: the value, or `None` for a delete.
+pub(crate) type LastWrites = std::collections::BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>;
+
+impl WriteBatch {
+    /// The last write of each key, in key order (`None` is a delete): the effect of applying
+    /// the batch in order. Fails, before anything is applied, on a key beyond the limits.
+    pub(crate) fn last_writes(self) -> Result<LastWrites, crate::StorageError> {
+        let mut writes = std::collections::BTreeMap::new();
+        for op in self.ops {
+            let (cf, key, value) = match op {
+                WriteOp::Put(cf, key, value) => (cf, key, Some(value)),
+                WriteOp::Delete(cf, key) => (cf, key, None),
+            };
+            check_key(cf, &key)?;
+            writes.insert((cf, key), value);
+        }
+        Ok(writes)
+    }
+}

@@ -1,0 +1,303 @@
+//! The on-disk engine: [fjall](https://docs.rs/fjall), a pure-Rust LSM tree.
+//!
+//! One fjall `Database` per store directory, one fjall keyspace per [`Cf`]. A
+//! [`WriteBatch`] becomes one fjall batch, which fjall commits atomically across keyspaces
+//! through its single journal. [`Durability::Sync`] commits with `PersistMode::SyncAll`, so the
+//! journal is fsynced before [`Engine::write`] returns: a node restarted on its store finds every
+//! write it acknowledged.
+//!
+//! Two things fjall does not do that the [`Engine`] contract needs, handled here:
+//!
+//! - **Order within a batch.** fjall gives every item of a batch the same sequence number, so
+//!   two writes of one key in one batch would collide. [`FjallEngine::write`] keeps only the last
+//!   write of each key, which is what applying the batch in order means.
+//! - **Panics on bad keys.** fjall asserts that keys are 1 to 65535 bytes. Such keys are
+//!   rejected with [`StorageError::InvalidKey`] before they reach it.
+//!
+//! fjall takes an exclusive lock on `<store>/lock` when it opens a directory; a second opener,
+//! in this process or another, gets [`StorageError::StoreInUse`]. The lock is released when the
+//! engine and every snapshot taken from it are dropped.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+
+use crate::StorageError;
+use crate::engine::{Cf, Durability, Engine, KeyValue, Reader, ScanIter, WriteBatch, check_key};
+
+/// A store on disk.
+pub struct FjallEngine {
+    db: Database,
+    keyspaces: Keyspaces,
+    path: PathBuf,
+}
+
+/// One fjall keyspace per [`Cf`], indexed by [`cf_index`].
+#[derive(Clone)]
+struct Keyspaces([Keyspace; 3]);
+
+impl Keyspaces {
+    fn get(&self, cf: Cf) -> &Keyspace {
+        &self.0[cf_index(cf)]
+    }
+}
+
+fn cf_index(cf: Cf) -> usize {
+    match cf {
+        Cf::Data => 0,
+        Cf::Raft => 1,
+        Cf::State => 2,
+    }
+}
+
+impl FjallEngine {
+    /// Opens the store in directory `path`, creating it if needed.
+    ///
+    /// Fails with [`StorageError::StoreInUse`] when another engine (in any process) has it open.
+    pub fn open(path: impl AsRef<Path>) -> Result<FjallEngine, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|e| StorageError::Engine {
+            op: "create store directory",
+            message: format!("{}: {e}", path.display()),
+        })?;
+        let db = Database::builder(&path).open().map_err(|e| match e {
+            fjall::Error::Locked => StorageError::StoreInUse { path: path.clone() },
+            e => engine_error("open store", e),
+        })?;
+        let open_cf = |cf: Cf| {
+            db.keyspace(cf.name(), KeyspaceCreateOptions::default)
+                .map_err(|e| engine_error("open keyspace", e))
+        };
+        let keyspaces = Keyspaces([open_cf(Cf::Data)?, open_cf(Cf::Raft)?, open_cf(Cf::State)?]);
+        tracing::debug!(path = %path.display(), "opened fjall store");
+        Ok(FjallEngine {
+            db,
+            keyspaces,
+            path,
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for FjallEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallEngine")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn engine_error(op: &'static str, e: fjall::Error) -> StorageError {
+    match e {
+        fjall::Error::JournalRecovery(_)
+        | fjall::Error::InvalidVersion(_)
+        | fjall::Error::Decompress(_)
+        | fjall::Error::InvalidTrailer
+        | fjall::Error::InvalidTag(_)
+        | fjall::Error::Unrecoverable => StorageError::Corruption {
+            what: format!("{op}: {e}"),
+        },
+        e => StorageError::Engine {
+            op,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// A range of keys as bounds.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// The key range of a scan as fjall bounds, or `None` when it is empty.
+fn bounds(start: &[u8], end: &[u8]) -> Option<KeyRange> {
+    if end.is_empty() {
+        return Some((Bound::Included(start.to_vec()), Bound::Unbounded));
+    }
+    (start < end).then(|| {
+        (
+            Bound::Included(start.to_vec()),
+            Bound::Excluded(end.to_vec()),
+        )
+    })
+}
+
+/// Turns a fjall iterator into a [`ScanIter`].
+fn scan_iter(iter: fjall::Iter, reverse: bool) -> ScanIter<'static> {
+    let convert = |guard: fjall::Guard| {
+        guard
+            .into_inner()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(|e| engine_error("scan", e))
+    };
+    if reverse {
+        Box::new(iter.rev().map(convert))
+    } else {
+        Box::new(iter.map(convert))
+    }
+}
+
+fn empty_scan() -> ScanIter<'static> {
+    Box::new(std::iter::empty::<Result<KeyValue, StorageError>>())
+}
+
+impl Reader for FjallEngine {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if check_key(cf, key).is_err() {
+            return Ok(None);
+        }
+        let value = self
+            .keyspaces
+            .get(cf)
+            .get(key)
+            .map_err(|e| engine_error("get", e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, cf: Cf, start: &[u8], end: &[u8], reverse: bool) -> ScanIter<'_> {
+        match bounds(start, end) {
+            Some(range) => scan_iter(self.keyspaces.get(cf).range(range), reverse),
+            None => empty_scan(),
+        }
+    }
+}
+
+impl Engine for FjallEngine {
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+        let mode = match durability {
+            Durability::Sync => PersistMode::SyncAll,
+            Durability::Buffered => PersistMode::Buffer,
+        };
+        if batch.is_empty() {
+            return match durability {
+                Durability::Sync => self.sync(),
+                Durability::Buffered => Ok(()),
+            };
+        }
+        let mut fjall_batch = self.db.batch().durability(Some(mode));
+        for ((cf, key), value) in batch.last_writes()? {
+            let keyspace = self.keyspaces.get(cf);
+            match value {
+                Some(value) => fjall_batch.insert(keyspace, key, value),
+                None => fjall_batch.remove(keyspace, key),
+            }
+        }
+        fjall_batch.commit().map_err(|e| engine_error("write", e))
+    }
+
+    fn snapshot(&self) -> Arc<dyn Reader> {
+        Arc::new(FjallSnapshot {
+            snapshot: self.db.snapshot(),
+            keyspaces: self.keyspaces.clone(),
+        })
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| engine_error("sync", e))
+    }
+
+    fn approximate_size(&self, cf: Cf) -> u64 {
+        self.keyspaces.get(cf).disk_space()
+    }
+}
+
+/// A point-in-time view of a [`FjallEngine`].
+struct FjallSnapshot {
+    snapshot: fjall::Snapshot,
+    keyspaces: Keyspaces,
+}
+
+impl Reader for FjallSnapshot {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if check_key(cf, key).is_err() {
+            return Ok(None);
+        }
+        let value = self
+            .snapshot
+            .get(self.keyspaces.get(cf), key)
+            .map_err(|e| engine_error("snapshot get", e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, cf: Cf, start: &[u8], end: &[u8], reverse: bool) -> ScanIter<'_> {
+        match bounds(start, end) {
+            Some(range) => scan_iter(self.snapshot.range(self.keyspaces.get(cf), range), reverse),
+            None => empty_scan(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    fn temp_engine() -> (tempfile::TempDir, Arc<dyn Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = FjallEngine::open(dir.path()).unwrap();
+        (dir, Arc::new(engine))
+    }
+
+    #[test]
+    fn conformance_suite() {
+        // Each engine gets its own directory, kept alive until the suite ends.
+        let dirs = parking_lot::Mutex::new(Vec::new());
+        conformance::run_all(|| {
+            let (dir, engine) = temp_engine();
+            dirs.lock().push(dir);
+            engine
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn conformance_durability_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run_durability(|| {
+            FjallEngine::open(dir.path()).map(|e| Arc::new(e) as Arc<dyn Engine>)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn second_open_reports_store_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = FjallEngine::open(dir.path()).unwrap();
+        let err = FjallEngine::open(dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            StorageError::StoreInUse {
+                path: dir.path().to_path_buf()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "store directory {} is in use by another process",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn reopen_after_drop_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(FjallEngine::open(dir.path()).unwrap());
+        FjallEngine::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn open_on_a_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = FjallEngine::open(&file).unwrap_err();
+        assert!(matches!(err, StorageError::Engine { .. }), "{err:?}");
+    }
+}
