@@ -266,6 +266,33 @@ mod tests {
     }
 
     #[test]
+    fn mvcc_transaction_survives_reopen() {
+        use crate::mvcc::testutil::{apply, get, put, ts, txn};
+        use crate::mvcc::{TxnStatus, mvcc_resolve_intent};
+        let dir = tempfile::tempdir().unwrap();
+        let t1 = txn(1, 10);
+        {
+            let engine = FjallEngine::open(dir.path()).unwrap();
+            put(&engine, "a", 5, Some("old"), None).unwrap();
+            put(&engine, "a", 0, Some("new"), Some(&t1)).unwrap();
+            engine.sync().unwrap();
+        }
+        let engine = FjallEngine::open(dir.path()).unwrap();
+        assert_eq!(get(&engine, "a", 9).as_deref(), Some("old"));
+        let key = base::Key::from("a");
+        apply(&engine, |r, b| {
+            mvcc_resolve_intent(r, b, &key, t1.id, TxnStatus::Committed, ts(11))
+        })
+        .unwrap();
+        let snapshot = engine.snapshot();
+        put(&engine, "a", 12, None, None).unwrap();
+        assert_eq!(get(&engine, "a", 11).as_deref(), Some("new"));
+        assert_eq!(get(&engine, "a", 12), None);
+        let before = crate::mvcc::mvcc_get(snapshot.as_ref(), &key, ts(20), None).unwrap();
+        assert_eq!(before.map(|v| v.bytes), Some(b"new".to_vec()));
+    }
+
+    #[test]
     fn second_open_reports_store_in_use() {
         let dir = tempfile::tempdir().unwrap();
         let _first = FjallEngine::open(dir.path()).unwrap();

@@ -195,7 +195,7 @@ pub(crate) fn span_keys(span: &base::Span) -> (Key, Key) {
 pub(crate) mod testutil {
     //! Shared fixtures for the MVCC unit tests.
     use super::*;
-    use crate::{Durability, Engine, MemoryEngine, WriteBatch};
+    use crate::{Durability, Engine, WriteBatch};
 
     pub fn ts(wall: i64) -> Timestamp {
         Timestamp::new(wall, 0)
@@ -214,7 +214,7 @@ pub(crate) mod testutil {
 
     /// Runs `f` against the engine's current state and applies the batch it builds.
     pub fn apply<T>(
-        engine: &MemoryEngine,
+        engine: &dyn Engine,
         f: impl FnOnce(&dyn crate::Reader, &mut WriteBatch) -> Result<T, MvccError>,
     ) -> Result<T, MvccError> {
         let mut batch = WriteBatch::new();
@@ -224,7 +224,7 @@ pub(crate) mod testutil {
     }
 
     pub fn put(
-        engine: &MemoryEngine,
+        engine: &dyn Engine,
         key: &str,
         at: i64,
         value: Option<&str>,
@@ -236,7 +236,7 @@ pub(crate) mod testutil {
         .map(|_| ())
     }
 
-    pub fn get(engine: &MemoryEngine, key: &str, at: i64) -> Option<String> {
+    pub fn get(engine: &dyn Engine, key: &str, at: i64) -> Option<String> {
         mvcc_get(engine, &Key::from(key), ts(at), None)
             .unwrap()
             .map(|v| String::from_utf8(v.bytes).unwrap())

@@ -25,7 +25,9 @@ pub struct MvccWriteOutcome {
 ///
 /// Without a transaction, a committed version at `ts`. With one, an intent: the intent record
 /// and a provisional version at `txn.write_ts` (`ts` is then ignored); writing the key again in
-/// the same transaction replaces its provisional value.
+/// the same transaction replaces its provisional value. When the transaction's earlier intent
+/// on the key was pushed above `txn.write_ts`, the new one stays at the pushed timestamp: the
+/// outcome's `ts` says where the version went, and the transaction cannot commit below it.
 ///
 /// Fails with [`MvccError::WriteIntent`] on another transaction's intent, and with
 /// [`MvccError::WriteTooOld`] when a committed version at or above the write's timestamp
@@ -50,7 +52,6 @@ fn plan_put(
     value: Option<&[u8]>,
     txn: Option<&TxnMeta>,
 ) -> Result<(Vec<WriteOp>, MvccWriteOutcome), MvccError> {
-    let write_ts = txn.map_or(ts, |t| t.write_ts);
     // The provisional version of our own earlier intent, which this write replaces.
     let own_provisional = match (read_meta(r, key)?, txn) {
         (None, _) => None,
@@ -72,6 +73,11 @@ fn plan_put(
                 }],
             });
         }
+    };
+    // A pushed intent stays at least where the push left it.
+    let write_ts = match txn {
+        Some(txn) => own_provisional.map_or(txn.write_ts, |old| old.max(txn.write_ts)),
+        None => ts,
     };
     if let Some(existing_ts) = newest_committed_ts(r, key, own_provisional)?
         && existing_ts >= write_ts
