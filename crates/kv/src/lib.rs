@@ -19,4 +19,4 @@
 //! - [`node`]: bootstrap, join, liveness, the node directory, the replicate queue, splits.
 
 pub mod command;
-
+pub mod raft;

@@ -1,0 +1,265 @@
+//! The client side of raft messages: openraft's network traits over `rpc`.
+//!
+//! One [`NetworkFactory`] per group makes one [`Network`] per peer. A call becomes an rpc
+//! unary call of [`super::wire`]'s methods, bounded by openraft's soft timeout. rpc errors map
+//! onto openraft's: transport failures, a missing group and a stopped group are `Unreachable`
+//! (openraft backs off), a timeout is `Timeout`, anything else `Network`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use base::{NodeId, RangeId};
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{EmptyNode, OptionalSend, RaftNetworkV2};
+use rpc::{RpcError, Target};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::router::RaftTransport;
+use super::state_machine::SnapshotData;
+use super::wire::{self, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
+use super::{Snapshot, TypeConfig, Vote};
+
+/// Chunk size when openraft does not give one.
+const FALLBACK_CHUNK_SIZE: usize = 4 << 20;
+
+/// Makes the per-peer clients of one group.
+pub(crate) struct NetworkFactory {
+    transport: RaftTransport,
+    range: RangeId,
+    min_timeout: Duration,
+}
+
+impl NetworkFactory {
+    /// `min_timeout` is the least a call may take before it times out (see [`Network::call`]).
+    pub(crate) fn new(
+        transport: RaftTransport,
+        range: RangeId,
+        min_timeout: Duration,
+    ) -> NetworkFactory {
+        NetworkFactory {
+            transport,
+            range,
+            min_timeout,
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Network;
+
+    async fn new_client(&mut self, target: u64, _node: &EmptyNode) -> Network {
+        Network {
+            transport: self.transport.clone(),
+            range: self.range,
+            target,
+            min_timeout: self.min_timeout,
+        }
+    }
+}
+
+/// One group's client to one peer.
+pub(crate) struct Network {
+    transport: RaftTransport,
+    range: RangeId,
+    target: u64,
+    min_timeout: Duration,
+}
+
+/// What a failed call becomes, before it is fitted to the caller's error type.
+enum Failure {
+    Unreachable(String),
+    Timeout(Duration),
+    Network(String),
+}
+
+impl Failure {
+    fn of(err: RpcError) -> Failure {
+        match err {
+            RpcError::Timeout { after, .. } => Failure::Timeout(after),
+            e if e.is_retryable() => Failure::Unreachable(e.to_string()),
+            e => match e.app_error::<RaftWireError>() {
+                Some(
+                    w @ (RaftWireError::RangeNotFound(_)
+                    | RaftWireError::Stopped(_)
+                    | RaftWireError::WrongNode { .. }),
+                ) => Failure::Unreachable(w.to_string()),
+                _ => Failure::Network(e.to_string()),
+            },
+        }
+    }
+}
+
+impl Network {
+    fn timeout(&self, action: RPCTypes, after: Duration) -> Timeout<TypeConfig> {
+        Timeout {
+            action,
+            id: self.transport.node_id().0,
+            target: self.target,
+            timeout: after,
+        }
+    }
+
+    fn rpc_error(&self, action: RPCTypes, f: Failure) -> RPCError<TypeConfig> {
+        match f {
+            Failure::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m)),
+            Failure::Timeout(after) => RPCError::Timeout(self.timeout(action, after)),
+            Failure::Network(m) => RPCError::Network(NetworkError::from_string(m)),
+        }
+    }
+
+    fn streaming_error(&self, f: Failure) -> StreamingError<TypeConfig> {
+        match f {
+            Failure::Unreachable(m) => StreamingError::Unreachable(Unreachable::from_string(m)),
+            Failure::Timeout(after) => {
+                StreamingError::Timeout(self.timeout(RPCTypes::InstallSnapshot, after))
+            }
+            Failure::Network(m) => StreamingError::Network(NetworkError::from_string(m)),
+        }
+    }
+
+    /// One rpc call. openraft's timeout for appends is the heartbeat interval, which a loaded
+    /// node (a slow fsync, many groups) overruns, and every overrun sends the entries again: a
+    /// call gets at least `min_timeout` (the election timeout). Heartbeats stay bounded by
+    /// openraft's own timer.
+    async fn call<Req, Resp>(
+        &self,
+        method: &str,
+        body: Req,
+        timeout: Duration,
+    ) -> Result<Resp, Failure>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let timeout = timeout.max(self.min_timeout);
+        let req = RaftRequest {
+            range: self.range,
+            to: self.target,
+            body,
+        };
+        let target = Target::Node(NodeId(self.target));
+        self.transport
+            .rpc()
+            .call_timeout(target, method, &req, timeout)
+            .await
+            .map_err(Failure::of)
+    }
+
+    async fn send_snapshot(
+        &self,
+        vote: Vote,
+        snapshot: Snapshot,
+        option: &RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let data = match snapshot.snapshot {
+            SnapshotData::Received(data) => data,
+            SnapshotData::View(view) => tokio::task::spawn_blocking(move || view.data())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|e| {
+                    self.streaming_error(Failure::Network(format!("snapshot data: {e}")))
+                })?,
+        };
+        let blob = SnapshotBlob {
+            last_log_id: snapshot.meta.last_log_id,
+            membership: snapshot.meta.last_membership,
+            data,
+        };
+        let blob = postcard::to_stdvec(&blob)
+            .map_err(|e| self.streaming_error(Failure::Network(format!("encode snapshot: {e}"))))?;
+        let chunk_size = option
+            .snapshot_chunk_size()
+            .unwrap_or(FALLBACK_CHUNK_SIZE)
+            .max(1);
+        let id = rand::random::<u64>();
+        let timeout = option.soft_ttl();
+        let mut offset = 0;
+        for chunk in blob.chunks(chunk_size) {
+            let done = offset + chunk.len() == blob.len();
+            let body = SnapshotChunk {
+                vote,
+                id,
+                offset: offset as u64,
+                data: chunk.to_vec(),
+                done,
+            };
+            let resp: Option<SnapshotResponse<TypeConfig>> = self
+                .call(wire::SNAPSHOT, body, timeout)
+                .await
+                .map_err(|f| self.streaming_error(f))?;
+            offset += chunk.len();
+            if done {
+                return resp.ok_or_else(|| {
+                    self.streaming_error(Failure::Network("no answer to the last chunk".into()))
+                });
+            }
+        }
+        Err(self.streaming_error(Failure::Network("empty snapshot".into())))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for Network {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(wire::APPEND, rpc, option.soft_ttl())
+            .await
+            .map_err(|f| self.rpc_error(RPCTypes::AppendEntries, f))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(wire::VOTE, rpc, option.soft_ttl())
+            .await
+            .map_err(|f| self.rpc_error(RPCTypes::Vote, f))
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(wire::PRE_VOTE, rpc, option.soft_ttl())
+            .await
+            .map_err(|f| self.rpc_error(RPCTypes::Vote, f))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        tokio::select! {
+            res = self.send_snapshot(vote, snapshot, &option) => res,
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(wire::TRANSFER_LEADER, req, option.soft_ttl())
+            .await
+            .map_err(|f| self.rpc_error(RPCTypes::TransferLeader, f))
+    }
+}

@@ -1,0 +1,324 @@
+//! The node's raft services: the groups it holds, the rpc handlers that deliver messages to
+//! them, and the [`RaftTransport`] the groups send with.
+//!
+//! A message names its range ([`super::wire::RaftRequest`]). The handler finds the group in
+//! [`RaftRouter`]'s table; for an append or a snapshot to a range the node has no group for (a
+//! learner being added), it asks the [`GroupFactory`] to open one, so that the leader's next
+//! messages (and, when the log is purged, a snapshot) fill it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use base::{NodeId, RangeId};
+use futures::future::BoxFuture;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use parking_lot::{Mutex, RwLock};
+use rpc::{Caller, Registry, RpcError};
+use storage::Engine;
+
+use super::state_machine::SnapshotData;
+use super::syncer::Syncer;
+use super::wire::{self, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
+use super::{RaftGroup, Snapshot, SnapshotMeta, TypeConfig};
+
+/// Opens a group for a range this node has no group for, when a raft message arrives for it.
+pub trait GroupFactory: Send + Sync {
+    /// Opens an uninitialized group of `range_id` (its leader will fill it), or `None` to refuse
+    /// the message (e.g. the replica was removed and must not come back).
+    fn create(&self, range_id: RangeId) -> BoxFuture<'static, Option<RaftGroup>>;
+}
+
+/// What a group needs of its node to talk to its peers: the node's id, its rpc client, and the
+/// fsync coalescer of its engine. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftTransport {
+    inner: Arc<TransportInner>,
+}
+
+struct TransportInner {
+    node_id: NodeId,
+    rpc: rpc::Rpc,
+    /// One sync task per engine the node's groups use.
+    syncers: Mutex<Vec<(Weak<dyn Engine>, Syncer)>>,
+}
+
+impl RaftTransport {
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    pub(crate) fn rpc(&self) -> &rpc::Rpc {
+        &self.inner.rpc
+    }
+
+    /// The sync task of `engine`, started on first use.
+    pub(crate) fn syncer(&self, engine: &Arc<dyn Engine>) -> Syncer {
+        let mut syncers = self.inner.syncers.lock();
+        syncers.retain(|(e, _)| e.strong_count() > 0);
+        let addr = Arc::as_ptr(engine).cast::<()>();
+        if let Some((_, s)) = syncers
+            .iter()
+            .find(|(e, _)| e.as_ptr().cast::<()>() == addr)
+        {
+            return s.clone();
+        }
+        let syncer = Syncer::spawn(engine);
+        syncers.push((Arc::downgrade(engine), syncer.clone()));
+        syncer
+    }
+}
+
+/// Routes raft messages between nodes over `rpc`, and holds this node's groups. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftRouter {
+    inner: Arc<RouterInner>,
+}
+
+struct RouterInner {
+    transport: RaftTransport,
+    groups: RwLock<HashMap<RangeId, RaftGroup>>,
+    factory: RwLock<Option<Arc<dyn GroupFactory>>>,
+    /// Serialises group creation by the factory, so one range gets one group.
+    creating: tokio::sync::Mutex<()>,
+    /// Snapshots being received, by range.
+    snapshots: Mutex<HashMap<RangeId, PendingSnapshot>>,
+}
+
+/// The chunks of a snapshot received so far.
+struct PendingSnapshot {
+    from: NodeId,
+    id: u64,
+    blob: Vec<u8>,
+}
+
+impl RaftRouter {
+    /// A router for node `node_id`, sending with `rpc` (whose resolver maps node ids to
+    /// addresses).
+    pub fn new(node_id: NodeId, rpc: rpc::Rpc) -> RaftRouter {
+        let transport = RaftTransport {
+            inner: Arc::new(TransportInner {
+                node_id,
+                rpc,
+                syncers: Mutex::new(Vec::new()),
+            }),
+        };
+        RaftRouter {
+            inner: Arc::new(RouterInner {
+                transport,
+                groups: RwLock::new(HashMap::new()),
+                factory: RwLock::new(None),
+                creating: tokio::sync::Mutex::new(()),
+                snapshots: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Registers the raft methods (`raft.append`, `raft.vote`, `raft.pre_vote`,
+    /// `raft.snapshot`, `raft.transfer_leader`) on the node's rpc registry. The handlers hold
+    /// the router weakly: once it is dropped they answer `Stopped`.
+    pub fn register_handlers(&self, registry: &Registry) {
+        let weak = Arc::downgrade(&self.inner);
+        register(registry, wire::APPEND, &weak, |r, caller, req| {
+            Box::pin(r.on_append(caller, req))
+        });
+        register(registry, wire::VOTE, &weak, |r, caller, req| {
+            Box::pin(r.on_vote(caller, req, false))
+        });
+        register(registry, wire::PRE_VOTE, &weak, |r, caller, req| {
+            Box::pin(r.on_vote(caller, req, true))
+        });
+        register(registry, wire::SNAPSHOT, &weak, |r, caller, req| {
+            Box::pin(r.on_snapshot(caller, req))
+        });
+        register(registry, wire::TRANSFER_LEADER, &weak, |r, caller, req| {
+            Box::pin(r.on_transfer_leader(caller, req))
+        });
+    }
+
+    /// Sets the factory asked for groups of unknown ranges; without one such messages are
+    /// refused with [`RaftWireError::RangeNotFound`].
+    pub fn set_factory(&self, f: Arc<dyn GroupFactory>) {
+        *self.inner.factory.write() = Some(f);
+    }
+
+    /// Adds (or replaces) a group.
+    pub fn insert(&self, g: RaftGroup) {
+        self.inner.groups.write().insert(g.range_id(), g);
+    }
+
+    /// The group of a range.
+    pub fn get(&self, r: RangeId) -> Option<RaftGroup> {
+        self.inner.groups.read().get(&r).cloned()
+    }
+
+    /// Removes a group from the table (it keeps running until shut down).
+    pub fn remove(&self, r: RangeId) -> Option<RaftGroup> {
+        self.inner.snapshots.lock().remove(&r);
+        self.inner.groups.write().remove(&r)
+    }
+
+    /// Every group, in no particular order.
+    pub fn groups(&self) -> Vec<RaftGroup> {
+        self.inner.groups.read().values().cloned().collect()
+    }
+
+    /// What [`RaftGroup::open`] takes.
+    pub fn transport(&self) -> RaftTransport {
+        self.inner.transport.clone()
+    }
+}
+
+type Handler<Req, Resp> =
+    fn(Arc<RouterInner>, Caller, RaftRequest<Req>) -> BoxFuture<'static, Result<Resp, RpcError>>;
+
+fn register<Req, Resp>(
+    registry: &Registry,
+    method: &'static str,
+    router: &Weak<RouterInner>,
+    handler: Handler<Req, Resp>,
+) where
+    Req: serde::de::DeserializeOwned + Send + 'static,
+    Resp: serde::Serialize + Send + 'static,
+{
+    let router = router.clone();
+    registry.unary(method, move |caller, req: RaftRequest<Req>| {
+        let router = router.upgrade();
+        async move {
+            match router {
+                Some(router) => handler(router, caller, req).await,
+                None => Err(RaftWireError::Stopped("node's raft router is gone".into()).into()),
+            }
+        }
+    });
+}
+
+fn stopped(e: impl std::fmt::Display) -> RpcError {
+    RaftWireError::Stopped(e.to_string()).into()
+}
+
+impl RouterInner {
+    fn get(&self, range: RangeId) -> Option<RaftGroup> {
+        self.groups.read().get(&range).cloned()
+    }
+
+    /// The group a message is for; `create` asks the factory when there is none.
+    async fn target<T>(&self, req: &RaftRequest<T>, create: bool) -> Result<RaftGroup, RpcError> {
+        let me = self.transport.node_id();
+        if req.to != me.0 {
+            return Err(RaftWireError::WrongNode {
+                expected: req.to,
+                actual: me.0,
+            }
+            .into());
+        }
+        if let Some(g) = self.get(req.range) {
+            return Ok(g);
+        }
+        let factory = self.factory.read().clone();
+        let (true, Some(factory)) = (create, factory) else {
+            return Err(RaftWireError::RangeNotFound(req.range).into());
+        };
+        let _creating = self.creating.lock().await;
+        if let Some(g) = self.get(req.range) {
+            return Ok(g);
+        }
+        let Some(g) = factory.create(req.range).await else {
+            return Err(RaftWireError::RangeNotFound(req.range).into());
+        };
+        tracing::info!(range = %req.range, node = %me, "opened a raft group for an incoming message");
+        Ok(self.groups.write().entry(req.range).or_insert(g).clone())
+    }
+
+    async fn on_append(
+        self: Arc<Self>,
+        _caller: Caller,
+        req: RaftRequest<AppendEntriesRequest<TypeConfig>>,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
+        let g = self.target(&req, true).await?;
+        g.raft().append_entries(req.body).await.map_err(stopped)
+    }
+
+    async fn on_vote(
+        self: Arc<Self>,
+        _caller: Caller,
+        req: RaftRequest<VoteRequest<TypeConfig>>,
+        pre_vote: bool,
+    ) -> Result<VoteResponse<TypeConfig>, RpcError> {
+        let g = self.target(&req, false).await?;
+        let res = if pre_vote {
+            g.raft().pre_vote(req.body).await
+        } else {
+            g.raft().vote(req.body).await
+        };
+        res.map_err(stopped)
+    }
+
+    async fn on_transfer_leader(
+        self: Arc<Self>,
+        _caller: Caller,
+        req: RaftRequest<TransferLeaderRequest<TypeConfig>>,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RpcError> {
+        let g = self.target(&req, false).await?;
+        g.raft()
+            .handle_transfer_leader(req.body)
+            .await
+            .map_err(stopped)
+    }
+
+    /// Collects the chunks of a snapshot; on the last, installs it and answers with the vote.
+    async fn on_snapshot(
+        self: Arc<Self>,
+        caller: Caller,
+        req: RaftRequest<SnapshotChunk>,
+    ) -> Result<Option<SnapshotResponse<TypeConfig>>, RpcError> {
+        let g = self.target(&req, true).await?;
+        let range = req.range;
+        let chunk = req.body;
+        let blob = {
+            let mut pending = self.snapshots.lock();
+            if chunk.offset == 0 {
+                pending.insert(
+                    range,
+                    PendingSnapshot {
+                        from: caller.node_id,
+                        id: chunk.id,
+                        blob: Vec::new(),
+                    },
+                );
+            }
+            let Some(p) = pending.get_mut(&range) else {
+                return Err(
+                    RaftWireError::Snapshot(format!("{range}: chunk without a start")).into(),
+                );
+            };
+            if p.from != caller.node_id || p.id != chunk.id || p.blob.len() as u64 != chunk.offset {
+                pending.remove(&range);
+                return Err(RaftWireError::Snapshot(format!("{range}: chunk out of order")).into());
+            }
+            p.blob.extend_from_slice(&chunk.data);
+            if !chunk.done {
+                return Ok(None);
+            }
+            pending.remove(&range).map(|p| p.blob).unwrap_or_default()
+        };
+        let blob: SnapshotBlob = postcard::from_bytes(&blob)
+            .map_err(|e| RpcError::from(RaftWireError::Snapshot(format!("{range}: {e}"))))?;
+        let snapshot = Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: blob.last_log_id,
+                last_membership: blob.membership,
+            },
+            snapshot: SnapshotData::Received(blob.data),
+        };
+        let resp = g
+            .raft()
+            .install_full_snapshot(chunk.vote, snapshot)
+            .await
+            .map_err(stopped)?;
+        Ok(Some(resp))
+    }
+}

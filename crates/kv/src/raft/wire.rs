@@ -1,0 +1,201 @@
+//! The raft messages between nodes, as they travel over `rpc` (postcard-encoded).
+//!
+//! Every request names its range and its intended receiver; the sender is the rpc `Caller`.
+//! openraft's own message types are carried as they are: all of them derive serde with a
+//! positional-safe layout (measured: every message round-trips through postcard, see the
+//! tests), so no serde_json fallback is needed. Errors travel as [`RaftWireError`], an rpc
+//! application error of kind `kv.raft`.
+
+use base::RangeId;
+use serde::{Deserialize, Serialize};
+
+use super::{LogId, StoredMembership, Vote};
+
+/// rpc method: AppendEntries (also heartbeats).
+pub(crate) const APPEND: &str = "raft.append";
+/// rpc method: RequestVote.
+pub(crate) const VOTE: &str = "raft.vote";
+/// rpc method: Pre-Vote.
+pub(crate) const PRE_VOTE: &str = "raft.pre_vote";
+/// rpc method: one chunk of a snapshot.
+pub(crate) const SNAPSHOT: &str = "raft.snapshot";
+/// rpc method: TransferLeader.
+pub(crate) const TRANSFER_LEADER: &str = "raft.transfer_leader";
+
+/// A raft message for one range's group on one node.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
+pub(crate) struct RaftRequest<T> {
+    /// The range whose group the message is for.
+    pub(crate) range: RangeId,
+    /// The node meant to receive it (guards against a stale address).
+    pub(crate) to: u64,
+    /// The openraft message.
+    pub(crate) body: T,
+}
+
+/// One chunk of a snapshot. The chunks of one snapshot share `id` and arrive in order; their
+/// concatenation is a postcard [`SnapshotBlob`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SnapshotChunk {
+    /// The sending leader's vote; checked by openraft when the snapshot is installed.
+    pub(crate) vote: Vote,
+    /// Identifies the transfer (random per transfer).
+    pub(crate) id: u64,
+    /// Byte offset of this chunk in the blob.
+    pub(crate) offset: u64,
+    /// The chunk's bytes.
+    pub(crate) data: Vec<u8>,
+    /// True on the last chunk: the receiver installs the snapshot and answers with its vote.
+    pub(crate) done: bool,
+}
+
+/// A whole snapshot: the applied state it reflects and the applier's data.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SnapshotBlob {
+    /// The last log id the data includes.
+    pub(crate) last_log_id: Option<LogId>,
+    /// The membership as of `last_log_id`.
+    pub(crate) membership: StoredMembership,
+    /// `Applier::snapshot_data` of the range.
+    pub(crate) data: Vec<u8>,
+}
+
+/// Why a node could not handle a raft message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RaftWireError {
+    /// The node has no group for the range and its factory did not create one.
+    #[error("no raft group for {0} on this node")]
+    RangeNotFound(RangeId),
+    /// The message was meant for another node (the address now belongs to someone else).
+    #[error("message for n{expected} arrived at n{actual}")]
+    WrongNode {
+        /// The intended receiver.
+        expected: u64,
+        /// This node.
+        actual: u64,
+    },
+    /// The group is shutting down or hit a fatal error.
+    #[error("raft group stopped: {0}")]
+    Stopped(String),
+    /// A snapshot chunk out of order, or a blob that does not decode.
+    #[error("bad snapshot transfer: {0}")]
+    Snapshot(String),
+}
+
+impl rpc::AppError for RaftWireError {
+    const KIND: &'static str = "kv.raft";
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::raft::{
+        AppendEntriesRequest, AppendEntriesResponse, TransferLeaderRequest, VoteRequest,
+        VoteResponse,
+    };
+    use openraft::{EntryPayload, Membership, SnapshotMeta};
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::command::{RaftCommand, RawWrite};
+    use crate::raft::{Entry, TypeConfig};
+
+    fn round_trip<T: Serialize + DeserializeOwned + std::fmt::Debug>(value: &T) -> T {
+        let bytes = postcard::to_stdvec(value).expect("encode");
+        postcard::from_bytes(&bytes).expect("decode")
+    }
+
+    fn log_id(term: u64, node: u64, index: u64) -> LogId {
+        openraft::testing::log_id::<TypeConfig>(term, node, index)
+    }
+
+    fn membership() -> StoredMembership {
+        let voters = BTreeSet::from([1, 2, 3]);
+        let nodes: BTreeMap<u64, openraft::EmptyNode> = [1, 2, 3, 4]
+            .into_iter()
+            .map(|n| (n, openraft::EmptyNode::new()))
+            .collect();
+        let m = Membership::new(vec![voters], nodes).expect("membership");
+        StoredMembership::new(Some(log_id(1, 1, 1)), m)
+    }
+
+    /// Every openraft message and stored value survives postcard (a positional format).
+    #[test]
+    fn openraft_types_round_trip_through_postcard() {
+        let vote = Vote::new_committed(3, 2);
+        let cmd = RaftCommand {
+            proposal_id: 9,
+            writes: vec![RawWrite::Put(b"k".to_vec(), b"v".to_vec())],
+            ..RaftCommand::default()
+        };
+        let entries = vec![
+            Entry {
+                log_id: log_id(3, 2, 5),
+                payload: EntryPayload::Blank,
+            },
+            Entry {
+                log_id: log_id(3, 2, 6),
+                payload: EntryPayload::Normal(cmd),
+            },
+            Entry {
+                log_id: log_id(3, 2, 7),
+                payload: EntryPayload::Membership(membership().membership().clone()),
+            },
+        ];
+        let append = AppendEntriesRequest::<TypeConfig> {
+            vote,
+            prev_log_id: Some(log_id(3, 2, 4)),
+            entries: entries.clone(),
+            leader_commit: Some(log_id(3, 2, 4)),
+        };
+        let req = RaftRequest {
+            range: RangeId(7),
+            to: 3,
+            body: append,
+        };
+        let back = round_trip(&req);
+        assert_eq!(back.range, RangeId(7));
+        assert_eq!(back.body.entries, entries);
+        for resp in [
+            AppendEntriesResponse::<TypeConfig>::Success,
+            AppendEntriesResponse::Conflict,
+            AppendEntriesResponse::HigherVote(vote),
+            AppendEntriesResponse::PartialSuccess(Some(log_id(3, 2, 5))),
+        ] {
+            assert_eq!(round_trip(&resp), resp);
+        }
+        let vreq = VoteRequest::<TypeConfig>::new(vote, Some(log_id(3, 2, 7)));
+        assert_eq!(round_trip(&vreq), vreq);
+        let vresp = VoteResponse::<TypeConfig>::new(vote, Some(log_id(3, 2, 7)), true);
+        assert_eq!(round_trip(&vresp), vresp);
+        let treq = TransferLeaderRequest::<TypeConfig>::new(vote, 2, Some(log_id(3, 2, 7)));
+        assert_eq!(round_trip(&treq), treq);
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(3, 2, 7)),
+            last_membership: membership(),
+        };
+        assert_eq!(round_trip(&meta), meta);
+        let blob = SnapshotBlob {
+            last_log_id: Some(log_id(3, 2, 7)),
+            membership: membership(),
+            data: vec![1, 2, 3],
+        };
+        let back = round_trip(&blob);
+        assert_eq!(
+            (back.last_log_id, back.membership, back.data),
+            (blob.last_log_id, blob.membership, blob.data)
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&[][..], &[0xff; 3][..], &[1, 2, 3, 4, 5, 6, 7, 8, 9][..]] {
+            let r: Result<RaftRequest<AppendEntriesRequest<TypeConfig>>, _> =
+                postcard::from_bytes(bytes);
+            assert!(r.is_err());
+            assert!(postcard::from_bytes::<SnapshotBlob>(bytes).is_err());
+        }
+    }
+}
