@@ -119,7 +119,7 @@ impl RaftGroup {
         let sm = StateMachine::open(range_id, engine.clone(), applier, gate.clone())
             .map_err(storage_err)?;
         let applied = sm.applied_index();
-        let recovered = Some(applied.load(Ordering::Acquire)).filter(|&i| i > 0);
+        let recovered = sm.last_applied();
         let network = NetworkFactory::new(transport, range_id, cfg.election_timeout_min);
         let raft = Raft::new(node_id.0, Arc::new(config), network, log, sm)
             .await
@@ -128,17 +128,14 @@ impl RaftGroup {
                 message: e.to_string(),
             })?;
         // The metrics start empty: wait until they show the recovered state, so that
-        // `applied_index` and friends are right as soon as the group is open.
+        // `leader`, `voters` and `learners` are right as soon as the group is open.
         let wait = raft.wait(Some(OPEN_TIMEOUT));
-        wait.metrics(
-            |m| m.last_applied.as_ref().map(|l| l.index) >= recovered,
-            "recovery",
-        )
-        .await
-        .map_err(|e| RaftGroupError::Storage {
-            range: range_id,
-            message: e.to_string(),
-        })?;
+        wait.metrics(|m| m.last_applied >= recovered, "recovery")
+            .await
+            .map_err(|e| RaftGroupError::Storage {
+                range: range_id,
+                message: e.to_string(),
+            })?;
         let election_wait = cfg.election_timeout_max * 3;
         Ok(RaftGroup {
             inner: Arc::new(Inner {

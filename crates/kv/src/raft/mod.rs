@@ -3,10 +3,10 @@
 //! # Concepts
 //!
 //! A **[`RaftGroup`]** is one range's replica of its Raft group on this node: an openraft
-//! `Raft` over three pieces of ours. The *log store* ([`log_store`]) keeps the range's log,
+//! `Raft` over three pieces of ours. The *log store* (`log_store.rs`) keeps the range's log,
 //! vote and commit point in the node's engine (`Cf::Raft`); the *state machine*
-//! ([`state_machine`]) hands committed commands to kv's [`Applier`] and writes their effects
-//! together with the applied log id and membership (`Cf::State`); the *network* ([`network`])
+//! (`state_machine.rs`) hands committed commands to kv's [`Applier`] and writes their effects
+//! together with the applied log id and membership (`Cf::State`); the *network* (`network.rs`)
 //! sends openraft's messages to the other replicas over `rpc`. Voters elect the leader and
 //! commit entries; learners (CockroachDB's non-voting replicas) receive the log and apply it,
 //! but never vote. The leader is the leaseholder.
@@ -15,12 +15,12 @@
 //! methods, finds the group a message is for by its range id, and opens a group through the
 //! [`GroupFactory`] when a message arrives for a range the node has none of (a learner being
 //! added). Its **[`RaftTransport`]** is what a group is opened with: the node id, the rpc
-//! client, and the node's fsync coalescer ([`syncer`]), which makes one engine sync serve the
+//! client, and the node's fsync coalescer (`syncer.rs`), which makes one engine sync serve the
 //! log appends of every group waiting at the time.
 //!
 //! # Storage layout
 //!
-//! Keys start with the range id (8 bytes, big-endian); see [`keys`]:
+//! Keys start with the range id (8 bytes, big-endian); see `keys.rs`:
 //!
 //! - `Cf::Raft`: `range_id ++ b'l' ++ index` → postcard entry; `range_id ++ b'v'` → vote;
 //!   `++ b'c'` → committed log id; `++ b'p'` → last purged log id.
@@ -30,7 +30,7 @@
 //!
 //! Log appends are written at once with `Durability::Buffered`, so openraft can read them back
 //! immediately, and reported flushed (`IOFlushed::io_completed`) only after an engine sync
-//! ([`syncer`]); a vote returns only after its sync. A node restarted on its store loses
+//! (`syncer.rs`); a vote returns only after its sync. A node restarted on its store loses
 //! nothing it acknowledged. State-machine writes (the applier's batch plus the applied state)
 //! are buffered: the engine's journal makes buffered writes durable in order, so whatever
 //! survives a crash is a prefix, and the log still holds every entry after it (a purge syncs
@@ -42,9 +42,9 @@
 //!    openraft's `Raft::client_write`. On a follower it fails at once with
 //!    [`ProposeError::NotLeader`] naming the leader.
 //! 2. The leader's core assigns the next log index and calls `LogStore::append`: the entry is
-//!    written to `Cf::Raft` and queued on the [`syncer`]; after the next engine sync,
+//!    written to `Cf::Raft` and queued on the `syncer.rs`; after the next engine sync,
 //!    `IOFlushed::io_completed` tells openraft it is durable.
-//! 3. Replication tasks send it in `raft.append` messages ([`network::Network`]); each
+//! 3. Replication tasks send it in `raft.append` messages (`network.rs`); each
 //!    follower's router hands it to its group (`Raft::append_entries`), which appends and syncs
 //!    the same way and acknowledges.
 //! 4. Once a quorum of voters has it durable, the entry is committed, and each replica's
@@ -92,7 +92,7 @@ pub use config::RaftConfig;
 pub use error::{ProposeError, RaftGroupError};
 pub use group::RaftGroup;
 pub use router::{GroupFactory, RaftRouter, RaftTransport};
-pub use state_machine::{SnapshotData, SnapshotView};
+pub(crate) use state_machine::SnapshotData;
 pub use wire::RaftWireError;
 
 use base::{NodeId, RangeId};

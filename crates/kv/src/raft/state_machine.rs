@@ -56,7 +56,7 @@ pub(crate) fn members(membership: &StoredMembership) -> (Vec<NodeId>, Vec<NodeId
 }
 
 /// The data of a snapshot as openraft carries it around.
-pub enum SnapshotData {
+pub(crate) enum SnapshotData {
     /// A consistent view of this node's state machine, serialised when sent.
     View(SnapshotView),
     /// The applier's data, as received from a leader.
@@ -74,7 +74,7 @@ impl std::fmt::Debug for SnapshotData {
 
 /// A read view of a range's state machine, consistent with an applied log id.
 #[derive(Clone)]
-pub struct SnapshotView {
+pub(crate) struct SnapshotView {
     range: RangeId,
     reader: Arc<dyn Reader>,
     applier: Arc<dyn Applier>,
@@ -141,6 +141,11 @@ impl StateMachine {
             state,
             applied_index,
         })
+    }
+
+    /// The last applied entry as stored.
+    pub(crate) fn last_applied(&self) -> Option<LogId> {
+        self.state.last_applied
     }
 
     /// The index of the last applied entry (0 before any), kept current by every apply.
