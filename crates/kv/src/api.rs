@@ -242,17 +242,24 @@ impl Request {
             | Request::Delete { key }
             | Request::Increment { key, .. }
             | Request::ResolveIntent { key, .. }
-            | Request::AdminSplit { key } => Span { start: key.clone(), end: key.next() },
+            | Request::AdminSplit { key } => Span {
+                start: key.clone(),
+                end: key.next(),
+            },
             Request::Scan { span, .. }
             | Request::DeleteRange { span }
             | Request::ResolveIntentRange { span, .. }
             | Request::Refresh { span, .. }
             | Request::Export { span, .. } => span.clone(),
-            Request::PushTxn { pushee, .. } => {
-                Span { start: pushee.anchor.clone(), end: pushee.anchor.next() }
-            }
+            Request::PushTxn { pushee, .. } => Span {
+                start: pushee.anchor.clone(),
+                end: pushee.anchor.next(),
+            },
             Request::Ingest { entries } => match (entries.first(), entries.last()) {
-                (Some(a), Some(b)) => Span { start: a.key.clone(), end: b.key.next() },
+                (Some(a), Some(b)) => Span {
+                    start: a.key.clone(),
+                    end: b.key.next(),
+                },
                 _ => Span::default(),
             },
             Request::HeartbeatTxn { .. } | Request::EndTxn { .. } | Request::RangeStats => {
@@ -430,7 +437,9 @@ impl From<storage::mvcc::MvccError> for KvError {
         match e {
             MvccError::WriteIntent { intents } => KvError::WriteIntent { intents },
             MvccError::WriteTooOld { key, existing_ts } => KvError::TxnRetry {
-                reason: format!("WriteTooOld: write on {key} below existing version at {existing_ts}"),
+                reason: format!(
+                    "WriteTooOld: write on {key} below existing version at {existing_ts}"
+                ),
             },
             other => KvError::Storage(other.to_string()),
         }

@@ -87,7 +87,11 @@ impl std::fmt::Display for RaftCommand {
             self.writes.len(),
             self.ops.len(),
             self.closed_ts,
-            if self.trigger.is_some() { " +trigger" } else { "" }
+            if self.trigger.is_some() {
+                " +trigger"
+            } else {
+                ""
+            }
         )
     }
 }

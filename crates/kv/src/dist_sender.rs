@@ -18,7 +18,10 @@
 use crate::api::*;
 use crate::store::{RangefeedRequest, Store};
 use base::keys::{self, META_RANGE_END};
-use base::{Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType, Span, Timestamp};
+use base::{
+    Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType,
+    Span, Timestamp,
+};
 use locality::Locality;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
@@ -58,7 +61,11 @@ impl NodeDirectory {
 
     /// The locality of a node (empty if unknown).
     pub fn locality(&self, id: NodeId) -> Locality {
-        self.nodes.read().get(&id).map(|(d, _)| d.locality.clone()).unwrap_or_default()
+        self.nodes
+            .read()
+            .get(&id)
+            .map(|(d, _)| d.locality.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -138,9 +145,14 @@ impl DistSender {
     /// Sends a batch whose requests may span several ranges.
     pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
-        let mut out = BatchResponse { served_by: self.inner.node_id, ..Default::default() };
+        let mut out = BatchResponse {
+            served_by: self.inner.node_id,
+            ..Default::default()
+        };
         for req in &ba.requests {
-            let resp = self.send_one(&ba.header, req, deadline, &mut out.write_ts).await?;
+            let resp = self
+                .send_one(&ba.header, req, deadline, &mut out.write_ts)
+                .await?;
             out.responses.push(resp);
         }
         Ok(out)
@@ -164,14 +176,21 @@ impl DistSender {
         );
         if !is_range {
             let anchor = match req {
-                Request::HeartbeatTxn { .. } | Request::EndTxn { .. } => {
-                    header.txn.as_ref().map(|t| t.meta.anchor.clone()).unwrap_or_default()
-                }
+                Request::HeartbeatTxn { .. } | Request::EndTxn { .. } => header
+                    .txn
+                    .as_ref()
+                    .map(|t| t.meta.anchor.clone())
+                    .unwrap_or_default(),
                 _ => keys::addr(&span.start),
             };
-            let (resp, ts) = self.send_to_key(header, vec![req.clone()], &anchor, deadline).await?;
+            let (resp, ts) = self
+                .send_to_key(header, vec![req.clone()], &anchor, deadline)
+                .await?;
             *write_ts = (*write_ts).max(ts);
-            return resp.into_iter().next().ok_or_else(|| KvError::Internal("empty response".into()));
+            return resp
+                .into_iter()
+                .next()
+                .ok_or_else(|| KvError::Internal("empty response".into()));
         }
         // Range requests: walk the ranges covering the span (in reverse for reverse scans).
         let reverse = matches!(req, Request::Scan { reverse: true, .. });
@@ -186,31 +205,52 @@ impl DistSender {
             if remaining.is_empty() {
                 break;
             }
-            let probe = if reverse { self.key_before(&remaining.end) } else { remaining.start.clone() };
+            let probe = if reverse {
+                self.key_before(&remaining.end)
+            } else {
+                remaining.start.clone()
+            };
             let desc = self.lookup(&probe).await?;
             let Some(piece) = remaining.intersect(&desc.span()) else {
                 self.evict(&desc);
                 continue;
             };
             let sub = with_span(req, &piece, limit.saturating_sub(rows.len()));
-            let (resp, ts) = self.send_to_key(header, vec![sub], &probe, deadline).await?;
+            let (resp, ts) = self
+                .send_to_key(header, vec![sub], &probe, deadline)
+                .await?;
             *write_ts = (*write_ts).max(ts);
             match resp.into_iter().next() {
                 Some(Response::Scan { rows: r, resume }) => {
                     rows.extend(r);
                     if let Some(resume) = resume {
                         let rest = if reverse {
-                            Span { start: remaining.start.clone(), end: resume.end }
+                            Span {
+                                start: remaining.start.clone(),
+                                end: resume.end,
+                            }
                         } else {
-                            Span { start: resume.start, end: remaining.end.clone() }
+                            Span {
+                                start: resume.start,
+                                end: remaining.end.clone(),
+                            }
                         };
-                        return Ok(Response::Scan { rows, resume: Some(rest) });
+                        return Ok(Response::Scan {
+                            rows,
+                            resume: Some(rest),
+                        });
                     }
                     if limit > 0 && rows.len() >= limit {
                         let rest = if reverse {
-                            Span { start: remaining.start.clone(), end: piece.start.clone() }
+                            Span {
+                                start: remaining.start.clone(),
+                                end: piece.start.clone(),
+                            }
                         } else {
-                            Span { start: piece.end.clone(), end: remaining.end.clone() }
+                            Span {
+                                start: piece.end.clone(),
+                                end: remaining.end.clone(),
+                            }
                         };
                         let resume = (!rest.is_empty()).then_some(rest);
                         return Ok(Response::Scan { rows, resume });
@@ -219,7 +259,10 @@ impl DistSender {
                 Some(Response::Export { entries, resume }) => {
                     exported.extend(entries);
                     if let Some(k) = resume {
-                        return Ok(Response::Export { entries: exported, resume: Some(k) });
+                        return Ok(Response::Export {
+                            entries: exported,
+                            resume: Some(k),
+                        });
                     }
                 }
                 Some(_) => {}
@@ -233,7 +276,10 @@ impl DistSender {
         }
         Ok(match req {
             Request::Scan { .. } => Response::Scan { rows, resume: None },
-            Request::Export { .. } => Response::Export { entries: exported, resume: None },
+            Request::Export { .. } => Response::Export {
+                entries: exported,
+                resume: None,
+            },
             _ => Response::Ok,
         })
     }
@@ -262,7 +308,8 @@ impl DistSender {
     ) -> Result<(Vec<Response>, Timestamp), KvError> {
         let mut backoff = Duration::from_millis(10);
         let mut routing = header.routing;
-        let mut last_err = KvError::Unavailable(format!("no replica of the range of {key} answered"));
+        let mut last_err =
+            KvError::Unavailable(format!("no replica of the range of {key} answered"));
         loop {
             if tokio::time::Instant::now() >= deadline {
                 return Err(match last_err {
@@ -282,7 +329,10 @@ impl DistSender {
             let mut h = header.clone();
             h.range_id = desc.range_id;
             h.routing = routing;
-            let ba = BatchRequest { header: h, requests: requests.clone() };
+            let ba = BatchRequest {
+                header: h,
+                requests: requests.clone(),
+            };
             match self.send_to_replicas(&desc, ba).await {
                 Ok(resp) => return Ok((resp.responses, resp.write_ts)),
                 Err(KvError::WriteIntent { intents }) => {
@@ -325,7 +375,13 @@ impl DistSender {
             |n| self.inner.nodes.locality(n),
         );
         if desc.range_id == base::ids::META_RANGE_ID && order.is_empty() {
-            order = self.inner.nodes.all().into_iter().map(|(d, _)| d.node_id).collect();
+            order = self
+                .inner
+                .nodes
+                .all()
+                .into_iter()
+                .map(|(d, _)| d.node_id)
+                .collect();
         }
         let mut tried = Vec::new();
         let mut last = KvError::Unavailable(format!("{}: no replica reachable", desc.range_id));
@@ -344,12 +400,22 @@ impl DistSender {
                     }
                     return Ok(resp);
                 }
-                Err(KvError::NotLeaseholder { leaseholder: Some(lh), .. }) if !tried.contains(&lh) => {
+                Err(KvError::NotLeaseholder {
+                    leaseholder: Some(lh),
+                    ..
+                }) if !tried.contains(&lh) => {
                     self.set_leaseholder(desc, lh);
                     order.insert(i, lh);
-                    last = KvError::NotLeaseholder { range_id: desc.range_id, leaseholder: Some(lh) };
+                    last = KvError::NotLeaseholder {
+                        range_id: desc.range_id,
+                        leaseholder: Some(lh),
+                    };
                 }
-                Err(e @ (KvError::NotLeaseholder { .. } | KvError::RangeNotFound { .. } | KvError::Unavailable(_))) => {
+                Err(
+                    e @ (KvError::NotLeaseholder { .. }
+                    | KvError::RangeNotFound { .. }
+                    | KvError::Unavailable(_)),
+                ) => {
                     last = e;
                 }
                 Err(e) => return Err(e),
@@ -365,8 +431,11 @@ impl DistSender {
                 return store.send(ba).await;
             }
         }
-        let result: Result<Result<BatchResponse, KvError>, rpc::RpcError> =
-            self.inner.rpc.call(rpc::Target::Node(node), "kv.batch", &ba).await;
+        let result: Result<Result<BatchResponse, KvError>, rpc::RpcError> = self
+            .inner
+            .rpc
+            .call(rpc::Target::Node(node), "kv.batch", &ba)
+            .await;
         match result {
             Ok(r) => r,
             Err(e) => Err(KvError::Unavailable(format!("n{}: {e}", node.0))),
@@ -375,7 +444,11 @@ impl DistSender {
 
     /// Resolves the intents a request ran into: push each intent's transaction at its record
     /// and commit or remove the intent if the transaction finished; wait briefly if it is live.
-    pub async fn resolve_conflicts(&self, header: &Header, intents: &[Intent]) -> Result<(), KvError> {
+    pub async fn resolve_conflicts(
+        &self,
+        header: &Header,
+        intents: &[Intent],
+    ) -> Result<(), KvError> {
         let pusher = header.txn.as_ref().map(|t| t.meta.clone());
         let mut waited = false;
         for intent in intents {
@@ -384,13 +457,23 @@ impl DistSender {
             }
             // An older pusher may abort a younger pushee at once (wound-wait); anyone may abort
             // a pushee whose heartbeat expired.
-            let older = pusher.as_ref().is_some_and(|p| (p.min_ts, p.id) < (intent.txn.min_ts, intent.txn.id));
+            let older = pusher
+                .as_ref()
+                .is_some_and(|p| (p.min_ts, p.id) < (intent.txn.min_ts, intent.txn.id));
             let now = self.inner.clock.now();
             let push_now = if older { Timestamp::MAX.prev() } else { now };
-            let push = Request::PushTxn { pushee: intent.txn.clone(), kind: PushKind::Abort, now: push_now };
-            let h = Header { gateway: self.inner.node_id, ..Default::default() };
+            let push = Request::PushTxn {
+                pushee: intent.txn.clone(),
+                kind: PushKind::Abort,
+                now: push_now,
+            };
+            let h = Header {
+                gateway: self.inner.node_id,
+                ..Default::default()
+            };
             let deadline = tokio::time::Instant::now() + self.inner.timeout;
-            let (resp, _) = Box::pin(self.send_to_key(&h, vec![push], &intent.txn.anchor, deadline)).await?;
+            let (resp, _) =
+                Box::pin(self.send_to_key(&h, vec![push], &intent.txn.anchor, deadline)).await?;
             let record = match resp.into_iter().next() {
                 Some(Response::Txn(r)) => r,
                 _ => return Err(KvError::Internal("bad PushTxn response".into())),
@@ -403,7 +486,11 @@ impl DistSender {
                     continue;
                 }
             };
-            let req = Request::ResolveIntent { key: intent.key.clone(), txn_id: intent.txn.id, resolution };
+            let req = Request::ResolveIntent {
+                key: intent.key.clone(),
+                txn_id: intent.txn.id,
+                resolution,
+            };
             Box::pin(self.send_to_key(&h, vec![req], &keys::addr(&intent.key), deadline)).await?;
         }
         if waited {
@@ -422,13 +509,28 @@ impl DistSender {
             return Ok(self.meta_range_descriptor());
         }
         let scan = Request::Scan {
-            span: Span { start: keys::meta_lookup_start(&key), end: keys::meta_span().end },
+            span: Span {
+                start: keys::meta_lookup_start(&key),
+                end: keys::meta_span().end,
+            },
             max_keys: 1,
             reverse: false,
         };
         let meta = self.meta_range_descriptor();
-        let h = Header { range_id: meta.range_id, gateway: self.inner.node_id, ..Default::default() };
-        let resp = self.send_to_replicas(&meta, BatchRequest { header: h, requests: vec![scan] }).await?;
+        let h = Header {
+            range_id: meta.range_id,
+            gateway: self.inner.node_id,
+            ..Default::default()
+        };
+        let resp = self
+            .send_to_replicas(
+                &meta,
+                BatchRequest {
+                    header: h,
+                    requests: vec![scan],
+                },
+            )
+            .await?;
         let row = match resp.responses.into_iter().next() {
             Some(Response::Scan { rows, .. }) => rows.into_iter().next(),
             _ => None,
@@ -455,7 +557,10 @@ impl DistSender {
                 .nodes
                 .all()
                 .into_iter()
-                .map(|(d, _)| ReplicaDescriptor { node_id: d.node_id, replica_type: ReplicaType::Voter })
+                .map(|(d, _)| ReplicaDescriptor {
+                    node_id: d.node_id,
+                    replica_type: ReplicaType::Voter,
+                })
                 .collect(),
             generation: 0,
         }
@@ -463,17 +568,32 @@ impl DistSender {
 
     fn cached(&self, key: &Key) -> Option<RangeDescriptor> {
         let cache = self.inner.cache.read();
-        let (_, c) = cache.range((std::ops::Bound::Excluded(key.clone()), std::ops::Bound::Unbounded)).next()?;
+        let (_, c) = cache
+            .range((
+                std::ops::Bound::Excluded(key.clone()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()?;
         c.desc.contains_key(key).then(|| c.desc.clone())
     }
 
     fn cached_leaseholder(&self, desc: &RangeDescriptor) -> Option<NodeId> {
-        self.inner.cache.read().get(&desc.end_key).filter(|c| c.desc.range_id == desc.range_id).and_then(|c| c.leaseholder)
+        self.inner
+            .cache
+            .read()
+            .get(&desc.end_key)
+            .filter(|c| c.desc.range_id == desc.range_id)
+            .and_then(|c| c.leaseholder)
     }
 
     fn set_leaseholder(&self, desc: &RangeDescriptor, node: NodeId) {
         let mut cache = self.inner.cache.write();
-        let entry = cache.entry(desc.end_key.clone()).or_insert_with(|| CachedRange { desc: desc.clone(), leaseholder: None });
+        let entry = cache
+            .entry(desc.end_key.clone())
+            .or_insert_with(|| CachedRange {
+                desc: desc.clone(),
+                leaseholder: None,
+            });
         if entry.desc.range_id == desc.range_id {
             entry.leaseholder = Some(node);
         }
@@ -484,7 +604,10 @@ impl DistSender {
         let mut cache = self.inner.cache.write();
         let stale: Vec<Key> = cache
             .iter()
-            .filter(|(_, c)| c.desc.span().intersect(&desc.span()).is_some() && c.desc.generation <= desc.generation)
+            .filter(|(_, c)| {
+                c.desc.span().intersect(&desc.span()).is_some()
+                    && c.desc.generation <= desc.generation
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in stale {
@@ -496,23 +619,45 @@ impl DistSender {
     /// Forgets a cached descriptor.
     pub fn evict(&self, desc: &RangeDescriptor) {
         let mut cache = self.inner.cache.write();
-        if cache.get(&desc.end_key).is_some_and(|c| c.desc.range_id == desc.range_id) {
+        if cache
+            .get(&desc.end_key)
+            .is_some_and(|c| c.desc.range_id == desc.range_id)
+        {
             cache.remove(&desc.end_key);
         }
     }
 
     /// Every range descriptor from the meta range, in key order.
     pub async fn all_ranges(&self) -> Result<Vec<RangeDescriptor>, KvError> {
-        let req = Request::Scan { span: keys::meta_span(), max_keys: 0, reverse: false };
+        let req = Request::Scan {
+            span: keys::meta_span(),
+            max_keys: 0,
+            reverse: false,
+        };
         let meta = self.meta_range_descriptor();
-        let h = Header { range_id: meta.range_id, gateway: self.inner.node_id, ..Default::default() };
-        let resp = self.send_to_replicas(&meta, BatchRequest { header: h, requests: vec![req] }).await?;
+        let h = Header {
+            range_id: meta.range_id,
+            gateway: self.inner.node_id,
+            ..Default::default()
+        };
+        let resp = self
+            .send_to_replicas(
+                &meta,
+                BatchRequest {
+                    header: h,
+                    requests: vec![req],
+                },
+            )
+            .await?;
         let rows = match resp.responses.into_iter().next() {
             Some(Response::Scan { rows, .. }) => rows,
             _ => vec![],
         };
         rows.iter()
-            .map(|r| postcard::from_bytes(&r.value).map_err(|e| KvError::Storage(format!("corrupt meta record: {e}"))))
+            .map(|r| {
+                postcard::from_bytes(&r.value)
+                    .map_err(|e| KvError::Storage(format!("corrupt meta record: {e}")))
+            })
             .collect()
     }
 
@@ -522,22 +667,42 @@ impl DistSender {
         desc: &RangeDescriptor,
         span: Span,
         start: Timestamp,
-    ) -> Result<futures::stream::BoxStream<'static, Result<crate::rangefeed::RangefeedEvent, rpc::RpcError>>, KvError> {
-        let order = order_replicas(&desc.replicas, Routing::Nearest, None, &self.inner.locality, |n| {
-            self.inner.nodes.locality(n)
-        });
-        let req = RangefeedRequest { range_id: desc.range_id, span, start };
-        let mut last = KvError::Unavailable(format!("{}: no replica for a rangefeed", desc.range_id));
+    ) -> Result<
+        futures::stream::BoxStream<
+            'static,
+            Result<crate::rangefeed::RangefeedEvent, rpc::RpcError>,
+        >,
+        KvError,
+    > {
+        let order = order_replicas(
+            &desc.replicas,
+            Routing::Nearest,
+            None,
+            &self.inner.locality,
+            |n| self.inner.nodes.locality(n),
+        );
+        let req = RangefeedRequest {
+            range_id: desc.range_id,
+            span,
+            start,
+        };
+        let mut last =
+            KvError::Unavailable(format!("{}: no replica for a rangefeed", desc.range_id));
         for node in order {
             if node == self.inner.node_id {
                 let local = self.inner.local.read().clone();
-                if let Some(store) = local {
-                    if store.replica(desc.range_id).is_some() {
-                        return Ok(store.rangefeed(req));
-                    }
+                if let Some(store) = local
+                    && store.replica(desc.range_id).is_some()
+                {
+                    return Ok(store.rangefeed(req));
                 }
             }
-            match self.inner.rpc.stream(rpc::Target::Node(node), "kv.rangefeed", &req).await {
+            match self
+                .inner
+                .rpc
+                .stream(rpc::Target::Node(node), "kv.rangefeed", &req)
+                .await
+            {
                 Ok(s) => return Ok(s),
                 Err(e) => last = KvError::Unavailable(e.to_string()),
             }
@@ -549,7 +714,9 @@ impl DistSender {
 fn with_span(req: &Request, span: &Span, limit: usize) -> Request {
     let mut r = req.clone();
     match &mut r {
-        Request::Scan { span: s, max_keys, .. } => {
+        Request::Scan {
+            span: s, max_keys, ..
+        } => {
             *s = span.clone();
             *max_keys = limit;
         }
@@ -608,9 +775,18 @@ mod tests {
     #[test]
     fn oracle_prefers_leaseholder_then_closest() {
         let reps = vec![
-            ReplicaDescriptor { node_id: NodeId(1), replica_type: ReplicaType::Voter },
-            ReplicaDescriptor { node_id: NodeId(2), replica_type: ReplicaType::Voter },
-            ReplicaDescriptor { node_id: NodeId(3), replica_type: ReplicaType::NonVoter },
+            ReplicaDescriptor {
+                node_id: NodeId(1),
+                replica_type: ReplicaType::Voter,
+            },
+            ReplicaDescriptor {
+                node_id: NodeId(2),
+                replica_type: ReplicaType::Voter,
+            },
+            ReplicaDescriptor {
+                node_id: NodeId(3),
+                replica_type: ReplicaType::NonVoter,
+            },
         ];
         let locs = |n: NodeId| match n.0 {
             1 => loc("region=east,az=a"),

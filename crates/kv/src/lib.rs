@@ -8,7 +8,8 @@
 //! From the bottom up:
 //! - [`command`]: what the Raft log carries.
 //! - [`raft`]: one openraft group per range, its durable log on the engine, snapshots.
-//! - [`tscache`], [`rangefeed`]: per-replica timestamp cache and change streams.
+//! - [`tscache`], [`rangefeed`]: per-replica timestamp cache and change streams;
+//!   [`rangefeed_client`] the multi-range, reconnecting client side.
 //! - [`replica`]: request evaluation on the leaseholder, follower reads below the closed
 //!   timestamp, closed timestamp promises.
 //! - [`store`]: every replica of a node, the applier, the RPC handlers.
@@ -18,5 +19,20 @@
 //! - [`allocator`]: where replicas and leases should be, from zone configs (pure).
 //! - [`node`]: bootstrap, join, liveness, the node directory, the replicate queue, splits.
 
+pub mod allocator;
+pub mod api;
 pub mod command;
+pub mod dist_sender;
+pub mod node;
 pub mod raft;
+pub mod rangefeed;
+pub mod rangefeed_client;
+pub mod replica;
+pub mod store;
+pub mod tscache;
+pub mod txn;
+
+pub use api::{BatchRequest, BatchResponse, KvError, Request, Response};
+pub use dist_sender::DistSender;
+pub use node::{KvNode, KvNodeConfig};
+pub use txn::{Txn, run_txn};

@@ -18,7 +18,10 @@ use crate::replica::ReplicaConfig;
 use crate::store::{Store, StoreConfig, StoreEvent};
 use base::keys::{self, META_RANGE_END, TABLE_DATA_MIN};
 use base::zone::ZoneConfig;
-use base::{Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType, Span, Timestamp};
+use base::{
+    Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType,
+    Span,
+};
 use locality::Locality;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -100,7 +103,13 @@ impl KvNodeConfig {
     /// Fast timings for tests: short elections, heartbeats and dead-node timeout.
     pub fn fast_for_tests() -> KvNodeConfig {
         KvNodeConfig {
-            store: StoreConfig { raft: RaftConfig::fast(), replica: ReplicaConfig { closed_ts_target: Duration::from_millis(500), ..Default::default() } },
+            store: StoreConfig {
+                raft: RaftConfig::fast(),
+                replica: ReplicaConfig {
+                    closed_ts_target: Duration::from_millis(500),
+                    ..Default::default()
+                },
+            },
             liveness: LivenessConfig {
                 heartbeat: Duration::from_millis(300),
                 ttl: Duration::from_millis(1500),
@@ -260,7 +269,13 @@ impl KvNode {
             cfg.store.clone(),
         )
         .await?;
-        let sender = DistSender::new(ident.node_id, cfg.locality.clone(), rpc.clone(), nodes.clone(), clock.clone());
+        let sender = DistSender::new(
+            ident.node_id,
+            cfg.locality.clone(),
+            rpc.clone(),
+            nodes.clone(),
+            clock.clone(),
+        );
         sender.set_local_store(store.clone());
         let (shutdown, _) = watch::channel(false);
         let node = KvNode {
@@ -325,7 +340,10 @@ impl KvNode {
     }
 
     async fn bootstrap_ranges(&self) -> Result<(), NodeError> {
-        let me = ReplicaDescriptor { node_id: self.inner.node_id, replica_type: ReplicaType::Voter };
+        let me = ReplicaDescriptor {
+            node_id: self.inner.node_id,
+            replica_type: ReplicaType::Voter,
+        };
         let r1 = RangeDescriptor {
             range_id: RangeId(1),
             start_key: Key::MIN,
@@ -347,8 +365,18 @@ impl KvNode {
         let s = &self.inner.sender;
         put(s, keys::meta_key(&r1.end_key), encode(&r1)?).await?;
         put(s, keys::meta_key(&r2.end_key), encode(&r2)?).await?;
-        put(s, keys::system_key(NODE_ID_GEN), 1i64.to_be_bytes().to_vec()).await?;
-        put(s, keys::system_key(RANGE_ID_GEN), 2i64.to_be_bytes().to_vec()).await?;
+        put(
+            s,
+            keys::system_key(NODE_ID_GEN),
+            1i64.to_be_bytes().to_vec(),
+        )
+        .await?;
+        put(
+            s,
+            keys::system_key(RANGE_ID_GEN),
+            2i64.to_be_bytes().to_vec(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -372,8 +400,12 @@ impl KvNode {
     /// Re-reads node descriptors and liveness records into the directory.
     pub async fn refresh_directory(&self) {
         let s = &self.inner.sender;
-        let Ok(descs) = scan_prefix(s, "node/").await else { return };
-        let Ok(lives) = scan_prefix(s, "liveness/").await else { return };
+        let Ok(descs) = scan_prefix(s, "node/").await else {
+            return;
+        };
+        let Ok(lives) = scan_prefix(s, "liveness/").await else {
+            return;
+        };
         let now = self.inner.clock.physical_nanos();
         let mut live_map = HashMap::new();
         for kv in lives {
@@ -423,7 +455,8 @@ impl KvNode {
 
     async fn handle_join(&self, req: JoinRequest) -> Result<JoinResponse, KvError> {
         let id = increment(&self.inner.sender, keys::system_key(NODE_ID_GEN), 1).await?;
-        let node_id = NodeId(u64::try_from(id).map_err(|_| KvError::Internal("node id overflow".into()))?);
+        let node_id =
+            NodeId(u64::try_from(id).map_err(|_| KvError::Internal("node id overflow".into()))?);
         let desc = NodeDescriptor {
             node_id,
             address: req.address,
@@ -434,7 +467,11 @@ impl KvNode {
         put(&self.inner.sender, node_key(node_id), encode(&desc)?).await?;
         self.inner.nodes.upsert(desc, true);
         let nodes = self.inner.nodes.all().into_iter().map(|(d, _)| d).collect();
-        Ok(JoinResponse { cluster_id: self.inner.cluster_id.clone(), node_id, nodes })
+        Ok(JoinResponse {
+            cluster_id: self.inner.cluster_id.clone(),
+            node_id,
+            nodes,
+        })
     }
 
     /// Splits the range containing `key` at `key` (no-op if a range already starts there).
@@ -452,7 +489,11 @@ impl KvNode {
                 } else {
                     let call: Result<Result<(), KvError>, rpc::RpcError> = self
                         .rpc()
-                        .call(rpc::Target::Node(r.node_id), "node.split", &(desc.range_id, key.clone()))
+                        .call(
+                            rpc::Target::Node(r.node_id),
+                            "node.split",
+                            &(desc.range_id, key.clone()),
+                        )
                         .await;
                     call.unwrap_or_else(|e| Err(KvError::Unavailable(e.to_string())))
                 };
@@ -474,22 +515,39 @@ impl KvNode {
     }
 
     async fn split_local(&self, range_id: RangeId, key: &Key) -> Result<(), KvError> {
-        let replica = self.inner.store.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
+        let replica = self
+            .inner
+            .store
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
         if !replica.is_leaseholder() {
-            return Err(KvError::NotLeaseholder { range_id, leaseholder: replica.group().leader() });
+            return Err(KvError::NotLeaseholder {
+                range_id,
+                leaseholder: replica.group().leader(),
+            });
         }
         if range_id == base::ids::META_RANGE_ID {
             return Err(KvError::Internal("the meta range is never split".into()));
         }
         let id = increment(&self.inner.sender, keys::system_key(RANGE_ID_GEN), 1).await?;
-        let new_id = RangeId(u64::try_from(id).map_err(|_| KvError::Internal("range id overflow".into()))?);
+        let new_id =
+            RangeId(u64::try_from(id).map_err(|_| KvError::Internal("range id overflow".into()))?);
         let (left, right) = self.inner.store.split(range_id, key, new_id).await?;
         let s = &self.inner.sender;
         let ba = BatchRequest {
-            header: Header { gateway: self.inner.node_id, ..Default::default() },
+            header: Header {
+                gateway: self.inner.node_id,
+                ..Default::default()
+            },
             requests: vec![
-                Request::Put { key: keys::meta_key(&left.end_key), value: encode(&left)? },
-                Request::Put { key: keys::meta_key(&right.end_key), value: encode(&right)? },
+                Request::Put {
+                    key: keys::meta_key(&left.end_key),
+                    value: encode(&left)?,
+                },
+                Request::Put {
+                    key: keys::meta_key(&right.end_key),
+                    value: encode(&right)?,
+                },
             ],
         };
         s.send(ba).await?;
@@ -543,19 +601,31 @@ impl KvNode {
     }
 
     async fn leaseholder_of(&self, desc: &RangeDescriptor) -> Option<NodeId> {
-        if let Some(r) = self.inner.store.replica(desc.range_id) {
-            if let Some(l) = r.group().leader() {
-                return Some(l);
-            }
+        if let Some(r) = self.inner.store.replica(desc.range_id)
+            && let Some(l) = r.group().leader()
+        {
+            return Some(l);
         }
-        let h = Header { range_id: desc.range_id, gateway: self.inner.node_id, ..Default::default() };
-        let ba = BatchRequest { header: h, requests: vec![Request::RangeStats] };
+        let h = Header {
+            range_id: desc.range_id,
+            gateway: self.inner.node_id,
+            ..Default::default()
+        };
+        let ba = BatchRequest {
+            header: h,
+            requests: vec![Request::RangeStats],
+        };
         for r in &desc.replicas {
-            let call: Result<Result<BatchResponse, KvError>, rpc::RpcError> =
-                self.rpc().call(rpc::Target::Node(r.node_id), "kv.batch", &ba).await;
+            let call: Result<Result<BatchResponse, KvError>, rpc::RpcError> = self
+                .rpc()
+                .call(rpc::Target::Node(r.node_id), "kv.batch", &ba)
+                .await;
             match call {
                 Ok(Ok(resp)) => return Some(resp.served_by),
-                Ok(Err(KvError::NotLeaseholder { leaseholder: Some(l), .. })) => return Some(l),
+                Ok(Err(KvError::NotLeaseholder {
+                    leaseholder: Some(l),
+                    ..
+                })) => return Some(l),
                 _ => {}
             }
         }
@@ -569,13 +639,22 @@ impl KvNode {
         self.heartbeat_liveness().await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let held: Vec<_> = self.inner.store.replicas().into_iter().filter(|r| r.is_leaseholder()).collect();
+            let held: Vec<_> = self
+                .inner
+                .store
+                .replicas()
+                .into_iter()
+                .filter(|r| r.is_leaseholder())
+                .collect();
             if held.is_empty() || tokio::time::Instant::now() > deadline {
                 return Ok(held.len());
             }
             for r in held {
                 let voters = r.group().voters();
-                if let Some(to) = voters.into_iter().find(|v| *v != self.inner.node_id && self.inner.nodes.is_live(*v)) {
+                if let Some(to) = voters
+                    .into_iter()
+                    .find(|v| *v != self.inner.node_id && self.inner.nodes.is_live(*v))
+                {
                     let _ = r.group().transfer_leader(to).await;
                 }
             }
@@ -608,7 +687,16 @@ impl KvNode {
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(node.inner.cfg.closed_ts_interval).await;
-                node.inner.store.tick_closed_timestamps().await;
+                let updates = node.inner.store.tick_closed_timestamps();
+                let rpc = node.inner.store.rpc_client();
+                for (to, batch) in updates {
+                    let rpc = rpc.clone();
+                    tokio::spawn(async move {
+                        let _: Result<(), rpc::RpcError> = rpc
+                            .call(rpc::Target::Node(to), "closedts.update", &batch)
+                            .await;
+                    });
+                }
             }
         }));
         let node = self.clone();
@@ -635,7 +723,8 @@ impl KvNode {
 
     fn node_infos(&self, ranges: &[RangeDescriptor]) -> Vec<NodeInfo> {
         let now = self.inner.clock.physical_nanos();
-        let dead_after = i64::try_from(self.inner.cfg.liveness.time_until_dead.as_nanos()).unwrap_or(i64::MAX);
+        let dead_after =
+            i64::try_from(self.inner.cfg.liveness.time_until_dead.as_nanos()).unwrap_or(i64::MAX);
         let live = self.liveness();
         let mut counts: HashMap<NodeId, usize> = HashMap::new();
         for d in ranges {
@@ -670,10 +759,10 @@ impl KvNode {
         }
         candidates.push("zones/default".to_string());
         for name in candidates {
-            if let Ok(Some(v)) = get(&self.inner.sender, keys::system_key(&name)).await {
-                if let Ok(z) = serde_json::from_slice::<ZoneConfig>(&v) {
-                    return z;
-                }
+            if let Ok(Some(v)) = get(&self.inner.sender, keys::system_key(&name)).await
+                && let Ok(z) = serde_json::from_slice::<ZoneConfig>(&v)
+            {
+                return z;
             }
         }
         ZoneConfig::default()
@@ -681,13 +770,17 @@ impl KvNode {
 
     /// One pass of the replicate queue over the ranges this node leads.
     pub async fn replicate_round(&self) {
-        let Ok(all) = self.inner.sender.all_ranges().await else { return };
+        let Ok(all) = self.inner.sender.all_ranges().await else {
+            return;
+        };
         let infos = self.node_infos(&all);
         for replica in self.inner.store.replicas() {
             if !replica.is_leaseholder() {
                 continue;
             }
-            let Some(desc) = replica.descriptor() else { continue };
+            let Some(desc) = replica.descriptor() else {
+                continue;
+            };
             let zone = self.zone_for(&desc).await;
             let group = replica.group();
             let state = RangeReplicas {
@@ -710,7 +803,9 @@ impl KvNode {
                     Ok(()) => {
                         voters.insert(*node);
                         learners.remove(node);
-                        group.change_membership(voters.clone(), learners.clone()).await
+                        group
+                            .change_membership(voters.clone(), learners.clone())
+                            .await
                     }
                     Err(e) => Err(e),
                 },
@@ -721,20 +816,28 @@ impl KvNode {
                 Action::PromoteNonVoter { node, .. } => {
                     learners.remove(node);
                     voters.insert(*node);
-                    group.change_membership(voters.clone(), learners.clone()).await
+                    group
+                        .change_membership(voters.clone(), learners.clone())
+                        .await
                 }
                 Action::DemoteVoter { node, .. } => {
                     voters.remove(node);
                     learners.insert(*node);
-                    group.change_membership(voters.clone(), learners.clone()).await
+                    group
+                        .change_membership(voters.clone(), learners.clone())
+                        .await
                 }
                 Action::RemoveVoter { node, .. } => {
                     voters.remove(node);
-                    group.change_membership(voters.clone(), learners.clone()).await
+                    group
+                        .change_membership(voters.clone(), learners.clone())
+                        .await
                 }
                 Action::RemoveNonVoter { node, .. } => {
                     learners.remove(node);
-                    group.change_membership(voters.clone(), learners.clone()).await
+                    group
+                        .change_membership(voters.clone(), learners.clone())
+                        .await
                 }
                 Action::TransferLease { to, .. } => group.transfer_leader(*to).await,
                 Action::Noop => Ok(()),
@@ -744,7 +847,11 @@ impl KvNode {
                 continue;
             }
             if !matches!(action, Action::TransferLease { .. }) {
-                let state = RangeReplicas { voters: group.voters(), non_voters: group.learners(), leaseholder: None };
+                let state = RangeReplicas {
+                    voters: group.voters(),
+                    non_voters: group.learners(),
+                    leaseholder: None,
+                };
                 if let Err(e) = self.publish_descriptor(&desc, &state).await {
                     tracing::warn!("{}: publishing descriptor: {e}", desc.range_id);
                 }
@@ -753,32 +860,54 @@ impl KvNode {
                 if !group.voters().contains(&removed) && !group.learners().contains(&removed) {
                     let _: Result<Result<(), KvError>, _> = self
                         .rpc()
-                        .call(rpc::Target::Node(removed), "node.gc_replica", &desc.range_id)
+                        .call(
+                            rpc::Target::Node(removed),
+                            "node.gc_replica",
+                            &desc.range_id,
+                        )
                         .await;
                 }
             }
         }
     }
 
-    async fn publish_descriptor(&self, desc: &RangeDescriptor, state: &RangeReplicas) -> Result<(), KvError> {
+    async fn publish_descriptor(
+        &self,
+        desc: &RangeDescriptor,
+        state: &RangeReplicas,
+    ) -> Result<(), KvError> {
         let mut new = desc.clone();
         new.replicas = state
             .voters
             .iter()
-            .map(|n| ReplicaDescriptor { node_id: *n, replica_type: ReplicaType::Voter })
-            .chain(state.non_voters.iter().map(|n| ReplicaDescriptor { node_id: *n, replica_type: ReplicaType::NonVoter }))
+            .map(|n| ReplicaDescriptor {
+                node_id: *n,
+                replica_type: ReplicaType::Voter,
+            })
+            .chain(state.non_voters.iter().map(|n| ReplicaDescriptor {
+                node_id: *n,
+                replica_type: ReplicaType::NonVoter,
+            }))
             .collect();
         new.generation += 1;
         self.inner.store.update_descriptor(new.clone()).await?;
-        put(&self.inner.sender, keys::meta_key(&new.end_key), encode(&new)?).await?;
+        put(
+            &self.inner.sender,
+            keys::meta_key(&new.end_key),
+            encode(&new)?,
+        )
+        .await?;
         self.inner.sender.insert(new, Some(self.inner.node_id));
         Ok(())
     }
 }
 
-
 fn descriptor_stale(desc: &RangeDescriptor, state: &RangeReplicas) -> bool {
-    let mut a: Vec<(NodeId, bool)> = desc.replicas.iter().map(|r| (r.node_id, r.replica_type == ReplicaType::Voter)).collect();
+    let mut a: Vec<(NodeId, bool)> = desc
+        .replicas
+        .iter()
+        .map(|r| (r.node_id, r.replica_type == ReplicaType::Voter))
+        .collect();
     let mut b: Vec<(NodeId, bool)> = state
         .voters
         .iter()
@@ -792,14 +921,20 @@ fn descriptor_stale(desc: &RangeDescriptor, state: &RangeReplicas) -> bool {
 
 fn read_ident(engine: &dyn Engine) -> Result<Option<Ident>, NodeError> {
     match engine.get(Cf::State, IDENT_KEY)? {
-        Some(v) => postcard::from_bytes(&v).map(Some).map_err(|e| NodeError::Other(format!("corrupt node identity: {e}"))),
+        Some(v) => postcard::from_bytes(&v)
+            .map(Some)
+            .map_err(|e| NodeError::Other(format!("corrupt node identity: {e}"))),
         None => Ok(None),
     }
 }
 
 fn write_ident(engine: &dyn Engine, ident: &Ident) -> Result<(), NodeError> {
     let mut batch = storage::WriteBatch::new();
-    batch.put(Cf::State, IDENT_KEY, postcard::to_stdvec(ident).map_err(|e| NodeError::Other(e.to_string()))?);
+    batch.put(
+        Cf::State,
+        IDENT_KEY,
+        postcard::to_stdvec(ident).map_err(|e| NodeError::Other(e.to_string()))?,
+    );
     engine.write(batch, Durability::Sync)?;
     Ok(())
 }
@@ -813,13 +948,16 @@ async fn wait_for_identity(
     registry: &rpc::Registry,
     nodes: &Arc<NodeDirectory>,
 ) -> Result<(Ident, bool), NodeError> {
-    let (init_tx, mut init_rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>(1);
+    let (init_tx, mut init_rx) =
+        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>(1);
     registry.unary("node.init", move |_c, _req: ()| {
         let init_tx = init_tx.clone();
         async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if init_tx.send(tx).await.is_err() {
-                return Ok::<Result<(), String>, rpc::RpcError>(Err(NodeError::AlreadyInitialized.to_string()));
+                return Ok::<Result<(), String>, rpc::RpcError>(Err(
+                    NodeError::AlreadyInitialized.to_string()
+                ));
             }
             Ok(rx.await.unwrap_or_else(|_| Err("node stopped".into())))
         }
@@ -830,7 +968,12 @@ async fn wait_for_identity(
         http_address: cfg.http_addr.clone(),
         locality: cfg.locality.clone(),
     };
-    let peers: Vec<String> = cfg.join.iter().filter(|a| **a != cfg.advertise_addr).cloned().collect();
+    let peers: Vec<String> = cfg
+        .join
+        .iter()
+        .filter(|a| **a != cfg.advertise_addr)
+        .cloned()
+        .collect();
     let started = tokio::time::Instant::now();
     let mut last = String::from("no peer answered");
     let mut any_reached = false;
@@ -845,14 +988,23 @@ async fn wait_for_identity(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         for peer in &peers {
-            let resp: Result<Result<JoinResponse, String>, rpc::RpcError> =
-                rpc.call_timeout(rpc::Target::Addr(peer.clone()), "node.join", &req, Duration::from_secs(5)).await;
+            let resp: Result<Result<JoinResponse, String>, rpc::RpcError> = rpc
+                .call_timeout(
+                    rpc::Target::Addr(peer.clone()),
+                    "node.join",
+                    &req,
+                    Duration::from_secs(5),
+                )
+                .await;
             match resp {
                 Ok(Ok(j)) => {
                     for d in j.nodes {
                         nodes.upsert(d, true);
                     }
-                    let ident = Ident { cluster_id: j.cluster_id, node_id: j.node_id };
+                    let ident = Ident {
+                        cluster_id: j.cluster_id,
+                        node_id: j.node_id,
+                    };
                     write_ident(engine, &ident)?;
                     return Ok((ident, false));
                 }
@@ -892,12 +1044,24 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, KvError> {
 }
 
 async fn put(s: &DistSender, key: Key, value: Vec<u8>) -> Result<(), KvError> {
-    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Put { key, value }] };
+    let ba = BatchRequest {
+        header: Header {
+            gateway: s.node_id(),
+            ..Default::default()
+        },
+        requests: vec![Request::Put { key, value }],
+    };
     s.send(ba).await.map(|_| ())
 }
 
 async fn get(s: &DistSender, key: Key) -> Result<Option<Vec<u8>>, KvError> {
-    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Get { key }] };
+    let ba = BatchRequest {
+        header: Header {
+            gateway: s.node_id(),
+            ..Default::default()
+        },
+        requests: vec![Request::Get { key }],
+    };
     match s.send(ba).await?.responses.into_iter().next() {
         Some(Response::Get(v)) => Ok(v.map(|kv| kv.value)),
         _ => Ok(None),
@@ -905,7 +1069,13 @@ async fn get(s: &DistSender, key: Key) -> Result<Option<Vec<u8>>, KvError> {
 }
 
 async fn increment(s: &DistSender, key: Key, delta: i64) -> Result<i64, KvError> {
-    let ba = BatchRequest { header: Header { gateway: s.node_id(), ..Default::default() }, requests: vec![Request::Increment { key, delta }] };
+    let ba = BatchRequest {
+        header: Header {
+            gateway: s.node_id(),
+            ..Default::default()
+        },
+        requests: vec![Request::Increment { key, delta }],
+    };
     match s.send(ba).await?.responses.into_iter().next() {
         Some(Response::Increment(v)) => Ok(v),
         _ => Err(KvError::Internal("bad increment response".into())),
@@ -916,8 +1086,15 @@ async fn scan_prefix(s: &DistSender, prefix: &str) -> Result<Vec<KeyValue>, KvEr
     let start = keys::system_key(prefix);
     let span = Span::prefix(&start.0);
     let ba = BatchRequest {
-        header: Header { gateway: s.node_id(), ..Default::default() },
-        requests: vec![Request::Scan { span, max_keys: 0, reverse: false }],
+        header: Header {
+            gateway: s.node_id(),
+            ..Default::default()
+        },
+        requests: vec![Request::Scan {
+            span,
+            max_keys: 0,
+            reverse: false,
+        }],
     };
     match s.send(ba).await?.responses.into_iter().next() {
         Some(Response::Scan { rows, .. }) => Ok(rows),

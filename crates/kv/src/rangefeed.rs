@@ -126,7 +126,11 @@ impl Registry {
                     let key = Key(key.clone());
                     for (id, sub) in &inner.subs {
                         if sub.span.contains_key(&key) {
-                            let ev = RangefeedEvent::Value { key: key.clone(), ts: *ts, value: value.clone() };
+                            let ev = RangefeedEvent::Value {
+                                key: key.clone(),
+                                ts: *ts,
+                                value: value.clone(),
+                            };
                             if sub.tx.try_send(ev).is_err() {
                                 overflowed.push(*id);
                             }
@@ -148,7 +152,11 @@ impl Registry {
     /// The resolved timestamp given the applied closed timestamp.
     pub fn resolved(&self, closed: Timestamp) -> Timestamp {
         let inner = self.inner.lock();
-        inner.intents.values().map(|ts| ts.prev()).fold(closed, Timestamp::min)
+        inner
+            .intents
+            .values()
+            .map(|ts| ts.prev())
+            .fold(closed, Timestamp::min)
     }
 
     /// Sends a checkpoint to every subscriber, clipped to `range_span`.
@@ -160,8 +168,14 @@ impl Registry {
         let mut inner = self.inner.lock();
         let mut overflowed = Vec::new();
         for (id, sub) in &inner.subs {
-            let Some(span) = sub.span.intersect(range_span) else { continue };
-            if sub.tx.try_send(RangefeedEvent::Checkpoint { span, resolved }).is_err() {
+            let Some(span) = sub.span.intersect(range_span) else {
+                continue;
+            };
+            if sub
+                .tx
+                .try_send(RangefeedEvent::Checkpoint { span, resolved })
+                .is_err()
+            {
                 overflowed.push(*id);
             }
         }
@@ -174,7 +188,10 @@ impl Registry {
     pub fn disconnect_all(&self, message: &str) {
         let mut inner = self.inner.lock();
         for (_, sub) in inner.subs.drain() {
-            let _ = sub.tx.try_send(RangefeedEvent::Error { message: message.to_string(), retry: true });
+            let _ = sub.tx.try_send(RangefeedEvent::Error {
+                message: message.to_string(),
+                retry: true,
+            });
         }
         inner.intents.clear();
         inner.seeded = false;
@@ -194,9 +211,21 @@ mod tests {
         let reg = Registry::default();
         let (_, mut rx) = reg.register(Span::new("a", "m"), |_| vec![]);
         reg.publish(&[
-            LogicalOp::Value { key: b"b".to_vec(), ts: ts(1), value: Some(b"1".to_vec()) },
-            LogicalOp::Value { key: b"z".to_vec(), ts: ts(2), value: None },
-            LogicalOp::Value { key: b"b".to_vec(), ts: ts(3), value: None },
+            LogicalOp::Value {
+                key: b"b".to_vec(),
+                ts: ts(1),
+                value: Some(b"1".to_vec()),
+            },
+            LogicalOp::Value {
+                key: b"z".to_vec(),
+                ts: ts(2),
+                value: None,
+            },
+            LogicalOp::Value {
+                key: b"b".to_vec(),
+                ts: ts(3),
+                value: None,
+            },
         ]);
         assert!(matches!(rx.try_recv(), Ok(RangefeedEvent::Value { ts: t, .. }) if t == ts(1)));
         assert!(matches!(rx.try_recv(), Ok(RangefeedEvent::Value { ts: t, .. }) if t == ts(3)));
@@ -208,9 +237,16 @@ mod tests {
         let reg = Registry::default();
         let txn = uuid::Uuid::new_v4();
         let (_, mut rx) = reg.register(Span::new("a", "z"), |_| vec![]);
-        reg.publish(&[LogicalOp::IntentWritten { txn_id: txn, key: b"c".to_vec(), ts: ts(10) }]);
+        reg.publish(&[LogicalOp::IntentWritten {
+            txn_id: txn,
+            key: b"c".to_vec(),
+            ts: ts(10),
+        }]);
         assert_eq!(reg.resolved(ts(20)), ts(10).prev());
-        reg.publish(&[LogicalOp::IntentResolved { txn_id: txn, key: b"c".to_vec() }]);
+        reg.publish(&[LogicalOp::IntentResolved {
+            txn_id: txn,
+            key: b"c".to_vec(),
+        }]);
         assert_eq!(reg.resolved(ts(20)), ts(20));
         reg.checkpoint(ts(20), &Span::new("a", "k"));
         match rx.try_recv() {

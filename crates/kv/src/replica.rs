@@ -44,7 +44,10 @@ pub struct ReplicaConfig {
 
 impl Default for ReplicaConfig {
     fn default() -> ReplicaConfig {
-        ReplicaConfig { closed_ts_target: Duration::from_secs(3), max_write_retries: 16 }
+        ReplicaConfig {
+            closed_ts_target: Duration::from_secs(3),
+            max_write_retries: 16,
+        }
     }
 }
 
@@ -65,10 +68,16 @@ pub fn replica_data_spans(desc: &RangeDescriptor) -> Vec<Span> {
         None => spans.push(own),
         Some(_) => {
             if own.start < local.start {
-                spans.push(Span { start: own.start.clone(), end: local.start.clone() });
+                spans.push(Span {
+                    start: own.start.clone(),
+                    end: local.start.clone(),
+                });
             }
             if own.end > local.end {
-                spans.push(Span { start: local.end.clone().max(own.start.clone()), end: own.end });
+                spans.push(Span {
+                    start: local.end.clone().max(own.start.clone()),
+                    end: own.end,
+                });
             }
         }
     }
@@ -99,6 +108,7 @@ pub struct Replica {
     latch: tokio::sync::RwLock<()>,
     tscache: Mutex<TsCache>,
     closed: Mutex<ClosedState>,
+    pending_side: Mutex<Option<(Timestamp, u64)>>,
     lease_term: AtomicU64,
     next_proposal: AtomicU64,
     cfg: ReplicaConfig,
@@ -127,6 +137,7 @@ impl Replica {
             latch: tokio::sync::RwLock::new(()),
             tscache: Mutex::new(TsCache::new(Timestamp::MAX, tscache::DEFAULT_CAPACITY)),
             closed: Mutex::new(ClosedState::default()),
+            pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
             next_proposal: AtomicU64::new(1),
             cfg,
@@ -178,10 +189,14 @@ impl Replica {
 
     /// Serves a batch.
     pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
-        let desc = self.descriptor().ok_or(KvError::RangeNotFound { range_id: self.range_id })?;
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
         self.check_keys(&desc, &ba)?;
         if ba.requests.iter().any(Request::is_admin) {
-            return Err(KvError::Internal("admin requests are served by the store".into()));
+            return Err(KvError::Internal(
+                "admin requests are served by the store".into(),
+            ));
         }
         if ba.is_read_only() {
             if ba.header.routing == Routing::Nearest && !self.is_leaseholder() {
@@ -218,7 +233,10 @@ impl Replica {
     }
 
     fn not_leaseholder(&self) -> KvError {
-        KvError::NotLeaseholder { range_id: self.range_id, leaseholder: self.group.leader() }
+        KvError::NotLeaseholder {
+            range_id: self.range_id,
+            leaseholder: self.group.leader(),
+        }
     }
 
     /// Confirms the lease, and on a new term raises the timestamp cache's low-water mark to now
@@ -229,7 +247,10 @@ impl Replica {
         }
         let term = self.group.term();
         if self.lease_term.load(Ordering::SeqCst) != term {
-            self.group.ensure_linearizable().await.map_err(|e| self.propose_error(e))?;
+            self.group
+                .ensure_linearizable()
+                .await
+                .map_err(|e| self.propose_error(e))?;
             let offset = i64::try_from(self.clock.max_offset().as_nanos()).unwrap_or(i64::MAX);
             let low = self.clock.now().add_nanos(offset);
             self.tscache.lock().raise_low_water(low);
@@ -242,9 +263,10 @@ impl Replica {
 
     fn propose_error(&self, e: ProposeError) -> KvError {
         match e {
-            ProposeError::NotLeader { leader } => {
-                KvError::NotLeaseholder { range_id: self.range_id, leaseholder: leader }
-            }
+            ProposeError::NotLeader { leader } => KvError::NotLeaseholder {
+                range_id: self.range_id,
+                leaseholder: leader,
+            },
             other => KvError::Unavailable(other.to_string()),
         }
     }
@@ -253,7 +275,11 @@ impl Replica {
         let ts = read_ts(&ba.header);
         let closed = self.closed.lock().applied;
         if ts > closed || ts.is_zero() {
-            return Err(KvError::FollowerReadTooNew { range_id: self.range_id, ts, closed });
+            return Err(KvError::FollowerReadTooNew {
+                range_id: self.range_id,
+                ts,
+                closed,
+            });
         }
         let snap = self.engine.snapshot();
         let responses = ba
@@ -261,7 +287,11 @@ impl Replica {
             .iter()
             .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(BatchResponse { responses, write_ts: Timestamp::ZERO, served_by: self.node_id })
+        Ok(BatchResponse {
+            responses,
+            write_ts: Timestamp::ZERO,
+            served_by: self.node_id,
+        })
     }
 
     /// Serves a read-only batch on the leaseholder.
@@ -286,7 +316,11 @@ impl Replica {
             .iter()
             .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(BatchResponse { responses, write_ts: Timestamp::ZERO, served_by: self.node_id })
+        Ok(BatchResponse {
+            responses,
+            write_ts: Timestamp::ZERO,
+            served_by: self.node_id,
+        })
     }
 
     fn eval_read(
@@ -298,17 +332,28 @@ impl Replica {
     ) -> Result<Response, KvError> {
         let meta = txn.map(|t| &t.meta);
         Ok(match req {
-            Request::Get { key } => Response::Get(
-                mvcc::mvcc_get(r, key, ts, meta)?
-                    .map(|v| KeyValue { key: key.clone(), value: v.bytes, ts: v.ts }),
-            ),
-            Request::Scan { span, max_keys, reverse } => {
+            Request::Get { key } => {
+                Response::Get(mvcc::mvcc_get(r, key, ts, meta)?.map(|v| KeyValue {
+                    key: key.clone(),
+                    value: v.bytes,
+                    ts: v.ts,
+                }))
+            }
+            Request::Scan {
+                span,
+                max_keys,
+                reverse,
+            } => {
                 let res = mvcc::mvcc_scan(r, span, ts, meta, *max_keys, *reverse)?;
                 Response::Scan {
                     rows: res
                         .kvs
                         .into_iter()
-                        .map(|(key, v)| KeyValue { key, value: v.bytes, ts: v.ts })
+                        .map(|(key, v)| KeyValue {
+                            key,
+                            value: v.bytes,
+                            ts: v.ts,
+                        })
                         .collect(),
                     resume: res.resume,
                 }
@@ -323,19 +368,33 @@ impl Replica {
                 // Intents of other transactions at or below `to` also invalidate the read.
                 let intents = mvcc::mvcc_find_intents(r, span, 16)?;
                 let mine = meta.map(|m| m.id);
-                if intents.iter().any(|i| Some(i.txn.id) != mine && i.txn.write_ts <= *to) {
+                if intents
+                    .iter()
+                    .any(|i| Some(i.txn.id) != mine && i.txn.write_ts <= *to)
+                {
                     return Err(KvError::TxnRetry {
                         reason: "RETRY_SERIALIZABLE: conflicting intent".into(),
                     });
                 }
                 Response::Ok
             }
-            Request::Export { span, start, end, all_revisions, target_bytes } => {
+            Request::Export {
+                span,
+                start,
+                end,
+                all_revisions,
+                target_bytes,
+            } => {
                 let e = mvcc::mvcc_export(r, span, *start, *end, *all_revisions, *target_bytes)?;
-                Response::Export { entries: e.entries, resume: e.resume }
+                Response::Export {
+                    entries: e.entries,
+                    resume: e.resume,
+                }
             }
             Request::RangeStats => {
-                let desc = self.descriptor().ok_or(KvError::RangeNotFound { range_id: self.range_id })?;
+                let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+                    range_id: self.range_id,
+                })?;
                 let mut stats = RangeStats::default();
                 for span in replica_data_spans(&desc) {
                     let s = mvcc::mvcc_stats(r, &span)?;
@@ -382,13 +441,19 @@ impl Replica {
                     attempt += 1;
                 }
                 Err(EvalError::Pushed(to)) => {
-                    return Err(KvError::TxnRetry { reason: format!("WriteTooOld: pushed to {to}") });
+                    return Err(KvError::TxnRetry {
+                        reason: format!("WriteTooOld: pushed to {to}"),
+                    });
                 }
                 Err(EvalError::Kv(e)) => return Err(e),
             }
         };
         if batch.is_empty() && ops.is_empty() {
-            return Ok(BatchResponse { responses, write_ts: ts, served_by: self.node_id });
+            return Ok(BatchResponse {
+                responses,
+                write_ts: ts,
+                served_by: self.node_id,
+            });
         }
         let now = self.clock.now();
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
@@ -401,11 +466,19 @@ impl Replica {
             trigger: None,
         };
         self.closed.lock().promised = closed;
-        let result = self.group.propose(cmd).await.map_err(|e| self.propose_error(e))?;
+        let result = self
+            .group
+            .propose(cmd)
+            .await
+            .map_err(|e| self.propose_error(e))?;
         if let Some(err) = result.error {
             return Err(KvError::Internal(err));
         }
-        Ok(BatchResponse { responses, write_ts: ts, served_by: self.node_id })
+        Ok(BatchResponse {
+            responses,
+            write_ts: ts,
+            served_by: self.node_id,
+        })
     }
 
     /// Proposes a command with a trigger (split, descriptor update) under the write latch.
@@ -421,34 +494,61 @@ impl Replica {
             trigger: Some(trigger),
             ..Default::default()
         };
-        let result = self.group.propose(cmd).await.map_err(|e| self.propose_error(e))?;
+        let result = self
+            .group
+            .propose(cmd)
+            .await
+            .map_err(|e| self.propose_error(e))?;
         match result.error {
             Some(err) => Err(KvError::Internal(err)),
             None => Ok(()),
         }
     }
 
-    /// Proposes an empty command carrying a new closed timestamp, if the range is idle enough to
-    /// take the latch at once. Returns the timestamp closed.
-    pub async fn close_timestamp(&self) -> Option<Timestamp> {
+    /// Closes a timestamp without a Raft command (the side transport), if the range is idle
+    /// enough to take the latch at once. Under the latch no proposal is in flight, so every
+    /// write at or below the returned timestamp is at or below the returned log index: a
+    /// follower that applied that index may serve reads up to the timestamp.
+    pub fn side_close(&self) -> Option<(Timestamp, u64)> {
         let _latch = self.latch.try_write().ok()?;
         if !self.group.is_leader() || self.lease_term.load(Ordering::SeqCst) != self.group.term() {
             return None;
         }
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
         let closed = self.clock.now().add_nanos(-target);
-        let promised = self.closed.lock().promised;
-        if closed <= promised {
-            return None;
+        let index = self.group.applied_index();
+        let mut c = self.closed.lock();
+        if closed <= c.promised {
+            return Some((c.promised, index));
         }
-        self.closed.lock().promised = closed;
-        let cmd = RaftCommand {
-            proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
-            closed_ts: closed,
-            ..Default::default()
-        };
-        self.group.propose(cmd).await.ok()?;
-        Some(closed)
+        c.promised = closed;
+        c.applied = c.applied.max(closed);
+        Some((closed, index))
+    }
+
+    /// Takes a closed timestamp from the leaseholder's side transport: valid once this replica
+    /// has applied `index`.
+    pub fn offer_closed(&self, ts: Timestamp, index: u64) {
+        if self.group.applied_index() >= index {
+            self.advance_closed(ts);
+        } else {
+            let mut p = self.pending_side.lock();
+            if p.is_none_or(|(_, i)| i <= index) {
+                *p = Some((ts, index));
+            }
+        }
+    }
+
+    /// Called after a command applied at `index`: a pending side-transport closed timestamp
+    /// may now be valid.
+    pub fn on_applied(&self, index: u64) {
+        let pending = *self.pending_side.lock();
+        if let Some((ts, i)) = pending
+            && index >= i
+        {
+            *self.pending_side.lock() = None;
+            self.advance_closed(ts);
+        }
     }
 
     fn eval_writes(
@@ -466,7 +566,8 @@ impl Replica {
             (meta, t.read_ts)
         });
         for req in &ba.requests {
-            let resp = self.eval_write(snap.as_ref(), &mut batch, &mut ops, req, ts, txn.as_ref())?;
+            let resp =
+                self.eval_write(snap.as_ref(), &mut batch, &mut ops, req, ts, txn.as_ref())?;
             responses.push(resp);
         }
         Ok((batch, ops, responses))
@@ -485,9 +586,16 @@ impl Replica {
         let meta = txn.map(|(m, _)| m);
         let read_at = txn.map(|(_, r)| *r).unwrap_or(ts).max(ts);
         match req {
-            Request::Get { .. } | Request::Scan { .. } | Request::Refresh { .. } | Request::Export { .. } | Request::RangeStats => {
+            Request::Get { .. }
+            | Request::Scan { .. }
+            | Request::Refresh { .. }
+            | Request::Export { .. }
+            | Request::RangeStats => {
                 let reader = mvcc::BatchReader::new(snap, batch);
-                let hdr = txn.map(|(m, r)| TxnHeader { meta: m.clone(), read_ts: *r });
+                let hdr = txn.map(|(m, r)| TxnHeader {
+                    meta: m.clone(),
+                    read_ts: *r,
+                });
                 Ok(self.eval_read(&reader, req, read_at, hdr.as_ref())?)
             }
             Request::Put { key, value } => {
@@ -498,7 +606,11 @@ impl Replica {
                 self.put(snap, batch, ops, key, ts, None, meta)?;
                 Ok(Response::Ok)
             }
-            Request::ConditionalPut { key, value, expected } => {
+            Request::ConditionalPut {
+                key,
+                value,
+                expected,
+            } => {
                 let current = {
                     let reader = mvcc::BatchReader::new(snap, batch);
                     mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?
@@ -522,13 +634,22 @@ impl Replica {
                 let new = old.checked_add(*delta).ok_or_else(|| {
                     EvalError::Kv(KvError::Internal(format!("increment of {key} overflows")))
                 })?;
-                self.put(snap, batch, ops, key, ts, Some(&new.to_be_bytes().to_vec()), meta)?;
+                self.put(
+                    snap,
+                    batch,
+                    ops,
+                    key,
+                    ts,
+                    Some(&new.to_be_bytes().to_vec()),
+                    meta,
+                )?;
                 Ok(Response::Increment(new))
             }
             Request::DeleteRange { span } => {
                 let rows = {
                     let reader = mvcc::BatchReader::new(snap, batch);
-                    mvcc::mvcc_scan(&reader, span, Timestamp::MAX, meta, 0, false).map_err(KvError::from)?
+                    mvcc::mvcc_scan(&reader, span, Timestamp::MAX, meta, 0, false)
+                        .map_err(KvError::from)?
                 };
                 for (key, _) in rows.kvs {
                     self.put(snap, batch, ops, &key, ts, None, meta)?;
@@ -536,7 +657,9 @@ impl Replica {
                 Ok(Response::Ok)
             }
             Request::HeartbeatTxn { now } => {
-                let meta = meta.ok_or_else(|| EvalError::Kv(KvError::Internal("heartbeat outside a transaction".into())))?;
+                let meta = meta.ok_or_else(|| {
+                    EvalError::Kv(KvError::Internal("heartbeat outside a transaction".into()))
+                })?;
                 let rec = self.read_record(snap, batch, meta)?;
                 let rec = match rec {
                     Some(r) if r.status != TxnRecordStatus::Pending => {
@@ -557,7 +680,9 @@ impl Replica {
                 Ok(Response::Txn(rec))
             }
             Request::EndTxn { commit, commit_ts } => {
-                let meta = meta.ok_or_else(|| EvalError::Kv(KvError::Internal("EndTxn outside a transaction".into())))?;
+                let meta = meta.ok_or_else(|| {
+                    EvalError::Kv(KvError::Internal("EndTxn outside a transaction".into()))
+                })?;
                 let rec = self.read_record(snap, batch, meta)?;
                 if let Some(r) = &rec {
                     match r.status {
@@ -572,7 +697,11 @@ impl Replica {
                 }
                 let rec = TxnRecord {
                     meta: meta.clone(),
-                    status: if *commit { TxnRecordStatus::Committed } else { TxnRecordStatus::Aborted },
+                    status: if *commit {
+                        TxnRecordStatus::Committed
+                    } else {
+                        TxnRecordStatus::Aborted
+                    },
                     commit_ts: *commit_ts,
                     last_heartbeat: rec.map(|r| r.last_heartbeat).unwrap_or_default(),
                 };
@@ -581,12 +710,16 @@ impl Replica {
             }
             Request::PushTxn { pushee, kind, now } => {
                 let rec = self.read_record(snap, batch, pushee)?;
-                let threshold = i64::try_from(TXN_LIVENESS_THRESHOLD.as_nanos()).unwrap_or(i64::MAX);
+                let threshold =
+                    i64::try_from(TXN_LIVENESS_THRESHOLD.as_nanos()).unwrap_or(i64::MAX);
                 let expired = |hb: Timestamp| hb.wall < now.wall.saturating_sub(threshold);
                 let rec = match rec {
                     Some(r) if r.status != TxnRecordStatus::Pending => r,
                     Some(r) if *kind == PushKind::Abort && expired(r.last_heartbeat) => {
-                        let r = TxnRecord { status: TxnRecordStatus::Aborted, ..r };
+                        let r = TxnRecord {
+                            status: TxnRecordStatus::Aborted,
+                            ..r
+                        };
                         self.write_record(snap, batch, &r)?;
                         r
                     }
@@ -610,24 +743,46 @@ impl Replica {
                 };
                 Ok(Response::Txn(rec))
             }
-            Request::ResolveIntent { key, txn_id, resolution } => {
-                self.resolve(snap, batch, ops, &Span { start: key.clone(), end: key.next() }, *txn_id, *resolution)?;
+            Request::ResolveIntent {
+                key,
+                txn_id,
+                resolution,
+            } => {
+                self.resolve(
+                    snap,
+                    batch,
+                    ops,
+                    &Span {
+                        start: key.clone(),
+                        end: key.next(),
+                    },
+                    *txn_id,
+                    *resolution,
+                )?;
                 Ok(Response::Ok)
             }
-            Request::ResolveIntentRange { span, txn_id, resolution } => {
+            Request::ResolveIntentRange {
+                span,
+                txn_id,
+                resolution,
+            } => {
                 self.resolve(snap, batch, ops, span, *txn_id, *resolution)?;
                 Ok(Response::Ok)
             }
             Request::Ingest { entries } => {
                 for e in entries {
-                    ops.push(LogicalOp::Value { key: e.key.0.clone(), ts: e.ts, value: e.value.clone() });
+                    ops.push(LogicalOp::Value {
+                        key: e.key.0.clone(),
+                        ts: e.ts,
+                        value: e.value.clone(),
+                    });
                 }
                 mvcc::mvcc_ingest(batch, entries.iter().cloned());
                 Ok(Response::Ok)
             }
-            Request::AdminSplit { .. } => {
-                Err(EvalError::Kv(KvError::Internal("AdminSplit is served by the store".into())))
-            }
+            Request::AdminSplit { .. } => Err(EvalError::Kv(KvError::Internal(
+                "AdminSplit is served by the store".into(),
+            ))),
         }
     }
 
@@ -643,20 +798,35 @@ impl Replica {
         txn: Option<&TxnMeta>,
     ) -> Result<(), EvalError> {
         let mut pending = WriteBatch::new();
-        {
+        let written_at = {
             let reader = mvcc::BatchReader::new(snap, batch);
-            match mvcc::mvcc_put(&reader, &mut pending, key, ts, value.map(|v| v.as_slice()), txn) {
-                Ok(_) => {}
+            match mvcc::mvcc_put(
+                &reader,
+                &mut pending,
+                key,
+                ts,
+                value.map(|v| v.as_slice()),
+                txn,
+            ) {
+                Ok(outcome) => outcome.ts,
                 Err(mvcc::MvccError::WriteTooOld { existing_ts, .. }) => {
                     return Err(EvalError::Pushed(existing_ts.next()));
                 }
                 Err(e) => return Err(EvalError::Kv(e.into())),
             }
-        }
+        };
         batch.extend(pending);
         ops.push(match txn {
-            Some(t) => LogicalOp::IntentWritten { txn_id: t.id, key: key.0.clone(), ts },
-            None => LogicalOp::Value { key: key.0.clone(), ts, value: value.cloned() },
+            Some(t) => LogicalOp::IntentWritten {
+                txn_id: t.id,
+                key: key.0.clone(),
+                ts: written_at,
+            },
+            None => LogicalOp::Value {
+                key: key.0.clone(),
+                ts: written_at,
+                value: value.cloned(),
+            },
         });
         Ok(())
     }
@@ -681,16 +851,27 @@ impl Replica {
             };
             let value = {
                 let reader = mvcc::BatchReader::new(snap, batch);
-                mvcc::mvcc_get(&reader, &intent.key, Timestamp::MAX, Some(&intent.txn)).map_err(KvError::from)?
+                mvcc::mvcc_get(&reader, &intent.key, Timestamp::MAX, Some(&intent.txn))
+                    .map_err(KvError::from)?
             };
             let mut pending = WriteBatch::new();
             {
                 let reader = mvcc::BatchReader::new(snap, batch);
-                mvcc::mvcc_resolve_intent(&reader, &mut pending, &intent.key, txn_id, status, commit_ts)
-                    .map_err(KvError::from)?;
+                mvcc::mvcc_resolve_intent(
+                    &reader,
+                    &mut pending,
+                    &intent.key,
+                    txn_id,
+                    status,
+                    commit_ts,
+                )
+                .map_err(KvError::from)?;
             }
             batch.extend(pending);
-            ops.push(LogicalOp::IntentResolved { txn_id, key: intent.key.0.clone() });
+            ops.push(LogicalOp::IntentResolved {
+                txn_id,
+                key: intent.key.0.clone(),
+            });
             if status == TxnStatus::Committed {
                 ops.push(LogicalOp::Value {
                     key: intent.key.0.clone(),
@@ -718,14 +899,21 @@ impl Replica {
         }
     }
 
-    fn write_record(&self, snap: &dyn Reader, batch: &mut WriteBatch, rec: &TxnRecord) -> Result<(), EvalError> {
-        let bytes = postcard::to_stdvec(rec).map_err(|e| EvalError::Kv(KvError::Internal(e.to_string())))?;
+    fn write_record(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        rec: &TxnRecord,
+    ) -> Result<(), EvalError> {
+        let bytes = postcard::to_stdvec(rec)
+            .map_err(|e| EvalError::Kv(KvError::Internal(e.to_string())))?;
         let key = txn_record_key(&rec.meta);
         let mut pending = WriteBatch::new();
         {
             let reader = mvcc::BatchReader::new(snap, batch);
             let ts = self.clock.now();
-            mvcc::mvcc_put(&reader, &mut pending, &key, ts, Some(&bytes), None).map_err(KvError::from)?;
+            mvcc::mvcc_put(&reader, &mut pending, &key, ts, Some(&bytes), None)
+                .map_err(KvError::from)?;
         }
         batch.extend(pending);
         Ok(())
@@ -739,7 +927,9 @@ impl Replica {
 
 fn aborted_or_done(r: &TxnRecord) -> KvError {
     match r.status {
-        TxnRecordStatus::Aborted => KvError::TxnAborted { reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into() },
+        TxnRecordStatus::Aborted => KvError::TxnAborted {
+            reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into(),
+        },
         _ => KvError::Internal("transaction already finished".into()),
     }
 }
@@ -798,6 +988,9 @@ mod tests {
         let spans = replica_data_spans(&desc);
         assert_eq!(spans.len(), 3);
         assert_eq!(spans[0], Span::new(vec![], vec![LOCAL_PREFIX]));
-        assert_eq!(spans[1], Span::new(vec![META_PREFIX], keys::TABLE_DATA_MIN.to_vec()));
+        assert_eq!(
+            spans[1],
+            Span::new(vec![META_PREFIX], keys::TABLE_DATA_MIN.to_vec())
+        );
     }
 }

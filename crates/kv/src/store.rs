@@ -134,8 +134,8 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.inner.engine.scan(Cf::State, DESC_PREFIX, &end, false) {
             let (_, v) = kv.map_err(|e| KvError::Storage(e.to_string()))?;
-            let desc: RangeDescriptor =
-                postcard::from_bytes(&v).map_err(|e| KvError::Storage(format!("corrupt descriptor: {e}")))?;
+            let desc: RangeDescriptor = postcard::from_bytes(&v)
+                .map_err(|e| KvError::Storage(format!("corrupt descriptor: {e}")))?;
             out.push(desc);
         }
         Ok(out)
@@ -147,10 +147,10 @@ impl Store {
         desc: Option<RangeDescriptor>,
     ) -> Result<Arc<Replica>, KvError> {
         if let Some(r) = self.replica(range_id) {
-            if let Some(d) = desc {
-                if r.descriptor().is_none() {
-                    r.set_descriptor(d);
-                }
+            if let Some(d) = desc
+                && r.descriptor().is_none()
+            {
+                r.set_descriptor(d);
             }
             return Ok(r);
         }
@@ -231,13 +231,19 @@ impl Store {
     /// Serves a batch addressed to one of this node's replicas.
     pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
         let range_id = ba.header.range_id;
-        let replica = self.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
+        let replica = self
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
         let result = replica.send(ba).await;
         // A request that missed the range gets this node's idea of the right descriptor.
         match result {
-            Err(KvError::RangeKeyMismatch { range_id, descriptor }) => {
-                Err(KvError::RangeKeyMismatch { range_id, descriptor })
-            }
+            Err(KvError::RangeKeyMismatch {
+                range_id,
+                descriptor,
+            }) => Err(KvError::RangeKeyMismatch {
+                range_id,
+                descriptor,
+            }),
             other => other,
         }
     }
@@ -250,10 +256,17 @@ impl Store {
         key: &Key,
         new_range_id: RangeId,
     ) -> Result<(RangeDescriptor, RangeDescriptor), KvError> {
-        let replica = self.replica(range_id).ok_or(KvError::RangeNotFound { range_id })?;
-        let desc = replica.descriptor().ok_or(KvError::RangeNotFound { range_id })?;
+        let replica = self
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
+        let desc = replica
+            .descriptor()
+            .ok_or(KvError::RangeNotFound { range_id })?;
         if !(desc.start_key < *key && *key < desc.end_key) {
-            return Err(KvError::RangeKeyMismatch { range_id, descriptor: Some(desc) });
+            return Err(KvError::RangeKeyMismatch {
+                range_id,
+                descriptor: Some(desc),
+            });
         }
         let mut left = desc.clone();
         left.end_key = key.clone();
@@ -266,21 +279,29 @@ impl Store {
             generation: desc.generation + 1,
         };
         replica
-            .propose_trigger(Trigger::Split { left: left.clone(), right: right.clone() })
+            .propose_trigger(Trigger::Split {
+                left: left.clone(),
+                right: right.clone(),
+            })
             .await?;
         Ok((left, right))
     }
 
     /// Proposes a new descriptor for a range (after a replica change).
     pub async fn update_descriptor(&self, desc: RangeDescriptor) -> Result<(), KvError> {
-        let replica =
-            self.replica(desc.range_id).ok_or(KvError::RangeNotFound { range_id: desc.range_id })?;
-        replica.propose_trigger(Trigger::UpdateDescriptor(desc)).await
+        let replica = self.replica(desc.range_id).ok_or(KvError::RangeNotFound {
+            range_id: desc.range_id,
+        })?;
+        replica
+            .propose_trigger(Trigger::UpdateDescriptor(desc))
+            .await
     }
 
     /// Removes the replica of `range_id` from this node: its group and its data.
     pub async fn remove_replica(&self, range_id: RangeId) -> Result<(), KvError> {
-        let Some(replica) = self.inner.replicas.write().remove(&range_id) else { return Ok(()) };
+        let Some(replica) = self.inner.replicas.write().remove(&range_id) else {
+            return Ok(());
+        };
         self.inner.router.remove(range_id);
         replica.rangefeeds.disconnect_all("replica removed");
         let desc = replica.descriptor();
@@ -301,18 +322,42 @@ impl Store {
         Ok(())
     }
 
-    /// Runs one closed-timestamp and checkpoint round over the replicas this node leads or
-    /// follows: leaders close a timestamp on idle ranges; every replica with subscribers
-    /// checkpoints them.
-    pub async fn tick_closed_timestamps(&self) {
+    /// Runs one closed-timestamp round: every range this node leads closes a timestamp (side
+    /// transport, no Raft write), and every replica with rangefeed subscribers checkpoints them.
+    /// Returns, per follower node, the updates to send it.
+    pub fn tick_closed_timestamps(&self) -> HashMap<NodeId, Vec<ClosedUpdate>> {
+        let mut out: HashMap<NodeId, Vec<ClosedUpdate>> = HashMap::new();
         for replica in self.replicas() {
-            if replica.is_leaseholder() {
-                replica.close_timestamp().await;
-            }
-            if replica.rangefeeds.is_active() {
-                if let Some(desc) = replica.descriptor() {
-                    replica.rangefeeds.checkpoint(replica.closed().applied, &desc.span());
+            if replica.is_leaseholder()
+                && let Some((closed, index)) = replica.side_close()
+            {
+                let group = replica.group();
+                for node in group.voters().into_iter().chain(group.learners()) {
+                    if node != self.inner.node_id {
+                        out.entry(node).or_default().push(ClosedUpdate {
+                            range_id: replica.range_id(),
+                            closed,
+                            index,
+                        });
+                    }
                 }
+            }
+            if replica.rangefeeds.is_active()
+                && let Some(desc) = replica.descriptor()
+            {
+                replica
+                    .rangefeeds
+                    .checkpoint(replica.closed().applied, &desc.span());
+            }
+        }
+        out
+    }
+
+    /// Applies closed timestamps received from leaseholders.
+    pub fn receive_closed(&self, updates: Vec<ClosedUpdate>) {
+        for u in updates {
+            if let Some(r) = self.replica(u.range_id) {
+                r.offer_closed(u.closed, u.index);
             }
         }
     }
@@ -330,6 +375,17 @@ impl Store {
             let store = store.clone();
             async move { Ok::<_, rpc::RpcError>(store.send(ba).await) }
         });
+        let store = self.clone();
+        registry.unary(
+            "closedts.update",
+            move |_caller, updates: Vec<ClosedUpdate>| {
+                let store = store.clone();
+                async move {
+                    store.receive_closed(updates);
+                    Ok::<_, rpc::RpcError>(())
+                }
+            },
+        );
         let store = self.clone();
         registry.unary("node.gc_replica", move |_caller, range_id: RangeId| {
             let store = store.clone();
@@ -350,15 +406,24 @@ impl Store {
     ) -> futures::stream::BoxStream<'static, Result<RangefeedEvent, rpc::RpcError>> {
         use futures::StreamExt;
         let Some(replica) = self.replica(req.range_id) else {
-            let ev = RangefeedEvent::Error { message: format!("{} not found", req.range_id), retry: true };
+            let ev = RangefeedEvent::Error {
+                message: format!("{} not found", req.range_id),
+                retry: true,
+            };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
         };
         let Some(desc) = replica.descriptor() else {
-            let ev = RangefeedEvent::Error { message: "replica not initialized".into(), retry: true };
+            let ev = RangefeedEvent::Error {
+                message: "replica not initialized".into(),
+                retry: true,
+            };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
         };
         let Some(span) = req.span.intersect(&desc.span()) else {
-            let ev = RangefeedEvent::Error { message: "span outside range".into(), retry: true };
+            let ev = RangefeedEvent::Error {
+                message: "span outside range".into(),
+                retry: true,
+            };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
         };
         let engine = self.inner.engine.clone();
@@ -379,16 +444,29 @@ impl Store {
             intents
         });
         let catch_up: Vec<Result<RangefeedEvent, rpc::RpcError>> = match snapshot {
-            Some(snap) => match mvcc::mvcc_changes(snap.as_ref(), &span, req.start, Timestamp::MAX) {
+            Some(snap) => match mvcc::mvcc_changes(snap.as_ref(), &span, req.start, Timestamp::MAX)
+            {
                 Ok(entries) => entries
                     .into_iter()
-                    .map(|e| Ok(RangefeedEvent::Value { key: e.key, ts: e.ts, value: e.value }))
+                    .map(|e| {
+                        Ok(RangefeedEvent::Value {
+                            key: e.key,
+                            ts: e.ts,
+                            value: e.value,
+                        })
+                    })
                     .collect(),
-                Err(e) => vec![Ok(RangefeedEvent::Error { message: e.to_string(), retry: true })],
+                Err(e) => vec![Ok(RangefeedEvent::Error {
+                    message: e.to_string(),
+                    retry: true,
+                })],
             },
             None => vec![],
         };
-        let guard = Unregister { replica: replica.clone(), id };
+        let guard = Unregister {
+            replica: replica.clone(),
+            id,
+        };
         let live = tokio_stream_from(rx).map(move |ev| {
             let _keep = &guard;
             Ok(ev)
@@ -414,6 +492,17 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// A closed timestamp sent by a leaseholder to a follower.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClosedUpdate {
+    /// The range.
+    pub range_id: RangeId,
+    /// No write at or below this timestamp will follow.
+    pub closed: Timestamp,
+    /// Valid once the follower applied this log index.
+    pub index: u64,
+}
+
 /// A rangefeed subscription request for one range.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RangefeedRequest {
@@ -435,7 +524,9 @@ impl GroupFactory for Factory {
     fn create(&self, range_id: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {
         let inner = self.0.clone();
         Box::pin(async move {
-            let store = Store { inner: inner.upgrade()? };
+            let store = Store {
+                inner: inner.upgrade()?,
+            };
             let replica = store.open_replica(range_id, None).await.ok()?;
             Some(replica.group().clone())
         })
@@ -466,15 +557,13 @@ impl Applier for StoreApplier {
         }
         let mut error = None;
         match &cmd.trigger {
-            Some(Trigger::Split { left, right }) => {
-                match (encode(left), encode(right)) {
-                    (Ok(l), Ok(r)) => {
-                        batch.put(Cf::State, desc_key(left.range_id), l);
-                        batch.put(Cf::State, desc_key(right.range_id), r);
-                    }
-                    _ => error = Some("encoding split descriptors".to_string()),
+            Some(Trigger::Split { left, right }) => match (encode(left), encode(right)) {
+                (Ok(l), Ok(r)) => {
+                    batch.put(Cf::State, desc_key(left.range_id), l);
+                    batch.put(Cf::State, desc_key(right.range_id), r);
                 }
-            }
+                _ => error = Some("encoding split descriptors".to_string()),
+            },
             Some(Trigger::UpdateDescriptor(desc)) => match encode(desc) {
                 Ok(d) => batch.put(Cf::State, desc_key(desc.range_id), d),
                 Err(e) => error = Some(e.to_string()),
@@ -485,10 +574,13 @@ impl Applier for StoreApplier {
         CommandResult { index, error }
     }
 
-    fn applied(&self, range_id: RangeId, _index: u64, cmd: &RaftCommand, _result: &CommandResult) {
+    fn applied(&self, range_id: RangeId, index: u64, cmd: &RaftCommand, _result: &CommandResult) {
         let Some(store) = self.store() else { return };
-        let Some(replica) = store.replica(range_id) else { return };
+        let Some(replica) = store.replica(range_id) else {
+            return;
+        };
         replica.advance_closed(cmd.closed_ts);
+        replica.on_applied(index);
         if !cmd.ops.is_empty() {
             replica.rangefeeds.publish(&cmd.ops);
         }
@@ -496,14 +588,17 @@ impl Applier for StoreApplier {
             Some(Trigger::Split { left, right }) => {
                 replica.set_descriptor(left.clone());
                 replica.rangefeeds.disconnect_all("range split");
-                let _ = store.inner.events.send(StoreEvent::SplitApplied { right: right.clone() });
+                let _ = store.inner.events.send(StoreEvent::SplitApplied {
+                    right: right.clone(),
+                });
             }
             Some(Trigger::UpdateDescriptor(desc)) => replica.set_descriptor(desc.clone()),
             None => {}
         }
     }
 
-    fn membership_changed(&self, _range_id: RangeId, _voters: Vec<NodeId>, _learners: Vec<NodeId>) {}
+    fn membership_changed(&self, _range_id: RangeId, _voters: Vec<NodeId>, _learners: Vec<NodeId>) {
+    }
 
     fn snapshot_data(&self, range_id: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
         let store = self.store().ok_or("store closed")?;
@@ -516,7 +611,11 @@ impl Applier for StoreApplier {
                 raw.push(kv.map_err(|e| e.to_string())?);
             }
         }
-        let payload = SnapshotPayload { desc, closed: replica.closed().applied, raw };
+        let payload = SnapshotPayload {
+            desc,
+            closed: replica.closed().applied,
+            raw,
+        };
         postcard::to_stdvec(&payload).map_err(|e| e.to_string())
     }
 
@@ -529,7 +628,10 @@ impl Applier for StoreApplier {
     ) -> Result<(), String> {
         let payload: SnapshotPayload = postcard::from_bytes(data).map_err(|e| e.to_string())?;
         if payload.desc.range_id != range_id {
-            return Err(format!("snapshot for {} sent to {range_id}", payload.desc.range_id));
+            return Err(format!(
+                "snapshot for {} sent to {range_id}",
+                payload.desc.range_id
+            ));
         }
         for span in replica_data_spans(&payload.desc) {
             mvcc::mvcc_clear_span(reader, batch, &span).map_err(|e| e.to_string())?;
@@ -537,12 +639,16 @@ impl Applier for StoreApplier {
         for (k, v) in payload.raw {
             batch.put(Cf::Data, k, v);
         }
-        batch.put(Cf::State, desc_key(range_id), encode(&payload.desc).map_err(|e| e.to_string())?);
-        if let Some(store) = self.store() {
-            if let Some(replica) = store.replica(range_id) {
-                replica.set_descriptor(payload.desc);
-                replica.advance_closed(payload.closed);
-            }
+        batch.put(
+            Cf::State,
+            desc_key(range_id),
+            encode(&payload.desc).map_err(|e| e.to_string())?,
+        );
+        if let Some(store) = self.store()
+            && let Some(replica) = store.replica(range_id)
+        {
+            replica.set_descriptor(payload.desc);
+            replica.advance_closed(payload.closed);
         }
         Ok(())
     }

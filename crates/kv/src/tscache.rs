@@ -30,7 +30,11 @@ impl TsCache {
     /// A cache that treats everything as read at `low_water` (a new leaseholder passes its
     /// lease start, since it cannot know what its predecessor served).
     pub fn new(low_water: Timestamp, capacity: usize) -> TsCache {
-        TsCache { low_water, entries: Vec::new(), capacity }
+        TsCache {
+            low_water,
+            entries: Vec::new(),
+            capacity,
+        }
     }
 
     /// Records a read of `span` at `ts` by `txn` (if transactional).
@@ -40,7 +44,12 @@ impl TsCache {
         }
         let span = point_or_span(span);
         if self.entries.len() >= self.capacity {
-            let max = self.entries.iter().map(|e| e.ts).max().unwrap_or(self.low_water);
+            let max = self
+                .entries
+                .iter()
+                .map(|e| e.ts)
+                .max()
+                .unwrap_or(self.low_water);
             self.low_water = self.low_water.max(max);
             self.entries.clear();
         }
@@ -73,7 +82,10 @@ impl TsCache {
 
 fn point_or_span(span: &Span) -> Span {
     if span.end.0.is_empty() || span.end <= span.start {
-        Span { start: span.start.clone(), end: Key::next(&span.start) }
+        Span {
+            start: span.start.clone(),
+            end: Key::next(&span.start),
+        }
     } else {
         span.clone()
     }
@@ -101,7 +113,10 @@ mod tests {
         let me = uuid::Uuid::new_v4();
         c.record_read(&Span::new("a", "b"), ts(50), Some(me));
         assert_eq!(c.max_read(&Span::new("a", "a\0"), Some(me)), ts(0));
-        assert_eq!(c.max_read(&Span::new("a", "a\0"), Some(uuid::Uuid::new_v4())), ts(50));
+        assert_eq!(
+            c.max_read(&Span::new("a", "a\0"), Some(uuid::Uuid::new_v4())),
+            ts(50)
+        );
     }
 
     #[test]

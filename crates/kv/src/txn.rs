@@ -103,13 +103,20 @@ impl Txn {
         let st = self.state.lock();
         match st.status {
             Status::Open => {}
-            Status::Committed => return Err(KvError::Internal("transaction already committed".into())),
+            Status::Committed => {
+                return Err(KvError::Internal("transaction already committed".into()));
+            }
             Status::Aborted => {
-                return Err(KvError::TxnAborted { reason: "transaction already aborted".into() });
+                return Err(KvError::TxnAborted {
+                    reason: "transaction already aborted".into(),
+                });
             }
         }
         Ok(Header {
-            txn: Some(TxnHeader { meta: st.meta.clone(), read_ts: self.read_ts }),
+            txn: Some(TxnHeader {
+                meta: st.meta.clone(),
+                read_ts: self.read_ts,
+            }),
             gateway: self.sender.node_id(),
             ..Default::default()
         })
@@ -117,17 +124,29 @@ impl Txn {
 
     async fn send(&self, req: Request) -> Result<Response, KvError> {
         let header = self.header()?;
-        let resp = self.sender.send(BatchRequest { header, requests: vec![req] }).await?;
+        let resp = self
+            .sender
+            .send(BatchRequest {
+                header,
+                requests: vec![req],
+            })
+            .await?;
         if resp.write_ts > Timestamp::ZERO {
             let mut st = self.state.lock();
             st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
         }
-        resp.responses.into_iter().next().ok_or_else(|| KvError::Internal("empty response".into()))
+        resp.responses
+            .into_iter()
+            .next()
+            .ok_or_else(|| KvError::Internal("empty response".into()))
     }
 
     /// Reads a key.
     pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, KvError> {
-        self.state.lock().read_spans.push(Span { start: key.clone(), end: key.next() });
+        self.state.lock().read_spans.push(Span {
+            start: key.clone(),
+            end: key.next(),
+        });
         match self.send(Request::Get { key: key.clone() }).await? {
             Response::Get(v) => Ok(v.map(|kv| kv.value)),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
@@ -140,9 +159,21 @@ impl Txn {
     }
 
     /// Reads a span in either direction.
-    pub async fn scan_dir(&self, span: &Span, max_keys: usize, reverse: bool) -> Result<Vec<KeyValue>, KvError> {
+    pub async fn scan_dir(
+        &self,
+        span: &Span,
+        max_keys: usize,
+        reverse: bool,
+    ) -> Result<Vec<KeyValue>, KvError> {
         self.state.lock().read_spans.push(span.clone());
-        match self.send(Request::Scan { span: span.clone(), max_keys, reverse }).await? {
+        match self
+            .send(Request::Scan {
+                span: span.clone(),
+                max_keys,
+                reverse,
+            })
+            .await?
+        {
             Response::Scan { rows, .. } => Ok(rows),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
         }
@@ -169,11 +200,23 @@ impl Txn {
                     if st.status != Status::Open {
                         return;
                     }
-                    Header { txn: Some(TxnHeader { meta: st.meta.clone(), read_ts: st.meta.min_ts }), ..Default::default() }
+                    Header {
+                        txn: Some(TxnHeader {
+                            meta: st.meta.clone(),
+                            read_ts: st.meta.min_ts,
+                        }),
+                        ..Default::default()
+                    }
                 };
                 let now = sender.clock().now();
                 let req = Request::HeartbeatTxn { now };
-                if let Err(KvError::TxnAborted { .. }) = sender.send(BatchRequest { header, requests: vec![req] }).await {
+                if let Err(KvError::TxnAborted { .. }) = sender
+                    .send(BatchRequest {
+                        header,
+                        requests: vec![req],
+                    })
+                    .await
+                {
                     state.lock().status = Status::Aborted;
                     return;
                 }
@@ -185,30 +228,59 @@ impl Txn {
 
     async fn write(&self, key: &Key, req: Request) -> Result<Response, KvError> {
         self.anchor(key).await?;
-        self.state.lock().write_spans.push(Span { start: key.clone(), end: key.next() });
+        self.state.lock().write_spans.push(Span {
+            start: key.clone(),
+            end: key.next(),
+        });
         self.send(req).await
     }
 
     /// Writes a key.
     pub async fn put(&self, key: &Key, value: Vec<u8>) -> Result<(), KvError> {
-        self.write(key, Request::Put { key: key.clone(), value }).await.map(|_| ())
+        self.write(
+            key,
+            Request::Put {
+                key: key.clone(),
+                value,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Writes a key only if it currently has `expected` (`None`: only if absent).
-    pub async fn cput(&self, key: &Key, value: Vec<u8>, expected: Option<Vec<u8>>) -> Result<(), KvError> {
-        self.write(key, Request::ConditionalPut { key: key.clone(), value, expected }).await.map(|_| ())
+    pub async fn cput(
+        &self,
+        key: &Key,
+        value: Vec<u8>,
+        expected: Option<Vec<u8>>,
+    ) -> Result<(), KvError> {
+        self.write(
+            key,
+            Request::ConditionalPut {
+                key: key.clone(),
+                value,
+                expected,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Deletes a key.
     pub async fn delete(&self, key: &Key) -> Result<(), KvError> {
-        self.write(key, Request::Delete { key: key.clone() }).await.map(|_| ())
+        self.write(key, Request::Delete { key: key.clone() })
+            .await
+            .map(|_| ())
     }
 
     /// Deletes every key in a span.
     pub async fn delete_range(&self, span: &Span) -> Result<(), KvError> {
         self.anchor(&span.start).await?;
         self.state.lock().write_spans.push(span.clone());
-        self.send(Request::DeleteRange { span: span.clone() }).await.map(|_| ())
+        self.send(Request::DeleteRange { span: span.clone() })
+            .await
+            .map(|_| ())
     }
 
     /// Commits; returns the commit timestamp. On `TxnRetry`/`TxnAborted` the transaction is
@@ -224,17 +296,26 @@ impl Txn {
         }
         if write_ts > self.read_ts {
             for span in &read_spans {
-                let req = Request::Refresh { span: span.clone(), from: self.read_ts, to: write_ts };
+                let req = Request::Refresh {
+                    span: span.clone(),
+                    from: self.read_ts,
+                    to: write_ts,
+                };
                 if let Err(e) = self.send(req).await {
                     self.rollback().await;
                     return Err(match e {
                         e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. }) => e,
-                        other => KvError::TxnRetry { reason: format!("refresh failed: {other}") },
+                        other => KvError::TxnRetry {
+                            reason: format!("refresh failed: {other}"),
+                        },
                     });
                 }
             }
         }
-        let end = Request::EndTxn { commit: true, commit_ts: write_ts };
+        let end = Request::EndTxn {
+            commit: true,
+            commit_ts: write_ts,
+        };
         if let Err(e) = self.send(end).await {
             self.rollback().await;
             return Err(e);
@@ -247,7 +328,12 @@ impl Txn {
     pub async fn rollback(&self) {
         let anchored = self.state.lock().anchored;
         if anchored && self.state.lock().status == Status::Open {
-            let _ = self.send(Request::EndTxn { commit: false, commit_ts: Timestamp::ZERO }).await;
+            let _ = self
+                .send(Request::EndTxn {
+                    commit: false,
+                    commit_ts: Timestamp::ZERO,
+                })
+                .await;
         }
         self.finish(Status::Aborted, Resolution::Abort);
     }
@@ -267,8 +353,15 @@ impl Txn {
         let sender = self.sender.clone();
         tokio::spawn(async move {
             for span in spans {
-                let req = Request::ResolveIntentRange { span, txn_id: id, resolution };
-                let ba = BatchRequest { header: Header::default(), requests: vec![req] };
+                let req = Request::ResolveIntentRange {
+                    span,
+                    txn_id: id,
+                    resolution,
+                };
+                let ba = BatchRequest {
+                    header: Header::default(),
+                    requests: vec![req],
+                };
                 let _ = sender.send(ba).await;
             }
         });
@@ -303,11 +396,14 @@ where
         match result {
             Err(e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. })) => {
                 last = Some(e);
-                tokio::time::sleep(backoff + Duration::from_millis(rand::random::<u64>() % 10)).await;
+                tokio::time::sleep(backoff + Duration::from_millis(rand::random::<u64>() % 10))
+                    .await;
                 backoff = (backoff * 2).min(Duration::from_millis(200));
             }
             other => return other,
         }
     }
-    Err(last.unwrap_or_else(|| KvError::TxnRetry { reason: "too many retries".into() }))
+    Err(last.unwrap_or_else(|| KvError::TxnRetry {
+        reason: "too many retries".into(),
+    }))
 }
