@@ -150,9 +150,7 @@ impl DistSender {
             ..Default::default()
         };
         for req in &ba.requests {
-            let resp = self
-                .send_one(&ba.header, req, deadline, &mut out.write_ts)
-                .await?;
+            let resp = self.send_one(&ba.header, req, deadline, &mut out).await?;
             out.responses.push(resp);
         }
         Ok(out)
@@ -163,7 +161,7 @@ impl DistSender {
         header: &Header,
         req: &Request,
         deadline: tokio::time::Instant,
-        write_ts: &mut Timestamp,
+        out: &mut BatchResponse,
     ) -> Result<Response, KvError> {
         let span = req.span();
         let is_range = matches!(
@@ -183,10 +181,11 @@ impl DistSender {
                     .unwrap_or_default(),
                 _ => keys::addr(&span.start),
             };
-            let (resp, ts) = self
+            let (resp, ts, served) = self
                 .send_to_key(header, vec![req.clone()], &anchor, deadline)
                 .await?;
-            *write_ts = (*write_ts).max(ts);
+            out.write_ts = out.write_ts.max(ts);
+            out.served_by = served;
             return resp
                 .into_iter()
                 .next()
@@ -216,10 +215,11 @@ impl DistSender {
                 continue;
             };
             let sub = with_span(req, &piece, limit.saturating_sub(rows.len()));
-            let (resp, ts) = self
+            let (resp, ts, served) = self
                 .send_to_key(header, vec![sub], &probe, deadline)
                 .await?;
-            *write_ts = (*write_ts).max(ts);
+            out.write_ts = out.write_ts.max(ts);
+            out.served_by = served;
             match resp.into_iter().next() {
                 Some(Response::Scan { rows: r, resume }) => {
                     rows.extend(r);
@@ -305,7 +305,7 @@ impl DistSender {
         requests: Vec<Request>,
         key: &Key,
         deadline: tokio::time::Instant,
-    ) -> Result<(Vec<Response>, Timestamp), KvError> {
+    ) -> Result<(Vec<Response>, Timestamp, NodeId), KvError> {
         let mut backoff = Duration::from_millis(10);
         let mut routing = header.routing;
         let mut last_err =
@@ -334,7 +334,7 @@ impl DistSender {
                 requests: requests.clone(),
             };
             match self.send_to_replicas(&desc, ba).await {
-                Ok(resp) => return Ok((resp.responses, resp.write_ts)),
+                Ok(resp) => return Ok((resp.responses, resp.write_ts, resp.served_by)),
                 Err(KvError::WriteIntent { intents }) => {
                     self.resolve_conflicts(header, &intents).await?;
                     continue;
@@ -472,7 +472,7 @@ impl DistSender {
                 ..Default::default()
             };
             let deadline = tokio::time::Instant::now() + self.inner.timeout;
-            let (resp, _) =
+            let (resp, _, _) =
                 Box::pin(self.send_to_key(&h, vec![push], &intent.txn.anchor, deadline)).await?;
             let record = match resp.into_iter().next() {
                 Some(Response::Txn(r)) => r,

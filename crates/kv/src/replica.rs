@@ -135,7 +135,7 @@ impl Replica {
             group,
             desc: RwLock::new(desc),
             latch: tokio::sync::RwLock::new(()),
-            tscache: Mutex::new(TsCache::new(Timestamp::MAX, tscache::DEFAULT_CAPACITY)),
+            tscache: Mutex::new(TsCache::new(Timestamp::ZERO, tscache::DEFAULT_CAPACITY)),
             closed: Mutex::new(ClosedState::default()),
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
@@ -240,7 +240,8 @@ impl Replica {
     }
 
     /// Confirms the lease, and on a new term raises the timestamp cache's low-water mark to now
-    /// plus the maximum clock offset: the previous leaseholder may have served reads up to there.
+    /// plus the maximum clock offset (the previous leaseholder may have served reads up to
+    /// there) and waits until the local clock has passed it.
     async fn ensure_lease(&self) -> Result<(), KvError> {
         if !self.group.is_leader() {
             return Err(self.not_leaseholder());
@@ -254,6 +255,13 @@ impl Replica {
             let offset = i64::try_from(self.clock.max_offset().as_nanos()).unwrap_or(i64::MAX);
             let low = self.clock.now().add_nanos(offset);
             self.tscache.lock().raise_low_water(low);
+            // Wait out the clock uncertainty once per lease, so this leaseholder's own clock
+            // passes the low-water mark: its writes then carry present timestamps that readers
+            // at "now" see, instead of timestamps in the future.
+            let wait = low.wall.saturating_sub(self.clock.physical_nanos());
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_nanos(u64::try_from(wait).unwrap_or(0))).await;
+            }
             let applied = self.closed.lock().applied;
             self.closed.lock().promised = applied;
             self.lease_term.store(term, Ordering::SeqCst);

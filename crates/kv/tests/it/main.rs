@@ -1,5 +1,6 @@
 //! kv's integration tests: one binary, one module per topic. Shared helpers live here.
 
+mod cluster;
 mod raft;
 
 use std::sync::Arc;
