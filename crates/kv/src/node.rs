@@ -789,6 +789,7 @@ impl KvNode {
                 leaseholder: Some(self.inner.node_id),
             };
             let action = allocator::plan(&zone, &state, &infos);
+            tracing::debug!(range = %desc.range_id, ?state, %action, "replicate queue");
             if matches!(action, Action::Noop) {
                 if descriptor_stale(&desc, &state) {
                     let _ = self.publish_descriptor(&desc, &state).await;
