@@ -110,7 +110,6 @@ impl TestCluster {
             let node = start.await.expect("join task");
             nodes.push(TestNode {
                 node,
-                addr,
                 stop: Some(stop),
                 server: Some(server),
             });
