@@ -80,6 +80,8 @@ pub struct KvNodeConfig {
     pub replicate_interval: Duration,
     /// How often closed timestamps advance on idle ranges.
     pub closed_ts_interval: Duration,
+    /// How often the split queue looks at the ranges this node leads.
+    pub split_interval: Duration,
 }
 
 impl Default for KvNodeConfig {
@@ -95,6 +97,7 @@ impl Default for KvNodeConfig {
             liveness: LivenessConfig::default(),
             replicate_interval: Duration::from_millis(1000),
             closed_ts_interval: Duration::from_millis(500),
+            split_interval: Duration::from_secs(10),
         }
     }
 }
@@ -117,6 +120,7 @@ impl KvNodeConfig {
             },
             replicate_interval: Duration::from_millis(300),
             closed_ts_interval: Duration::from_millis(100),
+            split_interval: Duration::from_millis(300),
             join_timeout: Duration::from_secs(20),
             ..Default::default()
         }
@@ -718,7 +722,56 @@ impl KvNode {
                 node.replicate_round().await;
             }
         }));
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(node.inner.cfg.split_interval).await;
+                node.split_round().await;
+            }
+        }));
         self.inner.tasks.lock().extend(tasks);
+    }
+
+    /// One pass of the split queue: ranges this node leads that outgrew their zone's
+    /// `range_max_bytes` split at their middle key.
+    pub async fn split_round(&self) {
+        for replica in self.inner.store.replicas() {
+            if !replica.is_leaseholder() || replica.range_id() == base::ids::META_RANGE_ID {
+                continue;
+            }
+            let Some(desc) = replica.descriptor() else {
+                continue;
+            };
+            let zone = self.zone_for(&desc).await;
+            let estimate = match replica.estimated_bytes() {
+                Some(e) => e,
+                None => match replica.measure() {
+                    Ok(s) => s.total_bytes,
+                    Err(_) => continue,
+                },
+            };
+            if estimate <= zone.range_max_bytes {
+                continue;
+            }
+            let Ok(stats) = replica.measure() else {
+                continue;
+            };
+            if stats.total_bytes <= zone.range_max_bytes {
+                continue;
+            }
+            let Ok(Some(key)) = replica.middle_key(stats.total_bytes) else {
+                continue;
+            };
+            tracing::info!(
+                "{}: splitting at {key}: {} bytes > range_max_bytes {}",
+                desc.range_id,
+                stats.total_bytes,
+                zone.range_max_bytes
+            );
+            if let Err(e) = self.split_local(desc.range_id, &key).await {
+                tracing::warn!("{}: size split failed: {e}", desc.range_id);
+            }
+        }
     }
 
     fn node_infos(&self, ranges: &[RangeDescriptor]) -> Vec<NodeInfo> {

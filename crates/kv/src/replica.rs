@@ -111,6 +111,10 @@ pub struct Replica {
     pending_side: Mutex<Option<(Timestamp, u64)>>,
     lease_term: AtomicU64,
     next_proposal: AtomicU64,
+    /// Bytes this leaseholder has proposed since the last size measurement.
+    written_since_measure: AtomicU64,
+    /// The last measured total size of the range's data, bytes (`u64::MAX`: never measured).
+    measured_bytes: AtomicU64,
     cfg: ReplicaConfig,
     /// Live change streams on this replica.
     pub rangefeeds: crate::rangefeed::Registry,
@@ -140,6 +144,8 @@ impl Replica {
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
             next_proposal: AtomicU64::new(1),
+            written_since_measure: AtomicU64::new(0),
+            measured_bytes: AtomicU64::new(u64::MAX),
             cfg,
             rangefeeds: crate::rangefeed::Registry::default(),
         }
@@ -466,6 +472,7 @@ impl Replica {
         let now = self.clock.now();
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
         let closed = promised.max(now.add_nanos(-target).min(ts.prev()));
+        let size = batch.size_bytes() as u64;
         let cmd = RaftCommand {
             proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
             writes: raw_writes(batch),
@@ -482,6 +489,8 @@ impl Replica {
         if let Some(err) = result.error {
             return Err(KvError::Internal(err));
         }
+        self.written_since_measure
+            .fetch_add(size, Ordering::Relaxed);
         Ok(BatchResponse {
             responses,
             write_ts: ts,
@@ -925,6 +934,56 @@ impl Replica {
         }
         batch.extend(pending);
         Ok(())
+    }
+
+    /// An estimate of the range's size in bytes: the last measurement plus what this
+    /// leaseholder wrote since. `None` until measured once.
+    pub fn estimated_bytes(&self) -> Option<u64> {
+        match self.measured_bytes.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            m => Some(m + self.written_since_measure.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Measures the range's data (a full scan) and resets the estimate.
+    pub fn measure(&self) -> Result<mvcc::Stats, KvError> {
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
+        let snap = self.engine.snapshot();
+        self.written_since_measure.store(0, Ordering::Relaxed);
+        let mut total = mvcc::Stats::default();
+        for span in replica_data_spans(&desc) {
+            let s = mvcc::mvcc_stats(snap.as_ref(), &span)?;
+            total.key_count += s.key_count;
+            total.live_count += s.live_count;
+            total.live_bytes += s.live_bytes;
+            total.total_bytes += s.total_bytes;
+            total.intent_count += s.intent_count;
+        }
+        self.measured_bytes
+            .store(total.total_bytes, Ordering::Relaxed);
+        Ok(total)
+    }
+
+    /// A key near the middle of the range's data by bytes: where a size split goes. `None`
+    /// when no key strictly inside the range qualifies.
+    pub fn middle_key(&self, total_bytes: u64) -> Result<Option<Key>, KvError> {
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
+        let snap = self.engine.snapshot();
+        let (start, end) = mvcc::raw_span_bounds(&desc.span());
+        let mut acc = 0u64;
+        for kv in snap.scan(Cf::Data, &start, &end, false) {
+            let (k, v) = kv.map_err(|e| KvError::Storage(e.to_string()))?;
+            acc += (k.len() + v.len()) as u64;
+            if acc >= total_bytes / 2 {
+                let key = mvcc::key::decode_key(&k)?.key;
+                return Ok((key > desc.start_key && key < desc.end_key).then_some(key));
+            }
+        }
+        Ok(None)
     }
 
     /// Waits (bounded) until this replica's group has a leader.

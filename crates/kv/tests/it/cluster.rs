@@ -446,3 +446,118 @@ async fn follower_served_by(s: &kv::DistSender, k: Key, ts: Timestamp) -> NodeId
     };
     s.send(ba).await.expect("read").served_by
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ranges_split_by_size_and_at_table_boundaries() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    // Table boundaries: each table starts its own range.
+    for t in [100u64, 101, 102] {
+        c.nodes[0]
+            .node
+            .admin_split(&base::keys::table_prefix(t))
+            .await
+            .expect("split at table");
+    }
+    let ranges = c.nodes[0].node.ranges().await.expect("ranges");
+    for t in [101u64, 102] {
+        assert!(
+            ranges
+                .iter()
+                .any(|r| r.desc.start_key == base::keys::table_prefix(t)),
+            "a range starts at table {t}"
+        );
+    }
+    // Size: a zone with a 64 KiB maximum makes a 300 KB table split.
+    let zone = base::zone::ZoneConfig {
+        range_max_bytes: 64 << 10,
+        range_min_bytes: 1 << 10,
+        ..Default::default()
+    };
+    kv_put(
+        &s,
+        base::keys::system_key("zones/100"),
+        serde_json::to_vec(&zone).expect("json"),
+    )
+    .await
+    .expect("zone");
+    let value = vec![7u8; 1000];
+    for i in 0..300 {
+        kv_put(&s, key(&format!("big{i:04}")), value.clone())
+            .await
+            .expect("put");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ranges = c.nodes[0].node.ranges().await.expect("ranges");
+        let table100 = ranges
+            .iter()
+            .filter(|r| {
+                base::keys::decode_table_id(&r.desc.start_key) == Some(100)
+                    || r.desc.contains_key(&key("big0000"))
+            })
+            .count();
+        if table100 >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "table 100 did not split by size: {ranges:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every row is still readable after the splits.
+    for i in (0..300).step_by(37) {
+        assert_eq!(
+            kv_get(&s, key(&format!("big{i:04}"))).await.expect("get"),
+            Some(value.clone())
+        );
+    }
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_of_a_dead_node_move_elsewhere() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c", "region=d"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let ranges = c.nodes[0].node.ranges().await.expect("ranges");
+    // Kill a node that holds replicas but is not node 1 (the test observes through node 1).
+    let victim_id = ranges[0]
+        .desc
+        .replicas
+        .iter()
+        .map(|r| r.node_id)
+        .find(|n| *n != c.nodes[0].node.node_id())
+        .expect("victim");
+    let victim = c
+        .nodes
+        .iter()
+        .position(|n| n.node.node_id() == victim_id)
+        .expect("victim");
+    c.nodes[victim].kill().await;
+    // time_until_dead is 5 s in the test timings; replacement follows.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let ranges = c.nodes[0].node.ranges().await.unwrap_or_default();
+        let done = !ranges.is_empty()
+            && ranges
+                .iter()
+                .all(|r| r.desc.voters().count() == 3 && r.desc.replica(victim_id).is_none());
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead node's replicas not replaced: {ranges:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
