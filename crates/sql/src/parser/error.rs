@@ -1,0 +1,97 @@
+//! Parse errors as the client sees them: a SQLSTATE, a PostgreSQL-style message, and the byte
+//! position of the offending token.
+
+use base::errcode::{ClientError, Code, SYNTAX_ERROR};
+
+/// A statement that did not parse.
+///
+/// Syntax errors carry SQLSTATE 42601 and the CockroachDB message form
+/// `at or near "<token>": syntax error[: <why>]`; recognised syntax that Sextant does not
+/// support carries 0A000 and `unimplemented: <what>`. The detail quotes the offending line with
+/// a caret under the token, like CockroachDB's `source SQL:` detail.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .error.message)]
+pub struct ParseError {
+    /// The error with its code, message, detail and hint.
+    pub error: ClientError,
+    /// Byte offset of the offending token in the whole input passed to
+    /// [`parse`](super::parse), or of the end of the statement when the input ended early.
+    /// `None` when no single place is to blame.
+    pub position: Option<usize>,
+}
+
+impl ParseError {
+    /// A syntax error at byte `at` of `sql`, near the token text `near` (`EOF` at the end),
+    /// with an optional explanation appended to the message.
+    pub(crate) fn syntax(sql: &str, at: usize, near: &str, why: Option<&str>) -> ParseError {
+        let message = match why {
+            Some(why) => format!("at or near \"{near}\": syntax error: {why}"),
+            None => format!("at or near \"{near}\": syntax error"),
+        };
+        ParseError::at(sql, at, SYNTAX_ERROR, message)
+    }
+
+    /// A lexical error (an unterminated literal, a stray character) at byte `at`.
+    pub(crate) fn lexical(sql: &str, at: usize, message: &str) -> ParseError {
+        let message = format!("lexical error: {}", message.to_lowercase());
+        ParseError::at(sql, at, SYNTAX_ERROR, message)
+    }
+
+    /// Syntax Sextant recognises but does not support, at byte `at`.
+    pub(crate) fn unimplemented(sql: &str, at: usize, what: &str) -> ParseError {
+        let error = ClientError::unimplemented(what);
+        ParseError::at(sql, at, error.code, error.message)
+    }
+
+    /// An error with any code at byte `at`, with the `source SQL:` detail.
+    pub(crate) fn at(sql: &str, at: usize, code: Code, message: String) -> ParseError {
+        let error = ClientError::new(code, message).with_detail(source_detail(sql, at));
+        ParseError {
+            error,
+            position: Some(at.min(sql.len())),
+        }
+    }
+
+    /// Adds a hint.
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> ParseError {
+        self.error = self.error.with_hint(hint);
+        self
+    }
+
+    /// The SQLSTATE.
+    pub fn code(&self) -> Code {
+        self.error.code
+    }
+
+    /// The position as PostgreSQL's `P` field wants it: a 1-based count of characters (not
+    /// bytes) into `sql`, which must be the string that was parsed.
+    pub fn char_position(&self, sql: &str) -> Option<usize> {
+        let at = floor_boundary(sql, self.position?);
+        Some(sql[..at].chars().count() + 1)
+    }
+}
+
+impl From<ParseError> for ClientError {
+    fn from(e: ParseError) -> ClientError {
+        e.error
+    }
+}
+
+/// The largest char boundary at or below `at`, clamped to the string.
+fn floor_boundary(sql: &str, at: usize) -> usize {
+    let mut at = at.min(sql.len());
+    while !sql.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// `source SQL:` followed by the line holding byte `at` and a caret under it.
+fn source_detail(sql: &str, at: usize) -> String {
+    let at = floor_boundary(sql, at);
+    let line_start = sql[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = sql[at..].find('\n').map_or(sql.len(), |i| at + i);
+    let line = sql[line_start..line_end].trim_end_matches('\r');
+    let column = sql[line_start..at].chars().count();
+    format!("source SQL:\n{line}\n{}^", " ".repeat(column))
+}
