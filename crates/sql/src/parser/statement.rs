@@ -198,14 +198,9 @@ pub(crate) fn parse_statement(c: &mut Cursor) -> Result<Statement> {
         "DROP" if c.peek_kws(&["DROP", "EXTERNAL", "CONNECTION"]) => Ok(
             Statement::DropExternalConnection(Box::new(parse_drop_external(c)?)),
         ),
-        "SET" | "RESET"
-            if c.fork(c.index() + 1..c.end())
-                .peek_kws(&["CLUSTER", "SETTING"]) =>
-        {
-            Ok(Statement::SetClusterSetting(Box::new(
-                parse_set_cluster_setting(c)?,
-            )))
-        }
+        "SET" | "RESET" if c.peek_kws(&[word.as_str(), "CLUSTER", "SETTING"]) => Ok(
+            Statement::SetClusterSetting(Box::new(parse_set_cluster_setting(c)?)),
+        ),
         _ => parse_standard(c),
     }
 }
