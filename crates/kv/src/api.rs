@@ -406,6 +406,9 @@ pub enum KvError {
         /// Why.
         reason: String,
     },
+    /// This node's clock and a peer's differ by more than the maximum offset.
+    #[error("clock synchronization error: {0}")]
+    ClockOffset(String),
     /// No replica could serve the request in time.
     #[error("range unavailable: {0}")]
     Unavailable(String),

@@ -438,6 +438,7 @@ impl DistSender {
             .await;
         match result {
             Ok(r) => r,
+            Err(rpc::RpcError::ClockOffset(e)) => Err(KvError::ClockOffset(e.to_string())),
             Err(e) => Err(KvError::Unavailable(format!("n{}: {e}", node.0))),
         }
     }

@@ -208,6 +208,9 @@ pub enum NodeError {
         /// The last error.
         last: String,
     },
+    /// This node's clock is too far from its peers'.
+    #[error("clock synchronization error: {0}; this node's clock must be within the maximum offset of the cluster's")]
+    ClockOffset(String),
     /// The cluster was initialised already.
     #[error("cluster has already been initialized")]
     AlreadyInitialized,
@@ -233,6 +236,7 @@ struct NodeInner {
     clock: Arc<dyn Clock>,
     draining: RwLock<bool>,
     shutdown: watch::Sender<bool>,
+    fatal: watch::Sender<Option<String>>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -282,6 +286,7 @@ impl KvNode {
         );
         sender.set_local_store(store.clone());
         let (shutdown, _) = watch::channel(false);
+        let (fatal, _) = watch::channel(None);
         let node = KvNode {
             inner: Arc::new(NodeInner {
                 cfg,
@@ -294,6 +299,7 @@ impl KvNode {
                 clock,
                 draining: RwLock::new(false),
                 shutdown,
+                fatal,
                 tasks: parking_lot::Mutex::new(Vec::new()),
             }),
         };
@@ -311,6 +317,12 @@ impl KvNode {
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.inner.node_id
+    }
+
+    /// Becomes `Some(reason)` when the node can no longer take part safely (its clock is too
+    /// far off its peers'); the process should then stop with that message.
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.inner.fatal.subscribe()
     }
 
     /// The cluster id.
@@ -679,10 +691,22 @@ impl KvNode {
         let mut tasks = Vec::new();
         let node = self.clone();
         tasks.push(tokio::spawn(async move {
+            let mut clock_errors = 0;
             loop {
                 tokio::time::sleep(node.inner.cfg.liveness.heartbeat).await;
-                if let Err(e) = node.heartbeat_liveness().await {
-                    tracing::warn!("liveness heartbeat failed: {e}");
+                match node.heartbeat_liveness().await {
+                    Ok(()) => clock_errors = 0,
+                    Err(KvError::ClockOffset(e)) => {
+                        clock_errors += 1;
+                        tracing::error!("liveness heartbeat: clock synchronization error: {e}");
+                        if clock_errors >= 3 {
+                            let _ = node.inner.fatal.send(Some(format!(
+                                "clock synchronization error: {e}; this node's clock is more \
+                                 than the maximum offset away from its peers'"
+                            )));
+                        }
+                    }
+                    Err(e) => tracing::warn!("liveness heartbeat failed: {e}"),
                 }
                 node.refresh_directory().await;
             }
@@ -1069,6 +1093,9 @@ async fn wait_for_identity(
                 Err(rpc::RpcError::UnknownMethod(_)) => {
                     any_reached = true;
                     last = format!("{peer}: cluster not initialized yet (run `sextant init`)");
+                }
+                Err(rpc::RpcError::ClockOffset(e)) => {
+                    return Err(NodeError::ClockOffset(format!("{peer}: {e}")));
                 }
                 Err(e) => last = format!("{peer}: {e}"),
             }

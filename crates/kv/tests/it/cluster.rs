@@ -561,3 +561,30 @@ async fn replicas_of_a_dead_node_move_elsewhere() {
         n.kill().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn intents_of_a_dead_coordinator_are_cleaned_up() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    let k = key("contended");
+    {
+        // A coordinator that writes an intent and vanishes: no commit, no rollback, and its
+        // heartbeats stop when it is dropped.
+        let txn = kv::Txn::begin(&s);
+        txn.put(&k, b"from the dead".to_vec())
+            .await
+            .expect("intent");
+    }
+    let started = std::time::Instant::now();
+    kv_put(&s, k.clone(), b"alive".to_vec())
+        .await
+        .expect("write over the abandoned intent");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(15), "took {waited:?}");
+    assert_eq!(kv_get(&s, k).await.expect("get"), Some(b"alive".to_vec()));
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
