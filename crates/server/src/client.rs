@@ -1,0 +1,64 @@
+//! The admin client: what `sextant init`, `node status` and `node drain` send to a node's RPC
+//! address, and [`crate::LocalCluster`] uses to bootstrap.
+
+use crate::error::ClientError;
+use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
+use kv::node::NodeStatus;
+use rpc::{Rpc, RpcContext, RpcError, RpcOptions, Target};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Time to wait for a node to answer `init` or `status`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time to wait for a drain: the node itself gives up after 30 s.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Bootstraps a new cluster on the node at `addr` (`node.init`).
+pub async fn init(addr: &str) -> Result<(), ClientError> {
+    call::<(), ()>(addr, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await
+}
+
+/// Every node the node at `addr` knows, with liveness and replica counts (`node.status`).
+pub async fn node_status(addr: &str) -> Result<Vec<NodeStatus>, ClientError> {
+    call(addr, "node.status", &(), DEFAULT_CLIENT_TIMEOUT).await
+}
+
+/// Drains the node at `addr` (`node.drain`); returns the leases it still holds (0: done).
+pub async fn drain(addr: &str) -> Result<usize, ClientError> {
+    call(addr, "node.drain", &(), DRAIN_TIMEOUT).await
+}
+
+/// Calls a node method whose handler answers `Result<Resp, String>`.
+async fn call<Req, Resp>(
+    addr: &str,
+    method: &str,
+    req: &Req,
+    timeout: Duration,
+) -> Result<Resp, ClientError>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    let clock = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+    let options = RpcOptions {
+        connect_timeout: Duration::from_secs(5),
+        ..RpcOptions::default()
+    };
+    let rpc = Rpc::with_options(Arc::new(RpcContext::new(clock)), options);
+    let reply: Result<Result<Resp, String>, RpcError> = rpc
+        .call_timeout(Target::Addr(addr.to_string()), method, req, timeout)
+        .await;
+    match reply {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(message)) => Err(ClientError::Refused(message)),
+        Err(RpcError::UnknownMethod(_)) => Err(ClientError::NotInitialized {
+            addr: addr.to_string(),
+        }),
+        Err(e) => Err(ClientError::Unreachable {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,169 @@
+//! The HTTP status server (axum).
+//!
+//! - `GET /health`: 200 whenever the process serves HTTP, with the node id once known.
+//! - `GET /health?ready=1`: 200 only when the node has an identity, its liveness record is
+//!   current and it is not draining; otherwise 503 with `{"error": "<reason>"}`. Load
+//!   balancers use this one.
+//! - `GET /_status/nodes`: every known node, as `sextant node status --format=json` prints.
+//! - `GET /_status/ranges`: every range with its replicas and leaseholder.
+//!
+//! Every handler reads the node from the server's [`NodeState`] watch, so the server answers
+//! from the moment it binds, before the node has joined a cluster.
+
+use crate::server::NodeState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base::{NodeId, ReplicaType};
+use kv::KvNode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// One range, as `GET /_status/ranges` returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeStatus {
+    /// The range's id.
+    pub range_id: u64,
+    /// Inclusive start key, pretty-printed.
+    pub start_key: String,
+    /// Exclusive end key, pretty-printed.
+    pub end_key: String,
+    /// Nodes with a voting replica.
+    pub voters: Vec<NodeId>,
+    /// Nodes with a non-voting replica.
+    pub non_voters: Vec<NodeId>,
+    /// The leaseholder, when one answered.
+    pub leaseholder: Option<NodeId>,
+}
+
+impl From<&kv::node::RangeInfo> for RangeStatus {
+    fn from(r: &kv::node::RangeInfo) -> RangeStatus {
+        let of = |t: ReplicaType| {
+            r.desc
+                .replicas
+                .iter()
+                .filter(|rep| rep.replica_type == t)
+                .map(|rep| rep.node_id)
+                .collect()
+        };
+        RangeStatus {
+            range_id: r.desc.range_id.0,
+            start_key: r.desc.start_key.to_string(),
+            end_key: r.desc.end_key.to_string(),
+            voters: of(ReplicaType::Voter),
+            non_voters: of(ReplicaType::NonVoter),
+            leaseholder: r.leaseholder,
+        }
+    }
+}
+
+type AppState = watch::Receiver<NodeState>;
+
+/// Serves the status API on `listener` until `stop` fires.
+pub(crate) fn spawn(
+    listener: TcpListener,
+    state: AppState,
+    stop: oneshot::Receiver<()>,
+) -> JoinHandle<()> {
+    let app = axum::Router::new()
+        .route("/health", get(health))
+        .route("/_status/nodes", get(nodes))
+        .route("/_status/ranges", get(ranges))
+        .with_state(state);
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stop.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("http status server failed: {e}");
+        }
+    })
+}
+
+/// Whether a node in `state` serves; the reason when it does not.
+pub(crate) fn readiness(state: &NodeState) -> Result<(), String> {
+    let node = match state {
+        NodeState::Running(node) => node,
+        NodeState::Starting => {
+            return Err("node is waiting to join a cluster or for `sextant init`".into());
+        }
+        NodeState::Failed(e) => return Err(format!("node failed to start: {e}")),
+        NodeState::Stopped => return Err("node is shutting down".into()),
+    };
+    let now = node.clock().physical_nanos();
+    match node.liveness().get(&node.node_id()) {
+        None => Err("node has no liveness record yet".into()),
+        Some(l) if l.draining => Err("node is draining".into()),
+        Some(l) if l.expiration <= now => Err("node's liveness record has expired".into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The running node, or why there is none.
+fn running(state: &AppState) -> Result<KvNode, String> {
+    match &*state.borrow() {
+        NodeState::Running(node) => Ok(node.clone()),
+        other => Err(readiness(other)
+            .err()
+            .unwrap_or_else(|| "node is not running".into())),
+    }
+}
+
+fn unavailable(reason: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": reason })),
+    )
+        .into_response()
+}
+
+async fn health(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let ready = params
+        .get("ready")
+        .is_some_and(|v| !matches!(v.as_str(), "0" | "false"));
+    let snapshot = state.borrow().clone();
+    let node_id = match &snapshot {
+        NodeState::Running(node) => Some(node.node_id()),
+        _ => None,
+    };
+    if ready && let Err(reason) = readiness(&snapshot) {
+        return unavailable(reason);
+    }
+    Json(json!({ "status": "ok", "node_id": node_id })).into_response()
+}
+
+async fn nodes(State(state): State<AppState>) -> Response {
+    let node = match running(&state) {
+        Ok(node) => node,
+        Err(reason) => return unavailable(reason),
+    };
+    match node.status().await {
+        Ok(nodes) => Json(nodes).into_response(),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+async fn ranges(State(state): State<AppState>) -> Response {
+    let node = match running(&state) {
+        Ok(node) => node,
+        Err(reason) => return unavailable(reason),
+    };
+    match node.ranges().await {
+        Ok(ranges) => {
+            Json(ranges.iter().map(RangeStatus::from).collect::<Vec<_>>()).into_response()
+        }
+        Err(e) => unavailable(e.to_string()),
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one command that gates Sextant: installs what the tests need (when missing), then
+# checks formatting, lints every target with warnings as errors, and runs every test.
+# It changes nothing in the source tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Test dependencies. Later layers add their servers here (SeaweedFS, Tansu, ...).
+install_test_deps() {
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        log "installing cargo-nextest"
+        cargo install cargo-nextest --locked
+    fi
+    if ! command -v psql >/dev/null 2>&1; then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            echo "psql is missing and apt-get is not available: install postgresql-client" >&2
+            exit 1
+        fi
+        log "installing psql (postgresql-client)"
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >/dev/null
+    fi
+}
+
+install_test_deps
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "tests (cargo nextest)"
+cargo nextest run --workspace --no-fail-fast
+
+# nextest does not run doctests.
+log "doctests"
+cargo test --workspace --doc
+
+log "all checks passed"
