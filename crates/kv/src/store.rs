@@ -11,6 +11,15 @@
 //!
 //! Descriptors persist at `desc/<range id>` in the `State` keyspace, written atomically with the
 //! command (split, descriptor update) or snapshot that changed them.
+//!
+//! Quiescence: idle ranges quiesce by themselves (see `raft`, "Many groups"). A request that
+//! reaches a quiescent replica and cannot be served there (a follower asked for the lease, a
+//! follower read above the closed timestamp), and any rangefeed registration, wake the range:
+//! a follower asks its leader to wake, and campaigns if the leader cannot be reached. Follower
+//! reads a quiescent replica can serve do not wake it, and closed timestamps keep flowing to
+//! quiescent ranges by the side transport ([`Store::tick_closed_timestamps`]), which writes
+//! nothing to Raft. The node calls [`Store::wake_groups_led_by`] when liveness says a node is
+//! down.
 
 use crate::api::{BatchRequest, BatchResponse, KvError};
 use crate::command::{CommandResult, RaftCommand, RawWrite, Trigger};
@@ -235,6 +244,14 @@ impl Store {
             .replica(range_id)
             .ok_or(KvError::RangeNotFound { range_id })?;
         let result = replica.send(ba).await;
+        // A quiescent replica that could not serve the request (a follower asked for the lease,
+        // or for a read its closed timestamp does not cover) wakes its range: if the leader is
+        // gone, someone must notice.
+        if let Err(e) = &result
+            && !matches!(e, KvError::RangeKeyMismatch { .. })
+        {
+            wake_in_background(&replica);
+        }
         // A request that missed the range gets this node's idea of the right descriptor.
         match result {
             Err(KvError::RangeKeyMismatch {
@@ -353,6 +370,13 @@ impl Store {
         out
     }
 
+    /// Wakes, for an election, every quiescent replica on this node whose leader is `node`, so
+    /// that its group elects a new leader: the node calls it when liveness says `node` is not
+    /// live (see [`RaftRouter::wake_groups_led_by`]). Returns how many replicas it woke.
+    pub fn wake_groups_led_by(&self, node: NodeId) -> usize {
+        self.inner.router.wake_groups_led_by(node)
+    }
+
     /// Applies closed timestamps received from leaseholders.
     pub fn receive_closed(&self, updates: Vec<ClosedUpdate>) {
         for u in updates {
@@ -412,6 +436,7 @@ impl Store {
             };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
         };
+        wake_in_background(&replica);
         let Some(desc) = replica.descriptor() else {
             let ev = RangefeedEvent::Error {
                 message: "replica not initialized".into(),
@@ -472,6 +497,18 @@ impl Store {
             Ok(ev)
         });
         futures::stream::iter(catch_up).chain(live).boxed()
+    }
+}
+
+/// Wakes a quiescent replica's range without waiting (a follower asks its leader over rpc).
+fn wake_in_background(replica: &Replica) {
+    let group = replica.group();
+    if !group.is_quiescent() {
+        return;
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let group = group.clone();
+        rt.spawn(async move { group.wake().await });
     }
 }
 

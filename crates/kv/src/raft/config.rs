@@ -21,6 +21,8 @@ pub const DEFAULT_SNAPSHOT_CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_LEARNER_CATCHUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default largest number of entries in one append message.
 pub const DEFAULT_MAX_PAYLOAD_ENTRIES: u64 = 300;
+/// Default idle time after which a leader quiesces its group (see [`RaftConfig::quiesce_after`]).
+pub const DEFAULT_QUIESCE_AFTER: Duration = Duration::from_secs(2);
 
 /// Settings of a range's Raft group. `Default` is for production; [`RaftConfig::fast`] for tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +49,11 @@ pub struct RaftConfig {
     /// Whether a follower asks its peers before starting an election (Pre-Vote), so that a node
     /// that cannot win does not disturb a healthy leader.
     pub pre_vote: bool,
+    /// How long a leader waits with nothing to do (no proposal, no membership change, every
+    /// voter and learner holding its whole log) before it quiesces the group: it stops its
+    /// heartbeats and tells its followers to stop their election timers, so the idle group costs
+    /// no CPU. `None` never quiesces. See the module docs ("Many groups").
+    pub quiesce_after: Option<Duration>,
 }
 
 impl Default for RaftConfig {
@@ -62,12 +69,14 @@ impl Default for RaftConfig {
             learner_catchup_timeout: DEFAULT_LEARNER_CATCHUP_TIMEOUT,
             max_payload_entries: DEFAULT_MAX_PAYLOAD_ENTRIES,
             pre_vote: true,
+            quiesce_after: Some(DEFAULT_QUIESCE_AFTER),
         }
     }
 }
 
 impl RaftConfig {
-    /// Short timeouts for tests on loopback: heartbeat 50 ms, elections in 300–600 ms.
+    /// Short timeouts for tests on loopback: heartbeat 50 ms, elections in 300–600 ms, no
+    /// quiescence (tests that want it set [`RaftConfig::quiesce_after`]).
     pub fn fast() -> RaftConfig {
         RaftConfig {
             heartbeat: Duration::from_millis(50),
@@ -75,6 +84,7 @@ impl RaftConfig {
             election_timeout_max: Duration::from_millis(600),
             learner_catchup_timeout: Duration::from_secs(10),
             snapshot_chunk_timeout: Duration::from_secs(5),
+            quiesce_after: None,
             ..RaftConfig::default()
         }
     }

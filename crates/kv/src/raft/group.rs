@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base::{NodeId, RangeId};
 use openraft::async_runtime::WatchReceiver;
@@ -11,7 +11,9 @@ use openraft::error::{
     ClientWriteError, ForwardReason, ForwardToLeader, InitializeError, LinearizableReadError,
     RaftError,
 };
-use openraft::{ChangeMembers, EmptyNode, LinearizerOption};
+use openraft::{ChangeMembers, EmptyNode, LinearizerOption, ServerState};
+use parking_lot::Mutex;
+use rpc::Target;
 use storage::{Cf, Durability, Engine, WriteBatch};
 
 use super::error::{ProposeError, RaftGroupError};
@@ -20,6 +22,7 @@ use super::log_store::LogStore;
 use super::network::NetworkFactory;
 use super::router::RaftTransport;
 use super::state_machine::StateMachine;
+use super::wire::{self, QuiesceRequest, RaftRequest};
 use super::{Applier, Raft, RaftConfig, TypeConfig, keys};
 use crate::command::{CommandResult, RaftCommand};
 
@@ -38,7 +41,29 @@ struct Inner {
     raft: Raft,
     engine: Arc<dyn Engine>,
     gate: Gate,
+    transport: RaftTransport,
+    /// Whether the group is quiescent (its ticker stopped). Changed only under `quiesced`.
     quiet: AtomicBool,
+    /// What the group quiesced on, while `quiet`: `None` when quiesced by hand
+    /// ([`RaftGroup::set_quiescent`]).
+    quiesced: Mutex<Option<Quiesced>>,
+    /// This replica's quiescence epoch, stamped on every message it sends
+    /// ([`RaftRequest::epoch`]): bumped each time it quiesces the group as leader.
+    epoch: Arc<AtomicU64>,
+    /// Operations in flight that keep a leader awake (proposals, membership changes, reads).
+    busy: AtomicU64,
+    /// What a leader last saw change, to time its idleness.
+    idle: Mutex<Idle>,
+    /// A leader's quiesce round is running.
+    quiescing: AtomicBool,
+    /// A follower is asking its leader to wake.
+    waking: AtomicBool,
+    /// `shutdown` was called.
+    stopped: AtomicBool,
+    quiesce_after: Option<Duration>,
+    heartbeat: Duration,
+    /// Timeout of the quiesce and wake messages.
+    message_timeout: Duration,
     /// The state machine's applied index, exact with respect to the engine.
     applied: Arc<AtomicU64>,
     /// How long a proposal retries while a woken leader renews its lease.
@@ -48,12 +73,51 @@ struct Inner {
     learner_catchup_timeout: Duration,
 }
 
+/// What a replica quiesced on.
+#[derive(Clone, Copy, Debug)]
+struct Quiesced {
+    /// The leader that asked (this node on the leader).
+    leader: u64,
+    /// The leader's epoch when it asked: its messages of earlier epochs do not wake us.
+    epoch: u64,
+    /// The term then.
+    term: u64,
+}
+
+/// The last change a leader saw: its term and last log index, and when they last changed (or
+/// when an operation last ended).
+struct Idle {
+    term: u64,
+    last_index: Option<u64>,
+    since: Instant,
+}
+
+/// Counts an operation in flight on the group; on drop, restarts the idle clock.
+struct Busy<'a>(&'a Inner);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.idle.lock().since = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Clears a flag on drop.
+struct Clear<'a>(&'a AtomicBool);
+
+impl Drop for Clear<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl std::fmt::Debug for RaftGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RaftGroup")
             .field("range", &self.inner.range)
             .field("node", &self.inner.node)
             .field("leader", &self.leader())
+            .field("quiescent", &self.is_quiescent())
             .finish()
     }
 }
@@ -120,7 +184,19 @@ impl RaftGroup {
             .map_err(storage_err)?;
         let applied = sm.applied_index();
         let recovered = sm.last_applied();
-        let network = NetworkFactory::new(transport, range_id, cfg.election_timeout_min);
+        // Epochs start at the wall clock in milliseconds, so that a replica reopened after a
+        // restart stamps its messages with a later epoch than any its previous incarnation
+        // quiesced a follower in (it bumps the epoch at most once per quiesce round).
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let epoch = Arc::new(AtomicU64::new(start));
+        let network = NetworkFactory::new(
+            transport.clone(),
+            range_id,
+            cfg.election_timeout_min,
+            epoch.clone(),
+        );
         let raft = Raft::new(node_id.0, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| RaftGroupError::Storage {
@@ -144,7 +220,22 @@ impl RaftGroup {
                 raft,
                 engine,
                 gate,
+                transport,
                 quiet: AtomicBool::new(false),
+                quiesced: Mutex::new(None),
+                epoch,
+                busy: AtomicU64::new(0),
+                idle: Mutex::new(Idle {
+                    term: 0,
+                    last_index: None,
+                    since: Instant::now(),
+                }),
+                quiescing: AtomicBool::new(false),
+                waking: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
+                quiesce_after: cfg.quiesce_after,
+                heartbeat: cfg.heartbeat,
+                message_timeout: cfg.election_timeout_min,
                 applied,
                 lease_wait: cfg.election_timeout_max,
                 election_wait,
@@ -190,7 +281,8 @@ impl RaftGroup {
     /// Proposes `cmd`: appended to the log (fsynced), replicated, committed, applied on this
     /// node through the [`Applier`]; returns what applying it returned. Wakes a quiescent group.
     pub async fn propose(&self, cmd: RaftCommand) -> Result<CommandResult, ProposeError> {
-        self.wake().await;
+        let _busy = self.busy();
+        self.wake_leader().await;
         let deadline = tokio::time::Instant::now() + self.inner.lease_wait;
         loop {
             match self.inner.raft.client_write(cmd.clone()).await {
@@ -271,7 +363,8 @@ impl RaftGroup {
     /// Uses openraft's lease read when the lease is fresh (the leader heard from a quorum within
     /// the election timeout: no messages), else a heartbeat round to a quorum (ReadIndex).
     pub async fn ensure_linearizable(&self) -> Result<(), ProposeError> {
-        self.wake().await;
+        let _busy = self.busy();
+        self.wake_leader().await;
         let option = LinearizerOption::new(None, true);
         match self.inner.raft.ensure_linearizable(option).await {
             Ok(_) => Ok(()),
@@ -289,7 +382,8 @@ impl RaftGroup {
     /// that added it (by appends or by a snapshot). A timeout leaves the learner in place and
     /// returns `Unavailable`.
     pub async fn add_learner(&self, node: NodeId) -> Result<(), ProposeError> {
-        self.wake().await;
+        let _busy = self.busy();
+        self.wake_leader().await;
         let raft = &self.inner.raft;
         // openraft's blocking mode counts a learner within `replication_lag_threshold` entries
         // (5,000) as caught up, even one that has nothing yet; wait for the real thing.
@@ -339,7 +433,8 @@ impl RaftGroup {
                 "{both} is both voter and learner"
             )));
         }
-        self.wake().await;
+        let _busy = self.busy();
+        self.wake_leader().await;
         let raft = &self.inner.raft;
         let voter_ids: BTreeSet<u64> = voters.iter().map(|n| n.0).collect();
         let keep: BTreeSet<u64> = voters.iter().chain(&learners).map(|n| n.0).collect();
@@ -374,7 +469,8 @@ impl RaftGroup {
         if self.leader() == Some(to) {
             return Ok(());
         }
-        self.wake().await;
+        let _busy = self.busy();
+        self.wake_leader().await;
         self.inner
             .raft
             .trigger()
@@ -400,34 +496,349 @@ impl RaftGroup {
         node_id(m.current_leader).ok_or_else(|| ProposeError::Unavailable("no leader".into()))
     }
 
-    /// Quiesces (`true`) or wakes (`false`) the group: stops or restarts its ticker, so an idle
-    /// group costs no CPU (no heartbeats, no election timer). A quiescent group elects no new
-    /// leader when its leader dies: the caller wakes it when it has reason to (the next
-    /// proposal or read wakes it by itself). Wake the leader first: followers woken before
-    /// heartbeats flow may campaign.
+    /// Quiesces (`true`) or wakes (`false`) this replica by hand: stops or restarts its ticker
+    /// (no heartbeats, no election timer). Quiesced this way, any message from a peer wakes it.
+    /// Groups quiesce and wake by themselves when [`RaftConfig::quiesce_after`] is set; this is
+    /// for tests and measurements. A follower woken by hand restarts an election timer that
+    /// expired long ago: it campaigns at once unless its leader talks to it first, so wake
+    /// leaders first (or use [`RaftGroup::wake`]).
     pub fn set_quiescent(&self, quiet: bool) {
-        self.inner.quiet.store(quiet, Ordering::Release);
-        self.inner.raft.runtime_config().tick(!quiet);
+        if quiet {
+            self.quiesce_local(None);
+        } else {
+            self.unquiesce();
+        }
     }
 
-    /// Whether the group is quiescent.
+    /// Whether the group is quiescent on this replica (its ticker stopped).
     pub fn is_quiescent(&self) -> bool {
         self.inner.quiet.load(Ordering::Acquire)
     }
 
-    /// Restarts the ticker of a quiescent group and sends a heartbeat round to renew the lease.
-    async fn wake(&self) {
-        if self.inner.quiet.swap(false, Ordering::AcqRel) {
-            self.inner.raft.runtime_config().tick(true);
-            if self.is_leader() {
-                let _ = self.inner.raft.trigger().heartbeat().await;
+    /// The leader this replica quiesced under, while it is quiescent (itself on a leader; `None`
+    /// when awake or quiesced by hand).
+    pub fn quiesced_leader(&self) -> Option<NodeId> {
+        let q = *self.inner.quiesced.lock();
+        q.filter(|_| self.is_quiescent()).map(|q| NodeId(q.leader))
+    }
+
+    /// Wakes a quiescent group, whatever this replica's role. A leader restarts its ticker and
+    /// sends a heartbeat round at once, which renews its lease and wakes its followers. A
+    /// follower or learner asks its leader to do that (`raft.wake`), and restarts its own ticker
+    /// only when the leader cannot be reached or no longer leads: it then campaigns (if a voter)
+    /// since no leader talks to it. No-op on an awake group.
+    pub async fn wake(&self) {
+        if !self.is_quiescent() {
+            return;
+        }
+        if self.is_leader() {
+            self.wake_leader().await;
+            return;
+        }
+        if self.inner.waking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _clear = Clear(&self.inner.waking);
+        let me = self.inner.node;
+        let leader = self.quiesced_leader().or_else(|| self.leader());
+        let woken = match leader {
+            Some(l) if l != me => self.ask_to_wake(l).await,
+            _ => false,
+        };
+        if !woken {
+            self.unquiesce();
+        }
+    }
+
+    /// Restarts the ticker of a quiescent follower at once, without asking its leader: when the
+    /// node's liveness says the leader is down. Its election timeout passed long ago, so a voter
+    /// campaigns at its first tick unless a leader talks to it first. No-op on a leader or an
+    /// awake replica. See [`super::RaftRouter::wake_groups_led_by`].
+    pub fn wake_for_election(&self) {
+        if self.is_quiescent() && !self.is_leader() {
+            self.unquiesce();
+        }
+    }
+
+    /// Wakes a quiescent leader: restarts its ticker and sends a heartbeat round at once, which
+    /// renews its lease (openraft rejects writes with `LeaseExpired` until a quorum answers) and
+    /// wakes its followers. No-op on an awake group or a non-leader.
+    pub(crate) async fn wake_leader(&self) {
+        if self.is_quiescent() && self.is_leader() && self.unquiesce() {
+            let _ = self.inner.raft.trigger().heartbeat().await;
+        }
+    }
+
+    /// Called after a message from `from`, stamped with its `epoch`, was handed to the group:
+    /// wakes a quiescent replica, unless the message is from the leader it quiesced under and
+    /// was sent before that leader quiesced (a heartbeat still in flight then). The message
+    /// renewed the replica's view of its leader first, so its election timer starts afresh.
+    pub(crate) fn heard_from(&self, from: NodeId, epoch: u64) {
+        if !self.is_quiescent() {
+            return;
+        }
+        let q = *self.inner.quiesced.lock();
+        let stale = q.is_some_and(|q| q.leader == from.0 && epoch < q.epoch);
+        if !stale {
+            self.unquiesce();
+        }
+    }
+
+    /// Handles a leader's `raft.quiesce`: agrees, and stops the ticker, only when this replica
+    /// follows `from` in `req.term` and holds and applied its log up to `req.last_index`.
+    pub(crate) fn on_quiesce(&self, from: NodeId, epoch: u64, req: QuiesceRequest) -> bool {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        let caught_up = {
+            let metrics = self.inner.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.state != ServerState::Leader
+                && m.current_term == req.term
+                && m.current_leader == Some(from.0)
+                && m.last_log_index == Some(req.last_index)
+        } && self.applied_index() == req.last_index;
+        if caught_up {
+            self.quiesce_local(Some(Quiesced {
+                leader: from.0,
+                epoch,
+                term: req.term,
+            }));
+        }
+        caught_up
+    }
+
+    /// Periodic upkeep, from the router's quiescence loop. A quiescent replica whose reason
+    /// no longer holds (its term moved on, its leader changed, it lost or won leadership) wakes.
+    /// Returns true when this is an awake leader that should quiesce ([`RaftGroup::quiesce`]).
+    pub(crate) fn tend(&self, now: Instant) -> bool {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        if !self.is_quiescent() {
+            return self.quiesce_candidate(now).is_some();
+        }
+        let Some(q) = *self.inner.quiesced.lock() else {
+            return false;
+        };
+        let still = {
+            let metrics = self.inner.raft.metrics();
+            let m = metrics.borrow_watched();
+            let leading = m.state == ServerState::Leader;
+            m.current_term == q.term
+                && if q.leader == self.inner.node.0 {
+                    leading
+                } else {
+                    !leading && m.current_leader == Some(q.leader)
+                }
+        };
+        if !still {
+            tracing::debug!(range = %self.inner.range, "quiescent replica's leader changed: waking");
+            self.unquiesce();
+        }
+        false
+    }
+
+    /// Quiesces an idle leader's group: stops the leader's ticker, then asks every other replica
+    /// to quiesce (`raft.quiesce`). If one refuses or cannot be reached, or anything happened
+    /// meanwhile, the leader wakes again (its next heartbeat wakes the followers that did
+    /// quiesce) and waits another `quiesce_after` before it tries again.
+    pub(crate) async fn quiesce(&self) {
+        let Some((term, last, others)) = self.quiesce_candidate(Instant::now()) else {
+            return;
+        };
+        if self.inner.quiescing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _clear = Clear(&self.inner.quiescing);
+        self.quiesce_local(Some(Quiesced {
+            leader: self.inner.node.0,
+            epoch: 0,
+            term,
+        }));
+        // Heartbeats already on their way carry the old epoch, so they do not wake a follower
+        // that quiesces in the new one; let them leave first.
+        let grace =
+            (self.inner.heartbeat / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
+        tokio::time::sleep(grace).await;
+        let epoch = {
+            let _state = self.inner.quiesced.lock();
+            if !self.is_quiescent() {
+                return;
+            }
+            self.inner.epoch.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        if !self.unchanged(term, last) {
+            self.wake_after_failed_round().await;
+            return;
+        }
+        let body = QuiesceRequest {
+            term,
+            last_index: last,
+        };
+        let asks = others.iter().map(|&to| {
+            let req = RaftRequest {
+                range: self.inner.range,
+                to,
+                epoch,
+                body,
+            };
+            async move {
+                let res: Result<bool, rpc::RpcError> = self
+                    .inner
+                    .transport
+                    .rpc()
+                    .call_timeout(
+                        Target::Node(NodeId(to)),
+                        wire::QUIESCE,
+                        &req,
+                        self.inner.message_timeout,
+                    )
+                    .await;
+                matches!(res, Ok(true))
+            }
+        });
+        let agreed = futures::future::join_all(asks).await;
+        if !agreed.iter().all(|&ok| ok) || !self.unchanged(term, last) {
+            tracing::debug!(range = %self.inner.range, ?agreed, "quiesce round failed: waking");
+            self.wake_after_failed_round().await;
+        }
+    }
+
+    /// What an awake leader would quiesce on: its term, its last log index, and the other
+    /// replicas (voters and learners). Only once it has been idle (no proposal or other operation,
+    /// no new entry, no new term) for `quiesce_after`, with its whole log applied, no membership
+    /// change under way and every other replica holding the whole log.
+    fn quiesce_candidate(&self, now: Instant) -> Option<(u64, u64, Vec<u64>)> {
+        let after = self.inner.quiesce_after?;
+        if self.inner.busy.load(Ordering::Acquire) > 0
+            || self.inner.quiescing.load(Ordering::Acquire)
+            || self.is_quiescent()
+        {
+            return None;
+        }
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        if m.state != ServerState::Leader || m.running_state.is_err() {
+            return None;
+        }
+        let last = m.last_log_index;
+        {
+            let mut idle = self.inner.idle.lock();
+            if idle.term != m.current_term || idle.last_index != last {
+                *idle = Idle {
+                    term: m.current_term,
+                    last_index: last,
+                    since: now,
+                };
+                return None;
+            }
+            if now.saturating_duration_since(idle.since) < after {
+                return None;
             }
         }
+        let last = last?;
+        if m.last_applied.as_ref().map(|l| l.index) != Some(last) {
+            return None;
+        }
+        let membership = m.membership_config.membership();
+        if m.membership_config.log_id() != m.committed_membership_config.log_id()
+            || membership.get_joint_config().len() != 1
+        {
+            return None;
+        }
+        let replication = m.replication.as_ref()?;
+        let me = self.inner.node.0;
+        let others: Vec<u64> = membership
+            .nodes()
+            .map(|(id, _)| *id)
+            .filter(|id| *id != me)
+            .collect();
+        let matched = others.iter().all(|id| {
+            replication
+                .get(id)
+                .and_then(|l| l.as_ref())
+                .map(|l| l.index)
+                == Some(last)
+        });
+        matched.then_some((m.current_term, last, others))
+    }
+
+    /// Whether nothing happened to a quiescing leader since it decided to: no operation, same
+    /// term, same last log index, still leader.
+    fn unchanged(&self, term: u64, last: u64) -> bool {
+        if self.inner.busy.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.state == ServerState::Leader && m.current_term == term && m.last_log_index == Some(last)
+    }
+
+    async fn wake_after_failed_round(&self) {
+        if self.unquiesce() && self.is_leader() {
+            let _ = self.inner.raft.trigger().heartbeat().await;
+        }
+    }
+
+    /// Asks the leader `leader` to wake (`raft.wake`); true when it answered that it leads and
+    /// is awake.
+    async fn ask_to_wake(&self, leader: NodeId) -> bool {
+        let req = RaftRequest {
+            range: self.inner.range,
+            to: leader.0,
+            epoch: self.inner.epoch.load(Ordering::Acquire),
+            body: (),
+        };
+        let res: Result<bool, rpc::RpcError> = self
+            .inner
+            .transport
+            .rpc()
+            .call_timeout(
+                Target::Node(leader),
+                wire::WAKE,
+                &req,
+                self.inner.message_timeout,
+            )
+            .await;
+        matches!(res, Ok(true))
+    }
+
+    /// The idle time after which a leader quiesces the group, if it does.
+    pub(crate) fn quiesce_after(&self) -> Option<Duration> {
+        self.inner.quiesce_after
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        self.inner.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(&self.inner)
+    }
+
+    /// Stops the ticker; `on` says what the replica quiesced on (`None`: by hand).
+    fn quiesce_local(&self, on: Option<Quiesced>) {
+        let mut state = self.inner.quiesced.lock();
+        *state = on;
+        self.inner.quiet.store(true, Ordering::Release);
+        self.inner.raft.runtime_config().tick(false);
+    }
+
+    /// Restarts the ticker of a quiescent replica; returns whether it was quiescent.
+    fn unquiesce(&self) -> bool {
+        let mut state = self.inner.quiesced.lock();
+        if !self.inner.quiet.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        *state = None;
+        self.inner.raft.runtime_config().tick(true);
+        drop(state);
+        self.inner.idle.lock().since = Instant::now();
+        true
     }
 
     /// Stops the group's tasks. Its state stays on the engine; reopen with
     /// [`RaftGroup::open`].
     pub async fn shutdown(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(range = %self.inner.range, error = %e, "raft shutdown");
         }

@@ -72,9 +72,65 @@
 //!
 //! # Many groups
 //!
-//! Every group runs a few tokio tasks and, when idle, costs heartbeats and election timers
-//! (about 0.012 % of a core per replica, see DESIGN.md). [`RaftGroup::set_quiescent`] stops a
-//! group's ticker, taking its idle cost to zero; a proposal or a read wakes it.
+//! Every group runs a few tokio tasks. They cost nothing while they wait, but an awake group
+//! ticks: openraft's ticker fires every `heartbeat × 13/64` (about 40 ms), the leader sends
+//! heartbeats and the followers check their election timers. Measured with the default timings
+//! (200 ms heartbeats), 1,000 ranges × 3 replicas in one process on 2 cores: 93–140 % of a core
+//! in a release build (0.03–0.05 % per replica; 0.28 % per replica in a debug build) and about
+//! 0.2 MB per replica. So idle groups quiesce.
+//!
+//! **Quiescing.** A leader quiesces its group once it has been idle for
+//! [`RaftConfig::quiesce_after`] (2 s by default): no proposal, membership change, leader
+//! transfer or linearizable read in flight or ended since; no new entry and no new term; its
+//! whole log applied; no joint or uncommitted membership; and every voter and learner matched
+//! up to its last log index. The router's one loop per node (every quarter of `quiesce_after`)
+//! checks this from each group's metrics. The leader then stops its own ticker, bumps its
+//! *quiescence epoch* and sends `raft.quiesce { term, last_index }` to every other replica.
+//! A replica agrees, and stops its ticker (so its election timer), only if it follows that
+//! leader in that term and holds and applied its log up to `last_index`. If any replica
+//! refuses or cannot be reached, or anything happened meanwhile, the leader wakes again and
+//! waits another `quiesce_after` before it tries again; so a range with a replica on a dead
+//! node stays awake until the allocator replaces that replica.
+//!
+//! **Epochs.** Every raft message carries the sender's quiescence epoch (which starts at the
+//! wall clock in milliseconds, so it grows across restarts). A quiescent replica wakes on any
+//! message except one from the leader it quiesced under with an earlier epoch: a heartbeat
+//! still in flight when the leader quiesced must not wake it (the leader would then send
+//! nothing more, and the replica's election timer would fire).
+//!
+//! **Waking.** A proposal, [`RaftGroup::ensure_linearizable`], [`RaftGroup::add_learner`],
+//! [`RaftGroup::change_membership`] or [`RaftGroup::transfer_leader`] on the leader wakes it
+//! first: it restarts its ticker and sends a heartbeat round at once. A quiesced leader's lease
+//! has expired, so openraft rejects writes (`LeaseExpired`) until a quorum answers that round;
+//! `propose` retries meanwhile. Followers wake when that heartbeat (or any later message)
+//! arrives, after the message has renewed their view of the leader, so their election timers
+//! start afresh and nobody campaigns. (Restarting a follower's ticker on its own, after seconds
+//! of quiescence, makes it campaign at its first tick: DESIGN.md measured re-elections in 73 %
+//! of the groups woken that way.) A replica asked for something it cannot serve calls
+//! [`RaftGroup::wake`]: a follower sends `raft.wake` to its leader, which wakes as above; if
+//! the leader cannot be reached or no longer leads, the follower restarts its ticker and
+//! campaigns. A vote request wakes a quiesced leader (so that it makes itself heard), and the
+//! target of a leader transfer wakes before it campaigns.
+//!
+//! **Liveness.** A quiescent follower runs no election timer: if its leader's node dies, nothing
+//! happens until someone wakes it. The node calls [`RaftRouter::wake_groups_led_by`] when
+//! liveness says a node is down; every quiescent replica that followed that node restarts its
+//! ticker and the voters elect a new leader at once (their timeouts passed long ago): 10–30 ms
+//! on loopback. A request reaching such a follower does the same through [`RaftGroup::wake`].
+//! The router's loop also wakes a quiescent replica whose term or leader changed under it.
+//!
+//! **Reads.** Closed timestamps reach quiescent ranges through the store's side transport,
+//! which needs no Raft write, so follower reads and rangefeeds keep working; reads on the
+//! leaseholder under an unchanged lease term do not wake the range either.
+//!
+//! **Measured** (same machine and timings as above): quiesced, 1,000 ranges × 3 replicas cost
+//! 0.25–0.5 % of a core for the whole process in a release build (below the 10 ms resolution of
+//! the process counters over 4 s: under 0.0002 % per replica), and 50 × 3 cost 0.4 % of the
+//! test's thread in a debug build with the tests' 500 ms `quiesce_after`; memory does not
+//! change. The first write to each of 50 woken groups, all at once, returns in about 0.2 s
+//! (debug build), with no election. Heartbeats are not coalesced per node pair (as CockroachDB
+//! does): with quiescence the idle cost is already well below the 5 % of a core budgeted for
+//! 1,000 idle ranges.
 
 mod config;
 mod error;

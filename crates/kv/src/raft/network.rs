@@ -6,6 +6,8 @@
 //! (openraft backs off), a timeout is `Timeout`, anything else `Network`.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base::{NodeId, RangeId};
@@ -35,19 +37,24 @@ pub(crate) struct NetworkFactory {
     transport: RaftTransport,
     range: RangeId,
     min_timeout: Duration,
+    epoch: Arc<AtomicU64>,
 }
 
 impl NetworkFactory {
-    /// `min_timeout` is the least a call may take before it times out (see [`Network::call`]).
+    /// `min_timeout` is the least a call may take before it times out (see [`Network::call`]);
+    /// `epoch` is the group's quiescence epoch, stamped on every message (see
+    /// [`RaftRequest::epoch`]).
     pub(crate) fn new(
         transport: RaftTransport,
         range: RangeId,
         min_timeout: Duration,
+        epoch: Arc<AtomicU64>,
     ) -> NetworkFactory {
         NetworkFactory {
             transport,
             range,
             min_timeout,
+            epoch,
         }
     }
 }
@@ -61,6 +68,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             range: self.range,
             target,
             min_timeout: self.min_timeout,
+            epoch: self.epoch.clone(),
         }
     }
 }
@@ -71,6 +79,7 @@ pub(crate) struct Network {
     range: RangeId,
     target: u64,
     min_timeout: Duration,
+    epoch: Arc<AtomicU64>,
 }
 
 /// What a failed call becomes, before it is fitted to the caller's error type.
@@ -143,6 +152,7 @@ impl Network {
         let req = RaftRequest {
             range: self.range,
             to: self.target,
+            epoch: self.epoch.load(Ordering::Acquire),
             body,
         };
         let target = Target::Node(NodeId(self.target));

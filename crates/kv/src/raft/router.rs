@@ -5,9 +5,16 @@
 //! [`RaftRouter`]'s table; for an append or a snapshot to a range the node has no group for (a
 //! learner being added), it asks the [`GroupFactory`] to open one, so that the leader's next
 //! messages (and, when the log is purged, a snapshot) fill it.
+//!
+//! The router also runs the node's one quiescence loop (started with the first group that has a
+//! [`super::RaftConfig::quiesce_after`]): every quarter of that period it tends every group (an
+//! idle leader quiesces, a quiescent replica whose leader changed wakes), and it handles the
+//! `raft.quiesce` and `raft.wake` messages. See the module docs of `raft` ("Many groups").
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use base::{NodeId, RangeId};
 use futures::future::BoxFuture;
@@ -21,7 +28,7 @@ use storage::Engine;
 
 use super::state_machine::SnapshotData;
 use super::syncer::Syncer;
-use super::wire::{self, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
+use super::wire::{self, QuiesceRequest, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
 use super::{RaftGroup, Snapshot, SnapshotMeta, TypeConfig};
 
 /// Opens a group for a range this node has no group for, when a raft message arrives for it.
@@ -86,7 +93,16 @@ struct RouterInner {
     creating: tokio::sync::Mutex<()>,
     /// Snapshots being received, by range.
     snapshots: Mutex<HashMap<RangeId, PendingSnapshot>>,
+    /// Whether the quiescence loop runs.
+    tending: AtomicBool,
+    /// The loop's period in milliseconds: a quarter of the shortest `quiesce_after` of the groups
+    /// added so far.
+    tend_every_ms: AtomicU64,
 }
+
+/// Bounds of the quiescence loop's period.
+const MIN_TEND_PERIOD: Duration = Duration::from_millis(10);
+const MAX_TEND_PERIOD: Duration = Duration::from_secs(1);
 
 /// The chunks of a snapshot received so far.
 struct PendingSnapshot {
@@ -113,12 +129,15 @@ impl RaftRouter {
                 factory: RwLock::new(None),
                 creating: tokio::sync::Mutex::new(()),
                 snapshots: Mutex::new(HashMap::new()),
+                tending: AtomicBool::new(false),
+                tend_every_ms: AtomicU64::new(u64::MAX),
             }),
         }
     }
 
     /// Registers the raft methods (`raft.append`, `raft.vote`, `raft.pre_vote`,
-    /// `raft.snapshot`, `raft.transfer_leader`) on the node's rpc registry. The handlers hold
+    /// `raft.snapshot`, `raft.transfer_leader`, `raft.quiesce`, `raft.wake`) on the node's rpc
+    /// registry. The handlers hold
     /// the router weakly: once it is dropped they answer `Stopped`.
     pub fn register_handlers(&self, registry: &Registry) {
         let weak = Arc::downgrade(&self.inner);
@@ -137,6 +156,12 @@ impl RaftRouter {
         register(registry, wire::TRANSFER_LEADER, &weak, |r, caller, req| {
             Box::pin(r.on_transfer_leader(caller, req))
         });
+        register(registry, wire::QUIESCE, &weak, |r, caller, req| {
+            Box::pin(r.on_quiesce(caller, req))
+        });
+        register(registry, wire::WAKE, &weak, |r, caller, req| {
+            Box::pin(r.on_wake(caller, req))
+        });
     }
 
     /// Sets the factory asked for groups of unknown ranges; without one such messages are
@@ -145,8 +170,11 @@ impl RaftRouter {
         *self.inner.factory.write() = Some(f);
     }
 
-    /// Adds (or replaces) a group.
+    /// Adds (or replaces) a group. The first group with a
+    /// [`super::RaftConfig::quiesce_after`] starts the node's quiescence loop (on the current
+    /// tokio runtime).
     pub fn insert(&self, g: RaftGroup) {
+        self.inner.tend(&g);
         self.inner.groups.write().insert(g.range_id(), g);
     }
 
@@ -169,6 +197,61 @@ impl RaftRouter {
     /// What [`RaftGroup::open`] takes.
     pub fn transport(&self) -> RaftTransport {
         self.inner.transport.clone()
+    }
+
+    /// Wakes every quiescent follower (and learner) on this node whose leader is `node`, so that
+    /// the voters among them elect a new leader: call it when the node's liveness says `node` is
+    /// not live. A quiescent follower has no election timer running, so without this (or a
+    /// request reaching the replica, see [`RaftGroup::wake`]) a group whose quiesced leader died
+    /// would stay leaderless. Returns how many replicas it woke. Cheap when there are none;
+    /// calling it again for a node still down does nothing more.
+    pub fn wake_groups_led_by(&self, node: NodeId) -> usize {
+        if node == self.inner.transport.node_id() {
+            return 0;
+        }
+        let mut woken = 0;
+        for g in self.groups() {
+            if g.is_quiescent()
+                && !g.is_leader()
+                && (g.quiesced_leader() == Some(node) || g.leader() == Some(node))
+            {
+                g.wake_for_election();
+                woken += 1;
+            }
+        }
+        if woken > 0 {
+            tracing::info!(%node, woken, "woke quiescent groups led by a node that is not live");
+        }
+        woken
+    }
+
+    /// How many of this node's groups are quiescent here.
+    pub fn quiescent_count(&self) -> usize {
+        let groups = self.inner.groups.read();
+        groups.values().filter(|g| g.is_quiescent()).count()
+    }
+}
+
+/// The quiescence loop: tends every group each period, spawning the quiesce rounds of idle
+/// leaders. Ends when the router is dropped.
+async fn tend_loop(router: Weak<RouterInner>) {
+    loop {
+        let period = match router.upgrade() {
+            Some(r) => Duration::from_millis(r.tend_every_ms.load(Ordering::Acquire)),
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+        let Some(r) = router.upgrade() else {
+            return;
+        };
+        let groups: Vec<RaftGroup> = r.groups.read().values().cloned().collect();
+        drop(r);
+        let now = Instant::now();
+        for g in groups {
+            if g.tend(now) {
+                tokio::spawn(async move { g.quiesce().await });
+            }
+        }
     }
 }
 
@@ -205,8 +288,34 @@ impl RouterInner {
         self.groups.read().get(&range).cloned()
     }
 
+    /// Starts the quiescence loop for `g` if it quiesces and the loop is not running yet.
+    fn tend(self: &Arc<Self>, g: &RaftGroup) {
+        let Some(after) = g.quiesce_after() else {
+            return;
+        };
+        let period = (after / 4).clamp(MIN_TEND_PERIOD, MAX_TEND_PERIOD);
+        let ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+        self.tend_every_ms.fetch_min(ms, Ordering::AcqRel);
+        if self.tending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(tend_loop(Arc::downgrade(self)));
+            }
+            Err(e) => {
+                self.tending.store(false, Ordering::Release);
+                tracing::warn!(error = %e, "no tokio runtime: raft groups will not quiesce");
+            }
+        }
+    }
+
     /// The group a message is for; `create` asks the factory when there is none.
-    async fn target<T>(&self, req: &RaftRequest<T>, create: bool) -> Result<RaftGroup, RpcError> {
+    async fn target<T>(
+        self: &Arc<Self>,
+        req: &RaftRequest<T>,
+        create: bool,
+    ) -> Result<RaftGroup, RpcError> {
         let me = self.transport.node_id();
         if req.to != me.0 {
             return Err(RaftWireError::WrongNode {
@@ -230,16 +339,21 @@ impl RouterInner {
             return Err(RaftWireError::RangeNotFound(req.range).into());
         };
         tracing::info!(range = %req.range, node = %me, "opened a raft group for an incoming message");
+        self.tend(&g);
         Ok(self.groups.write().entry(req.range).or_insert(g).clone())
     }
 
+    /// Hands an append (or heartbeat) to its group, then wakes the group if it is quiescent
+    /// and the message is not a stale one of the leader it quiesced under.
     async fn on_append(
         self: Arc<Self>,
-        _caller: Caller,
+        caller: Caller,
         req: RaftRequest<AppendEntriesRequest<TypeConfig>>,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
         let g = self.target(&req, true).await?;
-        g.raft().append_entries(req.body).await.map_err(stopped)
+        let resp = g.raft().append_entries(req.body).await.map_err(stopped);
+        g.heard_from(caller.node_id, req.epoch);
+        resp
     }
 
     async fn on_vote(
@@ -249,6 +363,9 @@ impl RouterInner {
         pre_vote: bool,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
         let g = self.target(&req, false).await?;
+        // Someone campaigns: a quiescent leader makes itself heard, so that its followers
+        // learn it is alive (a quiesced leader's quorum lease has expired).
+        g.wake_leader().await;
         let res = if pre_vote {
             g.raft().pre_vote(req.body).await
         } else {
@@ -263,6 +380,8 @@ impl RouterInner {
         req: RaftRequest<TransferLeaderRequest<TypeConfig>>,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RpcError> {
         let g = self.target(&req, false).await?;
+        // This replica is about to campaign and lead: it needs its ticker.
+        g.wake_for_election();
         g.raft()
             .handle_transfer_leader(req.body)
             .await
@@ -276,7 +395,7 @@ impl RouterInner {
         req: RaftRequest<SnapshotChunk>,
     ) -> Result<Option<SnapshotResponse<TypeConfig>>, RpcError> {
         let g = self.target(&req, true).await?;
-        let range = req.range;
+        let (range, epoch) = (req.range, req.epoch);
         let chunk = req.body;
         let blob = {
             let mut pending = self.snapshots.lock();
@@ -319,6 +438,32 @@ impl RouterInner {
             .install_full_snapshot(chunk.vote, snapshot)
             .await
             .map_err(stopped)?;
+        g.heard_from(caller.node_id, epoch);
         Ok(Some(resp))
+    }
+
+    /// A leader asks this replica to quiesce: see [`RaftGroup::on_quiesce`].
+    async fn on_quiesce(
+        self: Arc<Self>,
+        caller: Caller,
+        req: RaftRequest<QuiesceRequest>,
+    ) -> Result<bool, RpcError> {
+        let g = self.target(&req, false).await?;
+        Ok(g.on_quiesce(caller.node_id, req.epoch, req.body))
+    }
+
+    /// A quiescent follower asks this replica, its leader, to wake: true when it leads and is
+    /// awake (its heartbeat then wakes the follower).
+    async fn on_wake(
+        self: Arc<Self>,
+        _caller: Caller,
+        req: RaftRequest<()>,
+    ) -> Result<bool, RpcError> {
+        let g = self.target(&req, false).await?;
+        if !g.is_leader() {
+            return Ok(false);
+        }
+        g.wake_leader().await;
+        Ok(g.is_leader())
     }
 }

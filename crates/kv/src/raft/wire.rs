@@ -21,6 +21,11 @@ pub(crate) const PRE_VOTE: &str = "raft.pre_vote";
 pub(crate) const SNAPSHOT: &str = "raft.snapshot";
 /// rpc method: TransferLeader.
 pub(crate) const TRANSFER_LEADER: &str = "raft.transfer_leader";
+/// rpc method: a leader asks a follower to quiesce ([`QuiesceRequest`], answered with `bool`).
+pub(crate) const QUIESCE: &str = "raft.quiesce";
+/// rpc method: a quiesced follower asks its leader to wake (body `()`, answered with `bool`:
+/// whether the receiver leads the group and is now awake).
+pub(crate) const WAKE: &str = "raft.wake";
 
 /// A raft message for one range's group on one node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,8 +35,23 @@ pub(crate) struct RaftRequest<T> {
     pub(crate) range: RangeId,
     /// The node meant to receive it (guards against a stale address).
     pub(crate) to: u64,
+    /// The sending replica's quiescence epoch: how many times it has quiesced the group as its
+    /// leader. A follower quiesced in epoch `e` of a leader is not woken by that leader's
+    /// messages of an earlier epoch (heartbeats still in flight when the leader quiesced).
+    pub(crate) epoch: u64,
     /// The openraft message.
     pub(crate) body: T,
+}
+
+/// A leader's request that a follower quiesce: stop its election timer (and its ticker) until
+/// the leader, or a new one, talks to it again. The follower agrees only when it is caught up:
+/// same term, same leader, its log ending at `last_index` and applied up to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QuiesceRequest {
+    /// The leader's term.
+    pub(crate) term: u64,
+    /// The leader's last log index (committed and applied on the leader).
+    pub(crate) last_index: u64,
 }
 
 /// One chunk of a snapshot. The chunks of one snapshot share `id` and arrive in order; their
@@ -153,10 +173,11 @@ mod tests {
         let req = RaftRequest {
             range: RangeId(7),
             to: 3,
+            epoch: 4,
             body: append,
         };
         let back = round_trip(&req);
-        assert_eq!(back.range, RangeId(7));
+        assert_eq!((back.range, back.epoch), (RangeId(7), 4));
         assert_eq!(back.body.entries, entries);
         for resp in [
             AppendEntriesResponse::<TypeConfig>::Success,
@@ -172,6 +193,11 @@ mod tests {
         assert_eq!(round_trip(&vresp), vresp);
         let treq = TransferLeaderRequest::<TypeConfig>::new(vote, 2, Some(log_id(3, 2, 7)));
         assert_eq!(round_trip(&treq), treq);
+        let quiesce = QuiesceRequest {
+            term: 3,
+            last_index: 7,
+        };
+        assert_eq!(round_trip(&quiesce), quiesce);
         let meta = SnapshotMeta {
             last_log_id: Some(log_id(3, 2, 7)),
             last_membership: membership(),

@@ -1,6 +1,7 @@
 //! kv's integration tests: one binary, one module per topic. Shared helpers live here.
 
 mod cluster;
+mod quiesce;
 mod raft;
 
 use std::sync::Arc;

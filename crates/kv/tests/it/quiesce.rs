@@ -1,0 +1,583 @@
+//! Quiescence of idle raft groups over real rpc servers on loopback: idle groups stop costing
+//! CPU and wake promptly without re-elections; a quiesced group whose leader dies elects a new
+//! one once the liveness hook fires; learners keep applying across quiescence.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base::{NodeId, RangeId};
+use futures::future::{BoxFuture, join_all};
+use rpc::{AddressBook, TransportFilters};
+use sextant_kv::command::{CommandResult, RaftCommand, RawWrite};
+use sextant_kv::raft::{
+    Applier, GroupFactory, ProposeError, RaftConfig, RaftGroup, RaftRouter, RaftTransport,
+};
+use storage::{Cf, Engine, MemoryEngine, Reader, WriteBatch};
+
+use crate::{RpcNode, eventually};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Test timings: gentler than `fast()` (150 replicas share one thread of a debug build), and
+/// quiescence after `quiesce_after` of idleness.
+fn config(quiesce_after: Duration) -> RaftConfig {
+    RaftConfig {
+        heartbeat: Duration::from_millis(100),
+        election_timeout_min: Duration::from_millis(500),
+        election_timeout_max: Duration::from_millis(1000),
+        quiesce_after: Some(quiesce_after),
+        ..RaftConfig::fast()
+    }
+}
+
+/// Writes go straight into `Cf::Data` under the range id.
+struct Toy;
+
+fn data_key(range: RangeId, key: &[u8]) -> Vec<u8> {
+    [&range.0.to_be_bytes()[..], key].concat()
+}
+
+fn range_data(reader: &dyn Reader, range: RangeId) -> Result<Pairs, String> {
+    let (start, end) = (range.0.to_be_bytes(), (range.0 + 1).to_be_bytes());
+    reader
+        .scan(Cf::Data, &start, &end, false)
+        .map(|kv| kv.map_err(|e| e.to_string()))
+        .collect()
+}
+
+impl Applier for Toy {
+    fn apply(
+        &self,
+        range: RangeId,
+        index: u64,
+        cmd: &RaftCommand,
+        batch: &mut WriteBatch,
+    ) -> CommandResult {
+        for w in &cmd.writes {
+            match w {
+                RawWrite::Put(k, v) => batch.put(Cf::Data, data_key(range, k), v.clone()),
+                RawWrite::Delete(k) => batch.delete(Cf::Data, data_key(range, k)),
+            }
+        }
+        CommandResult { index, error: None }
+    }
+
+    fn applied(&self, _: RangeId, _: u64, _: &RaftCommand, _: &CommandResult) {}
+
+    fn membership_changed(&self, _: RangeId, _: Vec<NodeId>, _: Vec<NodeId>) {}
+
+    fn snapshot_data(&self, range: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
+        postcard::to_stdvec(&range_data(reader, range)?).map_err(|e| e.to_string())
+    }
+
+    fn install_snapshot_data(
+        &self,
+        range: RangeId,
+        data: &[u8],
+        reader: &dyn Reader,
+        batch: &mut WriteBatch,
+    ) -> Result<(), String> {
+        for (k, _) in range_data(reader, range)? {
+            batch.delete(Cf::Data, k);
+        }
+        let pairs: Pairs = postcard::from_bytes(data).map_err(|e| e.to_string())?;
+        for (k, v) in pairs {
+            batch.put(Cf::Data, k, v);
+        }
+        Ok(())
+    }
+}
+
+/// Opens groups for ranges a leader sends to this node (a learner being added).
+struct OpenOnDemand {
+    node: NodeId,
+    engine: Arc<dyn Engine>,
+    transport: RaftTransport,
+    cfg: RaftConfig,
+}
+
+impl GroupFactory for OpenOnDemand {
+    fn create(&self, range: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {
+        let (node, engine, transport, cfg) = (
+            self.node,
+            self.engine.clone(),
+            self.transport.clone(),
+            self.cfg.clone(),
+        );
+        Box::pin(async move {
+            RaftGroup::open(range, node, engine, transport, Arc::new(Toy), &cfg)
+                .await
+                .ok()
+        })
+    }
+}
+
+struct Node {
+    id: NodeId,
+    rpc: RpcNode,
+    router: RaftRouter,
+    engine: Arc<dyn Engine>,
+}
+
+impl Node {
+    fn group(&self, range: RangeId) -> RaftGroup {
+        self.router.get(range).expect("group")
+    }
+
+    /// Shuts every group down and stops serving: the node is dead to its peers.
+    async fn kill(&mut self) {
+        for g in self.router.groups() {
+            g.shutdown().await;
+        }
+        self.rpc.stop().await;
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    async fn start(n: u64, cfg: &RaftConfig) -> Cluster {
+        let book = Arc::new(AddressBook::new());
+        let filters = TransportFilters::new();
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            let id = NodeId(id);
+            let rpc = RpcNode::start(id, &book, &filters).await;
+            let router = RaftRouter::new(id, rpc.rpc.clone());
+            router.register_handlers(&rpc.registry);
+            let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+            router.set_factory(Arc::new(OpenOnDemand {
+                node: id,
+                engine: engine.clone(),
+                transport: router.transport(),
+                cfg: cfg.clone(),
+            }));
+            nodes.push(Node {
+                id,
+                rpc,
+                router,
+                engine,
+            });
+        }
+        Cluster { nodes }
+    }
+
+    fn node(&self, id: NodeId) -> &Node {
+        self.nodes.iter().find(|n| n.id == id).expect("node")
+    }
+
+    /// Opens `range` on the first `voters` nodes and initializes it there.
+    async fn create_range(&self, range: RangeId, voters: usize, cfg: &RaftConfig) {
+        let ids: Vec<NodeId> = self.nodes[..voters].iter().map(|n| n.id).collect();
+        let mut groups = Vec::new();
+        for n in &self.nodes[..voters] {
+            let transport = n.router.transport();
+            let g = RaftGroup::open(range, n.id, n.engine.clone(), transport, Arc::new(Toy), cfg)
+                .await
+                .expect("open group");
+            n.router.insert(g.clone());
+            groups.push(g);
+        }
+        for g in groups {
+            g.initialize(&ids).await.expect("initialize");
+        }
+    }
+
+    /// The replicas of `range` on `ids`.
+    fn groups(&self, range: RangeId, ids: &[NodeId]) -> Vec<RaftGroup> {
+        ids.iter().map(|&id| self.node(id).group(range)).collect()
+    }
+
+    async fn leader(&self, range: RangeId, alive: &[NodeId]) -> RaftGroup {
+        let mut found = None;
+        eventually(WAIT, "a leader", || {
+            found = self
+                .groups(range, alive)
+                .into_iter()
+                .find(|g| g.is_leader());
+            found.is_some()
+        })
+        .await;
+        found.expect("leader")
+    }
+
+    /// Proposes `cmd` on the leader among `alive`, retrying while leadership settles; returns
+    /// how long the successful proposal took.
+    async fn propose(&self, range: RangeId, alive: &[NodeId], cmd: RaftCommand) -> Duration {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let leader = self.leader(range, alive).await;
+            let started = Instant::now();
+            match leader.propose(cmd.clone()).await {
+                Ok(res) => {
+                    assert!(res.index > 0 && res.error.is_none(), "{res:?}");
+                    return started.elapsed();
+                }
+                Err(e @ (ProposeError::NotLeader { .. } | ProposeError::Unavailable(_))) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{range}: proposal never succeeded: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{range}: proposal failed: {e}"),
+            }
+        }
+    }
+
+    /// Waits until every replica on `ids` applied as far as the leader, and checks their data.
+    async fn converged(&self, range: RangeId, ids: &[NodeId]) -> Pairs {
+        let want = self.leader(range, ids).await.applied_index();
+        eventually(WAIT, "replicas converge", || {
+            self.groups(range, ids)
+                .iter()
+                .all(|g| g.applied_index() >= want)
+        })
+        .await;
+        let data = range_data(&*self.node(ids[0]).engine, range).expect("scan");
+        for &id in &ids[1..] {
+            let other = range_data(&*self.node(id).engine, range).expect("scan");
+            assert_eq!(other, data, "data of {id} differs from {}", ids[0]);
+        }
+        data
+    }
+
+    async fn stop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill().await;
+        }
+    }
+}
+
+fn put(range: RangeId, i: usize) -> RaftCommand {
+    RaftCommand {
+        proposal_id: (range.0 << 32) | i as u64,
+        writes: vec![RawWrite::Put(
+            format!("k{i:03}").into_bytes(),
+            format!("v{i}").into_bytes(),
+        )],
+        ..RaftCommand::default()
+    }
+}
+
+fn expected(range: RangeId, n: usize) -> Pairs {
+    (0..n)
+        .map(|i| {
+            let cmd = put(range, i);
+            match &cmd.writes[0] {
+                RawWrite::Put(k, v) => (data_key(range, k), v.clone()),
+                RawWrite::Delete(_) => unreachable!(),
+            }
+        })
+        .collect()
+}
+
+fn ids(ids: &[u64]) -> Vec<NodeId> {
+    ids.iter().copied().map(NodeId).collect()
+}
+
+/// CPU time this thread spent running (ns, from the scheduler). A current-thread test runtime
+/// runs all of the test's tasks (groups, rpc servers and clients) on it.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat.split_whitespace().next().and_then(|s| s.parse().ok());
+    Duration::from_nanos(ns.unwrap_or(0))
+}
+
+/// CPU time of the whole process (utime + stime, in clock ticks of 10 ms). Includes any other
+/// test running in parallel in this binary.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Percent of a core used over `over` by this thread and by the process.
+async fn idle_cpu(over: Duration) -> (f64, f64) {
+    let (thread, process) = (thread_cpu(), process_cpu());
+    tokio::time::sleep(over).await;
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / over.as_secs_f64();
+    (pct(thread_cpu() - thread), pct(process_cpu() - process))
+}
+
+#[tokio::test]
+async fn fifty_idle_groups_quiesce_and_wake_promptly() {
+    crate::init_tracing();
+    let started = Instant::now();
+    // Generous election timeouts: an election here would be the test's own CPU starving
+    // heartbeats, not waking.
+    let cfg = RaftConfig {
+        election_timeout_min: Duration::from_millis(1000),
+        election_timeout_max: Duration::from_millis(2000),
+        ..config(Duration::from_millis(500))
+    };
+    let mut c = Cluster::start(3, &cfg).await;
+    let all = ids(&[1, 2, 3]);
+    let ranges: Vec<RangeId> = (200..250).map(RangeId).collect();
+    join_all(ranges.iter().map(|&r| c.create_range(r, 3, &cfg))).await;
+    join_all(ranges.iter().map(|&r| c.propose(r, &all, put(r, 0)))).await;
+    let written = started.elapsed();
+
+    let replicas: Vec<RaftGroup> = ranges.iter().flat_map(|&r| c.groups(r, &all)).collect();
+    eventually(WAIT, "every replica quiescent", || {
+        replicas.iter().all(RaftGroup::is_quiescent)
+    })
+    .await;
+    let quiesced = started.elapsed();
+    let terms: Vec<u64> = replicas.iter().map(RaftGroup::term).collect();
+    let (thread, process) = idle_cpu(Duration::from_secs(2)).await;
+    let per_replica = thread / replicas.len() as f64;
+    eprintln!(
+        "50 groups x 3 replicas quiesced: {thread:.3}% of a core for the test's thread \
+         ({per_replica:.5}% per replica), {process:.1}% for the process (other tests included)"
+    );
+    assert!(
+        replicas.iter().all(RaftGroup::is_quiescent),
+        "nothing woke while idle"
+    );
+    assert!(thread < 2.0, "quiesced groups cost {thread:.3}% of a core");
+
+    // Every group takes a write promptly, without an election (followers are woken by their
+    // leader's heartbeat, not by their own long-expired election timers).
+    let latencies = join_all(ranges.iter().map(|&r| c.propose(r, &all, put(r, 1)))).await;
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    eprintln!("proposals after quiescence: slowest {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest proposal {slowest:?}"
+    );
+    for &r in &ranges {
+        assert_eq!(c.converged(r, &all).await, expected(r, 2));
+    }
+    let after: Vec<u64> = replicas.iter().map(RaftGroup::term).collect();
+    assert_eq!(terms, after, "waking caused elections");
+
+    // And they quiesce again.
+    eventually(WAIT, "quiescent again", || {
+        replicas.iter().all(RaftGroup::is_quiescent)
+    })
+    .await;
+    c.stop().await;
+    eprintln!(
+        "fifty_idle_groups: written {written:?}, quiesced {quiesced:?}, total {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn quiesced_followers_elect_when_their_leader_dies() {
+    crate::init_tracing();
+    let started = Instant::now();
+    let cfg = config(Duration::from_millis(300));
+    let mut c = Cluster::start(3, &cfg).await;
+    let all = ids(&[1, 2, 3]);
+    // Both ranges led by the same node: one recovers by the liveness hook, the other by a
+    // request reaching a follower (`wake`).
+    let (by_hook, by_request) = (RangeId(300), RangeId(301));
+    for r in [by_hook, by_request] {
+        c.create_range(r, 3, &cfg).await;
+        c.propose(r, &all, put(r, 0)).await;
+    }
+    let old = c.leader(by_hook, &all).await.node_id();
+    if c.leader(by_request, &all).await.node_id() != old {
+        c.leader(by_request, &all)
+            .await
+            .transfer_leader(old)
+            .await
+            .expect("transfer");
+    }
+    for r in [by_hook, by_request] {
+        let groups = c.groups(r, &all);
+        eventually(WAIT, "quiescent", || {
+            groups.iter().all(RaftGroup::is_quiescent)
+        })
+        .await;
+    }
+    let idx = c.nodes.iter().position(|n| n.id == old).expect("leader");
+    c.nodes[idx].kill().await;
+    let alive: Vec<NodeId> = all.iter().copied().filter(|&n| n != old).collect();
+
+    // Quiesced followers run no election timer: nobody campaigns.
+    tokio::time::sleep(cfg.election_timeout_max * 2).await;
+    for r in [by_hook, by_request] {
+        for g in c.groups(r, &alive) {
+            assert!(g.is_quiescent() && !g.is_leader(), "{r} woke by itself");
+            assert_eq!(g.quiesced_leader(), Some(old));
+        }
+    }
+
+    // A request reaching a follower wakes it: it asks the dead leader, gets no answer, and
+    // campaigns; the other follower grants its vote and wakes at the new leader's first append.
+    let requested = Instant::now();
+    c.node(alive[0]).group(by_request).wake().await;
+    let other = c.leader(by_request, &alive).await;
+    let by_request_elected = requested.elapsed();
+    assert_ne!(other.node_id(), old);
+    eventually(WAIT, "the other follower woke", || {
+        c.groups(by_request, &alive)
+            .iter()
+            .all(|g| !g.is_quiescent())
+    })
+    .await;
+
+    // The node's liveness says `old` is down: the hook wakes the followers it still leads.
+    let hooked = Instant::now();
+    let woken: usize = alive
+        .iter()
+        .map(|&n| c.node(n).router.wake_groups_led_by(old))
+        .sum();
+    assert_eq!(woken, 2, "one range's followers on both live nodes");
+    let new = c.leader(by_hook, &alive).await;
+    let by_hook_elected = hooked.elapsed();
+    assert_ne!(new.node_id(), old);
+    for r in [by_hook, by_request] {
+        c.propose(r, &alive, put(r, 1)).await;
+        assert_eq!(c.converged(r, &alive).await, expected(r, 2));
+    }
+    eprintln!(
+        "leader death: elected {by_hook_elected:?} after the liveness hook, \
+         {by_request_elected:?} after a request's wake; test {:?}",
+        started.elapsed()
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn learner_applies_across_quiescence() {
+    crate::init_tracing();
+    let started = Instant::now();
+    let cfg = config(Duration::from_millis(300));
+    let mut c = Cluster::start(4, &cfg).await;
+    let voters = ids(&[1, 2, 3]);
+    let everyone = ids(&[1, 2, 3, 4]);
+    let r = RangeId(400);
+    c.create_range(r, 3, &cfg).await;
+    c.propose(r, &voters, put(r, 0)).await;
+    let leader = c.leader(r, &voters).await;
+    leader.add_learner(NodeId(4)).await.expect("add learner");
+    c.propose(r, &voters, put(r, 1)).await;
+    assert_eq!(c.converged(r, &everyone).await, expected(r, 2));
+    let groups = c.groups(r, &everyone);
+    eventually(WAIT, "all four quiescent", || {
+        groups.iter().all(RaftGroup::is_quiescent)
+    })
+    .await;
+    let term = leader.term();
+
+    // A write wakes the group; the learner applies it.
+    c.propose(r, &voters, put(r, 2)).await;
+    assert_eq!(c.converged(r, &everyone).await, expected(r, 3));
+    let learner = c.node(NodeId(4)).group(r);
+    assert_eq!(learner.learners(), vec![NodeId(4)]);
+    eventually(WAIT, "quiescent again", || {
+        groups.iter().all(RaftGroup::is_quiescent)
+    })
+    .await;
+
+    // A request reaching the learner wakes the group through the leader, with no election.
+    learner.wake().await;
+    eventually(WAIT, "the learner's wake reached everyone", || {
+        groups.iter().all(|g| !g.is_quiescent())
+    })
+    .await;
+    c.propose(r, &voters, put(r, 3)).await;
+    assert_eq!(c.converged(r, &everyone).await, expected(r, 4));
+    assert!(groups.iter().all(|g| g.term() == term), "no election");
+    c.stop().await;
+    eprintln!("learner_applies_across_quiescence: {:?}", started.elapsed());
+}
+
+/// Resident memory of the process (from `/proc/self/status`).
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok());
+    kb.unwrap_or(0.0) / 1024.0
+}
+
+/// Idle cost of many groups in one process, awake and then quiesced: `SEXTANT_RANGES` ranges
+/// (default 1,000) of 3 replicas, production timings (200 ms heartbeat), quiescence after 10 s.
+/// Measures process CPU, so run it alone:
+/// `SEXTANT_RANGES=1000 cargo test -p sextant-kv --test it -- --ignored idle_cost --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of a minute or more; run it alone"]
+async fn idle_cost_of_many_ranges() {
+    let started = Instant::now();
+    let n: u64 = std::env::var("SEXTANT_RANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let cfg = RaftConfig {
+        quiesce_after: Some(Duration::from_secs(10)),
+        ..RaftConfig::default()
+    };
+    let rss_before = rss_mb();
+    let mut c = Cluster::start(3, &cfg).await;
+    let all = ids(&[1, 2, 3]);
+    let ranges: Vec<RangeId> = (1000..1000 + n).map(RangeId).collect();
+    for chunk in ranges.chunks(50) {
+        join_all(chunk.iter().map(|&r| c.create_range(r, 3, &cfg))).await;
+    }
+    let created = started.elapsed();
+    // One write each, just before measuring: every group is awake and heartbeats.
+    for chunk in ranges.chunks(100) {
+        join_all(chunk.iter().map(|&r| c.propose(r, &all, put(r, 0)))).await;
+    }
+    let replicas = (3 * n) as f64;
+    let (_, awake) = idle_cpu(Duration::from_secs(4)).await;
+    let rss_awake = rss_mb();
+    let groups: Vec<RaftGroup> = ranges.iter().flat_map(|&r| c.groups(r, &all)).collect();
+    eventually(Duration::from_secs(120), "every replica quiescent", || {
+        groups.iter().all(RaftGroup::is_quiescent)
+    })
+    .await;
+    let terms: Vec<u64> = groups.iter().map(RaftGroup::term).collect();
+    let (_, quiet) = idle_cpu(Duration::from_secs(4)).await;
+    let rss_quiet = rss_mb();
+    let latencies = {
+        let mut all_latencies = Vec::new();
+        for chunk in ranges.chunks(100) {
+            all_latencies
+                .extend(join_all(chunk.iter().map(|&r| c.propose(r, &all, put(r, 1)))).await);
+        }
+        all_latencies
+    };
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    let slow = latencies
+        .iter()
+        .filter(|l| **l > Duration::from_secs(1))
+        .count();
+    let elections = groups
+        .iter()
+        .zip(&terms)
+        .filter(|(g, t)| g.term() != **t)
+        .count();
+    eprintln!("writes after quiescence over 1 s: {slow}; replicas whose term moved: {elections}");
+    eprintln!(
+        "{n} ranges x 3 replicas (created in {created:?}): process CPU awake {awake:.1}% of a core \
+         ({:.4}% per replica), quiesced {quiet:.2}% ({:.5}% per replica); RSS {rss_before:.0} MB \
+         before, {rss_awake:.0} MB awake ({:.3} MB per replica), {rss_quiet:.0} MB quiesced; \
+         slowest write after quiescence {slowest:?}; test {:?}",
+        awake / replicas,
+        quiet / replicas,
+        (rss_awake - rss_before) / replicas,
+        started.elapsed()
+    );
+    c.stop().await;
+}
