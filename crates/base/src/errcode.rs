@@ -118,6 +118,28 @@ codes! {
     SYSTEM_ERROR = "58000";
     /// Internal error.
     INTERNAL_ERROR = "XX000";
+    /// No such column position (ORDER BY/GROUP BY ordinal).
+    INVALID_COLUMN_REFERENCE = "42P10";
+    /// A cast that does not exist.
+    CANNOT_COERCE = "42846";
+    /// Objects depend on the one being dropped.
+    DEPENDENT_OBJECTS_STILL_EXIST = "2BP01";
+    /// Schema already exists.
+    DUPLICATE_SCHEMA = "42P06";
+    /// Unknown schema.
+    INVALID_SCHEMA_NAME = "3F000";
+    /// Column already exists.
+    DUPLICATE_COLUMN = "42701";
+    /// An invalid table definition (e.g. two primary keys).
+    INVALID_TABLE_DEFINITION = "42P16";
+    /// The object is of the wrong kind for the statement.
+    WRONG_OBJECT_TYPE = "42809";
+    /// A scalar subquery returned more than one row.
+    CARDINALITY_VIOLATION = "21000";
+    /// Statements ignored until the end of an aborted transaction block.
+    IN_FAILED_SQL_TRANSACTION = "25P02";
+    /// COMMIT/ROLLBACK without a transaction.
+    NO_ACTIVE_SQL_TRANSACTION = "25P01";
     /// A range has no quorum or no reachable replica.
     RANGE_UNAVAILABLE = "58C00";
 }

@@ -1,8 +1,43 @@
-//! SQL for Sextant: the parser for CockroachDB's dialect (and, later, the catalog, planner,
-//! executor and PostgreSQL wire protocol).
+#![recursion_limit = "256"]
+//! SQL for Sextant: CockroachDB v23.1's dialect over the KV layer.
 //!
+//! From the bottom up:
 //! - [`parser`]: SQL text to [`parser::Statement`]s, CockroachDB statements included.
+//! - [`types`]: SQL types and values ([`types::Datum`]), PostgreSQL text format, casts.
+//! - [`encoding`]: rows as KV pairs (`/Table/<id>/<index>/<key…>`); [`encoding::decode_row`]
+//!   is what BACKUP and CHANGEFEED use to read rows back.
+//! - [`catalog`]: descriptors (databases, schemas, tables, enum types) in KV, a per-node cache.
+//! - [`kvio`]: reads inside a transaction or at a past timestamp from the nearest replica.
+//! - [`exec`]: planner and executor: expressions, SELECT, DML with constraints, DDL, SHOW,
+//!   EXPLAIN, virtual tables.
+//! - [`multiregion`]: regions from node localities, multi-region databases and table
+//!   localities, zone configurations, SHOW RANGES.
+//! - [`session`]: the API the wire server calls ([`SqlServer`], [`Session`]), transactions,
+//!   and the statement hooks through which `backup` and `changefeed` run their statements.
+//!
+//! # The life of a query
+//!
+//! `Session::execute("SELECT name FROM users WHERE id = 7")` parses the text
+//! ([`parser::parse`]), starts an implicit KV transaction, resolves `users` through the
+//! catalog cache, plans the query (`exec::compile::Planner`) — the WHERE clause fixes the
+//! whole primary key, so the scan is a point lookup — and runs it (`exec::run::Executor`):
+//! one KV Get of `/Table/<users>/1/7`, decoded by [`encoding::decode_row`], projected to
+//! `name`. The read-only transaction commits without a KV round trip.
 
+pub mod catalog;
+pub mod encoding;
+pub mod error;
+pub mod exec;
+pub mod kvio;
+pub mod multiregion;
 pub mod parser;
+pub mod session;
+pub mod types;
 
+pub use error::SqlError;
 pub use parser::{ParseError, Statement, parse, parse_one};
+pub use session::{
+    Column, HookContext, HookKind, PreparedStatement, Session, SqlServer, StatementHook,
+    StatementResult,
+};
+pub use types::{Datum, Type};

@@ -1,0 +1,174 @@
+//! [`SqlError`]: what a failed statement returns to the client, a [`ClientError`] (SQLSTATE,
+//! message, detail, hint) and, for parse errors, the byte position of the offending token.
+//!
+//! Every SQLSTATE comes from `base::errcode`; the constructors here give the CockroachDB
+//! wording of the common errors so each message is spelled once.
+
+use base::errcode::{self, ClientError, Code};
+use kv::KvError;
+
+use crate::parser::ParseError;
+
+/// A statement failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlError {
+    /// Code, message, detail and hint.
+    pub error: ClientError,
+    /// Byte offset into the statement text of the offending token, when known.
+    pub position: Option<usize>,
+}
+
+/// Result of SQL operations.
+pub type Result<T, E = SqlError> = std::result::Result<T, E>;
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl SqlError {
+    /// An error with a code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> SqlError {
+        SqlError {
+            error: ClientError::new(code, message),
+            position: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> SqlError {
+        self.error.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> SqlError {
+        self.error.detail = Some(detail.into());
+        self
+    }
+
+    /// The SQLSTATE.
+    pub fn code(&self) -> Code {
+        self.error.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.error.message
+    }
+
+    /// `unimplemented: <what>` (0A000).
+    pub fn unimplemented(what: impl std::fmt::Display) -> SqlError {
+        SqlError {
+            error: ClientError::unimplemented(what),
+            position: None,
+        }
+    }
+
+    /// An internal error (XX000): a bug, never a user mistake.
+    pub fn internal(message: impl std::fmt::Display) -> SqlError {
+        SqlError::new(
+            errcode::INTERNAL_ERROR,
+            format!("internal error: {message}"),
+        )
+    }
+
+    /// `relation "t" does not exist` (42P01).
+    pub fn undefined_table(name: &str) -> SqlError {
+        SqlError::new(
+            errcode::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        )
+    }
+
+    /// `database "d" does not exist` (3D000).
+    pub fn undefined_database(name: &str) -> SqlError {
+        SqlError::new(
+            errcode::UNDEFINED_DATABASE,
+            format!("database \"{name}\" does not exist"),
+        )
+    }
+
+    /// `column "c" does not exist` (42703).
+    pub fn undefined_column(name: &str) -> SqlError {
+        SqlError::new(
+            errcode::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        )
+    }
+
+    /// A syntax error outside the parser (42601).
+    pub fn syntax(message: impl Into<String>) -> SqlError {
+        SqlError::new(errcode::SYNTAX_ERROR, message)
+    }
+
+    /// A type mismatch (42804).
+    pub fn datatype_mismatch(message: impl Into<String>) -> SqlError {
+        SqlError::new(errcode::DATATYPE_MISMATCH, message)
+    }
+
+    /// An invalid parameter value (22023).
+    pub fn invalid_parameter(message: impl Into<String>) -> SqlError {
+        SqlError::new(errcode::INVALID_PARAMETER_VALUE, message)
+    }
+
+    /// True for errors the client should answer by retrying the transaction (40001).
+    pub fn is_retryable(&self) -> bool {
+        self.error.code == errcode::SERIALIZATION_FAILURE
+    }
+}
+
+impl From<ParseError> for SqlError {
+    fn from(e: ParseError) -> SqlError {
+        SqlError {
+            error: e.error,
+            position: e.position,
+        }
+    }
+}
+
+impl From<ClientError> for SqlError {
+    fn from(error: ClientError) -> SqlError {
+        SqlError {
+            error,
+            position: None,
+        }
+    }
+}
+
+impl From<KvError> for SqlError {
+    fn from(e: KvError) -> SqlError {
+        match &e {
+            KvError::TxnRetry { reason } => SqlError::new(
+                errcode::SERIALIZATION_FAILURE,
+                format!("restart transaction: TransactionRetryWithProtoRefreshError: {reason}"),
+            )
+            .with_hint("See: https://www.cockroachlabs.com/docs/v23.1/transaction-retry-error-reference.html"),
+            KvError::TxnAborted { reason } => SqlError::new(
+                errcode::SERIALIZATION_FAILURE,
+                format!(
+                    "restart transaction: TransactionRetryWithProtoRefreshError: \
+                     TransactionAbortedError({reason})"
+                ),
+            ),
+            KvError::WriteIntent { .. } => SqlError::new(
+                errcode::SERIALIZATION_FAILURE,
+                format!("restart transaction: TransactionRetryWithProtoRefreshError: {e}"),
+            ),
+            KvError::Unavailable(_)
+            | KvError::NotLeaseholder { .. }
+            | KvError::RangeNotFound { .. }
+            | KvError::RangeKeyMismatch { .. }
+            | KvError::FollowerReadTooNew { .. } => {
+                SqlError::new(errcode::RANGE_UNAVAILABLE, e.to_string())
+            }
+            KvError::ClockOffset(_) | KvError::Storage(_) => {
+                SqlError::new(errcode::SYSTEM_ERROR, e.to_string())
+            }
+            KvError::ConditionFailed { .. } | KvError::Internal(_) => SqlError::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,699 @@
+//! The API the PostgreSQL wire server calls: [`SqlServer`] (one per node, shared) and
+//! [`Session`] (one per connection).
+//!
+//! # Transactions
+//!
+//! Outside `BEGIN`, each statement runs in its own implicit KV transaction, retried
+//! automatically when KV asks for a restart (like `kv::run_txn`). After `BEGIN`, statements
+//! share the session's transaction until `COMMIT` or `ROLLBACK`; an error inside it moves the
+//! session to the aborted state, where everything but `COMMIT`/`ROLLBACK` fails with
+//! `current transaction is aborted, commands ignored until end of transaction block` (25P02),
+//! and a retryable error reaches the client as SQLSTATE 40001 `restart transaction: ...` for
+//! it to retry.
+//!
+//! # Statement hooks
+//!
+//! BACKUP, RESTORE, SHOW BACKUP, CHANGEFEED and job statements are parsed here but executed by
+//! higher crates, which register a [`StatementHook`] per [`HookKind`] with
+//! [`SqlServer::register_hook`]. Until then such statements fail with
+//! `unimplemented: <statement> is not available yet` (0A000).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base::errcode;
+use futures::future::BoxFuture;
+use kv::{KvNode, Txn};
+use parking_lot::RwLock;
+
+use crate::catalog::{Catalog, GENERATION_POLL};
+use crate::error::{Result, SqlError};
+use crate::exec::expr::EvalEnv;
+use crate::exec::{PostCommit, StmtCtx};
+use crate::kvio::Reader;
+use crate::parser::{self, Statement};
+use crate::types::{Datum, Type};
+
+/// How many times an implicit transaction is retried.
+pub const MAX_IMPLICIT_RETRIES: usize = 16;
+
+/// A result column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub ty: Type,
+}
+
+impl Column {
+    /// A column.
+    pub fn new(name: impl Into<String>, ty: Type) -> Column {
+        Column {
+            name: name.into(),
+            ty,
+        }
+    }
+}
+
+/// What one statement returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatementResult {
+    /// Columns (empty for statements without rows).
+    pub columns: Vec<Column>,
+    /// Rows.
+    pub rows: Vec<Vec<Datum>>,
+    /// The command tag: `SELECT 3`, `INSERT 0 2`, `CREATE TABLE`.
+    pub tag: String,
+    /// NOTICE messages.
+    pub notices: Vec<String>,
+}
+
+impl StatementResult {
+    /// A result with only a tag.
+    pub fn tag(tag: impl Into<String>) -> StatementResult {
+        StatementResult {
+            columns: Vec::new(),
+            rows: Vec::new(),
+            tag: tag.into(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// A row-returning result tagged `SELECT n`.
+    pub fn rows(columns: Vec<Column>, rows: Vec<Vec<Datum>>) -> StatementResult {
+        let tag = format!("SELECT {}", rows.len());
+        StatementResult {
+            columns,
+            rows,
+            tag,
+            notices: Vec::new(),
+        }
+    }
+}
+
+/// A statement parsed for the extended protocol.
+#[derive(Clone, Debug)]
+pub struct PreparedStatement {
+    /// The text.
+    pub sql: String,
+    /// The parsed statement (`None` for an empty query).
+    pub statement: Option<Statement>,
+    /// Placeholder types, inferred or declared.
+    pub param_types: Vec<Type>,
+    /// Result columns (empty when the statement returns none).
+    pub result_columns: Vec<Column>,
+}
+
+/// Which statements a hook executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    /// BACKUP.
+    Backup,
+    /// RESTORE.
+    Restore,
+    /// SHOW BACKUP / SHOW BACKUPS.
+    ShowBackup,
+    /// CREATE/ALTER CHANGEFEED, EXPERIMENTAL CHANGEFEED.
+    Changefeed,
+    /// SHOW JOBS, PAUSE/RESUME/CANCEL JOB(S).
+    Jobs,
+    /// CREATE/DROP/SHOW EXTERNAL CONNECTION.
+    ExternalConnection,
+}
+
+impl HookKind {
+    /// The hook kind that executes a statement, if any.
+    pub fn of(s: &Statement) -> Option<HookKind> {
+        use crate::parser::Show;
+        Some(match s {
+            Statement::Backup(_) => HookKind::Backup,
+            Statement::Restore(_) => HookKind::Restore,
+            Statement::CreateChangefeed(_) | Statement::AlterChangefeed(_) => HookKind::Changefeed,
+            Statement::ControlJobs(_) => HookKind::Jobs,
+            Statement::CreateExternalConnection(_) | Statement::DropExternalConnection(_) => {
+                HookKind::ExternalConnection
+            }
+            Statement::Show(show) => match show.as_ref() {
+                Show::Backup(_) | Show::Backups { .. } => HookKind::ShowBackup,
+                Show::Jobs(_) => HookKind::Jobs,
+                Show::ExternalConnections { .. } => HookKind::ExternalConnection,
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    fn statement_name(s: &Statement) -> String {
+        let text = s.to_string();
+        let words: Vec<&str> = text.split_whitespace().take(3).collect();
+        match s {
+            Statement::Show(_) => words.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            Statement::Backup(_) => "BACKUP".into(),
+            Statement::Restore(_) => "RESTORE".into(),
+            Statement::CreateChangefeed(_) => "CREATE CHANGEFEED".into(),
+            Statement::AlterChangefeed(_) => "ALTER CHANGEFEED".into(),
+            Statement::ControlJobs(_) => words.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            Statement::CreateExternalConnection(_) => "CREATE EXTERNAL CONNECTION".into(),
+            Statement::DropExternalConnection(_) => "DROP EXTERNAL CONNECTION".into(),
+            _ => words.join(" "),
+        }
+    }
+}
+
+/// What a hook gets besides the statement.
+#[derive(Clone)]
+pub struct HookContext {
+    /// The server (catalog access, the KV node).
+    pub server: SqlServer,
+    /// The session user.
+    pub user: String,
+    /// The session database.
+    pub database: String,
+    /// Placeholder values (extended protocol).
+    pub params: Vec<Datum>,
+}
+
+/// Executes statements the `sql` crate parses but does not own.
+pub trait StatementHook: Send + Sync {
+    /// Runs the statement.
+    fn execute<'a>(
+        &'a self,
+        ctx: HookContext,
+        stmt: &'a Statement,
+    ) -> BoxFuture<'a, Result<StatementResult>>;
+}
+
+/// State shared by every session of a node.
+pub struct ServerInner {
+    /// The KV node.
+    pub node: KvNode,
+    /// The descriptor cache.
+    pub catalog: Catalog,
+    hooks: RwLock<HashMap<HookKind, Arc<dyn StatementHook>>>,
+    bootstrapped: tokio::sync::OnceCell<()>,
+}
+
+/// The SQL layer of one node.
+#[derive(Clone)]
+pub struct SqlServer {
+    inner: Arc<ServerInner>,
+}
+
+impl SqlServer {
+    /// The SQL layer over a KV node. Must be called inside a tokio runtime (it starts the
+    /// catalog generation poll).
+    pub fn new(node: KvNode) -> SqlServer {
+        let inner = Arc::new(ServerInner {
+            node,
+            catalog: Catalog::default(),
+            hooks: RwLock::new(HashMap::new()),
+            bootstrapped: tokio::sync::OnceCell::new(),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&inner);
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(GENERATION_POLL).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.catalog.poll_generation(inner.node.sender()).await;
+                }
+            });
+        }
+        SqlServer { inner }
+    }
+
+    /// A new session.
+    pub fn session(&self, user: &str, database: &str) -> Session {
+        let mut vars = default_vars();
+        vars.insert("database".into(), database.to_string());
+        vars.insert("user".into(), user.to_string());
+        Session {
+            server: self.clone(),
+            user: user.to_string(),
+            vars,
+            txn: TxnState::Idle,
+        }
+    }
+
+    /// Registers the hook for a kind of statement (replacing any earlier one).
+    pub fn register_hook(&self, kind: HookKind, hook: Arc<dyn StatementHook>) {
+        self.inner.hooks.write().insert(kind, hook);
+    }
+
+    /// The KV node.
+    pub fn node(&self) -> &KvNode {
+        &self.inner.node
+    }
+
+    /// The shared state.
+    pub fn inner(&self) -> &ServerInner {
+        &self.inner
+    }
+
+    /// Creates the bootstrap descriptors if this cluster has none yet.
+    pub async fn bootstrap(&self) -> Result<()> {
+        self.inner
+            .bootstrapped
+            .get_or_try_init(|| async {
+                self.inner
+                    .catalog
+                    .bootstrap(self.inner.node.sender())
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+enum TxnState {
+    Idle,
+    Open {
+        txn: Arc<Txn>,
+        ddl: bool,
+        post_commit: Vec<PostCommit>,
+    },
+    Aborted,
+}
+
+fn default_vars() -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    for (k, val) in [
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "serializable"),
+        ("extra_float_digits", "1"),
+        ("intervalstyle", "postgres"),
+        ("search_path", "\"$user\", public"),
+        ("server_version", "13.0.0"),
+        ("server_version_num", "130000"),
+        ("standard_conforming_strings", "on"),
+        ("timezone", "UTC"),
+        ("transaction_isolation", "serializable"),
+        ("transaction_read_only", "off"),
+        ("integer_datetimes", "on"),
+        ("default_int_size", "8"),
+        ("distsql", "auto"),
+        ("vectorize", "on"),
+        ("statement_timeout", "0"),
+        ("idle_in_transaction_session_timeout", "0"),
+        ("node_id", "1"),
+        ("crdb_version", "CockroachDB CCL v23.1.0 (Sextant)"),
+    ] {
+        v.insert(k.to_string(), val.to_string());
+    }
+    v
+}
+
+/// One client connection's state.
+pub struct Session {
+    server: SqlServer,
+    user: String,
+    vars: BTreeMap<String, String>,
+    txn: TxnState,
+}
+
+fn aborted_error() -> SqlError {
+    SqlError::new(
+        errcode::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+impl Session {
+    /// The current database.
+    pub fn database(&self) -> &str {
+        self.vars.get("database").map_or("", |s| s.as_str())
+    }
+
+    /// The user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// A session variable.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|s| s.as_str())
+    }
+
+    /// True inside `BEGIN ... COMMIT` (also when aborted).
+    pub fn in_transaction(&self) -> bool {
+        !matches!(self.txn, TxnState::Idle)
+    }
+
+    /// Runs one or more `;`-separated statements (the simple query protocol); stops at the
+    /// first error.
+    pub async fn execute(&mut self, sql: &str) -> Result<Vec<StatementResult>> {
+        let stmts = parser::parse(sql)?;
+        let mut out = Vec::new();
+        for s in &stmts {
+            let mut r = self.execute_statement(s, Vec::new(), Vec::new()).await?;
+            if let Some(n) = s.deprecation_notice() {
+                r.notices.insert(0, n.to_string());
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Parses one statement and describes it (the extended protocol's Parse/Describe).
+    /// `param_types` are the types the client declared (`Type::Unknown` for unspecified).
+    pub async fn prepare(&mut self, sql: &str, param_types: Vec<Type>) -> Result<PreparedStatement> {
+        let statement = if parser::split(sql)?.is_empty() {
+            None
+        } else {
+            Some(parser::parse_one(sql)?)
+        };
+        let mut prepared = PreparedStatement {
+            sql: sql.to_string(),
+            statement: statement.clone(),
+            param_types: param_types.clone(),
+            result_columns: Vec::new(),
+        };
+        let Some(stmt) = statement else {
+            return Ok(prepared);
+        };
+        self.server.bootstrap().await?;
+        let (types, cols) = self.describe(&stmt, param_types).await?;
+        prepared.param_types = types
+            .into_iter()
+            .map(|t| if t == Type::Unknown { Type::String } else { t })
+            .collect();
+        prepared.result_columns = cols;
+        Ok(prepared)
+    }
+
+    async fn describe(&mut self, stmt: &Statement, params: Vec<Type>) -> Result<(Vec<Type>, Vec<crate::session::Column>)> {
+        let txn = Arc::new(Txn::begin(self.server.node().sender()));
+        let vars = self.vars.clone();
+        let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, Vec::new(), params);
+        let result = crate::exec::show::describe(&mut ctx, stmt).await;
+        let types = ctx.param_types.clone();
+        txn.rollback().await;
+        let cols = result?;
+        Ok((types, cols))
+    }
+
+    /// Executes a prepared statement with bound parameters.
+    pub async fn execute_prepared(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: Vec<Datum>,
+    ) -> Result<StatementResult> {
+        let Some(s) = &stmt.statement else {
+            return Ok(StatementResult::tag("EMPTY"));
+        };
+        let mut bound = Vec::with_capacity(params.len());
+        for (i, p) in params.into_iter().enumerate() {
+            let ty = stmt.param_types.get(i).cloned().unwrap_or(Type::Unknown);
+            bound.push(match (&p, &ty) {
+                (Datum::String(_), t) if *t != Type::Unknown => crate::types::cast(p, t)?,
+                _ => p,
+            });
+        }
+        self.execute_statement(s, bound, stmt.param_types.clone())
+            .await
+    }
+
+    fn stmt_ctx<'a>(
+        &'a self,
+        reader: Reader,
+        vars: &'a BTreeMap<String, String>,
+        params: Vec<Datum>,
+        param_types: Vec<Type>,
+    ) -> StmtCtx<'a> {
+        let node = self.server.node();
+        let locality: Vec<(String, String)> = node
+            .locality()
+            .tiers()
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        let gateway_region = locality
+            .iter()
+            .find(|(k, _)| k == "region")
+            .map(|(_, v)| v.clone());
+        let ts = reader.read_ts();
+        let now = chrono::DateTime::from_timestamp_nanos(node.clock().now().wall);
+        let env = EvalEnv {
+            now,
+            user: self.user.clone(),
+            database: self.database().to_string(),
+            gateway_region,
+            locality,
+            db_primary_region: None,
+            db_regions: Vec::new(),
+            node_id: node.node_id().0,
+            logical_ts: format!("{}.{:010}", ts.wall, ts.logical),
+        };
+        StmtCtx {
+            server: self.server.inner(),
+            reader,
+            database: self.database().to_string(),
+            user: self.user.clone(),
+            uncached: false,
+            ddl: false,
+            post_commit: Vec::new(),
+            env,
+            params,
+            param_types,
+            notices: Vec::new(),
+            vars,
+        }
+    }
+
+    async fn execute_statement(
+        &mut self,
+        stmt: &Statement,
+        params: Vec<Datum>,
+        param_types: Vec<Type>,
+    ) -> Result<StatementResult> {
+        self.server.bootstrap().await?;
+        if let Some(r) = self.transaction_control(stmt).await? {
+            return Ok(r);
+        }
+        if matches!(self.txn, TxnState::Aborted) {
+            return Err(aborted_error());
+        }
+        if let Some(r) = crate::exec::show::session_statement(self, stmt)? {
+            return Ok(r);
+        }
+        if let Some(kind) = HookKind::of(stmt) {
+            return self.run_hook(kind, stmt, params).await;
+        }
+        if let Statement::Query(q) = stmt
+            && let Some(as_of) = &q.as_of
+        {
+            if matches!(self.txn, TxnState::Open { .. }) {
+                return Err(SqlError::new(
+                    errcode::FEATURE_NOT_SUPPORTED,
+                    "unimplemented: AS OF SYSTEM TIME inside an explicit transaction",
+                ));
+            }
+            let ts = crate::exec::show::as_of_timestamp(self, &as_of.0, &params).await?;
+            let reader = Reader::Snapshot {
+                sender: self.server.node().sender().clone(),
+                ts,
+                gateway: self.server.node().node_id(),
+            };
+            let vars = self.vars.clone();
+            let mut ctx = self.stmt_ctx(reader, &vars, params, param_types);
+            crate::multiregion::fill_env(&mut ctx).await?;
+            let r = ctx.run(stmt).await;
+            return r;
+        }
+        match &self.txn {
+            TxnState::Open { txn, ddl, .. } => {
+                let (txn, ddl) = (txn.clone(), *ddl);
+                let vars = self.vars.clone();
+                let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, params, param_types);
+                ctx.uncached = ddl;
+                let _ = crate::multiregion::fill_env(&mut ctx).await;
+                let result = ctx.run(stmt).await;
+                let (did_ddl, post, notices) = (ctx.ddl, std::mem::take(&mut ctx.post_commit), std::mem::take(&mut ctx.notices));
+                drop(ctx);
+                match result {
+                    Ok(mut r) => {
+                        if let TxnState::Open {
+                            ddl, post_commit, ..
+                        } = &mut self.txn
+                        {
+                            *ddl |= did_ddl;
+                            post_commit.extend(post);
+                        }
+                        r.notices.extend(notices);
+                        Ok(r)
+                    }
+                    Err(e) => {
+                        txn.rollback().await;
+                        self.txn = TxnState::Aborted;
+                        Err(e)
+                    }
+                }
+            }
+            _ => self.implicit(stmt, params, param_types).await,
+        }
+    }
+
+    async fn implicit(
+        &mut self,
+        stmt: &Statement,
+        params: Vec<Datum>,
+        param_types: Vec<Type>,
+    ) -> Result<StatementResult> {
+        let mut backoff = Duration::from_millis(2);
+        let vars = self.vars.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let txn = Arc::new(Txn::begin(self.server.node().sender()));
+            let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, params.clone(), param_types.clone());
+            let _ = crate::multiregion::fill_env(&mut ctx).await;
+            let result = ctx.run(stmt).await;
+            let (ddl, post, notices) = (ctx.ddl, std::mem::take(&mut ctx.post_commit), std::mem::take(&mut ctx.notices));
+            drop(ctx);
+            let outcome = match result {
+                Ok(r) => match txn.commit().await {
+                    Ok(_) => Ok(r),
+                    Err(e) => Err(SqlError::from(e)),
+                },
+                Err(e) => {
+                    txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Ok(mut r) => {
+                    if ddl {
+                        self.server.inner().catalog.invalidate();
+                    }
+                    self.after_commit(post).await;
+                    r.notices.extend(notices);
+                    return Ok(r);
+                }
+                Err(e) if e.is_retryable() && attempt < MAX_IMPLICIT_RETRIES => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn after_commit(&self, post: Vec<PostCommit>) {
+        for p in post {
+            match p {
+                PostCommit::Split(key) => {
+                    if let Err(e) = self.server.node().admin_split(&key).await {
+                        tracing::warn!("split at {key} after CREATE TABLE failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_hook(&mut self, kind: HookKind, stmt: &Statement, params: Vec<Datum>) -> Result<StatementResult> {
+        let hook = self.server.inner().hooks.read().get(&kind).cloned();
+        let Some(hook) = hook else {
+            return Err(SqlError::unimplemented(format!(
+                "{} is not available yet",
+                HookKind::statement_name(stmt)
+            )));
+        };
+        let ctx = HookContext {
+            server: self.server.clone(),
+            user: self.user.clone(),
+            database: self.database().to_string(),
+            params,
+        };
+        hook.execute(ctx, stmt).await
+    }
+
+    /// BEGIN / COMMIT / ROLLBACK; `None` for other statements.
+    async fn transaction_control(&mut self, stmt: &Statement) -> Result<Option<StatementResult>> {
+        use sqlparser::ast::Statement as S;
+        let Statement::Standard(s) = stmt else {
+            return Ok(None);
+        };
+        match s.as_ref() {
+            S::StartTransaction { .. } => match self.txn {
+                TxnState::Idle => {
+                    let txn = Arc::new(Txn::begin(self.server.node().sender()));
+                    self.txn = TxnState::Open {
+                        txn,
+                        ddl: false,
+                        post_commit: Vec::new(),
+                    };
+                    Ok(Some(StatementResult::tag("BEGIN")))
+                }
+                TxnState::Aborted => Err(aborted_error()),
+                TxnState::Open { .. } => Err(SqlError::new(
+                    errcode::ACTIVE_SQL_TRANSACTION,
+                    "there is already a transaction in progress",
+                )),
+            },
+            S::Commit { .. } => {
+                let state = std::mem::replace(&mut self.txn, TxnState::Idle);
+                match state {
+                    TxnState::Idle => {
+                        let mut r = StatementResult::tag("COMMIT");
+                        r.notices.push("there is no transaction in progress".into());
+                        Ok(Some(r))
+                    }
+                    TxnState::Aborted => Ok(Some(StatementResult::tag("ROLLBACK"))),
+                    TxnState::Open {
+                        txn,
+                        ddl,
+                        post_commit,
+                    } => {
+                        txn.commit().await?;
+                        if ddl {
+                            self.server.inner().catalog.invalidate();
+                        }
+                        self.after_commit(post_commit).await;
+                        Ok(Some(StatementResult::tag("COMMIT")))
+                    }
+                }
+            }
+            S::Rollback { savepoint, .. } => {
+                if savepoint.is_some() {
+                    return Err(SqlError::unimplemented("savepoints"));
+                }
+                let state = std::mem::replace(&mut self.txn, TxnState::Idle);
+                match state {
+                    TxnState::Idle => {
+                        let mut r = StatementResult::tag("ROLLBACK");
+                        r.notices.push("there is no transaction in progress".into());
+                        Ok(Some(r))
+                    }
+                    TxnState::Aborted => Ok(Some(StatementResult::tag("ROLLBACK"))),
+                    TxnState::Open { txn, .. } => {
+                        txn.rollback().await;
+                        Ok(Some(StatementResult::tag("ROLLBACK")))
+                    }
+                }
+            }
+            S::Savepoint { .. } | S::ReleaseSavepoint { .. } => {
+                Err(SqlError::unimplemented("savepoints"))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Sets a session variable (SET).
+    pub fn set_var(&mut self, name: &str, value: String) {
+        self.vars.insert(name.to_string(), value);
+    }
+
+    /// Every session variable.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// The server.
+    pub fn server(&self) -> &SqlServer {
+        &self.server
+    }
+}

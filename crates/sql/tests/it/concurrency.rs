@@ -1,0 +1,1 @@
+//! Concurrent sessions incrementing counters in explicit transactions.
