@@ -115,7 +115,9 @@ fn decimal_parts(d: &Decimal) -> (i64, String) {
     let lead = frac.len() - frac.trim_start_matches('0').len();
     (
         -(lead as i64),
-        frac.trim_start_matches('0').trim_end_matches('0').to_string(),
+        frac.trim_start_matches('0')
+            .trim_end_matches('0')
+            .to_string(),
     )
 }
 
@@ -214,7 +216,10 @@ fn decode_decimal_key(buf: &[u8]) -> Result<(Datum, &[u8])> {
             let (exp, rest) = enc::decode_varint(&buf[1..]).map_err(e)?;
             let (digits, rest) = enc::decode_bytes(rest).map_err(e)?;
             let digits = String::from_utf8(digits).map_err(|_| corrupt("decimal digits"))?;
-            Ok((Datum::Decimal(decimal_from_parts(false, exp, &digits)?), rest))
+            Ok((
+                Datum::Decimal(decimal_from_parts(false, exp, &digits)?),
+                rest,
+            ))
         }
         DEC_NEG => {
             let inverted: Vec<u8> = buf[1..].iter().map(|b| !b).collect();
@@ -322,7 +327,9 @@ fn encode_value_datum(buf: &mut Vec<u8>, d: &Datum) {
 
 fn decode_value_datum(buf: &[u8]) -> Result<(Datum, &[u8])> {
     let e = |err: enc::DecodeError| corrupt(err);
-    let (&tag, rest) = buf.split_first().ok_or_else(|| corrupt("truncated value"))?;
+    let (&tag, rest) = buf
+        .split_first()
+        .ok_or_else(|| corrupt("truncated value"))?;
     let string = |v: Vec<u8>| String::from_utf8(v).map_err(|_| corrupt("utf8"));
     Ok(match tag {
         T_NULL => (Datum::Null, rest),
@@ -339,7 +346,10 @@ fn decode_value_datum(buf: &[u8]) -> Result<(Datum, &[u8])> {
                 .get(..8)
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| corrupt("float"))?;
-            (Datum::Float(f64::from_bits(u64::from_be_bytes(raw))), &rest[8..])
+            (
+                Datum::Float(f64::from_bits(u64::from_be_bytes(raw))),
+                &rest[8..],
+            )
         }
         T_DECIMAL => {
             let (v, rest) = enc::decode_bytes(rest).map_err(e)?;
@@ -500,7 +510,11 @@ pub fn primary_value(table: &TableDesc, row: &[Datum]) -> Vec<u8> {
 }
 
 /// The key and value of a row's entry in a secondary index.
-pub fn secondary_entry(table: &TableDesc, idx: &IndexDesc, row: &[Datum]) -> Result<(Key, Vec<u8>)> {
+pub fn secondary_entry(
+    table: &TableDesc,
+    idx: &IndexDesc,
+    row: &[Datum],
+) -> Result<(Key, Vec<u8>)> {
     let mut key = index_prefix(table, idx).0;
     encode_index_columns(&mut key, table, idx, &idx.columns, row)?;
     let pk_extra: Vec<ColumnId> = table
@@ -510,11 +524,10 @@ pub fn secondary_entry(table: &TableDesc, idx: &IndexDesc, row: &[Datum]) -> Res
         .filter(|id| !idx.columns.contains(id))
         .copied()
         .collect();
-    let any_null = idx.columns.iter().any(|id| {
-        table
-            .column_pos(*id)
-            .is_some_and(|p| row[p].is_null())
-    });
+    let any_null = idx
+        .columns
+        .iter()
+        .any(|id| table.column_pos(*id).is_some_and(|p| row[p].is_null()));
     let datum = |id: &ColumnId| -> (ColumnId, &Datum) {
         let pos = table.column_pos(*id).unwrap_or(0);
         (*id, &row[pos])
@@ -643,10 +656,15 @@ mod tests {
     #[test]
     fn decimal_keys_order_and_round_trip() {
         let ty = Type::decimal();
-        let vals = ["-100.5", "-1", "-0.001", "0", "0.0001", "0.5", "1", "1.5", "10", "123.456"];
+        let vals = [
+            "-100.5", "-1", "-0.001", "0", "0.0001", "0.5", "1", "1.5", "10", "123.456",
+        ];
         let ds: Vec<Datum> = vals.iter().map(|v| parse_datum(v, &ty).unwrap()).collect();
         for w in ds.windows(2) {
-            assert!(key_of(&w[0], &ty, false) < key_of(&w[1], &ty, false), "{w:?}");
+            assert!(
+                key_of(&w[0], &ty, false) < key_of(&w[1], &ty, false),
+                "{w:?}"
+            );
             assert!(key_of(&w[0], &ty, true) > key_of(&w[1], &ty, true), "{w:?}");
         }
         for d in &ds {

@@ -41,7 +41,12 @@ impl Reader {
     }
 
     /// Reads a span (at most `max_keys`, 0 = all), in key order or reversed.
-    pub async fn scan_dir(&self, span: &Span, max_keys: usize, reverse: bool) -> Result<Vec<KeyValue>> {
+    pub async fn scan_dir(
+        &self,
+        span: &Span,
+        max_keys: usize,
+        reverse: bool,
+    ) -> Result<Vec<KeyValue>> {
         match self {
             Reader::Txn(t) => Ok(t.scan_dir(span, max_keys, reverse).await?),
             Reader::Snapshot { .. } => {

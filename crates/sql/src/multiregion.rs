@@ -3,11 +3,17 @@
 use crate::catalog::{DatabaseDesc, TableDesc};
 use crate::error::{Result, SqlError};
 use crate::exec::StmtCtx;
-use crate::parser::{AlterDatabase, AlterTableLocality, ConfigureZone, CreateDatabase, Show, TableLocality};
+use crate::parser::{
+    AlterDatabase, AlterTableLocality, ConfigureZone, CreateDatabase, Show, TableLocality,
+};
 use crate::session::StatementResult;
 
 /// Sets up regions of a new database.
-pub async fn init_database(_ctx: &mut StmtCtx<'_>, _db: &mut DatabaseDesc, d: &CreateDatabase) -> Result<()> {
+pub async fn init_database(
+    _ctx: &mut StmtCtx<'_>,
+    _db: &mut DatabaseDesc,
+    d: &CreateDatabase,
+) -> Result<()> {
     if d.primary_region.is_some() || !d.regions.is_empty() {
         return Err(SqlError::unimplemented("multi-region databases"));
     }
@@ -20,7 +26,12 @@ pub async fn write_database_zone(_ctx: &mut StmtCtx<'_>, _db: &DatabaseDesc) -> 
 }
 
 /// Applies a table's locality clause.
-pub fn apply_table_locality(_ctx: &StmtCtx<'_>, _t: &mut TableDesc, _db: &DatabaseDesc, l: Option<&TableLocality>) -> Result<()> {
+pub fn apply_table_locality(
+    _ctx: &StmtCtx<'_>,
+    _t: &mut TableDesc,
+    _db: &DatabaseDesc,
+    l: Option<&TableLocality>,
+) -> Result<()> {
     if l.is_some() {
         return Err(SqlError::unimplemented("table localities"));
     }
@@ -28,7 +39,11 @@ pub fn apply_table_locality(_ctx: &StmtCtx<'_>, _t: &mut TableDesc, _db: &Databa
 }
 
 /// Writes a table's zone configuration.
-pub async fn write_table_zone(_ctx: &mut StmtCtx<'_>, _t: &TableDesc, _db: &DatabaseDesc) -> Result<()> {
+pub async fn write_table_zone(
+    _ctx: &mut StmtCtx<'_>,
+    _t: &TableDesc,
+    _db: &DatabaseDesc,
+) -> Result<()> {
     Ok(())
 }
 
@@ -38,7 +53,10 @@ pub async fn alter_database(_ctx: &mut StmtCtx<'_>, _a: &AlterDatabase) -> Resul
 }
 
 /// ALTER TABLE ... SET LOCALITY.
-pub async fn alter_table_locality(_ctx: &mut StmtCtx<'_>, _a: &AlterTableLocality) -> Result<StatementResult> {
+pub async fn alter_table_locality(
+    _ctx: &mut StmtCtx<'_>,
+    _a: &AlterTableLocality,
+) -> Result<StatementResult> {
     Err(SqlError::unimplemented("ALTER TABLE ... SET LOCALITY"))
 }
 
@@ -69,5 +87,8 @@ pub fn locality_clause(_t: &TableDesc) -> Option<String> {
 
 /// SHOW CREATE DATABASE text.
 pub fn create_database_text(db: &DatabaseDesc) -> String {
-    format!("CREATE DATABASE {}", crate::parser::Name::new(db.name.clone()))
+    format!(
+        "CREATE DATABASE {}",
+        crate::parser::Name::new(db.name.clone())
+    )
 }

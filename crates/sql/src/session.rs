@@ -154,7 +154,9 @@ impl HookKind {
             Statement::Restore(_) => "RESTORE".into(),
             Statement::CreateChangefeed(_) => "CREATE CHANGEFEED".into(),
             Statement::AlterChangefeed(_) => "ALTER CHANGEFEED".into(),
-            Statement::ControlJobs(_) => words.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            Statement::ControlJobs(_) => {
+                words.iter().take(2).copied().collect::<Vec<_>>().join(" ")
+            }
             Statement::CreateExternalConnection(_) => "CREATE EXTERNAL CONNECTION".into(),
             Statement::DropExternalConnection(_) => "DROP EXTERNAL CONNECTION".into(),
             _ => words.join(" "),
@@ -257,10 +259,7 @@ impl SqlServer {
         self.inner
             .bootstrapped
             .get_or_try_init(|| async {
-                self.inner
-                    .catalog
-                    .bootstrap(self.inner.node.sender())
-                    .await
+                self.inner.catalog.bootstrap(self.inner.node.sender()).await
             })
             .await?;
         Ok(())
@@ -360,7 +359,11 @@ impl Session {
 
     /// Parses one statement and describes it (the extended protocol's Parse/Describe).
     /// `param_types` are the types the client declared (`Type::Unknown` for unspecified).
-    pub async fn prepare(&mut self, sql: &str, param_types: Vec<Type>) -> Result<PreparedStatement> {
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: Vec<Type>,
+    ) -> Result<PreparedStatement> {
         let statement = if parser::split(sql)?.is_empty() {
             None
         } else {
@@ -385,7 +388,11 @@ impl Session {
         Ok(prepared)
     }
 
-    async fn describe(&mut self, stmt: &Statement, params: Vec<Type>) -> Result<(Vec<Type>, Vec<crate::session::Column>)> {
+    async fn describe(
+        &mut self,
+        stmt: &Statement,
+        params: Vec<Type>,
+    ) -> Result<(Vec<Type>, Vec<crate::session::Column>)> {
         let txn = Arc::new(Txn::begin(self.server.node().sender()));
         let vars = self.vars.clone();
         let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, Vec::new(), params);
@@ -512,7 +519,11 @@ impl Session {
                 ctx.uncached = ddl;
                 let _ = crate::multiregion::fill_env(&mut ctx).await;
                 let result = ctx.run(stmt).await;
-                let (did_ddl, post, notices) = (ctx.ddl, std::mem::take(&mut ctx.post_commit), std::mem::take(&mut ctx.notices));
+                let (did_ddl, post, notices) = (
+                    ctx.ddl,
+                    std::mem::take(&mut ctx.post_commit),
+                    std::mem::take(&mut ctx.notices),
+                );
                 drop(ctx);
                 match result {
                     Ok(mut r) => {
@@ -549,10 +560,19 @@ impl Session {
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
-            let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, params.clone(), param_types.clone());
+            let mut ctx = self.stmt_ctx(
+                Reader::Txn(txn.clone()),
+                &vars,
+                params.clone(),
+                param_types.clone(),
+            );
             let _ = crate::multiregion::fill_env(&mut ctx).await;
             let result = ctx.run(stmt).await;
-            let (ddl, post, notices) = (ctx.ddl, std::mem::take(&mut ctx.post_commit), std::mem::take(&mut ctx.notices));
+            let (ddl, post, notices) = (
+                ctx.ddl,
+                std::mem::take(&mut ctx.post_commit),
+                std::mem::take(&mut ctx.notices),
+            );
             drop(ctx);
             let outcome = match result {
                 Ok(r) => match txn.commit().await {
@@ -588,13 +608,23 @@ impl Session {
                 PostCommit::Split(key) => {
                     if let Err(e) = self.server.node().admin_split(&key).await {
                         tracing::warn!("split at {key} after CREATE TABLE failed: {e}");
+                        continue;
                     }
+                    // Establish the new range's lease now (the new leaseholder waits out
+                    // the clock uncertainty once), so the table's first writes and reads do
+                    // not straddle a lease start.
+                    let _ = kv::node::kv_get(self.server.node().sender(), key.clone()).await;
                 }
             }
         }
     }
 
-    async fn run_hook(&mut self, kind: HookKind, stmt: &Statement, params: Vec<Datum>) -> Result<StatementResult> {
+    async fn run_hook(
+        &mut self,
+        kind: HookKind,
+        stmt: &Statement,
+        params: Vec<Datum>,
+    ) -> Result<StatementResult> {
         let hook = self.server.inner().hooks.read().get(&kind).cloned();
         let Some(hook) = hook else {
             return Err(SqlError::unimplemented(format!(

@@ -380,9 +380,10 @@ impl Type {
             D::Array(elem) => {
                 use sqlparser::ast::ArrayElemTypeDef as A;
                 let inner = match elem {
-                    A::AngleBracket(t) | A::SquareBracket(t, _) | A::Parenthesis(t) | A::Qualified(t, _) => {
-                        Type::from_ast(t)?
-                    }
+                    A::AngleBracket(t)
+                    | A::SquareBracket(t, _)
+                    | A::Parenthesis(t)
+                    | A::Qualified(t, _) => Type::from_ast(t)?,
                     A::None => return Err(SqlError::syntax("array type needs an element type")),
                 };
                 if matches!(inner, Type::Array(_)) {
@@ -734,16 +735,13 @@ fn json_cmp(a: &serde_json::Value, b: &serde_json::Value) -> Ordering {
             x.as_f64().unwrap_or(f64::NAN),
             y.as_f64().unwrap_or(f64::NAN),
         ),
-        (Array(x), Array(y)) => x
-            .len()
-            .cmp(&y.len())
-            .then_with(|| {
-                x.iter()
-                    .zip(y)
-                    .map(|(p, q)| json_cmp(p, q))
-                    .find(|o| *o != Ordering::Equal)
-                    .unwrap_or(Ordering::Equal)
-            }),
+        (Array(x), Array(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| json_cmp(p, q))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal)
+        }),
         (Object(x), Object(y)) => x.len().cmp(&y.len()).then_with(|| {
             x.iter()
                 .zip(y)
@@ -980,7 +978,10 @@ pub fn parse_datum(s: &str, ty: &Type) -> Result<Datum> {
         Type::Array(elem) => Datum::Array(parse_array(t, elem).ok_or_else(|| {
             SqlError::new(
                 errcode::INVALID_TEXT_REPRESENTATION,
-                format!("could not parse \"{s}\" as type {}: array must be enclosed in {{ and }}", ty.error_name()),
+                format!(
+                    "could not parse \"{s}\" as type {}: array must be enclosed in {{ and }}",
+                    ty.error_name()
+                ),
             )
         })??),
     })
@@ -1009,7 +1010,9 @@ fn parse_bytes(s: &str) -> std::result::Result<Vec<u8>, String> {
                 i += 2;
                 continue;
             }
-            let oct = s.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+            let oct = s
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(o, 8).ok());
             match oct {
                 Some(v) => {
                     out.push(v);
@@ -1099,7 +1102,10 @@ pub fn parse_timestamp(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
     let mut time = rest;
     let mut offset = None;
     let upper = rest.to_ascii_uppercase();
-    if let Some(stripped) = upper.strip_suffix("UTC").or_else(|| upper.strip_suffix('Z')) {
+    if let Some(stripped) = upper
+        .strip_suffix("UTC")
+        .or_else(|| upper.strip_suffix('Z'))
+    {
         time = rest[..stripped.trim_end().len()].trim();
         offset = Some(0);
     } else if let Some(pos) = rest.rfind(['+', '-'])
@@ -1249,10 +1255,7 @@ fn check_width(d: Datum, ty: &Type) -> Result<Datum> {
     {
         return Err(SqlError::new(
             errcode::STRING_DATA_RIGHT_TRUNCATION,
-            format!(
-                "value too long for type {}",
-                ty.sql_name().replace("CHAR(", "CHAR(")
-            ),
+            format!("value too long for type {}", ty.sql_name()),
         ));
     }
     Ok(d)
@@ -1302,11 +1305,7 @@ fn round_decimal(d: Decimal, ty: &Type) -> Result<Datum> {
 fn cast_error(from: &Type, to: &Type) -> SqlError {
     SqlError::new(
         errcode::DATATYPE_MISMATCH,
-        format!(
-            "invalid cast: {} -> {}",
-            from.error_name(),
-            to.sql_name()
-        ),
+        format!("invalid cast: {} -> {}", from.error_name(), to.sql_name()),
     )
 }
 
@@ -1319,17 +1318,25 @@ pub fn can_cast(from: &Type, to: &Type) -> bool {
     }
     matches!(
         (a, b),
-        (F::Int | F::Float | F::Decimal | F::Oid | F::Bool, F::Int | F::Float | F::Decimal | F::Oid)
-            | (F::Int, F::Bool)
+        (
+            F::Int | F::Float | F::Decimal | F::Oid | F::Bool,
+            F::Int | F::Float | F::Decimal | F::Oid
+        ) | (F::Int, F::Bool)
             | (F::Date, F::Timestamp | F::TimestampTz)
-            | (F::Timestamp | F::TimestampTz, F::Date | F::Timestamp | F::TimestampTz)
+            | (
+                F::Timestamp | F::TimestampTz,
+                F::Date | F::Timestamp | F::TimestampTz
+            )
             | (F::Int, F::Interval)
             | (F::Interval, F::Int)
             | (F::Json, _)
             | (F::Bytes, F::Uuid)
             | (F::Uuid, F::Bytes)
             | (F::Enum, F::Enum)
-            | (F::Int | F::Decimal | F::Float, F::Timestamp | F::TimestampTz)
+            | (
+                F::Int | F::Decimal | F::Float,
+                F::Timestamp | F::TimestampTz
+            )
     )
 }
 
@@ -1389,7 +1396,8 @@ pub fn cast(d: Datum, to: &Type) -> Result<Datum> {
         }
         (D::Decimal(d), Type::Int2 | Type::Int4 | Type::Int8) => {
             use rust_decimal::prelude::ToPrimitive;
-            let r = d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            let r =
+                d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
             let i = r.to_i64().ok_or_else(|| {
                 SqlError::new(errcode::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range")
             })?;
@@ -1416,9 +1424,9 @@ pub fn cast(d: Datum, to: &Type) -> Result<Datum> {
             return parse_datum(&n.to_string(), t);
         }
         (D::Bytes(b), Type::Bytes) => D::Bytes(b),
-        (D::Bytes(b), Type::Uuid) => D::Uuid(
-            uuid::Uuid::from_slice(&b).map_err(|_| cast_error(&Type::Bytes, to))?,
-        ),
+        (D::Bytes(b), Type::Uuid) => {
+            D::Uuid(uuid::Uuid::from_slice(&b).map_err(|_| cast_error(&Type::Bytes, to))?)
+        }
         (D::Uuid(u), Type::Uuid) => D::Uuid(u),
         (D::Uuid(u), Type::Bytes) => D::Bytes(u.as_bytes().to_vec()),
         (D::Array(a), Type::Array(elem)) => D::Array(
@@ -1475,9 +1483,7 @@ pub fn extract_field(field: &str, d: &Datum) -> Option<Datum> {
         "day" | "days" => f64::from(ts.day()),
         "hour" | "hours" => f64::from(ts.hour()),
         "minute" | "minutes" => f64::from(ts.minute()),
-        "second" | "seconds" => {
-            f64::from(ts.second()) + f64::from(ts.nanosecond() / 1000) / 1e6
-        }
+        "second" | "seconds" => f64::from(ts.second()) + f64::from(ts.nanosecond() / 1000) / 1e6,
         "millisecond" | "milliseconds" => {
             f64::from(ts.second()) * 1e3 + f64::from(ts.nanosecond() / 1000) / 1e3
         }
@@ -1561,14 +1567,20 @@ mod tests {
         let i = parse_interval("1 year 2 months 3 days").unwrap();
         assert_eq!((i.months, i.days), (14, 3));
         assert_eq!(i.to_string(), "1 year 2 mons 3 days");
-        assert_eq!(parse_interval("-00:00:10").unwrap().to_string(), "-00:00:10");
+        assert_eq!(
+            parse_interval("-00:00:10").unwrap().to_string(),
+            "-00:00:10"
+        );
     }
 
     #[test]
     fn parse_errors_name_the_type() {
         let e = parse_datum("abc", &Type::Int8).unwrap_err();
         assert_eq!(e.code(), errcode::INVALID_TEXT_REPRESENTATION);
-        assert!(e.message().starts_with("could not parse \"abc\" as type int"));
+        assert!(
+            e.message()
+                .starts_with("could not parse \"abc\" as type int")
+        );
     }
 
     #[test]

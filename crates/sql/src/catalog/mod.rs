@@ -126,7 +126,12 @@ pub struct Catalog {
 
 impl Catalog {
     /// Reads a descriptor by id (through the cache unless `uncached`).
-    pub async fn get(&self, r: &Reader, id: u64, uncached: bool) -> Result<Option<Arc<Descriptor>>> {
+    pub async fn get(
+        &self,
+        r: &Reader,
+        id: u64,
+        uncached: bool,
+    ) -> Result<Option<Arc<Descriptor>>> {
         let generation = {
             let c = self.cache.read();
             if !uncached && let Some(d) = c.descs.get(&id) {
@@ -221,7 +226,13 @@ impl Catalog {
     }
 
     /// Removes a namespace entry.
-    pub async fn remove_name(&self, txn: &kv::Txn, parent: u64, schema: u64, name: &str) -> Result<()> {
+    pub async fn remove_name(
+        &self,
+        txn: &kv::Txn,
+        parent: u64,
+        schema: u64,
+        name: &str,
+    ) -> Result<()> {
         txn.delete(&ns_key(parent, schema, name)).await?;
         Ok(())
     }

@@ -59,48 +59,74 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
     let ok = |t: Type| Some(Ok(t));
     let bad = || Some(Err(wrong_args(name, args)));
     match name {
-        "now" | "current_timestamp" | "statement_timestamp" | "transaction_timestamp"
-        | "clock_timestamp" | "localtimestamp" => {
+        "now"
+        | "current_timestamp"
+        | "statement_timestamp"
+        | "transaction_timestamp"
+        | "clock_timestamp"
+        | "localtimestamp" => {
             if n == 0 {
                 ok(Type::TimestampTz)
             } else {
                 bad()
             }
         }
-        "follower_read_timestamp" | "crdb_internal.follower_read_timestamp" => ok(Type::TimestampTz),
+        "follower_read_timestamp" | "crdb_internal.follower_read_timestamp" => {
+            ok(Type::TimestampTz)
+        }
         "current_date" => ok(Type::Date),
         "gen_random_uuid" | "uuid_generate_v4" | "uuid_v4" => ok(Type::Uuid),
         "unique_rowid" | "crdb_internal.node_id" | "random_int" => ok(Type::Int8),
         "random" => ok(Type::Float8),
-        "gateway_region" | "crdb_internal.locality_value" | "version" | "current_database"
-        | "current_schema" | "current_user" | "session_user" | "current_catalog" | "user"
-        | "pg_typeof" | "md5" | "to_hex" | "chr" | "initcap" | "quote_ident"
-        | "quote_literal" | "pg_catalog.pg_get_userbyid" | "pg_get_userbyid"
-        | "pg_catalog.format_type" | "format_type" | "pg_encoding_to_char"
-        | "pg_catalog.pg_encoding_to_char" | "cluster_logical_timestamp" | "split_part"
-        | "to_char" | "crdb_internal.cluster_name" | "array_to_string" | "encode" => {
-            ok(Type::String)
-        }
+        "gateway_region"
+        | "crdb_internal.locality_value"
+        | "version"
+        | "current_database"
+        | "current_schema"
+        | "current_user"
+        | "session_user"
+        | "current_catalog"
+        | "user"
+        | "pg_typeof"
+        | "md5"
+        | "to_hex"
+        | "chr"
+        | "initcap"
+        | "quote_ident"
+        | "quote_literal"
+        | "pg_catalog.pg_get_userbyid"
+        | "pg_get_userbyid"
+        | "pg_catalog.format_type"
+        | "format_type"
+        | "pg_encoding_to_char"
+        | "pg_catalog.pg_encoding_to_char"
+        | "cluster_logical_timestamp"
+        | "split_part"
+        | "to_char"
+        | "crdb_internal.cluster_name"
+        | "array_to_string"
+        | "encode" => ok(Type::String),
         "default_to_database_primary_region" => ok(args.first().cloned().unwrap_or(Type::String)),
-        "lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "trim" | "replace" | "left"
-        | "right" | "repeat" | "reverse" | "lpad" | "rpad" | "translate" | "substr"
-        | "substring" | "concat" | "concat_ws" | "regexp_replace" | "overlay" => {
-            ok(Type::String)
+        "lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "trim" | "replace" | "left" | "right"
+        | "repeat" | "reverse" | "lpad" | "rpad" | "translate" | "substr" | "substring"
+        | "concat" | "concat_ws" | "regexp_replace" | "overlay" => ok(Type::String),
+        "length" | "char_length" | "character_length" | "octet_length" | "strpos" | "position"
+        | "array_length" | "cardinality" | "ascii" | "bit_length" | "array_position" => {
+            ok(Type::Int8)
         }
-        "length" | "char_length" | "character_length" | "octet_length" | "strpos"
-        | "position" | "array_length" | "cardinality" | "ascii" | "bit_length"
-        | "array_position" => ok(Type::Int8),
         "abs" | "ceil" | "ceiling" | "floor" | "sign" | "trunc" | "mod" => {
             ok(numeric_result(args.first().unwrap_or(&Type::Unknown)))
         }
         "round" => ok(numeric_result(args.first().unwrap_or(&Type::Unknown))),
-        "sqrt" | "cbrt" | "exp" | "ln" | "log" | "log10" | "pi" | "degrees" | "radians"
-        | "sin" | "cos" | "tan" | "atan" | "asin" | "acos" => match args.first() {
+        "sqrt" | "cbrt" | "exp" | "ln" | "log" | "log10" | "pi" | "degrees" | "radians" | "sin"
+        | "cos" | "tan" | "atan" | "asin" | "acos" => match args.first() {
             Some(Type::Decimal { .. }) => ok(Type::decimal()),
             _ => ok(Type::Float8),
         },
         "power" | "pow" => match args.first() {
-            Some(Type::Int8 | Type::Int4 | Type::Int2) if args.get(1).is_some_and(|t| t.is_numeric()) => {
+            Some(Type::Int8 | Type::Int4 | Type::Int2)
+                if args.get(1).is_some_and(|t| t.is_numeric()) =>
+            {
                 ok(Type::Float8)
             }
             Some(Type::Decimal { .. }) => ok(Type::decimal()),
@@ -115,30 +141,50 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
         "date_trunc" => ok(args.get(1).cloned().unwrap_or(Type::TimestampTz)),
         "age" => ok(Type::Interval),
         "to_json" | "to_jsonb" | "json_build_object" | "jsonb_build_object"
-        | "json_build_array" | "jsonb_build_array" | "json_object" | "jsonb_set" => {
-            ok(Type::Jsonb)
-        }
+        | "json_build_array" | "jsonb_build_array" | "json_object" | "jsonb_set" => ok(Type::Jsonb),
         "json_typeof" | "jsonb_typeof" | "jsonb_pretty" => ok(Type::String),
-        "array_append" | "array_prepend" | "array_cat" | "array_remove" => {
-            ok(args.iter().find(|t| matches!(t, Type::Array(_))).cloned().unwrap_or(Type::Array(Box::new(Type::String))))
-        }
+        "array_append" | "array_prepend" | "array_cat" | "array_remove" => ok(args
+            .iter()
+            .find(|t| matches!(t, Type::Array(_)))
+            .cloned()
+            .unwrap_or(Type::Array(Box::new(Type::String)))),
         "string_to_array" => ok(Type::Array(Box::new(Type::String))),
         "to_timestamp" => ok(Type::TimestampTz),
-        "pg_catalog.pg_table_is_visible" | "pg_table_is_visible" | "has_table_privilege"
-        | "has_schema_privilege" | "has_database_privilege" | "pg_catalog.pg_is_in_recovery"
-        | "pg_is_in_recovery" | "pg_catalog.pg_type_is_visible" | "pg_type_is_visible"
-        | "pg_catalog.pg_function_is_visible" | "pg_function_is_visible" => ok(Type::Bool),
-        "obj_description" | "pg_catalog.obj_description" | "col_description"
-        | "pg_catalog.col_description" | "shobj_description" | "pg_catalog.shobj_description"
-        | "pg_get_expr" | "pg_catalog.pg_get_expr" | "pg_get_indexdef"
-        | "pg_catalog.pg_get_indexdef" | "pg_get_constraintdef"
-        | "pg_catalog.pg_get_constraintdef" | "pg_catalog.array_to_string"
-        | "pg_catalog.pg_get_statisticsobjdef_columns" | "pg_get_partkeydef"
-        | "pg_catalog.pg_get_partkeydef" | "current_setting" | "pg_catalog.current_setting" => {
-            ok(Type::String)
-        }
-        "pg_catalog.pg_relation_size" | "pg_relation_size" | "pg_catalog.pg_total_relation_size"
-        | "pg_total_relation_size" | "pg_database_size" | "pg_catalog.pg_database_size" => ok(Type::Int8),
+        "pg_catalog.pg_table_is_visible"
+        | "pg_table_is_visible"
+        | "has_table_privilege"
+        | "has_schema_privilege"
+        | "has_database_privilege"
+        | "pg_catalog.pg_is_in_recovery"
+        | "pg_is_in_recovery"
+        | "pg_catalog.pg_type_is_visible"
+        | "pg_type_is_visible"
+        | "pg_catalog.pg_function_is_visible"
+        | "pg_function_is_visible" => ok(Type::Bool),
+        "obj_description"
+        | "pg_catalog.obj_description"
+        | "col_description"
+        | "pg_catalog.col_description"
+        | "shobj_description"
+        | "pg_catalog.shobj_description"
+        | "pg_get_expr"
+        | "pg_catalog.pg_get_expr"
+        | "pg_get_indexdef"
+        | "pg_catalog.pg_get_indexdef"
+        | "pg_get_constraintdef"
+        | "pg_catalog.pg_get_constraintdef"
+        | "pg_catalog.array_to_string"
+        | "pg_catalog.pg_get_statisticsobjdef_columns"
+        | "pg_get_partkeydef"
+        | "pg_catalog.pg_get_partkeydef"
+        | "current_setting"
+        | "pg_catalog.current_setting" => ok(Type::String),
+        "pg_catalog.pg_relation_size"
+        | "pg_relation_size"
+        | "pg_catalog.pg_total_relation_size"
+        | "pg_total_relation_size"
+        | "pg_database_size"
+        | "pg_catalog.pg_database_size" => ok(Type::Int8),
         "pg_catalog.pg_size_pretty" | "pg_size_pretty" => ok(Type::String),
         _ => None,
     }
@@ -174,15 +220,20 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
     // Functions that look at NULL arguments themselves.
     match name {
         "coalesce" | "ifnull" => {
-            return Ok(vals.into_iter().find(|v| !v.is_null()).unwrap_or(Datum::Null));
+            return Ok(vals
+                .into_iter()
+                .find(|v| !v.is_null())
+                .unwrap_or(Datum::Null));
         }
         "nullif" => {
             let [a, b] = <[Datum; 2]>::try_from(vals).map_err(|v| arg_err(name, &v))?;
-            return Ok(if !a.is_null() && a.compare(&b) == Some(std::cmp::Ordering::Equal) {
-                Datum::Null
-            } else {
-                a
-            });
+            return Ok(
+                if !a.is_null() && a.compare(&b) == Some(std::cmp::Ordering::Equal) {
+                    Datum::Null
+                } else {
+                    a
+                },
+            );
         }
         "greatest" | "least" => {
             let mut best: Option<Datum> = None;
@@ -201,7 +252,11 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             }
             return Ok(best.unwrap_or(Datum::Null));
         }
-        "concat" => return Ok(Datum::String(vals.iter().filter(|v| !v.is_null()).map(s).collect())),
+        "concat" => {
+            return Ok(Datum::String(
+                vals.iter().filter(|v| !v.is_null()).map(s).collect(),
+            ));
+        }
         "concat_ws" => {
             let mut it = vals.into_iter();
             let Some(sep) = it.next() else {
@@ -243,15 +298,23 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
                 _ => Datum::Null,
             });
         }
-        "obj_description" | "pg_catalog.obj_description" | "col_description"
-        | "pg_catalog.col_description" | "shobj_description" | "pg_catalog.shobj_description"
-        | "pg_get_partkeydef" | "pg_catalog.pg_get_partkeydef"
+        "obj_description"
+        | "pg_catalog.obj_description"
+        | "col_description"
+        | "pg_catalog.col_description"
+        | "shobj_description"
+        | "pg_catalog.shobj_description"
+        | "pg_get_partkeydef"
+        | "pg_catalog.pg_get_partkeydef"
         | "pg_catalog.pg_get_statisticsobjdef_columns" => return Ok(Datum::Null),
         _ => {}
     }
     // Nullary functions.
     match name {
-        "now" | "current_timestamp" | "statement_timestamp" | "transaction_timestamp"
+        "now"
+        | "current_timestamp"
+        | "statement_timestamp"
+        | "transaction_timestamp"
         | "localtimestamp" => return Ok(Datum::TimestampTz(env.now)),
         "clock_timestamp" => return Ok(Datum::TimestampTz(env.now)),
         "current_date" => return Ok(Datum::Date(env.now.date_naive())),
@@ -267,11 +330,13 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "random" => return Ok(Datum::Float(rand::random::<f64>())),
         "random_int" => return Ok(Datum::Int(rand::random::<i64>().abs())),
         "gateway_region" => {
-            return env.gateway_region.clone().map(Datum::String).ok_or_else(|| {
-                SqlError::invalid_parameter(
-                    "no region set on the locality flag on this node",
-                )
-            });
+            return env
+                .gateway_region
+                .clone()
+                .map(Datum::String)
+                .ok_or_else(|| {
+                    SqlError::invalid_parameter("no region set on the locality flag on this node")
+                });
         }
         "crdb_internal.node_id" => return Ok(Datum::Int(env.node_id as i64)),
         "version" => {
@@ -319,7 +384,9 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
                 .map(|w| {
                     let mut c = w.chars();
                     match c.next() {
-                        Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                        Some(f) => {
+                            f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()
+                        }
                         None => String::new(),
                     }
                 })
@@ -344,7 +411,11 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "substr" | "substring" => {
             let text: Vec<char> = s(&a0).chars().collect();
             let start = int(&a1)?;
-            let len = if vals.len() > 2 { Some(int(&a2)?) } else { None };
+            let len = if vals.len() > 2 {
+                Some(int(&a2)?)
+            } else {
+                None
+            };
             if len.is_some_and(|l| l < 0) {
                 return Err(SqlError::invalid_parameter(format!(
                     "{name}(): negative substring length {} not allowed",
@@ -404,15 +475,31 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             )
         }
         "btrim" | "trim" => {
-            let chars: Vec<char> = if vals.len() > 1 { s(&a1).chars().collect() } else { vec![' '] };
+            let chars: Vec<char> = if vals.len() > 1 {
+                s(&a1).chars().collect()
+            } else {
+                vec![' ']
+            };
             Datum::String(s(&a0).trim_matches(|c| chars.contains(&c)).to_string())
         }
         "ltrim" => {
-            let chars: Vec<char> = if vals.len() > 1 { s(&a1).chars().collect() } else { vec![' '] };
-            Datum::String(s(&a0).trim_start_matches(|c| chars.contains(&c)).to_string())
+            let chars: Vec<char> = if vals.len() > 1 {
+                s(&a1).chars().collect()
+            } else {
+                vec![' ']
+            };
+            Datum::String(
+                s(&a0)
+                    .trim_start_matches(|c| chars.contains(&c))
+                    .to_string(),
+            )
         }
         "rtrim" => {
-            let chars: Vec<char> = if vals.len() > 1 { s(&a1).chars().collect() } else { vec![' '] };
+            let chars: Vec<char> = if vals.len() > 1 {
+                s(&a1).chars().collect()
+            } else {
+                vec![' ']
+            };
             Datum::String(s(&a0).trim_end_matches(|c| chars.contains(&c)).to_string())
         }
         "lpad" | "rpad" => {
@@ -420,7 +507,11 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             if n > 64 << 20 {
                 return Err(SqlError::invalid_parameter("requested length too large"));
             }
-            let fill: Vec<char> = if vals.len() > 2 { s(&a2).chars().collect() } else { vec![' '] };
+            let fill: Vec<char> = if vals.len() > 2 {
+                s(&a2).chars().collect()
+            } else {
+                vec![' ']
+            };
             let text: Vec<char> = s(&a0).chars().collect();
             if text.len() >= n || fill.is_empty() {
                 Datum::String(text[..n.min(text.len())].iter().collect())
@@ -438,7 +529,9 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "split_part" => {
             let n = int(&a2)?;
             if n <= 0 {
-                return Err(SqlError::invalid_parameter("field position must be greater than zero"));
+                return Err(SqlError::invalid_parameter(
+                    "field position must be greater than zero",
+                ));
             }
             Datum::String(
                 s(&a0)
@@ -457,7 +550,9 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "md5" => Datum::String(md5_hex(s(&a0).as_bytes())),
         "to_hex" => Datum::String(format!("{:x}", int(&a0)?)),
         "encode" => match (&a0, s(&a1).as_str()) {
-            (Datum::Bytes(b), "hex") => Datum::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+            (Datum::Bytes(b), "hex") => {
+                Datum::String(b.iter().map(|x| format!("{x:02x}")).collect())
+            }
             (Datum::Bytes(b), "escape") => Datum::String(String::from_utf8_lossy(b).to_string()),
             _ => return Err(arg_err(name, &vals)),
         },
@@ -465,7 +560,10 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "quote_literal" => Datum::String(format!("'{}'", s(&a0).replace('\'', "''"))),
         "abs" => match a0 {
             Datum::Int(i) => Datum::Int(i.checked_abs().ok_or_else(|| {
-                SqlError::new(errcode::NUMERIC_VALUE_OUT_OF_RANGE, "abs of min integer value (-9223372036854775808) not defined")
+                SqlError::new(
+                    errcode::NUMERIC_VALUE_OUT_OF_RANGE,
+                    "abs of min integer value (-9223372036854775808) not defined",
+                )
             })?),
             Datum::Float(f) => Datum::Float(f.abs()),
             Datum::Decimal(d) => Datum::Decimal(d.abs()),
@@ -474,7 +572,15 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "sign" => match a0 {
             Datum::Int(i) => Datum::Int(i.signum()),
             Datum::Float(f) => Datum::Float(if f == 0.0 { 0.0 } else { f.signum() }),
-            Datum::Decimal(d) => Datum::Decimal(if d.is_zero() { d } else { if d.is_sign_negative() { -rust_decimal::Decimal::ONE } else { rust_decimal::Decimal::ONE } }),
+            Datum::Decimal(d) => Datum::Decimal(if d.is_zero() {
+                d
+            } else {
+                if d.is_sign_negative() {
+                    -rust_decimal::Decimal::ONE
+                } else {
+                    rust_decimal::Decimal::ONE
+                }
+            }),
             _ => return Err(arg_err(name, &vals)),
         },
         "ceil" | "ceiling" => match a0 {
@@ -641,11 +747,15 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             Datum::Json(j) => Datum::String(serde_json::to_string_pretty(&j).unwrap_or_default()),
             _ => return Err(arg_err(name, &vals)),
         },
-        "pg_catalog.pg_table_is_visible" | "pg_table_is_visible" | "has_table_privilege"
-        | "has_schema_privilege" | "has_database_privilege" | "pg_catalog.pg_type_is_visible"
-        | "pg_type_is_visible" | "pg_catalog.pg_function_is_visible" | "pg_function_is_visible" => {
-            Datum::Bool(true)
-        }
+        "pg_catalog.pg_table_is_visible"
+        | "pg_table_is_visible"
+        | "has_table_privilege"
+        | "has_schema_privilege"
+        | "has_database_privilege"
+        | "pg_catalog.pg_type_is_visible"
+        | "pg_type_is_visible"
+        | "pg_catalog.pg_function_is_visible"
+        | "pg_function_is_visible" => Datum::Bool(true),
         "pg_catalog.pg_get_userbyid" | "pg_get_userbyid" => Datum::String("root".into()),
         "pg_encoding_to_char" | "pg_catalog.pg_encoding_to_char" => Datum::String("UTF8".into()),
         "pg_catalog.format_type" | "format_type" => Datum::String(
@@ -653,14 +763,20 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
                 .map_or("unknown".into(), |t| t.pg_name()),
         ),
         "pg_get_expr" | "pg_catalog.pg_get_expr" => Datum::String(s(&a0)),
-        "pg_get_indexdef" | "pg_catalog.pg_get_indexdef" | "pg_get_constraintdef"
+        "pg_get_indexdef"
+        | "pg_catalog.pg_get_indexdef"
+        | "pg_get_constraintdef"
         | "pg_catalog.pg_get_constraintdef" => Datum::String(String::new()),
         "current_setting" | "pg_catalog.current_setting" => Datum::String(String::new()),
-        "pg_catalog.pg_relation_size" | "pg_relation_size" | "pg_catalog.pg_total_relation_size"
-        | "pg_total_relation_size" | "pg_database_size" | "pg_catalog.pg_database_size" => {
-            Datum::Int(0)
+        "pg_catalog.pg_relation_size"
+        | "pg_relation_size"
+        | "pg_catalog.pg_total_relation_size"
+        | "pg_total_relation_size"
+        | "pg_database_size"
+        | "pg_catalog.pg_database_size" => Datum::Int(0),
+        "pg_catalog.pg_size_pretty" | "pg_size_pretty" => {
+            Datum::String(format!("{} bytes", s(&a0)))
         }
-        "pg_catalog.pg_size_pretty" | "pg_size_pretty" => Datum::String(format!("{} bytes", s(&a0))),
         _ => {
             return Err(SqlError::new(
                 errcode::UNDEFINED_FUNCTION,
@@ -679,7 +795,10 @@ fn date_trunc(unit: &str, d: Datum) -> Result<Datum> {
     };
     let date = ts.date();
     let t = match unit {
-        "year" => date.with_month(1).and_then(|d| d.with_day(1)).map(|d| d.and_time(chrono::NaiveTime::MIN)),
+        "year" => date
+            .with_month(1)
+            .and_then(|d| d.with_day(1))
+            .map(|d| d.and_time(chrono::NaiveTime::MIN)),
         "quarter" => date
             .with_day(1)
             .and_then(|d| d.with_month((d.month() - 1) / 3 * 3 + 1))
@@ -690,7 +809,10 @@ fn date_trunc(unit: &str, d: Datum) -> Result<Datum> {
                 .and_time(chrono::NaiveTime::MIN),
         ),
         "day" => Some(date.and_time(chrono::NaiveTime::MIN)),
-        "hour" => ts.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)),
+        "hour" => ts
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0)),
         "minute" => ts.with_second(0).and_then(|t| t.with_nanosecond(0)),
         "second" => ts.with_nanosecond(0),
         "millisecond" => ts.with_nanosecond(ts.nanosecond() / 1_000_000 * 1_000_000),
@@ -754,7 +876,8 @@ fn md5_hex(data: &[u8]) -> String {
     let k: Vec<u32> = (0..64)
         .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
         .collect();
-    let (mut a0, mut b0, mut c0, mut d0) = (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
+    let (mut a0, mut b0, mut c0, mut d0) =
+        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
     let mut msg = data.to_vec();
     let bit_len = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use base::errcode;
-use sqlparser::ast as ast;
+use sqlparser::ast;
 
 use super::agg::{AggCall, AggFunc};
 use super::builtins;
@@ -182,17 +182,37 @@ fn derived_name(e: &ast::Expr) -> String {
 
 /// Whether an AST contains an aggregate call outside subqueries.
 pub fn has_aggregate(e: &ast::Expr) -> bool {
-    let mut found = false;
-    let _ = ast::visit_expressions(e, |x: &ast::Expr| {
-        if let ast::Expr::Function(f) = x {
-            let name = object_key(&f.name);
-            if builtins::is_aggregate(&name) && f.over.is_none() {
-                found = true;
-            }
+    struct Finder {
+        depth: usize,
+        found: bool,
+    }
+    impl ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &ast::Query) -> std::ops::ControlFlow<()> {
+            self.depth += 1;
+            std::ops::ControlFlow::Continue(())
         }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    found
+        fn post_visit_query(&mut self, _q: &ast::Query) -> std::ops::ControlFlow<()> {
+            self.depth -= 1;
+            std::ops::ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, x: &ast::Expr) -> std::ops::ControlFlow<()> {
+            if self.depth == 0
+                && let ast::Expr::Function(f) = x
+                && builtins::is_aggregate(&object_key(&f.name))
+                && f.over.is_none()
+            {
+                self.found = true;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut f = Finder {
+        depth: 0,
+        found: false,
+    };
+    let _ = ast::Visit::visit(e, &mut f);
+    f.found
 }
 
 fn literal_number(s: &str) -> Result<(Datum, Type)> {
@@ -213,8 +233,10 @@ pub fn comparable(a: &Type, b: &Type) -> bool {
         || (a.is_numeric() && b.is_numeric())
         || matches!(
             (x, y),
-            (F::Date | F::Timestamp | F::TimestampTz, F::Date | F::Timestamp | F::TimestampTz)
-                | (F::String, F::Enum)
+            (
+                F::Date | F::Timestamp | F::TimestampTz,
+                F::Date | F::Timestamp | F::TimestampTz
+            ) | (F::String, F::Enum)
                 | (F::Enum, F::String)
         )
 }
@@ -290,9 +312,7 @@ fn bin_type(op: BinOp, a: &Type, b: &Type) -> Result<Type> {
             {
                 Type::TimestampTz
             }
-            (F::Timestamp, F::Timestamp) | (F::TimestampTz, F::TimestampTz)
-                if op == BinOp::Sub =>
-            {
+            (F::Timestamp, F::Timestamp) | (F::TimestampTz, F::TimestampTz) if op == BinOp::Sub => {
                 Type::Interval
             }
             (F::Interval, F::Interval) if matches!(op, BinOp::Add | BinOp::Sub) => Type::Interval,
@@ -374,7 +394,7 @@ impl<'a> Planner<'a> {
 
     /// Plans a query; returns the plan and its output columns.
     pub fn plan_query(&mut self, q: &ast::Query) -> Result<(Plan, Vec<ScopeCol>)> {
-        if q.fetch.is_some() || !q.locks.is_empty() && false {
+        if q.fetch.is_some() {
             return Err(SqlError::unimplemented("FETCH"));
         }
         let saved_ctes = self.ctes.len();
@@ -639,12 +659,12 @@ impl<'a> Planner<'a> {
                     continue;
                 }
                 let (mut x, mut t) = self.compile(e, &[], &mut None)?;
-                if let Some(target) = targets.and_then(|ts| ts.get(i)) {
-                    if let Expr::Param(p) = x {
-                        self.set_param(p, target);
-                        x = Expr::Param(p);
-                        t = target.clone();
-                    }
+                if let Some(target) = targets.and_then(|ts| ts.get(i))
+                    && let Expr::Param(p) = x
+                {
+                    self.set_param(p, target);
+                    x = Expr::Param(p);
+                    t = target.clone();
                 }
                 if types.len() <= i {
                     types.push(t);
@@ -687,9 +707,11 @@ impl<'a> Planner<'a> {
         if s.into.is_some() {
             return Err(SqlError::unimplemented("SELECT INTO"));
         }
-        if s.having.is_some() && !matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if !g.is_empty())
+        if s.having.is_some()
+            && !matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if !g.is_empty())
             && !s.projection.iter().any(|p| match p {
-                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
                 _ => false,
             })
             && !s.having.as_ref().is_some_and(has_aggregate)
@@ -775,9 +797,7 @@ impl<'a> Planner<'a> {
             match item {
                 ast::SelectItem::Wildcard(_) => {
                     if scope.is_empty() {
-                        return Err(SqlError::syntax(
-                            "cannot use \"*\" without a FROM clause",
-                        ));
+                        return Err(SqlError::syntax("cannot use \"*\" without a FROM clause"));
                     }
                     for (i, c) in scope.iter().enumerate() {
                         if c.hidden {
@@ -919,7 +939,12 @@ impl<'a> Planner<'a> {
     }
 
     /// A GROUP BY item: an ordinal or output alias stands for the select-list expression.
-    fn group_target(&self, g: &ast::Expr, s: &ast::Select, scope: &[ScopeCol]) -> Result<ast::Expr> {
+    fn group_target(
+        &self,
+        g: &ast::Expr,
+        s: &ast::Select,
+        scope: &[ScopeCol],
+    ) -> Result<ast::Expr> {
         let item_expr = |item: &ast::SelectItem| -> Option<ast::Expr> {
             match item {
                 ast::SelectItem::UnnamedExpr(e) => Some(e.clone()),
@@ -976,7 +1001,10 @@ impl<'a> Planner<'a> {
         acc.ok_or_else(|| SqlError::internal("empty FROM"))
     }
 
-    fn plan_table_with_joins(&mut self, twj: &ast::TableWithJoins) -> Result<(Plan, Vec<ScopeCol>)> {
+    fn plan_table_with_joins(
+        &mut self,
+        twj: &ast::TableWithJoins,
+    ) -> Result<(Plan, Vec<ScopeCol>)> {
         let (mut plan, mut scope) = self.plan_table_factor(&twj.relation)?;
         for j in &twj.joins {
             let (rp, mut rc) = self.plan_table_factor(&j.relation)?;
@@ -988,7 +1016,14 @@ impl<'a> Planner<'a> {
                 }
                 ast::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
                 ast::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
-                other => return Err(SqlError::unimplemented(format!("join type {other:?}").chars().take(40).collect::<String>())),
+                other => {
+                    return Err(SqlError::unimplemented(
+                        format!("join type {other:?}")
+                            .chars()
+                            .take(40)
+                            .collect::<String>(),
+                    ));
+                }
             };
             let lw = scope.len();
             let rw = rc.len();
@@ -1059,8 +1094,6 @@ impl<'a> Planner<'a> {
                     });
                     let only_right = !cols_used.is_empty()
                         && cols_used.iter().all(|i| *i >= lw)
-                        && super::plan::is_row_constant(&shift_cols(e.clone(), 0))
-                        == false
                         && !e.has_subquery();
                     if only_right {
                         right = push_filter(right, shift_cols(e, lw));
@@ -1229,7 +1262,9 @@ impl<'a> Planner<'a> {
                 while (step > 0 && i <= ints[1]) || (step < 0 && i >= ints[1]) {
                     rows.push(vec![Expr::Const(Datum::Int(i))]);
                     if rows.len() > 1_000_000 {
-                        return Err(SqlError::invalid_parameter("generate_series: too many rows"));
+                        return Err(SqlError::invalid_parameter(
+                            "generate_series: too many rows",
+                        ));
                     }
                     i = match i.checked_add(step) {
                         Some(n) => n,
@@ -1306,14 +1341,19 @@ impl<'a> Planner<'a> {
             }
         }
         if parts.len() == 1 {
-            let special = match parts[0].as_str() {
-                "current_timestamp" | "localtimestamp" | "current_date" | "current_user"
-                | "session_user" | "current_catalog" | "current_schema" | "user" => true,
-                _ => false,
-            };
+            let special = matches!(
+                parts[0].as_str(),
+                "current_timestamp"
+                    | "localtimestamp"
+                    | "current_date"
+                    | "current_user"
+                    | "session_user"
+                    | "current_catalog"
+                    | "current_schema"
+                    | "user"
+            );
             if special {
-                let t = builtins::return_type(&parts[0], &[])
-                    .unwrap_or(Ok(Type::String))?;
+                let t = builtins::return_type(&parts[0], &[]).unwrap_or(Ok(Type::String))?;
                 return Ok((Expr::Func(parts[0].clone(), vec![]), t));
             }
         }
@@ -1337,7 +1377,10 @@ impl<'a> Planner<'a> {
             {
                 return self.compile_aggregate(f, agg);
             }
-            if matches!(e, ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)) {
+            if matches!(
+                e,
+                ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+            ) {
                 let parts = match e {
                     ast::Expr::Identifier(i) => vec![ident(i)],
                     ast::Expr::CompoundIdentifier(p) => p.iter().map(ident).collect(),
@@ -1385,7 +1428,10 @@ impl<'a> Planner<'a> {
         let (list, distinct) = match &f.args {
             ast::FunctionArguments::List(l) => (
                 l.args.clone(),
-                matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct)),
+                matches!(
+                    l.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                ),
             ),
             ast::FunctionArguments::None => (Vec::new(), false),
             ast::FunctionArguments::Subquery(_) => {
@@ -1469,12 +1515,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn compile_cmp(
-        &mut self,
-        op: CmpOp,
-        l: (Expr, Type),
-        r: (Expr, Type),
-    ) -> Result<(Expr, Type)> {
+    fn compile_cmp(&mut self, op: CmpOp, l: (Expr, Type), r: (Expr, Type)) -> Result<(Expr, Type)> {
         let (le, lt) = l;
         let (re, rt) = r;
         if !comparable(&lt, &rt) {
@@ -1485,7 +1526,13 @@ impl<'a> Planner<'a> {
         Ok((Expr::Cmp(op, Box::new(le), Box::new(re)), Type::Bool))
     }
 
-    fn compile_bool(&mut self, e: &ast::Expr, scope: &[ScopeCol], agg: &mut Option<AggCtx>, what: &str) -> Result<Expr> {
+    fn compile_bool(
+        &mut self,
+        e: &ast::Expr,
+        scope: &[ScopeCol],
+        agg: &mut Option<AggCtx>,
+        what: &str,
+    ) -> Result<Expr> {
         let (x, t) = self.compile(e, scope, agg)?;
         match t.family() {
             Family::Bool => Ok(x),
@@ -1547,7 +1594,9 @@ impl<'a> Planner<'a> {
             A::TypedString(ts) => {
                 let ty = self.resolve_type(&ts.data_type)?;
                 let text = match &ts.value.value {
-                    ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+                    ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                        s.clone()
+                    }
                     other => other.to_string(),
                 };
                 (Expr::Const(types::parse_datum(&text, &ty)?), ty)
@@ -1609,14 +1658,38 @@ impl<'a> Planner<'a> {
                     other => return Err(SqlError::unimplemented(format!("operator {other}"))),
                 }
             }
-            A::IsNull(x) => (Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), false), Type::Bool),
-            A::IsNotNull(x) => (Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), true), Type::Bool),
-            A::IsTrue(x) => (Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), true, false), Type::Bool),
-            A::IsNotTrue(x) => (Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), true, true), Type::Bool),
-            A::IsFalse(x) => (Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), false, false), Type::Bool),
-            A::IsNotFalse(x) => (Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), false, true), Type::Bool),
-            A::IsUnknown(x) => (Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), false), Type::Bool),
-            A::IsNotUnknown(x) => (Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), true), Type::Bool),
+            A::IsNull(x) => (
+                Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), false),
+                Type::Bool,
+            ),
+            A::IsNotNull(x) => (
+                Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), true),
+                Type::Bool,
+            ),
+            A::IsTrue(x) => (
+                Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), true, false),
+                Type::Bool,
+            ),
+            A::IsNotTrue(x) => (
+                Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), true, true),
+                Type::Bool,
+            ),
+            A::IsFalse(x) => (
+                Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), false, false),
+                Type::Bool,
+            ),
+            A::IsNotFalse(x) => (
+                Expr::IsBool(Box::new(self.compile(x, scope, agg)?.0), false, true),
+                Type::Bool,
+            ),
+            A::IsUnknown(x) => (
+                Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), false),
+                Type::Bool,
+            ),
+            A::IsNotUnknown(x) => (
+                Expr::IsNull(Box::new(self.compile(x, scope, agg)?.0), true),
+                Type::Bool,
+            ),
             A::IsDistinctFrom(a, b) | A::IsNotDistinctFrom(a, b) => {
                 let l = self.compile(a, scope, agg)?;
                 let r = self.compile(b, scope, agg)?;
@@ -1626,7 +1699,10 @@ impl<'a> Planner<'a> {
                 let le = self.coerce(l.0, &l.1, &r.1)?;
                 let re = self.coerce(r.0, &r.1, &l.1)?;
                 let negated = matches!(e, A::IsNotDistinctFrom(..));
-                (Expr::IsDistinct(Box::new(le), Box::new(re), negated), Type::Bool)
+                (
+                    Expr::IsDistinct(Box::new(le), Box::new(re), negated),
+                    Type::Bool,
+                )
             }
             A::InList {
                 expr,
@@ -1672,9 +1748,9 @@ impl<'a> Planner<'a> {
                     _ => 1,
                 };
                 if visible.len() != width {
-                    return Err(SqlError::syntax(format!(
-                        "subquery has too many columns"
-                    )));
+                    return Err(SqlError::syntax(
+                        "subquery has too many columns".to_string(),
+                    ));
                 }
                 if width == 1 && !comparable(&t, &visible[0].ty) {
                     return Err(cmp_type_error("IN", &t, &visible[0].ty));
@@ -1855,14 +1931,15 @@ impl<'a> Planner<'a> {
                 for (x, t) in out {
                     items.push(self.coerce(x, &t, &ty)?);
                 }
-                let elem = if ty == Type::Unknown { Type::String } else { ty };
+                let elem = if ty == Type::Unknown {
+                    Type::String
+                } else {
+                    ty
+                };
                 let folded: Option<Vec<Datum>> =
                     items.iter().map(|x| x.as_const().cloned()).collect();
                 match folded {
-                    Some(ds) => (
-                        Expr::Const(Datum::Array(ds)),
-                        Type::Array(Box::new(elem)),
-                    ),
+                    Some(ds) => (Expr::Const(Datum::Array(ds)), Type::Array(Box::new(elem))),
                     None => (Expr::Array(items), Type::Array(Box::new(elem))),
                 }
             }
@@ -1898,7 +1975,10 @@ impl<'a> Planner<'a> {
                     (Type::Unknown, t) => self.coerce(r, &rt, &Type::Array(Box::new(t.clone())))?,
                     _ => r,
                 };
-                (Expr::AnyArray(Box::new(l), op, Box::new(r), all), Type::Bool)
+                (
+                    Expr::AnyArray(Box::new(l), op, Box::new(r), all),
+                    Type::Bool,
+                )
             }
             A::Function(f) => self.compile_function(f, scope, agg)?,
             A::Extract { field, expr, .. } => {
@@ -1957,8 +2037,16 @@ impl<'a> Planner<'a> {
             }
             A::Ceil { expr, .. } | A::Floor { expr, .. } => {
                 let (x, t) = self.compile(expr, scope, agg)?;
-                let name = if matches!(e, A::Ceil { .. }) { "ceil" } else { "floor" };
-                let t = if t == Type::Unknown { Type::decimal() } else { t };
+                let name = if matches!(e, A::Ceil { .. }) {
+                    "ceil"
+                } else {
+                    "floor"
+                };
+                let t = if t == Type::Unknown {
+                    Type::decimal()
+                } else {
+                    t
+                };
                 (Expr::Func(name.into(), vec![x]), t)
             }
             A::Collate { expr, .. } => self.compile(expr, scope, agg)?,
@@ -1968,13 +2056,19 @@ impl<'a> Planner<'a> {
             } => {
                 let (x, t) = self.compile(timestamp, scope, agg)?;
                 let (z, _) = self.compile(time_zone, scope, agg)?;
-                let utc = matches!(z.as_const(), Some(Datum::String(s)) if s.eq_ignore_ascii_case("utc"));
+                let utc =
+                    matches!(z.as_const(), Some(Datum::String(s)) if s.eq_ignore_ascii_case("utc"));
                 if !utc {
                     return Err(SqlError::unimplemented("AT TIME ZONE other than UTC"));
                 }
                 match t.family() {
-                    Family::TimestampTz => (Expr::Cast(Box::new(x), Type::Timestamp), Type::Timestamp),
-                    _ => (Expr::Cast(Box::new(x), Type::TimestampTz), Type::TimestampTz),
+                    Family::TimestampTz => {
+                        (Expr::Cast(Box::new(x), Type::Timestamp), Type::Timestamp)
+                    }
+                    _ => (
+                        Expr::Cast(Box::new(x), Type::TimestampTz),
+                        Type::TimestampTz,
+                    ),
                 }
             }
             other => {
@@ -2005,9 +2099,10 @@ impl<'a> Planner<'a> {
                 Type::Bytes,
             ),
             ast::Value::SingleQuotedByteStringLiteral(s)
-            | ast::Value::DoubleQuotedByteStringLiteral(s) => {
-                (Expr::Const(Datum::Bytes(s.as_bytes().to_vec())), Type::Bytes)
-            }
+            | ast::Value::DoubleQuotedByteStringLiteral(s) => (
+                Expr::Const(Datum::Bytes(s.as_bytes().to_vec())),
+                Type::Bytes,
+            ),
             ast::Value::Boolean(b) => (Expr::Const(Datum::Bool(*b)), Type::Bool),
             ast::Value::Null => (Expr::Const(Datum::Null), Type::Unknown),
             ast::Value::Placeholder(p) => {
@@ -2094,25 +2189,37 @@ impl<'a> Planner<'a> {
             other => return Err(SqlError::unimplemented(format!("operator {other}"))),
         };
         // An untyped literal takes the other side's type.
-        let (le, lt2) = if lt == Type::Unknown && rt != Type::Unknown && !matches!(bop, BinOp::Concat | BinOp::JsonGet | BinOp::JsonGetText | BinOp::JsonHasKey) {
+        let (le, lt2) = if lt == Type::Unknown
+            && rt != Type::Unknown
+            && !matches!(
+                bop,
+                BinOp::Concat | BinOp::JsonGet | BinOp::JsonGetText | BinOp::JsonHasKey
+            ) {
             let target = match (&rt, bop) {
-                (Type::Timestamp | Type::TimestampTz | Type::Date, BinOp::Add | BinOp::Sub) => Type::Interval,
+                (Type::Timestamp | Type::TimestampTz | Type::Date, BinOp::Add | BinOp::Sub) => {
+                    Type::Interval
+                }
                 _ => rt.clone(),
             };
             (self.coerce(le, &lt, &target)?, target)
         } else {
             (le, lt)
         };
-        let (re, rt2) = if rt == Type::Unknown && lt2 != Type::Unknown && !matches!(bop, BinOp::Concat) {
-            let target = match (&lt2, bop) {
-                (Type::Timestamp | Type::TimestampTz | Type::Date, BinOp::Add | BinOp::Sub) => Type::Interval,
-                (Type::Jsonb, BinOp::JsonGet | BinOp::JsonGetText | BinOp::JsonHasKey) => Type::String,
-                _ => lt2.clone(),
+        let (re, rt2) =
+            if rt == Type::Unknown && lt2 != Type::Unknown && !matches!(bop, BinOp::Concat) {
+                let target = match (&lt2, bop) {
+                    (Type::Timestamp | Type::TimestampTz | Type::Date, BinOp::Add | BinOp::Sub) => {
+                        Type::Interval
+                    }
+                    (Type::Jsonb, BinOp::JsonGet | BinOp::JsonGetText | BinOp::JsonHasKey) => {
+                        Type::String
+                    }
+                    _ => lt2.clone(),
+                };
+                (self.coerce(re, &rt, &target)?, target)
+            } else {
+                (re, rt)
             };
-            (self.coerce(re, &rt, &target)?, target)
-        } else {
-            (re, rt)
-        };
         let ty = bin_type(bop, &lt2, &rt2)?;
         // Fold constants (catches division by zero early as PostgreSQL does at run time).
         if let (Expr::Const(a), Expr::Const(b)) = (&le, &re) {
@@ -2208,7 +2315,10 @@ impl<'a> Planner<'a> {
             };
             coerced.push(a);
         }
-        if matches!(name.as_str(), "coalesce" | "ifnull" | "greatest" | "least" | "nullif") {
+        if matches!(
+            name.as_str(),
+            "coalesce" | "ifnull" | "greatest" | "least" | "nullif"
+        ) {
             for t in &arg_types {
                 if *t != Type::Unknown && !comparable(t, &ty) {
                     return Err(SqlError::datatype_mismatch(format!(

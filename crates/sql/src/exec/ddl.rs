@@ -5,8 +5,6 @@
 //! descriptors), and data is backfilled or deleted in the same transaction. A new table's
 //! range split is queued as a [`PostCommit`] so it happens only if the transaction commits.
 
-use std::sync::Arc;
-
 use base::errcode;
 use sqlparser::ast;
 
@@ -116,7 +114,10 @@ pub async fn create_schema(
         version: 0,
     });
     ctx.server.catalog.write(&txn, &mut desc).await?;
-    ctx.server.catalog.write_name(&txn, db.id, 0, &schema, id).await?;
+    ctx.server
+        .catalog
+        .write_name(&txn, db.id, 0, &schema, id)
+        .await?;
     schema_changed(ctx).await?;
     Ok(StatementResult::tag("CREATE SCHEMA"))
 }
@@ -162,18 +163,29 @@ pub async fn create_type(
     Ok(StatementResult::tag("CREATE TYPE"))
 }
 
+/// A FOREIGN KEY as written: name, columns, referenced table and columns, ON DELETE, ON UPDATE.
+type FkSpec = (
+    Option<String>,
+    Vec<String>,
+    ast::ObjectName,
+    Vec<String>,
+    Option<ast::ReferentialAction>,
+    Option<ast::ReferentialAction>,
+);
+
 /// Column constraints gathered from a column definition.
 struct ColumnExtras {
     primary: bool,
     unique: Option<Option<String>>,
     check: Option<(Option<String>, String)>,
-    fk: Option<(Option<String>, ast::ObjectName, Vec<String>, Option<ast::ReferentialAction>)>,
+    fk: Option<FkSpec>,
 }
 
 fn default_fits(value: &Type, col: &Type) -> bool {
     *value == Type::Unknown
         || super::compile::comparable(value, col)
-        || (value.family() == crate::types::Family::Enum && col.family() == crate::types::Family::Enum)
+        || (value.family() == crate::types::Family::Enum
+            && col.family() == crate::types::Family::Enum)
 }
 
 async fn column_from_def(
@@ -223,13 +235,17 @@ async fn column_from_def(
                 col.nullable = false;
             }
             ast::ColumnOption::Unique(_) => extras.unique = Some(cname),
-            ast::ColumnOption::Check(c) => extras.check = Some((cname.or(c.name.as_ref().map(ident)), c.expr.to_string())),
+            ast::ColumnOption::Check(c) => {
+                extras.check = Some((cname.or(c.name.as_ref().map(ident)), c.expr.to_string()))
+            }
             ast::ColumnOption::ForeignKey(fk) => {
                 extras.fk = Some((
                     cname.or(fk.name.as_ref().map(ident)),
+                    vec![name.clone()],
                     fk.foreign_table.clone(),
                     fk.referred_columns.iter().map(ident).collect(),
                     fk.on_delete,
+                    fk.on_update,
                 ));
             }
             ast::ColumnOption::Generated {
@@ -264,7 +280,9 @@ fn index_columns(
         let name = match &c.column.expr {
             ast::Expr::Identifier(i) => ident(i),
             other => {
-                return Err(SqlError::unimplemented(format!("index on expression {other}")));
+                return Err(SqlError::unimplemented(format!(
+                    "index on expression {other}"
+                )));
             }
         };
         let col = t
@@ -277,7 +295,10 @@ fn index_columns(
             )));
         }
         ids.push(col.id);
-        desc.push(matches!(c.column.options.sort, Some(ast::OrderBySort::Desc)));
+        desc.push(matches!(
+            c.column.options.sort,
+            Some(ast::OrderBySort::Desc)
+        ));
         names.push(name);
     }
     Ok((ids, desc, names))
@@ -371,27 +392,36 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
     }
     let mut pk: Option<(Vec<ColumnId>, Vec<bool>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<ast::IndexColumn>, Option<String>)> = Vec::new();
-    let mut fks: Vec<(Option<String>, Vec<String>, ast::ObjectName, Vec<String>, Option<ast::ReferentialAction>, Option<ast::ReferentialAction>)> = Vec::new();
+    let mut fks: Vec<FkSpec> = Vec::new();
     for (name, extras) in &col_extras {
         if extras.primary {
             if pk.is_some() {
                 return Err(SqlError::new(
                     errcode::INVALID_TABLE_DEFINITION,
-                    format!("multiple primary keys for table \"{}\" are not allowed", tn.name),
+                    format!(
+                        "multiple primary keys for table \"{}\" are not allowed",
+                        tn.name
+                    ),
                 ));
             }
             let id = desc.column_by_name(name).map(|c| c.id).unwrap_or(0);
             pk = Some((vec![id], vec![false], None));
         }
         if let Some(cname) = &extras.unique {
-            uniques.push((vec![ast::IndexColumn {
-                column: ast::OrderByExpr {
-                    expr: ast::Expr::Identifier(ast::Ident::with_quote('"', name.clone())),
-                    options: ast::OrderByOptions { sort: None, nulls_first: None },
-                    with_fill: None,
-                },
-                operator_class: None,
-            }], cname.clone()));
+            uniques.push((
+                vec![ast::IndexColumn {
+                    column: ast::OrderByExpr {
+                        expr: ast::Expr::Identifier(ast::Ident::with_quote('"', name.clone())),
+                        options: ast::OrderByOptions {
+                            sort: None,
+                            nulls_first: None,
+                        },
+                        with_fill: None,
+                    },
+                    operator_class: None,
+                }],
+                cname.clone(),
+            ));
         }
         if let Some((cname, check)) = &extras.check {
             desc.checks.push(CheckDesc {
@@ -399,8 +429,8 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
                 expr: check.clone(),
             });
         }
-        if let Some((cname, table, refcols, on_delete)) = &extras.fk {
-            fks.push((cname.clone(), vec![name.clone()], table.clone(), refcols.clone(), *on_delete, None));
+        if let Some(fk) = &extras.fk {
+            fks.push(fk.clone());
         }
     }
     for c in &t.constraints {
@@ -409,7 +439,10 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
                 if pk.is_some() {
                     return Err(SqlError::new(
                         errcode::INVALID_TABLE_DEFINITION,
-                        format!("multiple primary keys for table \"{}\" are not allowed", tn.name),
+                        format!(
+                            "multiple primary keys for table \"{}\" are not allowed",
+                            tn.name
+                        ),
                     ));
                 }
                 let (ids, d, _) = index_columns(&desc, &p.columns)?;
@@ -421,7 +454,11 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
             ast::TableConstraint::Check(ch) => {
                 let n = desc.checks.len() + 1;
                 desc.checks.push(CheckDesc {
-                    name: ch.name.as_ref().map(ident).unwrap_or_else(|| format!("check{n}")),
+                    name: ch
+                        .name
+                        .as_ref()
+                        .map(ident)
+                        .unwrap_or_else(|| format!("check{n}")),
                     expr: ch.expr.to_string(),
                 });
             }
@@ -466,7 +503,9 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
         }
     }
     for id in &desc.primary_index.columns {
-        let col = desc.column(*id).ok_or_else(|| SqlError::internal("pk column"))?;
+        let col = desc
+            .column(*id)
+            .ok_or_else(|| SqlError::internal("pk column"))?;
         if !col.ty.is_key_encodable() {
             return Err(SqlError::unimplemented(format!(
                 "column {} has type {} which is not indexable",
@@ -536,21 +575,33 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
         let self_ref = parent_parts.last() == Some(&tn.name) && parent_parts.len() == 1;
         let parent: TableDesc = if self_ref {
             desc.clone()
-        } else if let Some(p) = referenced.iter().find(|p| Some(&p.name) == parent_parts.last()) {
+        } else if let Some(p) = referenced
+            .iter()
+            .find(|p| Some(&p.name) == parent_parts.last())
+        {
             p.clone()
         } else {
             (*ctx.table(&parent_parts).await?).clone()
         };
         let col_ids: Vec<ColumnId> = cols
             .iter()
-            .map(|c| desc.column_by_name(c).map(|c| c.id).ok_or_else(|| SqlError::undefined_column(c)))
+            .map(|c| {
+                desc.column_by_name(c)
+                    .map(|c| c.id)
+                    .ok_or_else(|| SqlError::undefined_column(c))
+            })
             .collect::<Result<_>>()?;
         let ref_ids: Vec<ColumnId> = if refcols.is_empty() {
             parent.primary_index.columns.clone()
         } else {
             refcols
                 .iter()
-                .map(|c| parent.column_by_name(c).map(|c| c.id).ok_or_else(|| SqlError::undefined_column(c)))
+                .map(|c| {
+                    parent
+                        .column_by_name(c)
+                        .map(|c| c.id)
+                        .ok_or_else(|| SqlError::undefined_column(c))
+                })
                 .collect::<Result<_>>()?
         };
         if col_ids.len() != ref_ids.len() {
@@ -561,9 +612,11 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
                 ref_ids.len()
             )));
         }
-        let unique = parent
-            .all_indexes()
-            .any(|i| i.unique && i.columns.len() == ref_ids.len() && ref_ids.iter().all(|r| i.columns.contains(r)));
+        let unique = parent.all_indexes().any(|i| {
+            i.unique
+                && i.columns.len() == ref_ids.len()
+                && ref_ids.iter().all(|r| i.columns.contains(r))
+        });
         if !unique {
             return Err(SqlError::new(
                 errcode::FOREIGN_KEY_VIOLATION,
@@ -575,8 +628,14 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
         }
         for (a, b) in col_ids.iter().zip(&ref_ids) {
             let (ta, tb) = (
-                &desc.column(*a).map(|c| c.ty.clone()).unwrap_or(Type::Unknown),
-                &parent.column(*b).map(|c| c.ty.clone()).unwrap_or(Type::Unknown),
+                &desc
+                    .column(*a)
+                    .map(|c| c.ty.clone())
+                    .unwrap_or(Type::Unknown),
+                &parent
+                    .column(*b)
+                    .map(|c| c.ty.clone())
+                    .unwrap_or(Type::Unknown),
             );
             if ta.family() != tb.family() {
                 return Err(SqlError::datatype_mismatch(format!(
@@ -584,7 +643,10 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
                     desc.column(*a).map(|c| c.name.clone()).unwrap_or_default(),
                     ta.sql_name(),
                     parent.name,
-                    parent.column(*b).map(|c| c.name.clone()).unwrap_or_default(),
+                    parent
+                        .column(*b)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
                     tb.sql_name()
                 )));
             }
@@ -642,10 +704,7 @@ pub fn table_scope(t: &TableDesc) -> Vec<super::plan::ScopeCol> {
 async fn backfill_index(ctx: &StmtCtx<'_>, t: &TableDesc, idx: &IndexDesc) -> Result<()> {
     let txn = ctx.txn()?;
     let prefix = encoding::index_prefix(t, &t.primary_index);
-    let rows = ctx
-        .reader
-        .scan(&base::Span::prefix(&prefix.0), 0)
-        .await?;
+    let rows = ctx.reader.scan(&base::Span::prefix(&prefix.0), 0).await?;
     for kv in rows {
         let row = encoding::decode_row(t, &kv.key, &kv.value)?;
         super::dml::write_index_entry(&txn, t, idx, &row).await?;
@@ -730,7 +789,9 @@ async fn drop_one_table(ctx: &mut StmtCtx<'_>, t: &TableDesc, cascade: bool) -> 
         }
         if let Ok(p) = ctx.table_by_id(fk.ref_table).await {
             let mut parent = (*p).clone();
-            parent.inbound_fks.retain(|(id, n)| !(*id == t.id && *n == fk.name));
+            parent
+                .inbound_fks
+                .retain(|(id, n)| !(*id == t.id && *n == fk.name));
             let mut d = Descriptor::Table(parent);
             ctx.server.catalog.write(&txn, &mut d).await?;
         }
@@ -812,12 +873,18 @@ pub async fn drop(
                     ));
                 }
                 for (oname, _) in objects {
-                    if let Some(t) = ctx.find_table(&[db.name.clone(), name.clone(), oname]).await? {
+                    if let Some(t) = ctx
+                        .find_table(&[db.name.clone(), name.clone(), oname])
+                        .await?
+                    {
                         drop_one_table(ctx, &t, true).await?;
                     }
                 }
                 let txn = ctx.txn()?;
-                ctx.server.catalog.remove_name(&txn, db.id, 0, &name).await?;
+                ctx.server
+                    .catalog
+                    .remove_name(&txn, db.id, 0, &name)
+                    .await?;
                 ctx.server.catalog.remove(&txn, s.id).await?;
                 schema_changed(ctx).await?;
             }
@@ -866,7 +933,10 @@ async fn drop_database(ctx: &mut StmtCtx<'_>, db: &DatabaseDesc, cascade: bool) 
     if has_tables && !cascade {
         return Err(SqlError::new(
             errcode::DEPENDENT_OBJECTS_STILL_EXIST,
-            format!("database \"{}\" is not empty and RESTRICT was specified", db.name),
+            format!(
+                "database \"{}\" is not empty and RESTRICT was specified",
+                db.name
+            ),
         ));
     }
     for (_, sid, oname, oid) in &objects {
@@ -877,14 +947,20 @@ async fn drop_database(ctx: &mut StmtCtx<'_>, db: &DatabaseDesc, cascade: bool) 
             }
             _ => {
                 let txn = ctx.txn()?;
-                ctx.server.catalog.remove_name(&txn, db.id, *sid, oname).await?;
+                ctx.server
+                    .catalog
+                    .remove_name(&txn, db.id, *sid, oname)
+                    .await?;
                 ctx.server.catalog.remove(&txn, *oid).await?;
             }
         }
     }
     let txn = ctx.txn()?;
     for (sname, sid) in &schemas {
-        ctx.server.catalog.remove_name(&txn, db.id, 0, sname).await?;
+        ctx.server
+            .catalog
+            .remove_name(&txn, db.id, 0, sname)
+            .await?;
         ctx.server.catalog.remove(&txn, *sid).await?;
     }
     ctx.server.catalog.remove_name(&txn, 0, 0, &db.name).await?;
@@ -898,7 +974,10 @@ async fn drop_index(ctx: &mut StmtCtx<'_>, n: &ast::ObjectName, if_exists: bool)
     // `t@idx` arrives as one part containing '@'.
     let joined = parts.join(".");
     let (table_parts, index): (Option<Vec<String>>, String) = match joined.split_once('@') {
-        Some((t, i)) => (Some(t.split('.').map(str::to_string).collect()), i.to_string()),
+        Some((t, i)) => (
+            Some(t.split('.').map(str::to_string).collect()),
+            i.to_string(),
+        ),
         None => (None, parts.last().cloned().unwrap_or_default()),
     };
     let table = match table_parts {
@@ -906,7 +985,12 @@ async fn drop_index(ctx: &mut StmtCtx<'_>, n: &ast::ObjectName, if_exists: bool)
         None => {
             let db = ctx.database_or_err(&ctx.database.clone()).await?;
             let mut found = None;
-            for (name, _) in ctx.server.catalog.list(&ctx.reader, db.id, db.public_schema_id).await? {
+            for (name, _) in ctx
+                .server
+                .catalog
+                .list(&ctx.reader, db.id, db.public_schema_id)
+                .await?
+            {
                 if let Some(t) = ctx.find_table(&[name]).await?
                     && t.indexes.iter().any(|i| i.name == index)
                 {
@@ -954,11 +1038,19 @@ async fn drop_index(ctx: &mut StmtCtx<'_>, n: &ast::ObjectName, if_exists: bool)
 pub async fn truncate(ctx: &mut StmtCtx<'_>, t: &ast::Truncate) -> Result<StatementResult> {
     for target in &t.table_names {
         let table = ctx.table(&object_parts(&target.name)).await?;
-        if table.inbound_fks.iter().any(|(id, _)| *id != table.id) && !t.cascade.as_ref().is_some_and(|c| matches!(c, ast::CascadeOption::Cascade)) {
+        if table.inbound_fks.iter().any(|(id, _)| *id != table.id)
+            && !t
+                .cascade
+                .as_ref()
+                .is_some_and(|c| matches!(c, ast::CascadeOption::Cascade))
+        {
             let child = ctx.table_by_id(table.inbound_fks[0].0).await?;
             return Err(SqlError::new(
                 errcode::FEATURE_NOT_SUPPORTED,
-                format!("\"{}\" is referenced by foreign key from table \"{}\"", table.name, child.name),
+                format!(
+                    "\"{}\" is referenced by foreign key from table \"{}\"",
+                    table.name, child.name
+                ),
             ));
         }
         drop_table_data(ctx, &table).await?;
@@ -998,7 +1090,10 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                     }
                     return Err(SqlError::new(
                         errcode::DUPLICATE_COLUMN,
-                        format!("column \"{}\" of relation \"{}\" already exists", col.name, desc.name),
+                        format!(
+                            "column \"{}\" of relation \"{}\" already exists",
+                            col.name, desc.name
+                        ),
                     ));
                 }
                 if extras.primary {
@@ -1015,7 +1110,9 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 if let Some(cname) = extras.unique {
                     let idx = IndexDesc {
                         id: desc.next_index_id,
-                        name: cname.unwrap_or_else(|| index_name(&desc.name, &[col.name.clone()], "key")),
+                        name: cname.unwrap_or_else(|| {
+                            index_name(&desc.name, std::slice::from_ref(&col.name), "key")
+                        }),
                         unique: true,
                         columns: vec![col.id],
                         descending: vec![false],
@@ -1080,7 +1177,11 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                     let (ids, d, names) = index_columns(&desc, &u.columns)?;
                     let idx = IndexDesc {
                         id: desc.next_index_id,
-                        name: u.name.as_ref().map(ident).unwrap_or_else(|| index_name(&desc.name, &names, "key")),
+                        name: u
+                            .name
+                            .as_ref()
+                            .map(ident)
+                            .unwrap_or_else(|| index_name(&desc.name, &names, "key")),
                         unique: true,
                         columns: ids,
                         descending: d,
@@ -1092,7 +1193,9 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 }
                 other => return Err(SqlError::unimplemented(format!("ADD CONSTRAINT {other}"))),
             },
-            ast::AlterTableOperation::DropConstraint { name, if_exists, .. } => {
+            ast::AlterTableOperation::DropConstraint {
+                name, if_exists, ..
+            } => {
                 let n = ident(name);
                 let before = desc.checks.len() + desc.foreign_keys.len();
                 desc.checks.retain(|c| c.name != n);
@@ -1100,7 +1203,10 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 if before == desc.checks.len() + desc.foreign_keys.len() && !if_exists {
                     return Err(SqlError::new(
                         errcode::UNDEFINED_OBJECT,
-                        format!("constraint \"{n}\" of relation \"{}\" does not exist", desc.name),
+                        format!(
+                            "constraint \"{n}\" of relation \"{}\" does not exist",
+                            desc.name
+                        ),
                     ));
                 }
             }
@@ -1112,7 +1218,10 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 if desc.column_by_name(&new).is_some() {
                     return Err(SqlError::new(
                         errcode::DUPLICATE_COLUMN,
-                        format!("column \"{new}\" of relation \"{}\" already exists", desc.name),
+                        format!(
+                            "column \"{new}\" of relation \"{}\" already exists",
+                            desc.name
+                        ),
                     ));
                 }
                 let pos = desc
@@ -1156,6 +1265,3 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
     schema_changed(ctx).await?;
     Ok(StatementResult::tag("ALTER TABLE"))
 }
-
-/// A table descriptor shared.
-pub type SharedTable = Arc<TableDesc>;

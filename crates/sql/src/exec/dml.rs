@@ -42,13 +42,24 @@ fn key_detail(t: &TableDesc, ids: &[ColumnId], row: &[Datum]) -> String {
 fn duplicate(t: &TableDesc, idx: &IndexDesc, row: &[Datum]) -> SqlError {
     SqlError::new(
         errcode::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{}\"", idx.name),
+        format!(
+            "duplicate key value violates unique constraint \"{}\"",
+            idx.name
+        ),
     )
-    .with_detail(format!("{} already exists.", key_detail(t, &idx.columns, row)))
+    .with_detail(format!(
+        "{} already exists.",
+        key_detail(t, &idx.columns, row)
+    ))
 }
 
 /// Writes one secondary index entry of a row (conditional when it must be unique).
-pub async fn write_index_entry(txn: &Txn, t: &TableDesc, idx: &IndexDesc, row: &[Datum]) -> Result<()> {
+pub async fn write_index_entry(
+    txn: &Txn,
+    t: &TableDesc,
+    idx: &IndexDesc,
+    row: &[Datum],
+) -> Result<()> {
     let (key, value) = encoding::secondary_entry(t, idx, row)?;
     if encoding::enforces_uniqueness(t, idx, row) {
         return match txn.cput(&key, value, None).await {
@@ -85,11 +96,16 @@ pub async fn delete_row(txn: &Txn, t: &TableDesc, row: &[Datum]) -> Result<()> {
 
 /// Replaces `old` by `new` (same table), rewriting only the entries that changed.
 pub async fn update_row(txn: &Txn, t: &TableDesc, old: &[Datum], new: &[Datum]) -> Result<()> {
-    let (ok, nk) = (encoding::primary_key(t, old)?, encoding::primary_key(t, new)?);
+    let (ok, nk) = (
+        encoding::primary_key(t, old)?,
+        encoding::primary_key(t, new)?,
+    );
     if ok != nk {
         txn.delete(&ok).await?;
         match txn.cput(&nk, encoding::primary_value(t, new), None).await {
-            Err(KvError::ConditionFailed { .. }) => return Err(duplicate(t, &t.primary_index, new)),
+            Err(KvError::ConditionFailed { .. }) => {
+                return Err(duplicate(t, &t.primary_index, new));
+            }
             other => other?,
         }
     } else {
@@ -149,7 +165,10 @@ impl TableWriter {
         }
         let mut checks = Vec::new();
         for ch in &t.checks {
-            checks.push((ch.clone(), p.compile(&parse_expr(&ch.expr)?, &scope, &mut None)?.0));
+            checks.push((
+                ch.clone(),
+                p.compile(&parse_expr(&ch.expr)?, &scope, &mut None)?.0,
+            ));
         }
         Ok(TableWriter {
             table: t,
@@ -161,7 +180,12 @@ impl TableWriter {
     }
 
     /// Fills defaults for unset columns, computes computed columns and validates the row.
-    pub async fn finish_row(&self, ex: &Executor<'_>, row: &mut [Datum], set: &[bool]) -> Result<()> {
+    pub async fn finish_row(
+        &self,
+        ex: &Executor<'_>,
+        row: &mut [Datum],
+        set: &[bool],
+    ) -> Result<()> {
         for (i, d) in self.defaults.iter().enumerate() {
             if !set[i]
                 && let Some(e) = d
@@ -184,7 +208,10 @@ impl TableWriter {
             if row[i].is_null() && !c.nullable {
                 return Err(SqlError::new(
                     errcode::NOT_NULL_VIOLATION,
-                    format!("null value in column \"{}\" violates not-null constraint", c.name),
+                    format!(
+                        "null value in column \"{}\" violates not-null constraint",
+                        c.name
+                    ),
                 ));
             }
             if let (Some((name, labels)), Datum::String(s)) = (&self.enums[i], &row[i])
@@ -208,41 +235,52 @@ impl TableWriter {
     }
 }
 
-/// Converts a value for a column: constants convert freely, typed values must match.
-pub fn assign(v: Datum, vt: &Type, col: &ColumnDesc, constant: bool) -> Result<Datum> {
-    let ct = &col.ty;
-    let ok = constant
-        || *vt == Type::Unknown
+/// Whether a value of type `vt` may be stored in a column of type `ct`.
+pub fn assignable(vt: &Type, ct: &Type) -> bool {
+    *vt == Type::Unknown
         || vt.family() == ct.family()
         || (vt.family() == Family::Int && matches!(ct.family(), Family::Float | Family::Decimal))
         || (vt.family() == Family::Float && ct.family() == Family::Decimal)
         || (vt.family() == Family::Decimal && ct.family() == Family::Float)
         || (vt.family() == Family::String && ct.family() == Family::Enum)
-        || (matches!(vt.family(), Family::Timestamp | Family::TimestampTz | Family::Date)
-            && matches!(ct.family(), Family::Timestamp | Family::TimestampTz | Family::Date));
-    if !ok {
-        return Err(SqlError::datatype_mismatch(format!(
-            "value type {} doesn't match type {} of column \"{}\"",
-            vt.error_name(),
-            ct.error_name(),
-            col.name
-        )));
+        || (matches!(
+            vt.family(),
+            Family::Timestamp | Family::TimestampTz | Family::Date
+        ) && matches!(
+            ct.family(),
+            Family::Timestamp | Family::TimestampTz | Family::Date
+        ))
+}
+
+fn mismatch(vt: &Type, col: &ColumnDesc) -> SqlError {
+    SqlError::datatype_mismatch(format!(
+        "value type {} doesn't match type {} of column \"{}\"",
+        vt.error_name(),
+        col.ty.error_name(),
+        col.name
+    ))
+}
+
+/// Converts a value for a column: constants convert freely, typed values must match.
+pub fn assign(v: Datum, vt: &Type, col: &ColumnDesc, constant: bool) -> Result<Datum> {
+    let ct = &col.ty;
+    if !constant && !assignable(vt, ct) {
+        return Err(mismatch(vt, col));
     }
     types::cast(v, ct).map_err(|e| {
         if e.code() == errcode::DATATYPE_MISMATCH {
-            SqlError::datatype_mismatch(format!(
-                "value type {} doesn't match type {} of column \"{}\"",
-                vt.error_name(),
-                ct.error_name(),
-                col.name
-            ))
+            mismatch(vt, col)
         } else {
             e
         }
     })
 }
 
-async fn fk_parent_exists(ctx: &StmtCtx<'_>, fk: &ForeignKeyDesc, values: &[Datum]) -> Result<bool> {
+async fn fk_parent_exists(
+    ctx: &StmtCtx<'_>,
+    fk: &ForeignKeyDesc,
+    values: &[Datum],
+) -> Result<bool> {
     let parent = ctx.table_by_id(fk.ref_table).await?;
     let preds: Vec<Expr> = fk
         .ref_columns
@@ -289,7 +327,12 @@ pub async fn find_rows(
 }
 
 /// Checks the row's outbound foreign keys.
-async fn check_fks_out(ctx: &StmtCtx<'_>, t: &TableDesc, row: &[Datum], old: Option<&[Datum]>) -> Result<()> {
+async fn check_fks_out(
+    ctx: &StmtCtx<'_>,
+    t: &TableDesc,
+    row: &[Datum],
+    old: Option<&[Datum]>,
+) -> Result<()> {
     for fk in &t.foreign_keys {
         let vals: Vec<Datum> = fk
             .columns
@@ -338,7 +381,12 @@ fn check_fks_in<'a>(
     Box::pin(async move {
         for (child_id, fk_name) in &t.inbound_fks {
             let child = ctx.table_by_id(*child_id).await?;
-            let Some(fk) = child.foreign_keys.iter().find(|f| &f.name == fk_name).cloned() else {
+            let Some(fk) = child
+                .foreign_keys
+                .iter()
+                .find(|f| &f.name == fk_name)
+                .cloned()
+            else {
                 continue;
             };
             let vals: Vec<Datum> = fk
@@ -374,7 +422,11 @@ fn check_fks_in<'a>(
             if refs.is_empty() {
                 continue;
             }
-            let action = if new.is_some() { fk.on_update } else { fk.on_delete };
+            let action = if new.is_some() {
+                fk.on_update
+            } else {
+                fk.on_delete
+            };
             let txn = ctx.txn()?;
             match action {
                 FkAction::Restrict => {
@@ -402,7 +454,8 @@ fn check_fks_in<'a>(
                     for r in refs {
                         let mut nr = r.clone();
                         for (cid, rid) in fk.columns.iter().zip(&fk.ref_columns) {
-                            let (Some(cp), Some(rp)) = (child.column_pos(*cid), t.column_pos(*rid)) else {
+                            let (Some(cp), Some(rp)) = (child.column_pos(*cid), t.column_pos(*rid))
+                            else {
                                 continue;
                             };
                             nr[cp] = match (action, new) {
@@ -414,7 +467,10 @@ fn check_fks_in<'a>(
                             if nr[i].is_null() && !c.nullable {
                                 return Err(SqlError::new(
                                     errcode::NOT_NULL_VIOLATION,
-                                    format!("null value in column \"{}\" violates not-null constraint", c.name),
+                                    format!(
+                                        "null value in column \"{}\" violates not-null constraint",
+                                        c.name
+                                    ),
                                 ));
                             }
                         }
@@ -514,8 +570,15 @@ fn result(tag: String, ret: Option<(Vec<Expr>, Vec<Column>)>, rows: Vec<Row>) ->
     }
 }
 
+/// `ON CONFLICT DO UPDATE`: (column position, value, value type) assignments and the WHERE.
+type DoUpdate = (Vec<(usize, Expr, Type)>, Option<Expr>);
+
 /// INSERT and UPSERT.
-pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> Result<StatementResult> {
+pub async fn insert(
+    ctx: &mut StmtCtx<'_>,
+    ins: &ast::Insert,
+    upsert: bool,
+) -> Result<StatementResult> {
     let ast::TableObject::TableName(tname) = &ins.table else {
         return Err(SqlError::unimplemented("INSERT into a table function"));
     };
@@ -583,6 +646,13 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
         },
     };
     let src_visible: Vec<&ScopeCol> = src_cols.iter().filter(|c| !c.hidden).collect();
+    if defaults_marked.is_empty() {
+        for (c, p) in src_visible.iter().zip(&targets) {
+            if !assignable(&c.ty, &t.columns[*p].ty) {
+                return Err(mismatch(&c.ty, &t.columns[*p]));
+            }
+        }
+    }
     if ins.source.is_some() && src_visible.len() > targets.len() {
         return Err(SqlError::syntax(format!(
             "INSERT has more expressions than target columns, {} expressions for {} targets",
@@ -603,7 +673,7 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
         table: Some("excluded".into()),
         ..c.clone()
     }));
-    let mut do_update: Option<(Vec<(usize, Expr, Type)>, Option<Expr>)> = None;
+    let mut do_update: Option<DoUpdate> = None;
     if let Some(ast::OnConflict {
         action: ast::OnConflictAction::DoUpdate(du),
         ..
@@ -646,6 +716,23 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
         }
         _ => None,
     };
+    // DEFAULT markers were noted per row; the executor must not see them.
+    let plan = match plan {
+        Plan::Values { rows } => Plan::Values {
+            rows: rows
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|e| match e {
+                            Expr::Func(n, _) if n == "__default__" => Expr::Const(Datum::Null),
+                            other => other,
+                        })
+                        .collect()
+                })
+                .collect(),
+        },
+        other => other,
+    };
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let src_rows = ex.run(&plan, &[]).await?;
     let txn = ctx.txn()?;
@@ -657,7 +744,12 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
         let mut values = src.into_iter();
         for (k, p) in targets.iter().enumerate() {
             let Some(v) = values.next() else { break };
-            if defaults_marked.get(ri).and_then(|r| r.get(k)).copied().unwrap_or(false) {
+            if defaults_marked
+                .get(ri)
+                .and_then(|r| r.get(k))
+                .copied()
+                .unwrap_or(false)
+            {
                 continue;
             }
             let vt = src_cols.get(k).map_or(Type::Unknown, |c| c.ty.clone());
@@ -678,10 +770,14 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
                 insert_row(&txn, &t, &row).await?;
                 row
             }
-            (Some(_), false, Some(ast::OnConflict {
-                action: ast::OnConflictAction::DoNothing,
-                ..
-            })) => continue,
+            (
+                Some(_),
+                false,
+                Some(ast::OnConflict {
+                    action: ast::OnConflictAction::DoNothing,
+                    ..
+                }),
+            ) => continue,
             (Some(old), true, _) => {
                 // UPSERT: the named columns take the new values, the others keep theirs.
                 let mut new = old.clone();
@@ -695,14 +791,18 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
                         new[i] = row[i].clone();
                     }
                 }
-                writer.finish_row(&ex, &mut new, &vec![true; t.columns.len()]).await?;
+                writer
+                    .finish_row(&ex, &mut new, &vec![true; t.columns.len()])
+                    .await?;
                 check_fks_out(ctx, &t, &new, Some(&old)).await?;
                 check_fks_in(ctx, &t, &old, Some(&new)).await?;
                 update_row(&txn, &t, &old, &new).await?;
                 new
             }
             (Some(old), false, _) => {
-                let Some((sets, sel)) = &do_update else { continue };
+                let Some((sets, sel)) = &do_update else {
+                    continue;
+                };
                 let mut both = old.clone();
                 both.extend(row.iter().cloned());
                 if let Some(w) = sel
@@ -716,7 +816,9 @@ pub async fn insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert, upsert: bool) -> R
                     let constant = matches!(e, Expr::Const(_));
                     new[*p] = assign(v, ty, &t.columns[*p], constant)?;
                 }
-                writer.finish_row(&ex, &mut new, &vec![true; t.columns.len()]).await?;
+                writer
+                    .finish_row(&ex, &mut new, &vec![true; t.columns.len()])
+                    .await?;
                 check_fks_out(ctx, &t, &new, Some(&old)).await?;
                 check_fks_in(ctx, &t, &old, Some(&new)).await?;
                 update_row(&txn, &t, &old, &new).await?;
@@ -761,7 +863,11 @@ async fn find_conflict(
         None => candidates.extend(t.all_indexes().filter(|i| i.unique)),
     }
     for idx in candidates {
-        if idx.columns.iter().any(|id| t.column_pos(*id).is_some_and(|p| row[p].is_null())) {
+        if idx
+            .columns
+            .iter()
+            .any(|id| t.column_pos(*id).is_some_and(|p| row[p].is_null()))
+        {
             continue;
         }
         let preds: Vec<Expr> = idx
@@ -790,7 +896,9 @@ fn assignment(
     scope: &[ScopeCol],
 ) -> Result<Vec<(usize, Expr, Type)>> {
     let names: Vec<String> = match &a.target {
-        ast::AssignmentTarget::ColumnName(n) => vec![object_parts(n).last().cloned().unwrap_or_default()],
+        ast::AssignmentTarget::ColumnName(n) => {
+            vec![object_parts(n).last().cloned().unwrap_or_default()]
+        }
         ast::AssignmentTarget::Tuple(ns) => ns
             .iter()
             .map(|n| object_parts(n).last().cloned().unwrap_or_default())
@@ -829,7 +937,11 @@ fn assignment(
         }
         let (e, et) = planner.compile(&v, scope, &mut None)?;
         let e = planner.coerce(e, &et, &t.columns[p].ty)?;
-        let et = if et == Type::Unknown { t.columns[p].ty.clone() } else { et };
+        let et = if et == Type::Unknown {
+            t.columns[p].ty.clone()
+        } else {
+            et
+        };
         out.push((p, e, et));
     }
     Ok(out)
@@ -899,7 +1011,15 @@ pub async fn update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<StatementR
         sets.extend(assignment(&mut planner, &t, a, &scope)?);
     }
     let ret = returning(&mut planner, &u.returning, &scope)?;
-    let rows = target_rows(ctx, &mut planner, &t, &scope, u.selection.as_ref(), u.limit.as_ref()).await?;
+    let rows = target_rows(
+        ctx,
+        &mut planner,
+        &t,
+        &scope,
+        u.selection.as_ref(),
+        u.limit.as_ref(),
+    )
+    .await?;
     ctx.param_types = planner.params.clone();
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;
@@ -951,7 +1071,15 @@ pub async fn delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<StatementR
     }
     let mut planner = Planner::with_params(&env, ctx.param_types.clone());
     let ret = returning(&mut planner, &d.returning, &scope)?;
-    let rows = target_rows(ctx, &mut planner, &t, &scope, d.selection.as_ref(), d.limit.as_ref()).await?;
+    let rows = target_rows(
+        ctx,
+        &mut planner,
+        &t,
+        &scope,
+        d.selection.as_ref(),
+        d.limit.as_ref(),
+    )
+    .await?;
     ctx.param_types = planner.params.clone();
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;
@@ -980,7 +1108,10 @@ pub async fn backfill_column(ctx: &StmtCtx<'_>, t: &TableDesc, col: &ColumnDesc)
             if !any.is_empty() {
                 return Err(SqlError::new(
                     errcode::NOT_NULL_VIOLATION,
-                    format!("null value in column \"{}\" violates not-null constraint", col.name),
+                    format!(
+                        "null value in column \"{}\" violates not-null constraint",
+                        col.name
+                    ),
                 ));
             }
         }
@@ -991,7 +1122,9 @@ pub async fn backfill_column(ctx: &StmtCtx<'_>, t: &TableDesc, col: &ColumnDesc)
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;
     let prefix = encoding::index_prefix(t, &t.primary_index);
-    let pos = t.column_pos(col.id).ok_or_else(|| SqlError::internal("new column"))?;
+    let pos = t
+        .column_pos(col.id)
+        .ok_or_else(|| SqlError::internal("new column"))?;
     for kv in ctx.reader.scan(&base::Span::prefix(&prefix.0), 0).await? {
         let mut row = encoding::decode_row(t, &kv.key, &kv.value)?;
         let mut set = vec![true; row.len()];
@@ -1006,7 +1139,9 @@ pub async fn backfill_column(ctx: &StmtCtx<'_>, t: &TableDesc, col: &ColumnDesc)
 pub async fn validate_check(ctx: &StmtCtx<'_>, t: &TableDesc, check: &CheckDesc) -> Result<()> {
     let env = ctx.plan_env(&[]).await?;
     let mut p = Planner::new(&env);
-    let e = p.compile(&parse_expr(&check.expr)?, &table_scope(t), &mut None)?.0;
+    let e = p
+        .compile(&parse_expr(&check.expr)?, &table_scope(t), &mut None)?
+        .0;
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let prefix = encoding::index_prefix(t, &t.primary_index);
     for kv in ctx.reader.scan(&base::Span::prefix(&prefix.0), 0).await? {
@@ -1014,8 +1149,14 @@ pub async fn validate_check(ctx: &StmtCtx<'_>, t: &TableDesc, check: &CheckDesc)
         if ex.eval(&e, &[], &row).await? == Datum::Bool(false) {
             return Err(SqlError::new(
                 errcode::CHECK_VIOLATION,
-                format!("validation of CHECK \"{}\" failed on row: {}", check.expr,
-                    row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "validation of CHECK \"{}\" failed on row: {}",
+                    check.expr,
+                    row.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
     }

@@ -608,7 +608,11 @@ pub fn quantified(l: &Datum, op: CmpOp, items: &[Datum], all: bool) -> Result<Da
             _ => {}
         }
     }
-    Ok(if saw_null { Datum::Null } else { Datum::Bool(all) })
+    Ok(if saw_null {
+        Datum::Null
+    } else {
+        Datum::Bool(all)
+    })
 }
 
 /// `v [NOT] IN (items)` with PostgreSQL's NULL rules.
@@ -788,10 +792,28 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
         (BinOp::BitXor, D::Int(x), D::Int(y)) => D::Int(x ^ y),
         (BinOp::Shl, D::Int(x), D::Int(y)) => D::Int(x.wrapping_shl(*y as u32)),
         (BinOp::Shr, D::Int(x), D::Int(y)) => D::Int(x.wrapping_shr(*y as u32)),
-        (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::FloorDiv, D::Float(_), _)
-        | (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::FloorDiv, _, D::Float(_))
-            if to_f64(&a).is_some() && to_f64(&b).is_some() =>
-        {
+        (
+            BinOp::Add
+            | BinOp::Sub
+            | BinOp::Mul
+            | BinOp::Div
+            | BinOp::Mod
+            | BinOp::Pow
+            | BinOp::FloorDiv,
+            D::Float(_),
+            _,
+        )
+        | (
+            BinOp::Add
+            | BinOp::Sub
+            | BinOp::Mul
+            | BinOp::Div
+            | BinOp::Mod
+            | BinOp::Pow
+            | BinOp::FloorDiv,
+            _,
+            D::Float(_),
+        ) if to_f64(&a).is_some() && to_f64(&b).is_some() => {
             let (x, y) = (to_f64(&a).unwrap_or(0.0), to_f64(&b).unwrap_or(0.0));
             D::Float(match op {
                 BinOp::Add => x + y,
@@ -818,11 +840,32 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                 _ => x.powf(y),
             })
         }
-        (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::FloorDiv, D::Decimal(_), _)
-        | (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::FloorDiv, _, D::Decimal(_))
-            if to_dec(&a).is_some() && to_dec(&b).is_some() =>
-        {
-            let (x, y) = (to_dec(&a).unwrap_or_default(), to_dec(&b).unwrap_or_default());
+        (
+            BinOp::Add
+            | BinOp::Sub
+            | BinOp::Mul
+            | BinOp::Div
+            | BinOp::Mod
+            | BinOp::Pow
+            | BinOp::FloorDiv,
+            D::Decimal(_),
+            _,
+        )
+        | (
+            BinOp::Add
+            | BinOp::Sub
+            | BinOp::Mul
+            | BinOp::Div
+            | BinOp::Mod
+            | BinOp::Pow
+            | BinOp::FloorDiv,
+            _,
+            D::Decimal(_),
+        ) if to_dec(&a).is_some() && to_dec(&b).is_some() => {
+            let (x, y) = (
+                to_dec(&a).unwrap_or_default(),
+                to_dec(&b).unwrap_or_default(),
+            );
             D::Decimal(match op {
                 BinOp::Add => x.checked_add(y).ok_or_else(overflow)?,
                 BinOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
@@ -831,7 +874,10 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                     if y.is_zero() {
                         return Err(div_zero());
                     }
-                    x.checked_div(y).ok_or_else(overflow)?.round_dp(20).normalize()
+                    x.checked_div(y)
+                        .ok_or_else(overflow)?
+                        .round_dp(20)
+                        .normalize()
                 }
                 BinOp::FloorDiv => {
                     if y.is_zero() {
@@ -874,18 +920,24 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                 .ok_or_else(overflow)?,
         ),
         (BinOp::Sub, D::Date(x), D::Date(y)) => D::Int((*x - *y).num_days()),
-        (BinOp::Add, D::Timestamp(t), D::Interval(i)) | (BinOp::Add, D::Interval(i), D::Timestamp(t)) => {
+        (BinOp::Add, D::Timestamp(t), D::Interval(i))
+        | (BinOp::Add, D::Interval(i), D::Timestamp(t)) => {
             D::Timestamp(types::add_interval(*t, i).ok_or_else(overflow)?)
         }
         (BinOp::Sub, D::Timestamp(t), D::Interval(i)) => {
             D::Timestamp(types::sub_interval(*t, i).ok_or_else(overflow)?)
         }
-        (BinOp::Add, D::TimestampTz(t), D::Interval(i)) | (BinOp::Add, D::Interval(i), D::TimestampTz(t)) => {
-            D::TimestampTz(types::add_interval(t.naive_utc(), i).ok_or_else(overflow)?.and_utc())
-        }
-        (BinOp::Sub, D::TimestampTz(t), D::Interval(i)) => {
-            D::TimestampTz(types::sub_interval(t.naive_utc(), i).ok_or_else(overflow)?.and_utc())
-        }
+        (BinOp::Add, D::TimestampTz(t), D::Interval(i))
+        | (BinOp::Add, D::Interval(i), D::TimestampTz(t)) => D::TimestampTz(
+            types::add_interval(t.naive_utc(), i)
+                .ok_or_else(overflow)?
+                .and_utc(),
+        ),
+        (BinOp::Sub, D::TimestampTz(t), D::Interval(i)) => D::TimestampTz(
+            types::sub_interval(t.naive_utc(), i)
+                .ok_or_else(overflow)?
+                .and_utc(),
+        ),
         (BinOp::Add, D::Date(d), D::Interval(i)) => D::Timestamp(
             types::add_interval(d.and_time(chrono::NaiveTime::MIN), i).ok_or_else(overflow)?,
         ),
@@ -1033,8 +1085,7 @@ pub fn like(s: &str, p: &str) -> bool {
 /// Whether two datums are equal for grouping (NULLs equal each other).
 pub fn group_eq(a: &[Datum], b: &[Datum]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| x.total_cmp(y) == Ordering::Equal)
 }

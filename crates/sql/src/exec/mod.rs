@@ -164,7 +164,12 @@ impl<'a> StmtCtx<'a> {
                 }
             }
             [d, s, n] => (d.clone(), s.clone(), n.clone()),
-            _ => return Err(SqlError::syntax(format!("invalid name {}", parts.join(".")))),
+            _ => {
+                return Err(SqlError::syntax(format!(
+                    "invalid name {}",
+                    parts.join(".")
+                )));
+            }
         };
         if db_name.is_empty() {
             return Err(SqlError::new(
@@ -193,7 +198,10 @@ impl<'a> StmtCtx<'a> {
     pub async fn find_table(&self, parts: &[String]) -> Result<Option<Arc<TableDesc>>> {
         let tn = match self.table_name(parts).await {
             Ok(tn) => tn,
-            Err(e) if e.code() == errcode::UNDEFINED_DATABASE || e.code() == errcode::INVALID_SCHEMA_NAME => {
+            Err(e)
+                if e.code() == errcode::UNDEFINED_DATABASE
+                    || e.code() == errcode::INVALID_SCHEMA_NAME =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -201,7 +209,13 @@ impl<'a> StmtCtx<'a> {
         let Some(id) = self
             .server
             .catalog
-            .lookup(&self.reader, tn.db.id, tn.schema_id, &tn.name, self.uncached)
+            .lookup(
+                &self.reader,
+                tn.db.id,
+                tn.schema_id,
+                &tn.name,
+                self.uncached,
+            )
             .await?
         else {
             return Ok(None);
@@ -264,7 +278,8 @@ impl<'a> StmtCtx<'a> {
                     env.tables.insert(key, Resolved::Table(t));
                 }
                 Ok(None) => {
-                    env.missing.insert(key.clone(), SqlError::undefined_table(&key));
+                    env.missing
+                        .insert(key.clone(), SqlError::undefined_table(&key));
                 }
                 Err(e) => {
                     env.missing.insert(key, e);
@@ -288,7 +303,9 @@ impl<'a> StmtCtx<'a> {
             Statement::CreateTable(t) => ddl::create_table(self, t).await,
             Statement::CreateDatabase(d) => ddl::create_database(self, d).await,
             Statement::AlterDatabase(a) => crate::multiregion::alter_database(self, a).await,
-            Statement::AlterTableLocality(a) => crate::multiregion::alter_table_locality(self, a).await,
+            Statement::AlterTableLocality(a) => {
+                crate::multiregion::alter_table_locality(self, a).await
+            }
             Statement::ConfigureZone(z) => crate::multiregion::configure_zone(self, z).await,
             Statement::Explain(e) => show::explain(self, e).await,
             Statement::Show(s) => show::show(self, s).await,
@@ -328,7 +345,11 @@ impl<'a> StmtCtx<'a> {
             S::Truncate(t) => ddl::truncate(self, t).await,
             other => {
                 let text = other.to_string();
-                let kind: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                let kind: String = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 Err(SqlError::unimplemented(format!("statement {kind}")))
             }
         }

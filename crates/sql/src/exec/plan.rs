@@ -11,11 +11,10 @@
 //! row); otherwise [`Access::Full`]. The WHERE clause is still applied above the scan, so an
 //! access path only has to narrow, never to be exact.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::agg::AggCall;
-use super::expr::{BinOp, CmpOp, Expr};
+use super::expr::{CmpOp, Expr};
 use crate::catalog::{IndexId, TableDesc};
 use crate::encoding::Row;
 use crate::types::{Datum, Type};
@@ -279,17 +278,16 @@ impl Plan {
                     } => {
                         let p = render_values(prefix);
                         let sep = if prefix.is_empty() { "" } else { "/" };
-                        let lo = lower.as_ref().map_or(p.clone(), |(e, _)| {
-                            format!("{p}{sep}{}", render_expr(e))
-                        });
-                        let hi = upper.as_ref().map_or(p.clone(), |(e, _)| {
-                            format!("{p}{sep}{}", render_expr(e))
-                        });
+                        let lo = lower
+                            .as_ref()
+                            .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
+                        let hi = upper
+                            .as_ref()
+                            .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
                         (t.primary_index.name.clone(), format!("[/{lo} - /{hi}]"))
                     }
                     Access::Index { index, prefixes } => (
-                        t.index(*index)
-                            .map_or("?".into(), |i| i.name.clone()),
+                        t.index(*index).map_or("?".into(), |i| i.name.clone()),
                         prefixes
                             .iter()
                             .map(|k| {
@@ -367,7 +365,10 @@ impl Plan {
                 }
                 details.push(format!(
                     "aggregates: {}",
-                    aggs.iter().map(|a| a.func.name()).collect::<Vec<_>>().join(", ")
+                    aggs.iter()
+                        .map(|a| a.func.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
                 let name = if group.is_empty() {
                     "group (scalar)"
@@ -423,7 +424,10 @@ impl Plan {
                     let _ = id;
                     let mut sub = Vec::new();
                     p.explain_into(&mut sub, "", true, true);
-                    details.push(format!("buffer: {}", sub.first().cloned().unwrap_or_default()));
+                    details.push(format!(
+                        "buffer: {}",
+                        sub.first().cloned().unwrap_or_default()
+                    ));
                 }
                 ("with".into(), vec![body])
             }
@@ -465,11 +469,7 @@ pub fn render_expr(e: &Expr) -> String {
         Expr::Bin(op, a, b) => format!("{} {} {}", render_expr(a), op.symbol(), render_expr(b)),
         Expr::Neg(a) => format!("-{}", render_expr(a)),
         Expr::BitNot(a) => format!("~{}", render_expr(a)),
-        Expr::IsNull(a, n) => format!(
-            "{} IS {}NULL",
-            render_expr(a),
-            if *n { "NOT " } else { "" }
-        ),
+        Expr::IsNull(a, n) => format!("{} IS {}NULL", render_expr(a), if *n { "NOT " } else { "" }),
         Expr::IsDistinct(a, b, n) => format!(
             "{} IS {}DISTINCT FROM {}",
             render_expr(a),
@@ -482,7 +482,12 @@ pub fn render_expr(e: &Expr) -> String {
             if *n { "NOT " } else { "" },
             if *t { "true" } else { "false" }
         ),
-        Expr::Like { expr, pattern, negated, case_insensitive } => format!(
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => format!(
             "{} {}{} {}",
             render_expr(expr),
             if *negated { "NOT " } else { "" },
@@ -653,16 +658,20 @@ pub fn choose_access(table: &TableDesc, preds: &[Expr]) -> Access {
     Access::Full
 }
 
-fn range_bounds(
-    table: &TableDesc,
-    pk: &[usize],
-    at: usize,
-    preds: &[Expr],
-) -> (Option<(Expr, bool)>, Option<(Expr, bool)>) {
+/// A bound on a key column: the value and whether it is inclusive.
+type Bound = Option<(Expr, bool)>;
+
+fn range_bounds(table: &TableDesc, pk: &[usize], at: usize, preds: &[Expr]) -> (Bound, Bound) {
     let Some(&pos) = pk.get(at) else {
         return (None, None);
     };
-    if table.primary_index.descending.get(at).copied().unwrap_or(false) {
+    if table
+        .primary_index
+        .descending
+        .get(at)
+        .copied()
+        .unwrap_or(false)
+    {
         return (None, None);
     }
     let (mut lower, mut upper) = (None, None);
@@ -703,22 +712,4 @@ fn cartesian(lists: &[Vec<Expr>]) -> Vec<Vec<Expr>> {
         out = next;
     }
     out
-}
-
-/// Whether an expression is an arithmetic or comparison node, for EXPLAIN tests.
-pub fn is_binary(e: &Expr) -> bool {
-    matches!(e, Expr::Bin(BinOp::Add, ..) | Expr::Cmp(..))
-}
-
-/// Renders rows of a plan for debugging.
-pub fn debug_rows(rows: &[Row]) -> String {
-    let mut s = String::new();
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{}",
-            r.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ")
-        );
-    }
-    s
 }

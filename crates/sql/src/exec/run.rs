@@ -260,8 +260,17 @@ impl<'a> Executor<'a> {
                 } => {
                     let l = self.run(left, outer).await?;
                     let r = self.run(right, outer).await?;
-                    self.join(l, r, *kind, equi, on.as_ref(), *left_width, *right_width, outer)
-                        .await
+                    self.join(
+                        l,
+                        r,
+                        *kind,
+                        equi,
+                        on.as_ref(),
+                        *left_width,
+                        *right_width,
+                        outer,
+                    )
+                    .await
                 }
                 Plan::Aggregate { input, group, aggs } => {
                     let rows = self.run(input, outer).await?;
@@ -271,9 +280,9 @@ impl<'a> Executor<'a> {
                         for g in group {
                             key.push(self.eval(g, outer, r).await?);
                         }
-                        let accs = groups
-                            .entry(RowKey(key))
-                            .or_insert_with(|| aggs.iter().map(|_| Accumulator::default()).collect());
+                        let accs = groups.entry(RowKey(key)).or_insert_with(|| {
+                            aggs.iter().map(|_| Accumulator::default()).collect()
+                        });
                         for (call, acc) in aggs.iter().zip(accs.iter_mut()) {
                             if let Some(f) = &call.filter
                                 && self.eval(f, outer, r).await? != Datum::Bool(true)
@@ -354,7 +363,9 @@ impl<'a> Executor<'a> {
                         let Some(e) = e else { return Ok(None) };
                         match self.eval_sync(e, outer, &[])? {
                             Datum::Null => Ok(None),
-                            Datum::Int(n) if n >= 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+                            Datum::Int(n) if n >= 0 => {
+                                Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
+                            }
                             Datum::Int(_) => Err(SqlError::new(
                                 errcode::INVALID_PARAMETER_VALUE,
                                 format!("negative value for {what}"),
@@ -486,7 +497,8 @@ impl<'a> Executor<'a> {
             Access::PkPoints(keys) => {
                 let mut out = Vec::new();
                 for k in keys {
-                    let Some(values) = self.key_values(t, &t.primary_index.columns, k, outer)? else {
+                    let Some(values) = self.key_values(t, &t.primary_index.columns, k, outer)?
+                    else {
                         continue;
                     };
                     let key = encoding::primary_key_from_values(t, &values)?;
@@ -532,16 +544,16 @@ impl<'a> Executor<'a> {
                         k.push(base::encoding::NULL_ASC);
                         span.start = Key(base::encoding::prefix_end(&k).unwrap_or(k));
                     }
-                    if let Some((e, inclusive)) = upper {
-                        if let Some(v) = self.bound_value(e, ty, outer)? {
-                            let mut k = base.clone();
-                            encoding::encode_key_datum(&mut k, &v, ty, false)?;
-                            span.end = if *inclusive {
-                                Key(base::encoding::prefix_end(&k).unwrap_or(k))
-                            } else {
-                                Key(k)
-                            };
-                        }
+                    if let Some((e, inclusive)) = upper
+                        && let Some(v) = self.bound_value(e, ty, outer)?
+                    {
+                        let mut k = base.clone();
+                        encoding::encode_key_datum(&mut k, &v, ty, false)?;
+                        span.end = if *inclusive {
+                            Key(base::encoding::prefix_end(&k).unwrap_or(k))
+                        } else {
+                            Key(k)
+                        };
                     }
                 }
                 if span.is_empty() {
@@ -559,12 +571,16 @@ impl<'a> Executor<'a> {
                 let mut out = Vec::new();
                 let mut seen = std::collections::BTreeSet::new();
                 for p in prefixes {
-                    let Some(values) = self.key_values(t, &idx.columns[..p.len()], p, outer)? else {
+                    let Some(values) = self.key_values(t, &idx.columns[..p.len()], p, outer)?
+                    else {
                         continue;
                     };
                     let mut k = encoding::index_prefix(t, idx).0;
                     for (i, v) in values.iter().enumerate() {
-                        let ty = &t.column(idx.columns[i]).ok_or_else(|| SqlError::internal("col"))?.ty;
+                        let ty = &t
+                            .column(idx.columns[i])
+                            .ok_or_else(|| SqlError::internal("col"))?
+                            .ty;
                         let desc = idx.descending.get(i).copied().unwrap_or(false);
                         encoding::encode_key_datum(&mut k, v, ty, desc)?;
                     }
@@ -608,7 +624,10 @@ impl<'a> Executor<'a> {
     ) -> Result<Option<Vec<Datum>>> {
         let mut out = Vec::with_capacity(exprs.len());
         for (id, e) in ids.iter().zip(exprs) {
-            let ty = &t.column(*id).ok_or_else(|| SqlError::internal("key column"))?.ty;
+            let ty = &t
+                .column(*id)
+                .ok_or_else(|| SqlError::internal("key column"))?
+                .ty;
             let v = self.eval_sync(e, outer, &[])?;
             if v.is_null() {
                 return Ok(None);

@@ -24,7 +24,10 @@ fn cols(names: &[(&str, Type)]) -> Vec<Column> {
 }
 
 /// SET / SHOW / RESET of session variables, USE; `None` for other statements.
-pub fn session_statement(session: &mut Session, stmt: &Statement) -> Result<Option<StatementResult>> {
+pub fn session_statement(
+    session: &mut Session,
+    stmt: &Statement,
+) -> Result<Option<StatementResult>> {
     match stmt {
         Statement::Show(show) => {
             if let Show::Var { name } = show.as_ref() {
@@ -36,7 +39,9 @@ pub fn session_statement(session: &mut Session, stmt: &Statement) -> Result<Opti
             ast::Statement::Set(set) => set_statement(session, set).map(Some),
             ast::Statement::Use(u) => {
                 let name = match u {
-                    ast::Use::Object(n) | ast::Use::Database(n) | ast::Use::Catalog(n) => object_parts(n).join("."),
+                    ast::Use::Object(n) | ast::Use::Database(n) | ast::Use::Catalog(n) => {
+                        object_parts(n).join(".")
+                    }
                     _ => return Err(SqlError::unimplemented("this USE form")),
                 };
                 session.set_var("database", name);
@@ -80,7 +85,14 @@ fn show_var(session: &Session, name: &str) -> Result<StatementResult> {
     }
     let value = match name.as_str() {
         "session_user" | "current_user" => Some(session.user().to_string()),
-        "transaction_status" => Some(if session.in_transaction() { "Open" } else { "NoTxn" }.to_string()),
+        "transaction_status" => Some(
+            if session.in_transaction() {
+                "Open"
+            } else {
+                "NoTxn"
+            }
+            .to_string(),
+        ),
         _ => session.var(&name).map(str::to_string),
     };
     let Some(value) = value else {
@@ -104,7 +116,11 @@ fn expr_text(e: &ast::Expr) -> Result<String> {
             other => other.to_string(),
         },
         ast::Expr::Identifier(i) => i.value.clone(),
-        ast::Expr::CompoundIdentifier(p) => p.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join("."),
+        ast::Expr::CompoundIdentifier(p) => p
+            .iter()
+            .map(|i| i.value.clone())
+            .collect::<Vec<_>>()
+            .join("."),
         other => other.to_string(),
     })
 }
@@ -122,10 +138,8 @@ fn set_statement(session: &mut Session, set: &ast::Set) -> Result<StatementResul
                 .join(", ");
             match name.as_str() {
                 "database" => {}
-                "timezone" => {
-                    if !value.eq_ignore_ascii_case("utc") && value != "0" && value != "UTC" {
-                        return Err(SqlError::unimplemented(format!("time zone {value}")));
-                    }
+                "timezone" if !value.eq_ignore_ascii_case("utc") && value != "0" => {
+                    return Err(SqlError::unimplemented(format!("time zone {value}")));
                 }
                 "transaction_isolation" | "default_transaction_isolation" => {
                     let v = value.to_lowercase();
@@ -160,7 +174,11 @@ fn set_statement(session: &mut Session, set: &ast::Set) -> Result<StatementResul
 }
 
 /// The timestamp of an `AS OF SYSTEM TIME` expression.
-pub async fn as_of_timestamp(session: &Session, e: &ast::Expr, params: &[Datum]) -> Result<Timestamp> {
+pub async fn as_of_timestamp(
+    session: &Session,
+    e: &ast::Expr,
+    params: &[Datum],
+) -> Result<Timestamp> {
     let node = session.server().node();
     let now = node.clock().now();
     let env = PlanEnv::default();
@@ -178,7 +196,9 @@ pub async fn as_of_timestamp(session: &Session, e: &ast::Expr, params: &[Datum])
     let v = super::expr::eval(&x, &ctx, &[])?;
     let ts = match v {
         Datum::String(text) => {
-            if let Some(i) = types::parse_interval(&text).filter(|_| text.trim_start().starts_with('-')) {
+            if let Some(i) =
+                types::parse_interval(&text).filter(|_| text.trim_start().starts_with('-'))
+            {
                 now.add_nanos(i.as_nanos())
             } else if let Ok(d) = text.parse::<rust_decimal::Decimal>() {
                 decimal_ts(d)?
@@ -186,7 +206,8 @@ pub async fn as_of_timestamp(session: &Session, e: &ast::Expr, params: &[Datum])
                 let t = types::parse_datum(&text, &Type::TimestampTz).map_err(|_| {
                     SqlError::new(
                         errcode::INVALID_PARAMETER_VALUE,
-                        format!("AS OF SYSTEM TIME: value is neither timestamp, decimal, nor interval"),
+                        "AS OF SYSTEM TIME: value is neither timestamp, decimal, nor interval"
+                            .to_string(),
                     )
                 })?;
                 datum_ts(&t)?
@@ -211,14 +232,14 @@ pub async fn as_of_timestamp(session: &Session, e: &ast::Expr, params: &[Datum])
 
 fn decimal_ts(d: rust_decimal::Decimal) -> Result<Timestamp> {
     use rust_decimal::prelude::ToPrimitive;
-    let wall = d.trunc().to_i64().ok_or_else(|| SqlError::invalid_parameter("bad timestamp"))?;
+    let wall = d
+        .trunc()
+        .to_i64()
+        .ok_or_else(|| SqlError::invalid_parameter("bad timestamp"))?;
     let logical = (d.fract() * rust_decimal::Decimal::from(10_000_000_000i64))
         .to_u32()
         .unwrap_or(0);
-    Ok(Timestamp {
-        wall: wall,
-        logical,
-    })
+    Ok(Timestamp { wall, logical })
 }
 
 fn datum_ts(d: &Datum) -> Result<Timestamp> {
@@ -263,7 +284,12 @@ pub async fn explain(ctx: &mut StmtCtx<'_>, e: &Explain) -> Result<StatementResu
             ast::Statement::Update(_) => vec!["• update".into()],
             ast::Statement::Delete(_) => vec!["• delete".into()],
             other => {
-                let k: String = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                let k: String = other
+                    .to_string()
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 return Err(SqlError::unimplemented(format!("EXPLAIN {k}")));
             }
         },
@@ -300,21 +326,27 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
             let mut p = Planner::with_params(&env, ctx.param_types.clone());
             if let Some(src) = &i.insert.source {
                 let target: Vec<Type> = match &i.insert.table {
-                    ast::TableObject::TableName(n) => match env.tables.get(&super::compile::object_key(n)) {
-                        Some(super::compile::Resolved::Table(t)) => {
-                            let targets: Vec<&ColumnDesc> = if i.insert.columns.is_empty() {
-                                t.columns.iter().filter(|c| !c.hidden).collect()
-                            } else {
-                                i.insert
-                                    .columns
-                                    .iter()
-                                    .filter_map(|c| t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str())))
-                                    .collect()
-                            };
-                            targets.iter().map(|c| c.ty.clone()).collect()
+                    ast::TableObject::TableName(n) => {
+                        match env.tables.get(&super::compile::object_key(n)) {
+                            Some(super::compile::Resolved::Table(t)) => {
+                                let targets: Vec<&ColumnDesc> = if i.insert.columns.is_empty() {
+                                    t.columns.iter().filter(|c| !c.hidden).collect()
+                                } else {
+                                    i.insert
+                                        .columns
+                                        .iter()
+                                        .filter_map(|c| {
+                                            t.column_by_name(
+                                                object_parts(c).last().map_or("", |s| s.as_str()),
+                                            )
+                                        })
+                                        .collect()
+                                };
+                                targets.iter().map(|c| c.ty.clone()).collect()
+                            }
+                            _ => Vec::new(),
                         }
-                        _ => Vec::new(),
-                    },
+                    }
                     _ => Vec::new(),
                 };
                 if let ast::SetExpr::Values(v) = src.body.as_ref() {
@@ -326,7 +358,8 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
             ctx.param_types = p.params.clone();
             if let Some(items) = &i.insert.returning
                 && let ast::TableObject::TableName(n) = &i.insert.table
-                && let Some(super::compile::Resolved::Table(t)) = env.tables.get(&super::compile::object_key(n))
+                && let Some(super::compile::Resolved::Table(t)) =
+                    env.tables.get(&super::compile::object_key(n))
             {
                 let scope = super::ddl::table_scope(t);
                 return returning_cols(&mut p, items, &scope);
@@ -340,11 +373,14 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
                 };
                 let env = ctx.plan_env(std::slice::from_ref(name)).await?;
                 let mut p = Planner::with_params(&env, ctx.param_types.clone());
-                if let Some(super::compile::Resolved::Table(t)) = env.tables.get(&super::compile::object_key(name)) {
+                if let Some(super::compile::Resolved::Table(t)) =
+                    env.tables.get(&super::compile::object_key(name))
+                {
                     let scope = super::ddl::table_scope(t);
                     for a in &u.assignments {
                         if let ast::AssignmentTarget::ColumnName(c) = &a.target
-                            && let Some(col) = t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str()))
+                            && let Some(col) =
+                                t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str()))
                         {
                             let (e, et) = p.compile(&a.value, &scope, &mut None)?;
                             p.coerce(e, &et, &col.ty)?;
@@ -364,12 +400,15 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
                 let from = match &d.from {
                     ast::FromTable::WithFromKeyword(f) | ast::FromTable::WithoutKeyword(f) => f,
                 };
-                let Some(ast::TableFactor::Table { name, .. }) = from.first().map(|f| &f.relation) else {
+                let Some(ast::TableFactor::Table { name, .. }) = from.first().map(|f| &f.relation)
+                else {
                     return Ok(Vec::new());
                 };
                 let env = ctx.plan_env(std::slice::from_ref(name)).await?;
                 let mut p = Planner::with_params(&env, ctx.param_types.clone());
-                if let Some(super::compile::Resolved::Table(t)) = env.tables.get(&super::compile::object_key(name)) {
+                if let Some(super::compile::Resolved::Table(t)) =
+                    env.tables.get(&super::compile::object_key(name))
+                {
                     let scope = super::ddl::table_scope(t);
                     if let Some(w) = &d.selection {
                         p.compile(w, &scope, &mut None)?;
@@ -391,7 +430,11 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
     }
 }
 
-fn returning_cols(p: &mut Planner<'_>, items: &[ast::SelectItem], scope: &[super::plan::ScopeCol]) -> Result<Vec<Column>> {
+fn returning_cols(
+    p: &mut Planner<'_>,
+    items: &[ast::SelectItem],
+    scope: &[super::plan::ScopeCol],
+) -> Result<Vec<Column>> {
     let mut out = Vec::new();
     for item in items {
         match item {
@@ -445,7 +488,10 @@ fn setting_known(name: &str) -> bool {
 }
 
 /// `SET CLUSTER SETTING`, persisted in KV.
-pub async fn set_cluster_setting(ctx: &mut StmtCtx<'_>, s: &SetClusterSetting) -> Result<StatementResult> {
+pub async fn set_cluster_setting(
+    ctx: &mut StmtCtx<'_>,
+    s: &SetClusterSetting,
+) -> Result<StatementResult> {
     if !setting_known(&s.name) {
         return Err(SqlError::new(
             errcode::UNDEFINED_OBJECT,
@@ -511,15 +557,24 @@ pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult>
             Some(crate::parser::CreateKind::Database) => {
                 let db = ctx.database_or_err(&names(name).join(".")).await?;
                 Ok(StatementResult::rows(
-                    cols(&[("database_name", Type::String), ("create_statement", Type::String)]),
-                    vec![vec![s(db.name.clone()), s(crate::multiregion::create_database_text(&db))]],
+                    cols(&[
+                        ("database_name", Type::String),
+                        ("create_statement", Type::String),
+                    ]),
+                    vec![vec![
+                        s(db.name.clone()),
+                        s(crate::multiregion::create_database_text(&db)),
+                    ]],
                 ))
             }
             _ => {
                 let t = ctx.table(&names(name)).await?;
                 let text = create_table_text(ctx, &t).await?;
                 Ok(StatementResult::rows(
-                    cols(&[("table_name", Type::String), ("create_statement", Type::String)]),
+                    cols(&[
+                        ("table_name", Type::String),
+                        ("create_statement", Type::String),
+                    ]),
                     vec![vec![s(t.name.clone()), s(text)]],
                 ))
             }
@@ -575,7 +630,9 @@ pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult>
         | Show::ZoneConfigurations
         | Show::Ranges { .. } => crate::multiregion::show(ctx, show).await,
         Show::Var { .. } => Err(SqlError::internal("SHOW variable reached the executor")),
-        other => Err(SqlError::unimplemented(format!("{other} is not available yet"))),
+        other => Err(SqlError::unimplemented(format!(
+            "{other} is not available yet"
+        ))),
     }
 }
 
@@ -600,7 +657,11 @@ async fn show_databases(ctx: &StmtCtx<'_>) -> Result<StatementResult> {
         };
         rows.push(vec![
             s(name),
-            s(if db.id == SYSTEM_DB_ID { "node" } else { "root" }),
+            s(if db.id == SYSTEM_DB_ID {
+                "node"
+            } else {
+                "root"
+            }),
             db.primary_region.clone().map_or(Datum::Null, s),
             Datum::Null,
             regions,
@@ -620,14 +681,19 @@ async fn show_databases(ctx: &StmtCtx<'_>) -> Result<StatementResult> {
     ))
 }
 
-async fn show_tables(ctx: &StmtCtx<'_>, from: Option<&crate::parser::QualifiedName>) -> Result<StatementResult> {
+async fn show_tables(
+    ctx: &StmtCtx<'_>,
+    from: Option<&crate::parser::QualifiedName>,
+) -> Result<StatementResult> {
     let (db_name, schema_filter) = match from.map(names).as_deref() {
         None => (ctx.database.clone(), None),
         Some([d]) => {
             // A schema of the current database, or a database.
             let cur = ctx.database(&ctx.database).await?;
             match cur {
-                Some(c) if ctx.schema(&c, d).await?.is_some() => (ctx.database.clone(), Some(d.clone())),
+                Some(c) if ctx.schema(&c, d).await?.is_some() => {
+                    (ctx.database.clone(), Some(d.clone()))
+                }
                 _ => (d.clone(), None),
             }
         }
@@ -673,7 +739,9 @@ fn show_columns(t: &TableDesc) -> Result<StatementResult> {
     for c in &t.columns {
         let indices: Vec<Datum> = t
             .all_indexes()
-            .filter(|i| i.columns.contains(&c.id) || i.stored.contains(&c.id) || i.id == PRIMARY_INDEX_ID)
+            .filter(|i| {
+                i.columns.contains(&c.id) || i.stored.contains(&c.id) || i.id == PRIMARY_INDEX_ID
+            })
             .map(|i| s(i.name.clone()))
             .collect();
         rows.push(vec![
@@ -722,7 +790,12 @@ fn show_indexes(t: &TableDesc) -> StatementResult {
         }
         let mut extra: Vec<(ColumnId, bool)> = Vec::new();
         if idx.id == PRIMARY_INDEX_ID {
-            extra.extend(t.columns.iter().filter(|c| !idx.columns.contains(&c.id)).map(|c| (c.id, true)));
+            extra.extend(
+                t.columns
+                    .iter()
+                    .filter(|c| !idx.columns.contains(&c.id))
+                    .map(|c| (c.id, true)),
+            );
         } else {
             extra.extend(idx.stored.iter().map(|c| (*c, true)));
             extra.extend(
@@ -770,7 +843,11 @@ fn index_cols(t: &TableDesc, idx: &IndexDesc) -> String {
         .enumerate()
         .map(|(i, id)| {
             let n = t.column(*id).map(|c| c.name.clone()).unwrap_or_default();
-            let d = if idx.descending.get(i).copied().unwrap_or(false) { "DESC" } else { "ASC" };
+            let d = if idx.descending.get(i).copied().unwrap_or(false) {
+                "DESC"
+            } else {
+                "ASC"
+            };
             format!("{} {d}", crate::parser::Name::new(n))
         })
         .collect::<Vec<_>>()
@@ -781,7 +858,11 @@ fn index_cols(t: &TableDesc, idx: &IndexDesc) -> String {
 pub async fn create_table_text(ctx: &StmtCtx<'_>, t: &TableDesc) -> Result<String> {
     let mut lines = Vec::new();
     for c in &t.columns {
-        let mut l = format!("\t{} {}", crate::parser::Name::new(c.name.clone()), c.ty.sql_name());
+        let mut l = format!(
+            "\t{} {}",
+            crate::parser::Name::new(c.name.clone()),
+            c.ty.sql_name()
+        );
         if let Some(comp) = &c.computed {
             l.push_str(&format!(" AS ({comp}) STORED"));
         }
@@ -800,7 +881,11 @@ pub async fn create_table_text(ctx: &StmtCtx<'_>, t: &TableDesc) -> Result<Strin
         index_cols(t, &t.primary_index)
     ));
     for fk in &t.foreign_keys {
-        let parent = ctx.table_by_id(fk.ref_table).await.map(|p| (*p).clone()).unwrap_or_else(|_| t.clone());
+        let parent = ctx
+            .table_by_id(fk.ref_table)
+            .await
+            .map(|p| (*p).clone())
+            .unwrap_or_else(|_| t.clone());
         let cols_of = |tab: &TableDesc, ids: &[ColumnId]| {
             ids.iter()
                 .filter_map(|i| tab.column(*i).map(|c| c.name.clone()))

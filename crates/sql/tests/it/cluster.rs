@@ -29,7 +29,14 @@ pub struct TestCluster {
     pub nodes: Vec<TestNode>,
 }
 
-async fn serve() -> (Registry, Rpc, Arc<RpcContext>, String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+async fn serve() -> (
+    Registry,
+    Rpc,
+    Arc<RpcContext>,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
     let ctx = Arc::new(RpcContext::new(clock));
     let options = RpcOptions {
@@ -72,11 +79,14 @@ impl TestCluster {
             let clock = ctx.clock.clone();
             let engine = Arc::new(MemoryEngine::new());
             let start = tokio::spawn(async move {
-                KvNode::start(cfg, engine, clock, rpc, &registry).await.expect("node start")
+                KvNode::start(cfg, engine, clock, rpc, &registry)
+                    .await
+                    .expect("node start")
             });
             pending.push((start, stop, server));
             if i == 0 {
-                let client_clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+                let client_clock: Arc<dyn Clock> =
+                    Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
                 let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
                 let r: Result<Result<(), String>, _> = client
                     .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())

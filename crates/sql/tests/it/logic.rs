@@ -43,7 +43,9 @@ impl AsyncDB for SlDb {
             .iter()
             .map(|c| match c.ty {
                 Type::Int2 | Type::Int4 | Type::Int8 => DefaultColumnType::Integer,
-                Type::Float4 | Type::Float8 | Type::Decimal { .. } => DefaultColumnType::FloatingPoint,
+                Type::Float4 | Type::Float8 | Type::Decimal { .. } => {
+                    DefaultColumnType::FloatingPoint
+                }
                 _ => DefaultColumnType::Text,
             })
             .collect();
@@ -91,13 +93,17 @@ async fn logic_tests() {
     let mut failures = Vec::new();
     for file in files() {
         let sql = cluster.nodes[0].sql.clone();
-        let name = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         let mut runner = sqllogictest::Runner::new(move || {
             let sql = sql.clone();
             let db = format!("db_{name}");
             async move {
                 let mut s = sql.session("root", "defaultdb");
-                s.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}")).await?;
+                s.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+                    .await?;
                 s.execute(&format!("SET database = {db}")).await?;
                 Ok(SlDb { session: s })
             }

@@ -4,5 +4,6 @@
 
 mod cluster;
 mod concurrency;
+mod fuzz;
 mod logic;
 mod smoke;

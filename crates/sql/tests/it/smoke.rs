@@ -8,16 +8,91 @@ use crate::cluster::TestCluster;
 async fn create_insert_select() {
     let c = TestCluster::start(&["region=us-east1,az=b"]).await;
     let mut s = c.nodes[0].sql.session("root", "defaultdb");
-    s.execute("CREATE TABLE t (id INT PRIMARY KEY, name STRING)").await.expect("create");
+    s.execute("CREATE TABLE t (id INT PRIMARY KEY, name STRING)")
+        .await
+        .expect("create");
     let r = s
         .execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
         .await
         .expect("insert");
     assert_eq!(r[0].tag, "INSERT 0 2");
-    let r = s.execute("SELECT name FROM t WHERE id = 2").await.expect("select");
+    let r = s
+        .execute("SELECT name FROM t WHERE id = 2")
+        .await
+        .expect("select");
     assert_eq!(r[0].rows, vec![vec![Datum::String("b".into())]]);
-    let e = s.execute("INSERT INTO t VALUES (1, 'x')").await.unwrap_err();
+    let e = s
+        .execute("INSERT INTO t VALUES (1, 'x')")
+        .await
+        .unwrap_err();
     assert_eq!(e.code().0, "23505");
-    assert_eq!(e.error.detail.as_deref(), Some("Key (id)=(1) already exists."));
+    assert_eq!(
+        e.error.detail.as_deref(),
+        Some("Key (id)=(1) already exists.")
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_tables() {
+    let c = TestCluster::start(&["region=us-east1,az=b"]).await;
+    let mut s = c.nodes[0].sql.session("root", "defaultdb");
+    s.execute("CREATE SCHEMA s1").await.expect("schema");
+    s.execute("CREATE TABLE s1.t (x INT PRIMARY KEY)")
+        .await
+        .expect("create");
+    let r = s
+        .execute("INSERT INTO s1.t VALUES (5)")
+        .await
+        .expect("insert");
+    eprintln!("{:?}", r);
+    let r = s.execute("SELECT x FROM s1.t").await.expect("select");
+    eprintln!("{:?}", r);
+    let r = s.execute("SELECT * FROM s1.t").await.expect("select");
+    eprintln!("{:?}", r);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_after_create() {
+    let c = TestCluster::start(&[
+        "region=us-east1,az=b",
+        "region=us-east1,az=c",
+        "region=us-east1,az=d",
+    ])
+    .await;
+    let mut s = c.nodes[0].sql.session("root", "defaultdb");
+    let mut bad = Vec::new();
+    for i in 0..15 {
+        s.execute(&format!(
+            "CREATE TABLE r{i} (x INT PRIMARY KEY, a INT, INDEX (a))"
+        ))
+        .await
+        .expect("create");
+        s.execute(&format!("INSERT INTO r{i} VALUES (1, 10), (2, 10)"))
+            .await
+            .expect("insert");
+        let r = s
+            .execute(&format!("SELECT x FROM r{i} WHERE a = 10"))
+            .await
+            .expect("select");
+        let r2 = s
+            .execute(&format!("SELECT x FROM r{i}"))
+            .await
+            .expect("select");
+        if r[0].rows.len() != 2 || r2[0].rows.len() != 2 {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let r3 = s
+                .execute(&format!("SELECT x FROM r{i}"))
+                .await
+                .expect("select");
+            bad.push((
+                i,
+                r[0].rows.len(),
+                r2[0].rows.len() * 100 + r3[0].rows.len(),
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:?}");
     c.shutdown().await;
 }
