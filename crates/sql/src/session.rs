@@ -454,6 +454,7 @@ impl Session {
             db_regions: Vec::new(),
             node_id: node.node_id().0,
             logical_ts: format!("{}.{:010}", ts.wall, ts.logical),
+            defs: Default::default(),
         };
         StmtCtx {
             server: self.server.inner(),

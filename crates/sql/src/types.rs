@@ -413,6 +413,8 @@ impl Type {
 
 /// Built-in type names sqlparser passes through as custom names.
 pub fn named_type(n: &str) -> Option<Type> {
+    let n = n.trim_matches('"');
+    let n = n.strip_prefix("pg_catalog.").unwrap_or(n);
     Some(match n.trim_matches('"') {
         "int" | "integer" | "int8" | "int64" | "bigint" | "serial" | "serial8" | "bigserial" => {
             Type::Int8
@@ -433,7 +435,8 @@ pub fn named_type(n: &str) -> Option<Type> {
         "timestamptz" => Type::TimestampTz,
         "interval" => Type::Interval,
         "json" | "jsonb" => Type::Jsonb,
-        "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" => Type::Oid,
+        "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" | "regprocedure" => Type::Oid,
+        "\"char\"" | "char\"" => Type::Char(Some(1)),
         _ => return None,
     })
 }

@@ -107,6 +107,19 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
         | "array_to_string"
         | "encode" => ok(Type::String),
         "default_to_database_primary_region" => ok(args.first().cloned().unwrap_or(Type::String)),
+        "__regex" | "pg_catalog.pg_relation_is_publishable" | "pg_relation_is_publishable" => {
+            ok(Type::Bool)
+        }
+        "__subscript" => ok(match args.first() {
+            Some(Type::Array(e)) => (**e).clone(),
+            Some(t) => t.clone(),
+            None => Type::Unknown,
+        }),
+        "pg_catalog.pg_partition_ancestors" | "pg_partition_ancestors" => ok(Type::Oid),
+        "pg_catalog.array_upper" | "array_upper" | "pg_catalog.array_lower" | "array_lower" => {
+            ok(Type::Int8)
+        }
+        "pg_catalog.pg_get_triggerdef" | "pg_get_triggerdef" => ok(Type::String),
         "lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "trim" | "replace" | "left" | "right"
         | "repeat" | "reverse" | "lpad" | "rpad" | "translate" | "substr" | "substring"
         | "concat" | "concat_ws" | "regexp_replace" | "overlay" => ok(Type::String),
@@ -369,6 +382,34 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
     };
     Ok(match name {
+        "__regex" => {
+            let ci = a2.as_bool().unwrap_or(false);
+            let neg = vals.get(3).and_then(Datum::as_bool).unwrap_or(false);
+            Datum::Bool(super::regex::is_match(&s(&a1), &s(&a0), ci)? != neg)
+        }
+        "__subscript" => match (&a0, &a1) {
+            (Datum::Array(a), Datum::Int(i)) => usize::try_from(*i - 1)
+                .ok()
+                .and_then(|i| a.get(i).cloned())
+                .unwrap_or(Datum::Null),
+            (Datum::Json(_), _) => super::expr::binary(super::expr::BinOp::JsonGet, a0, a1)?,
+            _ => Datum::Null,
+        },
+        "pg_catalog.pg_partition_ancestors" | "pg_partition_ancestors" => {
+            types::cast(a0, &Type::Oid)?
+        }
+        "pg_catalog.pg_relation_is_publishable" | "pg_relation_is_publishable" => {
+            Datum::Bool(false)
+        }
+        "pg_catalog.array_upper" | "array_upper" => match &a0 {
+            Datum::Array(a) if !a.is_empty() => Datum::Int(a.len() as i64),
+            _ => Datum::Null,
+        },
+        "pg_catalog.array_lower" | "array_lower" => match &a0 {
+            Datum::Array(a) if !a.is_empty() => Datum::Int(1),
+            _ => Datum::Null,
+        },
+        "pg_catalog.pg_get_triggerdef" | "pg_get_triggerdef" => Datum::String(String::new()),
         "crdb_internal.locality_value" => {
             let key = s(&a0);
             env.locality
@@ -758,15 +799,41 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         | "pg_function_is_visible" => Datum::Bool(true),
         "pg_catalog.pg_get_userbyid" | "pg_get_userbyid" => Datum::String("root".into()),
         "pg_encoding_to_char" | "pg_catalog.pg_encoding_to_char" => Datum::String("UTF8".into()),
-        "pg_catalog.format_type" | "format_type" => Datum::String(
-            Type::from_oid(u32::try_from(int(&a0)?).unwrap_or(0))
-                .map_or("unknown".into(), |t| t.pg_name()),
-        ),
+        "pg_catalog.format_type" | "format_type" => {
+            let oid = u32::try_from(int(&a0)?).unwrap_or(0);
+            let typmod = if vals.len() > 1 { int(&a1)? } else { -1 };
+            let name = match oid {
+                1043 if typmod >= 4 => format!("character varying({})", typmod - 4),
+                1042 if typmod >= 4 => format!("character({})", typmod - 4),
+                1700 if typmod >= 4 => {
+                    format!("numeric({},{})", (typmod - 4) >> 16, (typmod - 4) & 0xffff)
+                }
+                _ => Type::from_oid(oid).map_or_else(
+                    || {
+                        if oid >= 100_000 {
+                            "USER-DEFINED".into()
+                        } else {
+                            "unknown".into()
+                        }
+                    },
+                    |t| match oid {
+                        1043 => "character varying".into(),
+                        1042 => "character".into(),
+                        _ => t.pg_name(),
+                    },
+                ),
+            };
+            Datum::String(name)
+        }
         "pg_get_expr" | "pg_catalog.pg_get_expr" => Datum::String(s(&a0)),
         "pg_get_indexdef"
         | "pg_catalog.pg_get_indexdef"
         | "pg_get_constraintdef"
-        | "pg_catalog.pg_get_constraintdef" => Datum::String(String::new()),
+        | "pg_catalog.pg_get_constraintdef" => env
+            .defs
+            .lock()
+            .get(&int(&a0)?)
+            .map_or(Datum::Null, |d| Datum::String(d.clone())),
         "current_setting" | "pg_catalog.current_setting" => Datum::String(String::new()),
         "pg_catalog.pg_relation_size"
         | "pg_relation_size"

@@ -478,9 +478,14 @@ impl<'a> Planner<'a> {
         let (limit, offset) = self.limit_exprs(q)?;
         let plan = if limit.is_some() || offset.is_some() {
             let plan = match (plan, &limit, &offset) {
-                (Plan::Scan(mut s), Some(Expr::Const(Datum::Int(n))), None) => {
-                    s.limit = usize::try_from(*n).ok();
-                    Plan::Scan(s)
+                (Plan::Project { input, exprs }, Some(Expr::Const(Datum::Int(n))), None)
+                    if matches!(input.as_ref(), Plan::Scan(_)) =>
+                {
+                    let mut input = input;
+                    if let Plan::Scan(s) = input.as_mut() {
+                        s.limit = usize::try_from(*n).ok();
+                    }
+                    Plan::Project { input, exprs }
                 }
                 (p, _, _) => p,
             };
@@ -1191,10 +1196,19 @@ impl<'a> Planner<'a> {
     fn plan_table_factor(&mut self, tf: &ast::TableFactor) -> Result<(Plan, Vec<ScopeCol>)> {
         match tf {
             ast::TableFactor::Table {
-                name, alias, args, ..
+                name,
+                alias,
+                args,
+                with_ordinality,
+                ..
             } => {
                 if let Some(args) = args {
-                    return self.plan_table_function(name, &args.args, alias.as_ref());
+                    return self.plan_table_function(
+                        name,
+                        &args.args,
+                        alias.as_ref(),
+                        *with_ordinality,
+                    );
                 }
                 self.plan_table_name(name, alias.as_ref())
             }
@@ -1221,8 +1235,12 @@ impl<'a> Planner<'a> {
                 Ok((plan, cols))
             }
             ast::TableFactor::Function {
-                name, args, alias, ..
-            } => self.plan_table_function(name, args, alias.as_ref()),
+                name,
+                args,
+                alias,
+                with_ordinality,
+                ..
+            } => self.plan_table_function(name, args, alias.as_ref(), *with_ordinality),
             other => Err(SqlError::unimplemented(format!("table expression {other}"))),
         }
     }
@@ -1232,6 +1250,7 @@ impl<'a> Planner<'a> {
         name: &ast::ObjectName,
         args: &[ast::FunctionArg],
         alias: Option<&ast::TableAlias>,
+        ordinality: bool,
     ) -> Result<(Plan, Vec<ScopeCol>)> {
         let fname = object_key(name);
         let mut vals = Vec::new();
@@ -1242,60 +1261,58 @@ impl<'a> Planner<'a> {
             let (x, t) = self.compile(e, &[], &mut None)?;
             vals.push((x, t));
         }
-        let (rows, ty) = match fname.as_str() {
-            "generate_series" => {
-                let ints: Option<Vec<i64>> = vals
-                    .iter()
-                    .map(|(x, _)| x.as_const().and_then(Datum::as_int))
-                    .collect();
-                let Some(ints) = ints.filter(|v| v.len() == 2 || v.len() == 3) else {
-                    return Err(SqlError::unimplemented(
-                        "generate_series with non-constant or non-integer arguments",
-                    ));
-                };
-                let step = ints.get(2).copied().unwrap_or(1);
-                if step == 0 {
-                    return Err(SqlError::invalid_parameter("step cannot be 0"));
-                }
-                let mut rows = Vec::new();
-                let mut i = ints[0];
-                while (step > 0 && i <= ints[1]) || (step < 0 && i >= ints[1]) {
-                    rows.push(vec![Expr::Const(Datum::Int(i))]);
-                    if rows.len() > 1_000_000 {
-                        return Err(SqlError::invalid_parameter(
-                            "generate_series: too many rows",
-                        ));
-                    }
-                    i = match i.checked_add(step) {
-                        Some(n) => n,
-                        None => break,
-                    };
-                }
-                (rows, Type::Int8)
-            }
-            "unnest" => {
-                let Some((Expr::Array(items), Type::Array(elem))) = vals.into_iter().next() else {
-                    return Err(SqlError::unimplemented("unnest of a non-constant array"));
-                };
-                (items.into_iter().map(|x| vec![x]).collect(), *elem)
-            }
-            other => {
-                return Err(SqlError::new(
-                    errcode::UNDEFINED_FUNCTION,
-                    format!("unknown function: {other}()"),
-                ));
-            }
+        let fname = fname
+            .strip_prefix("pg_catalog.")
+            .unwrap_or(&fname)
+            .to_string();
+        let runtime_ty = match fname.as_str() {
+            "generate_series" => Some(Type::Int8),
+            "pg_partition_ancestors" => Some(Type::Oid),
+            "unnest" => match vals.first() {
+                Some((_, Type::Array(elem))) => Some((**elem).clone()),
+                _ => None,
+            },
+            _ => None,
         };
-        let mut cols = vec![ScopeCol {
-            table: Some(fname.clone()),
-            name: fname,
-            ty,
-            hidden: false,
-        }];
-        if let Some(a) = alias {
-            rename_scope(&mut cols, a);
+        if let Some(ty) = runtime_ty {
+            let mut cols = vec![ScopeCol {
+                table: Some(fname.clone()),
+                name: if fname == "pg_partition_ancestors" {
+                    "relid".into()
+                } else {
+                    fname.clone()
+                },
+                ty,
+                hidden: false,
+            }];
+            if ordinality {
+                cols.push(ScopeCol {
+                    table: Some(fname.clone()),
+                    name: "ordinality".into(),
+                    ty: Type::Int8,
+                    hidden: false,
+                });
+            }
+            if let Some(a) = alias {
+                // A function's single column takes the alias's name (PostgreSQL).
+                if a.columns.is_empty() {
+                    cols[0].name = ident(&a.name);
+                }
+                rename_scope(&mut cols, a);
+            }
+            return Ok((
+                Plan::TableFunc {
+                    name: fname,
+                    args: vals.into_iter().map(|(x, _)| x).collect(),
+                    ordinality,
+                },
+                cols,
+            ));
         }
-        Ok((Plan::Values { rows }, cols))
+        Err(SqlError::new(
+            errcode::UNDEFINED_FUNCTION,
+            format!("unknown function: {fname}()"),
+        ))
     }
 
     // ---------------------------------------------------------------- expressions
@@ -2050,6 +2067,30 @@ impl<'a> Planner<'a> {
                 (Expr::Func(name.into(), vec![x]), t)
             }
             A::Collate { expr, .. } => self.compile(expr, scope, agg)?,
+            A::CompoundFieldAccess { root, access_chain } => {
+                let (mut x, mut t) = self.compile(root, scope, agg)?;
+                for a in access_chain {
+                    match a {
+                        ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
+                            let (i, it) = self.compile(index, scope, agg)?;
+                            let i = self.coerce(i, &it, &Type::Int8)?;
+                            t = match t {
+                                Type::Array(elem) => *elem,
+                                Type::Jsonb => Type::Jsonb,
+                                other => {
+                                    return Err(SqlError::datatype_mismatch(format!(
+                                        "cannot subscript type {} because it is not an array",
+                                        other.error_name()
+                                    )));
+                                }
+                            };
+                            x = Expr::Func("__subscript".into(), vec![x, i]);
+                        }
+                        _ => return Err(SqlError::unimplemented("this field access")),
+                    }
+                }
+                (x, t)
+            }
             A::AtTimeZone {
                 timestamp,
                 time_zone,
@@ -2184,7 +2225,31 @@ impl<'a> Planner<'a> {
             B::PGILikeMatch => return Ok((like(false, true, le, re), Type::Bool)),
             B::PGNotILikeMatch => return Ok((like(true, true, le, re), Type::Bool)),
             B::PGRegexMatch | B::PGRegexIMatch | B::PGRegexNotMatch | B::PGRegexNotIMatch => {
-                return Err(SqlError::unimplemented("regular expression matching"));
+                let ci = matches!(op, B::PGRegexIMatch | B::PGRegexNotIMatch);
+                let neg = matches!(op, B::PGRegexNotMatch | B::PGRegexNotIMatch);
+                return Ok((regex_expr(le, re, ci, neg), Type::Bool));
+            }
+            B::PGCustomBinaryOperator(parts) => {
+                let sym = parts.last().map(String::as_str).unwrap_or("");
+                let (ci, neg) = match sym {
+                    "~" => (false, false),
+                    "~*" => (true, false),
+                    "!~" => (false, true),
+                    "!~*" => (true, true),
+                    "=" | "<>" | "<" | ">" | "<=" | ">=" => {
+                        let c = match sym {
+                            "=" => CmpOp::Eq,
+                            "<>" => CmpOp::Ne,
+                            "<" => CmpOp::Lt,
+                            ">" => CmpOp::Gt,
+                            "<=" => CmpOp::Le,
+                            _ => CmpOp::Ge,
+                        };
+                        return self.compile_cmp(c, (le, lt), (re, rt));
+                    }
+                    other => return Err(SqlError::unimplemented(format!("operator {other}"))),
+                };
+                return Ok((regex_expr(le, re, ci, neg), Type::Bool));
             }
             other => return Err(SqlError::unimplemented(format!("operator {other}"))),
         };
@@ -2332,6 +2397,18 @@ impl<'a> Planner<'a> {
         }
         Ok((Expr::Func(name, coerced), ty))
     }
+}
+
+fn regex_expr(text: Expr, pattern: Expr, ci: bool, negated: bool) -> Expr {
+    Expr::Func(
+        "__regex".into(),
+        vec![
+            text,
+            pattern,
+            Expr::Const(Datum::Bool(ci)),
+            Expr::Const(Datum::Bool(negated)),
+        ],
+    )
 }
 
 fn cmp_op(op: &ast::BinaryOperator) -> Result<CmpOp> {

@@ -418,6 +418,9 @@ pub struct EvalEnv {
     pub node_id: u64,
     /// The cluster's logical timestamp as text (`cluster_logical_timestamp()`).
     pub logical_ts: String,
+    /// Index and constraint definitions by oid, recorded when `pg_index`/`pg_constraint` are
+    /// built, for `pg_get_indexdef` and `pg_get_constraintdef`.
+    pub defs: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<i64, String>>>,
 }
 
 fn truth(d: &Datum) -> Option<bool> {

@@ -22,7 +22,10 @@ pub mod compile;
 pub mod ddl;
 pub mod dml;
 pub mod expr;
+#[cfg(test)]
+mod golden;
 pub mod plan;
+pub mod regex;
 pub mod run;
 pub mod show;
 pub mod vtable;
@@ -296,7 +299,20 @@ impl<'a> StmtCtx<'a> {
     pub async fn run(&mut self, stmt: &Statement) -> Result<StatementResult> {
         match stmt {
             Statement::Query(q) => {
-                let (cols, rows) = self.query(&q.query).await?;
+                let mut sources = Vec::new();
+                for src in &q.sources {
+                    let r = Box::pin(self.run(src)).await?;
+                    let cols = r
+                        .columns
+                        .iter()
+                        .map(|c| ScopeCol::new(c.name.clone(), c.ty.clone()))
+                        .collect();
+                    sources.push(Resolved::Virtual {
+                        cols,
+                        rows: Arc::new(r.rows),
+                    });
+                }
+                let (cols, rows) = self.query_with(&q.query, sources).await?;
                 Ok(StatementResult::rows(cols, rows))
             }
             Statement::Insert(i) => dml::insert(self, &i.insert, i.upsert).await,
@@ -357,8 +373,23 @@ impl<'a> StmtCtx<'a> {
 
     /// Plans and runs a query; returns its visible columns and rows.
     pub async fn query(&mut self, q: &ast::Query) -> Result<(Vec<Column>, Vec<Vec<Datum>>)> {
-        let names = relation_names_query(q);
-        let env = self.plan_env(&names).await?;
+        self.query_with(q, Vec::new()).await
+    }
+
+    /// Plans and runs a query whose `[statement]` sources (named `"[n]"`) are given.
+    pub async fn query_with(
+        &mut self,
+        q: &ast::Query,
+        sources: Vec<Resolved>,
+    ) -> Result<(Vec<Column>, Vec<Vec<Datum>>)> {
+        let names: Vec<ast::ObjectName> = relation_names_query(q)
+            .into_iter()
+            .filter(|n| !compile::object_key(n).starts_with('['))
+            .collect();
+        let mut env = self.plan_env(&names).await?;
+        for (i, src) in sources.into_iter().enumerate() {
+            env.tables.insert(format!("[{i}]"), src);
+        }
         let mut planner = compile::Planner::with_params(&env, self.param_types.clone());
         let (plan, cols) = planner.plan_query(q)?;
         self.param_types = planner.params.clone();

@@ -132,6 +132,16 @@ pub enum Plan {
         /// Its rows.
         rows: Arc<Vec<Row>>,
     },
+    /// A set-returning function evaluated at run time (`generate_series`, `unnest`,
+    /// `pg_partition_ancestors`), optionally `WITH ORDINALITY`.
+    TableFunc {
+        /// The function.
+        name: String,
+        /// Its arguments (no input row; may read enclosing rows).
+        args: Vec<Expr>,
+        /// Append a 1-based ordinality column.
+        ordinality: bool,
+    },
     /// Rows of a common table expression.
     CteScan {
         /// The CTE id.
@@ -242,14 +252,9 @@ impl Plan {
             ("• ".to_string(), String::new())
         } else {
             (
-                format!("{indent}└── • "),
+                format!("{indent}{}• ", if last { "└── " } else { "├── " }),
                 format!("{indent}{}", if last { "    " } else { "│   " }),
             )
-        };
-        let detail_prefix = if root {
-            "│ ".to_string()
-        } else {
-            format!("{child_indent}  ")
         };
         let mut details = Vec::new();
         let (name, children): (String, Vec<&Plan>) = match self {
@@ -309,6 +314,10 @@ impl Plan {
                     "scan".to_string()
                 };
                 (name, vec![])
+            }
+            Plan::TableFunc { name, .. } => {
+                details.push(format!("function: {name}"));
+                ("project set".into(), vec![])
             }
             Plan::Virtual { name, .. } => {
                 details.push(format!("table: {name}"));
@@ -433,15 +442,12 @@ impl Plan {
             }
         };
         out.push(format!("{head}{name}"));
+        let bar = if children.is_empty() { "  " } else { "│ " };
         for d in &details {
-            out.push(format!("{detail_prefix}{d}"));
+            out.push(format!("{child_indent}{bar}{d}"));
         }
         if !children.is_empty() {
-            out.push(if root {
-                "│".to_string()
-            } else {
-                format!("{child_indent}│")
-            });
+            out.push(format!("{child_indent}│"));
         }
         let n = children.len();
         for (i, c) in children.into_iter().enumerate() {

@@ -209,6 +209,23 @@ impl<'a> Executor<'a> {
                 }
                 Plan::Scan(s) => self.scan(s, outer).await,
                 Plan::Virtual { rows, .. } => Ok(rows.as_ref().clone()),
+                Plan::TableFunc {
+                    name,
+                    args,
+                    ordinality,
+                } => {
+                    let mut vals = Vec::with_capacity(args.len());
+                    for a in args {
+                        vals.push(self.eval(a, outer, &[]).await?);
+                    }
+                    let mut rows = table_function(name, &vals)?;
+                    if *ordinality {
+                        for (i, r) in rows.iter_mut().enumerate() {
+                            r.push(Datum::Int(i as i64 + 1));
+                        }
+                    }
+                    Ok(rows)
+                }
                 Plan::CteScan { id, .. } => self
                     .ctes
                     .lock()
@@ -639,6 +656,55 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(Some(out))
+    }
+}
+
+/// Maximum rows a set-returning function may produce.
+const MAX_SERIES_ROWS: usize = 10_000_000;
+
+fn table_function(name: &str, vals: &[Datum]) -> Result<Vec<Row>> {
+    match name {
+        "generate_series" => {
+            let ints: Option<Vec<i64>> = vals.iter().map(Datum::as_int).collect();
+            let Some(ints) = ints.filter(|v| v.len() == 2 || v.len() == 3) else {
+                if vals.iter().any(Datum::is_null) {
+                    return Ok(Vec::new());
+                }
+                return Err(SqlError::unimplemented("generate_series over non-integers"));
+            };
+            let step = ints.get(2).copied().unwrap_or(1);
+            if step == 0 {
+                return Err(SqlError::invalid_parameter("step cannot be 0"));
+            }
+            let mut rows = Vec::new();
+            let mut i = ints[0];
+            while (step > 0 && i <= ints[1]) || (step < 0 && i >= ints[1]) {
+                if rows.len() >= MAX_SERIES_ROWS {
+                    return Err(SqlError::invalid_parameter(
+                        "generate_series: too many rows",
+                    ));
+                }
+                rows.push(vec![Datum::Int(i)]);
+                i = match i.checked_add(step) {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+            Ok(rows)
+        }
+        "unnest" => match vals.first() {
+            Some(Datum::Array(a)) => Ok(a.iter().map(|d| vec![d.clone()]).collect()),
+            _ => Ok(Vec::new()),
+        },
+        // Sextant has no partitioned tables: a relation's only ancestor is itself.
+        "pg_partition_ancestors" => Ok(vals
+            .first()
+            .map(|d| vec![vec![d.clone()]])
+            .unwrap_or_default()),
+        other => Err(SqlError::new(
+            errcode::UNDEFINED_FUNCTION,
+            format!("unknown function: {other}()"),
+        )),
     }
 }
 

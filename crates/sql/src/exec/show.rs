@@ -737,13 +737,15 @@ async fn show_tables(
 fn show_columns(t: &TableDesc) -> Result<StatementResult> {
     let mut rows = Vec::new();
     for c in &t.columns {
-        let indices: Vec<Datum> = t
+        let mut names: Vec<String> = t
             .all_indexes()
             .filter(|i| {
                 i.columns.contains(&c.id) || i.stored.contains(&c.id) || i.id == PRIMARY_INDEX_ID
             })
-            .map(|i| s(i.name.clone()))
+            .map(|i| i.name.clone())
             .collect();
+        names.sort();
+        let indices: Vec<Datum> = names.into_iter().map(s).collect();
         rows.push(vec![
             s(c.name.clone()),
             s(c.ty.sql_name()),

@@ -6,4 +6,5 @@ mod cluster;
 mod concurrency;
 mod fuzz;
 mod logic;
+mod psql;
 mod smoke;
