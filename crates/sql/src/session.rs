@@ -348,7 +348,7 @@ impl Session {
         let stmts = parser::parse(sql)?;
         let mut out = Vec::new();
         for s in &stmts {
-            let mut r = self.execute_statement(s, Vec::new(), Vec::new()).await?;
+            let mut r = Box::pin(self.execute_statement(s, Vec::new(), Vec::new())).await?;
             if let Some(n) = s.deprecation_notice() {
                 r.notices.insert(0, n.to_string());
             }
@@ -509,7 +509,7 @@ impl Session {
             let vars = self.vars.clone();
             let mut ctx = self.stmt_ctx(reader, &vars, params, param_types);
             crate::multiregion::fill_env(&mut ctx).await?;
-            let r = ctx.run(stmt).await;
+            let r = Box::pin(ctx.run(stmt)).await;
             return r;
         }
         match &self.txn {
@@ -519,7 +519,7 @@ impl Session {
                 let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, params, param_types);
                 ctx.uncached = ddl;
                 let _ = crate::multiregion::fill_env(&mut ctx).await;
-                let result = ctx.run(stmt).await;
+                let result = Box::pin(ctx.run(stmt)).await;
                 let (did_ddl, post, notices) = (
                     ctx.ddl,
                     std::mem::take(&mut ctx.post_commit),
@@ -568,7 +568,7 @@ impl Session {
                 param_types.clone(),
             );
             let _ = crate::multiregion::fill_env(&mut ctx).await;
-            let result = ctx.run(stmt).await;
+            let result = Box::pin(ctx.run(stmt)).await;
             let (ddl, post, notices) = (
                 ctx.ddl,
                 std::mem::take(&mut ctx.post_commit),

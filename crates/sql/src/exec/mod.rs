@@ -312,22 +312,26 @@ impl<'a> StmtCtx<'a> {
                         rows: Arc::new(r.rows),
                     });
                 }
-                let (cols, rows) = self.query_with(&q.query, sources).await?;
+                let (cols, rows) = Box::pin(self.query_with(&q.query, sources)).await?;
                 Ok(StatementResult::rows(cols, rows))
             }
-            Statement::Insert(i) => dml::insert(self, &i.insert, i.upsert).await,
-            Statement::CreateTable(t) => ddl::create_table(self, t).await,
-            Statement::CreateDatabase(d) => ddl::create_database(self, d).await,
-            Statement::AlterDatabase(a) => crate::multiregion::alter_database(self, a).await,
+            Statement::Insert(i) => Box::pin(dml::insert(self, &i.insert, i.upsert)).await,
+            Statement::CreateTable(t) => Box::pin(ddl::create_table(self, t)).await,
+            Statement::CreateDatabase(d) => Box::pin(ddl::create_database(self, d)).await,
+            Statement::AlterDatabase(a) => {
+                Box::pin(crate::multiregion::alter_database(self, a)).await
+            }
             Statement::AlterTableLocality(a) => {
                 crate::multiregion::alter_table_locality(self, a).await
             }
-            Statement::ConfigureZone(z) => crate::multiregion::configure_zone(self, z).await,
-            Statement::Explain(e) => show::explain(self, e).await,
-            Statement::Show(s) => show::show(self, s).await,
-            Statement::SetClusterSetting(s) => show::set_cluster_setting(self, s).await,
+            Statement::ConfigureZone(z) => {
+                Box::pin(crate::multiregion::configure_zone(self, z)).await
+            }
+            Statement::Explain(e) => Box::pin(show::explain(self, e)).await,
+            Statement::Show(s) => Box::pin(show::show(self, s)).await,
+            Statement::SetClusterSetting(s) => Box::pin(show::set_cluster_setting(self, s)).await,
             Statement::SplitAt(_) => Err(SqlError::unimplemented("ALTER ... SPLIT AT")),
-            Statement::Standard(s) => self.run_standard(s).await,
+            Statement::Standard(s) => Box::pin(self.run_standard(s)).await,
             other => Err(SqlError::unimplemented(format!(
                 "{} is not available yet",
                 statement_kind(other)
@@ -338,27 +342,27 @@ impl<'a> StmtCtx<'a> {
     async fn run_standard(&mut self, s: &ast::Statement) -> Result<StatementResult> {
         use ast::Statement as S;
         match s {
-            S::Update(u) => dml::update(self, u).await,
-            S::Delete(d) => dml::delete(self, d).await,
-            S::CreateIndex(ci) => ddl::create_index(self, ci).await,
+            S::Update(u) => Box::pin(dml::update(self, u)).await,
+            S::Delete(d) => Box::pin(dml::delete(self, d)).await,
+            S::CreateIndex(ci) => Box::pin(ddl::create_index(self, ci)).await,
             S::Drop {
                 object_type,
                 if_exists,
                 names,
                 cascade,
                 ..
-            } => ddl::drop(self, *object_type, *if_exists, names, *cascade).await,
+            } => Box::pin(ddl::drop(self, *object_type, *if_exists, names, *cascade)).await,
             S::CreateSchema {
                 schema_name,
                 if_not_exists,
                 ..
-            } => ddl::create_schema(self, schema_name, *if_not_exists).await,
-            S::AlterTable(at) => ddl::alter_table(self, at).await,
+            } => Box::pin(ddl::create_schema(self, schema_name, *if_not_exists)).await,
+            S::AlterTable(at) => Box::pin(ddl::alter_table(self, at)).await,
             S::CreateType {
                 name,
                 representation,
-            } => ddl::create_type(self, name, representation.as_ref()).await,
-            S::Truncate(t) => ddl::truncate(self, t).await,
+            } => Box::pin(ddl::create_type(self, name, representation.as_ref())).await,
+            S::Truncate(t) => Box::pin(ddl::truncate(self, t)).await,
             other => {
                 let text = other.to_string();
                 let kind: String = text
