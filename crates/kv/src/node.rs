@@ -829,9 +829,33 @@ impl KvNode {
     }
 
     /// The zone configuration that applies to a range.
+    ///
+    /// Partitions of a table (REGIONAL BY ROW) have their own configurations at
+    /// `zones/<table>/p/<hex key prefix>`; a range starting inside a partition's prefix gets
+    /// the longest such prefix's configuration, else its table's, else the default.
     pub async fn zone_for(&self, desc: &RangeDescriptor) -> ZoneConfig {
         let mut candidates = Vec::new();
         if let Some(table) = keys::decode_table_id(&desc.start_key) {
+            let partitions = scan_prefix(&self.inner.sender, &format!("zones/{table}/p/"))
+                .await
+                .unwrap_or_default();
+            let prefix_len = keys::system_key(&format!("zones/{table}/p/")).0.len();
+            let best = partitions
+                .iter()
+                .filter_map(|kv| {
+                    let hex = std::str::from_utf8(kv.key.0.get(prefix_len..)?).ok()?;
+                    let bytes = (0..hex.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                        .collect::<Option<Vec<u8>>>()?;
+                    desc.start_key.0.starts_with(&bytes).then_some((bytes.len(), kv))
+                })
+                .max_by_key(|(len, _)| *len);
+            if let Some((_, kv)) = best
+                && let Ok(z) = serde_json::from_slice::<ZoneConfig>(&kv.value)
+            {
+                return z;
+            }
             candidates.push(format!("zones/{table}"));
         }
         candidates.push("zones/default".to_string());
