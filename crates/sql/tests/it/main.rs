@@ -6,5 +6,6 @@ mod cluster;
 mod concurrency;
 mod fuzz;
 mod logic;
+mod placement;
 mod psql;
 mod smoke;
