@@ -140,6 +140,8 @@ codes! {
     IN_FAILED_SQL_TRANSACTION = "25P02";
     /// COMMIT/ROLLBACK without a transaction.
     NO_ACTIVE_SQL_TRANSACTION = "25P01";
+    /// A savepoint that does not exist.
+    INVALID_SAVEPOINT_SPECIFICATION = "3B001";
     /// An invalid database definition (multi-region clauses).
     INVALID_DATABASE_DEFINITION = "42P12";
     /// A range has no quorum or no reachable replica.

@@ -272,8 +272,15 @@ enum TxnState {
         txn: Arc<Txn>,
         ddl: bool,
         post_commit: Vec<PostCommit>,
+        /// The savepoint set at the start of the transaction (`cockroach_restart`).
+        savepoint: Option<String>,
+        /// Statements run so far.
+        statements: usize,
     },
-    Aborted,
+    /// Failed; `ROLLBACK TO SAVEPOINT` may restart it when it had a savepoint.
+    Aborted {
+        savepoint: Option<String>,
+    },
 }
 
 fn default_vars() -> BTreeMap<String, String> {
@@ -482,7 +489,7 @@ impl Session {
         if let Some(r) = self.transaction_control(stmt).await? {
             return Ok(r);
         }
-        if matches!(self.txn, TxnState::Aborted) {
+        if matches!(self.txn, TxnState::Aborted { .. }) {
             return Err(aborted_error());
         }
         if let Some(r) = crate::exec::show::session_statement(self, stmt)? {
@@ -529,10 +536,14 @@ impl Session {
                 match result {
                     Ok(mut r) => {
                         if let TxnState::Open {
-                            ddl, post_commit, ..
+                            ddl,
+                            post_commit,
+                            statements,
+                            ..
                         } = &mut self.txn
                         {
                             *ddl |= did_ddl;
+                            *statements += 1;
                             post_commit.extend(post);
                         }
                         r.notices.extend(notices);
@@ -540,7 +551,11 @@ impl Session {
                     }
                     Err(e) => {
                         txn.rollback().await;
-                        self.txn = TxnState::Aborted;
+                        let savepoint = match &self.txn {
+                            TxnState::Open { savepoint, .. } => savepoint.clone(),
+                            _ => None,
+                        };
+                        self.txn = TxnState::Aborted { savepoint };
                         Err(e)
                     }
                 }
@@ -656,10 +671,12 @@ impl Session {
                         txn,
                         ddl: false,
                         post_commit: Vec::new(),
+                        savepoint: None,
+                        statements: 0,
                     };
                     Ok(Some(StatementResult::tag("BEGIN")))
                 }
-                TxnState::Aborted => Err(aborted_error()),
+                TxnState::Aborted { .. } => Err(aborted_error()),
                 TxnState::Open { .. } => Err(SqlError::new(
                     errcode::ACTIVE_SQL_TRANSACTION,
                     "there is already a transaction in progress",
@@ -673,11 +690,12 @@ impl Session {
                         r.notices.push("there is no transaction in progress".into());
                         Ok(Some(r))
                     }
-                    TxnState::Aborted => Ok(Some(StatementResult::tag("ROLLBACK"))),
+                    TxnState::Aborted { .. } => Ok(Some(StatementResult::tag("ROLLBACK"))),
                     TxnState::Open {
                         txn,
                         ddl,
                         post_commit,
+                        ..
                     } => {
                         txn.commit().await?;
                         if ddl {
@@ -688,10 +706,14 @@ impl Session {
                     }
                 }
             }
-            S::Rollback { savepoint, .. } => {
-                if savepoint.is_some() {
-                    return Err(SqlError::unimplemented("savepoints"));
-                }
+            S::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self
+                .rollback_to_savepoint(&crate::exec::compile::ident(name))
+                .await
+                .map(Some),
+            S::Rollback { .. } => {
                 let state = std::mem::replace(&mut self.txn, TxnState::Idle);
                 match state {
                     TxnState::Idle => {
@@ -699,18 +721,80 @@ impl Session {
                         r.notices.push("there is no transaction in progress".into());
                         Ok(Some(r))
                     }
-                    TxnState::Aborted => Ok(Some(StatementResult::tag("ROLLBACK"))),
+                    TxnState::Aborted { .. } => Ok(Some(StatementResult::tag("ROLLBACK"))),
                     TxnState::Open { txn, .. } => {
                         txn.rollback().await;
                         Ok(Some(StatementResult::tag("ROLLBACK")))
                     }
                 }
             }
-            S::Savepoint { .. } | S::ReleaseSavepoint { .. } => {
-                Err(SqlError::unimplemented("savepoints"))
+            S::Savepoint { name } => {
+                let name = crate::exec::compile::ident(name);
+                match &mut self.txn {
+                    TxnState::Open {
+                        savepoint,
+                        statements,
+                        ..
+                    } => {
+                        if *statements > 0 && savepoint.as_deref() != Some(name.as_str()) {
+                            return Err(SqlError::unimplemented(
+                                "SAVEPOINT after statements in a transaction (only a savepoint \
+                                 at the start, such as cockroach_restart, is supported)",
+                            ));
+                        }
+                        *savepoint = Some(name);
+                        Ok(Some(StatementResult::tag("SAVEPOINT")))
+                    }
+                    TxnState::Aborted { .. } => Err(aborted_error()),
+                    TxnState::Idle => Err(SqlError::new(
+                        errcode::NO_ACTIVE_SQL_TRANSACTION,
+                        "there is no transaction in progress",
+                    )),
+                }
+            }
+            S::ReleaseSavepoint { name } => {
+                let name = crate::exec::compile::ident(name);
+                match &self.txn {
+                    TxnState::Open { savepoint, .. }
+                        if savepoint.as_deref() == Some(name.as_str()) =>
+                    {
+                        Ok(Some(StatementResult::tag("RELEASE")))
+                    }
+                    TxnState::Aborted { .. } => Err(aborted_error()),
+                    _ => Err(SqlError::new(
+                        errcode::INVALID_SAVEPOINT_SPECIFICATION,
+                        format!("savepoint \"{name}\" does not exist"),
+                    )),
+                }
             }
             _ => Ok(None),
         }
+    }
+
+    /// `ROLLBACK TO SAVEPOINT`: restarts the transaction from its start-of-transaction
+    /// savepoint (CockroachDB's client-side retry protocol).
+    async fn rollback_to_savepoint(&mut self, name: &str) -> Result<StatementResult> {
+        let current = match &self.txn {
+            TxnState::Open { savepoint, .. } | TxnState::Aborted { savepoint } => savepoint.clone(),
+            TxnState::Idle => None,
+        };
+        if current.as_deref() != Some(name) {
+            return Err(SqlError::new(
+                errcode::INVALID_SAVEPOINT_SPECIFICATION,
+                format!("savepoint \"{name}\" does not exist"),
+            ));
+        }
+        if let TxnState::Open { txn, .. } = &self.txn {
+            txn.rollback().await;
+        }
+        self.txn = TxnState::Open {
+            txn: Arc::new(Txn::begin(self.server.node().sender())),
+            ddl: false,
+            post_commit: Vec::new(),
+            savepoint: current,
+            statements: 0,
+        };
+        Ok(StatementResult::tag("ROLLBACK"))
     }
 
     /// Sets a session variable (SET).

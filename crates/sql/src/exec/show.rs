@@ -243,9 +243,10 @@ fn decimal_ts(d: rust_decimal::Decimal) -> Result<Timestamp> {
 }
 
 fn datum_ts(d: &Datum) -> Result<Timestamp> {
+    // Dates past 2262 overflow nanoseconds: they are in the future either way.
     let nanos = match d {
-        Datum::TimestampTz(t) => t.timestamp_nanos_opt(),
-        Datum::Timestamp(t) => t.and_utc().timestamp_nanos_opt(),
+        Datum::TimestampTz(t) => Some(t.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+        Datum::Timestamp(t) => Some(t.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX)),
         _ => None,
     }
     .ok_or_else(|| {

@@ -96,3 +96,57 @@ async fn read_after_create() {
     assert!(bad.is_empty(), "{bad:?}");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_bind_parameters() {
+    use sextant_sql::Type;
+    let c = TestCluster::start(&["region=us-east1,az=b"]).await;
+    let mut s = c.nodes[0].sql.session("root", "defaultdb");
+    s.execute("CREATE TABLE p (id INT PRIMARY KEY, name STRING, score DECIMAL)")
+        .await
+        .expect("create");
+    let ins = s
+        .prepare("INSERT INTO p VALUES ($1, $2, $3)", Vec::new())
+        .await
+        .expect("prepare insert");
+    assert_eq!(
+        ins.param_types,
+        vec![Type::Int8, Type::String, Type::decimal()]
+    );
+    for i in 0..3 {
+        s.execute_prepared(
+            &ins,
+            vec![
+                Datum::String(i.to_string()),
+                Datum::String(format!("n{i}")),
+                Datum::String("1.5".into()),
+            ],
+        )
+        .await
+        .expect("execute insert");
+    }
+    let sel = s
+        .prepare("SELECT name, score FROM p WHERE id = $1", Vec::new())
+        .await
+        .expect("prepare select");
+    assert_eq!(sel.param_types, vec![Type::Int8]);
+    assert_eq!(
+        sel.result_columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["name", "score"]
+    );
+    let r = s
+        .execute_prepared(&sel, vec![Datum::Int(2)])
+        .await
+        .expect("execute select");
+    assert_eq!(r.rows[0][0], Datum::String("n2".into()));
+    assert_eq!(r.tag, "SELECT 1");
+    let e = s
+        .prepare("SELECT 1; SELECT 2", Vec::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().0, "42601");
+    c.shutdown().await;
+}
