@@ -570,104 +570,8 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
     }
     // Foreign keys.
     let mut referenced: Vec<TableDesc> = Vec::new();
-    for (name, cols, table, refcols, on_delete, on_update) in fks {
-        let parent_parts = object_parts(&table);
-        let self_ref = parent_parts.last() == Some(&tn.name) && parent_parts.len() == 1;
-        let parent: TableDesc = if self_ref {
-            desc.clone()
-        } else if let Some(p) = referenced
-            .iter()
-            .find(|p| Some(&p.name) == parent_parts.last())
-        {
-            p.clone()
-        } else {
-            (*ctx.table(&parent_parts).await?).clone()
-        };
-        let col_ids: Vec<ColumnId> = cols
-            .iter()
-            .map(|c| {
-                desc.column_by_name(c)
-                    .map(|c| c.id)
-                    .ok_or_else(|| SqlError::undefined_column(c))
-            })
-            .collect::<Result<_>>()?;
-        let ref_ids: Vec<ColumnId> = if refcols.is_empty() {
-            parent.primary_index.columns.clone()
-        } else {
-            refcols
-                .iter()
-                .map(|c| {
-                    parent
-                        .column_by_name(c)
-                        .map(|c| c.id)
-                        .ok_or_else(|| SqlError::undefined_column(c))
-                })
-                .collect::<Result<_>>()?
-        };
-        if col_ids.len() != ref_ids.len() {
-            return Err(SqlError::syntax(format!(
-                "{} columns must reference exactly {} columns in referenced table (found {})",
-                col_ids.len(),
-                col_ids.len(),
-                ref_ids.len()
-            )));
-        }
-        let unique = parent.all_indexes().any(|i| {
-            i.unique
-                && i.columns.len() == ref_ids.len()
-                && ref_ids.iter().all(|r| i.columns.contains(r))
-        });
-        if !unique {
-            return Err(SqlError::new(
-                errcode::FOREIGN_KEY_VIOLATION,
-                format!(
-                    "there is no unique constraint matching given keys for referenced table {}",
-                    parent.name
-                ),
-            ));
-        }
-        for (a, b) in col_ids.iter().zip(&ref_ids) {
-            let (ta, tb) = (
-                &desc
-                    .column(*a)
-                    .map(|c| c.ty.clone())
-                    .unwrap_or(Type::Unknown),
-                &parent
-                    .column(*b)
-                    .map(|c| c.ty.clone())
-                    .unwrap_or(Type::Unknown),
-            );
-            if ta.family() != tb.family() {
-                return Err(SqlError::datatype_mismatch(format!(
-                    "type of \"{}\" ({}) does not match foreign key \"{}\".\"{}\" ({})",
-                    desc.column(*a).map(|c| c.name.clone()).unwrap_or_default(),
-                    ta.sql_name(),
-                    parent.name,
-                    parent
-                        .column(*b)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default(),
-                    tb.sql_name()
-                )));
-            }
-        }
-        let fk_name = name.unwrap_or_else(|| index_name(&tn.name, &cols, "fkey"));
-        desc.foreign_keys.push(ForeignKeyDesc {
-            name: fk_name.clone(),
-            columns: col_ids,
-            ref_table: parent.id,
-            ref_columns: ref_ids,
-            on_delete: fk_action(on_delete),
-            on_update: fk_action(on_update),
-        });
-        if self_ref {
-            desc.inbound_fks.push((id, fk_name));
-        } else {
-            let mut parent = parent;
-            parent.inbound_fks.push((id, fk_name));
-            referenced.retain(|p| p.id != parent.id);
-            referenced.push(parent);
-        }
+    for spec in fks {
+        add_foreign_key(ctx, &mut desc, &mut referenced, spec).await?;
     }
     for parent in referenced {
         let mut d = Descriptor::Table(parent);
@@ -685,6 +589,106 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
     ctx.post_commit
         .push(PostCommit::Split(base::keys::table_prefix(id)));
     Ok(StatementResult::tag("CREATE TABLE"))
+}
+
+/// Adds a FOREIGN KEY to `desc`; the referenced table (with its new inbound reference) is
+/// put in `referenced` for the caller to write, unless it is `desc` itself.
+async fn add_foreign_key(
+    ctx: &StmtCtx<'_>,
+    desc: &mut TableDesc,
+    referenced: &mut Vec<TableDesc>,
+    spec: FkSpec,
+) -> Result<()> {
+    let (name, cols, table, refcols, on_delete, on_update) = spec;
+    let parent_parts = object_parts(&table);
+    let self_ref = parent_parts.last() == Some(&desc.name) && parent_parts.len() == 1;
+    let parent: TableDesc = if self_ref {
+        desc.clone()
+    } else if let Some(p) = referenced
+        .iter()
+        .find(|p| Some(&p.name) == parent_parts.last())
+    {
+        p.clone()
+    } else {
+        (*ctx.table(&parent_parts).await?).clone()
+    };
+    let ids = |t: &TableDesc, names: &[String]| -> Result<Vec<ColumnId>> {
+        names
+            .iter()
+            .map(|c| {
+                t.column_by_name(c)
+                    .map(|c| c.id)
+                    .ok_or_else(|| SqlError::undefined_column(c))
+            })
+            .collect()
+    };
+    let col_ids = ids(desc, &cols)?;
+    let ref_ids = if refcols.is_empty() {
+        parent.primary_index.columns.clone()
+    } else {
+        ids(&parent, &refcols)?
+    };
+    if col_ids.len() != ref_ids.len() {
+        return Err(SqlError::syntax(format!(
+            "{} columns must reference exactly {} columns in referenced table (found {})",
+            col_ids.len(),
+            col_ids.len(),
+            ref_ids.len()
+        )));
+    }
+    let unique = parent.all_indexes().any(|i| {
+        i.unique
+            && i.columns.len() == ref_ids.len()
+            && ref_ids.iter().all(|r| i.columns.contains(r))
+    });
+    if !unique {
+        return Err(SqlError::new(
+            errcode::FOREIGN_KEY_VIOLATION,
+            format!(
+                "there is no unique constraint matching given keys for referenced table {}",
+                parent.name
+            ),
+        ));
+    }
+    for (a, b) in col_ids.iter().zip(&ref_ids) {
+        let (Some(ca), Some(cb)) = (desc.column(*a), parent.column(*b)) else {
+            continue;
+        };
+        if ca.ty.family() != cb.ty.family() {
+            return Err(SqlError::datatype_mismatch(format!(
+                "type of \"{}\" ({}) does not match foreign key \"{}\".\"{}\" ({})",
+                ca.name,
+                ca.ty.sql_name(),
+                parent.name,
+                cb.name,
+                cb.ty.sql_name()
+            )));
+        }
+    }
+    let fk_name = name.unwrap_or_else(|| index_name(&desc.name, &cols, "fkey"));
+    if desc.foreign_keys.iter().any(|f| f.name == fk_name) {
+        return Err(SqlError::new(
+            errcode::DUPLICATE_OBJECT,
+            format!("duplicate constraint name: \"{fk_name}\""),
+        ));
+    }
+    desc.foreign_keys.push(ForeignKeyDesc {
+        name: fk_name.clone(),
+        columns: col_ids,
+        ref_table: parent.id,
+        ref_columns: ref_ids,
+        on_delete: fk_action(on_delete),
+        on_update: fk_action(on_update),
+    });
+    if self_ref {
+        desc.inbound_fks.push((desc.id, fk_name));
+    } else {
+        let mut parent = parent;
+        parent.inbound_fks.push((desc.id, fk_name));
+        referenced.retain(|p| p.id != parent.id);
+        referenced.push(parent);
+    }
+    Ok(())
 }
 
 /// The scope of a table's own row (for checks, defaults, computed columns).
@@ -1190,6 +1194,25 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                     desc.next_index_id += 1;
                     desc.indexes.push(idx.clone());
                     backfill_index(ctx, &desc, &idx).await?;
+                }
+                ast::TableConstraint::ForeignKey(fk) => {
+                    let spec: FkSpec = (
+                        fk.name.as_ref().map(ident),
+                        fk.columns.iter().map(ident).collect(),
+                        fk.foreign_table.clone(),
+                        fk.referred_columns.iter().map(ident).collect(),
+                        fk.on_delete,
+                        fk.on_update,
+                    );
+                    let mut referenced = Vec::new();
+                    add_foreign_key(ctx, &mut desc, &mut referenced, spec).await?;
+                    if let Some(fk) = desc.foreign_keys.last().cloned() {
+                        super::dml::validate_foreign_key(ctx, &desc, &fk).await?;
+                    }
+                    for parent in referenced {
+                        let mut d = Descriptor::Table(parent);
+                        ctx.server.catalog.write(&txn, &mut d).await?;
+                    }
                 }
                 other => return Err(SqlError::unimplemented(format!("ADD CONSTRAINT {other}"))),
             },

@@ -1135,6 +1135,37 @@ pub async fn backfill_column(ctx: &StmtCtx<'_>, t: &TableDesc, col: &ColumnDesc)
     Ok(())
 }
 
+/// Checks that every existing row satisfies a new FOREIGN KEY.
+pub async fn validate_foreign_key(
+    ctx: &StmtCtx<'_>,
+    t: &TableDesc,
+    fk: &ForeignKeyDesc,
+) -> Result<()> {
+    let prefix = encoding::index_prefix(t, &t.primary_index);
+    for kv in ctx.reader.scan(&base::Span::prefix(&prefix.0), 0).await? {
+        let row = encoding::decode_row(t, &kv.key, &kv.value)?;
+        let vals: Vec<Datum> = fk
+            .columns
+            .iter()
+            .map(|id| t.column_pos(*id).map_or(Datum::Null, |p| row[p].clone()))
+            .collect();
+        if vals.iter().any(Datum::is_null) {
+            continue;
+        }
+        if !fk_parent_exists(ctx, fk, &vals).await? {
+            return Err(SqlError::new(
+                errcode::FOREIGN_KEY_VIOLATION,
+                format!(
+                    "foreign key violation: \"{}\" row {} has no match in the referenced table",
+                    t.name,
+                    key_detail(t, &fk.columns, &row)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that every existing row satisfies a new CHECK constraint.
 pub async fn validate_check(ctx: &StmtCtx<'_>, t: &TableDesc, check: &CheckDesc) -> Result<()> {
     let env = ctx.plan_env(&[]).await?;
