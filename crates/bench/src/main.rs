@@ -1,0 +1,207 @@
+//! Sextant's benchmarks. Each prints its figures next to a reference measured in the same run
+//! on the same machine, and the ratio between them, so results compare across machines.
+//!
+//! - `write-latency`: replicated write latency on a 3-replica range (three nodes in one
+//!   process, each on its own on-disk store) ÷ the latency of one small write plus fsync to
+//!   the same disk.
+//! - `idle`: CPU and memory per node of a 3-node cluster holding `--ranges` ranges, each
+//!   replicated 3 times, after it has gone idle ÷ the same process with no cluster.
+//!
+//! Run: `cargo run --release -p sextant-bench -- write-latency` (or `idle --ranges 1000`).
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use server::{LocalCluster, LocalClusterOptions};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "sextant-bench",
+    about = "Sextant benchmarks (ratios against same-run references)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Replicated write p50/p99 on a 3-replica range ÷ fsync latency of the same disk.
+    WriteLatency {
+        /// Writes to time.
+        #[arg(long, default_value_t = 2000)]
+        writes: usize,
+    },
+    /// Idle CPU and memory per node with many ranges.
+    Idle {
+        /// Ranges in the cluster (each replicated on all 3 nodes).
+        #[arg(long, default_value_t = 1000)]
+        ranges: usize,
+        /// Seconds to measure once idle.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.bench {
+        Bench::WriteLatency { writes } => rt.block_on(write_latency(writes)),
+        Bench::Idle { ranges, seconds } => rt.block_on(idle(ranges, seconds)),
+    }
+}
+
+/// p50 and p99 of a sample, in microseconds.
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let at = |q: f64| {
+        let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+        v[i].as_secs_f64() * 1e6
+    };
+    (at(0.50), at(0.99))
+}
+
+fn fsync_latency(dir: &std::path::Path, n: usize) -> Result<Vec<Duration>> {
+    let mut f = std::fs::File::create(dir.join("fsync-probe"))?;
+    let payload = [0u8; 128];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f.write_all(&payload)?;
+        f.sync_data()?;
+        out.push(t.elapsed());
+    }
+    Ok(out)
+}
+
+fn key(s: &str) -> base::Key {
+    let mut k = base::keys::table_prefix(100).0;
+    base::encoding::encode_bytes(&mut k, s.as_bytes());
+    base::Key(k)
+}
+
+async fn cluster(on_disk: bool) -> Result<LocalCluster> {
+    let opts = LocalClusterOptions {
+        on_disk,
+        ..LocalClusterOptions::default()
+    };
+    let c = LocalCluster::start(3, vec![], opts).await?;
+    c.wait_for_full_replication(Duration::from_secs(120))
+        .await?;
+    Ok(c)
+}
+
+async fn write_latency(writes: usize) -> Result<()> {
+    // The reference runs where the cluster's stores go: the system temporary directory.
+    let dir = tempfile::tempdir()?;
+    let reference = fsync_latency(dir.path(), writes)?;
+    let c = cluster(true).await?;
+    let s = c.node(0).sender().clone();
+    // Warm up the range cache and the lease.
+    for i in 0..50 {
+        kv::node::kv_put(&s, key(&format!("warm{i}")), vec![1; 100]).await?;
+    }
+    let mut lat = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let t = Instant::now();
+        kv::node::kv_put(&s, key(&format!("k{i:08}")), vec![7; 100]).await?;
+        lat.push(t.elapsed());
+    }
+    let (p50, p99) = percentiles(lat);
+    let (f50, f99) = percentiles(reference);
+    println!(
+        "write-latency: {writes} sequential 100-byte writes, 3 replicas (3 nodes, one process, one disk)"
+    );
+    println!("  sextant replicated write   p50 {p50:>9.0} us   p99 {p99:>9.0} us");
+    println!("  reference write+fsync      p50 {f50:>9.0} us   p99 {f99:>9.0} us");
+    println!(
+        "  ratio                      p50 {:>9.2} x    p99 {:>9.2} x",
+        p50 / f50,
+        p99 / f99
+    );
+    c.shutdown().await;
+    Ok(())
+}
+
+/// User and system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(after) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after ")" start at field 3 (state); utime and stime are fields 14 and 15.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident memory of this process, bytes.
+fn rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+async fn idle(ranges: usize, seconds: u64) -> Result<()> {
+    let base_rss = rss_bytes();
+    let c0 = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let base_cpu = (cpu_seconds() - c0) / 2.0;
+    let c = cluster(false).await?;
+    let started = Instant::now();
+    for i in 1..ranges.saturating_sub(1) {
+        c.node(0)
+            .admin_split(&base::keys::table_prefix(100 + i as u64))
+            .await?;
+    }
+    let split_secs = started.elapsed().as_secs_f64();
+    c.wait_for_full_replication(Duration::from_secs(600))
+        .await?;
+    let total = c.node(0).ranges().await?.len();
+    // Let elections, replication and any quiescence settle.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let c1 = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu = (cpu_seconds() - c1) / seconds as f64;
+    let rss = rss_bytes();
+    let per_node_cpu = (cpu - base_cpu) / 3.0;
+    let per_node_mb = (rss.saturating_sub(base_rss)) as f64 / 3.0 / 1e6;
+    println!(
+        "idle: 3 nodes in one process, {total} ranges x 3 replicas ({total} replicas per node); {split_secs:.1} s to split"
+    );
+    println!(
+        "  CPU per node        {:>8.2} % of a core (process {:.2} %, empty process {:.2} %)",
+        per_node_cpu * 100.0,
+        cpu * 100.0,
+        base_cpu * 100.0
+    );
+    println!(
+        "  CPU per replica     {:>8.4} % of a core",
+        per_node_cpu * 100.0 / total.max(1) as f64
+    );
+    println!("  memory per node     {per_node_mb:>8.1} MB (RSS above the empty process)");
+    println!(
+        "  memory per replica  {:>8.1} KB",
+        per_node_mb * 1000.0 / total.max(1) as f64
+    );
+    c.shutdown().await;
+    Ok(())
+}
