@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# Test dependencies. Later layers add their servers here (SeaweedFS, Tansu, ...).
+# Test dependencies: the Rust test runner, psql, and the real servers the tests start
+# (SeaweedFS, moto, Azurite: scripts/test-deps.sh).
 install_test_deps() {
     if ! cargo nextest --version >/dev/null 2>&1; then
         log "installing cargo-nextest"
@@ -24,6 +25,7 @@ install_test_deps() {
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-client >/dev/null
     fi
+    scripts/test-deps.sh
 }
 
 install_test_deps
