@@ -32,6 +32,8 @@ use storage::{Cf, Durability, Engine};
 use tokio::sync::watch;
 
 const IDENT_KEY: &[u8] = b"ident";
+/// The node descriptors this node last knew, so that a restarted node can reach its peers.
+const KNOWN_NODES_KEY: &[u8] = b"known-nodes";
 const NODE_ID_GEN: &str = "node-id-gen";
 const RANGE_ID_GEN: &str = "range-id-gen";
 
@@ -209,7 +211,9 @@ pub enum NodeError {
         last: String,
     },
     /// This node's clock is too far from its peers'.
-    #[error("clock synchronization error: {0}; this node's clock must be within the maximum offset of the cluster's")]
+    #[error(
+        "clock synchronization error: {0}; this node's clock must be within the maximum offset of the cluster's"
+    )]
     ClockOffset(String),
     /// The cluster was initialised already.
     #[error("cluster has already been initialized")]
@@ -254,7 +258,12 @@ impl KvNode {
         rpc.set_resolver(nodes.clone());
         let ident = read_ident(engine.as_ref())?;
         let (ident, bootstrapped) = match ident {
-            Some(i) => (i, false),
+            Some(i) => {
+                for d in read_known_nodes(engine.as_ref()) {
+                    nodes.upsert(d, true);
+                }
+                (i, false)
+            }
             None => wait_for_identity(&cfg, engine.as_ref(), &rpc, registry, &nodes).await?,
         };
         registry.remove("node.init");
@@ -429,13 +438,26 @@ impl KvNode {
                 live_map.insert(l.node_id, l);
             }
         }
+        let mut known = Vec::new();
         for kv in descs {
             if let Ok(d) = postcard::from_bytes::<NodeDescriptor>(&kv.value) {
                 let live = live_map.get(&d.node_id).is_some_and(|l| l.expiration > now);
+                if !live && d.node_id != self.inner.node_id {
+                    // Quiesced ranges led by a node that is gone must elect a new leader.
+                    self.inner.store.wake_groups_led_by(d.node_id);
+                }
+                known.push(d.clone());
                 self.inner.nodes.upsert(d, live);
             }
         }
         *self.inner.liveness.write() = live_map;
+        if let Ok(bytes) = postcard::to_stdvec(&known) {
+            let mut batch = storage::WriteBatch::new();
+            batch.put(Cf::State, KNOWN_NODES_KEY, bytes);
+            if let Err(e) = self.inner.store.engine().write(batch, Durability::Buffered) {
+                tracing::warn!("saving the node list: {e}");
+            }
+        }
     }
 
     /// Liveness records as last read.
@@ -848,7 +870,10 @@ impl KvNode {
                         .step_by(2)
                         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
                         .collect::<Option<Vec<u8>>>()?;
-                    desc.start_key.0.starts_with(&bytes).then_some((bytes.len(), kv))
+                    desc.start_key
+                        .0
+                        .starts_with(&bytes)
+                        .then_some((bytes.len(), kv))
                 })
                 .max_by_key(|(len, _)| *len);
             if let Some((_, kv)) = best
@@ -1028,6 +1053,15 @@ fn read_ident(engine: &dyn Engine) -> Result<Option<Ident>, NodeError> {
             .map_err(|e| NodeError::Other(format!("corrupt node identity: {e}"))),
         None => Ok(None),
     }
+}
+
+fn read_known_nodes(engine: &dyn Engine) -> Vec<NodeDescriptor> {
+    engine
+        .get(Cf::State, KNOWN_NODES_KEY)
+        .ok()
+        .flatten()
+        .and_then(|v| postcard::from_bytes(&v).ok())
+        .unwrap_or_default()
 }
 
 fn write_ident(engine: &dyn Engine, ident: &Ident) -> Result<(), NodeError> {

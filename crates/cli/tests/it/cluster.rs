@@ -156,7 +156,6 @@ fn three_processes_init_status_and_survive_kill_9() {
 }
 
 #[test]
-#[ignore = "kv: a KvNode restarted on its store knows no peer address (empty node directory)"]
 fn a_process_killed_with_9_restarts_on_its_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut nodes, _) = start_cluster(&dir);

@@ -92,7 +92,6 @@ async fn three_nodes_serve_through_a_kill() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "kv: a KvNode restarted on its store knows no peer address (empty node directory)"]
 async fn a_killed_node_restarts_from_its_store() {
     let mut c = replicated_cluster().await;
     let (victim, victim_id, survivor) = kill_table_leaseholder(&mut c).await;
