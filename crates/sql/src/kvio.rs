@@ -2,6 +2,7 @@
 //! nearest replica (`AS OF SYSTEM TIME`, a follower read).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base::{Key, NodeId, Span, Timestamp};
 use kv::api::{BatchRequest, Header, KeyValue, Request, Response, Routing};
@@ -12,8 +13,8 @@ use crate::error::{Result, SqlError};
 /// A source of reads.
 #[derive(Clone)]
 pub enum Reader {
-    /// Reads of a transaction.
-    Txn(Arc<Txn>),
+    /// Reads of a transaction, counted in the server's read counter.
+    Txn(Arc<Txn>, Arc<AtomicU64>),
     /// Non-transactional reads at a fixed timestamp, served by the nearest replica whose closed
     /// timestamp covers it.
     Snapshot {
@@ -23,14 +24,17 @@ pub enum Reader {
         ts: Timestamp,
         /// This node.
         gateway: NodeId,
+        /// The server's read counter.
+        reads: Arc<AtomicU64>,
     },
 }
 
 impl Reader {
     /// Reads one key.
     pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.count();
         match self {
-            Reader::Txn(t) => Ok(t.get(key).await?),
+            Reader::Txn(t, _) => Ok(t.get(key).await?),
             Reader::Snapshot { .. } => {
                 match self.snapshot(Request::Get { key: key.clone() }).await? {
                     Response::Get(v) => Ok(v.map(|kv| kv.value)),
@@ -47,8 +51,9 @@ impl Reader {
         max_keys: usize,
         reverse: bool,
     ) -> Result<Vec<KeyValue>> {
+        self.count();
         match self {
-            Reader::Txn(t) => Ok(t.scan_dir(span, max_keys, reverse).await?),
+            Reader::Txn(t, _) => Ok(t.scan_dir(span, max_keys, reverse).await?),
             Reader::Snapshot { .. } => {
                 let req = Request::Scan {
                     span: span.clone(),
@@ -73,6 +78,7 @@ impl Reader {
             sender,
             ts,
             gateway,
+            ..
         } = self
         else {
             return Err(SqlError::internal("not a snapshot reader"));
@@ -96,7 +102,7 @@ impl Reader {
     /// The transaction, for writes; an error for a historical reader.
     pub fn txn(&self) -> Result<&Arc<Txn>> {
         match self {
-            Reader::Txn(t) => Ok(t),
+            Reader::Txn(t, _) => Ok(t),
             Reader::Snapshot { .. } => Err(SqlError::new(
                 base::errcode::FEATURE_NOT_SUPPORTED,
                 "cannot execute a write in a read-only transaction (AS OF SYSTEM TIME)",
@@ -104,10 +110,18 @@ impl Reader {
         }
     }
 
+    fn count(&self) {
+        match self {
+            Reader::Txn(_, reads) | Reader::Snapshot { reads, .. } => {
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The timestamp reads are served at.
     pub fn read_ts(&self) -> Timestamp {
         match self {
-            Reader::Txn(t) => t.read_ts(),
+            Reader::Txn(t, _) => t.read_ts(),
             Reader::Snapshot { ts, .. } => *ts,
         }
     }

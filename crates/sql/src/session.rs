@@ -195,6 +195,8 @@ pub struct ServerInner {
     pub catalog: Catalog,
     hooks: RwLock<HashMap<HookKind, Arc<dyn StatementHook>>>,
     bootstrapped: tokio::sync::OnceCell<()>,
+    /// KV reads (gets and scans) issued by statements of this node.
+    pub reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The SQL layer of one node.
@@ -212,6 +214,7 @@ impl SqlServer {
             catalog: Catalog::default(),
             hooks: RwLock::new(HashMap::new()),
             bootstrapped: tokio::sync::OnceCell::new(),
+            reads: Arc::default(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -242,6 +245,11 @@ impl SqlServer {
     /// Registers the hook for a kind of statement (replacing any earlier one).
     pub fn register_hook(&self, kind: HookKind, hook: Arc<dyn StatementHook>) {
         self.inner.hooks.write().insert(kind, hook);
+    }
+
+    /// KV reads (gets and scans) statements of this node have issued so far.
+    pub fn kv_reads(&self) -> u64 {
+        self.inner.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The KV node.
@@ -402,7 +410,12 @@ impl Session {
     ) -> Result<(Vec<Type>, Vec<crate::session::Column>)> {
         let txn = Arc::new(Txn::begin(self.server.node().sender()));
         let vars = self.vars.clone();
-        let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, Vec::new(), params);
+        let mut ctx = self.stmt_ctx(
+            Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
+            &vars,
+            Vec::new(),
+            params,
+        );
         let result = crate::exec::show::describe(&mut ctx, stmt).await;
         let types = ctx.param_types.clone();
         txn.rollback().await;
@@ -512,6 +525,7 @@ impl Session {
                 sender: self.server.node().sender().clone(),
                 ts,
                 gateway: self.server.node().node_id(),
+                reads: self.server.inner().reads.clone(),
             };
             let vars = self.vars.clone();
             let mut ctx = self.stmt_ctx(reader, &vars, params, param_types);
@@ -523,7 +537,12 @@ impl Session {
             TxnState::Open { txn, ddl, .. } => {
                 let (txn, ddl) = (txn.clone(), *ddl);
                 let vars = self.vars.clone();
-                let mut ctx = self.stmt_ctx(Reader::Txn(txn.clone()), &vars, params, param_types);
+                let mut ctx = self.stmt_ctx(
+                    Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
+                    &vars,
+                    params,
+                    param_types,
+                );
                 ctx.uncached = ddl;
                 let _ = crate::multiregion::fill_env(&mut ctx).await;
                 let result = Box::pin(ctx.run(stmt)).await;
@@ -577,7 +596,7 @@ impl Session {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
             let mut ctx = self.stmt_ctx(
-                Reader::Txn(txn.clone()),
+                Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
                 &vars,
                 params.clone(),
                 param_types.clone(),

@@ -111,11 +111,15 @@ fn parse_u64(bytes: &[u8]) -> Result<u64> {
         .ok_or_else(|| SqlError::internal("bad integer record"))
 }
 
+/// User-defined types of a database by name.
+pub type TypeMap = HashMap<String, Arc<TypeDesc>>;
+
 #[derive(Default)]
 struct Cache {
     generation: u64,
     descs: HashMap<u64, Arc<Descriptor>>,
     names: HashMap<Key, u64>,
+    types: HashMap<u64, Arc<TypeMap>>,
 }
 
 /// The per-node catalog cache and descriptor access.
@@ -271,6 +275,25 @@ impl Catalog {
         c.generation = c.generation.wrapping_add(1) | (1 << 63);
         c.descs.clear();
         c.names.clear();
+        c.types.clear();
+    }
+
+    /// The cached user types of a database, if known.
+    pub fn cached_types(&self, db: u64) -> Option<Arc<TypeMap>> {
+        self.cache.read().types.get(&db).cloned()
+    }
+
+    /// Caches the user types of a database (if the generation has not moved since `generation`).
+    pub fn cache_types(&self, db: u64, generation: u64, types: Arc<TypeMap>) {
+        let mut c = self.cache.write();
+        if c.generation == generation {
+            c.types.insert(db, types);
+        }
+    }
+
+    /// The current cache generation.
+    pub fn generation(&self) -> u64 {
+        self.cache.read().generation
     }
 
     /// Reads the generation and empties the cache if it moved.
@@ -284,6 +307,7 @@ impl Catalog {
             c.generation = g;
             c.descs.clear();
             c.names.clear();
+            c.types.clear();
         }
     }
 

@@ -244,21 +244,30 @@ impl<'a> StmtCtx<'a> {
         }
     }
 
-    /// User-defined types of the current database, by name.
+    /// User-defined types of the current database, by name (cached per node).
     pub async fn types(&self) -> Result<HashMap<String, Arc<TypeDesc>>> {
-        let mut out = HashMap::new();
         let Some(db) = self.database(&self.database).await? else {
-            return Ok(out);
+            return Ok(HashMap::new());
         };
-        for (name, id) in self
-            .server
-            .catalog
-            .list(&self.reader, db.id, db.public_schema_id)
-            .await?
+        if !self.uncached
+            && let Some(t) = self.server.catalog.cached_types(db.id)
         {
-            if let Some(Descriptor::Type(t)) = self.desc(id).await?.as_deref() {
-                out.insert(name, Arc::new(t.clone()));
+            return Ok((*t).clone());
+        }
+        let generation = self.server.catalog.generation();
+        let mut out = HashMap::new();
+        for (sname, sid) in self.server.catalog.list(&self.reader, db.id, 0).await? {
+            let _ = sname;
+            for (name, id) in self.server.catalog.list(&self.reader, db.id, sid).await? {
+                if let Some(Descriptor::Type(t)) = self.desc(id).await?.as_deref() {
+                    out.insert(name, Arc::new(t.clone()));
+                }
             }
+        }
+        if !self.uncached {
+            self.server
+                .catalog
+                .cache_types(db.id, generation, Arc::new(out.clone()));
         }
         Ok(out)
     }
