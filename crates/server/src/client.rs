@@ -16,9 +16,23 @@ pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Bootstraps a new cluster on the node at `addr` (`node.init`).
+///
+/// A node registers `node.init` a moment after its RPC listener opens, so a node that does not
+/// know the method yet is asked again for up to [`INIT_REGISTRATION_WAIT`].
 pub async fn init(addr: &str) -> Result<(), ClientError> {
-    call::<(), ()>(addr, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await
+    let deadline = tokio::time::Instant::now() + INIT_REGISTRATION_WAIT;
+    loop {
+        match call::<(), ()>(addr, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await {
+            Err(ClientError::NotInitialized { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
+
+/// How long `init` waits for a just-started node to be ready to take it.
+pub const INIT_REGISTRATION_WAIT: Duration = Duration::from_secs(10);
 
 /// Every node the node at `addr` knows, with liveness and replica counts (`node.status`).
 pub async fn node_status(addr: &str) -> Result<Vec<NodeStatus>, ClientError> {
