@@ -204,7 +204,7 @@ async fn three_nodes_replicate_and_survive_leaseholder_death() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bank_transfers_keep_the_total() {
+async fn bank_transfers_keep_the_total_under_lease_transfers() {
     crate::init_tracing();
     let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
     c.wait_replicated(3, Duration::from_secs(30)).await;
@@ -219,6 +219,32 @@ async fn bank_transfers_keep_the_total() {
             .await
             .expect("seed");
     }
+    // Move the accounts' leases around while the transfers run.
+    let mover = {
+        let nodes: Vec<KvNode> = c.nodes.iter().map(|n| n.node.clone()).collect();
+        let accounts = accounts.clone();
+        tokio::spawn(async move {
+            let mut moves = 0usize;
+            for round in 0..20usize {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let a = &accounts[round % accounts.len()];
+                let Ok(desc) = nodes[0].sender().lookup(a).await else {
+                    continue;
+                };
+                for n in &nodes {
+                    if let Some(r) = n.store().replica(desc.range_id)
+                        && r.is_leaseholder()
+                    {
+                        let to = nodes[(round + 1) % nodes.len()].node_id();
+                        if to != n.node_id() && r.group().transfer_leader(to).await.is_ok() {
+                            moves += 1;
+                        }
+                    }
+                }
+            }
+            moves
+        })
+    };
     let mut workers = Vec::new();
     for w in 0..4 {
         let s = c.nodes[w % 3].node.sender().clone();
@@ -251,6 +277,8 @@ async fn bank_transfers_keep_the_total() {
         committed += w.await.expect("worker");
     }
     assert!(committed > 0, "no transfer committed");
+    let moves = mover.await.expect("lease mover");
+    assert!(moves > 0, "no lease moved during the transfers");
     let total: i64 = {
         let txn = kv::Txn::begin(&s);
         let mut t = 0;
