@@ -170,7 +170,14 @@ async fn run(server: Server) -> anyhow::Result<()> {
     println!("rpc:              {}", server.rpc_addr());
     println!("http:             http://{}", server.http_addr());
     println!("sql (advertised): {}", server.sql_addr());
-    shutdown_signal().await;
+    let mut fatal = node.fatal();
+    tokio::select! {
+        () = shutdown_signal() => {}
+        reason = wait_fatal(&mut fatal) => {
+            server.stop().await;
+            anyhow::bail!("{reason}");
+        }
+    }
     eprintln!("initiating graceful shutdown of the node (a second signal stops at once)");
     // With no other live node there is no one to hand leases to: stop at once.
     let alone = !node
@@ -191,6 +198,19 @@ async fn run(server: Server) -> anyhow::Result<()> {
     server.stop().await;
     eprintln!("node stopped");
     Ok(())
+}
+
+/// Completes with the reason when the node reports it can no longer run safely (for example
+/// its clock is beyond the maximum offset from its peers'); never completes otherwise.
+async fn wait_fatal(fatal: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(reason) = fatal.borrow().clone() {
+            return reason;
+        }
+        if fatal.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
