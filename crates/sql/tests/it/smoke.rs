@@ -33,26 +33,8 @@ async fn create_insert_select() {
     c.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_tables() {
-    let c = TestCluster::start(&["region=us-east1,az=b"]).await;
-    let mut s = c.nodes[0].sql.session("root", "defaultdb");
-    s.execute("CREATE SCHEMA s1").await.expect("schema");
-    s.execute("CREATE TABLE s1.t (x INT PRIMARY KEY)")
-        .await
-        .expect("create");
-    let r = s
-        .execute("INSERT INTO s1.t VALUES (5)")
-        .await
-        .expect("insert");
-    eprintln!("{:?}", r);
-    let r = s.execute("SELECT x FROM s1.t").await.expect("select");
-    eprintln!("{:?}", r);
-    let r = s.execute("SELECT * FROM s1.t").await.expect("select");
-    eprintln!("{:?}", r);
-    c.shutdown().await;
-}
-
+/// Rows written right after CREATE TABLE (which splits off a new range and moves its lease)
+/// are visible to the next statement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_after_create() {
     let c = TestCluster::start(&[
@@ -63,7 +45,7 @@ async fn read_after_create() {
     .await;
     let mut s = c.nodes[0].sql.session("root", "defaultdb");
     let mut bad = Vec::new();
-    for i in 0..15 {
+    for i in 0..5 {
         s.execute(&format!(
             "CREATE TABLE r{i} (x INT PRIMARY KEY, a INT, INDEX (a))"
         ))
