@@ -238,7 +238,7 @@ fn decode_decimal_key(buf: &[u8]) -> Result<(Datum, &[u8])> {
 
 fn date_from_days(days: i64) -> Result<NaiveDate> {
     unix_epoch()
-        .checked_add_signed(chrono::Duration::days(days))
+        .checked_add_signed(chrono::Duration::try_days(days).ok_or_else(|| corrupt("date"))?)
         .ok_or_else(|| corrupt("date"))
 }
 

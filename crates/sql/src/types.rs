@@ -478,9 +478,9 @@ impl Interval {
 
     fn negate(self) -> Interval {
         Interval {
-            months: -self.months,
-            days: -self.days,
-            micros: -self.micros,
+            months: self.months.saturating_neg(),
+            days: self.days.saturating_neg(),
+            micros: self.micros.saturating_neg(),
         }
     }
 }
@@ -1146,7 +1146,7 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
     let mut any = false;
     while let Some(tok) = tokens.next() {
         if tok.contains(':') {
-            out.micros += parse_clock(tok)?;
+            out.micros = out.micros.saturating_add(parse_clock(tok)?);
             any = true;
             continue;
         }
@@ -1159,7 +1159,7 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
                     None => {
                         // A bare number is seconds.
                         let v: f64 = tok.parse().ok()?;
-                        out.micros += (v * 1e6).round() as i64;
+                        out.micros = out.micros.saturating_add((v * 1e6).round() as i64);
                         any = true;
                         continue;
                     }
@@ -1184,25 +1184,41 @@ fn parse_clock(tok: &str) -> Option<i64> {
         [h, m, s] => (h.parse().ok()?, m.parse().ok()?, s.parse().ok()?),
         _ => return None,
     };
-    let micros = (h * 3600 + m * 60) * 1_000_000 + (sec * 1e6).round() as i64;
+    let micros = h
+        .checked_mul(3600)?
+        .checked_add(m.checked_mul(60)?)?
+        .checked_mul(1_000_000)?
+        .checked_add((sec * 1e6).round() as i64)?;
     Some(if neg { -micros } else { micros })
 }
 
 fn add_unit(out: &mut Interval, v: f64, unit: &str) -> Option<()> {
     let unit = unit.trim_end_matches(',');
     match unit {
-        "y" | "year" | "years" | "yr" | "yrs" => out.months += (v * 12.0) as i64,
-        "mon" | "mons" | "month" | "months" => out.months += v as i64,
-        "w" | "week" | "weeks" => out.days += (v * 7.0) as i64,
-        "d" | "day" | "days" => {
-            out.days += v.trunc() as i64;
-            out.micros += (v.fract() * 86_400e6) as i64;
+        "y" | "year" | "years" | "yr" | "yrs" => {
+            out.months = out.months.saturating_add((v * 12.0) as i64)
         }
-        "h" | "hour" | "hours" | "hr" | "hrs" => out.micros += (v * 3600e6) as i64,
-        "m" | "min" | "mins" | "minute" | "minutes" => out.micros += (v * 60e6) as i64,
-        "s" | "sec" | "secs" | "second" | "seconds" => out.micros += (v * 1e6).round() as i64,
-        "ms" | "millisecond" | "milliseconds" => out.micros += (v * 1e3).round() as i64,
-        "us" | "µs" | "microsecond" | "microseconds" => out.micros += v.round() as i64,
+        "mon" | "mons" | "month" | "months" => out.months = out.months.saturating_add(v as i64),
+        "w" | "week" | "weeks" => out.days = out.days.saturating_add((v * 7.0) as i64),
+        "d" | "day" | "days" => {
+            out.days = out.days.saturating_add(v.trunc() as i64);
+            out.micros = out.micros.saturating_add((v.fract() * 86_400e6) as i64);
+        }
+        "h" | "hour" | "hours" | "hr" | "hrs" => {
+            out.micros = out.micros.saturating_add((v * 3600e6) as i64)
+        }
+        "m" | "min" | "mins" | "minute" | "minutes" => {
+            out.micros = out.micros.saturating_add((v * 60e6) as i64)
+        }
+        "s" | "sec" | "secs" | "second" | "seconds" => {
+            out.micros = out.micros.saturating_add((v * 1e6).round() as i64)
+        }
+        "ms" | "millisecond" | "milliseconds" => {
+            out.micros = out.micros.saturating_add((v * 1e3).round() as i64)
+        }
+        "us" | "µs" | "microsecond" | "microseconds" => {
+            out.micros = out.micros.saturating_add(v.round() as i64)
+        }
         _ => return None,
     }
     Some(())
@@ -1513,7 +1529,7 @@ pub fn add_interval(ts: NaiveDateTime, i: &Interval) -> Option<NaiveDateTime> {
             t.checked_sub_months(m)?
         };
     }
-    t = t.checked_add_signed(chrono::Duration::days(i.days))?;
+    t = t.checked_add_signed(chrono::Duration::try_days(i.days)?)?;
     t.checked_add_signed(chrono::Duration::microseconds(i.micros))
 }
 

@@ -872,8 +872,10 @@ fn date_trunc(unit: &str, d: Datum) -> Result<Datum> {
             .map(|d| d.and_time(chrono::NaiveTime::MIN)),
         "month" => date.with_day(1).map(|d| d.and_time(chrono::NaiveTime::MIN)),
         "week" => Some(
-            (date - chrono::Duration::days(i64::from(date.weekday().num_days_from_monday())))
-                .and_time(chrono::NaiveTime::MIN),
+            (date
+                - chrono::Duration::try_days(i64::from(date.weekday().num_days_from_monday()))
+                    .unwrap_or_default())
+            .and_time(chrono::NaiveTime::MIN),
         ),
         "day" => Some(date.and_time(chrono::NaiveTime::MIN)),
         "hour" => ts

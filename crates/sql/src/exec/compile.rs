@@ -1654,7 +1654,15 @@ impl<'a> Planner<'a> {
                         (Expr::Not(Box::new(x)), Type::Bool)
                     }
                     ast::UnaryOperator::Minus => match x {
-                        Expr::Const(Datum::Int(i)) => (Expr::Const(Datum::Int(-i)), t),
+                        Expr::Const(Datum::Int(i)) => (
+                            Expr::Const(Datum::Int(i.checked_neg().ok_or_else(|| {
+                                SqlError::new(
+                                    errcode::NUMERIC_VALUE_OUT_OF_RANGE,
+                                    "integer out of range",
+                                )
+                            })?)),
+                            t,
+                        ),
                         Expr::Const(Datum::Decimal(d)) => (Expr::Const(Datum::Decimal(-d)), t),
                         x => {
                             if !(t.is_numeric() || t == Type::Interval || t == Type::Unknown) {

@@ -770,7 +770,7 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
             if *y == 0 {
                 return Err(div_zero());
             }
-            D::Int(x.div_euclid(*y))
+            D::Int(x.checked_div_euclid(*y).ok_or_else(overflow)?)
         }
         (BinOp::Mod, D::Int(x), D::Int(y)) => {
             if *y == 0 {
@@ -915,11 +915,13 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
         (BinOp::Concat, _, _) => D::String(format!("{}{}", text(&a), text(&b))),
         // Dates and times.
         (BinOp::Add, D::Date(d), D::Int(n)) | (BinOp::Add, D::Int(n), D::Date(d)) => D::Date(
-            d.checked_add_signed(chrono::Duration::days(*n))
+            chrono::Duration::try_days(*n)
+                .and_then(|n| d.checked_add_signed(n))
                 .ok_or_else(overflow)?,
         ),
         (BinOp::Sub, D::Date(d), D::Int(n)) => D::Date(
-            d.checked_sub_signed(chrono::Duration::days(*n))
+            chrono::Duration::try_days(*n)
+                .and_then(|n| d.checked_sub_signed(n))
                 .ok_or_else(overflow)?,
         ),
         (BinOp::Sub, D::Date(x), D::Date(y)) => D::Int((*x - *y).num_days()),
@@ -952,20 +954,20 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
             D::Interval(types::ts_diff(x.naive_utc(), y.naive_utc()))
         }
         (BinOp::Add, D::Interval(x), D::Interval(y)) => D::Interval(Interval {
-            months: x.months + y.months,
-            days: x.days + y.days,
-            micros: x.micros + y.micros,
+            months: x.months.checked_add(y.months).ok_or_else(overflow)?,
+            days: x.days.checked_add(y.days).ok_or_else(overflow)?,
+            micros: x.micros.checked_add(y.micros).ok_or_else(overflow)?,
         }),
         (BinOp::Sub, D::Interval(x), D::Interval(y)) => D::Interval(Interval {
-            months: x.months - y.months,
-            days: x.days - y.days,
-            micros: x.micros - y.micros,
+            months: x.months.checked_sub(y.months).ok_or_else(overflow)?,
+            days: x.days.checked_sub(y.days).ok_or_else(overflow)?,
+            micros: x.micros.checked_sub(y.micros).ok_or_else(overflow)?,
         }),
         (BinOp::Mul, D::Interval(x), D::Int(n)) | (BinOp::Mul, D::Int(n), D::Interval(x)) => {
             D::Interval(Interval {
-                months: x.months * n,
-                days: x.days * n,
-                micros: x.micros * n,
+                months: x.months.checked_mul(*n).ok_or_else(overflow)?,
+                days: x.days.checked_mul(*n).ok_or_else(overflow)?,
+                micros: x.micros.checked_mul(*n).ok_or_else(overflow)?,
             })
         }
         (BinOp::Mul, D::Interval(x), D::Float(f)) | (BinOp::Mul, D::Float(f), D::Interval(x)) => {
@@ -1069,20 +1071,53 @@ pub fn json_contains(x: &serde_json::Value, y: &serde_json::Value) -> bool {
     }
 }
 
-/// SQL LIKE: `%` any run, `_` any one character, `\` escapes.
+/// SQL LIKE: `%` any run, `_` any one character, `\` escapes. Iterative (greedy with one
+/// backtrack point), so long strings cannot exhaust the stack.
 pub fn like(s: &str, p: &str) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Tok {
+        Any,
+        One,
+        Lit(char),
+    }
+    let mut pat = Vec::new();
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        pat.push(match c {
+            '%' => Tok::Any,
+            '_' => Tok::One,
+            '\\' => Tok::Lit(chars.next().unwrap_or('\\')),
+            c => Tok::Lit(c),
+        });
+    }
     let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = p.chars().collect();
-    fn go(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && go(&s[1..], &p[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&s[1..], &p[2..]),
-            Some(c) => s.first() == Some(c) && go(&s[1..], &p[1..]),
+    let (mut si, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match pat.get(pi) {
+            Some(Tok::Any) => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(Tok::One) => {
+                si += 1;
+                pi += 1;
+            }
+            Some(Tok::Lit(c)) if *c == s[si] => {
+                si += 1;
+                pi += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(&s, &p)
+    pat[pi..].iter().all(|t| *t == Tok::Any)
 }
 
 /// Whether two datums are equal for grouping (NULLs equal each other).
@@ -1120,5 +1155,22 @@ impl Ord for RowKey {
             }
         }
         self.0.len().cmp(&other.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("hello", "h%o"));
+        assert!(like("hello", "h_llo"));
+        assert!(like("hello", "%"));
+        assert!(!like("hello", "h%x"));
+        assert!(like("a%b", "a\\%b"));
+        assert!(!like("axb", "a\\%b"));
+        assert!(like("abcabc", "%abc"));
+        assert!(like(&"x".repeat(1_000_000), "%x%x"));
     }
 }

@@ -4,6 +4,9 @@
 
 use crate::error::{Result, SqlError};
 
+/// Longest text or pattern matched (the matcher recurses per character).
+const MAX_TEXT: usize = 4096;
+
 #[derive(Debug, Clone)]
 enum Node {
     Char(char),
@@ -175,6 +178,9 @@ fn repeat(
 
 /// Whether `pattern` matches anywhere in `text` (case-insensitively when asked).
 pub fn is_match(pattern: &str, text: &str, case_insensitive: bool) -> Result<bool> {
+    if text.len() > MAX_TEXT || pattern.len() > MAX_TEXT {
+        return Err(invalid("input too long for the regular expression matcher"));
+    }
     let (pattern, text) = if case_insensitive {
         (pattern.to_lowercase(), text.to_lowercase())
     } else {

@@ -660,7 +660,7 @@ impl<'a> Executor<'a> {
 }
 
 /// Maximum rows a set-returning function may produce.
-const MAX_SERIES_ROWS: usize = 10_000_000;
+const MAX_SERIES_ROWS: usize = 1_000_000;
 
 fn table_function(name: &str, vals: &[Datum]) -> Result<Vec<Row>> {
     match name {
