@@ -505,7 +505,11 @@ impl Session {
         if matches!(self.txn, TxnState::Aborted { .. }) {
             return Err(aborted_error());
         }
+        let previous_db = self.database().to_string();
         if let Some(r) = crate::exec::show::session_statement(self, stmt)? {
+            if self.database() != previous_db && !self.database().is_empty() {
+                self.check_database(previous_db).await?;
+            }
             return Ok(r);
         }
         if let Some(kind) = HookKind::of(stmt) {
@@ -814,6 +818,31 @@ impl Session {
             statements: 0,
         };
         Ok(StatementResult::tag("ROLLBACK"))
+    }
+
+    /// Fails (restoring `previous`) when the session database just set does not exist.
+    async fn check_database(&mut self, previous: String) -> Result<()> {
+        let txn = Arc::new(Txn::begin(self.server.node().sender()));
+        let reader = Reader::Txn(txn.clone(), self.server.inner().reads.clone());
+        let name = self.database().to_string();
+        let found = self
+            .server
+            .inner()
+            .catalog
+            .lookup(&reader, 0, 0, &name, false)
+            .await;
+        txn.rollback().await;
+        match found {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                self.set_var("database", previous);
+                Err(SqlError::undefined_database(&name))
+            }
+            Err(e) => {
+                self.set_var("database", previous);
+                Err(e)
+            }
+        }
     }
 
     /// Sets a session variable (SET).
