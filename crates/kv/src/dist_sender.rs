@@ -19,12 +19,12 @@ use crate::api::*;
 use crate::store::{RangefeedRequest, Store};
 use base::keys::{self, META_RANGE_END};
 use base::{
-    Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaType,
-    Span, Timestamp,
+    Clock, Key, NodeDescriptor, NodeId, RangeDescriptor, ReplicaDescriptor, ReplicaType, Span,
+    Timestamp,
 };
 use locality::Locality;
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::mvcc::Intent;
@@ -758,12 +758,6 @@ pub fn order_replicas(
     ranked.sort();
     ranked.into_iter().map(|(_, _, n)| n).collect()
 }
-
-/// A per-node count of how much each node served, for diagnostics.
-pub type ServedCounts = HashMap<NodeId, u64>;
-
-/// Placeholder range id for batches whose range the DistSender fills in.
-pub const UNROUTED: RangeId = RangeId(0);
 
 #[cfg(test)]
 mod tests {

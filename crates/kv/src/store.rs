@@ -252,17 +252,7 @@ impl Store {
         {
             wake_in_background(&replica);
         }
-        // A request that missed the range gets this node's idea of the right descriptor.
-        match result {
-            Err(KvError::RangeKeyMismatch {
-                range_id,
-                descriptor,
-            }) => Err(KvError::RangeKeyMismatch {
-                range_id,
-                descriptor,
-            }),
-            other => other,
-        }
+        result
     }
 
     /// Splits `range_id` at `key`, creating `new_range_id` on the right. Runs on the leaseholder;
@@ -581,7 +571,7 @@ impl StoreApplier {
 impl Applier for StoreApplier {
     fn apply(
         &self,
-        range_id: RangeId,
+        _range_id: RangeId,
         index: u64,
         cmd: &RaftCommand,
         batch: &mut WriteBatch,
@@ -607,7 +597,6 @@ impl Applier for StoreApplier {
             },
             None => {}
         }
-        let _ = range_id;
         CommandResult { index, error }
     }
 
