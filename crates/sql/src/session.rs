@@ -357,6 +357,12 @@ impl Session {
         !matches!(self.txn, TxnState::Idle)
     }
 
+    /// True in a failed transaction, where only `COMMIT`/`ROLLBACK` (or `ROLLBACK TO SAVEPOINT`)
+    /// are accepted; the wire protocol reports it as transaction status `E`.
+    pub fn is_aborted(&self) -> bool {
+        matches!(self.txn, TxnState::Aborted { .. })
+    }
+
     /// Runs one or more `;`-separated statements (the simple query protocol); stops at the
     /// first error.
     pub async fn execute(&mut self, sql: &str) -> Result<Vec<StatementResult>> {
