@@ -1,0 +1,502 @@
+//! Regions as Linux network namespaces: the seeds' "bucket reachable from one region only" for
+//! real.
+//!
+//! Each region is a network namespace joined to a bridge in the root namespace (the "WAN",
+//! addresses `198.18.<slot>.0/24`, the benchmarking range). A storage server or sink lives in a
+//! namespace of its own, linked by a veth pair (`198.19.<slot>.0/30`) to one region's namespace
+//! only: from that region it answers; from every other region a connection fails at once with
+//! "network is unreachable", because nothing routes there. Sextant nodes are separate
+//! `sextant start` processes run with `ip netns exec`, and the test process talks to them over
+//! the bridge.
+//!
+//! Creating namespaces needs root (CAP_NET_ADMIN). Where that is not permitted each test says so
+//! and returns. Every namespace, bridge and link a test creates is deleted when its [`Topology`]
+//! is dropped; a slot lock file keeps tests that run at the same time on separate subnets.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+fn sextant_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sextant")
+}
+
+/// Runs `ip args...`; the error names the command and what it printed.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Regions joined by a bridge, and isolated namespaces for servers reachable from one region.
+pub struct Topology {
+    slot: u8,
+    regions: Vec<String>,
+    isolated: Vec<String>,
+    root_links: Vec<String>,
+    lock: PathBuf,
+}
+
+impl Topology {
+    /// One namespace per region on a fresh bridge. `Err` with the reason where namespaces are not
+    /// permitted (the caller skips).
+    pub fn new(regions: usize) -> Result<Topology, String> {
+        let (slot, lock) = claim_slot()?;
+        let mut t = Topology {
+            slot,
+            regions: Vec::new(),
+            isolated: Vec::new(),
+            root_links: Vec::new(),
+            lock,
+        };
+        let br = t.bridge();
+        // A bridge left behind by a killed run on this slot.
+        let _ = ip(&["link", "del", &br]);
+        ip(&["link", "add", &br, "type", "bridge"])?;
+        t.root_links.push(br.clone());
+        ip(&["addr", "add", &format!("198.18.{slot}.1/24"), "dev", &br])?;
+        ip(&["link", "set", &br, "up"])?;
+        for i in 0..regions {
+            let ns = format!("sx{slot}r{i}");
+            let _ = ip(&["netns", "del", &ns]);
+            ip(&["netns", "add", &ns])?;
+            t.regions.push(ns.clone());
+            let (outer, inner) = (format!("sx{slot}r{i}a"), format!("sx{slot}r{i}b"));
+            let _ = ip(&["link", "del", &outer]);
+            ip(&[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ])?;
+            t.root_links.push(outer.clone());
+            ip(&["link", "set", &outer, "master", &br])?;
+            ip(&["link", "set", &outer, "up"])?;
+            ip(&["link", "set", &inner, "netns", &ns])?;
+            ip(&["-n", &ns, "addr", "add", &t.region_cidr(i), "dev", &inner])?;
+            ip(&["-n", &ns, "link", "set", &inner, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(t)
+    }
+
+    fn bridge(&self) -> String {
+        format!("sx{}br", self.slot)
+    }
+
+    fn region_cidr(&self, i: usize) -> String {
+        format!("{}/24", self.region_ip(i))
+    }
+
+    /// The address of region `i`'s namespace on the WAN.
+    pub fn region_ip(&self, i: usize) -> String {
+        format!("198.18.{}.{}", self.slot, 10 + i)
+    }
+
+    /// Region `i`'s namespace.
+    pub fn region_ns(&self, i: usize) -> &str {
+        &self.regions[i]
+    }
+
+    /// A namespace linked to region `region`'s namespace only; returns its name and address.
+    pub fn isolated_host(&mut self, region: usize) -> Result<(String, String), String> {
+        let n = self.isolated.len();
+        assert!(n < 4, "at most four isolated hosts per topology");
+        let slot = self.slot;
+        let ns = format!("sx{slot}s{n}");
+        let _ = ip(&["netns", "del", &ns]);
+        ip(&["netns", "add", &ns])?;
+        self.isolated.push(ns.clone());
+        let (near, far) = (format!("sx{slot}s{n}a"), format!("sx{slot}s{n}b"));
+        let region_ns = self.regions[region].clone();
+        ip(&[
+            "-n", &region_ns, "link", "add", &near, "type", "veth", "peer", "name", &far,
+        ])?;
+        ip(&["-n", &region_ns, "link", "set", &far, "netns", &ns])?;
+        let base = 4 * n as u8;
+        let (near_ip, far_ip) = (
+            format!("198.19.{slot}.{}", base + 1),
+            format!("198.19.{slot}.{}", base + 2),
+        );
+        ip(&[
+            "-n",
+            &region_ns,
+            "addr",
+            "add",
+            &format!("{near_ip}/30"),
+            "dev",
+            &near,
+        ])?;
+        ip(&["-n", &region_ns, "link", "set", &near, "up"])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{far_ip}/30"),
+            "dev",
+            &far,
+        ])?;
+        ip(&["-n", &ns, "link", "set", &far, "up"])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        Ok((ns, far_ip))
+    }
+
+    /// A command that runs `program` inside namespace `ns`.
+    pub fn command_in(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(program);
+        cmd
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.isolated.iter().chain(self.regions.iter()) {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        for link in self.root_links.iter().rev() {
+            let _ = ip(&["link", "del", link]);
+        }
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+/// A subnet slot no other running test holds: a lock file created with `O_EXCL`. A lock older
+/// than ten minutes is from a dead run and is taken over.
+fn claim_slot() -> Result<(u8, PathBuf), String> {
+    let dir = std::env::temp_dir();
+    for slot in 1..=200u8 {
+        let path = dir.join(format!("sextant-netns-slot-{slot}"));
+        let stale = path
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        if stale {
+            let _ = std::fs::remove_file(&path);
+        }
+        if OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .is_ok()
+        {
+            return Ok((slot, path));
+        }
+    }
+    Err("no free network-namespace slot".into())
+}
+
+/// Whether this machine lets the test create network namespaces; prints why not.
+fn namespaces_permitted() -> bool {
+    let probe = format!("sxprobe{}", std::process::id());
+    match ip(&["netns", "add", &probe]) {
+        Ok(()) => {
+            let _ = ip(&["netns", "del", &probe]);
+            true
+        }
+        Err(e) => {
+            eprintln!("skipping: network namespaces are not permitted here ({e})");
+            false
+        }
+    }
+}
+
+/// A process killed (with its process group) when dropped; output goes to files in `dir`.
+pub struct Proc {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, dir: &Path) -> Proc {
+        use std::os::unix::process::CommandExt;
+        std::fs::create_dir_all(dir).expect("log dir");
+        let file = |name: &str| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .expect("log file")
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .process_group(0);
+        let child = cmd.spawn().expect("spawn");
+        Proc {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL to the whole process group.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `cond` every 200 ms until it holds; panics with `what` after `timeout`.
+fn eventually(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs a short Python program inside `ns`.
+fn python_in(ns: &str, program: &str) -> Output {
+    Topology::command_in(ns, "python3")
+        .args(["-c", program])
+        .output()
+        .expect("run python3")
+}
+
+/// An HTTP GET from inside `ns`: `Ok(status)` or `Err(the connection error)`.
+fn http_get_from(ns: &str, url: &str) -> Result<u16, String> {
+    let program = format!(
+        "import urllib.request, urllib.error, sys\n\
+         try:\n    r = urllib.request.urlopen('{url}', timeout=5); print(r.status)\n\
+         except urllib.error.HTTPError as e:\n    print(e.code)\n\
+         except Exception as e:\n    print('ERR', e); sys.exit(3)\n"
+    );
+    let out = python_in(ns, &program);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        text.parse().map_err(|_| text)
+    } else {
+        Err(format!("{text} {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Starts a throwaway S3 server (moto) in namespace `ns` on `addr:9000` with bucket `bucket`,
+/// created from `via_ns` (a region that reaches it). `None` when moto is not installed and
+/// missing dependencies may be skipped.
+fn start_moto(ns: &str, addr: &str, via_ns: &str, bucket: &str, dir: &Path) -> Option<Proc> {
+    let check = Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .output()
+        .expect("python3");
+    if !check.status.success() {
+        if std::env::var("SEXTANT_SKIP_EXTERNAL").as_deref() == Ok("1") {
+            eprintln!("skipping: moto is not installed and SEXTANT_SKIP_EXTERNAL=1");
+            return None;
+        }
+        panic!("moto is not installed: run scripts/test-deps.sh");
+    }
+    let mut cmd = Topology::command_in(ns, "python3");
+    cmd.args(["-m", "moto.server", "-H", addr, "-p", "9000"])
+        .env("PYTHONUNBUFFERED", "1");
+    let proc = Proc::spawn(cmd, dir);
+    let endpoint = format!("http://{addr}:9000");
+    eventually(Duration::from_secs(30), "moto answers", || {
+        http_get_from(via_ns, &format!("{endpoint}/")).is_ok()
+    });
+    let out = python_in(
+        via_ns,
+        &format!(
+            "import urllib.request\n\
+             urllib.request.urlopen(urllib.request.Request('{endpoint}/{bucket}', method='PUT'), \
+             timeout=5)\n"
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "create bucket: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(proc)
+}
+
+/// The storage server answers from the region it is linked to and is unreachable, at once, from
+/// the others and from the root namespace.
+#[test]
+fn storage_is_reachable_from_one_region_only() {
+    if !namespaces_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut topo = Topology::new(3).expect("topology");
+    let (s3_ns, s3_ip) = topo.isolated_host(1).expect("isolated host");
+    let Some(_moto) = start_moto(&s3_ns, &s3_ip, topo.region_ns(1), "backups", dir.path()) else {
+        return;
+    };
+    let url = format!("http://{s3_ip}:9000/backups");
+    assert_eq!(http_get_from(topo.region_ns(1), &url), Ok(200));
+    for region in [0, 2] {
+        let started = Instant::now();
+        let err = http_get_from(topo.region_ns(region), &url).expect_err("must be unreachable");
+        assert!(err.contains("unreachable"), "region {region}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "fails at once");
+    }
+    // Regions reach each other over the bridge.
+    let listener = Topology::command_in(topo.region_ns(0), "python3")
+        .args(["-m", "http.server", "8099", "--bind", &topo.region_ip(0)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut listener = listener.expect("http.server");
+    let peer = format!("http://{}:8099/", topo.region_ip(0));
+    eventually(Duration::from_secs(10), "region 2 reaches region 0", || {
+        http_get_from(topo.region_ns(2), &peer) == Ok(200)
+    });
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
+/// Nodes started inside region namespaces form one cluster over the bridge.
+#[test]
+fn nodes_in_region_namespaces_form_a_cluster() {
+    if !namespaces_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topo = Topology::new(3).expect("topology");
+    let cluster = RegionCluster::start(&topo, dir.path());
+    let status = Command::new(sextant_bin())
+        .args([
+            "node",
+            "status",
+            "--host",
+            &cluster.rpc[0],
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("node status");
+    let nodes: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("node status json");
+    let localities: Vec<String> = nodes
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|n| n["locality"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(localities.len(), 3, "{nodes}");
+    for region in REGIONS {
+        assert!(
+            localities.iter().any(|l| l.contains(region)),
+            "{region} missing from {localities:?}"
+        );
+    }
+}
+
+/// The regions of a [`RegionCluster`], one node per region.
+const REGIONS: [&str; 3] = ["us-east1", "us-west1", "europe-west1"];
+
+/// One `sextant start` per region namespace, initialised and live.
+pub struct RegionCluster {
+    /// The node processes, in region order.
+    pub nodes: Vec<Proc>,
+    /// `--listen-addr` of each node.
+    pub rpc: Vec<String>,
+    /// `--sql-addr` of each node.
+    pub sql: Vec<String>,
+    /// `--http-addr` of each node.
+    pub http: Vec<String>,
+}
+
+impl RegionCluster {
+    /// Starts, initialises and waits for full replication.
+    pub fn start(topo: &Topology, dir: &Path) -> RegionCluster {
+        let n = REGIONS.len();
+        let rpc: Vec<String> = (0..n)
+            .map(|i| format!("{}:26258", topo.region_ip(i)))
+            .collect();
+        let sql: Vec<String> = (0..n)
+            .map(|i| format!("{}:26257", topo.region_ip(i)))
+            .collect();
+        let http: Vec<String> = (0..n)
+            .map(|i| format!("{}:8080", topo.region_ip(i)))
+            .collect();
+        let join = rpc.join(",");
+        let nodes = (0..n)
+            .map(|i| {
+                let mut cmd = Topology::command_in(topo.region_ns(i), sextant_bin());
+                cmd.env_remove("RUST_LOG").args([
+                    "start".to_string(),
+                    format!("--store={}", dir.join(format!("n{i}")).display()),
+                    format!("--listen-addr={}", rpc[i]),
+                    format!("--sql-addr={}", sql[i]),
+                    format!("--http-addr={}", http[i]),
+                    format!("--join={join}"),
+                    format!("--locality=region={},zone={}-a", REGIONS[i], REGIONS[i]),
+                    "--insecure".to_string(),
+                    "--test-timings".to_string(),
+                ]);
+                Proc::spawn(cmd, &dir.join(format!("log{i}")))
+            })
+            .collect::<Vec<_>>();
+        let cluster = RegionCluster {
+            nodes,
+            rpc,
+            sql,
+            http,
+        };
+        eventually(Duration::from_secs(30), "node 1 answers", || {
+            http_status(&cluster.http[0], "/health") == Some(200)
+        });
+        let out = Command::new(sextant_bin())
+            .args(["init", "--host", &cluster.rpc[0]])
+            .output()
+            .expect("init");
+        assert!(
+            out.status.success(),
+            "init: {} / node 1: {}",
+            String::from_utf8_lossy(&out.stderr),
+            cluster.nodes[0].stderr()
+        );
+        eventually(Duration::from_secs(60), "every node ready", || {
+            cluster
+                .http
+                .iter()
+                .all(|h| http_status(h, "/health?ready=1") == Some(200))
+        });
+        cluster
+    }
+}
+
+/// A minimal HTTP/1.1 GET from the root namespace: the status code, or `None`.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).ok()?;
+    resp.split_whitespace().nth(1)?.parse().ok()
+}
