@@ -1,0 +1,104 @@
+//! Job errors. Each message is the text a SQL client sees, CockroachDB's where one exists.
+
+use serde::{Deserialize, Serialize};
+
+use crate::JobId;
+
+/// Why a job operation, a resumer or a processor failed.
+///
+/// Errors cross nodes (a processor's error reaches the coordinator, `jobs.adopt` answers the
+/// gateway), so they are plain data.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum JobError {
+    /// No job has this id: `job with ID <id> does not exist`.
+    #[error("job with ID {0} does not exist")]
+    NotFound(JobId),
+    /// No live node matches the execution-locality filter (at creation, resume or planning):
+    /// `no instances found matching locality filter <filter>`.
+    #[error("{message}")]
+    NoMatchingNodes {
+        /// The filter as written (`region=mars`).
+        filter: String,
+        /// [`locality::no_match_message`] of the filter.
+        message: String,
+    },
+    /// PAUSE/RESUME/CANCEL is not allowed from the job's status, e.g. `job with status
+    /// succeeded cannot be requested to be canceled`.
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// No resumer is registered for the job's type on this node.
+    #[error("no resumer registered for job type {0}")]
+    NoResumer(String),
+    /// No processor of this name is registered on the node asked to run it.
+    #[error("no processor registered under the name {0:?}")]
+    NoProcessor(String),
+    /// This node no longer holds the job's claim (another node adopted it); the resumer must
+    /// stop without writing anything.
+    #[error("job {0}: claim lost")]
+    ClaimLost(JobId),
+    /// The job was asked to pause; returned by context operations once requested, so a
+    /// resumer stops promptly by propagating it.
+    #[error("job {0}: pause requested")]
+    PauseRequested(JobId),
+    /// The job was asked to cancel; see [`JobError::PauseRequested`].
+    #[error("job {0}: cancel requested")]
+    CancelRequested(JobId),
+    /// A transient failure: the registry restarts the resumer after a backoff instead of
+    /// failing the job, and shows `transient error: <msg>` as the running status.
+    #[error("{0}")]
+    Transient(String),
+    /// A KV operation failed.
+    #[error("{0}")]
+    Kv(String),
+    /// A node-to-node call failed.
+    #[error("{0}")]
+    Rpc(String),
+    /// A job-specific failure (a resumer's or processor's own error); recorded as the job's
+    /// error text as is.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl JobError {
+    /// A job-specific failure with this text.
+    pub fn failed(msg: impl Into<String>) -> JobError {
+        JobError::Failed(msg.into())
+    }
+
+    /// True for the errors a resumer returns because the job was told to stop (pause,
+    /// cancel, claim lost) rather than because its work failed.
+    pub fn is_stop(&self) -> bool {
+        matches!(
+            self,
+            JobError::ClaimLost(_) | JobError::PauseRequested(_) | JobError::CancelRequested(_)
+        )
+    }
+
+    /// True when retrying may succeed: transient errors, KV and RPC failures.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            JobError::Transient(_) | JobError::Kv(_) | JobError::Rpc(_)
+        )
+    }
+
+    /// The error for a filter that no live node matches.
+    pub fn no_matching_nodes(filter: &locality::LocalityFilter) -> JobError {
+        JobError::NoMatchingNodes {
+            filter: filter.to_string(),
+            message: locality::no_match_message(filter),
+        }
+    }
+}
+
+impl From<kv::KvError> for JobError {
+    fn from(e: kv::KvError) -> JobError {
+        JobError::Kv(e.to_string())
+    }
+}
+
+impl From<rpc::RpcError> for JobError {
+    fn from(e: rpc::RpcError) -> JobError {
+        JobError::Rpc(e.to_string())
+    }
+}
