@@ -1,0 +1,215 @@
+//! Test fixtures (feature `testing`): a throwaway PostgreSQL 15 server.
+//!
+//! [`PgServer::start`] runs `initdb` into a temporary directory and `pg_ctl start` on a free
+//! port of 127.0.0.1 (trust authentication, fsync off, the socket in the same directory),
+//! and its `Drop` stops the server (`pg_ctl stop -m immediate`) and removes the directory.
+//! PostgreSQL refuses to run as root, so as root the binaries run as the `postgres` user
+//! through `runuser`, which owns the directory. The binaries come from Debian's
+//! `postgresql-15` (`/usr/lib/postgresql/15/bin`, or `$SEXTANT_PG_BIN`);
+//! `scripts/test-deps.sh` installs it. When they are missing the test fails saying so,
+//! unless `SEXTANT_SKIP_MISSING_DEPS=1` (or `SEXTANT_SKIP_EXTERNAL=1`), when `start` prints
+//! why and returns `None`.
+//!
+//! The shell's and the workload's tests use it, and benchmarks use it as the reference
+//! server.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tokio_postgres::Config;
+
+/// Environment variables that turn a missing server into a skipped test.
+pub const SKIP_ENVS: [&str; 2] = ["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
+
+/// Where Debian puts PostgreSQL 15's server binaries.
+pub const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// Attempts at starting the server (a port taken between choosing and binding it).
+const START_ATTEMPTS: usize = 3;
+
+/// The superuser the server is initialised with.
+pub const SUPERUSER: &str = "postgres";
+
+/// A running PostgreSQL server; stopped and removed on drop.
+pub struct PgServer {
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    bin: PathBuf,
+    run_as_postgres: bool,
+    dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for PgServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgServer(127.0.0.1:{})", self.port)
+    }
+}
+
+impl PgServer {
+    /// Starts a fresh server. `None` only when PostgreSQL is missing and a skip variable is
+    /// set; panics with the reason on any other failure.
+    pub fn start() -> Option<PgServer> {
+        let bin = std::env::var_os("SEXTANT_PG_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN));
+        if !bin.join("initdb").exists() || !bin.join("pg_ctl").exists() {
+            return missing(&format!(
+                "PostgreSQL 15 (initdb and pg_ctl in {}; Debian package postgresql-15)",
+                bin.display()
+            ));
+        }
+        let run_as_postgres = is_root();
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match try_start(&bin, run_as_postgres) {
+                Ok(server) => return Some(server),
+                Err(e) => last = e,
+            }
+        }
+        panic!("cannot start PostgreSQL: {last}");
+    }
+
+    /// `postgresql://postgres@127.0.0.1:<port>/<db>?sslmode=disable`.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://{SUPERUSER}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// A connection configuration for database `db`.
+    pub fn config(&self, db: &str) -> Config {
+        let mut c = Config::new();
+        c.host("127.0.0.1")
+            .port(self.port)
+            .user(SUPERUSER)
+            .dbname(db);
+        c
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = pg_command(&self.bin, "pg_ctl", self.run_as_postgres)
+            .arg("stop")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w"])
+            .output();
+    }
+}
+
+fn try_start(bin: &Path, run_as_postgres: bool) -> Result<PgServer, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("sextant-pg-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    if run_as_postgres {
+        chown_to_postgres(dir.path())?;
+    }
+    let data = dir.path().join("data");
+    let out = pg_command(bin, "initdb", run_as_postgres)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", SUPERUSER, "--auth=trust", "--no-sync", "-E", "UTF8"])
+        .args(["--locale=C"])
+        .output()
+        .map_err(|e| format!("running initdb: {e}"))?;
+    check(&out, "initdb")?;
+    let port = free_port()?;
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+         -c synchronous_commit=off",
+        dir.path().display()
+    );
+    let out = pg_command(bin, "pg_ctl", run_as_postgres)
+        .arg("start")
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(dir.path().join("server.log"))
+        .args(["-w", "-t", "30", "-o", &opts])
+        .output()
+        .map_err(|e| format!("running pg_ctl: {e}"))?;
+    let server = PgServer {
+        port,
+        bin: bin.to_path_buf(),
+        run_as_postgres,
+        dir,
+    };
+    check(&out, "pg_ctl start").map_err(|e| format!("{e}\nserver log:\n{}", server.log()))?;
+    Ok(server)
+}
+
+fn pg_command(bin: &Path, program: &str, run_as_postgres: bool) -> Command {
+    let path = bin.join(program);
+    if run_as_postgres {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(path);
+        cmd
+    } else {
+        Command::new(path)
+    }
+}
+
+fn check(out: &Output, what: &str) -> Result<(), String> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn chown_to_postgres(dir: &Path) -> Result<(), String> {
+    let id = |flag: &str| -> Result<u32, String> {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .map_err(|e| format!("id {flag} postgres: {e}"))?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| "there is no `postgres` user to run PostgreSQL as".to_string())
+    };
+    std::os::unix::fs::chown(dir, Some(id("-u")?), Some(id("-g")?))
+        .map_err(|e| format!("chown {}: {e}", dir.display()))
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| format!("free port: {e}"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("free port: {e}"))
+}
+
+fn missing<T>(what: &str) -> Option<T> {
+    if SKIP_ENVS
+        .iter()
+        .any(|v| std::env::var(v).as_deref() == Ok("1"))
+    {
+        eprintln!("skipping: {what} is not installed and SEXTANT_SKIP_MISSING_DEPS=1");
+        return None;
+    }
+    panic!(
+        "{what} is not installed: run scripts/test-deps.sh (or set SEXTANT_SKIP_MISSING_DEPS=1 \
+         to skip the tests that need it)"
+    );
+}
