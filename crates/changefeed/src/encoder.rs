@@ -352,12 +352,13 @@ mod tests {
     }
 
     fn parse_ts(s: &str) -> Result<Timestamp, Box<dyn Error>> {
-        crate::options::parse_timestamp("ts", s, Timestamp::ZERO)
-            .map_err(|e| e.message.into())
+        crate::options::parse_timestamp("ts", s, Timestamp::ZERO).map_err(|e| e.message.into())
     }
 
     fn show(b: Option<&[u8]>) -> String {
-        b.map_or("<no value>".into(), |b| String::from_utf8_lossy(b).into_owned())
+        b.map_or("<no value>".into(), |b| {
+            String::from_utf8_lossy(b).into_owned()
+        })
     }
 
     impl goldenscript::Runner for Runner {
@@ -384,8 +385,8 @@ mod tests {
                     let mut written: Vec<(String, Option<String>)> =
                         flags.iter().map(|f| (f.clone(), None)).collect();
                     written.extend(kv.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
-                    let o = crate::options::parse_options(&written, false)
-                        .map_err(|e| e.message)?;
+                    let o =
+                        crate::options::parse_options(&written, false).map_err(|e| e.message)?;
                     self.encoder = Encoder::new(&o);
                     Ok(String::new())
                 }
@@ -425,8 +426,7 @@ mod tests {
                 "webhook" => {
                     let n: usize = flags.first().ok_or("webhook <n>")?.parse()?;
                     let start = self.values.len().saturating_sub(n);
-                    let msgs: Vec<&[u8]> =
-                        self.values[start..].iter().map(Vec::as_slice).collect();
+                    let msgs: Vec<&[u8]> = self.values[start..].iter().map(Vec::as_slice).collect();
                     Ok(format!("{}\n", show(Some(&webhook_body(&msgs)))))
                 }
                 other => Err(format!("unknown command {other}").into()),
@@ -454,7 +454,10 @@ mod tests {
             (d("65.00", Type::decimal()), "65.00"),
             (d("1.5", Type::Float8), "1.5"),
             (d("t", Type::Bool), "true"),
-            (d("2019-01-02 03:04:05", Type::Timestamp), "\"2019-01-02T03:04:05\""),
+            (
+                d("2019-01-02 03:04:05", Type::Timestamp),
+                "\"2019-01-02T03:04:05\"",
+            ),
             (
                 d("2019-01-02 03:04:05.5+00", Type::TimestampTz),
                 "\"2019-01-02T03:04:05.5Z\"",

@@ -6,3 +6,4 @@
 
 pub mod encoder;
 pub mod options;
+pub mod sink;

@@ -421,7 +421,9 @@ pub fn parse_options(
         match v.to_lowercase().as_str() {
             "default" => {}
             "column_changes" => {
-                return Err(ClientError::unimplemented("schema_change_events=column_changes"));
+                return Err(ClientError::unimplemented(
+                    "schema_change_events=column_changes",
+                ));
             }
             _ => return Err(invalid(format!("unknown schema_change_events: {v}"))),
         }
@@ -581,7 +583,9 @@ impl ChangefeedOptions {
             ("webhook_client_timeout", SinkKind::Webhook),
         ] {
             if self.written.contains_key(opt) && sink != kind && sink != SinkKind::Null {
-                return Err(invalid(format!("this sink is incompatible with option {opt}")));
+                return Err(invalid(format!(
+                    "this sink is incompatible with option {opt}"
+                )));
             }
         }
         if matches!(sink, SinkKind::CloudStorage | SinkKind::Webhook)
@@ -761,7 +765,11 @@ fn json_count(option: &str, field: &str, v: &serde_json::Value) -> Result<usize,
         })
 }
 
-fn json_duration(option: &str, field: &str, v: &serde_json::Value) -> Result<Duration, ClientError> {
+fn json_duration(
+    option: &str,
+    field: &str,
+    v: &serde_json::Value,
+) -> Result<Duration, ClientError> {
     v.as_str().and_then(parse_duration).ok_or_else(|| {
         invalid(format!(
             "{option}: {field} must be a duration such as \"1s\", got {v}"
@@ -976,8 +984,8 @@ mod tests {
             let mut args = kv(&command.args);
             match command.name.as_str() {
                 "parse" | "cdc" => {
-                    let o = parse_options(&args, command.name == "cdc")
-                        .map_err(|e| error_text(&e))?;
+                    let o =
+                        parse_options(&args, command.name == "cdc").map_err(|e| error_text(&e))?;
                     Ok(describe(&o))
                 }
                 "sink" => {

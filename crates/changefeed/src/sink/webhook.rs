@@ -1,0 +1,288 @@
+//! The webhook sink: `webhook-https://host/path` (and `webhook-http://`).
+//!
+//! Rows are batched and sent as one `POST` with `Content-Type: application/json` and the body
+//! `{"payload":[<msg>, …],"length":N}`; a resolved message is its own `POST` whose body is the
+//! message. Without `webhook_sink_config.Flush` every message is its own request; with it, a
+//! batch goes out at `Messages` messages, `Bytes` bytes, or once `Frequency` has passed (and
+//! always on [`Sink::flush`]). Requests are sent one at a time, so a key's versions arrive in
+//! order, and a request that fails (a non-2xx answer, a timeout after
+//! `webhook_client_timeout`, a refused connection) is retried `Retry.Max` times with a backoff
+//! starting at `Retry.Backoff` and doubling up to 30 s. While a request is outstanding
+//! nothing else is sent and, once [`MAX_BUFFERED`] messages wait, `emit_row` waits too.
+//!
+//! URI parameters: `ca_cert` (base64 PEM of a CA to trust), `insecure_tls_skip_verify`,
+//! `client_cert` and `client_key` (base64 PEM, for mutual TLS). `webhook_auth_header` is sent
+//! as `Authorization`; `compression=gzip` gzips bodies (`Content-Encoding: gzip`).
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use base::Timestamp;
+
+use super::{Sink, SinkError, SinkFuture, check_params, query_params};
+use crate::encoder::webhook_body;
+use crate::options::{ChangefeedOptions, Compression, FlushConfig, MAX_WEBHOOK_BACKOFF};
+
+/// Messages buffered before `emit_row` waits for the endpoint.
+pub const MAX_BUFFERED: usize = 1024;
+const PARAMS: &[&str] = &[
+    "ca_cert",
+    "insecure_tls_skip_verify",
+    "client_cert",
+    "client_key",
+];
+
+/// Messages to an HTTP endpoint.
+pub struct WebhookSink {
+    client: reqwest::Client,
+    url: String,
+    auth: Option<String>,
+    gzip: bool,
+    flush: FlushConfig,
+    retry_max: u32,
+    retry_backoff: Duration,
+    buffer: Vec<Vec<u8>>,
+    buffered_bytes: usize,
+    last_flush: Instant,
+}
+
+fn decode_pem(name: &str, v: &str) -> Result<Vec<u8>, SinkError> {
+    base64_decode(v)
+        .ok_or_else(|| SinkError::Invalid(format!("param {name} must be base 64 encoded")))
+}
+
+/// Standard or URL-safe base64, padding optional.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' | b'\n' | b'\r' | b' ' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+impl WebhookSink {
+    /// A sink posting to `uri`. No request is made yet.
+    pub fn new(uri: &str, opts: &ChangefeedOptions) -> Result<WebhookSink, SinkError> {
+        let params = query_params(uri);
+        check_params(&params, PARAMS)?;
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let (scheme, rest) = uri
+            .split_once("://")
+            .ok_or_else(|| SinkError::Invalid(format!("invalid webhook URI {uri:?}")))?;
+        let http = match scheme.to_lowercase().as_str() {
+            "webhook-https" => "https",
+            "webhook-http" => "http",
+            other => return Err(SinkError::Invalid(format!("not a webhook scheme: {other}"))),
+        };
+        let path = rest.split('?').next().unwrap_or("");
+        let url = format!("{http}://{path}");
+        reqwest::Url::parse(&url)
+            .map_err(|e| SinkError::Invalid(format!("invalid webhook URI: {e}")))?;
+
+        let mut builder = reqwest::Client::builder()
+            .timeout(opts.webhook_client_timeout)
+            .connect_timeout(opts.webhook_client_timeout);
+        match get("insecure_tls_skip_verify")
+            .map(str::to_lowercase)
+            .as_deref()
+        {
+            None | Some("false") => {}
+            Some("true") | Some("") => builder = builder.tls_danger_accept_invalid_certs(true),
+            Some(v) => {
+                return Err(SinkError::Invalid(format!(
+                    "param insecure_tls_skip_verify must be a bool: {v}"
+                )));
+            }
+        }
+        if let Some(ca) = get("ca_cert") {
+            let pem = decode_pem("ca_cert", ca)?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| SinkError::Invalid(format!("invalid ca_cert: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        match (get("client_cert"), get("client_key")) {
+            (Some(c), Some(k)) => {
+                let mut pem = decode_pem("client_cert", c)?;
+                pem.push(b'\n');
+                pem.extend(decode_pem("client_key", k)?);
+                let id = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| SinkError::Invalid(format!("invalid client_cert: {e}")))?;
+                builder = builder.identity(id);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(SinkError::Invalid(
+                    "client_cert and client_key must be given together".into(),
+                ));
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| SinkError::Invalid(format!("webhook client: {e}")))?;
+        Ok(WebhookSink {
+            client,
+            url,
+            auth: opts.webhook_auth_header.clone(),
+            gzip: opts.compression == Some(Compression::Gzip),
+            flush: opts.webhook.flush,
+            retry_max: opts.webhook.retry_max,
+            retry_backoff: opts.webhook.retry_backoff,
+            buffer: Vec::new(),
+            buffered_bytes: 0,
+            last_flush: Instant::now(),
+        })
+    }
+
+    fn should_flush(&self) -> bool {
+        let f = &self.flush;
+        self.buffer.len() >= MAX_BUFFERED
+            || (f.messages > 0 && self.buffer.len() >= f.messages)
+            || (f.bytes > 0 && self.buffered_bytes >= f.bytes)
+            || f.frequency.is_some_and(|d| self.last_flush.elapsed() >= d)
+            || (f.messages == 0 && f.bytes == 0 && f.frequency.is_none())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), SinkError> {
+        let max = if self.flush.max_messages > 0 {
+            self.flush.max_messages
+        } else {
+            usize::MAX
+        };
+        while !self.buffer.is_empty() {
+            let n = self.buffer.len().min(max);
+            let body = {
+                let msgs: Vec<&[u8]> = self.buffer[..n].iter().map(Vec::as_slice).collect();
+                webhook_body(&msgs)
+            };
+            self.post(body).await?;
+            self.buffer.drain(..n);
+        }
+        self.buffered_bytes = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Posts one body, retrying failures with backoff.
+    async fn post(&self, body: Vec<u8>) -> Result<(), SinkError> {
+        let body = if self.gzip {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&body)
+                .and_then(|_| enc.finish())
+                .map_err(|e| SinkError::Unavailable(format!("gzip: {e}")))?
+        } else {
+            body
+        };
+        let mut backoff = self.retry_backoff;
+        let mut attempt = 0u32;
+        loop {
+            let mut req = self
+                .client
+                .post(&self.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            if let Some(a) = &self.auth {
+                req = req.header(reqwest::header::AUTHORIZATION, a);
+            }
+            if self.gzip {
+                req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+            }
+            let err = match req.send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    format!("{status}: {}", text.trim())
+                }
+                Err(e) => e.to_string(),
+            };
+            if attempt >= self.retry_max {
+                return Err(SinkError::Unavailable(format!(
+                    "webhook sink: {err} (after {attempt} retries)"
+                )));
+            }
+            attempt += 1;
+            tracing::debug!(attempt, %err, "webhook request failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_WEBHOOK_BACKOFF);
+        }
+    }
+}
+
+impl Sink for WebhookSink {
+    fn emit_row<'a>(
+        &'a mut self,
+        _topic: &'a str,
+        _key: &'a [u8],
+        value: Option<&'a [u8]>,
+        _ts: Timestamp,
+    ) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let value = value.unwrap_or(b"null").to_vec();
+            self.buffered_bytes += value.len();
+            self.buffer.push(value);
+            if self.should_flush() {
+                self.flush_all().await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.flush_all())
+    }
+
+    fn emit_resolved<'a>(&'a mut self, _ts: Timestamp, payload: &'a [u8]) -> SinkFuture<'a> {
+        Box::pin(async move {
+            self.flush_all().await?;
+            self.post(payload.to_vec()).await
+        })
+    }
+
+    fn close(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.flush_all())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode("a$"), None);
+    }
+
+    #[test]
+    fn uris() {
+        let o = ChangefeedOptions::default();
+        assert!(WebhookSink::new("webhook-https://example.com/hook", &o).is_ok());
+        assert!(WebhookSink::new("webhook-http://127.0.0.1:1/hook", &o).is_ok());
+        assert_eq!(
+            WebhookSink::new("webhook-https://h/x?foo=1", &o).err(),
+            Some(SinkError::Invalid(
+                "unknown sink query parameters: foo".into()
+            ))
+        );
+        assert!(
+            WebhookSink::new("webhook-https://h/x?insecure_tls_skip_verify=maybe", &o).is_err()
+        );
+        assert!(WebhookSink::new("webhook-https://h/x?ca_cert=%%%", &o).is_err());
+    }
+}

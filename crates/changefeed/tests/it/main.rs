@@ -1,0 +1,5 @@
+//! Integration tests of the changefeed crate against real servers: a Tansu Kafka broker, an
+//! HTTP server in the test process, SeaweedFS for S3.
+
+mod fixtures;
+mod sinks;
