@@ -71,7 +71,8 @@ pub struct ServerConfig {
     /// Address other nodes use to reach the RPC listener; `None`: the listen address with the
     /// port actually bound (and the host name when the host is unspecified, e.g. `0.0.0.0`).
     pub advertise_addr: Option<String>,
-    /// SQL address advertised to clients. Nothing listens on it until the SQL layer serves.
+    /// Address the SQL (PostgreSQL wire) listener binds (`host:port`; port 0 picks a free one;
+    /// empty: no SQL listener). Advertised with the port actually bound.
     pub sql_addr: String,
     /// Address the HTTP status server binds (`host:port`; port 0 picks a free one).
     pub http_addr: String,

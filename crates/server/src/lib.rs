@@ -2,8 +2,9 @@
 //!
 //! One node is one process with three listeners: node-to-node RPC (`--listen-addr`, default
 //! `localhost:26258`), the HTTP status API (`--http-addr`, default `localhost:8080`) and SQL
-//! (`--sql-addr`, default `localhost:26257`), which is advertised in the node's descriptor
-//! but not bound until the SQL layer serves. CockroachDB serves RPC and SQL on one port;
+//! (`--sql-addr`, default `localhost:26257`, the PostgreSQL wire protocol of
+//! `sql::pgwire`), which is advertised in the node's descriptor. CockroachDB serves RPC and
+//! SQL on one port;
 //! Sextant keeps node RPC on its own so that the two protocols never share a listener.
 //!
 //! # Concepts
@@ -42,7 +43,12 @@
 //! 3. When the node has an identity, the start task records [`NodeState::Running`];
 //!    [`Server::wait_started`] returns it, `GET /health?ready=1` turns 200 once the node's
 //!    liveness record is current, and `node.status` serves [`client::node_status`].
-//! 4. On SIGINT or SIGTERM the CLI drains ([`Server::drain`]: leases move away) and calls
+//! 4. The SQL listener is bound in [`Server::start`] (port 0 picks a free one;
+//!    [`Server::sql_addr`] is the bound address). Once the node has an identity, a task
+//!    creates its `sql::SqlServer`, bootstraps the SQL descriptors of a new cluster, publishes
+//!    it ([`Server::sql`], [`Server::wait_sql`], where higher layers register their statement
+//!    hooks) and serves PostgreSQL clients with `sql::pgwire::serve`.
+//! 5. On SIGINT or SIGTERM the CLI drains ([`Server::drain`]: leases move away) and calls
 //!    [`Server::stop`], which shuts the node's loops and Raft groups down, drops the
 //!    handlers and stops the listeners.
 

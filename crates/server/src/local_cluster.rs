@@ -5,7 +5,8 @@
 //! `sextant init` would), then starts the others one at a time with `--join` pointing at
 //! node 1, each once the previous one has its identity, so node `i` (from 0) gets node id
 //! `i + 1`. Each node has real RPC and HTTP listeners on `127.0.0.1` and a memory store, or
-//! a directory under one temporary directory when [`LocalClusterOptions::on_disk`] is set;
+//! a directory under one temporary directory when [`LocalClusterOptions::on_disk`] is set,
+//! and a SQL listener ([`LocalCluster::sql_addr`]) that serves once the node has started;
 //! only on-disk nodes can be restarted, since a restart reads the node's identity and
 //! replicas back from its store. A restarted node keeps its ports, so its peers reach it
 //! where they last saw it.
@@ -37,8 +38,7 @@ pub struct LocalClusterOptions {
     pub base: ServerConfig,
     /// HTTP port of the first node; node `i` gets this plus `i`. `None`: free ports.
     pub http_port_base: Option<u16>,
-    /// SQL port advertised by the first node; node `i` advertises this plus `i`. `None`: no
-    /// SQL address is advertised.
+    /// SQL port of the first node; node `i` listens on this plus `i`. `None`: free ports.
     pub sql_port_base: Option<u16>,
     /// How long to wait for a node to get its identity at start and restart.
     pub start_timeout: Duration,
@@ -121,9 +121,7 @@ impl LocalCluster {
                 listen_addr: "127.0.0.1:0".into(),
                 advertise_addr: None,
                 http_addr: format!("127.0.0.1:{}", port(opts.http_port_base, i)?.unwrap_or(0)),
-                sql_addr: port(opts.sql_port_base, i)?
-                    .map(|p| format!("127.0.0.1:{p}"))
-                    .unwrap_or_default(),
+                sql_addr: format!("127.0.0.1:{}", port(opts.sql_port_base, i)?.unwrap_or(0)),
                 locality: localities.get(i).cloned().unwrap_or_default(),
                 join: Vec::new(),
                 ..opts.base.clone()
@@ -175,6 +173,16 @@ impl LocalCluster {
             Some(node) => node,
             None => panic!("node {i} is not running"),
         }
+    }
+
+    /// The SQL layer of node `i`, unless it was killed.
+    pub fn sql(&self, i: usize) -> Option<sql::SqlServer> {
+        self.server(i)?.sql()
+    }
+
+    /// The SQL address (`127.0.0.1:port`) of node `i`, unless it was killed.
+    pub fn sql_addr(&self, i: usize) -> Option<String> {
+        Some(self.server(i)?.sql_addr().to_string())
     }
 
     /// Indexes of the running nodes.
@@ -307,6 +315,9 @@ impl LocalCluster {
         let server = Server::start(slot.cfg.clone()).await?;
         slot.cfg.listen_addr = server.rpc_listen_addr().to_string();
         slot.cfg.http_addr = server.http_listen_addr().to_string();
+        if let Some(sql) = server.sql_listen_addr() {
+            slot.cfg.sql_addr = sql.to_string();
+        }
         slot.cfg.advertise_addr = Some(server.rpc_addr().to_string());
         slot.server = Some(server);
         Ok(())
@@ -318,7 +329,12 @@ impl LocalCluster {
             .as_ref()
             .ok_or_else(|| ServerError::Config(format!("node {i} is not running")))?;
         let timeout = self.opts.start_timeout;
-        tokio::time::timeout(timeout, server.wait_started())
+        let started = async {
+            let node = server.wait_started().await?;
+            server.wait_sql().await?;
+            Ok(node)
+        };
+        tokio::time::timeout(timeout, started)
             .await
             .map_err(|_| ServerError::Timeout {
                 what: format!("node {i} ({}) to start", server.rpc_addr()),

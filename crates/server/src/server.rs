@@ -1,4 +1,5 @@
-//! One node in one process: listeners, the RPC server, the KV node and the HTTP status server.
+//! One node in one process: listeners, the RPC server, the KV node, the SQL (PostgreSQL wire)
+//! server and the HTTP status server.
 
 use crate::config::{ServerConfig, StoreSpec};
 use crate::error::ServerError;
@@ -8,6 +9,7 @@ use base::{Clock, NodeId};
 use kv::{KvNode, KvNodeConfig};
 use locality::Locality;
 use rpc::{Registry, Rpc, RpcContext, RpcServer};
+use sql::SqlServer;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +50,10 @@ pub struct Server {
     rpc_task: Option<JoinHandle<()>>,
     http_stop: Option<oneshot::Sender<()>>,
     http_task: Option<JoinHandle<()>>,
+    sql_listen: Option<SocketAddr>,
+    sql: watch::Receiver<Option<SqlServer>>,
+    sql_stop: Option<oneshot::Sender<()>>,
+    sql_task: Option<JoinHandle<()>>,
     start_task: Option<JoinHandle<()>>,
 }
 
@@ -61,8 +67,18 @@ impl Server {
         let engine = open_engine(&cfg.store)?;
         let rpc_listener = bind("rpc", &cfg.listen_addr).await?;
         let http_listener = bind("http", &cfg.http_addr).await?;
+        let sql_listener = if cfg.sql_addr.is_empty() {
+            None
+        } else {
+            Some(bind("sql", &cfg.sql_addr).await?)
+        };
         let rpc_listen = local_addr("rpc", &cfg.listen_addr, &rpc_listener)?;
         let http_listen = local_addr("http", &cfg.http_addr, &http_listener)?;
+        let sql_listen = match &sql_listener {
+            Some(l) => Some(local_addr("sql", &cfg.sql_addr, l)?),
+            None => None,
+        };
+        let sql_addr = sql_listen.map_or_else(String::new, |a| advertise(&cfg.sql_addr, a));
         let rpc_addr = cfg
             .advertise_addr
             .clone()
@@ -97,7 +113,7 @@ impl Server {
         let kv_cfg = KvNodeConfig {
             locality: cfg.locality.clone(),
             advertise_addr: rpc_addr.clone(),
-            sql_addr: cfg.sql_addr.clone(),
+            sql_addr: sql_addr.clone(),
             http_addr: http_addr.clone(),
             join: cfg.join.clone(),
             ..cfg.kv.clone()
@@ -110,11 +126,16 @@ impl Server {
                 settle(&state, started);
             }
         });
-        tracing::info!(rpc = %rpc_addr, http = %http_addr, store = %cfg.store, "server listening");
+        let (sql_tx, sql_rx) = watch::channel(None);
+        let (sql_stop, sql_stopped) = oneshot::channel::<()>();
+        let sql_task = sql_listener.map(|listener| {
+            tokio::spawn(serve_sql(listener, state.subscribe(), sql_tx, sql_stopped))
+        });
+        tracing::info!(rpc = %rpc_addr, http = %http_addr, sql = %sql_addr, store = %cfg.store, "server listening");
         Ok(Server {
             rpc_addr,
             http_addr,
-            sql_addr: cfg.sql_addr,
+            sql_addr,
             rpc_listen,
             http_listen,
             store: cfg.store,
@@ -125,6 +146,10 @@ impl Server {
             rpc_task: Some(rpc_task),
             http_stop: Some(http_stop),
             http_task: Some(http_task),
+            sql_listen,
+            sql: sql_rx,
+            sql_stop: sql_task.as_ref().map(|_| sql_stop),
+            sql_task,
             start_task: Some(start_task),
         })
     }
@@ -139,9 +164,49 @@ impl Server {
         &self.http_addr
     }
 
-    /// The advertised SQL address.
+    /// The advertised SQL address: the configured host with the port actually bound (empty
+    /// when the server was configured without one).
     pub fn sql_addr(&self) -> &str {
         &self.sql_addr
+    }
+
+    /// The socket the SQL listener is bound to, if any.
+    pub fn sql_listen_addr(&self) -> Option<SocketAddr> {
+        self.sql_listen
+    }
+
+    /// The node's SQL layer, once its KV node has started (and when SQL is configured).
+    /// Higher layers register their statement hooks on it
+    /// ([`SqlServer::register_hook`]); until they do, their statements fail with
+    /// `unimplemented`.
+    pub fn sql(&self) -> Option<SqlServer> {
+        self.sql.borrow().clone()
+    }
+
+    /// Waits until the node's SQL layer exists: the KV node started and the SQL descriptors
+    /// are bootstrapped (or their bootstrap was tried; statements retry it).
+    pub async fn wait_sql(&self) -> Result<SqlServer, ServerError> {
+        if self.sql_task.is_none() {
+            return Err(ServerError::Config(
+                "the server was started without a SQL address".into(),
+            ));
+        }
+        let mut rx = self.sql.clone();
+        let mut state = self.state.subscribe();
+        loop {
+            if let Some(sql) = rx.borrow_and_update().clone() {
+                return Ok(sql);
+            }
+            match &*state.borrow_and_update() {
+                NodeState::Failed(e) => return Err(e.clone()),
+                NodeState::Stopped => return Err(ServerError::Stopped),
+                _ => {}
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return Err(ServerError::Stopped) },
+                changed = state.changed() => if changed.is_err() { return Err(ServerError::Stopped) },
+            }
+        }
     }
 
     /// The socket the RPC listener is bound to.
@@ -225,6 +290,8 @@ impl Server {
     /// Stops the server: the node's loops and Raft groups, then the listeners. The store is
     /// closed once the last in-flight request is done.
     pub async fn stop(mut self) {
+        // SQL first: statements in flight still need the node.
+        stop_task(self.sql_stop.take(), self.sql_task.take()).await;
         let previous = self.state.send_replace(NodeState::Stopped);
         if let Some(task) = self.start_task.take() {
             task.abort();
@@ -254,7 +321,12 @@ impl Drop for Server {
             return; // stopped already
         }
         let previous = self.state.send_replace(NodeState::Stopped);
-        for task in [&self.start_task, &self.http_task, &self.rpc_task]
+        for task in [
+            &self.start_task,
+            &self.http_task,
+            &self.rpc_task,
+            &self.sql_task,
+        ]
             .into_iter()
             .flatten()
         {
@@ -287,6 +359,62 @@ fn settle(state: &watch::Sender<NodeState>, started: Result<KvNode, kv::node::No
     });
     if let Some(node) = late {
         tokio::spawn(async move { node.shutdown().await });
+    }
+}
+
+/// How long the SQL listener keeps trying to create the SQL descriptors of a new cluster
+/// before it serves anyway (each statement retries the bootstrap).
+const SQL_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits for the KV node, creates its SQL layer (bootstrapping the SQL descriptors on a new
+/// cluster), publishes it and serves PostgreSQL clients until `stop`. Clients that connect
+/// before then wait in the listener's backlog.
+async fn serve_sql(
+    listener: TcpListener,
+    mut state: watch::Receiver<NodeState>,
+    publish: watch::Sender<Option<SqlServer>>,
+    stop: oneshot::Receiver<()>,
+) {
+    let mut stop = stop;
+    let node = loop {
+        let current = state.borrow_and_update().clone();
+        match current {
+            NodeState::Running(node) => break node,
+            NodeState::Failed(_) | NodeState::Stopped => return,
+            NodeState::Starting => {}
+        }
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            _ = &mut stop => return,
+        }
+    };
+    let sql = SqlServer::new(node);
+    let deadline = tokio::time::Instant::now() + SQL_BOOTSTRAP_TIMEOUT;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let attempt = tokio::select! {
+            r = sql.bootstrap() => r,
+            _ = &mut stop => return,
+        };
+        match attempt {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!("SQL bootstrap: {e}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => {
+                tracing::warn!("SQL bootstrap failed: {e}; statements will retry it");
+                break;
+            }
+        }
+    }
+    publish.send_replace(Some(sql.clone()));
+    let shutdown = async {
+        let _ = stop.await;
+    };
+    if let Err(e) = sql::pgwire::serve(listener, sql, shutdown).await {
+        tracing::error!("sql server failed: {e}");
     }
 }
 

@@ -14,6 +14,7 @@
 //!   localities, zone configurations, SHOW RANGES.
 //! - [`session`]: the API the wire server calls ([`SqlServer`], [`Session`]), transactions,
 //!   and the statement hooks through which `backup` and `changefeed` run their statements.
+//! - [`pgwire`]: the PostgreSQL wire protocol over sessions ([`pgwire::serve`]).
 //!
 //! # The life of a query
 //!
@@ -31,6 +32,7 @@ pub mod exec;
 pub mod kvio;
 pub mod multiregion;
 pub mod parser;
+pub mod pgwire;
 pub mod session;
 pub mod types;
 

@@ -10,7 +10,7 @@ fn config() -> ServerConfig {
         store: StoreSpec::Memory,
         listen_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
-        sql_addr: "127.0.0.1:26257".into(),
+        sql_addr: "127.0.0.1:0".into(),
         ..ServerConfig::default().with_test_timings()
     }
 }
@@ -61,7 +61,8 @@ async fn health_follows_the_node_from_start_to_drain() {
     assert_eq!(nodes.as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(nodes[0]["is_live"], true);
     assert_eq!(nodes[0]["address"], server.rpc_addr());
-    assert_eq!(nodes[0]["sql_address"], "127.0.0.1:26257");
+    assert_eq!(nodes[0]["sql_address"], server.sql_addr());
+    assert_ne!(server.sql_addr(), "127.0.0.1:0");
 
     eventually(
         Duration::from_secs(10),

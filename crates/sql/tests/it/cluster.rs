@@ -1,4 +1,5 @@
-//! An in-process cluster of KV nodes, each with its SQL server.
+//! An in-process cluster of KV nodes, each with its SQL server and a PostgreSQL wire listener
+//! on a free loopback port ([`TestNode::sql_addr`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,9 @@ pub struct TestNode {
     pub node: KvNode,
     /// Its SQL server.
     pub sql: SqlServer,
+    /// Where its PostgreSQL wire listener is (`127.0.0.1:port`).
+    pub sql_addr: String,
+    _sql_stop: oneshot::Sender<()>,
     _stop: oneshot::Sender<()>,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -98,9 +102,17 @@ impl TestCluster {
         for (start, stop, server) in pending {
             let node = start.await.expect("join task");
             let sql = SqlServer::new(node.clone());
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sql");
+            let sql_addr = listener.local_addr().expect("sql addr").to_string();
+            let (sql_stop, sql_stopped) = oneshot::channel::<()>();
+            tokio::spawn(sextant_sql::pgwire::serve(listener, sql.clone(), async {
+                let _ = sql_stopped.await;
+            }));
             nodes.push(TestNode {
                 node,
                 sql,
+                sql_addr,
+                _sql_stop: sql_stop,
                 _stop: stop,
                 _server: server,
             });
@@ -120,10 +132,33 @@ impl TestCluster {
         TestCluster { nodes }
     }
 
+    /// A tokio-postgres connection to node `i` as `root`, on `database`.
+    pub async fn connect(&self, i: usize, database: &str) -> tokio_postgres::Client {
+        connect(&self.nodes[i].sql_addr, database).await
+    }
+
     /// Stops every node.
     pub async fn shutdown(self) {
         for n in &self.nodes {
             n.node.shutdown().await;
         }
     }
+}
+
+/// A tokio-postgres connection as `root` to the SQL listener at `addr`.
+pub async fn connect(addr: &str, database: &str) -> tokio_postgres::Client {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(host)
+        .port(port.parse().expect("port"))
+        .user("root")
+        .dbname(database);
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }

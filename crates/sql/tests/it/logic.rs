@@ -1,60 +1,94 @@
-//! sqllogictest files (`testdata/logic/*.slt`) over `Session`, against a 3-node cluster.
+//! sqllogictest files (`testdata/logic/*.slt`) over the PostgreSQL wire protocol (tokio-postgres,
+//! simple query protocol), against a 3-node cluster in three regions.
 
 use std::path::PathBuf;
 
-use sextant_sql::{Datum, Session, SqlError, Type};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::cluster::TestCluster;
 
-/// A sqllogictest connection: one session.
+/// A sqllogictest connection: one tokio-postgres client, simple query protocol.
 pub struct SlDb {
-    session: Session,
+    client: tokio_postgres::Client,
 }
 
-fn format_datum(d: &Datum) -> String {
-    match d {
-        Datum::String(s) if s.is_empty() => "(empty)".into(),
-        other => other.to_string(),
+/// A failed statement as the client saw it.
+#[derive(Debug)]
+pub struct WireError {
+    code: Option<String>,
+    message: String,
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+impl From<tokio_postgres::Error> for WireError {
+    fn from(e: tokio_postgres::Error) -> WireError {
+        match e.as_db_error() {
+            Some(db) => WireError {
+                code: Some(db.code().code().to_string()),
+                message: db.message().to_string(),
+            },
+            None => WireError {
+                code: None,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The simple query protocol carries text without types, so values are shown as the shell
+/// shows them: NULL as `NULL`, the empty string as `(empty)` and booleans (`t`, `f` on the
+/// wire) as `true` and `false` (no expected text value is a lone `t` or `f`).
+fn format_value(v: Option<&str>) -> String {
+    match v {
+        None => "NULL".into(),
+        Some("") => "(empty)".into(),
+        Some("t") => "true".into(),
+        Some("f") => "false".into(),
+        Some(s) => s.to_string(),
     }
 }
 
 #[async_trait::async_trait]
 impl AsyncDB for SlDb {
-    type Error = SqlError;
+    type Error = WireError;
     type ColumnType = DefaultColumnType;
 
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
-        let mut results = self.session.execute(sql).await?;
-        let Some(last) = results.pop() else {
-            return Ok(DBOutput::StatementComplete(0));
-        };
-        if last.columns.is_empty() {
-            let n = last
-                .tag
-                .rsplit(' ')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            return Ok(DBOutput::StatementComplete(n));
-        }
-        let types = last
-            .columns
-            .iter()
-            .map(|c| match c.ty {
-                Type::Int2 | Type::Int4 | Type::Int8 => DefaultColumnType::Integer,
-                Type::Float4 | Type::Float8 | Type::Decimal { .. } => {
-                    DefaultColumnType::FloatingPoint
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, WireError> {
+        let messages = self.client.simple_query(sql).await?;
+        // The output of the last statement of the string.
+        let mut columns: Option<usize> = None;
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut last = DBOutput::StatementComplete(0);
+        for m in messages {
+            match m {
+                SimpleQueryMessage::RowDescription(cols) => {
+                    columns = Some(cols.len());
+                    rows.clear();
                 }
-                _ => DefaultColumnType::Text,
-            })
-            .collect();
-        let rows = last
-            .rows
-            .iter()
-            .map(|r| r.iter().map(format_datum).collect())
-            .collect();
-        Ok(DBOutput::Rows { types, rows })
+                SimpleQueryMessage::Row(row) => {
+                    rows.push((0..row.len()).map(|i| format_value(row.get(i))).collect());
+                }
+                SimpleQueryMessage::CommandComplete(n) => {
+                    last = match columns.take() {
+                        Some(n) => DBOutput::Rows {
+                            types: vec![DefaultColumnType::Text; n],
+                            rows: std::mem::take(&mut rows),
+                        },
+                        None => DBOutput::StatementComplete(n),
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(last)
     }
 
     async fn shutdown(&mut self) {}
@@ -63,8 +97,8 @@ impl AsyncDB for SlDb {
         tokio::time::sleep(dur).await;
     }
 
-    fn error_sql_state(err: &SqlError) -> Option<String> {
-        Some(err.code().0.to_string())
+    fn error_sql_state(err: &WireError) -> Option<String> {
+        err.code.clone()
     }
 }
 
@@ -92,20 +126,21 @@ async fn logic_tests() {
     .await;
     let mut failures = Vec::new();
     for file in files() {
-        let sql = cluster.nodes[0].sql.clone();
+        let addr = cluster.nodes[0].sql_addr.clone();
         let name = file
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
         let mut runner = sqllogictest::Runner::new(move || {
-            let sql = sql.clone();
+            let addr = addr.clone();
             let db = format!("db_{name}");
             async move {
-                let mut s = sql.session("root", "defaultdb");
-                s.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+                let admin = crate::cluster::connect(&addr, "defaultdb").await;
+                admin
+                    .simple_query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
                     .await?;
-                s.execute(&format!("SET database = {db}")).await?;
-                Ok(SlDb { session: s })
+                let client = crate::cluster::connect(&addr, &db).await;
+                Ok(SlDb { client })
             }
         });
         runner.with_column_validator(|_, _| true);

@@ -1,6 +1,7 @@
 #![recursion_limit = "512"]
 //! sql's integration tests: one binary. An in-process cluster ([`cluster::TestCluster`]) with
-//! a [`sextant_sql::SqlServer`] per node; sqllogictest files run over `Session`.
+//! a [`sextant_sql::SqlServer`] and a PostgreSQL wire listener per node; sqllogictest files and
+//! the wire tests run over tokio-postgres and psql.
 
 mod cluster;
 mod concurrency;

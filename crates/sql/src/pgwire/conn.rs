@@ -1,0 +1,970 @@
+//! One client connection: startup, then the simple and extended query protocols over a
+//! [`Session`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base::errcode::{self, Code};
+use bytes::BytesMut;
+use pgwire::messages::PgWireBackendMessage as B;
+use pgwire::messages::data::{DataRow, FieldDescription, NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::response::{
+    CommandComplete, EmptyQueryResponse, ErrorResponse, NoticeResponse, ReadyForQuery,
+    TransactionStatus,
+};
+use pgwire::messages::startup::{
+    Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::frontend::{self, MAX_MESSAGE, MAX_STARTUP, Message, Startup};
+use super::value::{self, BINARY, TEXT};
+use crate::error::SqlError;
+use crate::session::{Column, PreparedStatement, Session, SqlServer, StatementResult};
+use crate::types::{Datum, Type};
+
+/// `08P01`.
+const PROTOCOL_VIOLATION: Code = Code("08P01");
+/// `26000`.
+const INVALID_SQL_STATEMENT_NAME: Code = Code("26000");
+/// `34000`.
+const INVALID_CURSOR_NAME: Code = Code("34000");
+/// `42P05`.
+const DUPLICATE_PREPARED_STATEMENT: Code = Code("42P05");
+/// `57P01`.
+const ADMIN_SHUTDOWN: Code = Code("57P01");
+/// `28000`.
+const INVALID_AUTHORIZATION: Code = Code("28000");
+/// `42704`.
+const UNDEFINED_OBJECT: Code = Code("42704");
+
+/// The database a connection uses when its startup packet names none.
+pub const DEFAULT_DATABASE: &str = "defaultdb";
+
+/// Encoded output is written to the socket whenever this much has piled up, so a large
+/// result is never held whole in encoded form.
+const FLUSH_AT: usize = 64 << 10;
+/// Longest error message sent (pgwire refuses to encode very long messages).
+const MAX_ERROR_MESSAGE: usize = 16 << 10;
+
+/// Why a connection ends.
+enum Close {
+    /// The client left (Terminate, EOF) or the server is stopping.
+    Done,
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Close {
+    fn from(e: std::io::Error) -> Close {
+        Close::Io(e)
+    }
+}
+
+type ConnResult<T> = Result<T, Close>;
+
+/// A statement prepared with Parse.
+struct Prepared {
+    stmt: PreparedStatement,
+}
+
+/// What Execute has left to send of a portal's result.
+enum Output {
+    /// Not executed yet.
+    Pending,
+    /// Executed; rows left to send.
+    Rows {
+        columns: Vec<Column>,
+        rows: std::vec::IntoIter<Vec<Datum>>,
+        tag: String,
+        notices: Vec<String>,
+    },
+    /// Every row sent.
+    Done { tag: String },
+}
+
+/// A bound statement.
+struct Portal {
+    prepared: Arc<Prepared>,
+    params: Vec<Datum>,
+    /// One format per result column.
+    formats: Vec<i16>,
+    output: Output,
+}
+
+struct Conn<R, W> {
+    reader: R,
+    writer: W,
+    out: BytesMut,
+    session: Session,
+    statements: HashMap<String, Arc<Prepared>>,
+    portals: HashMap<String, Portal>,
+    /// After an error in the extended protocol: skip messages until Sync.
+    skip_to_sync: bool,
+    stop: watch::Receiver<bool>,
+}
+
+/// Serves one connection until the client leaves, the socket fails or `stop` turns true.
+pub async fn run<S>(stream: S, sql: SqlServer, stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let mut startup = Handshake {
+        reader,
+        writer,
+        out: BytesMut::new(),
+    };
+    let session = match startup.handshake(&sql).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return,
+        Err(e) => {
+            log_close(e);
+            return;
+        }
+    };
+    let Handshake {
+        reader,
+        writer,
+        out,
+    } = startup;
+    let mut conn = Conn {
+        reader,
+        writer,
+        out,
+        session,
+        statements: HashMap::new(),
+        portals: HashMap::new(),
+        skip_to_sync: false,
+        stop,
+    };
+    let result = conn.serve().await;
+    conn.session_end().await;
+    if let Err(e) = result {
+        log_close(e);
+    }
+}
+
+fn log_close(e: Close) {
+    if let Close::Io(e) = e {
+        tracing::debug!("sql connection closed: {e}");
+    }
+}
+
+fn push(out: &mut BytesMut, m: B) {
+    if let Err(e) = m.encode(out) {
+        tracing::warn!("cannot encode a pgwire message: {e}");
+    }
+}
+
+fn error_message(e: &SqlError, sql: Option<&str>) -> B {
+    let mut message = e.message().to_string();
+    if message.len() > MAX_ERROR_MESSAGE {
+        let mut end = MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    let mut fields = vec![
+        (b'S', "ERROR".to_string()),
+        (b'V', "ERROR".to_string()),
+        (b'C', e.code().0.to_string()),
+        (b'M', message),
+    ];
+    if let Some(d) = &e.error.detail {
+        fields.push((b'D', d.clone()));
+    }
+    if let Some(h) = &e.error.hint {
+        fields.push((b'H', h.clone()));
+    }
+    if let Some(pos) = position(e.position, sql) {
+        fields.push((b'P', pos.to_string()));
+    }
+    B::ErrorResponse(ErrorResponse::new(fields))
+}
+
+/// PostgreSQL's error position: 1-based, in characters.
+fn position(byte: Option<usize>, sql: Option<&str>) -> Option<usize> {
+    let (byte, sql) = (byte?, sql?);
+    let mut end = byte.min(sql.len());
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(sql[..end].chars().count() + 1)
+}
+
+/// The connection before its session exists.
+struct Handshake<R, W> {
+    reader: R,
+    writer: W,
+    out: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
+    async fn fail(&mut self, code: Code, message: impl Into<String>) -> ConnResult<()> {
+        push(
+            &mut self.out,
+            error_message(&SqlError::new(code, message), None),
+        );
+        self.writer.write_all(&self.out).await?;
+        self.writer.flush().await?;
+        Ok(())
+    }
+
+    /// Reads the startup packets; `None` when the connection should close without a
+    /// session (a cancel request, a rejected startup).
+    async fn handshake(&mut self, sql: &SqlServer) -> ConnResult<Option<Session>> {
+        let (minor, params) = loop {
+            let len = match self.reader.read_i32().await {
+                Ok(len) => len,
+                Err(_) => return Ok(None),
+            };
+            let len = usize::try_from(len).unwrap_or(0);
+            if !(8..=MAX_STARTUP).contains(&len) {
+                self.fail(PROTOCOL_VIOLATION, "invalid length of startup packet")
+                    .await?;
+                return Ok(None);
+            }
+            let mut body = vec![0; len - 4];
+            self.reader.read_exact(&mut body).await?;
+            match frontend::decode_startup(&body) {
+                Ok(Startup::Ssl | Startup::Gss) => {
+                    // No TLS here: `N` makes clients (psql with sslmode=prefer) go on in
+                    // plain text.
+                    self.writer.write_all(b"N").await?;
+                    self.writer.flush().await?;
+                }
+                // Cancellation is not supported; the request is read and dropped.
+                Ok(Startup::Cancel) => return Ok(None),
+                Ok(Startup::Start { minor, params, .. }) => break (minor, params),
+                Err(e) => {
+                    self.fail(PROTOCOL_VIOLATION, e.0).await?;
+                    return Ok(None);
+                }
+            }
+        };
+        let Some(user) = params.get("user").filter(|u| !u.is_empty()).cloned() else {
+            self.fail(
+                INVALID_AUTHORIZATION,
+                "no PostgreSQL user name specified in startup packet",
+            )
+            .await?;
+            return Ok(None);
+        };
+        let database = params
+            .get("database")
+            .filter(|d| !d.is_empty())
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        let unsupported: Vec<String> = params
+            .keys()
+            .filter(|k| k.starts_with("_pq_."))
+            .cloned()
+            .collect();
+        if minor > 0 || !unsupported.is_empty() {
+            push(
+                &mut self.out,
+                B::NegotiateProtocolVersion(NegotiateProtocolVersion::new(0, unsupported)),
+            );
+        }
+        let mut session = sql.session(&user, "");
+        let setup = async {
+            apply_startup_params(&mut session, &params)?;
+            session
+                .execute(&format!("SET database = {}", quote_ident(&database)))
+                .await?;
+            Ok::<_, SqlError>(())
+        };
+        if let Err(e) = setup.await {
+            push(&mut self.out, error_message(&e, None));
+            self.writer.write_all(&self.out).await?;
+            self.writer.flush().await?;
+            return Ok(None);
+        }
+        // Trust authentication: every user is accepted without a password.
+        push(&mut self.out, B::Authentication(Authentication::Ok));
+        for (name, value) in parameter_statuses(&session) {
+            push(
+                &mut self.out,
+                B::ParameterStatus(ParameterStatus::new(name.to_string(), value)),
+            );
+        }
+        push(
+            &mut self.out,
+            B::BackendKeyData(BackendKeyData::new(
+                rand::random::<i32>() & i32::MAX,
+                SecretKey::I32(rand::random()),
+            )),
+        );
+        push(
+            &mut self.out,
+            B::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle)),
+        );
+        self.writer.write_all(&self.out).await?;
+        self.writer.flush().await?;
+        self.out.clear();
+        Ok(Some(session))
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Session variables a client may set in its startup packet, by their startup name.
+const STARTUP_VARS: &[(&str, &str)] = &[
+    ("application_name", "application_name"),
+    ("datestyle", "datestyle"),
+    ("intervalstyle", "intervalstyle"),
+    ("timezone", "timezone"),
+    ("search_path", "search_path"),
+    ("extra_float_digits", "extra_float_digits"),
+    ("statement_timeout", "statement_timeout"),
+    ("default_transaction_isolation", "default_transaction_isolation"),
+];
+
+/// Applies startup parameters (and `-c name=value` in `options`) as session variables.
+fn apply_startup_params(
+    session: &mut Session,
+    params: &BTreeMap<String, String>,
+) -> Result<(), SqlError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (k, v) in params {
+        match k.as_str() {
+            "user" | "database" | "replication" => {}
+            "options" => pairs.extend(parse_options(v)?),
+            _ if k.starts_with("_pq_.") => {}
+            _ => pairs.push((k.clone(), v.clone())),
+        }
+    }
+    for (k, v) in pairs {
+        let key = k.to_ascii_lowercase();
+        if key == "client_encoding" {
+            let enc = v.to_ascii_uppercase().replace(['-', '_'], "");
+            if enc != "UTF8" && enc != "UNICODE" {
+                return Err(SqlError::unimplemented(format!(
+                    "client_encoding {v} (only UTF8 is supported)"
+                )));
+            }
+            continue;
+        }
+        let Some((_, var)) = STARTUP_VARS.iter().find(|(name, _)| *name == key) else {
+            return Err(SqlError::new(
+                UNDEFINED_OBJECT,
+                format!("unrecognized configuration parameter \"{k}\""),
+            ));
+        };
+        session.set_var(var, v);
+    }
+    Ok(())
+}
+
+/// `options=-c a=b --c=d`: libpq's way of passing settings.
+fn parse_options(options: &str) -> Result<Vec<(String, String)>, SqlError> {
+    let mut out = Vec::new();
+    let mut words = options.split_whitespace();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next().unwrap_or_default()
+        } else if let Some(s) = w.strip_prefix("-c").or_else(|| w.strip_prefix("--")) {
+            s
+        } else {
+            return Err(SqlError::unimplemented(format!(
+                "startup option {w:?} (only -c name=value is supported)"
+            )));
+        };
+        let Some((k, v)) = setting.split_once('=') else {
+            return Err(SqlError::new(
+                PROTOCOL_VIOLATION,
+                format!("invalid startup option {setting:?}"),
+            ));
+        };
+        out.push((k.replace('-', "_"), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// The ParameterStatus messages sent after authentication (psql needs `server_version`,
+/// `client_encoding`, `DateStyle`, `integer_datetimes`, `standard_conforming_strings`).
+fn parameter_statuses(session: &Session) -> Vec<(&'static str, String)> {
+    let var = |name: &str, default: &str| session.var(name).unwrap_or(default).to_string();
+    vec![
+        ("application_name", var("application_name", "")),
+        ("client_encoding", "UTF8".to_string()),
+        ("DateStyle", var("datestyle", "ISO, MDY")),
+        ("default_transaction_read_only", "off".to_string()),
+        ("in_hot_standby", "off".to_string()),
+        ("integer_datetimes", "on".to_string()),
+        ("IntervalStyle", var("intervalstyle", "postgres")),
+        ("is_superuser", if session.user() == "root" { "on" } else { "off" }.to_string()),
+        ("server_encoding", "UTF8".to_string()),
+        ("server_version", var("server_version", "13.0.0")),
+        ("session_authorization", session.user().to_string()),
+        ("standard_conforming_strings", "on".to_string()),
+        ("TimeZone", var("timezone", "UTC")),
+        ("crdb_version", var("crdb_version", "")),
+    ]
+}
+
+fn field(c: &Column, format: i16) -> FieldDescription {
+    let ty = value::wire_type(&c.ty);
+    let modifier = match &c.ty {
+        Type::Varchar(Some(n)) | Type::Char(Some(n)) => i32::try_from(*n).map_or(-1, |n| n + 4),
+        _ => -1,
+    };
+    FieldDescription::new(
+        c.name.clone(),
+        0,
+        0,
+        ty.oid(),
+        value::type_size(&ty),
+        modifier,
+        format,
+    )
+}
+
+/// One format per column from a Bind's result format codes.
+fn resolve_formats(codes: &[i16], n: usize) -> Result<Vec<i16>, SqlError> {
+    let formats = match codes {
+        [] => vec![TEXT; n],
+        [one] => vec![*one; n],
+        many if many.len() == n => many.to_vec(),
+        many => {
+            return Err(SqlError::new(
+                PROTOCOL_VIOLATION,
+                format!(
+                    "bind message has {} result formats but query has {n} columns",
+                    many.len()
+                ),
+            ));
+        }
+    };
+    if let Some(bad) = formats.iter().find(|f| **f != TEXT && **f != BINARY) {
+        return Err(SqlError::new(
+            PROTOCOL_VIOLATION,
+            format!("unsupported format code: {bad}"),
+        ));
+    }
+    Ok(formats)
+}
+
+fn returns_rows(r: &StatementResult) -> bool {
+    !r.columns.is_empty() || r.tag.starts_with("SELECT")
+}
+
+impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
+    async fn flush(&mut self) -> ConnResult<()> {
+        if !self.out.is_empty() {
+            self.writer.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.writer.flush().await?;
+        Ok(())
+    }
+
+    fn send(&mut self, m: B) {
+        push(&mut self.out, m);
+    }
+
+    async fn maybe_flush(&mut self) -> ConnResult<()> {
+        if self.out.len() >= FLUSH_AT {
+            self.writer.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> TransactionStatus {
+        if self.session.is_aborted() {
+            TransactionStatus::Error
+        } else if self.session.in_transaction() {
+            TransactionStatus::Transaction
+        } else {
+            TransactionStatus::Idle
+        }
+    }
+
+    async fn ready(&mut self) -> ConnResult<()> {
+        let status = self.status();
+        self.send(B::ReadyForQuery(ReadyForQuery::new(status)));
+        self.flush().await
+    }
+
+    /// Reads one message; `None` at EOF.
+    async fn read(&mut self) -> ConnResult<Option<Result<Message, frontend::ProtocolError>>> {
+        let tag = match self.reader.read_u8().await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = self.reader.read_i32().await?;
+        let Some(body_len) = usize::try_from(len).ok().and_then(|l| l.checked_sub(4)) else {
+            return Ok(Some(Err(frontend::ProtocolError(format!(
+                "invalid message length {len}"
+            )))));
+        };
+        if body_len > MAX_MESSAGE {
+            return Ok(Some(Err(frontend::ProtocolError(format!(
+                "message of {body_len} bytes exceeds the limit of {MAX_MESSAGE}"
+            )))));
+        }
+        // Grows as bytes arrive, so a lying length costs no memory up front.
+        let mut body = Vec::new();
+        let got = (&mut self.reader)
+            .take(body_len as u64)
+            .read_to_end(&mut body)
+            .await?;
+        if got < body_len {
+            return Ok(None);
+        }
+        Ok(Some(frontend::decode(tag, &body)))
+    }
+
+    async fn serve(&mut self) -> ConnResult<()> {
+        loop {
+            let mut stop = self.stop.clone();
+            let msg = tokio::select! {
+                m = self.read() => m?,
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    let e = SqlError::new(
+                        ADMIN_SHUTDOWN,
+                        "terminating connection due to administrator command",
+                    );
+                    self.send(error_message(&e, None));
+                    self.flush().await?;
+                    return Err(Close::Done);
+                }
+            };
+            let msg = match msg {
+                None => return Ok(()),
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    // The stream cannot be trusted to be in sync any more.
+                    let e = SqlError::new(PROTOCOL_VIOLATION, e.0);
+                    self.send(error_message(&e, None));
+                    self.flush().await?;
+                    return Ok(());
+                }
+            };
+            if self.skip_to_sync && !matches!(msg, Message::Sync | Message::Terminate) {
+                continue;
+            }
+            match msg {
+                Message::Query(sql) => {
+                    self.simple_query(&sql).await?;
+                    self.ready().await?;
+                }
+                Message::Parse {
+                    name,
+                    query,
+                    param_types,
+                } => self.parse(name, query, param_types).await,
+                Message::Bind {
+                    portal,
+                    statement,
+                    param_formats,
+                    params,
+                    result_formats,
+                } => self.bind(portal, statement, param_formats, params, result_formats),
+                Message::Describe { kind, name } => self.describe(kind, &name),
+                Message::Execute { portal, max_rows } => self.execute(&portal, max_rows).await?,
+                Message::Close { kind, name } => {
+                    if kind == b'S' {
+                        self.statements.remove(&name);
+                    } else {
+                        self.portals.remove(&name);
+                    }
+                    self.send(B::CloseComplete(CloseComplete::new()));
+                }
+                Message::Sync => {
+                    self.skip_to_sync = false;
+                    if !self.session.in_transaction() {
+                        self.portals.clear();
+                    }
+                    self.ready().await?;
+                }
+                Message::Flush => self.flush().await?,
+                Message::Terminate => return Ok(()),
+                Message::Copy => {}
+                Message::Password => {
+                    self.fail(SqlError::new(
+                        PROTOCOL_VIOLATION,
+                        "unexpected password message",
+                    ));
+                }
+            }
+            self.maybe_flush().await?;
+        }
+    }
+
+    /// Rolls back an open transaction when the client goes away.
+    async fn session_end(&mut self) {
+        if self.session.in_transaction() {
+            let _ = self.session.execute("ROLLBACK").await;
+        }
+    }
+
+    /// Sends an error from the extended protocol and skips to the next Sync.
+    fn fail(&mut self, e: SqlError) {
+        self.send(error_message(&e, None));
+        self.skip_to_sync = true;
+    }
+
+    async fn simple_query(&mut self, sql: &str) -> ConnResult<()> {
+        let stmts = match crate::parser::parse(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.send(error_message(&SqlError::from(e), Some(sql)));
+                return Ok(());
+            }
+        };
+        if stmts.is_empty() {
+            self.send(B::EmptyQueryResponse(EmptyQueryResponse::new()));
+            return Ok(());
+        }
+        for stmt in stmts {
+            let prepared = PreparedStatement {
+                sql: sql.to_string(),
+                statement: Some(stmt),
+                param_types: Vec::new(),
+                result_columns: Vec::new(),
+            };
+            match self.session.execute_prepared(&prepared, Vec::new()).await {
+                Ok(r) => {
+                    if returns_rows(&r) {
+                        let fields = r.columns.iter().map(|c| field(c, TEXT)).collect();
+                        self.send(B::RowDescription(RowDescription::new(fields)));
+                    }
+                    let formats = vec![TEXT; r.columns.len()];
+                    let StatementResult {
+                        columns,
+                        rows,
+                        tag,
+                        notices,
+                    } = r;
+                    let mut rows = rows.into_iter();
+                    if let Err(e) = self.send_rows(&mut rows, &columns, &formats, 0).await? {
+                        self.send(error_message(&e, Some(sql)));
+                        return Ok(());
+                    }
+                    self.send_notices(&notices);
+                    self.send(B::CommandComplete(CommandComplete::new(tag)));
+                }
+                Err(e) => {
+                    self.send(error_message(&e, Some(sql)));
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_notices(&mut self, notices: &[String]) {
+        for n in notices {
+            self.send(B::NoticeResponse(NoticeResponse::new(vec![
+                (b'S', "NOTICE".to_string()),
+                (b'V', "NOTICE".to_string()),
+                (b'C', "00000".to_string()),
+                (b'M', n.clone()),
+            ])));
+        }
+    }
+
+    /// Sends up to `limit` rows (0: all), flushing as the output grows. The inner error is
+    /// a value that could not be encoded.
+    async fn send_rows(
+        &mut self,
+        rows: &mut std::vec::IntoIter<Vec<Datum>>,
+        columns: &[Column],
+        formats: &[i16],
+        limit: usize,
+    ) -> ConnResult<Result<(), SqlError>> {
+        let mut sent = 0;
+        let mut cell = Vec::new();
+        while limit == 0 || sent < limit {
+            let Some(row) = rows.next() else { break };
+            let mut data = BytesMut::new();
+            for (i, d) in row.iter().enumerate() {
+                if d.is_null() {
+                    data.extend_from_slice(&(-1i32).to_be_bytes());
+                    continue;
+                }
+                let ty = columns.get(i).map_or(Type::Unknown, |c| c.ty.clone());
+                let format = formats.get(i).copied().unwrap_or(TEXT);
+                cell.clear();
+                if let Err(e) = value::encode(d, &ty, format, &mut cell) {
+                    return Ok(Err(e));
+                }
+                let Ok(len) = i32::try_from(cell.len()) else {
+                    return Ok(Err(SqlError::new(
+                        errcode::NUMERIC_VALUE_OUT_OF_RANGE,
+                        "value too large for the wire protocol",
+                    )));
+                };
+                data.extend_from_slice(&len.to_be_bytes());
+                data.extend_from_slice(&cell);
+            }
+            let count = i16::try_from(row.len()).unwrap_or(i16::MAX);
+            self.send(B::DataRow(DataRow::new(data, count)));
+            sent += 1;
+            self.maybe_flush().await?;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn parse(&mut self, name: String, query: String, param_oids: Vec<u32>) {
+        if !name.is_empty() && self.statements.contains_key(&name) {
+            self.fail(SqlError::new(
+                DUPLICATE_PREPARED_STATEMENT,
+                format!("prepared statement \"{name}\" already exists"),
+            ));
+            return;
+        }
+        let types = param_oids
+            .iter()
+            .map(|oid| Type::from_oid(*oid).unwrap_or(Type::Unknown))
+            .collect();
+        match self.session.prepare(&query, types).await {
+            Ok(stmt) => {
+                self.statements.insert(name, Arc::new(Prepared { stmt }));
+                self.send(B::ParseComplete(ParseComplete::new()));
+            }
+            Err(e) => {
+                self.send(error_message(&e, Some(&query)));
+                self.skip_to_sync = true;
+            }
+        }
+    }
+
+    fn bind(
+        &mut self,
+        portal: String,
+        statement: String,
+        param_formats: Vec<i16>,
+        params: Vec<Option<Vec<u8>>>,
+        result_formats: Vec<i16>,
+    ) {
+        let Some(prepared) = self.statements.get(&statement).cloned() else {
+            self.fail(SqlError::new(
+                INVALID_SQL_STATEMENT_NAME,
+                format!("prepared statement \"{statement}\" does not exist"),
+            ));
+            return;
+        };
+        match bind_values(&prepared.stmt, &statement, &param_formats, params) {
+            Ok(values) => {
+                let formats =
+                    match resolve_formats(&result_formats, prepared.stmt.result_columns.len()) {
+                        Ok(f) => f,
+                        Err(e) => return self.fail(e),
+                    };
+                self.portals.insert(
+                    portal,
+                    Portal {
+                        prepared,
+                        params: values,
+                        formats,
+                        output: Output::Pending,
+                    },
+                );
+                self.send(B::BindComplete(BindComplete::new()));
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn describe(&mut self, kind: u8, name: &str) {
+        let (columns, formats) = if kind == b'S' {
+            let Some(p) = self.statements.get(name) else {
+                return self.fail(SqlError::new(
+                    INVALID_SQL_STATEMENT_NAME,
+                    format!("prepared statement \"{name}\" does not exist"),
+                ));
+            };
+            let oids = p
+                .stmt
+                .param_types
+                .iter()
+                .map(|t| value::wire_type(t).oid())
+                .collect();
+            let columns = p.stmt.result_columns.clone();
+            self.send(B::ParameterDescription(ParameterDescription::new(oids)));
+            let formats = vec![TEXT; columns.len()];
+            (columns, formats)
+        } else {
+            let Some(p) = self.portals.get(name) else {
+                return self.fail(SqlError::new(
+                    INVALID_CURSOR_NAME,
+                    format!("portal \"{name}\" does not exist"),
+                ));
+            };
+            (p.prepared.stmt.result_columns.clone(), p.formats.clone())
+        };
+        if columns.is_empty() {
+            self.send(B::NoData(NoData::new()));
+        } else {
+            let fields = columns
+                .iter()
+                .zip(formats)
+                .map(|(c, f)| field(c, f))
+                .collect();
+            self.send(B::RowDescription(RowDescription::new(fields)));
+        }
+    }
+
+    async fn execute(&mut self, name: &str, max_rows: i32) -> ConnResult<()> {
+        let Some(mut portal) = self.portals.remove(name) else {
+            self.fail(SqlError::new(
+                INVALID_CURSOR_NAME,
+                format!("portal \"{name}\" does not exist"),
+            ));
+            return Ok(());
+        };
+        let stmt = &portal.prepared.stmt;
+        if stmt.statement.is_none() {
+            self.send(B::EmptyQueryResponse(EmptyQueryResponse::new()));
+            self.portals.insert(name.to_string(), portal);
+            return Ok(());
+        }
+        if matches!(portal.output, Output::Pending) {
+            let params = std::mem::take(&mut portal.params);
+            match self.session.execute_prepared(stmt, params).await {
+                Ok(r) => {
+                    portal.output = Output::Rows {
+                        columns: r.columns,
+                        rows: r.rows.into_iter(),
+                        tag: r.tag,
+                        notices: r.notices,
+                    };
+                }
+                Err(e) => {
+                    self.send(error_message(&e, Some(&stmt.sql)));
+                    self.skip_to_sync = true;
+                    return Ok(());
+                }
+            }
+        }
+        let described = &portal.prepared.stmt.result_columns;
+        let formats = portal.formats.clone();
+        let limit = usize::try_from(max_rows).unwrap_or(0);
+        match &mut portal.output {
+            Output::Rows {
+                columns,
+                rows,
+                tag,
+                notices,
+            } => {
+                // Values go out as the types Describe announced.
+                if described.len() == columns.len() {
+                    columns.clone_from(described);
+                }
+                let encoded = self.send_rows(rows, columns, &formats, limit).await?;
+                if let Err(e) = encoded {
+                    self.fail(e);
+                    return Ok(());
+                }
+                if rows.len() > 0 {
+                    self.send(B::PortalSuspended(PortalSuspended::new()));
+                } else {
+                    let tag = std::mem::take(tag);
+                    let notices = std::mem::take(notices);
+                    self.send_notices(&notices);
+                    self.send(B::CommandComplete(CommandComplete::new(tag.clone())));
+                    portal.output = Output::Done { tag };
+                }
+            }
+            Output::Done { tag } => {
+                let tag = tag.clone();
+                self.send(B::CommandComplete(CommandComplete::new(tag)));
+            }
+            Output::Pending => {}
+        }
+        self.portals.insert(name.to_string(), portal);
+        Ok(())
+    }
+}
+
+/// Decodes a Bind's parameters for a prepared statement.
+fn bind_values(
+    stmt: &PreparedStatement,
+    name: &str,
+    formats: &[i16],
+    params: Vec<Option<Vec<u8>>>,
+) -> Result<Vec<Datum>, SqlError> {
+    if params.len() != stmt.param_types.len() {
+        return Err(SqlError::new(
+            PROTOCOL_VIOLATION,
+            format!(
+                "bind message supplies {} parameters, but prepared statement \"{name}\" requires {}",
+                params.len(),
+                stmt.param_types.len()
+            ),
+        ));
+    }
+    let formats = match formats {
+        [] => vec![TEXT; params.len()],
+        [one] => vec![*one; params.len()],
+        many if many.len() == params.len() => many.to_vec(),
+        many => {
+            return Err(SqlError::new(
+                PROTOCOL_VIOLATION,
+                format!(
+                    "bind message has {} parameter formats but {} parameters",
+                    many.len(),
+                    params.len()
+                ),
+            ));
+        }
+    };
+    params
+        .into_iter()
+        .zip(formats)
+        .zip(&stmt.param_types)
+        .map(|((p, format), ty)| match p {
+            None => Ok(Datum::Null),
+            Some(bytes) => value::decode(&bytes, ty, format),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_characters() {
+        assert_eq!(position(Some(0), Some("SELEC 1")), Some(1));
+        assert_eq!(position(Some(12), Some("SELECT 'é' FRM")), Some(12));
+        assert_eq!(position(Some(9), Some("SELECT 'é' FRM")), Some(9));
+        assert_eq!(position(None, Some("x")), None);
+        assert_eq!(position(Some(99), Some("x")), Some(2));
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(
+            parse_options("-c search_path=foo --application-name=x -capplication_name=y")
+                .expect("options"),
+            vec![
+                ("search_path".to_string(), "foo".to_string()),
+                ("application_name".to_string(), "x".to_string()),
+                ("application_name".to_string(), "y".to_string()),
+            ]
+        );
+        assert!(parse_options("-x").is_err());
+        assert!(parse_options("-c novalue").is_err());
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(resolve_formats(&[], 2).expect("formats"), vec![0, 0]);
+        assert_eq!(resolve_formats(&[1], 2).expect("formats"), vec![1, 1]);
+        assert_eq!(resolve_formats(&[0, 1], 2).expect("formats"), vec![0, 1]);
+        assert!(resolve_formats(&[0, 1, 1], 2).is_err());
+        assert!(resolve_formats(&[2], 1).is_err());
+    }
+}

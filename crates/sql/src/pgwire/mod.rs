@@ -1,0 +1,98 @@
+//! The PostgreSQL wire protocol (v3): how psql, drivers and `sextant sql` reach a node.
+//!
+//! [`serve`] accepts TCP connections on the node's `--sql-addr` and runs each in its own task
+//! ([`conn`]) over a [`Session`](crate::Session). pgwire 0.42 provides the server's message
+//! types and their encoding; what clients send is decoded here ([`frontend`]) by a cursor
+//! that checks every length, so no input can panic the server or make it allocate more than
+//! the bytes that actually arrived. Values are converted by [`value`].
+//!
+//! # A connection
+//!
+//! - **Startup.** An SSLRequest or GSSENCRequest is answered `N` (no encryption), and the
+//!   client goes on in plain text (psql's `sslmode=prefer` does). A CancelRequest is read and
+//!   dropped: statements cannot be cancelled yet. The StartupMessage names the user and the
+//!   database (`defaultdb` when it names none); a database that does not exist fails the
+//!   connection with 3D000. **Authentication is trust**: every user, `root` or not, is
+//!   accepted without a password — there are no SQL users or passwords in Sextant yet, so
+//!   the SQL port must only be reachable from trusted networks. Startup parameters such as
+//!   `application_name` and `options=-c name=value` become session variables (an unknown one
+//!   fails the connection, `client_encoding` other than UTF8 is unimplemented). The server
+//!   then sends AuthenticationOk, ParameterStatus (`server_version`, `client_encoding`,
+//!   `DateStyle`, `integer_datetimes`, `standard_conforming_strings`, `TimeZone`, ...),
+//!   BackendKeyData and ReadyForQuery.
+//! - **Simple query.** The whole string is parsed first, so a syntax error runs nothing and
+//!   carries its position (1-based, in characters). Then each statement runs in turn and
+//!   sends its RowDescription, DataRows, NOTICEs and CommandComplete (`INSERT 0 3`,
+//!   `SELECT 2`, `CREATE TABLE`); the first error ends the string. An empty string gets
+//!   EmptyQueryResponse.
+//! - **Extended query.** Parse prepares a statement through `Session::prepare`, which infers
+//!   parameter types (unspecified ones default to `text`); Describe answers
+//!   ParameterDescription and RowDescription (or NoData); Bind decodes parameters in text or
+//!   binary format for their types and fixes each result column's format; Execute runs the
+//!   statement once, then sends rows, honouring the row limit with PortalSuspended; Close
+//!   drops a statement or portal. After an error every message up to Sync is skipped, as
+//!   PostgreSQL does. Portals go away at Sync outside a transaction block.
+//! - **ReadyForQuery** carries the session's transaction status: `I` idle, `T` in a
+//!   transaction block, `E` in a failed one (only `ROLLBACK` is accepted then).
+//! - **Errors** are ErrorResponses with severity, SQLSTATE, message, detail, hint and
+//!   position. A malformed message is a protocol violation (08P01) and closes the
+//!   connection, since the byte stream can no longer be trusted.
+//! - **Rows** are encoded one at a time straight into the output buffer, which goes to the
+//!   socket every 64 KiB, so a large result is never held twice.
+//! - **Shutdown.** When `shutdown` resolves the listener closes; idle connections get 57P01
+//!   and close, and a connection in the middle of a statement finishes it first (for up to
+//!   five seconds).
+//! - A client that disconnects inside a transaction has it rolled back.
+
+pub mod conn;
+pub mod frontend;
+pub mod value;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use conn::DEFAULT_DATABASE;
+
+use crate::session::SqlServer;
+
+/// How long connections get to finish their statement once shutdown begins.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves PostgreSQL clients on `listener` until `shutdown` resolves.
+pub async fn serve<F>(listener: TcpListener, sql: SqlServer, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(conn::run(stream, sql.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off and go on.
+                    tracing::warn!("sql listener accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+    Ok(())
+}
