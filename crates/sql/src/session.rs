@@ -115,10 +115,8 @@ pub enum HookKind {
     Restore,
     /// SHOW BACKUP / SHOW BACKUPS.
     ShowBackup,
-    /// CREATE/ALTER CHANGEFEED, EXPERIMENTAL CHANGEFEED.
+    /// CREATE/ALTER CHANGEFEED, EXPERIMENTAL CHANGEFEED, SHOW CHANGEFEED JOB(S).
     Changefeed,
-    /// SHOW JOBS, PAUSE/RESUME/CANCEL JOB(S).
-    Jobs,
     /// CREATE/DROP/SHOW EXTERNAL CONNECTION.
     ExternalConnection,
 }
@@ -131,13 +129,14 @@ impl HookKind {
             Statement::Backup(_) => HookKind::Backup,
             Statement::Restore(_) => HookKind::Restore,
             Statement::CreateChangefeed(_) | Statement::AlterChangefeed(_) => HookKind::Changefeed,
-            Statement::ControlJobs(_) => HookKind::Jobs,
             Statement::CreateExternalConnection(_) | Statement::DropExternalConnection(_) => {
                 HookKind::ExternalConnection
             }
             Statement::Show(show) => match show.as_ref() {
                 Show::Backup(_) | Show::Backups { .. } => HookKind::ShowBackup,
-                Show::Jobs(_) => HookKind::Jobs,
+                Show::Jobs(j) if j.kind == crate::parser::JobKind::Changefeed => {
+                    HookKind::Changefeed
+                }
                 Show::ExternalConnections { .. } => HookKind::ExternalConnection,
                 _ => return None,
             },
@@ -197,6 +196,24 @@ pub struct ServerInner {
     bootstrapped: tokio::sync::OnceCell<()>,
     /// KV reads (gets and scans) issued by statements of this node.
     pub reads: Arc<std::sync::atomic::AtomicU64>,
+    jobs: std::sync::OnceLock<jobs::Registry>,
+    this: std::sync::OnceLock<std::sync::Weak<ServerInner>>,
+}
+
+impl ServerInner {
+    /// The node's job registry, once the node has started it.
+    pub fn jobs(&self) -> Option<jobs::Registry> {
+        self.jobs.get().cloned()
+    }
+
+    /// The [`SqlServer`] this state belongs to.
+    pub fn handle(&self) -> Result<SqlServer> {
+        self.this
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .map(|inner| SqlServer { inner })
+            .ok_or_else(|| SqlError::internal("the SQL server is shutting down"))
+    }
 }
 
 /// The SQL layer of one node.
@@ -215,7 +232,10 @@ impl SqlServer {
             hooks: RwLock::new(HashMap::new()),
             bootstrapped: tokio::sync::OnceCell::new(),
             reads: Arc::default(),
+            jobs: std::sync::OnceLock::new(),
+            this: std::sync::OnceLock::new(),
         });
+        let _ = inner.this.set(Arc::downgrade(&inner));
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
             rt.spawn(async move {
@@ -245,6 +265,17 @@ impl SqlServer {
     /// Registers the hook for a kind of statement (replacing any earlier one).
     pub fn register_hook(&self, kind: HookKind, hook: Arc<dyn StatementHook>) {
         self.inner.hooks.write().insert(kind, hook);
+    }
+
+    /// Gives the SQL layer the node's job registry (SHOW JOBS, PAUSE/RESUME/CANCEL, and the
+    /// hooks that create jobs). Set once; later calls are ignored.
+    pub fn set_jobs(&self, registry: jobs::Registry) {
+        let _ = self.inner.jobs.set(registry);
+    }
+
+    /// The node's job registry, once set.
+    pub fn jobs(&self) -> Option<jobs::Registry> {
+        self.inner.jobs()
     }
 
     /// KV reads (gets and scans) statements of this node have issued so far.
@@ -670,20 +701,14 @@ impl Session {
         stmt: &Statement,
         params: Vec<Datum>,
     ) -> Result<StatementResult> {
-        let hook = self.server.inner().hooks.read().get(&kind).cloned();
-        let Some(hook) = hook else {
-            return Err(SqlError::unimplemented(format!(
-                "{} is not available yet",
-                HookKind::statement_name(stmt)
-            )));
-        };
+        let _ = kind;
         let ctx = HookContext {
             server: self.server.clone(),
             user: self.user.clone(),
             database: self.database().to_string(),
             params,
         };
-        hook.execute(ctx, stmt).await
+        run_hook(ctx, stmt).await
     }
 
     /// BEGIN / COMMIT / ROLLBACK; `None` for other statements.
@@ -865,4 +890,18 @@ impl Session {
     pub fn server(&self) -> &SqlServer {
         &self.server
     }
+}
+
+/// Runs a statement that belongs to a hook (BACKUP, CHANGEFEED, ...), or says that no hook is
+/// registered for it.
+pub async fn run_hook(ctx: HookContext, stmt: &Statement) -> Result<StatementResult> {
+    let hook =
+        HookKind::of(stmt).and_then(|kind| ctx.server.inner().hooks.read().get(&kind).cloned());
+    let Some(hook) = hook else {
+        return Err(SqlError::unimplemented(format!(
+            "{} is not available yet",
+            HookKind::statement_name(stmt)
+        )));
+    };
+    hook.execute(ctx, stmt).await
 }

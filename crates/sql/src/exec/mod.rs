@@ -24,6 +24,7 @@ pub mod dml;
 pub mod expr;
 #[cfg(test)]
 mod golden;
+pub mod jobs;
 pub mod plan;
 pub mod regex;
 pub mod run;
@@ -307,6 +308,16 @@ impl<'a> StmtCtx<'a> {
     /// Runs one statement.
     pub async fn run(&mut self, stmt: &Statement) -> Result<StatementResult> {
         match stmt {
+            // A hook's statement used as a data source (`SELECT ... FROM [SHOW BACKUP ...]`).
+            other if crate::session::HookKind::of(other).is_some() => {
+                let hook_ctx = crate::session::HookContext {
+                    server: self.server.handle()?,
+                    user: self.user.clone(),
+                    database: self.database.clone(),
+                    params: self.params.clone(),
+                };
+                Box::pin(crate::session::run_hook(hook_ctx, other)).await
+            }
             Statement::Query(q) => {
                 let mut sources = Vec::new();
                 for src in &q.sources {
@@ -340,6 +351,8 @@ impl<'a> StmtCtx<'a> {
             Statement::Show(s) => Box::pin(show::show(self, s)).await,
             Statement::SetClusterSetting(s) => Box::pin(show::set_cluster_setting(self, s)).await,
             Statement::SplitAt(_) => Err(SqlError::unimplemented("ALTER ... SPLIT AT")),
+            Statement::ControlJobs(c) => Box::pin(jobs::control_jobs(self, c)).await,
+
             Statement::Standard(s) => Box::pin(self.run_standard(s)).await,
             other => Err(SqlError::unimplemented(format!(
                 "{} is not available yet",

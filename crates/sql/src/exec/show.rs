@@ -621,6 +621,7 @@ pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult>
                 rows,
             ))
         }
+        Show::Jobs(j) => Box::pin(super::jobs::show_jobs(ctx, j)).await,
         Show::Locality => Ok(StatementResult::rows(
             cols(&[("locality", Type::String)]),
             vec![vec![s(ctx.server.node.locality().to_string())]],

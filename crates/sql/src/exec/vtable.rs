@@ -178,6 +178,10 @@ pub async fn build(ctx: &StmtCtx<'_>, parts: &[String]) -> Result<Option<Resolve
     let vt = match schema {
         "pg_catalog" if PG_TABLES.contains(&name) => pg_table(ctx, name).await?,
         "information_schema" if INFO_TABLES.contains(&name) => info_table(ctx, name).await?,
+        "crdb_internal" => match super::jobs::vtable(ctx, name).await? {
+            Some((cols, rows)) => Vt { cols, rows },
+            None => return Ok(None),
+        },
         _ => return Ok(None),
     };
     Ok(Some(Resolved::Virtual {

@@ -1,0 +1,406 @@
+//! Jobs SQL: `SHOW JOBS` in its forms, `PAUSE`/`RESUME`/`CANCEL JOB(S)`, and the virtual
+//! tables `crdb_internal.jobs` and `crdb_internal.job_plans`, over the node's
+//! [`jobs::Registry`].
+//!
+//! `SHOW JOBS` prints CockroachDB's columns (`job_id, job_type, description, statement,
+//! user_name, status, running_status, created, started, finished, modified,
+//! fraction_completed, error, coordinator_id, trace_id, last_run, next_run, num_runs,
+//! execution_errors`): by default the jobs that are running or finished in the last 12 hours,
+//! latest first. `WITH EXECUTION DETAILS` adds the execution locality and the job's flow plan,
+//! per node (`n4 region=us-west1,az=a: 12 ranges, 3.1 MiB (8 leaseholder, 4 replica)`).
+//! `crdb_internal.job_plans` has the same plan as rows, one per job and node, so a query can
+//! check it (`SELECT node_id, ranges FROM crdb_internal.job_plans WHERE job_id = ...`).
+//!
+//! `SHOW JOB WHEN COMPLETE <id>` and `SHOW JOBS WHEN COMPLETE <query>` wait in the server (on the
+//! job record, not by polling from the client) until every selected job is terminal.
+
+use std::time::Duration;
+
+use base::errcode;
+use chrono::{DateTime, Utc};
+use jobs::{JobError, JobId, JobRecord, Registry};
+
+use super::StmtCtx;
+use super::compile::{PlanEnv, Planner};
+use super::plan::ScopeCol;
+use crate::error::{Result, SqlError};
+use crate::parser::{ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs, Statement};
+use crate::session::{Column, StatementResult};
+use crate::types::{Datum, Type};
+
+/// How long `SHOW JOBS` (without an id) looks back at finished jobs.
+const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(12);
+
+/// How long `WHEN COMPLETE` waits before giving up, as CockroachDB.
+const WHEN_COMPLETE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The SQL error of a registry error.
+pub fn job_error(e: JobError) -> SqlError {
+    let code = match &e {
+        JobError::NotFound(_) => errcode::UNDEFINED_OBJECT,
+        JobError::NoMatchingNodes { .. } => errcode::INVALID_PARAMETER_VALUE,
+        JobError::InvalidTransition(_) => errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        _ => errcode::INTERNAL_ERROR,
+    };
+    SqlError::new(code, e.to_string())
+}
+
+fn registry(ctx: &StmtCtx<'_>) -> Result<Registry> {
+    ctx.server.jobs().ok_or_else(|| {
+        SqlError::new(
+            errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the job registry of this node is not running",
+        )
+    })
+}
+
+/// The columns of SHOW JOBS, in CockroachDB's order.
+fn show_jobs_columns(details: bool) -> Vec<(&'static str, Type)> {
+    let mut cols = vec![
+        ("job_id", Type::Int8),
+        ("job_type", Type::String),
+        ("description", Type::String),
+        ("statement", Type::String),
+        ("user_name", Type::String),
+        ("status", Type::String),
+        ("running_status", Type::String),
+        ("created", Type::Timestamp),
+        ("started", Type::Timestamp),
+        ("finished", Type::Timestamp),
+        ("modified", Type::Timestamp),
+        ("fraction_completed", Type::Float8),
+        ("error", Type::String),
+        ("coordinator_id", Type::Int8),
+        ("trace_id", Type::Int8),
+        ("last_run", Type::Timestamp),
+        ("next_run", Type::Timestamp),
+        ("num_runs", Type::Int8),
+        ("execution_errors", Type::Array(Box::new(Type::String))),
+    ];
+    if details {
+        cols.push(("execution_locality", Type::String));
+        cols.push(("execution_details", Type::String));
+    }
+    cols
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> Datum {
+    t.map_or(Datum::Null, |t| Datum::Timestamp(t.naive_utc()))
+}
+
+fn opt_str(s: Option<&str>) -> Datum {
+    s.map_or(Datum::Null, |s| Datum::String(s.to_string()))
+}
+
+/// One job as a SHOW JOBS row.
+fn job_row(j: &JobRecord, details: bool) -> Vec<Datum> {
+    let mut row = vec![
+        Datum::Int(j.id),
+        Datum::String(j.job_type.as_str().to_string()),
+        Datum::String(j.description.clone()),
+        Datum::String(j.statement.clone()),
+        Datum::String(j.user_name.clone()),
+        Datum::String(j.status.as_str().to_string()),
+        opt_str(j.running_status.as_deref()),
+        ts(Some(j.created)),
+        ts(j.started),
+        ts(j.finished),
+        ts(Some(j.modified)),
+        Datum::Float(f64::from(j.fraction_completed)),
+        Datum::String(j.error.clone().unwrap_or_default()),
+        j.coordinator_id
+            .map_or(Datum::Null, |n| Datum::Int(n.0 as i64)),
+        Datum::Int(0),
+        ts(j.last_run),
+        Datum::Null,
+        Datum::Int(j.num_runs),
+        Datum::Array(
+            j.execution_errors
+                .iter()
+                .map(|e| Datum::String(e.clone()))
+                .collect(),
+        ),
+    ];
+    if details {
+        row.push(opt_str(j.execution_locality.as_deref()));
+        row.push(Datum::String(plan_text(j)));
+    }
+    row
+}
+
+/// The flow plan of a job, one line per node.
+pub fn plan_text(j: &JobRecord) -> String {
+    let Some(plan) = &j.plan else {
+        return "no flow planned yet".to_string();
+    };
+    if plan.nodes.is_empty() {
+        return "no ranges to process".to_string();
+    }
+    plan.nodes
+        .iter()
+        .map(|n| {
+            let mut why = Vec::new();
+            for (count, what) in [
+                (n.leaseholder, "leaseholder"),
+                (n.replica_holder, "replica"),
+                (n.most_similar, "most similar"),
+                (n.rebalanced, "rebalanced"),
+            ] {
+                if count > 0 {
+                    why.push(format!("{count} {what}"));
+                }
+            }
+            format!(
+                "n{} {}: {} ranges, {} ({})",
+                n.node_id,
+                n.locality,
+                n.ranges,
+                human_bytes(n.bytes),
+                why.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// The job ids a selection names: an id expression or the first column of a query.
+async fn selected_ids(ctx: &mut StmtCtx<'_>, sel: &JobSelection) -> Result<Option<Vec<JobId>>> {
+    match sel {
+        JobSelection::All => Ok(None),
+        JobSelection::Id(e) => {
+            let env = PlanEnv::default();
+            let mut p = Planner::with_params(&env, ctx.param_types.clone());
+            let (x, _) = p.compile(e, &[], &mut None)?;
+            let eval_ctx = super::expr::EvalCtx {
+                params: &ctx.params,
+                outer: &[],
+                env: &ctx.env,
+            };
+            let v = super::expr::eval(&x, &eval_ctx, &[])?;
+            Ok(Some(vec![job_id_of(&v)?]))
+        }
+        JobSelection::Query(q) => {
+            let stmt = Statement::Query(q.clone());
+            let r = Box::pin(ctx.run(&stmt)).await?;
+            let mut ids = Vec::new();
+            for row in &r.rows {
+                match row.first() {
+                    Some(Datum::Null) | None => {}
+                    Some(d) => ids.push(job_id_of(d)?),
+                }
+            }
+            Ok(Some(ids))
+        }
+    }
+}
+
+fn job_id_of(d: &Datum) -> Result<JobId> {
+    match d {
+        Datum::Int(i) => Ok(*i),
+        Datum::Decimal(dec) => {
+            use rust_decimal::prelude::ToPrimitive;
+            dec.to_i64()
+                .ok_or_else(|| SqlError::invalid_parameter(format!("invalid job id {dec}")))
+        }
+        Datum::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| SqlError::invalid_parameter(format!("invalid job id {s:?}"))),
+        other => Err(SqlError::new(
+            errcode::DATATYPE_MISMATCH,
+            format!("job id must be an integer, not {other}"),
+        )),
+    }
+}
+
+/// `SHOW [AUTOMATIC] JOB(S) ...`. (`SHOW CHANGEFEED JOBS` belongs to the changefeed hook.)
+pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementResult> {
+    let reg = registry(ctx)?;
+    let ids = selected_ids(ctx, &s.selection).await?;
+    let columns: Vec<Column> = show_jobs_columns(s.execution_details)
+        .into_iter()
+        .map(|(n, t)| Column::new(n, t))
+        .collect();
+    if s.kind == JobKind::Automatic {
+        // Sextant runs no automatic jobs (statistics and span configs are not jobs here).
+        return Ok(StatementResult::rows(columns, Vec::new()));
+    }
+    let records = match &ids {
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids {
+                let rec = if s.when_complete {
+                    wait_terminal(&reg, *id).await?
+                } else {
+                    match reg.get(*id).await {
+                        Ok(r) => r,
+                        // SHOW JOBS <query> skips ids that are not jobs, like CockroachDB's
+                        // join against the jobs table; SHOW JOB <id> says so.
+                        Err(JobError::NotFound(_))
+                            if matches!(s.selection, JobSelection::Query(_)) =>
+                        {
+                            continue;
+                        }
+                        Err(e) => return Err(job_error(e)),
+                    }
+                };
+                out.push(rec);
+            }
+            out
+        }
+        None => {
+            if s.when_complete {
+                return Err(SqlError::syntax(
+                    "SHOW JOBS WHEN COMPLETE needs a job id or a query",
+                ));
+            }
+            let now = Utc::now();
+            let mut all: Vec<JobRecord> = reg
+                .list()
+                .await
+                .map_err(job_error)?
+                .into_iter()
+                .filter(|j| j.finished.is_none_or(|f| now - f < RECENT))
+                .collect();
+            all.sort_by(|a, b| {
+                let fa = a.finished.unwrap_or(now);
+                let fb = b.finished.unwrap_or(now);
+                fb.cmp(&fa)
+                    .then(b.started.cmp(&a.started))
+                    .then(b.id.cmp(&a.id))
+            });
+            all
+        }
+    };
+    let rows = records
+        .iter()
+        .map(|j| job_row(j, s.execution_details))
+        .collect();
+    Ok(StatementResult::rows(columns, rows))
+}
+
+async fn wait_terminal(reg: &Registry, id: JobId) -> Result<JobRecord> {
+    match tokio::time::timeout(WHEN_COMPLETE_TIMEOUT, reg.wait_for_job(id)).await {
+        Ok(r) => r.map_err(job_error),
+        Err(_) => Err(SqlError::new(
+            errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "timed out waiting for jobs",
+        )),
+    }
+}
+
+/// `PAUSE | RESUME | CANCEL  JOB <id> | JOBS <query>`. The tag counts the jobs acted on, as
+/// CockroachDB (`PAUSE JOBS 2`).
+pub async fn control_jobs(ctx: &mut StmtCtx<'_>, c: &ControlJobs) -> Result<StatementResult> {
+    let reg = registry(ctx)?;
+    let ids = selected_ids(ctx, &c.selection)
+        .await?
+        .ok_or_else(|| SqlError::syntax(format!("{} needs a job id or a query", c.command)))?;
+    for id in &ids {
+        let r = match c.command {
+            JobCommand::Pause => reg.pause(*id).await,
+            JobCommand::Resume => reg.resume(*id).await,
+            JobCommand::Cancel => reg.cancel(*id).await,
+        };
+        r.map_err(job_error)?;
+    }
+    let tag = match (&c.selection, c.command) {
+        (JobSelection::Query(_), cmd) => format!("{cmd} JOBS {}", ids.len()),
+        (_, cmd) => format!("{cmd} JOB"),
+    };
+    Ok(StatementResult::tag(tag))
+}
+
+/// `crdb_internal.jobs` (every job, SHOW JOBS' columns plus the execution locality and plan) and
+/// `crdb_internal.job_plans` (one row per job and node of its last flow plan). `None` for
+/// other names.
+pub async fn vtable(
+    ctx: &StmtCtx<'_>,
+    name: &str,
+) -> Result<Option<(Vec<ScopeCol>, Vec<Vec<Datum>>)>> {
+    match name {
+        "jobs" => {
+            let records = match ctx.server.jobs() {
+                Some(reg) => reg.list().await.map_err(job_error)?,
+                None => Vec::new(),
+            };
+            let cols = show_jobs_columns(true)
+                .into_iter()
+                .map(|(n, t)| ScopeCol::new(n, t))
+                .collect();
+            let rows = records.iter().map(|j| job_row(j, true)).collect();
+            Ok(Some((cols, rows)))
+        }
+        "job_plans" => {
+            let records = match ctx.server.jobs() {
+                Some(reg) => reg.list().await.map_err(job_error)?,
+                None => Vec::new(),
+            };
+            let cols = [
+                ("job_id", Type::Int8),
+                ("node_id", Type::Int8),
+                ("locality", Type::String),
+                ("ranges", Type::Int8),
+                ("bytes", Type::Int8),
+                ("leaseholder_ranges", Type::Int8),
+                ("replica_ranges", Type::Int8),
+                ("most_similar_ranges", Type::Int8),
+                ("rebalanced_ranges", Type::Int8),
+            ]
+            .into_iter()
+            .map(|(n, t)| ScopeCol::new(n, t))
+            .collect();
+            let mut rows = Vec::new();
+            for j in &records {
+                for n in j.plan.iter().flat_map(|p| p.nodes.iter()) {
+                    rows.push(vec![
+                        Datum::Int(j.id),
+                        Datum::Int(n.node_id.0 as i64),
+                        Datum::String(n.locality.clone()),
+                        Datum::Int(n.ranges as i64),
+                        Datum::Int(i64::try_from(n.bytes).unwrap_or(i64::MAX)),
+                        Datum::Int(n.leaseholder as i64),
+                        Datum::Int(n.replica_holder as i64),
+                        Datum::Int(n.most_similar as i64),
+                        Datum::Int(n.rebalanced as i64),
+                    ]);
+                }
+            }
+            Ok(Some((cols, rows)))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 100_000), "3.1 MiB");
+    }
+
+    #[test]
+    fn job_ids_come_from_ints_decimals_and_strings() {
+        assert_eq!(job_id_of(&Datum::Int(42)).expect("int"), 42);
+        assert_eq!(job_id_of(&Datum::String(" 7 ".into())).expect("str"), 7);
+        assert!(job_id_of(&Datum::Bool(true)).is_err());
+    }
+}
