@@ -62,6 +62,8 @@ mod context;
 mod error;
 pub mod flow;
 pub mod plan;
+#[cfg(test)]
+mod plan_golden;
 pub mod record;
 mod registry;
 mod resumer;

@@ -370,3 +370,164 @@ fn rebalance_target(
             (!holds, std::cmp::Reverse(prefix), load[i], i)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn loc(s: &str) -> Locality {
+        Locality::parse(s).expect("valid locality")
+    }
+
+    /// Leaseholders all in the primary region, the job pinned to the secondary one:
+    /// CockroachDB v23.1 puts nearly all of it on the coordinator (crdb-behaviour §3.4).
+    #[test]
+    fn secondary_region_filter_is_balanced() {
+        let mut nodes = Vec::new();
+        for (i, l) in [
+            "region=us-east1,az=a",
+            "region=us-east1,az=b",
+            "region=us-east1,az=c",
+            "region=us-west1,az=a",
+            "region=us-west1,az=b",
+            "region=us-west1,az=c",
+            "region=europe-west1,az=a",
+        ]
+        .iter()
+        .enumerate()
+        {
+            nodes.push(PlanNode {
+                node_id: NodeId(i as u64 + 1),
+                locality: loc(l),
+                live: true,
+            });
+        }
+        for with_non_voter in [false, true] {
+            let ranges: Vec<PlanRange> = (0..1500u64)
+                .map(|i| {
+                    let lh = NodeId(1 + i % 3);
+                    let mut replicas = vec![NodeId(1), NodeId(2), NodeId(3)];
+                    if with_non_voter {
+                        replicas.push(NodeId(4));
+                    }
+                    PlanRange {
+                        range_id: RangeId(i + 1),
+                        span: Span::new(i.to_be_bytes().to_vec(), (i + 1).to_be_bytes().to_vec()),
+                        leaseholder: Some(lh),
+                        replicas,
+                        bytes: 1 << 20,
+                    }
+                })
+                .collect();
+            let plan = partition(PlanInput {
+                ranges,
+                nodes: nodes.clone(),
+                filter: LocalityFilter::parse("region=us-west1").expect("filter"),
+            });
+            let ratio = plan.max_over_mean();
+            let shares: Vec<usize> = plan.nodes.iter().map(|n| n.ranges.len()).collect();
+            println!(
+                "secondary-region filter, 1500 ranges, non-voter in us-west1: {with_non_voter}: \
+                 shares {shares:?}, max/mean {ratio:.3}"
+            );
+            assert_eq!(plan.total_ranges(), 1500);
+            assert!(ratio <= CAP_FACTOR + 1e-9, "max/mean {ratio}");
+            assert!(
+                plan.nodes
+                    .iter()
+                    .all(|n| n.locality.region() == Some("us-west1"))
+            );
+        }
+    }
+
+    fn arb_input() -> impl Strategy<Value = PlanInput> {
+        let regions = ["a", "b", "c"];
+        let node = (0usize..3, 0usize..3, any::<bool>())
+            .prop_map(move |(r, z, live)| (loc(&format!("region={},az={z}", regions[r])), live));
+        (
+            proptest::collection::vec(node, 1..8),
+            proptest::collection::vec(
+                (
+                    0usize..8,
+                    proptest::collection::vec(0usize..8, 0..4),
+                    any::<bool>(),
+                ),
+                0..60,
+            ),
+            0usize..4,
+        )
+            .prop_map(move |(nodes, ranges, f)| {
+                let n = nodes.len();
+                let nodes: Vec<PlanNode> = nodes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (locality, live))| PlanNode {
+                        node_id: NodeId(i as u64 + 1),
+                        locality,
+                        live,
+                    })
+                    .collect();
+                let ranges = ranges
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (lh, reps, has_lh))| {
+                        let i = i as u64;
+                        PlanRange {
+                            range_id: RangeId(i + 1),
+                            span: Span::new(
+                                i.to_be_bytes().to_vec(),
+                                (i + 1).to_be_bytes().to_vec(),
+                            ),
+                            leaseholder: has_lh.then_some(NodeId((lh % n) as u64 + 1)),
+                            replicas: reps
+                                .into_iter()
+                                .map(|r| NodeId((r % n) as u64 + 1))
+                                .collect(),
+                            bytes: i,
+                        }
+                    })
+                    .collect();
+                let filter = match f {
+                    0 => LocalityFilter::default(),
+                    1 => LocalityFilter::parse("region=a").expect("filter"),
+                    2 => LocalityFilter::parse("az=1").expect("filter"),
+                    _ => LocalityFilter::parse("region=b,az=2").expect("filter"),
+                };
+                PlanInput {
+                    ranges,
+                    nodes,
+                    filter,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_range_once_on_a_matching_live_node(input in arb_input()) {
+            let plan = partition(input.clone());
+            let eligible: Vec<NodeId> = input
+                .nodes
+                .iter()
+                .filter(|n| n.live && n.locality.matches(&input.filter).is_match())
+                .map(|n| n.node_id)
+                .collect();
+            if eligible.is_empty() {
+                prop_assert!(plan.nodes.is_empty());
+                return Ok(());
+            }
+            let mut seen: Vec<RangeId> = plan
+                .nodes
+                .iter()
+                .flat_map(|n| n.ranges.iter().map(|r| r.range_id))
+                .collect();
+            seen.sort();
+            let want: Vec<RangeId> = input.ranges.iter().map(|r| r.range_id).collect();
+            prop_assert_eq!(seen, want);
+            for n in &plan.nodes {
+                prop_assert!(eligible.contains(&n.node_id), "{} is not eligible", n.node_id);
+                prop_assert!(n.ranges.len() <= plan.cap, "{} over the cap", n.node_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Goldenscript tests of the planner: the scripts in `src/testdata/` build a cluster layout
+//! and print plans.
+//!
+//! Commands:
+//!
+//! - `node <id> <locality> [live=false]`: a node (`none` for an empty locality).
+//! - `range <id> lh=<node|none> replicas=<n,n,...> [bytes=<n>]`: one range, spanning
+//!   `[k<id>, k<id+1>)`.
+//! - `ranges <from>..<to> lh=<n,n,...> replicas=<n,n,...> [bytes=<n>]`: ranges `from` to
+//!   `to` inclusive, the leaseholder taken round-robin from `lh`.
+//! - `plan [filter=<filter>] [verbose=true]`: [`partition`] of every range; prints the
+//!   eligible nodes, the cap, max/mean, each node's share and, verbose, each range's reason.
+//! - `reset`: forget nodes and ranges.
+//!
+//! Regenerate with `UPDATE_GOLDENFILES=1 cargo test -p sextant-jobs plan_golden` and review
+//! the diff.
+
+use std::error::Error;
+use std::fmt::Write as _;
+
+use base::{NodeId, RangeId, Span};
+use locality::{Locality, LocalityFilter};
+
+use crate::plan::{PlanInput, PlanNode, PlanRange, partition};
+
+#[derive(Default)]
+struct PlanRunner {
+    nodes: Vec<PlanNode>,
+    ranges: Vec<PlanRange>,
+}
+
+fn range_span(id: u64) -> Span {
+    Span::new(
+        format!("k{id:05}").into_bytes(),
+        format!("k{:05}", id + 1).into_bytes(),
+    )
+}
+
+fn node_list(s: &str) -> Result<Vec<NodeId>, Box<dyn Error>> {
+    if s.is_empty() || s == "none" {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|n| Ok(NodeId(n.trim().parse()?)))
+        .collect()
+}
+
+impl PlanRunner {
+    fn add_range(&mut self, id: u64, lh: Option<NodeId>, replicas: Vec<NodeId>, bytes: u64) {
+        self.ranges.push(PlanRange {
+            range_id: RangeId(id),
+            span: range_span(id),
+            leaseholder: lh,
+            replicas,
+            bytes,
+        });
+    }
+
+    fn plan(&self, filter: &str, verbose: bool) -> Result<String, Box<dyn Error>> {
+        let plan = partition(PlanInput {
+            ranges: self.ranges.clone(),
+            nodes: self.nodes.clone(),
+            filter: LocalityFilter::parse(filter)?,
+        });
+        let mut out = String::new();
+        let eligible: Vec<String> = plan.eligible.iter().map(|n| n.to_string()).collect();
+        writeln!(
+            out,
+            "eligible [{}]; cap {}; {} ranges; max/mean {:.2}",
+            eligible.join(" "),
+            plan.cap,
+            plan.total_ranges(),
+            plan.max_over_mean()
+        )?;
+        for (n, s) in plan.nodes.iter().zip(plan.summary().nodes) {
+            writeln!(
+                out,
+                "{} {}: {} ranges, {} bytes (leaseholder {}, replica {}, similar {}, rebalanced {})",
+                n.node_id,
+                if n.locality.is_empty() {
+                    "none".to_string()
+                } else {
+                    n.locality.to_string()
+                },
+                s.ranges,
+                s.bytes,
+                s.leaseholder,
+                s.replica_holder,
+                s.most_similar,
+                s.rebalanced
+            )?;
+            if verbose {
+                for r in &n.ranges {
+                    writeln!(out, "  {} {}", r.range_id, r.reason.as_str())?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl goldenscript::Runner for PlanRunner {
+    type Command = goldenscript::Command;
+
+    fn run(
+        &mut self,
+        command: &goldenscript::Command,
+        _: &goldenscript::Context,
+    ) -> Result<String, Box<dyn Error>> {
+        let mut args = command.consume_args();
+        match command.name.as_str() {
+            "node" => {
+                let id: u64 = args.next_pos().ok_or("node id")?.parse()?;
+                let loc = args.next_pos().ok_or("node locality")?;
+                let live = args.take_key("live").is_none_or(|v| v != "false");
+                args.reject_next()?;
+                let locality = if loc == "none" {
+                    Locality::default()
+                } else {
+                    Locality::parse(loc)?
+                };
+                self.nodes.push(PlanNode {
+                    node_id: NodeId(id),
+                    locality,
+                    live,
+                });
+                Ok(String::new())
+            }
+            "range" => {
+                let id: u64 = args.next_pos().ok_or("range id")?.parse()?;
+                let lh = node_list(args.take_key("lh").unwrap_or("none"))?;
+                let replicas = node_list(args.take_key("replicas").unwrap_or(""))?;
+                let bytes = args.take_key("bytes").unwrap_or("0").parse()?;
+                args.reject_next()?;
+                self.add_range(id, lh.first().copied(), replicas, bytes);
+                Ok(String::new())
+            }
+            "ranges" => {
+                let spec = args.next_pos().ok_or("ranges from..to")?;
+                let (from, to) = spec.split_once("..").ok_or("ranges from..to")?;
+                let (from, to): (u64, u64) = (from.parse()?, to.parse()?);
+                let lh = node_list(args.take_key("lh").unwrap_or("none"))?;
+                let replicas = node_list(args.take_key("replicas").unwrap_or(""))?;
+                let bytes = args.take_key("bytes").unwrap_or("0").parse()?;
+                args.reject_next()?;
+                for (i, id) in (from..=to).enumerate() {
+                    let l = (!lh.is_empty()).then(|| lh[i % lh.len()]);
+                    self.add_range(id, l, replicas.clone(), bytes);
+                }
+                Ok(String::new())
+            }
+            "plan" => {
+                let filter = args.take_key("filter").unwrap_or("");
+                let verbose = args.take_key("verbose") == Some("true");
+                args.reject_next()?;
+                self.plan(filter, verbose)
+            }
+            "reset" => {
+                args.reject_next()?;
+                *self = PlanRunner::default();
+                Ok(String::new())
+            }
+            other => Err(format!("unknown command {other}").into()),
+        }
+    }
+}
+
+/// Declares one test per script, and a test that no script in `src/testdata/` is left out.
+macro_rules! goldenscripts {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() -> std::io::Result<()> {
+                goldenscript::run(&mut PlanRunner::default(), script_path(stringify!($name)))
+            }
+        )*
+
+        #[test]
+        fn every_script_is_run() -> std::io::Result<()> {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(script_path(""))? {
+                found.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+            found.sort();
+            let mut declared = vec![$(stringify!($name)),*];
+            declared.sort();
+            assert_eq!(found, declared, "declare every script in goldenscripts!");
+            Ok(())
+        }
+    };
+}
+
+fn script_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/testdata")
+        .join(name)
+}
+
+goldenscripts!(plan_rules, plan_secondary_region, plan_edge_cases);
