@@ -1,0 +1,6 @@
+//! Integration tests of BACKUP and RESTORE on in-process clusters.
+
+#![recursion_limit = "256"]
+
+mod backup_restore;
+mod cluster;
