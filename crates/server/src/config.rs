@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub kv: KvNodeConfig,
     /// Transport tunables (connect timeout, test filters).
     pub rpc: RpcOptions,
+    /// Job registry tunables (adoption interval, retry backoff).
+    pub jobs: jobs::RegistryConfig,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +104,7 @@ impl Default for ServerConfig {
             max_offset: DEFAULT_MAX_OFFSET,
             kv: KvNodeConfig::default(),
             rpc: RpcOptions::default(),
+            jobs: jobs::RegistryConfig::default(),
         }
     }
 }

@@ -56,6 +56,7 @@ pub mod client;
 mod config;
 pub mod demo;
 mod error;
+mod layers;
 mod local_cluster;
 mod server;
 mod status;

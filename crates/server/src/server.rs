@@ -128,9 +128,14 @@ impl Server {
         });
         let (sql_tx, sql_rx) = watch::channel(None);
         let (sql_stop, sql_stopped) = oneshot::channel::<()>();
-        let sql_task = sql_listener.map(|listener| {
-            tokio::spawn(serve_sql(listener, state.subscribe(), sql_tx, sql_stopped))
-        });
+        let sql_task = Some(tokio::spawn(serve_sql(
+            sql_listener,
+            state.subscribe(),
+            sql_tx,
+            sql_stopped,
+            registry.clone(),
+            cfg.jobs.clone(),
+        )));
         tracing::info!(rpc = %rpc_addr, http = %http_addr, sql = %sql_addr, store = %cfg.store, "server listening");
         Ok(Server {
             rpc_addr,
@@ -148,7 +153,7 @@ impl Server {
             http_task: Some(http_task),
             sql_listen,
             sql: sql_rx,
-            sql_stop: sql_task.as_ref().map(|_| sql_stop),
+            sql_stop: Some(sql_stop),
             sql_task,
             start_task: Some(start_task),
         })
@@ -175,8 +180,9 @@ impl Server {
         self.sql_listen
     }
 
-    /// The node's SQL layer, once its KV node has started (and when SQL is configured).
-    /// Higher layers register their statement hooks on it
+    /// The node's SQL layer, once its KV node has started (every node has one, with its job
+    /// registry, whether or not it serves SQL clients). Higher layers register their statement
+    /// hooks on it
     /// ([`SqlServer::register_hook`]); until they do, their statements fail with
     /// `unimplemented`.
     pub fn sql(&self) -> Option<SqlServer> {
@@ -186,11 +192,6 @@ impl Server {
     /// Waits until the node's SQL layer exists: the KV node started and the SQL descriptors
     /// are bootstrapped (or their bootstrap was tried; statements retry it).
     pub async fn wait_sql(&self) -> Result<SqlServer, ServerError> {
-        if self.sql_task.is_none() {
-            return Err(ServerError::Config(
-                "the server was started without a SQL address".into(),
-            ));
-        }
         let mut rx = self.sql.clone();
         let mut state = self.state.subscribe();
         loop {
@@ -292,6 +293,11 @@ impl Server {
     pub async fn stop(mut self) {
         // SQL first: statements in flight still need the node.
         stop_task(self.sql_stop.take(), self.sql_task.take()).await;
+        // The job registry too, even when the SQL task had to be cut short: its coordinators
+        // and processors must not outlive the node.
+        if let Some(jobs) = self.sql().and_then(|sql| sql.jobs()) {
+            jobs.stop();
+        }
         let previous = self.state.send_replace(NodeState::Stopped);
         if let Some(task) = self.start_task.take() {
             task.abort();
@@ -327,8 +333,8 @@ impl Drop for Server {
             &self.rpc_task,
             &self.sql_task,
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
@@ -366,14 +372,17 @@ fn settle(state: &watch::Sender<NodeState>, started: Result<KvNode, kv::node::No
 /// before it serves anyway (each statement retries the bootstrap).
 const SQL_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Waits for the KV node, creates its SQL layer (bootstrapping the SQL descriptors on a new
-/// cluster), publishes it and serves PostgreSQL clients until `stop`. Clients that connect
-/// before then wait in the listener's backlog.
+/// Waits for the KV node, creates its SQL layer and job registry with the layers above SQL
+/// (backup, changefeeds) registered on them, bootstraps the SQL descriptors on a new
+/// cluster, publishes the SQL layer and serves PostgreSQL clients (when there is a listener)
+/// until `stop`. Clients that connect before then wait in the listener's backlog.
 async fn serve_sql(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     mut state: watch::Receiver<NodeState>,
     publish: watch::Sender<Option<SqlServer>>,
     stop: oneshot::Receiver<()>,
+    rpc_registry: Registry,
+    jobs_cfg: jobs::RegistryConfig,
 ) {
     let mut stop = stop;
     let node = loop {
@@ -388,7 +397,10 @@ async fn serve_sql(
             _ = &mut stop => return,
         }
     };
-    let sql = SqlServer::new(node);
+    let sql = SqlServer::new(node.clone());
+    let jobs = jobs::Registry::start(node, &rpc_registry, jobs_cfg);
+    sql.set_jobs(jobs.clone());
+    crate::layers::register(&sql, &jobs);
     let deadline = tokio::time::Instant::now() + SQL_BOOTSTRAP_TIMEOUT;
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -413,9 +425,15 @@ async fn serve_sql(
     let shutdown = async {
         let _ = stop.await;
     };
-    if let Err(e) = sql::pgwire::serve(listener, sql, shutdown).await {
-        tracing::error!("sql server failed: {e}");
+    match listener {
+        Some(listener) => {
+            if let Err(e) = sql::pgwire::serve(listener, sql, shutdown).await {
+                tracing::error!("sql server failed: {e}");
+            }
+        }
+        None => shutdown.await,
     }
+    jobs.stop();
 }
 
 /// Signals a listener to stop, gives it [`STOP_GRACE`] to finish, then cuts it.

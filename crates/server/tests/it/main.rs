@@ -1,6 +1,7 @@
 //! server's integration tests: one binary, one module per topic. Shared helpers live here.
 
 mod cluster;
+mod jobs_sql;
 mod status;
 
 use std::time::Duration;

@@ -426,8 +426,23 @@ impl<'a> StmtCtx<'a> {
 
     /// Plans a query without running it (EXPLAIN, PREPARE).
     pub async fn plan_query(&mut self, q: &ast::Query) -> Result<(plan::Plan, Vec<ScopeCol>)> {
-        let names = relation_names_query(q);
-        let env = self.plan_env(&names).await?;
+        self.plan_query_with(q, Vec::new()).await
+    }
+
+    /// Plans a query whose `[statement]` sources (named `"[n]"`) are given, without running it.
+    pub async fn plan_query_with(
+        &mut self,
+        q: &ast::Query,
+        sources: Vec<Resolved>,
+    ) -> Result<(plan::Plan, Vec<ScopeCol>)> {
+        let names: Vec<ast::ObjectName> = relation_names_query(q)
+            .into_iter()
+            .filter(|n| !compile::object_key(n).starts_with('['))
+            .collect();
+        let mut env = self.plan_env(&names).await?;
+        for (i, src) in sources.into_iter().enumerate() {
+            env.tables.insert(format!("[{i}]"), src);
+        }
         let mut planner = compile::Planner::with_params(&env, self.param_types.clone());
         let out = planner.plan_query(q)?;
         self.param_types = planner.params.clone();

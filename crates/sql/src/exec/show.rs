@@ -309,7 +309,22 @@ pub async fn explain(ctx: &mut StmtCtx<'_>, e: &Explain) -> Result<StatementResu
 pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Column>> {
     match stmt {
         Statement::Query(q) => {
-            let (_, c) = ctx.plan_query(&q.query).await?;
+            // `[statement]` sources: their columns come from running them (SHOW statements,
+            // which are cheap and have no side effects).
+            let mut sources = Vec::new();
+            for src in &q.sources {
+                let r = Box::pin(ctx.run(src)).await?;
+                let cols = r
+                    .columns
+                    .iter()
+                    .map(|c| super::plan::ScopeCol::new(c.name.clone(), c.ty.clone()))
+                    .collect();
+                sources.push(super::compile::Resolved::Virtual {
+                    cols,
+                    rows: std::sync::Arc::new(Vec::new()),
+                });
+            }
+            let (_, c) = ctx.plan_query_with(&q.query, sources).await?;
             Ok(visible(c, Vec::new()).0)
         }
         Statement::Insert(i) => {
