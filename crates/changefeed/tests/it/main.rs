@@ -1,5 +1,7 @@
 //! Integration tests of the changefeed crate against real servers: a Tansu Kafka broker, an
 //! HTTP server in the test process, SeaweedFS for S3.
 
+mod cluster;
+mod feeds;
 mod fixtures;
 mod sinks;

@@ -1,0 +1,770 @@
+//! The changefeed job: the coordinator's resumer (the change frontier) and the aggregator
+//! processor that runs on every node of the plan.
+//!
+//! # The life of a changefeed
+//!
+//! 1. [`ChangefeedResumer::resume`] reads the [`ChangefeedDetails`] written at CREATE and the
+//!    [`ChangefeedProgress`] checkpoint (high-water, spans already ahead of it, whether the
+//!    initial scan is done). It re-reads the watched tables' descriptors, plans their primary
+//!    index spans over the nodes matching `execution_locality` (`JobContext::plan_spans`)
+//!    and runs a flow of [`AGGREGATOR`] processors (`JobContext::run_flow`).
+//! 2. Each aggregator ([`run_aggregator`]) opens its own sink, scans its spans at the start
+//!    time when an initial scan (or a backfill) is due, then opens rangefeeds from the
+//!    checkpoint (the node's DistSender picks the closest replica). Each value is decoded
+//!    with the table descriptor, filtered and projected for CDC queries, encoded and emitted.
+//!    Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
+//!    timestamps of its spans to the coordinator, so a reported span never has unflushed rows
+//!    at or below its timestamp.
+//! 3. The coordinator forwards a [`Frontier`] with those reports. Its loop
+//!    ([`ChangeFrontier::tick`]) checkpoints the high-water and the spans ahead of it into
+//!    the job every `min_checkpoint_frequency` (and sets the job's high-water for SHOW
+//!    CHANGEFEED JOBS), emits resolved messages through its own sink at the `resolved`
+//!    interval, finishes at `end_time`, and watches the descriptors: a version change makes
+//!    the feed fail with `schema change occurred at <ts>` (`schema_change_policy=stop`) or
+//!    restart from the change with a backfill scan in the new schema (`backfill`) or without
+//!    one (`nobackfill`), once everything before the change is resolved.
+//! 4. A restarted coordinator (pause/resume, node death) resumes from the checkpoint: rows
+//!    after the high-water are emitted again (at least once), in per-key order.
+//!
+//! Sink errors retry the job (a transient error) unless `on_error=pause`, which pauses it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base::{Key, Span, Timestamp};
+use futures::future::BoxFuture;
+use jobs::{JobContext, JobError, Processor, ProcessorContext, ProgressSender, Resumer};
+use kv::KvNode;
+use kv::rangefeed::RangefeedEvent;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sql::catalog::descriptor::{Descriptor, TableDesc};
+use sql::{Datum, SqlServer};
+use tokio::sync::mpsc;
+
+use crate::encoder::{Encoder, NamedRow, RowChange};
+use crate::frontier::Frontier;
+use crate::options::{ChangefeedOptions, InitialScan, OnError, SchemaChangePolicy};
+use crate::query::CdcQuery;
+use crate::sink::{Sink, SinkContext, SinkError, open_sink};
+
+/// The processor name of aggregators.
+pub const AGGREGATOR: &str = "changefeed.aggregator";
+/// How often an aggregator flushes its sink and reports resolved spans.
+pub const REPORT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the coordinator's change frontier looks at the frontier and the descriptors.
+pub const FRONTIER_TICK: Duration = Duration::from_millis(100);
+/// How often the coordinator re-reads the watched tables' descriptors.
+pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
+/// Keys read per initial-scan request.
+const SCAN_BATCH: usize = 1000;
+/// The sink id of the coordinator's own sink (resolved messages).
+const FRONTIER_SINK_ID: u32 = u32::MAX;
+
+/// One watched table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetTable {
+    /// The table descriptor's id.
+    pub table_id: u64,
+    /// The table's name.
+    pub name: String,
+    /// `db.schema.table`.
+    pub full_name: String,
+    /// The topic its messages go to.
+    pub topic: String,
+}
+
+/// What CREATE CHANGEFEED wrote into the job record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangefeedDetails {
+    /// The sink URI with its secrets (the record's description shows it redacted).
+    pub sink_uri: String,
+    /// The checked options.
+    pub options: ChangefeedOptions,
+    /// The watched tables.
+    pub targets: Vec<TargetTable>,
+    /// The start: `cursor`, or the statement time.
+    pub start: Timestamp,
+    /// `end_time`.
+    pub end_time: Option<Timestamp>,
+    /// A CDC query's projection and filter.
+    pub query: Option<CdcQuery>,
+}
+
+/// The checkpoint in the job record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangefeedProgress {
+    /// Everything at or below this has been emitted and flushed.
+    pub high_water: Option<Timestamp>,
+    /// Spans resolved beyond the high-water.
+    pub ahead: Vec<(Span, Timestamp)>,
+    /// True once the initial scan (or the pending backfill) has been delivered.
+    pub scan_done: bool,
+    /// A backfill scan due at this time (after a schema change under `backfill`).
+    pub backfill_at: Option<Timestamp>,
+    /// The descriptor versions the feed runs with.
+    pub versions: Vec<(u64, u64)>,
+}
+
+/// What an aggregator is told to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AggregatorSpec {
+    /// The feed.
+    pub details: ChangefeedDetails,
+    /// The tables' descriptors, as of the start.
+    pub tables: Vec<TableDesc>,
+    /// Where each piece of the watched spans starts.
+    pub checkpoint: Frontier,
+    /// Scan every row at this time first.
+    pub scan_at: Option<Timestamp>,
+    /// Stop after the scan.
+    pub scan_only: bool,
+}
+
+/// An aggregator's report: resolved timestamps of its spans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedSpans(pub Vec<(Span, Timestamp)>);
+
+/// The primary index span of a table.
+pub fn table_span(t: &TableDesc) -> Span {
+    let start = base::keys::index_prefix(t.id, u64::from(t.primary_index.id));
+    let end = Key(base::encoding::prefix_end(&start.0).unwrap_or_else(|| start.next().0));
+    Span { start, end }
+}
+
+fn decode<T: for<'a> Deserialize<'a>>(what: &str, bytes: &[u8]) -> Result<T, JobError> {
+    serde_json::from_slice(bytes).map_err(|e| JobError::failed(format!("corrupt {what}: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn sink_error(e: &SinkError) -> JobError {
+    match e {
+        SinkError::Invalid(m) => JobError::failed(m.clone()),
+        SinkError::Unavailable(m) => JobError::Transient(format!("sink: {m}")),
+    }
+}
+
+fn sink_context(storage: &cloud::StorageContext, job_id: i64, sink_id: u32) -> SinkContext {
+    SinkContext {
+        storage: storage.clone(),
+        job_id: u64::try_from(job_id).unwrap_or_default(),
+        sink_id,
+    }
+}
+
+/// Reads the current descriptors of the watched tables.
+pub async fn read_tables(
+    sql: &SqlServer,
+    targets: &[TargetTable],
+) -> Result<Vec<TableDesc>, JobError> {
+    let reader = sql::kvio::Reader::Txn(
+        Arc::new(kv::Txn::begin(sql.node().sender())),
+        sql.inner().reads.clone(),
+    );
+    let mut out = Vec::new();
+    for t in targets {
+        let desc = sql
+            .inner()
+            .catalog
+            .get(&reader, t.table_id, true)
+            .await
+            .map_err(|e| JobError::Transient(e.to_string()))?;
+        match desc.as_deref() {
+            Some(Descriptor::Table(d)) => out.push(d.clone()),
+            _ => {
+                return Err(JobError::failed(format!(
+                    "table \"{}\" was dropped",
+                    t.full_name
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The coordinator's resumer.
+pub struct ChangefeedResumer {
+    /// This node's SQL server (descriptors).
+    pub sql: SqlServer,
+    /// This node's external storage context.
+    pub storage: cloud::StorageContext,
+}
+
+impl Resumer for ChangefeedResumer {
+    fn resume(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        let sql = self.sql.clone();
+        let storage = self.storage.clone();
+        Box::pin(async move {
+            let details: ChangefeedDetails = decode("changefeed details", &ctx.details())?;
+            let result = coordinate(&ctx, &sql, &storage, &details).await;
+            match result {
+                Err(e) if details.options.on_error == OnError::Pause && !e.is_stop() => {
+                    tracing::warn!("changefeed {}: {e}; pausing (on_error=pause)", ctx.id());
+                    let _ = ctx
+                        .set_running_status(&format!("paused on error: {e}"))
+                        .await;
+                    ctx.registry().pause(ctx.id()).await?;
+                    Err(JobError::PauseRequested(ctx.id()))
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn on_fail_or_cancel(
+        &self,
+        _ctx: JobContext,
+        _reason: &JobError,
+    ) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// One run of the coordinator.
+async fn coordinate(
+    ctx: &JobContext,
+    sql: &SqlServer,
+    storage: &cloud::StorageContext,
+    details: &ChangefeedDetails,
+) -> Result<(), JobError> {
+    let mut progress: ChangefeedProgress = if ctx.progress().is_empty() {
+        ChangefeedProgress::default()
+    } else {
+        decode("changefeed progress", &ctx.progress())?
+    };
+    let tables = read_tables(sql, &details.targets).await?;
+    let versions: Vec<(u64, u64)> = tables.iter().map(|t| (t.id, t.version)).collect();
+    let start = progress.high_water.unwrap_or(details.start);
+    let spans: Vec<Span> = tables.iter().map(table_span).collect();
+    let mut checkpoint = Frontier::new(&spans, start);
+    for (s, t) in &progress.ahead {
+        checkpoint.forward(s, *t);
+    }
+    let opts = &details.options;
+    let scan_at = match progress.backfill_at {
+        Some(at) => Some(at),
+        None if !progress.scan_done && opts.initial_scan != InitialScan::No => Some(start),
+        None => None,
+    };
+    let scan_only = opts.initial_scan == InitialScan::Only;
+    if scan_only && progress.scan_done {
+        return Ok(());
+    }
+    progress.versions = versions.clone();
+
+    let topics: Vec<String> = details.targets.iter().map(|t| t.topic.clone()).collect();
+    let mut sink = open_sink(
+        &details.sink_uri,
+        opts,
+        &topics,
+        &sink_context(storage, ctx.id(), FRONTIER_SINK_ID),
+    )
+    .await
+    .map_err(|e| sink_error(&e))?;
+
+    let spec = AggregatorSpec {
+        details: details.clone(),
+        tables,
+        checkpoint: checkpoint.clone(),
+        scan_at,
+        scan_only,
+    };
+    let plan = ctx.plan_spans(spans).await?;
+    ctx.set_running_status(&format!(
+        "running: resolved={}",
+        crate::encoder::format_hlc(start)
+    ))
+    .await?;
+    let frontier = Arc::new(Mutex::new(checkpoint));
+    let reports = frontier.clone();
+    let flow = ctx.run_flow(plan, AGGREGATOR, encode(&spec), move |_node, msg| {
+        if let Ok(ResolvedSpans(spans)) = serde_json::from_slice::<ResolvedSpans>(&msg) {
+            let mut f = reports.lock();
+            for (s, t) in &spans {
+                f.forward(s, *t);
+            }
+        }
+        Vec::new()
+    });
+    let mut cf = ChangeFrontier {
+        ctx: ctx.clone(),
+        sql: sql.clone(),
+        details: details.clone(),
+        frontier,
+        encoder: Encoder::new(opts),
+        progress,
+        start,
+        scan_at,
+        last_checkpoint: Instant::now(),
+        last_resolved: Instant::now(),
+        last_schema_poll: Instant::now(),
+        emitted_resolved: start,
+        schema_change: None,
+    };
+    let result = tokio::select! {
+        r = flow => r.map(|_| Done::Finished),
+        r = cf.run(sink.as_mut()) => r,
+    };
+    match result? {
+        Done::Finished | Done::EndTime => {
+            cf.checkpoint(true).await?;
+            let _ = sink.close().await;
+            Ok(())
+        }
+        Done::Restart(why) => {
+            let _ = sink.close().await;
+            Err(JobError::Transient(why))
+        }
+    }
+}
+
+enum Done {
+    /// Every aggregator finished (initial_scan='only', end_time).
+    Finished,
+    /// The high-water reached end_time.
+    EndTime,
+    /// A schema change: the checkpoint says what to do next; run again.
+    Restart(String),
+}
+
+/// The coordinator's loop over the shared frontier.
+struct ChangeFrontier {
+    ctx: JobContext,
+    sql: SqlServer,
+    details: ChangefeedDetails,
+    frontier: Arc<Mutex<Frontier>>,
+    encoder: Encoder,
+    progress: ChangefeedProgress,
+    start: Timestamp,
+    scan_at: Option<Timestamp>,
+    last_checkpoint: Instant,
+    last_resolved: Instant,
+    last_schema_poll: Instant,
+    emitted_resolved: Timestamp,
+    /// A schema change seen at this time, waiting for the frontier to reach it.
+    schema_change: Option<Timestamp>,
+}
+
+impl ChangeFrontier {
+    async fn run(&mut self, sink: &mut dyn Sink) -> Result<Done, JobError> {
+        let mut tick = tokio::time::interval(FRONTIER_TICK);
+        loop {
+            tick.tick().await;
+            if let Some(done) = self.tick(sink).await? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// One step: checkpoint, resolved messages, end time, schema changes.
+    async fn tick(&mut self, sink: &mut dyn Sink) -> Result<Option<Done>, JobError> {
+        let opts = self.details.options.clone();
+        let hw = self.frontier.lock().frontier();
+        if self.last_checkpoint.elapsed() >= opts.min_checkpoint_frequency
+            && Some(hw) != self.progress.high_water
+        {
+            self.checkpoint(false).await?;
+        }
+        if let Some(interval) = opts.resolved_interval()
+            && hw > self.emitted_resolved
+            && self.last_resolved.elapsed() >= interval
+            && self.scan_delivered(hw)
+        {
+            let payload = self.encoder.encode_resolved(hw);
+            sink.emit_resolved(hw, &payload)
+                .await
+                .map_err(|e| sink_error(&e))?;
+            self.emitted_resolved = hw;
+            self.last_resolved = Instant::now();
+        }
+        if let Some(end) = self.details.end_time
+            && hw >= end
+        {
+            return Ok(Some(Done::EndTime));
+        }
+        if self.schema_change.is_none() && self.last_schema_poll.elapsed() >= SCHEMA_POLL {
+            self.last_schema_poll = Instant::now();
+            let tables = read_tables(&self.sql, &self.details.targets).await?;
+            let now: Vec<(u64, u64)> = tables.iter().map(|t| (t.id, t.version)).collect();
+            if now != self.progress.versions {
+                let at = self.ctx.node().clock().now();
+                tracing::info!(
+                    "changefeed {}: schema change seen at {}",
+                    self.ctx.id(),
+                    crate::encoder::format_hlc(at)
+                );
+                self.schema_change = Some(at);
+            }
+        }
+        if let Some(at) = self.schema_change
+            && hw >= at
+        {
+            let ts = crate::encoder::format_hlc(at);
+            return match opts.schema_change_policy {
+                SchemaChangePolicy::Stop => {
+                    Err(JobError::failed(format!("schema change occurred at {ts}")))
+                }
+                policy => {
+                    self.checkpoint(true).await?;
+                    self.progress.high_water = Some(at);
+                    self.progress.ahead.clear();
+                    self.progress.backfill_at =
+                        (policy == SchemaChangePolicy::Backfill).then_some(at);
+                    self.progress.scan_done = policy != SchemaChangePolicy::Backfill;
+                    self.write_progress().await?;
+                    Ok(Some(Done::Restart(format!(
+                        "schema change occurred at {ts}; restarting the feed"
+                    ))))
+                }
+            };
+        }
+        Ok(None)
+    }
+
+    /// True when the scan due at the start has been delivered up to `hw`.
+    fn scan_delivered(&self, hw: Timestamp) -> bool {
+        self.scan_at
+            .is_none_or(|at| hw > at || self.details.options.initial_scan == InitialScan::Only)
+    }
+
+    async fn checkpoint(&mut self, force: bool) -> Result<(), JobError> {
+        let (hw, ahead) = {
+            let f = self.frontier.lock();
+            (f.frontier(), f.ahead())
+        };
+        if !force && Some(hw) == self.progress.high_water {
+            return Ok(());
+        }
+        self.progress.high_water = Some(hw);
+        self.progress.ahead = ahead;
+        if self.scan_at.is_some_and(|at| hw > at) || force {
+            self.progress.scan_done = self.progress.scan_done
+                || self.scan_at.is_none_or(|at| hw > at)
+                || (force && self.details.options.initial_scan == InitialScan::Only);
+            if self.progress.scan_done {
+                self.progress.backfill_at = None;
+            }
+        }
+        self.write_progress().await?;
+        if hw > self.start {
+            self.ctx.set_high_water(hw).await?;
+        }
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    async fn write_progress(&self) -> Result<(), JobError> {
+        let fraction = if self.details.options.initial_scan == InitialScan::Only {
+            if self.progress.scan_done { 1.0 } else { 0.0 }
+        } else {
+            0.0
+        };
+        self.ctx
+            .update_progress(fraction, encode(&self.progress))
+            .await
+    }
+}
+
+/// The aggregator processor.
+pub struct AggregatorProcessor {
+    /// This node's external storage context.
+    pub storage: cloud::StorageContext,
+}
+
+impl Processor for AggregatorProcessor {
+    fn run(
+        &self,
+        ctx: ProcessorContext,
+        spec: Vec<u8>,
+        spans: Vec<Span>,
+        progress: ProgressSender,
+    ) -> BoxFuture<'static, Result<(), JobError>> {
+        let storage = self.storage.clone();
+        Box::pin(async move {
+            let spec: AggregatorSpec = decode("aggregator spec", &spec)?;
+            let topics: Vec<String> = spec
+                .details
+                .targets
+                .iter()
+                .map(|t| t.topic.clone())
+                .collect();
+            let sink_id = u32::try_from(ctx.node_id().0).unwrap_or(0);
+            let mut sink = open_sink(
+                &spec.details.sink_uri,
+                &spec.details.options,
+                &topics,
+                &sink_context(&storage, ctx.job_id(), sink_id),
+            )
+            .await
+            .map_err(|e| sink_error(&e))?;
+            let report =
+                move |spans: Vec<(Span, Timestamp)>| -> BoxFuture<'static, Result<(), JobError>> {
+                    let progress = progress.clone();
+                    Box::pin(async move { progress.send(encode(&ResolvedSpans(spans))).await })
+                };
+            let r = run_aggregator(ctx.node(), &spec, &spans, sink.as_mut(), &report).await;
+            let _ = sink.close().await;
+            r
+        })
+    }
+}
+
+/// Reports resolved spans to the coordinator (or to the sinkless statement).
+pub type Report<'a> =
+    &'a (dyn Fn(Vec<(Span, Timestamp)>) -> BoxFuture<'static, Result<(), JobError>> + Sync);
+
+/// Runs one aggregator over `spans`: initial scan if due, then rangefeeds, emitting into
+/// `sink` and reporting resolved spans after each flush. Returns when the scan is done
+/// (`scan_only`) or every span is resolved at `end_time`; otherwise runs until dropped.
+pub async fn run_aggregator(
+    node: &KvNode,
+    spec: &AggregatorSpec,
+    spans: &[Span],
+    sink: &mut dyn Sink,
+    report: Report<'_>,
+) -> Result<(), JobError> {
+    let feed = Feed::new(spec);
+    // Where each of my pieces starts.
+    let mut mine = Frontier::new(spans, Timestamp::ZERO);
+    for (s, t) in spec.checkpoint.entries() {
+        mine.forward(s, *t);
+    }
+    if let Some(at) = spec.scan_at {
+        for span in spans {
+            initial_scan(node, &feed, span, at, sink).await?;
+        }
+        sink.flush().await.map_err(|e| sink_error(&e))?;
+        for span in spans {
+            mine.forward(span, at);
+        }
+        report(mine.entries().to_vec()).await?;
+        if spec.scan_only {
+            return Ok(());
+        }
+    }
+    let end = spec.details.end_time;
+    let (tx, mut rx) = mpsc::channel::<RangefeedEvent>(kv::rangefeed_client::CLIENT_BUFFER);
+    let mut feeds = Vec::new();
+    for (span, start) in mine.entries().to_vec() {
+        let (mut frx, handle) = kv::rangefeed_client::rangefeed(node.sender().clone(), span, start);
+        let tx = tx.clone();
+        let fwd = tokio::spawn(async move {
+            while let Some(ev) = frx.recv().await {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        });
+        feeds.push(AbortOnDrop(handle.abort_handle()));
+        feeds.push(AbortOnDrop(fwd.abort_handle()));
+    }
+    drop(tx);
+    let starts = mine.clone();
+    let mut tick = tokio::time::interval(REPORT_INTERVAL);
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else {
+                    return Err(JobError::Transient("rangefeeds ended".into()));
+                };
+                match ev {
+                    RangefeedEvent::Value { key, ts, value } => {
+                        if end.is_some_and(|e| ts > e) || at_or_below(&starts, &key, ts) {
+                            continue;
+                        }
+                        feed.emit(node, &key, ts, value.as_deref(), sink).await?;
+                    }
+                    RangefeedEvent::Checkpoint { span, resolved } => {
+                        let resolved = end.map_or(resolved, |e| resolved.min(e));
+                        mine.forward(&span, resolved);
+                        dirty = true;
+                    }
+                    RangefeedEvent::Error { message, .. } => {
+                        return Err(JobError::Transient(format!("rangefeed: {message}")));
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if !dirty {
+                    continue;
+                }
+                sink.flush().await.map_err(|e| sink_error(&e))?;
+                report(mine.entries().to_vec()).await?;
+                dirty = false;
+                if end.is_some_and(|e| mine.frontier() >= e) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// True when the checkpoint already covers `key` at `ts` (emitted before a restart).
+fn at_or_below(starts: &Frontier, key: &Key, ts: Timestamp) -> bool {
+    starts
+        .entries()
+        .iter()
+        .find(|(s, _)| s.start <= *key && *key < s.end)
+        .is_some_and(|(_, t)| ts <= *t)
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn initial_scan(
+    node: &KvNode,
+    feed: &Feed<'_>,
+    span: &Span,
+    at: Timestamp,
+    sink: &mut dyn Sink,
+) -> Result<(), JobError> {
+    let txn = kv::Txn::begin_at(node.sender(), at);
+    let mut from = span.clone();
+    loop {
+        let rows = txn.scan(&from, SCAN_BATCH).await?;
+        let n = rows.len();
+        for kv in &rows {
+            feed.emit(node, &kv.key, at, Some(&kv.value), sink).await?;
+        }
+        match rows.last() {
+            Some(last) if n >= SCAN_BATCH => from.start = last.key.next(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Turns KV values into messages.
+struct Feed<'a> {
+    spec: &'a AggregatorSpec,
+    encoder: Encoder,
+}
+
+impl<'a> Feed<'a> {
+    fn new(spec: &'a AggregatorSpec) -> Feed<'a> {
+        Feed {
+            spec,
+            encoder: Encoder::new(&spec.details.options),
+        }
+    }
+
+    async fn emit(
+        &self,
+        node: &KvNode,
+        key: &Key,
+        ts: Timestamp,
+        value: Option<&[u8]>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), JobError> {
+        let Some((i, table)) = self
+            .spec
+            .tables
+            .iter()
+            .enumerate()
+            .find(|(_, t)| table_span(t).contains_key(key))
+        else {
+            return Ok(());
+        };
+        let target = &self.spec.details.targets[i];
+        let after = match value {
+            Some(v) => Some(decode_row(table, key, v)?),
+            None => None,
+        };
+        let key_row = match &after {
+            Some(r) => r.clone(),
+            None => decode_row(table, key, &sql::encoding::encode_value(std::iter::empty()))?,
+        };
+        let pk: Vec<Datum> = table
+            .pk_positions()
+            .into_iter()
+            .map(|p| key_row.get(p).cloned().unwrap_or(Datum::Null))
+            .collect();
+        let before = if self.encoder.diff || self.spec.details.query.is_some() {
+            previous(node, table, key, ts).await?
+        } else {
+            None
+        };
+        let named = |row: &Vec<Datum>| -> NamedRow {
+            table
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, d)| (c.name.clone(), d.clone()))
+                .collect()
+        };
+        let mut change = RowChange {
+            topic: target.topic.clone(),
+            key: pk,
+            after: after.as_ref().map(named),
+            before: before.as_ref().map(named),
+            updated: ts,
+            mvcc: ts,
+        };
+        if let Some(q) = &self.spec.details.query {
+            match q.apply(&change) {
+                Some(projected) => change = projected,
+                None => return Ok(()),
+            }
+        }
+        let k = self.encoder.encode_key(&change.key);
+        let v = self.encoder.encode_value(&change);
+        sink.emit_row(&change.topic, &k, v.as_deref(), ts)
+            .await
+            .map_err(|e| sink_error(&e))
+    }
+}
+
+fn decode_row(table: &TableDesc, key: &Key, value: &[u8]) -> Result<Vec<Datum>, JobError> {
+    sql::encoding::decode_row(table, key, value)
+        .map_err(|e| JobError::failed(format!("decoding a row of {}: {e}", table.name)))
+}
+
+/// The row just before `ts` (for `diff` and CDC queries' `cdc_prev`).
+async fn previous(
+    node: &KvNode,
+    table: &TableDesc,
+    key: &Key,
+    ts: Timestamp,
+) -> Result<Option<Vec<Datum>>, JobError> {
+    let prev = if ts.logical > 0 {
+        Timestamp {
+            wall: ts.wall,
+            logical: ts.logical - 1,
+        }
+    } else {
+        Timestamp {
+            wall: ts.wall - 1,
+            logical: u32::MAX,
+        }
+    };
+    let txn = kv::Txn::begin_at(node.sender(), prev);
+    match txn.get(key).await? {
+        Some(v) => Ok(Some(decode_row(table, key, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Registers the changefeed resumer and the aggregator processor on a node's job registry.
+pub fn register_job(sql: &SqlServer, jobs: &jobs::Registry, storage: &cloud::StorageContext) {
+    jobs.register_resumer(
+        jobs::JobType::Changefeed,
+        Arc::new(ChangefeedResumer {
+            sql: sql.clone(),
+            storage: storage.clone(),
+        }),
+    );
+    jobs.register_processor(
+        AGGREGATOR,
+        Arc::new(AggregatorProcessor {
+            storage: storage.clone(),
+        }),
+    );
+}

@@ -1,0 +1,320 @@
+//! CDC queries: `CREATE CHANGEFEED ... AS SELECT <columns> FROM t [WHERE <conditions>]`.
+//!
+//! Sextant supports what can be evaluated on one row without the SQL planner: `*` or a list
+//! of column names, and a WHERE clause of `column <op> literal` comparisons (`=`, `!=`, `<>`,
+//! `<`, `<=`, `>`, `>=`) joined by `AND`. Anything else (expressions, functions, `cdc_prev`,
+//! `OR`) is refused with `unimplemented: …` when the changefeed is created. As in
+//! CockroachDB, a deleted row is not emitted by a CDC query (its filter sees no row).
+
+use base::errcode::{self, ClientError};
+use serde::{Deserialize, Serialize};
+use sql::Datum;
+
+use crate::encoder::RowChange;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `=`.
+    Eq,
+    /// `!=`, `<>`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+}
+
+/// One `column <op> literal` condition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    /// The column.
+    pub column: String,
+    /// The operator.
+    pub op: Op,
+    /// The literal, unquoted; `None` for NULL.
+    pub literal: Option<String>,
+}
+
+/// A parsed CDC query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CdcQuery {
+    /// The table as written.
+    pub table: Vec<String>,
+    /// The selected columns; `None` for `*`.
+    pub columns: Option<Vec<String>>,
+    /// Conditions, all of which must hold.
+    pub conditions: Vec<Condition>,
+}
+
+fn unsupported(what: &str) -> ClientError {
+    ClientError::unimplemented(format!("CDC query {what}"))
+}
+
+fn ident(s: &str) -> Result<String, ClientError> {
+    let s = s.trim();
+    if let Some(q) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        return Ok(q.to_string());
+    }
+    if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Ok(s.to_lowercase());
+    }
+    Err(unsupported(&format!(
+        "expression {s:?}: only column names are supported"
+    )))
+}
+
+/// Finds a keyword (case-insensitive, surrounded by spaces) outside quotes.
+fn find_kw(s: &str, kw: &str) -> Option<usize> {
+    let lower = s.to_lowercase();
+    let pat = format!(" {} ", kw.to_lowercase());
+    let mut in_quote = false;
+    let bytes = lower.as_bytes();
+    for i in 0..bytes.len() {
+        if bytes[i] == b'\'' {
+            in_quote = !in_quote;
+        }
+        if !in_quote && lower[i..].starts_with(&pat) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+impl CdcQuery {
+    /// Parses the query text (`SELECT a, b FROM t WHERE a > 1`).
+    pub fn parse(text: &str) -> Result<CdcQuery, ClientError> {
+        let t = format!(" {} ", text.trim().trim_end_matches(';'));
+        let lower = t.to_lowercase();
+        if !lower.trim_start().starts_with("select ") {
+            return Err(ClientError::new(errcode::SYNTAX_ERROR, "expected SELECT"));
+        }
+        let from = find_kw(&t, "FROM").ok_or_else(|| unsupported("without FROM"))?;
+        let projection = t[" select ".len()..from].trim();
+        let rest = &t[from + " from ".len()..];
+        let (table, cond) = match find_kw(&format!(" {rest}"), "WHERE") {
+            Some(i) => {
+                let rest = format!(" {rest}");
+                (
+                    rest[..i].trim().to_string(),
+                    Some(rest[i + " where ".len()..].trim().to_string()),
+                )
+            }
+            None => (rest.trim().to_string(), None),
+        };
+        for kw in ["JOIN", "GROUP", "ORDER", "LIMIT", "UNION", "HAVING", ","] {
+            if find_kw(&format!(" {table} "), kw).is_some() || (kw == "," && table.contains(',')) {
+                return Err(unsupported(&format!(
+                    "with {kw}: only one table is supported"
+                )));
+            }
+        }
+        let table: Vec<String> = table.split('.').map(ident).collect::<Result<_, _>>()?;
+        let columns = if projection == "*" {
+            None
+        } else {
+            Some(
+                projection
+                    .split(',')
+                    .map(ident)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        };
+        let mut conditions = Vec::new();
+        if let Some(cond) = cond {
+            let mut rest = format!(" {cond} ");
+            loop {
+                let (part, next) = match find_kw(&rest, "AND") {
+                    Some(i) => (
+                        rest[..i].to_string(),
+                        Some(rest[i + " and ".len() - 1..].to_string()),
+                    ),
+                    None => (rest.clone(), None),
+                };
+                if find_kw(&part, "OR").is_some() {
+                    return Err(unsupported("with OR: only AND of comparisons is supported"));
+                }
+                conditions.push(parse_condition(part.trim())?);
+                match next {
+                    Some(n) => rest = n,
+                    None => break,
+                }
+            }
+        }
+        Ok(CdcQuery {
+            table,
+            columns,
+            conditions,
+        })
+    }
+
+    /// Checks the columns exist in a table with these column names.
+    pub fn check_columns(&self, names: &[String]) -> Result<(), ClientError> {
+        let wanted = self
+            .columns
+            .iter()
+            .flatten()
+            .chain(self.conditions.iter().map(|c| &c.column));
+        for c in wanted {
+            if !names.contains(c) {
+                return Err(ClientError::new(
+                    errcode::UNDEFINED_COLUMN,
+                    format!("column \"{c}\" does not exist"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The change as the query emits it, or `None` when it filters the row out.
+    pub fn apply(&self, change: &RowChange) -> Option<RowChange> {
+        let after = change.after.as_ref()?;
+        for c in &self.conditions {
+            let d = after.iter().find(|(n, _)| *n == c.column).map(|(_, d)| d)?;
+            if !holds(d, c) {
+                return None;
+            }
+        }
+        let project = |row: &Vec<(String, Datum)>| -> Vec<(String, Datum)> {
+            match &self.columns {
+                None => row.clone(),
+                Some(cols) => cols
+                    .iter()
+                    .filter_map(|c| row.iter().find(|(n, _)| n == c).cloned())
+                    .collect(),
+            }
+        };
+        Some(RowChange {
+            after: Some(project(after)),
+            before: change.before.as_ref().map(project),
+            ..change.clone()
+        })
+    }
+}
+
+fn parse_condition(s: &str) -> Result<Condition, ClientError> {
+    for (tok, op) in [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("!=", Op::Ne),
+        ("<>", Op::Ne),
+        ("=", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ] {
+        if let Some(i) = s.find(tok) {
+            let column = ident(&s[..i])?;
+            let lit = s[i + tok.len()..].trim();
+            let literal = if lit.eq_ignore_ascii_case("null") {
+                None
+            } else if let Some(q) = lit.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+                Some(q.replace("''", "'"))
+            } else if lit.parse::<f64>().is_ok()
+                || lit.eq_ignore_ascii_case("true")
+                || lit.eq_ignore_ascii_case("false")
+            {
+                Some(lit.to_string())
+            } else {
+                return Err(unsupported(&format!(
+                    "condition {s:?}: only column <op> literal is supported"
+                )));
+            };
+            return Ok(Condition {
+                column,
+                op,
+                literal,
+            });
+        }
+    }
+    Err(unsupported(&format!(
+        "condition {s:?}: only column <op> literal is supported"
+    )))
+}
+
+fn holds(d: &Datum, c: &Condition) -> bool {
+    let Some(lit) = &c.literal else {
+        return false;
+    };
+    if d.is_null() {
+        return false;
+    }
+    let Ok(v) = sql::types::parse_datum(lit, &d.natural_type()) else {
+        return false;
+    };
+    let Some(ord) = d.compare(&v) else {
+        return false;
+    };
+    use std::cmp::Ordering::*;
+    match c.op {
+        Op::Eq => ord == Equal,
+        Op::Ne => ord != Equal,
+        Op::Lt => ord == Less,
+        Op::Le => ord != Greater,
+        Op::Gt => ord == Greater,
+        Op::Ge => ord != Less,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base::Timestamp;
+
+    fn change(rows: &[(&str, Datum)]) -> RowChange {
+        RowChange {
+            topic: "t".into(),
+            key: vec![Datum::Int(1)],
+            after: Some(
+                rows.iter()
+                    .map(|(n, d)| (n.to_string(), d.clone()))
+                    .collect(),
+            ),
+            before: None,
+            updated: Timestamp::ZERO,
+            mvcc: Timestamp::ZERO,
+        }
+    }
+
+    #[test]
+    fn projects_and_filters() {
+        let q = CdcQuery::parse(
+            "SELECT id, status FROM movr.vehicles WHERE status = 'in_use' AND id > 1",
+        )
+        .expect("parse");
+        assert_eq!(q.table, vec!["movr".to_string(), "vehicles".to_string()]);
+        assert_eq!(q.conditions.len(), 2);
+        let c = change(&[
+            ("id", Datum::Int(2)),
+            ("status", Datum::String("in_use".into())),
+            ("x", Datum::Int(0)),
+        ]);
+        let out = q.apply(&c).expect("kept");
+        assert_eq!(
+            out.after,
+            Some(vec![
+                ("id".to_string(), Datum::Int(2)),
+                ("status".to_string(), Datum::String("in_use".into()))
+            ])
+        );
+        let c = change(&[
+            ("id", Datum::Int(1)),
+            ("status", Datum::String("in_use".into())),
+        ]);
+        assert!(q.apply(&c).is_none());
+        let deleted = RowChange { after: None, ..c };
+        assert!(q.apply(&deleted).is_none());
+        assert!(
+            CdcQuery::parse("SELECT * FROM t")
+                .expect("parse")
+                .columns
+                .is_none()
+        );
+        assert!(CdcQuery::parse("SELECT a + 1 FROM t").is_err());
+        assert!(CdcQuery::parse("SELECT a FROM t WHERE a = 1 OR a = 2").is_err());
+        assert!(CdcQuery::parse("SELECT a FROM t WHERE f(a) = 1").is_err());
+    }
+}

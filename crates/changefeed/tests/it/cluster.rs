@@ -1,0 +1,183 @@
+//! An in-process cluster: KV nodes with localities on loopback RPC, each with its SQL server,
+//! job registry and changefeeds registered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base::Clock;
+use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
+use jobs::{JobId, JobRecord, Registry, RegistryConfig};
+use kv::node::{KvNode, KvNodeConfig};
+use locality::Locality;
+use rpc::{Registry as RpcRegistry, Rpc, RpcContext, RpcOptions, RpcServer};
+use sql::{Datum, SqlServer};
+use storage::MemoryEngine;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// One node.
+pub struct TestNode {
+    pub node: KvNode,
+    pub sql: SqlServer,
+    pub jobs: Registry,
+    _stop: oneshot::Sender<()>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// An in-process cluster.
+pub struct TestCluster {
+    pub nodes: Vec<TestNode>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve() -> (
+    RpcRegistry,
+    Rpc,
+    Arc<RpcContext>,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+    let ctx = Arc::new(RpcContext::new(clock));
+    let options = RpcOptions {
+        connect_timeout: Duration::from_millis(500),
+        ..RpcOptions::default()
+    };
+    let rpc = Rpc::with_options(ctx.clone(), options);
+    let registry = RpcRegistry::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = registry.clone();
+    let server_ctx = ctx.clone();
+    let server = tokio::spawn(async move {
+        let _ = RpcServer::serve(serving, server_ctx, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    (registry, rpc, ctx, addr, stop, server)
+}
+
+impl TestCluster {
+    /// Starts one node per locality; the first bootstraps, the others join it.
+    pub async fn start(localities: &[&str]) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = RegistryConfig {
+            adopt_interval: Duration::from_millis(300),
+            retry_backoff: Duration::from_millis(200),
+        };
+        let mut pending = Vec::new();
+        let mut first_addr = String::new();
+        for (i, loc) in localities.iter().enumerate() {
+            let (registry, rpc, ctx, addr, stop, server) = serve().await;
+            if i == 0 {
+                first_addr = addr.clone();
+            }
+            let kv_cfg = KvNodeConfig {
+                locality: Locality::parse(loc).expect("locality"),
+                advertise_addr: addr.clone(),
+                join: vec![first_addr.clone()],
+                ..KvNodeConfig::fast_for_tests()
+            };
+            let clock = ctx.clock.clone();
+            let engine = Arc::new(MemoryEngine::new());
+            let cfg = cfg.clone();
+            let extern_dir = dir.path().join(format!("n{i}"));
+            let start = tokio::spawn(async move {
+                let node = KvNode::start(kv_cfg, engine, clock, rpc, &registry)
+                    .await
+                    .expect("node start");
+                let jobs = Registry::start(node.clone(), &registry, cfg);
+                let sql = SqlServer::new(node.clone());
+                let storage = cloud::StorageContext::new(node.node_id(), extern_dir);
+                sextant_changefeed::register(&sql, &jobs, storage);
+                (node, sql, jobs)
+            });
+            pending.push((start, stop, server));
+            if i == 0 {
+                let client_clock: Arc<dyn Clock> =
+                    Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+                let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
+                let r: Result<Result<(), String>, _> = client
+                    .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
+                    .await;
+                r.expect("init rpc").expect("init");
+            }
+        }
+        let mut nodes = Vec::new();
+        for (start, stop, server) in pending {
+            let (node, sql, jobs) = start.await.expect("join task");
+            nodes.push(TestNode {
+                node,
+                sql,
+                jobs,
+                _stop: stop,
+                _server: server,
+            });
+        }
+        let n = nodes.len();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        for t in &nodes {
+            loop {
+                t.node.refresh_directory().await;
+                let live = t.node.directory().all().iter().filter(|(_, l)| *l).count();
+                if live >= n || tokio::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        TestCluster { nodes, _dir: dir }
+    }
+
+    /// Runs statements on node `i` as root in `db`, returning the last result's rows.
+    pub async fn exec(&self, i: usize, db: &str, sql: &str) -> Vec<Vec<Datum>> {
+        let mut s = self.nodes[i].sql.session("root", db);
+        match s.execute(sql).await {
+            Ok(r) => r.last().map(|r| r.rows.clone()).unwrap_or_default(),
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    /// Runs a statement expected to fail, returning the error message.
+    pub async fn exec_err(&self, i: usize, db: &str, sql: &str) -> String {
+        let mut s = self.nodes[i].sql.session("root", db);
+        match s.execute(sql).await {
+            Ok(r) => panic!("{sql}: expected an error, got {r:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// The job id returned by a CREATE CHANGEFEED.
+    pub async fn create_feed(&self, i: usize, db: &str, sql: &str) -> JobId {
+        match self.exec(i, db, sql).await.first().and_then(|r| r.first()) {
+            Some(Datum::Int(id)) => *id,
+            other => panic!("{sql}: no job id: {other:?}"),
+        }
+    }
+
+    /// Waits until job `id` satisfies `pred`.
+    pub async fn wait_job(
+        &self,
+        id: JobId,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&JobRecord) -> bool,
+    ) -> JobRecord {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(rec) = self.nodes[0].jobs.get(id).await
+                && pred(&rec)
+            {
+                return rec;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let rec = self.nodes[0].jobs.get(id).await;
+                panic!("job {id}: not {what} within {timeout:?}: {rec:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
