@@ -207,3 +207,245 @@ async fn statement_checks_and_sinkless_feeds() {
         ]
     );
 }
+
+/// Collects webhook bodies posted to it.
+async fn webhook_server() -> (String, std::sync::Arc<parking_lot::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                s.lock().push(String::from_utf8_lossy(&body).into_owned());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("webhook-http://{addr}/hook"), seen)
+}
+
+#[tokio::test]
+async fn webhook_and_cdc_query_end_to_end() {
+    let (uri, seen) = webhook_server().await;
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1, 'x'), (2, 'y')")
+        .await;
+    c.create_feed(
+        0,
+        "d",
+        &format!("CREATE CHANGEFEED INTO '{uri}' AS SELECT b FROM t WHERE a >= 2"),
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (3, 'z'), (0, 'no')")
+        .await;
+    let want = vec![
+        "{\"payload\":[{\"__crdb__\": {\"key\": [2], \"topic\": \"t\"}, \"b\": \"y\"}],\"length\":1}"
+            .to_string(),
+        "{\"payload\":[{\"__crdb__\": {\"key\": [3], \"topic\": \"t\"}, \"b\": \"z\"}],\"length\":1}"
+            .to_string(),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while seen.lock().len() < want.len() {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*seen.lock(), want);
+}
+
+#[tokio::test]
+async fn s3_end_to_end() {
+    let Some(s3) = cloud::testing::SeaweedFs::start().await else {
+        return;
+    };
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1, 'x')").await;
+    let uri = s3.uri(&s3.bucket, "feed");
+    c.create_feed(
+        0,
+        "d",
+        &format!(
+            "CREATE CHANGEFEED FOR t INTO '{uri}' WITH resolved='1s', min_checkpoint_frequency='1s'"
+        ),
+    )
+    .await;
+    c.exec(0, "d", "UPDATE t SET b = 'y' WHERE a = 1").await;
+    let storage = cloud::open(
+        &uri,
+        &cloud::StorageContext::new(base::NodeId(1), std::env::temp_dir()),
+    )
+    .expect("open");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let names = storage.list("", None).await.expect("list");
+        let mut lines = Vec::new();
+        let mut resolved_last = false;
+        for n in &names {
+            let n = n.trim_start_matches('/');
+            let body = storage.get(n).await.expect("get");
+            if n.ends_with(".RESOLVED") {
+                resolved_last = true;
+                continue;
+            }
+            resolved_last = false;
+            for l in String::from_utf8_lossy(&body).lines() {
+                lines.push(l.to_string());
+            }
+        }
+        if lines.len() >= 2 && resolved_last {
+            assert_eq!(
+                lines,
+                vec![
+                    "{\"after\": {\"a\": 1, \"b\": \"x\"}, \"key\": [1]}",
+                    "{\"after\": {\"a\": 1, \"b\": \"y\"}, \"key\": [1]}",
+                ]
+            );
+            assert!(
+                names.iter().all(|n| {
+                    let n = n.trim_start_matches('/');
+                    n.len() > 11 && &n[4..5] == "-" && &n[10..11] == "/"
+                }),
+                "daily directories: {names:?}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{names:?} {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn pause_resume_delivers_every_change_in_key_order() {
+    let Some(tansu) = Tansu::start().await else {
+        return;
+    };
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
+    )
+    .await;
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            &format!(
+                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
+                tansu.addr
+            ),
+        )
+        .await;
+    let mut writes = 0;
+    for round in 0..3 {
+        for i in 0..5 {
+            c.exec(
+                0,
+                "d",
+                &format!("UPSERT INTO t VALUES ({}, {round})", i % 3),
+            )
+            .await;
+            writes += 1;
+        }
+        if round < 2 {
+            c.nodes[0].jobs.pause(id).await.expect("pause");
+            c.wait_job(id, Duration::from_secs(10), "paused", |r| {
+                r.status.as_str() == "paused"
+            })
+            .await;
+            c.exec(0, "d", &format!("UPSERT INTO t VALUES (7, {round})"))
+                .await;
+            writes += 1;
+            c.nodes[0].jobs.resume(id).await.expect("resume");
+        }
+    }
+    // Every committed version arrives at least once; per key, first deliveries in order.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let msgs = tansu.consume("t").await;
+        let mut per_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (_, k, v) in &msgs {
+            let list = per_key.entry(k.clone()).or_default();
+            if !list.contains(v) {
+                list.push(v.clone());
+            }
+        }
+        let distinct: usize = per_key.values().map(Vec::len).sum();
+        // Keys 0..3 take the rounds' values in order; key 7 takes 0 then 1.
+        let expected = |k: &str, rounds: &[i32]| -> Vec<String> {
+            rounds
+                .iter()
+                .map(|r| format!("{{\"after\": {{\"a\": {k}, \"b\": {r}}}}}"))
+                .collect()
+        };
+        if per_key.get("[7]").map(Vec::len) == Some(2)
+            && ["[0]", "[1]", "[2]"]
+                .iter()
+                .all(|k| per_key.get(*k).is_some_and(|v| v.len() == 3))
+        {
+            for k in ["0", "1", "2"] {
+                assert_eq!(
+                    per_key[&format!("[{k}]")],
+                    expected(k, &[0, 1, 2]),
+                    "key {k}"
+                );
+            }
+            assert_eq!(per_key["[7]"], expected("7", &[0, 1]));
+            assert!(msgs.len() >= distinct, "{writes} writes");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{per_key:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn schema_change_policy_stop_fails_the_feed() {
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            "CREATE CHANGEFEED FOR t INTO 'null://' WITH schema_change_policy='stop'",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.exec(0, "d", "ALTER TABLE t ADD COLUMN b INT").await;
+    let rec = c
+        .wait_job(id, Duration::from_secs(15), "failed", |r| {
+            r.status.as_str() == "failed"
+        })
+        .await;
+    let e = rec.error.unwrap_or_default();
+    assert!(e.starts_with("schema change occurred at "), "{e}");
+}
