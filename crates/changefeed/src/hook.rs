@@ -121,8 +121,9 @@ fn written_options(
         .collect()
 }
 
-/// Resolves `[db.][schema.]t` against the session database.
-async fn resolve_table(
+/// Resolves `[db.][schema.]t` against the session database: the descriptor and the full
+/// `db.schema.t` name.
+pub async fn resolve_table(
     sql: &SqlServer,
     database: &str,
     parts: &[String],

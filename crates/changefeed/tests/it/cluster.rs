@@ -86,9 +86,28 @@ impl TestCluster {
             let cfg = cfg.clone();
             let extern_dir = dir.path().join(format!("n{i}"));
             let start = tokio::spawn(async move {
-                let node = KvNode::start(kv_cfg, engine, clock, rpc, &registry)
-                    .await
-                    .expect("node start");
+                // A node joining while the cluster is still bootstrapping can be refused
+                // ("r1 not found on this node"); it joins on a later attempt.
+                let mut attempt = 0;
+                let node = loop {
+                    let started = KvNode::start(
+                        kv_cfg.clone(),
+                        engine.clone(),
+                        clock.clone(),
+                        rpc.clone(),
+                        &registry,
+                    )
+                    .await;
+                    match started {
+                        Ok(node) => break node,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            eprintln!("node start attempt {attempt} failed: {e:?}");
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        Err(e) => panic!("node start: {e:?}"),
+                    }
+                };
                 let jobs = Registry::start(node.clone(), &registry, cfg);
                 let sql = SqlServer::new(node.clone());
                 let storage = cloud::StorageContext::new(node.node_id(), extern_dir);

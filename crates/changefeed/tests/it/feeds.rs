@@ -449,3 +449,55 @@ async fn schema_change_policy_stop_fails_the_feed() {
     let e = rec.error.unwrap_or_default();
     assert!(e.starts_with("schema change occurred at "), "{e}");
 }
+
+#[tokio::test]
+async fn execution_locality_pins_aggregators_to_the_region_balanced() {
+    let c = TestCluster::start(&[
+        "region=us-east1,az=a",
+        "region=us-east1,az=b",
+        "region=us-west1,az=a",
+        "region=us-west1,az=b",
+        "region=europe-west1,az=a",
+    ])
+    .await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
+        .await
+        .expect("table");
+    for v in (10..80).step_by(10) {
+        let key =
+            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
+        c.nodes[0].node.admin_split(&key).await.expect("split");
+    }
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            "CREATE CHANGEFEED FOR t INTO 'null://' WITH execution_locality='region=us-west1'",
+        )
+        .await;
+    let rec = c
+        .wait_job(id, Duration::from_secs(40), "planned", |r| r.plan.is_some())
+        .await;
+    let plan = rec.plan.expect("plan");
+    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
+    assert!(total >= 8, "{plan:?}");
+    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
+    for n in &plan.nodes {
+        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
+        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
+    }
+    let coordinator = rec.coordinator_id.expect("coordinator");
+    let loc = c
+        .nodes
+        .iter()
+        .find(|n| n.node.node_id() == coordinator)
+        .map(|n| n.node.locality().to_string())
+        .expect("coordinator node");
+    assert!(loc.contains("region=us-west1"), "coordinator in {loc}");
+}
