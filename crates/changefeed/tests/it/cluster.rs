@@ -20,8 +20,23 @@ pub struct TestNode {
     pub node: KvNode,
     pub sql: SqlServer,
     pub jobs: Registry,
-    _stop: oneshot::Sender<()>,
-    _server: tokio::task::JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestNode {
+    /// Kills the node: its jobs stop, it stops serving RPC, its KV loops stop.
+    pub async fn kill(&mut self) {
+        self.jobs.stop();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.node.shutdown().await;
+    }
 }
 
 /// An in-process cluster.
@@ -132,8 +147,8 @@ impl TestCluster {
                 node,
                 sql,
                 jobs,
-                _stop: stop,
-                _server: server,
+                stop: Some(stop),
+                server: Some(server),
             });
         }
         let n = nodes.len();
@@ -187,13 +202,13 @@ impl TestCluster {
     ) -> JobRecord {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Ok(rec) = self.nodes[0].jobs.get(id).await
+            if let Ok(rec) = self.nodes[self.nodes.len() - 1].jobs.get(id).await
                 && pred(&rec)
             {
                 return rec;
             }
             if tokio::time::Instant::now() > deadline {
-                let rec = self.nodes[0].jobs.get(id).await;
+                let rec = self.nodes[self.nodes.len() - 1].jobs.get(id).await;
                 panic!("job {id}: not {what} within {timeout:?}: {rec:#?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -501,3 +501,118 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
         .expect("coordinator node");
     assert!(loc.contains("region=us-west1"), "coordinator in {loc}");
 }
+
+#[tokio::test]
+async fn schema_change_backfill_re_emits_rows_in_the_new_schema() {
+    let (uri, seen) = webhook_server().await;
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
+    c.create_feed(0, "d", &format!("CREATE CHANGEFEED FOR t INTO '{uri}'"))
+        .await;
+    let body = |after: &str| {
+        format!(
+            "{{\"payload\":[{{\"after\": {after}, \"key\": [1], \"topic\": \"t\"}}],\"length\":1}}"
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while seen.lock().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "initial scan");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.exec(0, "d", "ALTER TABLE t ADD COLUMN b INT DEFAULT 7")
+        .await;
+    let want = body("{\"a\": 1, \"b\": 7}");
+    while !seen.lock().contains(&want) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen.lock()[0], body("{\"a\": 1}"));
+}
+
+#[tokio::test]
+async fn coordinator_death_resumes_from_the_checkpoint() {
+    let Some(tansu) = Tansu::start().await else {
+        return;
+    };
+    let mut c = TestCluster::start(&[
+        "region=us-east1,az=a",
+        "region=us-east1,az=b",
+        "region=us-east1,az=c",
+    ])
+    .await;
+    c.exec(
+        2,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
+    )
+    .await;
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            &format!(
+                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
+                tansu.addr
+            ),
+        )
+        .await;
+    let rec = c
+        .wait_job(id, Duration::from_secs(15), "checkpointed", |r| {
+            r.high_water.is_some()
+        })
+        .await;
+    let coordinator = rec.coordinator_id.expect("coordinator");
+    for i in 0..4 {
+        c.exec(2, "d", &format!("INSERT INTO t VALUES ({i}, 0)"))
+            .await;
+    }
+    let victim = c
+        .nodes
+        .iter()
+        .position(|n| n.node.node_id() == coordinator)
+        .expect("coordinator node");
+    assert_ne!(victim, 2, "statements go through node 3");
+    c.nodes[victim].kill().await;
+    for i in 0..4 {
+        c.exec(2, "d", &format!("UPSERT INTO t VALUES ({i}, 1)"))
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let msgs = tansu.consume("t").await;
+        let mut per_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (_, k, v) in &msgs {
+            let list = per_key.entry(k.clone()).or_default();
+            if !list.contains(v) {
+                list.push(v.clone());
+            }
+        }
+        if (0..4).all(|i| per_key.get(&format!("[{i}]")).is_some_and(|v| v.len() == 2)) {
+            for i in 0..4 {
+                assert_eq!(
+                    per_key[&format!("[{i}]")],
+                    vec![
+                        format!("{{\"after\": {{\"a\": {i}, \"b\": 0}}}}"),
+                        format!("{{\"after\": {{\"a\": {i}, \"b\": 1}}}}"),
+                    ],
+                    "key {i}: every version, first deliveries in order"
+                );
+            }
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{per_key:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let rec = c.nodes[2].jobs.get(id).await.expect("job");
+    assert_ne!(
+        rec.coordinator_id,
+        Some(coordinator),
+        "another node adopted the feed"
+    );
+}
