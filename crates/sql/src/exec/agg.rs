@@ -47,6 +47,7 @@ pub enum AggFunc {
 impl AggFunc {
     /// The function for a name.
     pub fn from_name(name: &str, star: bool) -> Option<AggFunc> {
+        let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
         Some(match name {
             "count" if star => AggFunc::CountRows,
             "count_rows" => AggFunc::CountRows,

@@ -35,7 +35,7 @@ pub const AGGREGATES: &[&str] = &[
 
 /// Whether `name` is an aggregate.
 pub fn is_aggregate(name: &str) -> bool {
-    AGGREGATES.contains(&name)
+    AGGREGATES.contains(&name.strip_prefix("pg_catalog.").unwrap_or(name))
 }
 
 fn wrong_args(name: &str, args: &[Type]) -> SqlError {
@@ -93,6 +93,7 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
         | "chr"
         | "initcap"
         | "quote_ident"
+        | "pg_catalog.quote_ident"
         | "quote_literal"
         | "pg_catalog.pg_get_userbyid"
         | "pg_get_userbyid"
@@ -597,7 +598,9 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             (Datum::Bytes(b), "escape") => Datum::String(String::from_utf8_lossy(b).to_string()),
             _ => return Err(arg_err(name, &vals)),
         },
-        "quote_ident" => Datum::String(crate::parser::Name::new(s(&a0)).to_string()),
+        "quote_ident" | "pg_catalog.quote_ident" => {
+            Datum::String(crate::parser::Name::new(s(&a0)).to_string())
+        }
         "quote_literal" => Datum::String(format!("'{}'", s(&a0).replace('\'', "''"))),
         "abs" => match a0 {
             Datum::Int(i) => Datum::Int(i.checked_abs().ok_or_else(|| {

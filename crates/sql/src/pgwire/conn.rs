@@ -7,8 +7,12 @@ use std::sync::Arc;
 use base::errcode::{self, Code};
 use bytes::BytesMut;
 use pgwire::messages::PgWireBackendMessage as B;
-use pgwire::messages::data::{DataRow, FieldDescription, NoData, ParameterDescription, RowDescription};
-use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::data::{
+    DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
+};
+use pgwire::messages::extendedquery::{
+    BindComplete, CloseComplete, ParseComplete, PortalSuspended,
+};
 use pgwire::messages::response::{
     CommandComplete, EmptyQueryResponse, ErrorResponse, NoticeResponse, ReadyForQuery,
     TransactionStatus,
@@ -324,7 +328,10 @@ const STARTUP_VARS: &[(&str, &str)] = &[
     ("search_path", "search_path"),
     ("extra_float_digits", "extra_float_digits"),
     ("statement_timeout", "statement_timeout"),
-    ("default_transaction_isolation", "default_transaction_isolation"),
+    (
+        "default_transaction_isolation",
+        "default_transaction_isolation",
+    ),
 ];
 
 /// Applies startup parameters (and `-c name=value` in `options`) as session variables.
@@ -400,7 +407,15 @@ fn parameter_statuses(session: &Session) -> Vec<(&'static str, String)> {
         ("in_hot_standby", "off".to_string()),
         ("integer_datetimes", "on".to_string()),
         ("IntervalStyle", var("intervalstyle", "postgres")),
-        ("is_superuser", if session.user() == "root" { "on" } else { "off" }.to_string()),
+        (
+            "is_superuser",
+            if session.user() == "root" {
+                "on"
+            } else {
+                "off"
+            }
+            .to_string(),
+        ),
         ("server_encoding", "UTF8".to_string()),
         ("server_version", var("server_version", "13.0.0")),
         ("session_authorization", session.user().to_string()),

@@ -306,10 +306,7 @@ mod tests {
         assert_eq!(major, 3);
         assert_eq!(params.get("user").map(String::as_str), Some("root"));
         assert_eq!(params.get("database").map(String::as_str), Some("d"));
-        assert_eq!(
-            decode_startup(&SSL_REQUEST.to_be_bytes()),
-            Ok(Startup::Ssl)
-        );
+        assert_eq!(decode_startup(&SSL_REQUEST.to_be_bytes()), Ok(Startup::Ssl));
         let mut cancel = CANCEL_REQUEST.to_be_bytes().to_vec();
         cancel.extend_from_slice(&[0; 8]);
         assert_eq!(decode_startup(&cancel), Ok(Startup::Cancel));

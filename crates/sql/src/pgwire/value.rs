@@ -312,10 +312,7 @@ pub fn decode(bytes: &[u8], ty: &Type, format: i16) -> Result<Datum> {
     match format {
         TEXT => {
             let s = std::str::from_utf8(bytes).map_err(|_| {
-                SqlError::new(
-                    Code("22021"),
-                    "invalid byte sequence for encoding \"UTF8\"",
-                )
+                SqlError::new(Code("22021"), "invalid byte sequence for encoding \"UTF8\"")
             })?;
             match ty {
                 Type::Unknown => Ok(Datum::String(s.to_string())),
@@ -349,8 +346,8 @@ fn decode_binary(bytes: &[u8], ty: &Type) -> Result<Datum> {
             return types::cast(d, ty);
         }
         Type::Unknown | Type::String | Type::Varchar(_) | Type::Char(_) | Type::Enum { .. } => {
-            let s = std::str::from_utf8(r.take(bytes.len())?)
-                .map_err(|_| bad(ty, "invalid UTF-8"))?;
+            let s =
+                std::str::from_utf8(r.take(bytes.len())?).map_err(|_| bad(ty, "invalid UTF-8"))?;
             return types::parse_datum(s, ty);
         }
         Type::Bytes => Datum::Bytes(r.take(bytes.len())?.to_vec()),
@@ -530,7 +527,15 @@ mod tests {
 
     #[test]
     fn roundtrips() {
-        for s in ["0", "1.5", "-12345.678", "0.0001", "99999999.99999999", "1e-10", "100"] {
+        for s in [
+            "0",
+            "1.5",
+            "-12345.678",
+            "0.0001",
+            "99999999.99999999",
+            "1e-10",
+            "100",
+        ] {
             let d = Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s));
             roundtrip(Datum::Decimal(d.expect("decimal")), Type::decimal());
         }
@@ -556,10 +561,7 @@ mod tests {
             }),
             Type::Interval,
         );
-        roundtrip(
-            Datum::Json(serde_json::json!({"a": [1, 2]})),
-            Type::Jsonb,
-        );
+        roundtrip(Datum::Json(serde_json::json!({"a": [1, 2]})), Type::Jsonb);
         roundtrip(
             Datum::Array(vec![Datum::Int(1), Datum::Null, Datum::Int(3)]),
             Type::Array(Box::new(Type::Int8)),
@@ -575,7 +577,10 @@ mod tests {
             bin(&Datum::Int(1), &Type::Int8),
             vec![0, 0, 0, 0, 0, 0, 0, 1]
         );
-        assert_eq!(bin(&Datum::Json(serde_json::json!(1)), &Type::Jsonb), b"\x011");
+        assert_eq!(
+            bin(&Datum::Json(serde_json::json!(1)), &Type::Jsonb),
+            b"\x011"
+        );
     }
 
     #[test]
@@ -611,7 +616,14 @@ mod tests {
             assert!(decode(&[1, 2, 3], &ty, BINARY).is_err(), "{ty:?}");
         }
         // numeric: a digit of 10000 and an absurd weight.
-        assert!(decode(&[0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10], &Type::decimal(), BINARY).is_err());
+        assert!(
+            decode(
+                &[0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10],
+                &Type::decimal(),
+                BINARY
+            )
+            .is_err()
+        );
         assert!(decode(&[0, 1, 0x7f, 0, 0, 0, 0, 0, 0, 1], &Type::decimal(), BINARY).is_err());
         // array: a huge element count.
         let mut a = Vec::new();

@@ -10,3 +10,4 @@ mod logic;
 mod placement;
 mod psql;
 mod smoke;
+mod wire;
