@@ -1,17 +1,27 @@
 //! `sextant demo`: a cluster of N nodes inside this process, with the localities
-//! `cockroach demo` gives its nodes, until Ctrl-C.
+//! `cockroach demo` gives its nodes, the movr sample database and the SQL shell.
+//!
+//! The life of `sextant demo`: [`run`] starts a `server::LocalCluster`, waits for full
+//! replication, loads movr through node 1's SQL address with `client::workload::movr::init`
+//! (multi-region with `--global`, since the cluster then has three regions) unless
+//! `--no-example-database`, prints the layout and the connection URL, then runs the `-e`
+//! statements and exits, or opens the SQL shell on a terminal and stops the cluster when the
+//! shell ends. Without `-e` and without a terminal it serves until SIGINT or SIGTERM.
 
 use crate::flags::{self, LocalityList};
 use crate::node::status_rows;
 use crate::start::{note_insecure, shutdown_signal};
 use crate::table::Rows;
-use anyhow::bail;
+use anyhow::{Context, bail};
 use base::NodeId;
 use clap::Args;
+use client::workload::movr::{self, data::Sizes};
+use client::{Format, Shell};
 use kv::KvNode;
 use server::demo::demo_localities;
 use server::{LocalCluster, LocalClusterOptions, RangeStatus};
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// Nodes in a `--global` demo: three regions of three zones.
@@ -36,15 +46,47 @@ pub struct DemoArgs {
     /// HTTP status port of node 1; node i gets this plus i-1. 0 picks free ports.
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
-    /// SQL port advertised by node 1; node i advertises this plus i-1.
+    /// SQL port of node 1; node i listens on this plus i-1. 0 picks free ports.
     #[arg(long, default_value_t = 26257)]
     sql_port: u16,
     /// Accepted for compatibility with CockroachDB scripts: Sextant has no TLS.
     #[arg(long)]
     insecure: bool,
+    /// Do not load the movr sample database.
+    #[arg(long)]
+    no_example_database: bool,
+    /// Run these statements against node 1 (each may hold several, separated by `;`),
+    /// print their results and stop the cluster; may be repeated.
+    #[arg(short = 'e', long = "execute")]
+    execute: Vec<String>,
+    /// How `-e` and the shell print results.
+    #[arg(long, value_enum, default_value = "table")]
+    format: crate::sql::FormatArg,
     /// Short Raft, liveness and join timings, for tests.
     #[arg(long, hide = true)]
     test_timings: bool,
+    /// Rows of the example database, for tests: users,vehicles,rides,histories,promo_codes.
+    #[arg(long, hide = true, value_parser = movr_sizes)]
+    movr_sizes: Option<Sizes>,
+}
+
+/// `--movr-sizes`: five comma-separated row counts.
+fn movr_sizes(s: &str) -> Result<Sizes, String> {
+    let n: Vec<u64> = s
+        .split(',')
+        .map(|v| v.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("invalid --movr-sizes {s:?}: {e}"))?;
+    match n.as_slice() {
+        [users, vehicles, rides, histories, promo_codes] => Ok(Sizes {
+            users: *users,
+            vehicles: *vehicles,
+            rides: *rides,
+            histories: *histories,
+            promo_codes: *promo_codes,
+        }),
+        _ => Err(format!("invalid --movr-sizes {s:?}: want five numbers")),
+    }
 }
 
 /// Runs the demo until SIGINT or SIGTERM.
@@ -72,19 +114,53 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         LocalClusterOptions::default()
     };
     opts.http_port_base = (args.http_port != 0).then_some(args.http_port);
-    opts.sql_port_base = Some(args.sql_port);
+    opts.sql_port_base = (args.sql_port != 0).then_some(args.sql_port);
 
-    println!("Starting a {n}-node Sextant demo cluster...");
+    eprintln!("Starting a {n}-node Sextant demo cluster...");
     let cluster = LocalCluster::start(n, localities, opts).await?;
     if let Err(e) = cluster.wait_for_full_replication(REPLICATION_TIMEOUT).await {
         eprintln!("warning: {e}");
     }
-    let node = cluster.node(0);
-    print_layout(&cluster, &node).await?;
+    let result = serve(&cluster, &args).await;
+    eprintln!("Stopping the demo cluster...");
+    cluster.shutdown().await;
+    result
+}
+
+/// Loads movr, prints the layout and the URL, then runs `-e`, the shell or waits for a signal.
+async fn serve(cluster: &LocalCluster, args: &DemoArgs) -> anyhow::Result<()> {
+    let sql_addr = cluster.sql_addr(0).context("node 1 has no SQL address")?;
+    let database = if args.no_example_database {
+        "defaultdb"
+    } else {
+        "movr"
+    };
+    let url = format!("postgresql://root@{sql_addr}/{database}?sslmode=disable");
+    let config = client::conn::config(Some(&url), None, None)?;
+    if !args.no_example_database {
+        let mut defaultdb = config.clone();
+        defaultdb.dbname("defaultdb");
+        let mut log = std::io::stderr();
+        let opts = movr::InitOptions {
+            sizes: args.movr_sizes.unwrap_or_default(),
+            ..movr::InitOptions::default()
+        };
+        movr::init(&defaultdb, &opts, &mut log)
+            .await
+            .context("loading the movr database")?;
+    }
+    if args.execute.is_empty() {
+        let node = cluster.node(0);
+        print_layout(cluster, &node).await?;
+        println!("Connection string: {url}\n");
+    }
+    if !args.execute.is_empty() || std::io::stdin().is_terminal() {
+        let format: Format = args.format.into();
+        let mut shell = Shell::connect(config, format, Box::new(std::io::stdout())).await?;
+        return crate::sql::run_shell(&mut shell, &args.execute, None).await;
+    }
     println!("Press Ctrl-C to stop the demo cluster.");
     shutdown_signal().await;
-    println!("Stopping the demo cluster...");
-    cluster.shutdown().await;
     Ok(())
 }
 

@@ -5,7 +5,10 @@
 //!   a cluster of one.
 //! - `sextant node status` and `sextant node drain` talk to a running node's RPC address
 //!   ([`node`]).
-//! - `sextant demo [--nodes N] [--global]` runs a whole cluster in this process ([`demo`]).
+//! - `sextant demo [--nodes N] [--global]` runs a whole cluster in this process, loads movr
+//!   and opens the SQL shell ([`demo`]).
+//! - `sextant sql` is the SQL shell ([`sql`]); `sextant workload init|run movr` loads the movr
+//!   sample database and runs its traffic ([`workload`]). Both are `client` crate code.
 //!
 //! Exit status: 0 on success, 1 on an error (printed as `ERROR: ...` on stderr), 2 on a
 //! usage error (unknown flag, malformed value), as clap reports it. Logs go to stderr; the
@@ -21,8 +24,10 @@
 mod demo;
 mod flags;
 mod node;
+mod sql;
 mod start;
 mod table;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -60,6 +65,13 @@ enum Command {
     },
     /// Run a demo cluster of several nodes in this process.
     Demo(demo::DemoArgs),
+    /// Open a SQL shell, or run statements with -e or -f.
+    Sql(sql::SqlArgs),
+    /// Load a sample database and run its traffic (`workload init movr`, `workload run movr`).
+    Workload {
+        #[command(subcommand)]
+        command: workload::WorkloadCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +111,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Init(host) => node::init(host).await,
         Command::Node { command } => node::run(command).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Sql(args) => sql::run(args).await,
+        Command::Workload { command } => workload::run(command).await,
     }
 }
 

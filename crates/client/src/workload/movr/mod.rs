@@ -214,13 +214,16 @@ pub async fn init(
     let mut movr_config = config.clone();
     movr_config.dbname("movr");
     let client = conn::connect(&movr_config).await?;
-    for (table, ddl) in schema::TABLES {
-        client
-            .simple_query(&schema::create_table(table, ddl, multi_region))
-            .await?;
+    for (_, ddl) in schema::TABLES {
+        client.simple_query(ddl).await?;
     }
     for index in schema::INDEXES {
         client.simple_query(index).await?;
+    }
+    if multi_region {
+        for (table, _) in schema::TABLES {
+            client.simple_query(&schema::set_locality(table)).await?;
+        }
     }
     say(log, format!("created {} tables", schema::TABLES.len()));
 

@@ -2,7 +2,7 @@
 //!
 //! The statements are plain SQL that PostgreSQL accepts too (secondary indexes are created
 //! with `CREATE INDEX`, not inline). In a multi-region movr every table but `promo_codes` is
-//! `REGIONAL BY ROW` (each row homed in its city's region through the hidden `crdb_region`
+//! then altered to `REGIONAL BY ROW` (each row homed in its city's region through the hidden `crdb_region`
 //! column) and `promo_codes`, read everywhere and rarely written, is `GLOBAL`.
 
 /// The tables in creation order (referenced tables first), with their CREATE statements.
@@ -111,12 +111,13 @@ pub fn create_database(regions: &[String]) -> String {
     }
 }
 
-/// The CREATE statement of `table`, with its locality in a multi-region movr.
-pub fn create_table(table: &str, ddl: &str, multi_region: bool) -> String {
-    match (multi_region, table) {
-        (false, _) => ddl.to_string(),
-        (true, "promo_codes") => format!("{ddl} LOCALITY GLOBAL"),
-        (true, _) => format!("{ddl} LOCALITY REGIONAL BY ROW"),
+/// The statement giving `table` its locality in a multi-region movr. It runs after the
+/// tables exist, so the foreign keys are declared on `(city, id)` as in a single-region movr
+/// and the REGIONAL BY ROW change keeps them.
+pub fn set_locality(table: &str) -> String {
+    match table {
+        "promo_codes" => format!("ALTER TABLE {table} SET LOCALITY GLOBAL"),
+        _ => format!("ALTER TABLE {table} SET LOCALITY REGIONAL BY ROW"),
     }
 }
 
@@ -144,8 +145,13 @@ mod tests {
 
     #[test]
     fn localities() {
-        assert!(create_table("users", TABLES[0].1, true).ends_with(") LOCALITY REGIONAL BY ROW"));
-        assert!(create_table("promo_codes", TABLES[4].1, true).ends_with(" LOCALITY GLOBAL"));
-        assert!(create_table("users", TABLES[0].1, false).ends_with(')'));
+        assert_eq!(
+            set_locality("users"),
+            "ALTER TABLE users SET LOCALITY REGIONAL BY ROW"
+        );
+        assert_eq!(
+            set_locality("promo_codes"),
+            "ALTER TABLE promo_codes SET LOCALITY GLOBAL"
+        );
     }
 }
