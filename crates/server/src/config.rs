@@ -89,6 +89,9 @@ pub struct ServerConfig {
     pub rpc: RpcOptions,
     /// Job registry tunables (adoption interval, retry backoff).
     pub jobs: jobs::RegistryConfig,
+    /// The directory `nodelocal://<this node>/...` refers to (`--external-io-dir`); `None`:
+    /// `<store>/extern`, or a temporary directory for an in-memory store.
+    pub external_io_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +108,7 @@ impl Default for ServerConfig {
             kv: KvNodeConfig::default(),
             rpc: RpcOptions::default(),
             jobs: jobs::RegistryConfig::default(),
+            external_io_dir: None,
         }
     }
 }

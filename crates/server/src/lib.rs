@@ -58,6 +58,7 @@ pub mod demo;
 mod error;
 mod layers;
 mod local_cluster;
+mod nodelocal;
 mod server;
 mod status;
 

@@ -55,6 +55,7 @@ pub struct Server {
     sql_stop: Option<oneshot::Sender<()>>,
     sql_task: Option<JoinHandle<()>>,
     start_task: Option<JoinHandle<()>>,
+    _external_io_temp: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -65,6 +66,19 @@ impl Server {
     /// Fails at once, before binding anything, when the store is in use by another process.
     pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
         let engine = open_engine(&cfg.store)?;
+        // `nodelocal://` files: `<store>/extern` by default (as CockroachDB), or a temporary
+        // directory removed with the server for an in-memory store.
+        let (external_io_dir, external_io_temp) = match (&cfg.external_io_dir, &cfg.store) {
+            (Some(dir), _) => (dir.clone(), None),
+            (None, StoreSpec::Dir(dir)) => (dir.join("extern"), None),
+            (None, StoreSpec::Memory) => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("sextant-extern-")
+                    .tempdir()
+                    .map_err(|e| ServerError::Config(format!("external IO directory: {e}")))?;
+                (tmp.path().to_path_buf(), Some(tmp))
+            }
+        };
         let rpc_listener = bind("rpc", &cfg.listen_addr).await?;
         let http_listener = bind("http", &cfg.http_addr).await?;
         let sql_listener = if cfg.sql_addr.is_empty() {
@@ -135,6 +149,7 @@ impl Server {
             sql_stopped,
             registry.clone(),
             cfg.jobs.clone(),
+            external_io_dir,
         )));
         tracing::info!(rpc = %rpc_addr, http = %http_addr, sql = %sql_addr, store = %cfg.store, "server listening");
         Ok(Server {
@@ -156,6 +171,7 @@ impl Server {
             sql_stop: Some(sql_stop),
             sql_task,
             start_task: Some(start_task),
+            _external_io_temp: external_io_temp,
         })
     }
 
@@ -383,6 +399,7 @@ async fn serve_sql(
     stop: oneshot::Receiver<()>,
     rpc_registry: Registry,
     jobs_cfg: jobs::RegistryConfig,
+    external_io_dir: std::path::PathBuf,
 ) {
     let mut stop = stop;
     let node = loop {
@@ -400,7 +417,7 @@ async fn serve_sql(
     let sql = SqlServer::new(node.clone());
     let jobs = jobs::Registry::start(node, &rpc_registry, jobs_cfg);
     sql.set_jobs(jobs.clone());
-    crate::layers::register(&sql, &jobs);
+    crate::layers::register(&sql, &jobs, &rpc_registry, external_io_dir);
     let deadline = tokio::time::Instant::now() + SQL_BOOTSTRAP_TIMEOUT;
     let mut backoff = Duration::from_millis(50);
     loop {

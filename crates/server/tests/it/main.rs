@@ -1,5 +1,6 @@
 //! server's integration tests: one binary, one module per topic. Shared helpers live here.
 
+mod backup_sql;
 mod cluster;
 mod jobs_sql;
 mod status;

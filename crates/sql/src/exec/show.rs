@@ -438,6 +438,17 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
             }
             _ => Ok(Vec::new()),
         },
+        // Jobs started by statements: CockroachDB's result columns, known before running.
+        Statement::Backup(b) => Ok(job_result_columns(b.options.detached)),
+        Statement::Restore(r) => Ok(job_result_columns(r.options.detached)),
+        Statement::CreateChangefeed(c) if c.sink.is_some() => {
+            Ok(vec![Column::new("job_id", Type::Int8)])
+        }
+        Statement::CreateChangefeed(_) => Ok(vec![
+            Column::new("table", Type::String),
+            Column::new("key", Type::String),
+            Column::new("value", Type::String),
+        ]),
         Statement::Show(_) | Statement::Explain(_) => {
             // Run it: SHOW statements are cheap and side-effect free.
             Ok(ctx.run(stmt).await.map(|r| r.columns).unwrap_or_default())
@@ -960,4 +971,20 @@ pub async fn create_table_text(ctx: &StmtCtx<'_>, t: &TableDesc) -> Result<Strin
         text.push_str(&format!(" {l}"));
     }
     Ok(text)
+}
+
+/// The result columns of BACKUP and RESTORE: `job_id` alone when detached, else
+/// `job_id, status, fraction_completed, rows, index_entries, bytes`.
+pub fn job_result_columns(detached: bool) -> Vec<Column> {
+    if detached {
+        return vec![Column::new("job_id", Type::Int8)];
+    }
+    vec![
+        Column::new("job_id", Type::Int8),
+        Column::new("status", Type::String),
+        Column::new("fraction_completed", Type::Float8),
+        Column::new("rows", Type::Int8),
+        Column::new("index_entries", Type::Int8),
+        Column::new("bytes", Type::Int8),
+    ]
 }
