@@ -674,13 +674,31 @@ impl<'a> Feed<'a> {
             return Ok(());
         };
         let target = &self.spec.details.targets[i];
-        let after = match value {
-            Some(v) => Some(decode_row(table, key, v)?),
-            None => None,
+        let decoded = match value {
+            Some(v) => decode_row(table, key, v).map(Some),
+            None => Ok(None),
+        };
+        let after = match decoded {
+            Ok(after) => after,
+            // A row in a schema this aggregator does not know yet (a schema change rewriting
+            // the table, e.g. to REGIONAL BY ROW): the coordinator sees the new descriptor
+            // version and restarts the feed, re-emitting every row under `backfill`.
+            Err(e) => {
+                tracing::warn!("changefeed {}: skipping a row: {e}", target.full_name);
+                return Ok(());
+            }
         };
         let key_row = match &after {
             Some(r) => r.clone(),
-            None => decode_row(table, key, &sql::encoding::encode_value(std::iter::empty()))?,
+            None => {
+                match decode_row(table, key, &sql::encoding::encode_value(std::iter::empty())) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!("changefeed {}: skipping a delete: {e}", target.full_name);
+                        return Ok(());
+                    }
+                }
+            }
         };
         let pk: Vec<Datum> = table
             .pk_positions()
