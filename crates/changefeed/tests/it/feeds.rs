@@ -616,3 +616,47 @@ async fn coordinator_death_resumes_from_the_checkpoint() {
         "another node adopted the feed"
     );
 }
+
+#[tokio::test]
+async fn initial_scan_only_and_end_time_feeds_succeed() {
+    let (uri, seen) = webhook_server().await;
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1), (2)").await;
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            &format!("CREATE CHANGEFEED FOR t INTO '{uri}' WITH initial_scan='only'"),
+        )
+        .await;
+    let rec = c
+        .wait_job(id, Duration::from_secs(15), "succeeded", |r| {
+            r.status.as_str() == "succeeded"
+        })
+        .await;
+    assert_eq!(rec.fraction_completed, 1.0);
+    let body = |a: i64| {
+        format!(
+            "{{\"payload\":[{{\"after\": {{\"a\": {a}}}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
+        )
+    };
+    assert_eq!(*seen.lock(), vec![body(1), body(2)]);
+
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            "CREATE CHANGEFEED FOR t INTO 'null://' WITH end_time='-0s', initial_scan='no'",
+        )
+        .await;
+    c.wait_job(id, Duration::from_secs(15), "succeeded", |r| {
+        r.status.as_str() == "succeeded"
+    })
+    .await;
+}
