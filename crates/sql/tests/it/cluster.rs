@@ -87,7 +87,6 @@ impl TestCluster {
                     .await
                     .expect("node start")
             });
-            pending.push((start, stop, server));
             if i == 0 {
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
@@ -96,7 +95,13 @@ impl TestCluster {
                     .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
                     .await;
                 r.expect("init rpc").expect("init");
+                // The others join only once the first has bootstrapped: a join that reaches
+                // it earlier fails with "r1 not found on this node".
+                let first = start.await.expect("first node start task");
+                pending.push((tokio::spawn(async move { first }), stop, server));
+                continue;
             }
+            pending.push((start, stop, server));
         }
         let mut nodes = Vec::new();
         for (start, stop, server) in pending {
