@@ -2,6 +2,7 @@
 //! One binary, one module per topic; shared helpers live here.
 
 mod cluster;
+mod sql;
 mod usage;
 
 use std::net::TcpListener;

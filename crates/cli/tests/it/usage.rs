@@ -67,7 +67,14 @@ fn unreachable_hosts_and_joins_fail_with_exit_1() {
 #[test]
 fn demo_prints_the_layout_and_stops_on_sigint() {
     let mut child = sextant()
-        .args(["demo", "--nodes=3", "--http-port=0", "--test-timings"])
+        .args([
+            "demo",
+            "--nodes=3",
+            "--http-port=0",
+            "--sql-port=0",
+            "--test-timings",
+        ])
+        .arg("--no-example-database")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
