@@ -197,20 +197,26 @@ impl Resumer for ChangefeedResumer {
     fn resume(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         let sql = self.sql.clone();
         let storage = self.storage.clone();
+        // The coordinator runs on a blocking-pool thread of the same runtime: the planner's
+        // future is not `Send` for every lifetime, which the registry's `'static + Send`
+        // resumer future requires. Dropping this future (pause, cancel, lost claim) drops
+        // `cancel`, which stops the coordinator there.
         Box::pin(async move {
-            let details: ChangefeedDetails = decode("changefeed details", &ctx.details())?;
-            let result = coordinate(&ctx, &sql, &storage, &details).await;
-            match result {
-                Err(e) if details.options.on_error == OnError::Pause && !e.is_stop() => {
-                    tracing::warn!("changefeed {}: {e}; pausing (on_error=pause)", ctx.id());
-                    let _ = ctx
-                        .set_running_status(&format!("paused on error: {e}"))
-                        .await;
-                    ctx.registry().pause(ctx.id()).await?;
-                    Err(JobError::PauseRequested(ctx.id()))
-                }
-                other => other,
-            }
+            let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+            let handle = tokio::runtime::Handle::current();
+            let run = tokio::task::spawn_blocking(move || {
+                handle.block_on(async move {
+                    tokio::select! {
+                        r = resume_job(ctx, sql, storage) => r,
+                        _ = cancelled => Err(JobError::failed("changefeed coordinator stopped")),
+                    }
+                })
+            });
+            let result = run
+                .await
+                .map_err(|e| JobError::failed(format!("changefeed coordinator: {e}")));
+            drop(cancel);
+            result?
         })
     }
 
@@ -220,6 +226,27 @@ impl Resumer for ChangefeedResumer {
         _reason: &JobError,
     ) -> BoxFuture<'static, Result<(), JobError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Runs the coordinator, pausing the job on errors under `on_error=pause`.
+async fn resume_job(
+    ctx: JobContext,
+    sql: SqlServer,
+    storage: cloud::StorageContext,
+) -> Result<(), JobError> {
+    let details: ChangefeedDetails = decode("changefeed details", &ctx.details())?;
+    let result = coordinate(&ctx, &sql, &storage, &details).await;
+    match result {
+        Err(e) if details.options.on_error == OnError::Pause && !e.is_stop() => {
+            tracing::warn!("changefeed {}: {e}; pausing (on_error=pause)", ctx.id());
+            let _ = ctx
+                .set_running_status(&format!("paused on error: {e}"))
+                .await;
+            ctx.registry().pause(ctx.id()).await?;
+            Err(JobError::PauseRequested(ctx.id()))
+        }
+        other => other,
     }
 }
 
