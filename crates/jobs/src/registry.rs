@@ -153,6 +153,10 @@ impl Registry {
                 t.abort();
             }
         }
+        // Resumers and processors usually hold the node's SQL layer, which holds this
+        // registry: dropping them breaks the cycle, so a stopped node releases its store.
+        self.inner.resumers.write().clear();
+        self.inner.processors.write().clear();
     }
 
     /// Registers the resumer of a job type (on every node).

@@ -52,6 +52,9 @@
 //!    [`Server::stop`], which shuts the node's loops and Raft groups down, drops the
 //!    handlers and stops the listeners.
 
+// The futures of KV scans nested in job and backup code are deep.
+#![recursion_limit = "256"]
+
 pub mod client;
 mod config;
 pub mod demo;

@@ -311,8 +311,8 @@ impl Server {
         stop_task(self.sql_stop.take(), self.sql_task.take()).await;
         // The job registry too, even when the SQL task had to be cut short: its coordinators
         // and processors must not outlive the node.
-        if let Some(jobs) = self.sql().and_then(|sql| sql.jobs()) {
-            jobs.stop();
+        if let Some(sql) = self.sql() {
+            sql.detach_layers();
         }
         let previous = self.state.send_replace(NodeState::Stopped);
         if let Some(task) = self.start_task.take() {
@@ -444,13 +444,14 @@ async fn serve_sql(
     };
     match listener {
         Some(listener) => {
-            if let Err(e) = sql::pgwire::serve(listener, sql, shutdown).await {
+            if let Err(e) = sql::pgwire::serve(listener, sql.clone(), shutdown).await {
                 tracing::error!("sql server failed: {e}");
             }
         }
         None => shutdown.await,
     }
     jobs.stop();
+    sql.detach_layers();
 }
 
 /// Signals a listener to stop, gives it [`STOP_GRACE`] to finish, then cuts it.

@@ -196,14 +196,14 @@ pub struct ServerInner {
     bootstrapped: tokio::sync::OnceCell<()>,
     /// KV reads (gets and scans) issued by statements of this node.
     pub reads: Arc<std::sync::atomic::AtomicU64>,
-    jobs: std::sync::OnceLock<jobs::Registry>,
+    jobs: RwLock<Option<jobs::Registry>>,
     this: std::sync::OnceLock<std::sync::Weak<ServerInner>>,
 }
 
 impl ServerInner {
     /// The node's job registry, once the node has started it.
     pub fn jobs(&self) -> Option<jobs::Registry> {
-        self.jobs.get().cloned()
+        self.jobs.read().clone()
     }
 
     /// The [`SqlServer`] this state belongs to.
@@ -232,7 +232,7 @@ impl SqlServer {
             hooks: RwLock::new(HashMap::new()),
             bootstrapped: tokio::sync::OnceCell::new(),
             reads: Arc::default(),
-            jobs: std::sync::OnceLock::new(),
+            jobs: RwLock::new(None),
             this: std::sync::OnceLock::new(),
         });
         let _ = inner.this.set(Arc::downgrade(&inner));
@@ -268,14 +268,23 @@ impl SqlServer {
     }
 
     /// Gives the SQL layer the node's job registry (SHOW JOBS, PAUSE/RESUME/CANCEL, and the
-    /// hooks that create jobs). Set once; later calls are ignored.
+    /// hooks that create jobs).
     pub fn set_jobs(&self, registry: jobs::Registry) {
-        let _ = self.inner.jobs.set(registry);
+        *self.inner.jobs.write() = Some(registry);
     }
 
     /// The node's job registry, once set.
     pub fn jobs(&self) -> Option<jobs::Registry> {
         self.inner.jobs()
+    }
+
+    /// Drops every hook and the job registry: the hooks and the registry's resumers hold this
+    /// server, so a stopping node breaks those cycles to release its KV node and store.
+    pub fn detach_layers(&self) {
+        self.inner.hooks.write().clear();
+        if let Some(jobs) = self.inner.jobs.write().take() {
+            jobs.stop();
+        }
     }
 
     /// KV reads (gets and scans) statements of this node have issued so far.

@@ -30,8 +30,8 @@ impl Resumer for Waiting {
                 }],
             })
             .await?;
-            ctx.update_progress(0.5, b"half".to_vec()).await?;
             ctx.set_running_status("waiting for the test").await?;
+            ctx.update_progress(0.5, b"half".to_vec()).await?;
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 ctx.reload().await?;
