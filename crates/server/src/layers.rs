@@ -31,7 +31,15 @@ pub fn register(sql: &SqlServer, jobs: &jobs::Registry, rpc: &Registry, external
         .with_connections(connections)
         .with_options(options);
     backup::register(sql, jobs, storage.clone());
+    crate::forward::serve(rpc, sql);
+    if let Some(inner) = sql.hook(sql::HookKind::Restore) {
+        sql.register_hook(
+            sql::HookKind::Restore,
+            Arc::new(crate::forward::Forwarding { inner }),
+        );
+    }
     changefeed::register(sql, jobs, storage);
+    sql.set_changefeed_jobs_formatter(Arc::new(changefeed::show_changefeed_jobs));
 }
 
 /// The external connections stored in KV (`CREATE EXTERNAL CONNECTION`), kept in memory for

@@ -59,6 +59,7 @@ pub mod client;
 mod config;
 pub mod demo;
 mod error;
+mod forward;
 mod layers;
 mod local_cluster;
 mod nodelocal;

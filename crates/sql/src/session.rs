@@ -115,7 +115,7 @@ pub enum HookKind {
     Restore,
     /// SHOW BACKUP / SHOW BACKUPS.
     ShowBackup,
-    /// CREATE/ALTER CHANGEFEED, EXPERIMENTAL CHANGEFEED, SHOW CHANGEFEED JOB(S).
+    /// CREATE/ALTER CHANGEFEED, EXPERIMENTAL CHANGEFEED.
     Changefeed,
     /// CREATE/DROP/SHOW EXTERNAL CONNECTION.
     ExternalConnection,
@@ -134,9 +134,6 @@ impl HookKind {
             }
             Statement::Show(show) => match show.as_ref() {
                 Show::Backup(_) | Show::Backups { .. } => HookKind::ShowBackup,
-                Show::Jobs(j) if j.kind == crate::parser::JobKind::Changefeed => {
-                    HookKind::Changefeed
-                }
                 Show::ExternalConnections { .. } => HookKind::ExternalConnection,
                 _ => return None,
             },
@@ -186,6 +183,9 @@ pub trait StatementHook: Send + Sync {
     ) -> BoxFuture<'a, Result<StatementResult>>;
 }
 
+/// Formats changefeed job records as SHOW CHANGEFEED JOBS rows.
+pub type ChangefeedJobsFormatter = Arc<dyn Fn(&[jobs::JobRecord]) -> StatementResult + Send + Sync>;
+
 /// State shared by every session of a node.
 pub struct ServerInner {
     /// The KV node.
@@ -197,10 +197,16 @@ pub struct ServerInner {
     /// KV reads (gets and scans) issued by statements of this node.
     pub reads: Arc<std::sync::atomic::AtomicU64>,
     jobs: RwLock<Option<jobs::Registry>>,
+    changefeed_jobs: RwLock<Option<ChangefeedJobsFormatter>>,
     this: std::sync::OnceLock<std::sync::Weak<ServerInner>>,
 }
 
 impl ServerInner {
+    /// How SHOW CHANGEFEED JOBS prints changefeed jobs (registered by the changefeed layer).
+    pub fn changefeed_jobs_formatter(&self) -> Option<ChangefeedJobsFormatter> {
+        self.changefeed_jobs.read().clone()
+    }
+
     /// The node's job registry, once the node has started it.
     pub fn jobs(&self) -> Option<jobs::Registry> {
         self.jobs.read().clone()
@@ -233,6 +239,7 @@ impl SqlServer {
             bootstrapped: tokio::sync::OnceCell::new(),
             reads: Arc::default(),
             jobs: RwLock::new(None),
+            changefeed_jobs: RwLock::new(None),
             this: std::sync::OnceLock::new(),
         });
         let _ = inner.this.set(Arc::downgrade(&inner));
@@ -254,12 +261,18 @@ impl SqlServer {
         let mut vars = default_vars();
         vars.insert("database".into(), database.to_string());
         vars.insert("user".into(), user.to_string());
+        vars.insert("node_id".into(), self.inner.node.node_id().0.to_string());
         Session {
             server: self.clone(),
             user: user.to_string(),
             vars,
             txn: TxnState::Idle,
         }
+    }
+
+    /// The hook registered for a kind of statement.
+    pub fn hook(&self, kind: HookKind) -> Option<Arc<dyn StatementHook>> {
+        self.inner.hooks.read().get(&kind).cloned()
     }
 
     /// Registers the hook for a kind of statement (replacing any earlier one).
@@ -278,10 +291,17 @@ impl SqlServer {
         self.inner.jobs()
     }
 
+    /// Registers how SHOW CHANGEFEED JOB(S) prints the selected changefeed jobs (their sink,
+    /// tables, topics and format live in the changefeed layer's job details).
+    pub fn set_changefeed_jobs_formatter(&self, f: ChangefeedJobsFormatter) {
+        *self.inner.changefeed_jobs.write() = Some(f);
+    }
+
     /// Drops every hook and the job registry: the hooks and the registry's resumers hold this
     /// server, so a stopping node breaks those cycles to release its KV node and store.
     pub fn detach_layers(&self) {
         self.inner.hooks.write().clear();
+        self.inner.changefeed_jobs.write().take();
         if let Some(jobs) = self.inner.jobs.write().take() {
             jobs.stop();
         }

@@ -236,6 +236,33 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
         .into_iter()
         .map(|(n, t)| Column::new(n, t))
         .collect();
+    if s.kind == JobKind::Changefeed {
+        let Some(format) = ctx.server.changefeed_jobs_formatter() else {
+            return Err(SqlError::unimplemented(
+                "SHOW CHANGEFEED JOBS is not available yet",
+            ));
+        };
+        let mut records = match &ids {
+            Some(ids) => {
+                let mut out = Vec::new();
+                for id in ids {
+                    let rec = if s.when_complete {
+                        wait_terminal(&reg, *id).await?
+                    } else {
+                        reg.get(*id).await.map_err(job_error)?
+                    };
+                    out.push(rec);
+                }
+                out
+            }
+            None => reg.list().await.map_err(job_error)?,
+        };
+        records.retain(|r| r.job_type == jobs::JobType::Changefeed);
+        if ids.is_none() {
+            records.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        }
+        return Ok(format(&records));
+    }
     if s.kind == JobKind::Automatic {
         // Sextant runs no automatic jobs (statistics and span configs are not jobs here).
         return Ok(StatementResult::rows(columns, Vec::new()));
