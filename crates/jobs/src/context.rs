@@ -320,11 +320,12 @@ impl JobContext {
                 wanted.push((desc, pieces));
             }
         }
-        let infos: Vec<(Option<NodeId>, u64)> = futures::stream::iter(wanted.iter())
-            .map(|(desc, _)| range_info(node, desc))
-            .buffered(8)
-            .collect()
-            .await;
+        let lookups: Vec<_> = wanted
+            .iter()
+            .map(|(desc, _)| range_info(node.clone(), desc.clone()))
+            .collect();
+        let infos: Vec<(Option<NodeId>, u64)> =
+            futures::stream::iter(lookups).buffered(8).collect().await;
         let mut ranges = Vec::new();
         for ((desc, pieces), (leaseholder, bytes)) in wanted.iter().zip(infos) {
             let share = bytes / pieces.len().max(1) as u64;
@@ -527,7 +528,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// The leaseholder and live bytes of a range, asked of its replicas (live ones first).
-async fn range_info(node: &KvNode, desc: &RangeDescriptor) -> (Option<NodeId>, u64) {
+async fn range_info(node: KvNode, desc: RangeDescriptor) -> (Option<NodeId>, u64) {
     let rpc = node.store().rpc_client();
     let ba = BatchRequest {
         header: Header {

@@ -1,0 +1,8 @@
+//! jobs' integration tests: one binary, one module per topic, over in-process multi-node
+//! clusters with localities (real KV nodes, real RPC on loopback).
+
+mod cluster;
+mod flow;
+mod lifecycle;
+mod placement;
+mod testjob;
