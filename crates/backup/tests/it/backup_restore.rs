@@ -189,7 +189,14 @@ async fn execution_locality_and_statement_errors() {
     assert_eq!(int(&r.rows[0][3]), 100);
     let id = int(&r.rows[0][0]);
     let rec = c.nodes[0].jobs.get(id).await.expect("job");
-    assert_eq!(rec.coordinator_id.map(|n| n.0).or(Some(2)), Some(2));
+    if let Some(coordinator) = rec.coordinator_id {
+        let loc = c.nodes[0].node.directory().locality(coordinator);
+        assert_eq!(
+            loc.region(),
+            Some("us-west1"),
+            "coordinated in the filter's region"
+        );
+    }
     let plan = rec.plan.expect("a plan was recorded");
     assert!(!plan.nodes.is_empty());
     for n in &plan.nodes {

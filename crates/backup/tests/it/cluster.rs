@@ -111,10 +111,24 @@ impl TestCluster {
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
                 let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
-                let r: Result<Result<(), String>, _> = client
-                    .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
-                    .await;
-                r.expect("init rpc").expect("init");
+                // The node registers `node.init` once it has started: retry until it answers.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+                loop {
+                    let r: Result<Result<(), String>, _> = client
+                        .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
+                        .await;
+                    match r {
+                        Ok(r) => {
+                            r.expect("init");
+                            break;
+                        }
+                        Err(e) if tokio::time::Instant::now() < deadline => {
+                            tracing::debug!("init not yet served: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => panic!("init rpc: {e}"),
+                    }
+                }
             }
         }
         let mut nodes = Vec::new();
