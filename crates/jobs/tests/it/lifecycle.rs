@@ -229,10 +229,17 @@ async fn coordinator_death_adoption_from_checkpoint() {
     c.nodes[idx].kill().await;
     let survivor = c.nodes[3 - idx].id();
 
-    let rec = tokio::time::timeout(Duration::from_secs(20), c.nodes[0].jobs.wait_for_job(id))
-        .await
-        .expect("finishes after adoption")
-        .expect("wait");
+    let waited =
+        tokio::time::timeout(Duration::from_secs(20), c.nodes[0].jobs.wait_for_job(id)).await;
+    let Ok(rec) = waited else {
+        panic!(
+            "not finished after adoption: {:#?}\nevents: {:?}\nlive: {:?}",
+            c.nodes[0].jobs.get(id).await,
+            c.log.events(),
+            c.nodes[3 - idx].node.directory().all()
+        );
+    };
+    let rec = rec.expect("wait");
     assert_eq!(rec.status, JobStatus::Succeeded);
     assert_eq!(
         rec.coordinator_id,
