@@ -33,6 +33,16 @@ enum Bench {
         #[arg(long, default_value_t = 2000)]
         writes: usize,
     },
+    /// Point SELECT and single-row INSERT through the PostgreSQL wire protocol: throughput and
+    /// p99 ÷ PostgreSQL 15 (fsync on, one node) on the same rows in the same run.
+    SqlPoint {
+        /// Rows inserted (one INSERT each), then point-read.
+        #[arg(long, default_value_t = 5000)]
+        rows: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Idle CPU and memory per node with many ranges.
     Idle {
         /// Ranges in the cluster (each replicated on all 3 nodes).
@@ -52,6 +62,7 @@ fn main() -> Result<()> {
     match cli.bench {
         Bench::WriteLatency { writes } => rt.block_on(write_latency(writes)),
         Bench::Idle { ranges, seconds } => rt.block_on(idle(ranges, seconds)),
+        Bench::SqlPoint { rows, concurrency } => rt.block_on(sql_point(rows, concurrency)),
     }
 }
 
@@ -203,5 +214,126 @@ async fn idle(ranges: usize, seconds: u64) -> Result<()> {
         per_node_mb * 1000.0 / total.max(1) as f64
     );
     c.shutdown().await;
+    Ok(())
+}
+
+/// Runs `ops` statements over `concurrency` connections made by `connect`; operation `i` runs
+/// `stmt` with `args(i)`. Returns (ops per second, p50 µs, p99 µs).
+async fn drive(
+    clients: &[tokio_postgres::Client],
+    ops: usize,
+    stmt: &str,
+    args: fn(usize) -> (i64, String),
+) -> Result<(f64, f64, f64)> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let n = clients.len();
+    for (w, c) in clients.iter().enumerate() {
+        let st = c.prepare(stmt).await?;
+        let with_value = st.params().len() == 2;
+        tasks.push(async move {
+            let mut lat = Vec::new();
+            let mut i = w;
+            while i < ops {
+                let (k, v) = args(i);
+                let t = Instant::now();
+                if with_value {
+                    c.execute(&st, &[&k, &v]).await?;
+                } else {
+                    let rows = c.query(&st, &[&k]).await?;
+                    anyhow::ensure!(rows.len() == 1, "row {k} not found");
+                }
+                lat.push(t.elapsed());
+                i += n;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        });
+    }
+    let mut all = Vec::with_capacity(ops);
+    for r in futures::future::join_all(tasks).await {
+        all.extend(r?);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(all);
+    Ok((ops as f64 / secs, p50, p99))
+}
+
+async fn connect_all(
+    cfg: &tokio_postgres::Config,
+    n: usize,
+) -> Result<Vec<tokio_postgres::Client>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let (c, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn row_args(i: usize) -> (i64, String) {
+    (i as i64, format!("value-{i:08}-{}", "x".repeat(64)))
+}
+
+async fn sql_point(rows: usize, concurrency: usize) -> Result<()> {
+    let schema = "CREATE TABLE kv (k INT8 PRIMARY KEY, v TEXT NOT NULL)";
+    let insert = "INSERT INTO kv (k, v) VALUES ($1, $2)";
+    let select = "SELECT v FROM kv WHERE k = $1";
+
+    // PostgreSQL 15, fsync on (the default), one node.
+    let pg = client::testing::PgServer::start().ok_or_else(|| {
+        anyhow::anyhow!("PostgreSQL 15 is not installed: run scripts/test-deps.sh")
+    })?;
+    let pg_cfg = pg.config("postgres");
+    let pgc = connect_all(&pg_cfg, concurrency).await?;
+    pgc[0].batch_execute(schema).await?;
+    let pg_ins = drive(&pgc, rows, insert, row_args).await?;
+    let pg_sel = drive(&pgc, rows, select, row_args).await?;
+    drop(pgc);
+
+    // Sextant: three nodes on disk (3 replicas), clients on node 1.
+    let c = cluster(true).await?;
+    let addr = c
+        .server(0)
+        .map(|s| s.sql_addr().to_string())
+        .unwrap_or_default();
+    let cfg: tokio_postgres::Config =
+        format!("postgresql://root@{addr}/defaultdb?sslmode=disable").parse()?;
+    let sc = connect_all(&cfg, concurrency).await?;
+    sc[0].batch_execute(schema).await?;
+    // Warm the range cache and lease.
+    sc[0]
+        .batch_execute("INSERT INTO kv VALUES (-1, 'warm'); SELECT v FROM kv WHERE k = -1")
+        .await?;
+    let sx_ins = drive(&sc, rows, insert, row_args).await?;
+    let sx_sel = drive(&sc, rows, select, row_args).await?;
+    drop(sc);
+    c.shutdown().await;
+
+    println!(
+        "sql-point: {rows} rows (INT8 key, 80-byte text), {concurrency} connections, prepared statements"
+    );
+    println!(
+        "  {:<26}{:>12}{:>12}{:>12}",
+        "", "ops/s", "p50 us", "p99 us"
+    );
+    for (name, r) in [
+        ("sextant INSERT (3 repl.)", sx_ins),
+        ("postgres INSERT", pg_ins),
+        ("sextant point SELECT", sx_sel),
+        ("postgres point SELECT", pg_sel),
+    ] {
+        println!("  {name:<26}{:>12.0}{:>12.0}{:>12.0}", r.0, r.1, r.2);
+    }
+    println!(
+        "  ratio INSERT  throughput {:.2} x   p99 {:.2} x",
+        sx_ins.0 / pg_ins.0,
+        sx_ins.2 / pg_ins.2
+    );
+    println!(
+        "  ratio SELECT  throughput {:.2} x   p99 {:.2} x",
+        sx_sel.0 / pg_sel.0,
+        sx_sel.2 / pg_sel.2
+    );
     Ok(())
 }
