@@ -516,7 +516,16 @@ impl KvNode {
     pub async fn admin_split(&self, key: &Key) -> Result<(), KvError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let desc = self.inner.sender.lookup(key).await?;
+            // The meta lookup itself may meet a lease in motion (right after start): retry it
+            // like the split.
+            let desc = match self.inner.sender.lookup(key).await {
+                Ok(desc) => desc,
+                Err(e) if e.is_routing() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if desc.start_key == *key {
                 return Ok(());
             }
