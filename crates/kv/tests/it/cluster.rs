@@ -93,8 +93,9 @@ impl TestCluster {
                     .await
                     .expect("node start")
             });
+            let first = i == 0;
             pending.push((start, addr, stop, server));
-            if i == 0 {
+            if first {
                 // Bootstrap the cluster on the first node before the others join.
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
@@ -103,6 +104,13 @@ impl TestCluster {
                     .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
                     .await;
                 r.expect("init rpc").expect("init");
+                // Let the first node finish starting (its first ranges exist) before the
+                // others join: a join racing the bootstrap has been seen to leave the joiner
+                // unable to reach r1 for its whole start timeout.
+                let (start, addr, stop, server) = pending.pop().expect("first node");
+                let node = start.await.expect("join task");
+                let done = tokio::spawn(async move { node });
+                pending.push((done, addr, stop, server));
             }
         }
         let mut nodes = Vec::new();
