@@ -70,20 +70,7 @@ where
 /// The text of an option value: a string literal, a placeholder bound to a string, a number or
 /// a boolean.
 pub fn option_text(v: &OptionValue, params: &[Datum]) -> Result<String> {
-    Ok(match v {
-        OptionValue::String(s) | OptionValue::Number(s) => s.clone(),
-        OptionValue::Bool(b) => b.to_string(),
-        OptionValue::Placeholder(n) => match params.get((*n as usize).wrapping_sub(1)) {
-            Some(Datum::String(s)) => s.clone(),
-            Some(Datum::Null) | None => {
-                return Err(BackupError::sql(
-                    errcode::INVALID_PARAMETER_VALUE,
-                    format!("no value provided for placeholder: ${n}"),
-                ));
-            }
-            Some(other) => other.to_string(),
-        },
-    })
+    Ok(v.text(params)?)
 }
 
 /// A boolean option: absent is false, a bare flag is true.

@@ -91,16 +91,7 @@ impl StatementHook for ChangefeedHook {
 }
 
 fn option_text(v: &OptionValue, params: &[Datum]) -> Result<String, SqlError> {
-    Ok(match v {
-        OptionValue::String(s) | OptionValue::Number(s) => s.clone(),
-        OptionValue::Bool(b) => b.to_string(),
-        OptionValue::Placeholder(n) => {
-            let d = params.get((*n as usize).saturating_sub(1)).ok_or_else(|| {
-                SqlError::new(errcode::SYNTAX_ERROR, format!("no value for ${n}"))
-            })?;
-            d.to_pg_text().unwrap_or_default()
-        }
-    })
+    v.text(params)
 }
 
 fn written_options(

@@ -12,7 +12,7 @@ use locality::LocalityFilter;
 use rpc::{Registry, RpcError};
 use serde::{Deserialize, Serialize};
 use sql::error::SqlError;
-use sql::parser::{OptionValue, Statement};
+use sql::parser::Statement;
 use sql::{Column, Datum, HookContext, SqlServer, StatementHook, StatementResult, Type};
 
 /// The method that runs a forwarded statement.
@@ -85,16 +85,9 @@ pub struct Forwarding {
 }
 
 fn filter_of(stmt: &Statement, params: &[Datum]) -> Option<String> {
-    let v = match stmt {
-        Statement::Restore(r) => r.options.execution_locality.as_ref()?,
-        _ => return None,
-    };
-    match v {
-        OptionValue::String(s) | OptionValue::Number(s) => Some(s.clone()),
-        OptionValue::Bool(b) => Some(b.to_string()),
-        OptionValue::Placeholder(n) => params
-            .get((*n as usize).saturating_sub(1))
-            .map(|d| d.to_string()),
+    match stmt {
+        Statement::Restore(r) => r.options.execution_locality.as_ref()?.text(params).ok(),
+        _ => None,
     }
 }
 

@@ -699,16 +699,7 @@ fn zone_error(e: base::zone::ZoneError) -> SqlError {
 }
 
 fn setting_value(ctx: &StmtCtx<'_>, v: &crate::parser::OptionValue) -> Result<String> {
-    use crate::parser::OptionValue as O;
-    Ok(match v {
-        O::String(s) | O::Number(s) => s.clone(),
-        O::Bool(b) => b.to_string(),
-        O::Placeholder(n) => ctx
-            .params
-            .get((*n as usize).saturating_sub(1))
-            .map(|d| d.to_string())
-            .ok_or_else(|| SqlError::syntax(format!("no value provided for placeholder: ${n}")))?,
-    })
+    v.text(&ctx.params)
 }
 
 fn number<T: std::str::FromStr>(key: ZoneKey, s: &str) -> Result<T> {

@@ -232,10 +232,6 @@ fn job_id_of(d: &Datum) -> Result<JobId> {
 pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementResult> {
     let reg = registry(ctx)?;
     let ids = selected_ids(ctx, &s.selection).await?;
-    let columns: Vec<Column> = show_jobs_columns(s.execution_details)
-        .into_iter()
-        .map(|(n, t)| Column::new(n, t))
-        .collect();
     if s.kind == JobKind::Changefeed {
         let Some(format) = ctx.server.changefeed_jobs_formatter() else {
             return Err(SqlError::unimplemented(
@@ -243,18 +239,7 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
             ));
         };
         let mut records = match &ids {
-            Some(ids) => {
-                let mut out = Vec::new();
-                for id in ids {
-                    let rec = if s.when_complete {
-                        wait_terminal(&reg, *id).await?
-                    } else {
-                        reg.get(*id).await.map_err(job_error)?
-                    };
-                    out.push(rec);
-                }
-                out
-            }
+            Some(ids) => selected_records(&reg, ids, s).await?,
             None => reg.list().await.map_err(job_error)?,
         };
         records.retain(|r| r.job_type == jobs::JobType::Changefeed);
@@ -263,33 +248,16 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
         }
         return Ok(format(&records));
     }
+    let columns: Vec<Column> = show_jobs_columns(s.execution_details)
+        .into_iter()
+        .map(|(n, t)| Column::new(n, t))
+        .collect();
     if s.kind == JobKind::Automatic {
         // Sextant runs no automatic jobs (statistics and span configs are not jobs here).
         return Ok(StatementResult::rows(columns, Vec::new()));
     }
     let records = match &ids {
-        Some(ids) => {
-            let mut out = Vec::new();
-            for id in ids {
-                let rec = if s.when_complete {
-                    wait_terminal(&reg, *id).await?
-                } else {
-                    match reg.get(*id).await {
-                        Ok(r) => r,
-                        // SHOW JOBS <query> skips ids that are not jobs, like CockroachDB's
-                        // join against the jobs table; SHOW JOB <id> says so.
-                        Err(JobError::NotFound(_))
-                            if matches!(s.selection, JobSelection::Query(_)) =>
-                        {
-                            continue;
-                        }
-                        Err(e) => return Err(job_error(e)),
-                    }
-                };
-                out.push(rec);
-            }
-            out
-        }
+        Some(ids) => selected_records(&reg, ids, s).await?,
         None => {
             if s.when_complete {
                 return Err(SqlError::syntax(
@@ -319,6 +287,28 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
         .map(|j| job_row(j, s.execution_details))
         .collect();
     Ok(StatementResult::rows(columns, rows))
+}
+
+/// The records of the jobs `ids` names, in order; with `WHEN COMPLETE`, once each is terminal.
+/// `SHOW JOBS <query>` skips ids that are not jobs, like CockroachDB's join against the jobs
+/// table; `SHOW JOB <id>` says so.
+async fn selected_records(reg: &Registry, ids: &[JobId], s: &ShowJobs) -> Result<Vec<JobRecord>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let rec = if s.when_complete {
+            wait_terminal(reg, *id).await?
+        } else {
+            match reg.get(*id).await {
+                Ok(r) => r,
+                Err(JobError::NotFound(_)) if matches!(s.selection, JobSelection::Query(_)) => {
+                    continue;
+                }
+                Err(e) => return Err(job_error(e)),
+            }
+        };
+        out.push(rec);
+    }
+    Ok(out)
 }
 
 async fn wait_terminal(reg: &Registry, id: JobId) -> Result<JobRecord> {

@@ -206,6 +206,27 @@ pub enum OptionValue {
 }
 
 impl OptionValue {
+    /// The value as text, with placeholders bound from `params` (extended protocol): a string
+    /// literal or string parameter as is, a number as written, a boolean as `true`/`false`.
+    /// An unbound or NULL placeholder is `no value provided for placeholder: $n` (42601).
+    pub fn text(&self, params: &[crate::types::Datum]) -> crate::error::Result<String> {
+        use crate::types::Datum;
+        Ok(match self {
+            OptionValue::String(s) | OptionValue::Number(s) => s.clone(),
+            OptionValue::Bool(b) => b.to_string(),
+            OptionValue::Placeholder(n) => match params.get((*n as usize).wrapping_sub(1)) {
+                Some(Datum::String(s)) => s.clone(),
+                Some(Datum::Null) | None => {
+                    return Err(crate::error::SqlError::new(
+                        base::errcode::SYNTAX_ERROR,
+                        format!("no value provided for placeholder: ${n}"),
+                    ));
+                }
+                Some(other) => other.to_string(),
+            },
+        })
+    }
+
     /// The string, if this is a string literal.
     pub fn as_str(&self) -> Option<&str> {
         match self {
