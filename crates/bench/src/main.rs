@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo run --release -p sextant-bench -- write-latency` (or `idle --ranges 1000`).
 
+mod backup_bench;
+mod changefeed_bench;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use server::{LocalCluster, LocalClusterOptions};
@@ -43,6 +46,10 @@ enum Bench {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// BACKUP/RESTORE throughput and job start latency against pg_dump/pg_restore.
+    Backup(backup_bench::Args),
+    /// CHANGEFEED latency and throughput against PostgreSQL logical decoding.
+    Changefeed(changefeed_bench::Args),
     /// Idle CPU and memory per node with many ranges.
     Idle {
         /// Ranges in the cluster (each replicated on all 3 nodes).
@@ -63,6 +70,8 @@ fn main() -> Result<()> {
         Bench::WriteLatency { writes } => rt.block_on(write_latency(writes)),
         Bench::Idle { ranges, seconds } => rt.block_on(idle(ranges, seconds)),
         Bench::SqlPoint { rows, concurrency } => rt.block_on(sql_point(rows, concurrency)),
+        Bench::Backup(args) => rt.block_on(backup_bench::run(args)),
+        Bench::Changefeed(args) => rt.block_on(changefeed_bench::run(args)),
     }
 }
 
