@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 /// Serves a node's [`Registry`] to other nodes.
 pub struct RpcServer;
@@ -41,12 +41,16 @@ impl RpcServer {
         let service = TransportServer::new(Service { registry, ctx })
             .max_decoding_message_size(options.max_message_size)
             .max_encoding_message_size(options.max_message_size);
+        // The builder's `tcp_nodelay` applies only to listeners tonic binds itself; accepted
+        // sockets of a given listener need it set here, or Nagle's algorithm holds small
+        // responses (a Raft append acknowledgement, a KV reply) until the peer's delayed ACK,
+        // about 40 ms on Linux.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .http2_keepalive_interval(Some(options.keepalive_interval))
             .http2_keepalive_timeout(Some(options.keepalive_timeout))
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(std::io::Error::other)
     }
