@@ -18,11 +18,13 @@
 //! - [`txn`]: transactions (SERIALIZABLE): intents, records, heartbeats, refresh, commit.
 //! - [`allocator`]: where replicas and leases should be, from zone configs (pure).
 //! - [`node`]: bootstrap, join, liveness, the node directory, the replicate queue, splits.
+//! - [`metrics`]: bytes of read responses served, per gateway node and region.
 
 pub mod allocator;
 pub mod api;
 pub mod command;
 pub mod dist_sender;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod rangefeed;

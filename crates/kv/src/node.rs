@@ -364,6 +364,16 @@ impl KvNode {
         &self.inner.clock
     }
 
+    /// Bytes of read responses this node's replicas served, split by whether the gateway is
+    /// in this node's region (see [`crate::metrics`]).
+    pub fn read_metrics(&self) -> crate::metrics::ReadMetricsSnapshot {
+        crate::metrics::ReadMetricsSnapshot::split(
+            self.locality(),
+            self.inner.store.read_metrics().by_gateway(),
+            |n| self.inner.nodes.locality(n),
+        )
+    }
+
     async fn bootstrap_ranges(&self) -> Result<(), NodeError> {
         let me = ReplicaDescriptor {
             node_id: self.inner.node_id,

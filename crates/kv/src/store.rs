@@ -86,6 +86,7 @@ struct StoreInner {
     replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
     cfg: StoreConfig,
     events: mpsc::UnboundedSender<StoreEvent>,
+    read_metrics: crate::metrics::ReadMetrics,
 }
 
 impl Store {
@@ -111,6 +112,7 @@ impl Store {
                 replicas: RwLock::new(HashMap::new()),
                 cfg,
                 events: tx,
+                read_metrics: Default::default(),
             }),
         };
         router.set_factory(Arc::new(Factory(Arc::downgrade(&store.inner))));
@@ -219,6 +221,11 @@ impl Store {
         self.inner.replicas.read().get(&range_id).cloned()
     }
 
+    /// Bytes of read responses served by this store, per gateway node.
+    pub fn read_metrics(&self) -> &crate::metrics::ReadMetrics {
+        &self.inner.read_metrics
+    }
+
     /// Every replica.
     pub fn replicas(&self) -> Vec<Arc<Replica>> {
         let mut v: Vec<_> = self.inner.replicas.read().values().cloned().collect();
@@ -243,7 +250,11 @@ impl Store {
         let replica = self
             .replica(range_id)
             .ok_or(KvError::RangeNotFound { range_id })?;
+        let read = crate::metrics::ReadSource::of(&ba);
         let result = replica.send(ba).await;
+        if let (Some(read), Ok(resp)) = (&read, &result) {
+            self.inner.read_metrics.record(read, resp);
+        }
         // A quiescent replica that could not serve the request (a follower asked for the lease,
         // or for a read its closed timestamp does not cover) wakes its range: if the leader is
         // gone, someone must notice.
