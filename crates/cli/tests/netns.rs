@@ -339,6 +339,91 @@ fn start_moto(ns: &str, addr: &str, via_ns: &str, bucket: &str, dir: &Path) -> O
     Some(proc)
 }
 
+/// The webhook endpoint of [`start_webhook_sink`]: every request it answered, in arrival order.
+/// It answers 200 to each and appends one JSON line per request to a file.
+pub struct WebhookSink {
+    _proc: Proc,
+    log: PathBuf,
+    /// `http://<addr>:<port>`.
+    pub base: String,
+}
+
+/// One request the webhook endpoint received.
+#[derive(Debug)]
+pub struct WebhookRequest {
+    /// The request path.
+    pub path: String,
+    /// The `Content-Type` header.
+    pub content_type: String,
+    /// The body, byte for byte (as UTF-8).
+    pub body: String,
+}
+
+impl WebhookSink {
+    /// Every request so far whose path is `path`.
+    pub fn requests(&self, path: &str) -> Vec<WebhookRequest> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| WebhookRequest {
+                path: v["path"].as_str().unwrap_or_default().to_string(),
+                content_type: v["type"].as_str().unwrap_or_default().to_string(),
+                body: v["body"].as_str().unwrap_or_default().to_string(),
+            })
+            .filter(|r| r.path == path)
+            .collect()
+    }
+}
+
+/// The webhook endpoint: Python's http.server, answering every POST with 200 and appending
+/// `{"path", "type", "body"}` (the body as one JSON string, so it is kept byte for byte) to the
+/// log file, one line per request.
+const WEBHOOK_SERVER: &str = r#"
+import http.server, json, sys, threading
+log, lock = open(sys.argv[1], 'a'), threading.Lock()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        line = json.dumps({'path': self.path, 'type': self.headers.get('Content-Type'),
+                           'body': body.decode('utf-8')})
+        with lock:
+            log.write(line + '\n')
+            log.flush()
+        self.reply()
+    def do_GET(self):
+        self.reply()
+    def reply(self):
+        self.send_response(200)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), Handler).serve_forever()
+"#;
+
+/// Starts a webhook endpoint in namespace `ns` on `addr:8000`, and waits until it answers from
+/// `via_ns` (a region that reaches it).
+fn start_webhook_sink(ns: &str, addr: &str, via_ns: &str, dir: &Path) -> WebhookSink {
+    let log = dir.join("webhook.ndjson");
+    let mut cmd = Topology::command_in(ns, "python3");
+    cmd.args(["-c", WEBHOOK_SERVER])
+        .arg(&log)
+        .args([addr, "8000"]);
+    let proc = Proc::spawn(cmd, &dir.join("webhook"));
+    let base = format!("http://{addr}:8000");
+    eventually(
+        Duration::from_secs(20),
+        "the webhook endpoint answers",
+        || http_get_from(via_ns, &format!("{base}/")) == Ok(200),
+    );
+    WebhookSink {
+        _proc: proc,
+        log,
+        base,
+    }
+}
+
 /// The storage server answers from the region it is linked to and is unreachable, at once, from
 /// the others and from the root namespace.
 #[test]
@@ -588,4 +673,209 @@ fn backup_reaches_a_regional_bucket_only_with_execution_locality() {
     let a = psql(east, "SELECT count(*), sum(qty) FROM shop.orders").expect("sum");
     let b = psql(east, "SELECT count(*), sum(qty) FROM shop2.orders").expect("sum");
     assert_eq!(a, b);
+}
+
+/// The body of a webhook request carrying one row message, or `None` for any other body.
+fn webhook_row(body: &str) -> Option<&str> {
+    body.strip_prefix("{\"payload\":[")?
+        .strip_suffix("],\"length\":1}")
+}
+
+/// Whether `body` is a resolved message, `{"resolved":"<wall ns>.<10-digit logical>"}`.
+fn is_resolved_body(body: &str) -> bool {
+    let Some(ts) = body
+        .strip_prefix("{\"resolved\":\"")
+        .and_then(|b| b.strip_suffix("\"}"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    ts.split_once('.')
+        .is_some_and(|(wall, logical)| digits(wall) && logical.len() == 10 && digits(logical))
+}
+
+/// The seeds' changefeed case for real: a webhook endpoint answers only in us-west1.
+///
+/// A webhook gets no request at CREATE CHANGEFEED (as in CockroachDB), so the feed created in
+/// us-east1 without a filter is created; its coordinator is the gateway, whose resolved
+/// messages cannot reach the endpoint, so the job keeps retrying with the sink error as its
+/// running status. The same feed created from the same gateway with `execution_locality =
+/// 'region=us-west1'` delivers the rows written before it (the initial scan) and after it, each
+/// in its own POST with CockroachDB's body, plus resolved messages; SHOW JOB shows the
+/// coordinator in us-west1 and the plan has every aggregator there.
+#[test]
+fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
+    if !namespaces_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut topo = Topology::new(3).expect("topology");
+    let (sink_ns, sink_ip) = topo.isolated_host(1).expect("isolated host");
+    let sink = start_webhook_sink(&sink_ns, &sink_ip, topo.region_ns(1), dir.path());
+    let cluster = RegionCluster::start(&topo, dir.path());
+    let east = &cluster.sql[0];
+    let east_id = psql(east, "SHOW node_id").expect("node id");
+    let west_id = psql(&cluster.sql[1], "SHOW node_id").expect("node id");
+    psql(
+        east,
+        "CREATE TABLE t (id INT PRIMARY KEY, item STRING); \
+         INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    )
+    .expect("schema and rows");
+    // Resolved messages are sent by the coordinator: with them the coordinator's node needs
+    // the endpoint too, wherever the table's leaseholder (and so its aggregator) is.
+    let opts = "resolved = '1s', min_checkpoint_frequency = '1s'";
+
+    // Without a filter.
+    let job = psql(
+        east,
+        &format!(
+            "CREATE CHANGEFEED FOR TABLE t INTO 'webhook-{}/fail' WITH {opts}",
+            sink.base
+        ),
+    )
+    .expect("created: a webhook is not contacted at CREATE");
+    let show = format!("SELECT status, running_status, coordinator_id FROM [SHOW JOB {job}]");
+    let mut row = String::new();
+    eventually(
+        Duration::from_secs(20),
+        "the job records the sink error",
+        || {
+            row = psql(east, &show).expect("show job");
+            row.contains("transient error")
+        },
+    );
+    // The coordinator is the gateway in us-east1; reqwest's "error sending request" is the
+    // failed dial (the endpoint answers every request it gets with 200).
+    assert_eq!(
+        row,
+        format!(
+            "running|transient error: sink: webhook sink: error sending request for url \
+             ({}/fail) (after 3 retries)|{east_id}",
+            sink.base
+        )
+    );
+    psql(east, &format!("CANCEL JOB {job}")).expect("cancel");
+    eventually(Duration::from_secs(20), "the job is canceled", || {
+        psql(east, &format!("SELECT status FROM [SHOW JOB {job}]")).as_deref() == Ok("canceled")
+    });
+
+    // Pinned to us-west1, from the same gateway.
+    let uri = format!("webhook-{}/feed", sink.base);
+    let job = psql(
+        east,
+        &format!(
+            "CREATE CHANGEFEED FOR TABLE t INTO '{uri}' \
+             WITH execution_locality = 'region=us-west1', {opts}"
+        ),
+    )
+    .expect("changefeed pinned to us-west1");
+    let msg = |id: i64, item: &str| {
+        format!(r#"{{"after": {{"id": {id}, "item": "{item}"}}, "key": [{id}], "topic": "t"}}"#)
+    };
+    let rows = || -> Vec<String> {
+        sink.requests("/feed")
+            .iter()
+            .filter_map(|r| webhook_row(&r.body).map(str::to_string))
+            .collect()
+    };
+    let before = [msg(1, "a"), msg(2, "b"), msg(3, "c")];
+    eventually(Duration::from_secs(20), "the initial scan arrives", || {
+        let got = rows();
+        before.iter().all(|m| got.contains(m))
+    });
+    psql(
+        east,
+        "INSERT INTO t VALUES (4, 'd'); UPDATE t SET item = 'b2' WHERE id = 2; \
+         DELETE FROM t WHERE id = 3;",
+    )
+    .expect("changes");
+    let deleted = r#"{"after": null, "key": [3], "topic": "t"}"#.to_string();
+    let after = [msg(4, "d"), msg(2, "b2"), deleted.clone()];
+    eventually(
+        Duration::from_secs(20),
+        "the later changes and a resolved message after them arrive",
+        || {
+            let reqs = sink.requests("/feed");
+            let last_row = reqs.iter().rposition(|r| webhook_row(&r.body).is_some());
+            let resolved_after = reqs
+                .iter()
+                .rposition(|r| is_resolved_body(&r.body))
+                .is_some_and(|i| Some(i) > last_row);
+            let got = rows();
+            resolved_after && after.iter().all(|m| got.contains(m))
+        },
+    );
+    let reqs = sink.requests("/feed");
+    for r in &reqs {
+        assert_eq!(r.content_type, "application/json", "{r:?}");
+        assert!(
+            webhook_row(&r.body).is_some() || is_resolved_body(&r.body),
+            "unexpected body: {}",
+            r.body
+        );
+    }
+    let got = rows();
+    let mut distinct = got.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut expected: Vec<String> = before.iter().chain(after.iter()).cloned().collect();
+    expected.sort();
+    assert_eq!(distinct, expected, "delivered: {got:#?}");
+    // A key's versions are first delivered in commit order.
+    let first = |m: &str| got.iter().position(|g| g == m).expect("delivered");
+    assert!(first(&msg(2, "b")) < first(&msg(2, "b2")), "{got:#?}");
+    assert!(first(&msg(3, "c")) < first(&deleted), "{got:#?}");
+
+    // The coordinator and every aggregator ran in us-west1.
+    assert_eq!(
+        psql(
+            east,
+            &format!(
+                "SELECT job_type, status, coordinator_id, execution_errors FROM [SHOW JOB {job}]"
+            )
+        ),
+        Ok(format!("CHANGEFEED|running|{west_id}|{{}}"))
+    );
+    let plan = psql(
+        east,
+        &format!("SELECT node_id, locality FROM crdb_internal.job_plans WHERE job_id = {job}"),
+    )
+    .expect("plan");
+    assert_eq!(
+        plan.lines().collect::<Vec<_>>(),
+        vec![format!("{west_id}|region=us-west1,zone=us-west1-a")]
+    );
+    let details = psql(
+        east,
+        &format!(
+            "SELECT execution_locality, execution_details \
+             FROM [SHOW JOB {job} WITH EXECUTION DETAILS]"
+        ),
+    )
+    .expect("execution details");
+    let (locality, per_node) = details.split_once('|').expect("two columns");
+    assert_eq!(locality, "region=us-west1");
+    assert!(
+        per_node.contains(&format!(
+            "n{west_id} region=us-west1,zone=us-west1-a: 1 ranges"
+        )),
+        "{per_node}"
+    );
+    assert!(
+        !per_node.contains("us-east1") && !per_node.contains("europe-west1"),
+        "{per_node}"
+    );
+    let changefeed = format!(
+        "SELECT description, status, sink_uri, full_table_names, topics, format, error, \
+         high_water_timestamp IS NOT NULL FROM [SHOW CHANGEFEED JOBS] WHERE job_id = {job}"
+    );
+    assert_eq!(
+        psql(east, &changefeed),
+        Ok(format!(
+            "CREATE CHANGEFEED FOR TABLE t INTO '{uri}' WITH OPTIONS (execution_locality = \
+             'region=us-west1', resolved = '1s', min_checkpoint_frequency = '1s')\
+             |running|{uri}|{{defaultdb.public.t}}|t|json||t"
+        ))
+    );
 }
