@@ -196,6 +196,10 @@ async fn show_pause_resume_cancel_jobs_over_the_wire() {
         details.contains("3 ranges") && details.contains("2 leaseholder"),
         "{details}"
     );
+    assert!(
+        details.starts_with(&format!("{west} region=us-west1")),
+        "one line per node, named like n3: {details}"
+    );
 
     // PAUSE, PAUSE again (no-op), RESUME, CANCEL.
     client

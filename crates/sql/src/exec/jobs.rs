@@ -151,7 +151,7 @@ pub fn plan_text(j: &JobRecord) -> String {
                 }
             }
             format!(
-                "n{} {}: {} ranges, {} ({})",
+                "{} {}: {} ranges, {} ({})",
                 n.node_id,
                 n.locality,
                 n.ranges,
