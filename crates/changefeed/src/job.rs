@@ -14,7 +14,11 @@
 //!    with the table descriptor, filtered and projected for CDC queries, encoded and emitted.
 //!    Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
 //!    timestamps of its spans to the coordinator, so a reported span never has unflushed rows
-//!    at or below its timestamp.
+//!    at or below its timestamp. When its lowest span has not checkpointed for
+//!    [`LAGGING_NUDGE`], it reads from that range's leaseholder: a range whose lease moved
+//!    while idle (the partitions of a table made REGIONAL BY ROW move their leases to their
+//!    regions) closes no timestamp until its new leaseholder serves a request, and without
+//!    the read the feed would never resolve past it.
 //! 3. The coordinator forwards a [`Frontier`] with those reports. Its loop
 //!    ([`ChangeFrontier::tick`]) checkpoints the high-water and the spans ahead of it into
 //!    the job every `min_checkpoint_frequency` (and sets the job's high-water for SHOW
@@ -56,6 +60,14 @@ pub const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 pub const FRONTIER_TICK: Duration = Duration::from_millis(100);
 /// How often the coordinator re-reads the watched tables' descriptors.
 pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
+/// How long an aggregator's lowest span may go without a checkpoint before the aggregator
+/// reads from its range's leaseholder. A range whose lease moved (a zone change, such as the
+/// partitions of a table made REGIONAL BY ROW) closes no timestamps until its new leaseholder
+/// serves a request; while it is idle its rangefeed never checkpoints, and the feed would
+/// never resolve past it.
+pub const LAGGING_NUDGE: Duration = Duration::from_secs(1);
+/// How long one nudge read may take.
+const NUDGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keys read per initial-scan request.
 const SCAN_BATCH: usize = 1000;
 /// The sink id of the coordinator's own sink (resolved messages).
@@ -592,6 +604,7 @@ pub async fn run_aggregator(
     let starts = mine.clone();
     let mut tick = tokio::time::interval(REPORT_INTERVAL);
     let mut dirty = false;
+    let mut nudger = Nudger::new(mine.frontier());
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -616,6 +629,7 @@ pub async fn run_aggregator(
                 }
             }
             _ = tick.tick() => {
+                nudger.tick(node, &mine);
                 if !dirty {
                     continue;
                 }
@@ -637,6 +651,68 @@ fn at_or_below(starts: &Frontier, key: &Key, ts: Timestamp) -> bool {
         .iter()
         .find(|(s, _)| s.start <= *key && *key < s.end)
         .is_some_and(|(_, t)| ts <= *t)
+}
+
+/// The pieces resolved at the frontier (the ones holding it back), by start key.
+fn lagging_starts(f: &Frontier) -> Vec<Key> {
+    let low = f.frontier();
+    f.entries()
+        .iter()
+        .filter(|(_, t)| *t == low)
+        .map(|(s, _)| s.start.clone())
+        .collect()
+}
+
+/// Reads from the leaseholders of the ranges holding an aggregator's frontier back when it
+/// has not moved for [`LAGGING_NUDGE`]: the read makes a new leaseholder take up its lease,
+/// after which it closes timestamps again and the rangefeed checkpoints.
+struct Nudger {
+    low: Timestamp,
+    since: Instant,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Nudger {
+    fn new(low: Timestamp) -> Nudger {
+        Nudger {
+            low,
+            since: Instant::now(),
+            task: None,
+        }
+    }
+
+    fn tick(&mut self, node: &KvNode, mine: &Frontier) {
+        let low = mine.frontier();
+        if low > self.low {
+            self.low = low;
+            self.since = Instant::now();
+            return;
+        }
+        if self.since.elapsed() < LAGGING_NUDGE
+            || self.task.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        self.since = Instant::now();
+        let sender = node.sender().clone();
+        let keys = lagging_starts(mine);
+        self.task = Some(tokio::spawn(async move {
+            for key in keys {
+                let read = kv::node::kv_get(&sender, key);
+                if let Ok(Err(e)) = tokio::time::timeout(NUDGE_TIMEOUT, read).await {
+                    tracing::debug!("changefeed: nudging a lagging range: {e}");
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for Nudger {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
@@ -812,4 +888,35 @@ pub fn register_job(sql: &SqlServer, jobs: &jobs::Registry, storage: &cloud::Sto
             storage: storage.clone(),
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(a: &str, b: &str) -> Span {
+        Span {
+            start: Key(a.as_bytes().to_vec()),
+            end: Key(b.as_bytes().to_vec()),
+        }
+    }
+
+    fn ts(wall: i64) -> Timestamp {
+        Timestamp { wall, logical: 0 }
+    }
+
+    #[test]
+    fn lagging_starts_are_the_pieces_at_the_frontier() {
+        let mut f = Frontier::new(&[span("a", "z")], ts(1));
+        assert_eq!(lagging_starts(&f), vec![Key(b"a".to_vec())]);
+        f.forward(&span("a", "f"), ts(5));
+        f.forward(&span("m", "p"), ts(3));
+        assert_eq!(
+            lagging_starts(&f),
+            vec![Key(b"f".to_vec()), Key(b"p".to_vec())]
+        );
+        f.forward(&span("f", "m"), ts(5));
+        f.forward(&span("p", "z"), ts(4));
+        assert_eq!(lagging_starts(&f), vec![Key(b"m".to_vec())]);
+    }
 }

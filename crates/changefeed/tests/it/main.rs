@@ -4,4 +4,5 @@
 mod cluster;
 mod feeds;
 mod fixtures;
+mod rbr;
 mod sinks;
