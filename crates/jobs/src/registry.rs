@@ -379,6 +379,36 @@ impl Registry {
         Ok(())
     }
 
+    /// Rewrites what a paused job will do when resumed (ALTER CHANGEFEED), in one
+    /// read-modify-write of its record. `f` gets a copy of the record and changes what it
+    /// needs; only its `details`, `progress`, `description` and `statement` are written back,
+    /// with `modified`. `f` runs first, so its own checks (the job's type, say) answer before
+    /// the status check; then a job that is not paused fails with `job <id> is not paused`
+    /// ([`JobError::InvalidTransition`]) and nothing is written. `f` may run more than once
+    /// (the transaction retries). Returns the record as written.
+    pub async fn update_details<F>(&self, id: JobId, mut f: F) -> Result<JobRecord, JobError>
+    where
+        F: FnMut(&mut JobRecord) -> Result<(), JobError>,
+    {
+        let now = self.now();
+        self.update(id, |rec| {
+            let mut edited = rec.clone();
+            f(&mut edited)?;
+            if rec.status != JobStatus::Paused {
+                return Err(JobError::InvalidTransition(format!(
+                    "job {id} is not paused"
+                )));
+            }
+            rec.details = edited.details;
+            rec.progress = edited.progress;
+            rec.description = edited.description;
+            rec.statement = edited.statement;
+            rec.modified = now;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn signal(&self, node: NodeId, id: JobId) {
         if node == self.inner.node.node_id() {
             self.check_running(id).await;

@@ -265,3 +265,105 @@ async fn coordinator_death_adoption_from_checkpoint() {
         "resumed from the checkpoint: {resumed:?}"
     );
 }
+
+/// ALTER CHANGEFEED's registry call: a paused job's details, checkpoint and description are
+/// rewritten durably and the resumed job runs the new ones; anything not paused is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_details_of_a_paused_job() {
+    let c = TestCluster::start(&["region=east", "region=west"], fast()).await;
+    let long = Spec::Steps {
+        total: 100_000,
+        step_ms: 20,
+    };
+    let id = c.nodes[0]
+        .jobs
+        .create_job(job("BACKUP long", &long))
+        .await
+        .expect("create");
+    let rec = c
+        .wait_for(0, id, Duration::from_secs(10), "checkpointed", |r| {
+            r.fraction_completed > 0.0
+        })
+        .await;
+    assert_eq!(rec.status, JobStatus::Running);
+
+    // Running: refused, nothing written; the caller's own checks answer first.
+    let err = c.nodes[1]
+        .jobs
+        .update_details(id, |r| {
+            r.description = "changed".into();
+            Ok(())
+        })
+        .await
+        .expect_err("running");
+    assert_eq!(
+        err,
+        JobError::InvalidTransition(format!("job {id} is not paused"))
+    );
+    let err = c.nodes[1]
+        .jobs
+        .update_details(id, |_| Err(JobError::failed("not my kind of job")))
+        .await
+        .expect_err("caller's check");
+    assert_eq!(err.to_string(), "not my kind of job");
+    assert_eq!(
+        c.nodes[0].jobs.get(id).await.expect("get").description,
+        "BACKUP long"
+    );
+    assert_eq!(
+        c.nodes[0]
+            .jobs
+            .update_details(12345, |_| Ok(()))
+            .await
+            .expect_err("missing"),
+        JobError::NotFound(12345)
+    );
+
+    // Paused: details, checkpoint and description change; status and error do not.
+    c.nodes[0].jobs.pause(id).await.expect("pause");
+    c.wait_status(0, id, JobStatus::Paused).await;
+    let short = Spec::Steps {
+        total: 2,
+        step_ms: 1,
+    };
+    let written = c.nodes[1]
+        .jobs
+        .update_details(id, |r| {
+            r.details = job("", &short).details;
+            r.progress = 0u32.to_be_bytes().to_vec();
+            r.description = "BACKUP short".into();
+            r.statement = "BACKUP short".into();
+            r.status = JobStatus::Running;
+            r.error = Some("ignored".into());
+            Ok(())
+        })
+        .await
+        .expect("update");
+    assert_eq!(
+        written.status,
+        JobStatus::Paused,
+        "only four fields are written"
+    );
+    assert_eq!(written.error, None);
+    let rec = c.nodes[0].jobs.get(id).await.expect("get");
+    assert_eq!(rec.description, "BACKUP short");
+    assert_eq!(rec.statement, "BACKUP short");
+    assert_eq!(rec.details, job("", &short).details);
+
+    // Resumed: the job runs the new details from the new checkpoint.
+    c.nodes[0].jobs.resume(id).await.expect("resume");
+    let rec = tokio::time::timeout(Duration::from_secs(15), c.nodes[0].jobs.wait_for_job(id))
+        .await
+        .expect("job finishes")
+        .expect("wait");
+    assert_eq!(rec.status, JobStatus::Succeeded);
+    assert_eq!(rec.result, b"2 steps");
+    assert!(
+        c.log
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Resumed { from: 0, .. })),
+        "{:?}",
+        c.log.events()
+    );
+}
