@@ -7,6 +7,12 @@
 //! `no instances found matching locality filter …`). It then creates the job and returns
 //! `job_id`.
 //!
+//! ALTER CHANGEFEED works on a paused changefeed job only (`job <id> is not paused`). It
+//! resolves the statement's tables (`target "TABLE t" does not exist`), applies the commands
+//! with [`crate::alter::apply`], and writes the new details, checkpoint and description with
+//! `jobs::Registry::update_details`; it returns `job_id` and `job_description`. RESUME runs
+//! the altered feed.
+//!
 //! A sinkless `EXPERIMENTAL CHANGEFEED FOR t` runs in the statement: the statement result is
 //! built whole (the hook API returns a complete result), so the feed must be bounded, by
 //! `end_time` or `initial_scan='only'`; rows are `(table, key, value)`, resolved messages have
@@ -21,14 +27,17 @@ use jobs::{JobError, JobRecord, JobType, NewJob};
 use sql::catalog::descriptor::{Descriptor, TableDesc};
 use sql::error::SqlError;
 use sql::parser::{
-    AlterChangefeed, ChangefeedTargets, CreateChangefeed, KvOption, OptionValue, Statement,
+    AlterChangefeed, AlterChangefeedCommand, ChangefeedTarget, ChangefeedTargets, CreateChangefeed,
+    KvOption, OptionValue, Statement,
 };
 use sql::{Column, Datum, HookContext, HookKind, SqlServer, StatementHook, StatementResult, Type};
 
+use crate::alter::{self, Command};
 use crate::encoder::{Encoder, format_hlc};
 use crate::frontier::Frontier;
 use crate::job::{
-    AggregatorSpec, ChangefeedDetails, TargetTable, read_tables, run_aggregator, table_span,
+    AggregatorSpec, ChangefeedDetails, ChangefeedProgress, TargetTable, read_tables,
+    run_aggregator, table_span,
 };
 use crate::options::{InitialScan, SinkKind, parse_options, parse_timestamp};
 use crate::query::CdcQuery;
@@ -83,7 +92,7 @@ impl StatementHook for ChangefeedHook {
         Box::pin(async move {
             match stmt {
                 Statement::CreateChangefeed(c) => self.create(ctx, c).await,
-                Statement::AlterChangefeed(a) => alter(a),
+                Statement::AlterChangefeed(a) => self.alter(ctx, a).await,
                 other => Err(SqlError::internal(format!("changefeed hook got {other}"))),
             }
         })
@@ -309,6 +318,7 @@ impl ChangefeedHook {
         let spec = AggregatorSpec {
             checkpoint: Frontier::new(&spans, details.start),
             scan_at: (opts.initial_scan != InitialScan::No).then_some(details.start),
+            scan_tables: None,
             scan_only: opts.initial_scan == InitialScan::Only,
             details: details.clone(),
             tables,
@@ -347,13 +357,148 @@ fn describe(c: &CreateChangefeed, uri: &str) -> String {
     text.replace(uri, &redact_sink_uri(uri))
 }
 
-fn alter(a: &AlterChangefeed) -> Result<StatementResult, SqlError> {
-    // Changing a paused job's targets needs a registry call that rewrites a job's details,
-    // which the job registry does not offer yet.
-    Err(SqlError::unimplemented(format!(
-        "ALTER CHANGEFEED {}: changing a changefeed's targets or options is not supported yet",
-        a.job
-    )))
+/// The job id of ALTER CHANGEFEED: an integer literal or a placeholder bound to one.
+fn alter_job_id(job: &str, params: &[Datum]) -> Result<i64, SqlError> {
+    let mismatch = || {
+        SqlError::new(
+            errcode::DATATYPE_MISMATCH,
+            "changefeed ID must be an INT value",
+        )
+    };
+    let value = match job.strip_prefix('$') {
+        Some(n) => {
+            let i: usize = n.parse().map_err(|_| mismatch())?;
+            match i.checked_sub(1).and_then(|i| params.get(i)) {
+                Some(Datum::Int(v)) => return Ok(*v),
+                Some(Datum::String(v)) => v.clone(),
+                _ => return Err(mismatch()),
+            }
+        }
+        None => job.to_string(),
+    };
+    value.trim().parse().map_err(|_| mismatch())
+}
+
+/// A table of ALTER CHANGEFEED ADD/DROP: `target "TABLE t" does not exist` when missing.
+async fn alter_target(
+    ctx: &HookContext,
+    target: &ChangefeedTarget,
+) -> Result<(String, TableDesc, String), SqlError> {
+    let written = target.to_string();
+    if target.family.is_some() {
+        return Err(SqlError::unimplemented("ALTER CHANGEFEED ... FAMILY"));
+    }
+    let parts: Vec<String> = target.table.0.iter().map(|n| n.0.clone()).collect();
+    match resolve_table(&ctx.server, &ctx.database, &parts).await {
+        Ok((desc, full)) => Ok((written, desc, full)),
+        Err(e) if e.error.code == errcode::UNDEFINED_TABLE => Err(SqlError::new(
+            errcode::INVALID_PARAMETER_VALUE,
+            format!("target {written:?} does not exist"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+impl ChangefeedHook {
+    /// ALTER CHANGEFEED: checks the job (a changefeed, paused), resolves the tables, applies
+    /// the commands to its details and checkpoint ([`alter::apply`]) and writes them with the
+    /// new description in one transaction; RESUME runs the altered feed.
+    async fn alter(
+        &self,
+        ctx: HookContext,
+        a: &AlterChangefeed,
+    ) -> Result<StatementResult, SqlError> {
+        let id = alter_job_id(&a.job.to_string(), &ctx.params)?;
+        let rec = self.jobs.get(id).await.map_err(job_err)?;
+        if rec.job_type != JobType::Changefeed {
+            return Err(SqlError::new(
+                errcode::WRONG_OBJECT_TYPE,
+                format!("job {id} is not changefeed job"),
+            ));
+        }
+        if rec.status != jobs::JobStatus::Paused {
+            return Err(SqlError::new(
+                errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("job {id} is not paused"),
+            ));
+        }
+        let details: ChangefeedDetails =
+            serde_json::from_slice(&rec.details).map_err(SqlError::internal)?;
+        let progress: ChangefeedProgress = if rec.progress.is_empty() {
+            ChangefeedProgress::default()
+        } else {
+            serde_json::from_slice(&rec.progress).map_err(SqlError::internal)?
+        };
+        let mut commands = Vec::new();
+        for command in &a.commands {
+            commands.push(match command {
+                AlterChangefeedCommand::Add { targets, options } => {
+                    let mut tables = Vec::new();
+                    for t in targets {
+                        let (written, desc, full) = alter_target(&ctx, t).await?;
+                        let table = TargetTable {
+                            table_id: desc.id,
+                            name: desc.name.clone(),
+                            full_name: full,
+                            topic: desc.name.clone(),
+                        };
+                        tables.push((written, table));
+                    }
+                    let options = written_options(options, &ctx.params)?;
+                    Command::Add { tables, options }
+                }
+                AlterChangefeedCommand::Drop(targets) => {
+                    let mut tables = Vec::new();
+                    for t in targets {
+                        let (written, desc, _) = alter_target(&ctx, t).await?;
+                        tables.push((written, desc.id));
+                    }
+                    Command::Drop(tables)
+                }
+                AlterChangefeedCommand::Set(options) => {
+                    Command::Set(written_options(options, &ctx.params)?)
+                }
+                AlterChangefeedCommand::Unset(names) => {
+                    Command::Unset(names.iter().map(|n| n.0.clone()).collect())
+                }
+            });
+        }
+        let sink_ctx = SinkContext {
+            storage: self.storage.clone(),
+            job_id: 0,
+            sink_id: 0,
+        };
+        let kind = |uri: &str| resolved_sink_kind(uri, &sink_ctx).map_err(|e| e.to_client());
+        let (new_details, new_progress) =
+            alter::apply(&details, &progress, &commands, &kind).map_err(err)?;
+        let description = alter::describe(&new_details);
+        let details_bytes = serde_json::to_vec(&new_details).map_err(SqlError::internal)?;
+        let progress_bytes = serde_json::to_vec(&new_progress).map_err(SqlError::internal)?;
+        self.jobs
+            .update_details(id, |r| {
+                if r.details != rec.details || r.progress != rec.progress {
+                    return Err(JobError::failed(format!(
+                        "job {id} changed while it was being altered; try again"
+                    )));
+                }
+                r.details = details_bytes.clone();
+                r.progress = progress_bytes.clone();
+                r.description = description.clone();
+                r.statement = description.clone();
+                Ok(())
+            })
+            .await
+            .map_err(job_err)?;
+        let mut r = StatementResult::rows(
+            vec![
+                Column::new("job_id", Type::Int8),
+                Column::new("job_description", Type::String),
+            ],
+            vec![vec![Datum::Int(id), Datum::String(description)]],
+        );
+        r.notices = new_details.options.notices.clone();
+        Ok(r)
+    }
 }
 
 /// A sink that keeps rows for a sinkless feed's result.

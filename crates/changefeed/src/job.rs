@@ -112,8 +112,12 @@ pub struct ChangefeedProgress {
     pub ahead: Vec<(Span, Timestamp)>,
     /// True once the initial scan (or the pending backfill) has been delivered.
     pub scan_done: bool,
-    /// A backfill scan due at this time (after a schema change under `backfill`).
+    /// A backfill scan due at this time (after a schema change under `backfill`, or for
+    /// tables ALTER CHANGEFEED added with an initial scan).
     pub backfill_at: Option<Timestamp>,
+    /// The tables (descriptor ids) the due scan covers; `None`: every watched table.
+    #[serde(default)]
+    pub scan_tables: Option<Vec<u64>>,
     /// The descriptor versions the feed runs with.
     pub versions: Vec<(u64, u64)>,
 }
@@ -129,8 +133,24 @@ pub struct AggregatorSpec {
     pub checkpoint: Frontier,
     /// Scan every row at this time first.
     pub scan_at: Option<Timestamp>,
+    /// The tables the scan covers (descriptor ids); `None`: every table.
+    #[serde(default)]
+    pub scan_tables: Option<Vec<u64>>,
     /// Stop after the scan.
     pub scan_only: bool,
+}
+
+impl AggregatorSpec {
+    /// True when the due scan covers `span` (a piece of one table's primary index).
+    fn scans(&self, span: &Span) -> bool {
+        let Some(ids) = &self.scan_tables else {
+            return true;
+        };
+        self.tables
+            .iter()
+            .find(|t| table_span(t).contains_key(&span.start))
+            .is_some_and(|t| ids.contains(&t.id))
+    }
 }
 
 /// An aggregator's report: resolved timestamps of its spans.
@@ -309,6 +329,7 @@ async fn coordinate(
         tables,
         checkpoint: checkpoint.clone(),
         scan_at,
+        scan_tables: scan_at.and(progress.scan_tables.clone()),
         scan_only,
     };
     let plan = ctx.plan_spans(spans).await?;
@@ -452,6 +473,7 @@ impl ChangeFrontier {
                     self.progress.ahead.clear();
                     self.progress.backfill_at =
                         (policy == SchemaChangePolicy::Backfill).then_some(at);
+                    self.progress.scan_tables = None;
                     self.progress.scan_done = policy != SchemaChangePolicy::Backfill;
                     self.write_progress().await?;
                     Ok(Some(Done::Restart(format!(
@@ -485,6 +507,7 @@ impl ChangeFrontier {
                 || (force && self.details.options.initial_scan == InitialScan::Only);
             if self.progress.scan_done {
                 self.progress.backfill_at = None;
+                self.progress.scan_tables = None;
             }
         }
         self.write_progress().await?;
@@ -572,7 +595,7 @@ pub async fn run_aggregator(
         mine.forward(s, *t);
     }
     if let Some(at) = spec.scan_at {
-        for span in spans {
+        for span in spans.iter().filter(|s| spec.scans(s)) {
             initial_scan(node, &feed, span, at, sink).await?;
         }
         sink.flush().await.map_err(|e| sink_error(&e))?;

@@ -14,6 +14,7 @@
 //!   the destination acknowledged, resolved, close) and its Kafka, webhook, cloud storage and
 //!   null implementations, chosen by URI scheme (`external://` resolved first).
 //! - [`job`]: the coordinator's resumer (the change frontier) and the aggregator processor.
+//! - [`alter`]: ALTER CHANGEFEED's changes to a paused feed's targets, options and checkpoint.
 //! - [`hook`]: the statements: CREATE/EXPERIMENTAL/ALTER CHANGEFEED, and SHOW CHANGEFEED JOBS
 //!   rows for the jobs hook.
 //!
@@ -42,6 +43,7 @@
 //!    change after the high-water is emitted again, so delivery is at least once, and a key's
 //!    versions are first delivered in commit order.
 
+pub mod alter;
 pub mod encoder;
 pub mod frontier;
 pub mod hook;

@@ -279,6 +279,11 @@ const KNOWN: &[(&str, Shape)] = &[
     ("webhook_sink_config", Shape::Value),
 ];
 
+/// True for an option name CockroachDB v23.1 knows (ALTER CHANGEFEED ... UNSET checks it).
+pub fn is_known_option(name: &str) -> bool {
+    KNOWN.iter().any(|(n, _)| *n == name)
+}
+
 /// Options Sextant knows but does not carry out: `unimplemented: …`.
 const UNSUPPORTED: &[&str] = &[
     "avro_schema_prefix",

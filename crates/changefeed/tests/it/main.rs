@@ -1,6 +1,8 @@
+#![recursion_limit = "256"]
 //! Integration tests of the changefeed crate against real servers: a Tansu Kafka broker, an
 //! HTTP server in the test process, SeaweedFS for S3.
 
+mod alter;
 mod cluster;
 mod feeds;
 mod fixtures;
