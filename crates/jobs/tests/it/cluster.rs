@@ -82,7 +82,8 @@ async fn serve() -> (
 
 impl TestCluster {
     /// Starts one node per locality (the first bootstraps, the others join it), each with a
-    /// job registry using `cfg`, and waits until every node sees every other one live.
+    /// job registry using `cfg`, and waits until every node sees every other one live and
+    /// every range is fully replicated.
     pub async fn start(localities: &[&str], cfg: RegistryConfig) -> TestCluster {
         let log = Log::default();
         let mut pending = Vec::new();
@@ -140,7 +141,55 @@ impl TestCluster {
         }
         let c = TestCluster { nodes, log };
         c.wait_all_live(Duration::from_secs(20)).await;
+        c.wait_full_replication(Duration::from_secs(30)).await;
         c
+    }
+
+    /// Waits until every range has the voters and replicas its zone config asks for (at most
+    /// one per node) and a leaseholder.
+    ///
+    /// Up-replication adds one voter at a time, so a new range passes through two voters,
+    /// where losing either one loses quorum for good: the range holding the job records (and
+    /// the liveness records) then never serves again, and a test that kills a node in that
+    /// window waits forever. Tests kill nodes only after this.
+    async fn wait_full_replication(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let node = &self.nodes[0].node;
+        let n = self.nodes.len();
+        loop {
+            let gaps = match tokio::time::timeout(Duration::from_secs(5), node.ranges()).await {
+                Ok(Ok(ranges)) if ranges.is_empty() => vec!["no ranges yet".to_string()],
+                Ok(Ok(ranges)) => {
+                    let mut gaps = Vec::new();
+                    for r in ranges {
+                        let zone = node.zone_for(&r.desc).await;
+                        let want_voters = (zone.voters() as usize).min(n);
+                        let want_all = (zone.num_replicas as usize).min(n);
+                        let voters = r.desc.voters().count();
+                        let all = r.desc.replicas.len();
+                        if voters != want_voters || all != want_all || r.leaseholder.is_none() {
+                            gaps.push(format!(
+                                "{}: {all}/{want_all} replicas, {voters}/{want_voters} voters, \
+                                 leaseholder {:?}",
+                                r.desc.range_id, r.leaseholder
+                            ));
+                        }
+                    }
+                    gaps
+                }
+                Ok(Err(e)) => vec![format!("listing ranges: {e}")],
+                Err(_) => vec!["listing ranges timed out".to_string()],
+            };
+            if gaps.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not fully replicated within {timeout:?}: {}",
+                gaps.join("; ")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until every node's directory shows every node live.
