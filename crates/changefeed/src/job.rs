@@ -30,7 +30,12 @@
 //! 4. A restarted coordinator (pause/resume, node death) resumes from the checkpoint: rows
 //!    after the high-water are emitted again (at least once), in per-key order.
 //!
-//! Sink errors retry the job (a transient error) unless `on_error=pause`, which pauses it.
+//! An aggregator whose node is no longer live, or that fails, restarts the feed from its
+//! checkpoint with a new plan over the live nodes (a transient error, as CockroachDB retries
+//! the whole flow). Sink errors retry the job the same way unless `on_error=pause`, which
+//! pauses it.
+//! While it retries, the running status keeps the error (`transient error: sink: ...`) until
+//! the feed has resolved past the start of the attempt that succeeds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +73,8 @@ pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
 pub const LAGGING_NUDGE: Duration = Duration::from_secs(1);
 /// How long one nudge read may take.
 const NUDGE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How the registry's running status of a job retrying after a transient error begins.
+pub const RETRY_STATUS_PREFIX: &str = "transient error: ";
 /// Keys read per initial-scan request.
 const SCAN_BATCH: usize = 1000;
 /// The sink id of the coordinator's own sink (resolved messages).
@@ -170,6 +177,11 @@ fn decode<T: for<'a> Deserialize<'a>>(what: &str, bytes: &[u8]) -> Result<T, Job
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The running status of a feed making progress.
+fn running_status(resolved: Timestamp) -> String {
+    format!("running: resolved={}", crate::encoder::format_hlc(resolved))
 }
 
 fn sink_error(e: &SinkError) -> JobError {
@@ -333,11 +345,21 @@ async fn coordinate(
         scan_only,
     };
     let plan = ctx.plan_spans(spans).await?;
-    ctx.set_running_status(&format!(
-        "running: resolved={}",
-        crate::encoder::format_hlc(start)
-    ))
-    .await?;
+    // After a failed attempt the registry shows `transient error: <why>`. It stays until the
+    // feed has resolved past the time this attempt began, that is until what failed (rows
+    // committed before now) has reached the sink, so SHOW JOBS says what is wrong, a sink
+    // that is down, for as long as it is wrong and not only between two attempts.
+    let retrying = ctx
+        .reload()
+        .await
+        .ok()
+        .and_then(|r| r.running_status)
+        .is_some_and(|s| s.starts_with(RETRY_STATUS_PREFIX))
+        .then(|| ctx.node().clock().now());
+    if retrying.is_none() {
+        ctx.set_running_status(&running_status(start)).await?;
+    }
+    let aggregators: Vec<base::NodeId> = plan.nodes.iter().map(|n| n.node_id).collect();
     let frontier = Arc::new(Mutex::new(checkpoint));
     let reports = frontier.clone();
     let flow = ctx.run_flow(plan, AGGREGATOR, encode(&spec), move |_node, msg| {
@@ -363,6 +385,8 @@ async fn coordinate(
         last_schema_poll: Instant::now(),
         emitted_resolved: start,
         schema_change: None,
+        retrying,
+        aggregators,
     };
     let result = tokio::select! {
         r = flow => r.map(|_| Done::Finished),
@@ -406,6 +430,10 @@ struct ChangeFrontier {
     emitted_resolved: Timestamp,
     /// A schema change seen at this time, waiting for the frontier to reach it.
     schema_change: Option<Timestamp>,
+    /// The running status shows the previous attempt's error until the frontier passes this.
+    retrying: Option<Timestamp>,
+    /// The nodes running this attempt's aggregators.
+    aggregators: Vec<base::NodeId>,
 }
 
 impl ChangeFrontier {
@@ -419,8 +447,17 @@ impl ChangeFrontier {
         }
     }
 
-    /// One step: checkpoint, resolved messages, end time, schema changes.
+    /// One step: aggregators alive, checkpoint, resolved messages, end time, schema changes.
     async fn tick(&mut self, sink: &mut dyn Sink) -> Result<Option<Done>, JobError> {
+        // A dead node's aggregator may keep its flow stream open (a node cut off, or a process
+        // whose connections outlive it) while it emits nothing: liveness decides. The retry
+        // plans the spans again over the live nodes, from the checkpoint.
+        let directory = self.ctx.node().directory();
+        if let Some(n) = self.aggregators.iter().find(|n| !directory.is_live(**n)) {
+            return Err(JobError::Transient(format!(
+                "aggregator node {n} is not live; restarting the feed from its checkpoint"
+            )));
+        }
         let opts = self.details.options.clone();
         let hw = self.frontier.lock().frontier();
         if self.last_checkpoint.elapsed() >= opts.min_checkpoint_frequency
@@ -513,6 +550,10 @@ impl ChangeFrontier {
         self.write_progress().await?;
         if hw > self.start {
             self.ctx.set_high_water(hw).await?;
+            if self.retrying.is_some_and(|until| hw > until) {
+                self.ctx.set_running_status(&running_status(hw)).await?;
+                self.retrying = None;
+            }
         }
         self.last_checkpoint = Instant::now();
         Ok(())

@@ -129,7 +129,7 @@ impl TestCluster {
                 sextant_changefeed::register(&sql, &jobs, storage);
                 (node, sql, jobs)
             });
-            pending.push((start, stop, server));
+            pending.push((Some(start), None, stop, server));
             if i == 0 {
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
@@ -138,11 +138,19 @@ impl TestCluster {
                     .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
                     .await;
                 r.expect("init rpc").expect("init");
+                // The others join once the first node has its ranges: a node joining while
+                // the first one bootstraps is refused ("r1 not found on this node").
+                let (start, done, ..) = pending.last_mut().expect("first node");
+                *done = Some(start.take().expect("task").await.expect("first node start"));
             }
         }
         let mut nodes = Vec::new();
-        for (start, stop, server) in pending {
-            let (node, sql, jobs) = start.await.expect("join task");
+        for (start, done, stop, server) in pending {
+            let (node, sql, jobs) = match (start, done) {
+                (_, Some(started)) => started,
+                (Some(start), None) => start.await.expect("join task"),
+                (None, None) => unreachable!("a node is either started or starting"),
+            };
             nodes.push(TestNode {
                 node,
                 sql,
@@ -164,6 +172,50 @@ impl TestCluster {
             }
         }
         TestCluster { nodes, _dir: dir }
+    }
+
+    /// Waits until every range has the voters and replicas its zone config asks for (at most
+    /// one per node) and a leaseholder. Up-replication adds one voter at a time, and a range
+    /// with two voters loses quorum for good when either dies: tests kill nodes only after
+    /// this.
+    pub async fn wait_full_replication(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let node = &self.nodes[0].node;
+        let n = self.nodes.len();
+        loop {
+            let gaps = match tokio::time::timeout(Duration::from_secs(5), node.ranges()).await {
+                Ok(Ok(ranges)) if ranges.is_empty() => vec!["no ranges yet".to_string()],
+                Ok(Ok(ranges)) => {
+                    let mut gaps = Vec::new();
+                    for r in ranges {
+                        let zone = node.zone_for(&r.desc).await;
+                        let want_voters = (zone.voters() as usize).min(n);
+                        let want_all = (zone.num_replicas as usize).min(n);
+                        let voters = r.desc.voters().count();
+                        let all = r.desc.replicas.len();
+                        if voters != want_voters || all != want_all || r.leaseholder.is_none() {
+                            gaps.push(format!(
+                                "{}: {all}/{want_all} replicas, {voters}/{want_voters} voters, \
+                                 leaseholder {:?}",
+                                r.desc.range_id, r.leaseholder
+                            ));
+                        }
+                    }
+                    gaps
+                }
+                Ok(Err(e)) => vec![format!("listing ranges: {e}")],
+                Err(_) => vec!["listing ranges timed out".to_string()],
+            };
+            if gaps.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not fully replicated within {timeout:?}: {}",
+                gaps.join("; ")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Runs statements on node `i` as root in `db`, returning the last result's rows.

@@ -4,6 +4,7 @@
 
 mod alter;
 mod cluster;
+mod faults;
 mod feeds;
 mod fixtures;
 mod rbr;
