@@ -106,6 +106,8 @@ struct Inner {
     changed: Notify,
     last_id: Mutex<i64>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The processors this node runs for `jobs.flow`, aborted by [`Registry::stop`].
+    flows: Mutex<Vec<tokio::task::AbortHandle>>,
     stopped: AtomicBool,
 }
 
@@ -131,6 +133,7 @@ impl Registry {
                 changed: Notify::new(),
                 last_id: Mutex::new(0),
                 tasks: Mutex::new(Vec::new()),
+                flows: Mutex::new(Vec::new()),
                 stopped: AtomicBool::new(false),
             }),
         };
@@ -141,11 +144,17 @@ impl Registry {
         reg
     }
 
-    /// Stops the adoption loop and every job this node coordinates (as if the node died;
-    /// the claims stay until the node's liveness expires).
+    /// Stops the adoption loop, every job this node coordinates and every processor it runs
+    /// for other coordinators (as if the node died; the claims stay until the node's liveness
+    /// expires). A stopped processor's stream ends without an outcome, so its coordinator
+    /// re-plans the unfinished spans on other nodes, as for a dead node; later flow requests
+    /// are refused the same way.
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
         for t in self.inner.tasks.lock().drain(..) {
+            t.abort();
+        }
+        for t in self.inner.flows.lock().drain(..) {
             t.abort();
         }
         for (_, r) in self.inner.running.lock().drain() {
@@ -895,28 +904,44 @@ impl Registry {
         let reg = self.clone();
         registry.streaming(FLOW_METHOD, move |caller, req: FlowRequest| {
             let reg = reg.clone();
-            async move { Ok::<_, rpc::RpcError>(reg.flow_stream(caller.node_id, req)) }
+            async move { reg.flow_stream(caller.node_id, req) }
         });
     }
 
-    /// Runs a processor for `jobs.flow` and streams its progress, then its outcome.
+    /// Runs a processor for `jobs.flow` and streams its progress, then its outcome. Once the
+    /// registry is stopped: refuses the request, or ends the stream without an outcome.
     fn flow_stream(
         &self,
         coordinator: NodeId,
         req: FlowRequest,
-    ) -> BoxStream<'static, Result<FlowItem, rpc::RpcError>> {
-        let processor = self.inner.processors.read().get(&req.processor).cloned();
-        let Some(processor) = processor else {
-            let item = FlowItem::Failed(JobError::NoProcessor(req.processor));
-            return futures::stream::once(async move { Ok(item) }).boxed();
-        };
-        let ctx = ProcessorContext {
-            node: self.inner.node.clone(),
-            job_id: req.job_id,
-            coordinator,
+    ) -> Result<BoxStream<'static, Result<FlowItem, rpc::RpcError>>, rpc::RpcError> {
+        let refused = || rpc::RpcError::Unreachable {
+            target: self.inner.node.node_id().to_string(),
+            reason: "the job registry is stopping".into(),
         };
         let (tx, rx) = mpsc::channel(PROGRESS_BUFFER);
-        let task = tokio::spawn(processor.run(ctx, req.spec, req.spans, ProgressSender { tx }));
+        let task = {
+            // Checked under the lock `stop` takes after setting the flag: a processor started
+            // here is either refused or aborted by `stop`.
+            let mut flows = self.inner.flows.lock();
+            if self.inner.stopped.load(Ordering::SeqCst) {
+                return Err(refused());
+            }
+            let processor = self.inner.processors.read().get(&req.processor).cloned();
+            let Some(processor) = processor else {
+                let item = FlowItem::Failed(JobError::NoProcessor(req.processor));
+                return Ok(futures::stream::once(async move { Ok(item) }).boxed());
+            };
+            let ctx = ProcessorContext {
+                node: self.inner.node.clone(),
+                job_id: req.job_id,
+                coordinator,
+            };
+            let task = tokio::spawn(processor.run(ctx, req.spec, req.spans, ProgressSender { tx }));
+            flows.retain(|t| !t.is_finished());
+            flows.push(task.abort_handle());
+            task
+        };
         let guard = AbortOnDrop(task.abort_handle());
         struct State {
             rx: mpsc::Receiver<Vec<u8>>,
@@ -928,7 +953,7 @@ impl Registry {
             task: Some(task),
             _guard: guard,
         };
-        futures::stream::unfold(state, |mut st| async move {
+        Ok(futures::stream::unfold(state, |mut st| async move {
             st.task.as_ref()?;
             if let Some(msg) = st.rx.recv().await {
                 return Some((Ok(FlowItem::Progress(msg)), st));
@@ -937,11 +962,13 @@ impl Registry {
             let item = match task.await {
                 Ok(Ok(())) => FlowItem::Done,
                 Ok(Err(e)) => FlowItem::Failed(e),
+                // Aborted by `stop`: no outcome, so the coordinator re-plans the spans.
+                Err(e) if e.is_cancelled() => return None,
                 Err(e) => FlowItem::Failed(JobError::failed(format!("processor failed: {e}"))),
             };
             Some((Ok(item), st))
         })
-        .boxed()
+        .boxed())
     }
 }
 
