@@ -15,7 +15,8 @@
 //! - **SET / UNSET** edit the options as written and check them again like CREATE does
 //!   (`options::parse_options`, then the sink's rules); `cursor`, `end_time` and the
 //!   initial-scan options cannot change, the sink only within its scheme. Topics follow the
-//!   new options (`full_table_name`, the sink's `topic_name`).
+//!   new options (`full_table_name`, the sink's `topic_name`); a new `execution_locality`
+//!   becomes the job's (the registry checks that a live node matches it).
 //!
 //! [`describe`] writes the new job description, a CREATE CHANGEFEED statement, as
 //! CockroachDB does.
@@ -127,11 +128,6 @@ pub fn apply(
                 for (name, value) in options {
                     if UNALTERABLE.contains(&name.as_str()) {
                         return Err(invalid(format!("cannot alter option {name:?}")));
-                    }
-                    if name == "execution_locality" {
-                        return Err(ClientError::unimplemented(
-                            "ALTER CHANGEFEED SET execution_locality",
-                        ));
                     }
                     if name != SINK_OPTION {
                         written.insert(name.clone(), value.clone());
@@ -511,6 +507,12 @@ mod tests {
         let (nd, _) = run(&d, &p, &[set(&[("sink", Some("kafka://other:9092"))])]).expect("sink");
         assert_eq!(nd.sink_uri, "kafka://other:9092");
         assert_eq!(nd.targets[0].topic, "a");
+        let (nd, _) =
+            run(&d, &p, &[set(&[("execution_locality", Some("region=b"))])]).expect("locality");
+        assert_eq!(
+            nd.options.execution_locality.map(|f| f.to_string()),
+            Some("region=b".to_string())
+        );
         for (commands, want) in [
             (
                 vec![set(&[("cursor", Some("1"))])],
@@ -530,8 +532,8 @@ mod tests {
                  changefeed instead.",
             ),
             (
-                vec![set(&[("execution_locality", Some("region=a"))])],
-                "unimplemented: ALTER CHANGEFEED SET execution_locality",
+                vec![set(&[("execution_locality", Some("region"))])],
+                "tier must be in the form \"key=value\" not \"region\"",
             ),
         ] {
             assert_eq!(run(&d, &p, &commands).expect_err(want), want);

@@ -485,6 +485,12 @@ impl ChangefeedHook {
                 r.progress = progress_bytes.clone();
                 r.description = description.clone();
                 r.statement = description.clone();
+                r.execution_locality = new_details
+                    .options
+                    .execution_locality
+                    .as_ref()
+                    .filter(|f| !f.is_empty())
+                    .map(|f| f.to_string());
                 Ok(())
             })
             .await

@@ -390,8 +390,9 @@ impl Registry {
 
     /// Rewrites what a paused job will do when resumed (ALTER CHANGEFEED), in one
     /// read-modify-write of its record. `f` gets a copy of the record and changes what it
-    /// needs; only its `details`, `progress`, `description` and `statement` are written back,
-    /// with `modified`. `f` runs first, so its own checks (the job's type, say) answer before
+    /// needs; only its `details`, `progress`, `description`, `statement` and
+    /// `execution_locality` (checked like CREATE's: no live matching node is
+    /// `no instances found matching locality filter <f>`) are written back, with `modified`. `f` runs first, so its own checks (the job's type, say) answer before
     /// the status check; then a job that is not paused fails with `job <id> is not paused`
     /// ([`JobError::InvalidTransition`]) and nothing is written. `f` may run more than once
     /// (the transaction retries). Returns the record as written.
@@ -403,6 +404,12 @@ impl Registry {
         self.update(id, |rec| {
             let mut edited = rec.clone();
             f(&mut edited)?;
+            if let Some(f) = edited.filter()
+                && edited.execution_locality != rec.execution_locality
+                && self.matching_live_nodes(Some(&f)).is_empty()
+            {
+                return Err(JobError::no_matching_nodes(&f));
+            }
             if rec.status != JobStatus::Paused {
                 return Err(JobError::InvalidTransition(format!(
                     "job {id} is not paused"
@@ -412,6 +419,7 @@ impl Registry {
             rec.progress = edited.progress;
             rec.description = edited.description;
             rec.statement = edited.statement;
+            rec.execution_locality = edited.execution_locality;
             rec.modified = now;
             Ok(true)
         })

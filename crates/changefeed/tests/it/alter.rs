@@ -130,6 +130,10 @@ async fn alter_changefeed_adds_and_drops_tables_and_sets_options() {
             "ALTER CHANGEFEED $id UNSET sink",
             "cannot unset option \"sink\"",
         ),
+        (
+            "ALTER CHANGEFEED $id SET execution_locality = 'region=mars'",
+            "no instances found matching locality filter region=mars",
+        ),
     ] {
         assert_eq!(c.exec_err(0, "d", &alter(sql)).await, want, "{sql}");
     }
@@ -195,10 +199,17 @@ async fn alter_changefeed_adds_and_drops_tables_and_sets_options() {
         "t is not scanned again"
     );
 
-    // Drop t and set `updated`: t's changes stop, u's carry the timestamp.
+    // Drop t, set `updated` and an execution locality: t's changes stop, u's carry the
+    // timestamp, the job runs where the filter says.
     pause(&c, id).await;
-    c.exec(0, "d", &alter("ALTER CHANGEFEED $id DROP t SET updated"))
-        .await;
+    c.exec(
+        0,
+        "d",
+        &alter("ALTER CHANGEFEED $id DROP t SET updated, execution_locality = 'region=us-east1'"),
+    )
+    .await;
+    let rec = c.nodes[0].jobs.get(id).await.expect("job");
+    assert_eq!(rec.execution_locality.as_deref(), Some("region=us-east1"));
     c.nodes[0].jobs.resume(id).await.expect("resume");
     c.exec(
         0,

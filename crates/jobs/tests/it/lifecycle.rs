@@ -356,7 +356,30 @@ async fn update_details_of_a_paused_job() {
     assert_eq!(rec.statement, "BACKUP short");
     assert_eq!(rec.details, job("", &short).details);
 
-    // Resumed: the job runs the new details from the new checkpoint.
+    // A new execution locality is checked against the live nodes, then kept.
+    let err = c.nodes[0]
+        .jobs
+        .update_details(id, |r| {
+            r.execution_locality = Some("region=mars".into());
+            Ok(())
+        })
+        .await
+        .expect_err("no node on mars");
+    assert_eq!(
+        err.to_string(),
+        "no instances found matching locality filter region=mars"
+    );
+    c.nodes[0]
+        .jobs
+        .update_details(id, |r| {
+            r.execution_locality = Some("region=west".into());
+            Ok(())
+        })
+        .await
+        .expect("west");
+
+    // Resumed: the job runs the new details from the new checkpoint, where the new filter
+    // says.
     c.nodes[0].jobs.resume(id).await.expect("resume");
     let rec = tokio::time::timeout(Duration::from_secs(15), c.nodes[0].jobs.wait_for_job(id))
         .await
@@ -364,6 +387,15 @@ async fn update_details_of_a_paused_job() {
         .expect("wait");
     assert_eq!(rec.status, JobStatus::Succeeded);
     assert_eq!(rec.result, b"2 steps");
+    assert_eq!(rec.execution_locality.as_deref(), Some("region=west"));
+    assert!(
+        c.log
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Resumed { from: 0, node } if *node == c.nodes[1].id())),
+        "resumed in the west: {:?}",
+        c.log.events()
+    );
     assert!(
         c.log
             .events()
