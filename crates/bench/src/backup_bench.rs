@@ -68,6 +68,11 @@ pub struct Args {
     /// Job start measurements through the adoption loop (each takes about two seconds).
     #[arg(long, default_value_t = 5)]
     pub adoption_trials: usize,
+    /// Load Sextant's rows with the same multi-row INSERTs as PostgreSQL's instead of raw KV
+    /// writes of the encoded rows (an INSERT writes its rows one KV round trip at a time today,
+    /// about 100 rows/s: half an hour for the default table).
+    #[arg(long)]
+    pub load_sql: bool,
     /// Percentage of the rows changed before the incremental backup.
     #[arg(long, default_value_t = 1.0)]
     pub changed_pct: f64,
@@ -220,13 +225,20 @@ pub async fn run(args: Args) -> Result<()> {
     let split_secs = split_started.elapsed().as_secs_f64();
     c.wait_for_full_replication(Duration::from_secs(180))
         .await?;
-    let sx_load = load(&sx, "bench.t", &args).await?;
+    let sx_load = if args.load_sql {
+        load(&sx, "bench.t", &args).await?
+    } else {
+        load_kv(&c, table_id as u64, &args).await?
+    };
     let loaded = count(&sx[0], "SELECT count(*) FROM bench.t").await?;
     ensure!(loaded == args.rows as i64, "Sextant holds {loaded} rows");
     println!(
-        "  loaded: PostgreSQL {:.1} s, Sextant {:.1} s ({} ranges, {split_secs:.1} s to split)",
-        pg_load,
-        sx_load,
+        "  loaded: PostgreSQL {pg_load:.1} s (INSERT), Sextant {sx_load:.1} s ({}; {} ranges, {split_secs:.1} s to split)",
+        if args.load_sql {
+            "INSERT"
+        } else {
+            "raw KV writes"
+        },
         args.ranges.max(1)
     );
     let extern_dir = match c.server(0).map(|s| s.store()) {
@@ -435,6 +447,70 @@ async fn load(clients: &[Client], table: &str, args: &Args) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// Writes the rows' primary-index entries, encoded as INSERT encodes them, with non-transactional
+/// KV batches of `--batch` Puts spread over `--load-connections` tasks; seconds.
+async fn load_kv(c: &LocalCluster, table_id: u64, args: &Args) -> Result<f64> {
+    let sender = c.node(0).sender().clone();
+    let desc = kv::node::kv_get(&sender, sql::catalog::desc_key(table_id))
+        .await?
+        .ok_or_else(|| anyhow!("no descriptor {table_id}"))?;
+    let table = match sql::catalog::decode_descriptor(&desc)? {
+        sql::catalog::Descriptor::Table(t) => t,
+        other => bail!("descriptor {table_id} is not a table: {other:?}"),
+    };
+    let started = Instant::now();
+    let batches: Vec<(usize, usize)> = (0..args.rows)
+        .step_by(args.batch)
+        .map(|lo| (lo, (lo + args.batch).min(args.rows)))
+        .collect();
+    let workers = args.load_connections;
+    let tasks = (0..workers).map(|w| {
+        let mine: Vec<(usize, usize)> = batches.iter().copied().skip(w).step_by(workers).collect();
+        let (sender, table) = (sender.clone(), &table);
+        async move {
+            for (lo, hi) in mine {
+                let mut requests = Vec::with_capacity(hi - lo);
+                for id in lo..hi {
+                    let (n, s) = row_values(id, 0, args.row_bytes);
+                    let row = [
+                        sql::Datum::Int(id as i64),
+                        sql::Datum::Int(n),
+                        sql::Datum::String(s),
+                    ];
+                    requests.push(kv::api::Request::Put {
+                        key: sql::encoding::primary_key(table, &row)?,
+                        value: sql::encoding::primary_value(table, &row),
+                    });
+                }
+                let ba = kv::api::BatchRequest {
+                    header: kv::api::Header {
+                        gateway: sender.node_id(),
+                        ..Default::default()
+                    },
+                    requests,
+                };
+                sender
+                    .send(ba)
+                    .await
+                    .with_context(|| format!("writing rows {lo}..{hi}"))?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    });
+    for r in futures::future::join_all(tasks).await {
+        r?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Row `id`'s `n` and `s` columns, `version` changing both.
+fn row_values(id: usize, version: u64, row_bytes: usize) -> (i64, String) {
+    (
+        (id as u64 ^ version) as i64,
+        row_string(id as u64, version, row_bytes - 16),
+    )
+}
+
 /// Rewrites every `1/changed_pct`-th row with UPSERTs of new strings; the count changed.
 async fn change_rows(clients: &[Client], args: &Args) -> Result<usize> {
     let every = ((100.0 / args.changed_pct).round() as usize).max(1);
@@ -475,11 +551,8 @@ fn insert_statement(
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str(&format!(
-            "({id}, {}, '{}')",
-            id as u64 ^ version,
-            row_string(id as u64, version, row_bytes - 16)
-        ));
+        let (n, s) = row_values(id, version, row_bytes);
+        sql.push_str(&format!("({id}, {n}, '{s}')"));
     }
     sql
 }
