@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
 use base::{Clock, NodeId};
-use kv::node::{KvNode, KvNodeConfig};
+use kv::node::{KvNode, KvNodeConfig, LivenessConfig};
 use locality::Locality;
 use rpc::{Registry as RpcRegistry, Rpc, RpcContext, RpcOptions, RpcServer};
 use sextant_jobs::{JobId, JobRecord, JobStatus, Registry, RegistryConfig};
@@ -97,6 +97,7 @@ impl TestCluster {
                 locality: Locality::parse(loc).expect("locality"),
                 advertise_addr: addr.clone(),
                 join: vec![first_addr.clone()],
+                liveness: liveness(),
                 ..KvNodeConfig::fast_for_tests()
             };
             let clock = ctx.clock.clone();
@@ -247,6 +248,19 @@ impl TestCluster {
             r.status == status
         })
         .await
+    }
+}
+
+/// The test nodes' liveness timing: [`KvNodeConfig::fast_for_tests`]' heartbeat every
+/// 300 ms, with a 3 s TTL instead of 1.5 s. On a loaded 2-core machine a liveness write
+/// (Raft on the system range, every node of the cluster on one 2-thread runtime) can stall
+/// for over a second: records were seen within 0.3 s of expiring under the 1.5 s TTL, and
+/// once they did expire, healthy nodes looked dead for a moment, so a job found no
+/// matching node or was planned around a live one.
+pub fn liveness() -> LivenessConfig {
+    LivenessConfig {
+        ttl: Duration::from_secs(3),
+        ..KvNodeConfig::fast_for_tests().liveness
     }
 }
 

@@ -7,7 +7,7 @@ use base::NodeId;
 use locality::LocalityFilter;
 use sextant_jobs::{JobError, JobStatus};
 
-use crate::cluster::{TestCluster, fast};
+use crate::cluster::{TestCluster, fast, liveness};
 use crate::testjob::{Event, Spec, job};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +110,16 @@ async fn pause_resume_cancel() {
     c.nodes[0].jobs.pause(id).await.expect("pause");
     let paused = c.wait_status(0, id, JobStatus::Paused).await;
     assert!(paused.claim.is_none() && paused.coordinator_id.is_none());
-    assert!(c.node(first).jobs.coordinating().is_empty());
+    // The coordinator's run loop lets go of the job just after its `paused` write commits.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !c.node(first).jobs.coordinating().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{first} still coordinates {:?}",
+            c.node(first).jobs.coordinating()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Pausing again is a no-op; resuming a paused job works; resuming a running one is a
     // no-op.
     c.nodes[1].jobs.pause(id).await.expect("pause again");
@@ -229,14 +238,19 @@ async fn coordinator_death_adoption_from_checkpoint() {
     c.nodes[idx].kill().await;
     let survivor = c.nodes[3 - idx].id();
 
-    // Expected within about 9 s: the dead node's liveness record stays valid up to its TTL
-    // (1.5 s) and the others see it expire at their next directory refresh (0.3 s); the next
-    // adoption round (0.3 s) claims the job, after waiting out an intent the dead coordinator
-    // may have left on the record (its transaction is abandoned once its record has had no
-    // heartbeat for `TXN_LIVENESS_THRESHOLD`, 5 s); then 35 steps of 50 ms remain. Twice
-    // that covers a loaded machine.
-    let waited =
-        tokio::time::timeout(Duration::from_secs(20), c.nodes[0].jobs.wait_for_job(id)).await;
+    // The longest legitimate wait, from the configuration (about 10 s): the dead node's
+    // liveness record stays valid up to its TTL, and the others see it expire at their next
+    // directory refresh (one heartbeat); the next adoption round claims the job, after
+    // waiting out an intent the dead coordinator may have left on the record (its transaction
+    // is abandoned once its record has had no heartbeat for `TXN_LIVENESS_THRESHOLD`); then
+    // 35 steps of 50 ms remain. Twice that covers a loaded machine.
+    let live = liveness();
+    let bound = live.ttl
+        + live.heartbeat
+        + fast().adopt_interval
+        + kv::replica::TXN_LIVENESS_THRESHOLD
+        + Duration::from_millis(35 * 50);
+    let waited = tokio::time::timeout(bound * 2, c.nodes[0].jobs.wait_for_job(id)).await;
     let Ok(rec) = waited else {
         // Bounded: if the record's range lost quorum, even this read would never return.
         let rec = tokio::time::timeout(Duration::from_secs(5), c.nodes[0].jobs.get(id)).await;
