@@ -149,6 +149,10 @@ pub enum Request {
         commit: bool,
         /// The commit timestamp.
         commit_ts: Timestamp,
+        /// The transaction's write spans: those parts of them inside the anchor's range are
+        /// resolved in the same Raft command as the record (the coordinator resolves the rest
+        /// afterwards), so a transaction confined to one range needs no further write.
+        resolve: Vec<Span>,
     },
     /// Ask about, or abort, another transaction (sent to the pushee's anchor range).
     PushTxn {

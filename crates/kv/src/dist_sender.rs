@@ -156,6 +156,31 @@ impl DistSender {
         Ok(out)
     }
 
+    /// Sends several requests as one batch — one evaluation and, for writes, one Raft
+    /// command — to the range containing `key`. Every request must address that range (a
+    /// transaction's record anchored at `key` and a write of `key`, for instance).
+    pub async fn send_batch_to_key(
+        &self,
+        header: Header,
+        requests: Vec<Request>,
+        key: &Key,
+    ) -> Result<BatchResponse, KvError> {
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        let (responses, write_ts, served_by) = self
+            .send_to_key(&header, requests, &keys::addr(key), deadline)
+            .await?;
+        Ok(BatchResponse {
+            responses,
+            write_ts,
+            served_by,
+        })
+    }
+
+    /// The cached descriptor of the range containing `key`, if any (no lookup).
+    pub fn cached_range(&self, key: &Key) -> Option<RangeDescriptor> {
+        self.cached(&keys::addr(key))
+    }
+
     async fn send_one(
         &self,
         header: &Header,

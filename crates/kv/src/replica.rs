@@ -218,7 +218,14 @@ impl Replica {
     fn check_keys(&self, desc: &RangeDescriptor, ba: &BatchRequest) -> Result<(), KvError> {
         let own = desc.span();
         for r in &ba.requests {
-            let span = r.span();
+            let span = match (r, &ba.header.txn) {
+                // A transaction's record lives in its anchor's range.
+                (Request::HeartbeatTxn { .. } | Request::EndTxn { .. }, Some(t)) => Span {
+                    start: t.meta.anchor.clone(),
+                    end: t.meta.anchor.next(),
+                },
+                _ => r.span(),
+            };
             if span.start.0.is_empty() && span.end.0.is_empty() {
                 continue;
             }
@@ -696,7 +703,11 @@ impl Replica {
                 self.write_record(snap, batch, &rec)?;
                 Ok(Response::Txn(rec))
             }
-            Request::EndTxn { commit, commit_ts } => {
+            Request::EndTxn {
+                commit,
+                commit_ts,
+                resolve,
+            } => {
                 let meta = meta.ok_or_else(|| {
                     EvalError::Kv(KvError::Internal("EndTxn outside a transaction".into()))
                 })?;
@@ -723,6 +734,21 @@ impl Replica {
                     last_heartbeat: rec.map(|r| r.last_heartbeat).unwrap_or_default(),
                 };
                 self.write_record(snap, batch, &rec)?;
+                // Local intent resolution: the intents in this range change with the record,
+                // atomically, instead of in later Raft writes.
+                let resolution = if *commit {
+                    Resolution::Commit(*commit_ts)
+                } else {
+                    Resolution::Abort
+                };
+                if let Some(desc) = self.descriptor() {
+                    let own = desc.span();
+                    for span in resolve {
+                        if let Some(local) = own.intersect(span) {
+                            self.resolve(snap, batch, ops, &local, meta.id, resolution)?;
+                        }
+                    }
+                }
                 Ok(Response::Txn(rec))
             }
             Request::PushTxn { pushee, kind, now } => {

@@ -4,13 +4,16 @@
 //! Life of a transaction:
 //! 1. [`Txn::begin`] picks the read timestamp from the clock;
 //! 2. the first write anchors the transaction at its key and creates a PENDING record there
-//!    (`HeartbeatTxn`); a background task heartbeats the record so others see it alive;
+//!    (`HeartbeatTxn`, sent in one batch — one Raft command — with that write, which lies in
+//!    the same range); a background task heartbeats the record so others see it alive;
 //! 3. each write leaves an intent; a leaseholder may push the write timestamp above reads it
 //!    served or newer versions (the response says so);
 //! 4. [`Txn::commit`]: if the write timestamp moved, every span read is refreshed — checked for
 //!    writes between the two timestamps — or the transaction must retry (SERIALIZABLE);
-//!    then the record becomes COMMITTED in one Raft write (the commit point), and the intents
-//!    are resolved. Readers that meet an intent first push the record and resolve it themselves.
+//!    then the record becomes COMMITTED in one Raft write (the commit point), which also
+//!    resolves the intents in the record's range; the intents in other ranges are resolved
+//!    afterwards in the background. A single-row INSERT is thus two Raft writes. Readers that
+//!    meet an intent first push the record and resolve it themselves.
 //!
 //! Isolation: SERIALIZABLE. Reads at a single timestamp, writes above every conflicting read
 //! (timestamp cache), and a refresh (or restart) whenever the commit timestamp moves above the
@@ -179,17 +182,29 @@ impl Txn {
         }
     }
 
-    async fn anchor(&self, key: &Key) -> Result<(), KvError> {
-        {
-            let mut st = self.state.lock();
-            if st.anchored {
-                return Ok(());
-            }
-            st.meta.anchor = key.clone();
-            st.anchored = true;
+    /// Makes `key` the transaction's anchor unless it has one; true when it did.
+    fn claim_anchor(&self, key: &Key) -> bool {
+        let mut st = self.state.lock();
+        if st.anchored {
+            return false;
         }
-        let now = self.sender.clock().now();
-        self.send(Request::HeartbeatTxn { now }).await?;
+        st.meta.anchor = key.clone();
+        st.anchored = true;
+        true
+    }
+
+    /// Anchors the transaction at `key` with a record of its own Raft write (for writes that
+    /// may cross ranges, like `DeleteRange`).
+    async fn anchor(&self, key: &Key) -> Result<(), KvError> {
+        if self.claim_anchor(key) {
+            let now = self.sender.clock().now();
+            self.send(Request::HeartbeatTxn { now }).await?;
+            self.start_heartbeat();
+        }
+        Ok(())
+    }
+
+    fn start_heartbeat(&self) {
         let sender = self.sender.clone();
         let state = self.state.clone();
         let task = tokio::spawn(async move {
@@ -223,16 +238,49 @@ impl Txn {
             }
         });
         *self.heartbeat.lock() = Some(task);
-        Ok(())
     }
 
+    /// A point write. The first one anchors the transaction at its key: the record and the
+    /// write go to the same range, so they travel as one batch and one Raft command.
     async fn write(&self, key: &Key, req: Request) -> Result<Response, KvError> {
-        self.anchor(key).await?;
         self.state.lock().write_spans.push(Span {
             start: key.clone(),
             end: key.next(),
         });
-        self.send(req).await
+        if !self.claim_anchor(key) {
+            return self.send(req).await;
+        }
+        let now = self.sender.clock().now();
+        let header = self.header()?;
+        let resp = match self
+            .sender
+            .send_batch_to_key(header, vec![Request::HeartbeatTxn { now }, req], key)
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e @ KvError::ConditionFailed { .. }) => {
+                // Evaluated and refused: nothing was written, so the next write anchors
+                // instead (the caller may go on, as INSERT ... ON CONFLICT DO NOTHING does).
+                let mut st = self.state.lock();
+                st.anchored = false;
+                st.meta.anchor = Key::MIN;
+                return Err(e);
+            }
+            Err(e) => {
+                // The record may exist (an ambiguous failure): keep it alive.
+                self.start_heartbeat();
+                return Err(e);
+            }
+        };
+        self.start_heartbeat();
+        if resp.write_ts > Timestamp::ZERO {
+            let mut st = self.state.lock();
+            st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
+        }
+        resp.responses
+            .into_iter()
+            .nth(1)
+            .ok_or_else(|| KvError::Internal("short batch response".into()))
     }
 
     /// Writes a key.
@@ -315,37 +363,50 @@ impl Txn {
         let end = Request::EndTxn {
             commit: true,
             commit_ts: write_ts,
+            resolve: self.state.lock().write_spans.clone(),
         };
         if let Err(e) = self.send(end).await {
             self.rollback().await;
             return Err(e);
         }
-        self.finish(Status::Committed, Resolution::Commit(write_ts));
+        self.finish(Status::Committed, Resolution::Commit(write_ts), true);
         Ok(write_ts)
     }
 
     /// Aborts and removes the transaction's intents.
     pub async fn rollback(&self) {
         let anchored = self.state.lock().anchored;
+        let mut resolved_locally = false;
         if anchored && self.state.lock().status == Status::Open {
-            let _ = self
-                .send(Request::EndTxn {
-                    commit: false,
-                    commit_ts: Timestamp::ZERO,
-                })
-                .await;
+            let end = Request::EndTxn {
+                commit: false,
+                commit_ts: Timestamp::ZERO,
+                resolve: self.state.lock().write_spans.clone(),
+            };
+            resolved_locally = self.send(end).await.is_ok();
         }
-        self.finish(Status::Aborted, Resolution::Abort);
+        self.finish(Status::Aborted, Resolution::Abort, resolved_locally);
     }
 
-    fn finish(&self, status: Status, resolution: Resolution) {
-        let (spans, id) = {
+    /// Ends the transaction locally and resolves its intents in the background — except,
+    /// when `resolved_locally`, those in the anchor's range, which `EndTxn` resolved. (If the
+    /// range split meanwhile, readers that meet a leftover intent resolve it themselves.)
+    fn finish(&self, status: Status, resolution: Resolution, resolved_locally: bool) {
+        let (mut spans, id, anchor) = {
             let mut st = self.state.lock();
             st.status = status;
-            (std::mem::take(&mut st.write_spans), st.meta.id)
+            (
+                std::mem::take(&mut st.write_spans),
+                st.meta.id,
+                st.meta.anchor.clone(),
+            )
         };
         if let Some(h) = self.heartbeat.lock().take() {
             h.abort();
+        }
+        if resolved_locally && let Some(desc) = self.sender.cached_range(&anchor) {
+            let own = desc.span();
+            spans.retain(|s| own.intersect(s).as_ref() != Some(s));
         }
         if spans.is_empty() {
             return;

@@ -624,3 +624,64 @@ async fn intents_of_a_dead_coordinator_are_cleaned_up() {
         n.kill().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_single_range_transaction_resolves_its_intents_with_its_commit() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    let keys: Vec<Key> = (0..5).map(|i| key(&format!("one-range-{i}"))).collect();
+    for round in 0..3u8 {
+        let txn = kv::Txn::begin(&s);
+        for k in &keys {
+            txn.cput(k, vec![round], (round > 0).then(|| vec![round - 1]))
+                .await
+                .expect("write");
+        }
+        txn.commit().await.expect("commit");
+        // No intent is left for a background resolution to clean up: the commit's own Raft
+        // command resolved them (every replica applies it; look at each).
+        let span = Span {
+            start: keys[0].clone(),
+            end: keys[keys.len() - 1].next(),
+        };
+        for n in &c.nodes {
+            let Some(r) = n.node.store().replica_for_key(&keys[0]) else {
+                continue;
+            };
+            if !r.is_leaseholder() {
+                continue;
+            }
+            let snap = r.engine().snapshot();
+            let intents =
+                storage::mvcc::mvcc_find_intents(snap.as_ref(), &span, 0).expect("scan intents");
+            assert!(intents.is_empty(), "round {round}: {intents:?}");
+        }
+    }
+    for k in &keys {
+        assert_eq!(kv_get(&s, k.clone()).await.expect("get"), Some(vec![2]));
+    }
+    // A write conflict refused at the first write leaves the transaction usable: the next
+    // write anchors it.
+    let txn = kv::Txn::begin(&s);
+    let err = txn
+        .cput(&keys[0], vec![9], None)
+        .await
+        .expect_err("the key exists");
+    assert!(
+        matches!(err, kv::KvError::ConditionFailed { .. }),
+        "{err:?}"
+    );
+    txn.put(&keys[1], vec![9])
+        .await
+        .expect("write after a refusal");
+    txn.commit().await.expect("commit");
+    assert_eq!(
+        kv_get(&s, keys[1].clone()).await.expect("get"),
+        Some(vec![9])
+    );
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
