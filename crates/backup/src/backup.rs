@@ -558,6 +558,9 @@ impl Processor for ExportProcessor {
             let (uri, locality) = dests.for_locality(ctx.locality());
             let storage = env.open(uri).await.map_err(job_err)?;
             for span in spans {
+                if let Some(d) = env.knobs.export_span_delay() {
+                    tokio::time::sleep(d).await;
+                }
                 let files = export_span(&ctx, &spec, storage.as_ref(), &span, locality.clone())
                     .await
                     .map_err(job_err)?;

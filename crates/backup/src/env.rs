@@ -2,6 +2,8 @@
 //! helpers over statement values and table keys.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use base::encoding::{decode_uvarint, encode_uvarint};
 use base::errcode;
@@ -23,6 +25,32 @@ pub struct Env {
     /// How this node opens external storage (node id, external IO directory, peers). Its
     /// connection resolver is replaced by the connections stored in KV at each use.
     pub storage: StorageContext,
+    /// Behaviour changes for tests; all off unless a test turns them on.
+    pub knobs: Arc<TestingKnobs>,
+}
+
+/// Behaviour changes for tests, shared by every node a test registers them on. All are off by
+/// default, and off they cost one atomic load.
+#[derive(Debug, Default)]
+pub struct TestingKnobs {
+    export_span_delay_ms: AtomicU64,
+}
+
+impl TestingKnobs {
+    /// Makes every export processor wait `d` before exporting each of its spans (zero: no
+    /// wait), so a test can stop a node while a backup is half done.
+    pub fn set_export_span_delay(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.export_span_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The wait before each exported span, if any.
+    pub fn export_span_delay(&self) -> Option<Duration> {
+        match self.export_span_delay_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
 }
 
 impl Env {

@@ -55,7 +55,7 @@ use sql::SqlServer;
 use sql::session::HookKind;
 
 pub use connection::resolve_external;
-pub use env::Env;
+pub use env::{Env, TestingKnobs};
 pub use error::BackupError;
 
 /// Registers on one node: the BACKUP, RESTORE, SHOW BACKUP and EXTERNAL CONNECTION statement
@@ -63,10 +63,22 @@ pub use error::BackupError;
 /// `restore.ingest` processors on `jobs`. `storage` says how this node opens external storage
 /// (its id, external IO directory and nodelocal peers); external connections are read from KV.
 pub fn register(sql: &SqlServer, jobs: &jobs::Registry, storage: cloud::StorageContext) {
+    register_with_knobs(sql, jobs, storage, Arc::default());
+}
+
+/// [`register`] with testing knobs (see [`TestingKnobs`]); tests share one `knobs` between the
+/// nodes of a cluster to change their behaviour while it runs.
+pub fn register_with_knobs(
+    sql: &SqlServer,
+    jobs: &jobs::Registry,
+    storage: cloud::StorageContext,
+    knobs: Arc<TestingKnobs>,
+) {
     let env = Env {
         sql: sql.clone(),
         jobs: jobs.clone(),
         storage,
+        knobs,
     };
     sql.register_hook(
         HookKind::Backup,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base::Clock;
 use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
-use kv::node::{KvNode, KvNodeConfig};
+use kv::node::{KvNode, KvNodeConfig, LivenessConfig};
 use locality::Locality;
 use rpc::{Registry, Rpc, RpcContext, RpcOptions, RpcServer};
 use sql::{SqlServer, StatementResult};
@@ -23,11 +23,32 @@ pub struct TestNode {
     pub sql: SqlServer,
     /// Its job registry.
     pub jobs: jobs::Registry,
-    _stop: oneshot::Sender<()>,
-    _server: tokio::task::JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    killed: bool,
 }
 
 impl TestNode {
+    /// This node's id.
+    pub fn id(&self) -> base::NodeId {
+        self.node.node_id()
+    }
+
+    /// Stops the node as a crash would for the others: its jobs stop, it stops serving RPC and
+    /// its KV loops and Raft groups stop. The rest of the cluster notices by liveness.
+    pub async fn kill(&mut self) {
+        self.killed = true;
+        self.jobs.stop();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.node.shutdown().await;
+    }
+
     /// Runs statements as root in `db`.
     pub async fn exec(&self, db: &str, stmts: &str) -> Result<Vec<StatementResult>, sql::SqlError> {
         self.sql.session("root", db).execute(stmts).await
@@ -49,6 +70,8 @@ pub struct TestCluster {
     pub nodes: Vec<TestNode>,
     /// The shared external IO directory.
     pub extern_dir: tempfile::TempDir,
+    /// The backup testing knobs every node was registered with.
+    pub knobs: Arc<sextant_backup::TestingKnobs>,
 }
 
 async fn serve() -> (
@@ -84,6 +107,15 @@ async fn serve() -> (
 impl TestCluster {
     /// Starts one node per locality; the first bootstraps, the others join it.
     pub async fn start(localities: &[&str]) -> TestCluster {
+        TestCluster::start_with(localities, jobs::RegistryConfig::default()).await
+    }
+
+    /// [`TestCluster::start`] with job registry timings (for example a short adoption interval).
+    pub async fn start_with(
+        localities: &[&str],
+        registry_cfg: jobs::RegistryConfig,
+    ) -> TestCluster {
+        let knobs = Arc::new(sextant_backup::TestingKnobs::default());
         let extern_dir = tempfile::tempdir().expect("tempdir");
         let mut pending = Vec::new();
         let mut first_addr = String::new();
@@ -96,6 +128,13 @@ impl TestCluster {
                 locality: Locality::parse(loc).expect("locality"),
                 advertise_addr: addr.clone(),
                 join: vec![first_addr.clone()],
+                // Liveness lasts 15 heartbeats: a loaded machine delays heartbeats by seconds,
+                // and a node that looks dead is left out of job plans.
+                liveness: LivenessConfig {
+                    heartbeat: Duration::from_millis(300),
+                    ttl: Duration::from_millis(4500),
+                    time_until_dead: Duration::from_secs(30),
+                },
                 ..KvNodeConfig::fast_for_tests()
             };
             let clock = ctx.clock.clone();
@@ -135,16 +174,16 @@ impl TestCluster {
         for (start, stop, server, registry) in pending {
             let node = start.await.expect("join task");
             let sql = SqlServer::new(node.clone());
-            let jobs =
-                jobs::Registry::start(node.clone(), &registry, jobs::RegistryConfig::default());
+            let jobs = jobs::Registry::start(node.clone(), &registry, registry_cfg.clone());
             let storage = cloud::StorageContext::new(node.node_id(), extern_dir.path());
-            sextant_backup::register(&sql, &jobs, storage);
+            sextant_backup::register_with_knobs(&sql, &jobs, storage, knobs.clone());
             nodes.push(TestNode {
                 node,
                 sql,
                 jobs,
-                _stop: stop,
-                _server: server,
+                stop: Some(stop),
+                server: Some(server),
+                killed: false,
             });
         }
         let n = nodes.len();
@@ -159,14 +198,30 @@ impl TestCluster {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        TestCluster { nodes, extern_dir }
+        TestCluster {
+            nodes,
+            extern_dir,
+            knobs,
+        }
     }
 
-    /// Stops every node.
-    pub async fn shutdown(self) {
-        for n in &self.nodes {
-            n.jobs.stop();
-            n.node.shutdown().await;
+    /// The region of node `id`.
+    pub fn region(&self, id: base::NodeId) -> String {
+        self.nodes[0]
+            .node
+            .directory()
+            .locality(id)
+            .region()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Stops every node still running.
+    pub async fn shutdown(mut self) {
+        for n in &mut self.nodes {
+            if !n.killed {
+                n.kill().await;
+            }
         }
     }
 }

@@ -4,3 +4,7 @@
 
 mod backup_restore;
 mod cluster;
+mod fault;
+mod moto;
+mod movr;
+mod placement;

@@ -1,0 +1,121 @@
+//! A backup whose coordinator dies half way: a surviving node of the execution locality adopts
+//! the job, finishes it from the checkpoint, and the restored data is the source row for row.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use base::NodeId;
+use sql::Datum;
+
+use crate::cluster::TestCluster;
+use crate::movr;
+use crate::placement::{ONE_REPLICA_IN_EAST, SMALL, TWO_REGIONS, wait_for_replicas_in_east};
+
+/// Fast job timings: adoption every 300 ms, retries after 100 ms.
+fn fast_jobs() -> jobs::RegistryConfig {
+    jobs::RegistryConfig {
+        adopt_interval: Duration::from_millis(300),
+        retry_backoff: Duration::from_millis(100),
+    }
+}
+
+/// The `done` entries of a backup job's checkpoint, as JSON texts.
+fn done_entries(progress: &[u8]) -> BTreeSet<String> {
+    let v: serde_json::Value = serde_json::from_slice(progress).unwrap_or_default();
+    v.get("done")
+        .and_then(|d| d.as_array())
+        .map(|a| a.iter().map(|e| e.to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn int(d: &Datum) -> i64 {
+    match d {
+        Datum::Int(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordinator_killed_mid_backup_is_adopted_in_the_locality() {
+    let mut c = TestCluster::start_with(TWO_REGIONS, fast_jobs()).await;
+    let east = &c.nodes[0];
+    east.ok("defaultdb", ONE_REPLICA_IN_EAST).await;
+    wait_for_replicas_in_east(&c).await;
+    let loaded = movr::load(east, "movr", SMALL).await;
+
+    // Each processor waits 700 ms before each of its spans (one per table), so the backup
+    // runs for a few seconds.
+    c.knobs.set_export_span_delay(Duration::from_millis(700));
+    let r = east
+        .ok(
+            "defaultdb",
+            "BACKUP DATABASE movr INTO 'nodelocal://self/adopted' \
+             WITH EXECUTION LOCALITY = 'region=us-west1', DETACHED",
+        )
+        .await;
+    let id = int(&r.rows[0][0]);
+    // Wait for a checkpoint with at least one finished span.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rec = loop {
+        let rec = east.jobs.get(id).await.expect("job");
+        if rec.coordinator_id.is_some() && !done_entries(&rec.progress).is_empty() {
+            break rec;
+        }
+        assert!(
+            !rec.status.is_terminal() && Instant::now() < deadline,
+            "no checkpoint before the end: {rec:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        rec.fraction_completed < 1.0,
+        "the backup finished before the coordinator could be stopped: {rec:#?}"
+    );
+    let checkpointed = done_entries(&rec.progress);
+    let dead: NodeId = rec.coordinator_id.expect("coordinator");
+    assert_eq!(c.region(dead), "us-west1", "coordinated in the locality");
+    let victim = c.nodes.iter().position(|n| n.id() == dead).expect("node");
+    c.nodes[victim].kill().await;
+    let killed_at = Instant::now();
+
+    let east = &c.nodes[0];
+    let rec = tokio::time::timeout(Duration::from_secs(30), east.jobs.wait_for_job(id))
+        .await
+        .unwrap_or_else(|_| panic!("not finished 30 s after the coordinator stopped"))
+        .expect("wait");
+    eprintln!(
+        "adopted and finished {:?} after n{} stopped",
+        killed_at.elapsed(),
+        dead.0
+    );
+    assert_eq!(rec.status, jobs::JobStatus::Succeeded, "{rec:#?}");
+    let adopter = rec.coordinator_id.expect("coordinator");
+    assert_ne!(adopter, dead, "adopted by another node");
+    assert_eq!(c.region(adopter), "us-west1", "adopted inside the locality");
+    assert_eq!(rec.num_runs, 2, "one run, one adoption");
+    for n in &rec.plan.as_ref().expect("plan").nodes {
+        assert_eq!(c.region(n.node_id), "us-west1", "processor on {n:?}");
+        assert_ne!(n.node_id, dead, "the last plan leaves the stopped node out");
+    }
+    // Spans finished before the stop were kept, not exported again.
+    let finished = done_entries(&rec.progress);
+    assert!(
+        checkpointed.is_subset(&finished),
+        "checkpointed spans kept: {checkpointed:?} / {finished:?}"
+    );
+    let result: serde_json::Value = serde_json::from_slice(&rec.result).expect("result");
+    assert_eq!(
+        result["rows"].as_u64(),
+        Some(movr::total(&loaded)),
+        "every row once: {result}"
+    );
+
+    east.ok(
+        "defaultdb",
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://self/adopted' \
+         WITH new_db_name = 'movr_restored'",
+    )
+    .await;
+    movr::assert_same(east, "movr", "movr_restored").await;
+    c.shutdown().await;
+}
