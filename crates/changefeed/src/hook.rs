@@ -319,6 +319,7 @@ impl ChangefeedHook {
             checkpoint: Frontier::new(&spans, details.start),
             scan_at: (opts.initial_scan != InitialScan::No).then_some(details.start),
             scan_tables: None,
+            schema_ts: Timestamp::ZERO,
             scan_only: opts.initial_scan == InitialScan::Only,
             details: details.clone(),
             tables,

@@ -11,8 +11,10 @@
 //! 2. Each aggregator ([`run_aggregator`]) opens its own sink, scans its spans at the start
 //!    time when an initial scan (or a backfill) is due, then opens rangefeeds from the
 //!    checkpoint (the node's DistSender picks the closest replica). Each value is decoded
-//!    with the table descriptor, filtered and projected for CDC queries, encoded and emitted.
-//!    Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
+//!    with the table descriptor, filtered and projected for CDC queries, encoded and emitted,
+//!    but only once its [`SchemaWatch`] knows the descriptors unchanged up to the value's
+//!    timestamp (re-read every [`SCHEMA_VALIDATE`]): values past a schema change are
+//!    dropped, for the restarted feed to emit in the new schema. Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
 //!    timestamps of its spans to the coordinator, so a reported span never has unflushed rows
 //!    at or below its timestamp. When its lowest span has not checkpointed for
 //!    [`LAGGING_NUDGE`], it reads from that range's leaseholder: a range whose lease moved
@@ -23,18 +25,18 @@
 //!    ([`ChangeFrontier::tick`]) checkpoints the high-water and the spans ahead of it into
 //!    the job every `min_checkpoint_frequency` (and sets the job's high-water for SHOW
 //!    CHANGEFEED JOBS), emits resolved messages through its own sink at the `resolved`
-//!    interval, finishes at `end_time`, and watches the descriptors: a version change makes
-//!    the feed fail with `schema change occurred at <ts>` (`schema_change_policy=stop`) or
-//!    restart from the change with a backfill scan in the new schema (`backfill`) or without
-//!    one (`nobackfill`), once everything before the change is resolved.
+//!    interval, finishes at `end_time`, and watches the descriptors: a version change, at
+//!    its commit timestamp ([`first_write`]), makes the feed fail with `schema change
+//!    occurred at <ts>` (`schema_change_policy=stop`) or restart at the change with a
+//!    backfill scan in the new schema (`backfill`) or without one (`nobackfill`), once
+//!    everything before the change is resolved.
 //! 4. A restarted coordinator (pause/resume, node death) resumes from the checkpoint: rows
 //!    after the high-water are emitted again (at least once), in per-key order.
 //!
 //! An aggregator whose node is no longer live, or that fails, restarts the feed from its
 //! checkpoint with a new plan over the live nodes (a transient error, as CockroachDB retries
 //! the whole flow). Sink errors retry the job the same way unless `on_error=pause`, which
-//! pauses it.
-//! While it retries, the running status keeps the error (`transient error: sink: ...`) until
+//! pauses it. While it retries, the running status keeps the error (`transient error: sink: ...`) until
 //! the feed has resolved past the start of the attempt that succeeds.
 
 use std::sync::Arc;
@@ -71,6 +73,9 @@ pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
 /// serves a request; while it is idle its rangefeed never checkpoints, and the feed would
 /// never resolve past it.
 pub const LAGGING_NUDGE: Duration = Duration::from_secs(1);
+/// How often an aggregator re-reads the watched descriptors; a change it has not ruled out
+/// holds back the rows after the last read (so rows wait up to this long).
+pub const SCHEMA_VALIDATE: Duration = Duration::from_millis(100);
 /// How long one nudge read may take.
 const NUDGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How the registry's running status of a job retrying after a transient error begins.
@@ -143,6 +148,10 @@ pub struct AggregatorSpec {
     /// The tables the scan covers (descriptor ids); `None`: every table.
     #[serde(default)]
     pub scan_tables: Option<Vec<u64>>,
+    /// When `tables` were read: rows after it are emitted only once the descriptors are
+    /// known unchanged up to them ([`SchemaWatch`]); zero turns the watch off.
+    #[serde(default)]
+    pub schema_ts: Timestamp,
     /// Stop after the scan.
     pub scan_only: bool,
 }
@@ -204,8 +213,17 @@ pub async fn read_tables(
     sql: &SqlServer,
     targets: &[TargetTable],
 ) -> Result<Vec<TableDesc>, JobError> {
+    read_tables_at(sql, targets, sql.node().clock().now()).await
+}
+
+/// Reads the descriptors of the watched tables as of `at`.
+pub async fn read_tables_at(
+    sql: &SqlServer,
+    targets: &[TargetTable],
+    at: Timestamp,
+) -> Result<Vec<TableDesc>, JobError> {
     let reader = sql::kvio::Reader::Txn(
-        Arc::new(kv::Txn::begin(sql.node().sender())),
+        Arc::new(kv::Txn::begin_at(sql.node().sender(), at)),
         sql.inner().reads.clone(),
     );
     let mut out = Vec::new();
@@ -306,7 +324,8 @@ async fn coordinate(
     } else {
         decode("changefeed progress", &ctx.progress())?
     };
-    let tables = read_tables(sql, &details.targets).await?;
+    let schema_ts = ctx.node().clock().now();
+    let tables = read_tables_at(sql, &details.targets, schema_ts).await?;
     let versions: Vec<(u64, u64)> = tables.iter().map(|t| (t.id, t.version)).collect();
     let start = progress.high_water.unwrap_or(details.start);
     let spans: Vec<Span> = tables.iter().map(table_span).collect();
@@ -343,6 +362,7 @@ async fn coordinate(
         scan_at,
         scan_tables: scan_at.and(progress.scan_tables.clone()),
         scan_only,
+        schema_ts,
     };
     let plan = ctx.plan_spans(spans).await?;
     // After a failed attempt the registry shows `transient error: <why>`. It stays until the
@@ -387,6 +407,7 @@ async fn coordinate(
         schema_change: None,
         retrying,
         aggregators,
+        schema_ts,
     };
     let result = tokio::select! {
         r = flow => r.map(|_| Done::Finished),
@@ -434,6 +455,8 @@ struct ChangeFrontier {
     retrying: Option<Timestamp>,
     /// The nodes running this attempt's aggregators.
     aggregators: Vec<base::NodeId>,
+    /// When this attempt read the descriptors it runs with.
+    schema_ts: Timestamp,
 }
 
 impl ChangeFrontier {
@@ -487,7 +510,15 @@ impl ChangeFrontier {
             let tables = read_tables(&self.sql, &self.details.targets).await?;
             let now: Vec<(u64, u64)> = tables.iter().map(|t| (t.id, t.version)).collect();
             if now != self.progress.versions {
-                let at = self.ctx.node().clock().now();
+                // The change's own commit timestamp: the aggregators stop emitting there.
+                let upto = self.ctx.node().clock().now();
+                let keys: Vec<Key> = tables
+                    .iter()
+                    .map(|t| sql::catalog::desc_key(t.id))
+                    .collect();
+                let at = first_write(self.ctx.node(), &keys, self.schema_ts, upto)
+                    .await?
+                    .unwrap_or(upto);
                 tracing::info!(
                     "changefeed {}: schema change seen at {}",
                     self.ctx.id(),
@@ -496,8 +527,9 @@ impl ChangeFrontier {
                 self.schema_change = Some(at);
             }
         }
+        // Everything before the change is out (the aggregators resolve no further).
         if let Some(at) = self.schema_change
-            && hw >= at
+            && hw >= at.prev()
         {
             let ts = crate::encoder::format_hlc(at);
             return match opts.schema_change_policy {
@@ -506,7 +538,13 @@ impl ChangeFrontier {
                 }
                 policy => {
                     self.checkpoint(true).await?;
-                    self.progress.high_water = Some(at);
+                    // A backfill scans at the change (its own writes included); without one,
+                    // the rangefeeds start just below it.
+                    self.progress.high_water = Some(if policy == SchemaChangePolicy::Backfill {
+                        at
+                    } else {
+                        at.prev()
+                    });
                     self.progress.ahead.clear();
                     self.progress.backfill_at =
                         (policy == SchemaChangePolicy::Backfill).then_some(at);
@@ -667,8 +705,12 @@ pub async fn run_aggregator(
     drop(tx);
     let starts = mine.clone();
     let mut tick = tokio::time::interval(REPORT_INTERVAL);
+    let mut validate = tokio::time::interval(SCHEMA_VALIDATE);
     let mut dirty = false;
     let mut nudger = Nudger::new(mine.frontier());
+    let mut watch = SchemaWatch::start(node, spec).await?;
+    // Rows after the last descriptor check, in arrival order (so per key in commit order).
+    let mut held: Vec<(Key, Timestamp, Option<Vec<u8>>)> = Vec::new();
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -677,7 +719,14 @@ pub async fn run_aggregator(
                 };
                 match ev {
                     RangefeedEvent::Value { key, ts, value } => {
-                        if end.is_some_and(|e| ts > e) || at_or_below(&starts, &key, ts) {
+                        if end.is_some_and(|e| ts > e)
+                            || at_or_below(&starts, &key, ts)
+                            || watch.past_change(ts)
+                        {
+                            continue;
+                        }
+                        if !watch.covers(ts) {
+                            held.push((key, ts, value));
                             continue;
                         }
                         feed.emit(node, &key, ts, value.as_deref(), sink).await?;
@@ -692,15 +741,41 @@ pub async fn run_aggregator(
                     }
                 }
             }
+            _ = validate.tick() => {
+                if !watch.poll(node).await? {
+                    continue;
+                }
+                dirty = true;
+                let mut still = Vec::new();
+                for (key, ts, value) in held.drain(..) {
+                    if watch.past_change(ts) {
+                        continue;
+                    }
+                    if !watch.covers(ts) {
+                        still.push((key, ts, value));
+                        continue;
+                    }
+                    feed.emit(node, &key, ts, value.as_deref(), sink).await?;
+                }
+                held = still;
+            }
             _ = tick.tick() => {
                 nudger.tick(node, &mine);
                 if !dirty {
                     continue;
                 }
                 sink.flush().await.map_err(|e| sink_error(&e))?;
-                report(mine.entries().to_vec()).await?;
+                // Nothing is resolved past what the descriptors are known valid for: held
+                // rows are not in the sink yet, and past a change the feed restarts.
+                let resolved: Vec<(Span, Timestamp)> = mine
+                    .entries()
+                    .iter()
+                    .map(|(s, t)| (s.clone(), (*t).min(watch.valid_until())))
+                    .collect();
+                let low = resolved.iter().map(|(_, t)| *t).min().unwrap_or(Timestamp::ZERO);
+                report(resolved).await?;
                 dirty = false;
-                if end.is_some_and(|e| mine.frontier() >= e) {
+                if end.is_some_and(|e| low >= e) {
                     return Ok(());
                 }
             }
@@ -715,6 +790,133 @@ fn at_or_below(starts: &Frontier, key: &Key, ts: Timestamp) -> bool {
         .iter()
         .find(|(s, _)| s.start <= *key && *key < s.end)
         .is_some_and(|(_, t)| ts <= *t)
+}
+
+/// Whether the watched tables' descriptors are still the ones an aggregator decodes with.
+///
+/// A row at `ts` may be emitted only once the descriptors are known unchanged up to `ts`:
+/// [`SchemaWatch::poll`] re-reads them at the present time `t` (the read also keeps any
+/// later change above `t`), and if nothing changed they are valid up to `t`. If something
+/// changed, the change's commit timestamp `c` ([`first_write`]) is the boundary: rows before
+/// it are emitted, rows at or after it dropped, and nothing is resolved at or past it; the
+/// coordinator sees the same change and restarts the feed at `c` in the new schema (or
+/// fails it, under `schema_change_policy=stop`). So no row is emitted in a schema it was not
+/// written in, and the backfill after a change is the first thing emitted in the new one.
+struct SchemaWatch {
+    /// The descriptor keys.
+    keys: Vec<Key>,
+    /// Their values as the aggregator's tables were read.
+    values: Vec<Option<Vec<u8>>>,
+    /// The descriptors are known unchanged up to here.
+    valid: Timestamp,
+    /// The first change after the tables were read.
+    change: Option<Timestamp>,
+}
+
+impl SchemaWatch {
+    /// Reads the descriptors as of `spec.schema_ts`; with a zero `schema_ts` (a sinkless
+    /// feed, bounded by `end_time`) the watch always says valid.
+    async fn start(node: &KvNode, spec: &AggregatorSpec) -> Result<SchemaWatch, JobError> {
+        let mut w = SchemaWatch {
+            keys: spec
+                .tables
+                .iter()
+                .map(|t| sql::catalog::desc_key(t.id))
+                .collect(),
+            values: Vec::new(),
+            valid: Timestamp::MAX,
+            change: None,
+        };
+        if spec.schema_ts.is_zero() {
+            w.keys.clear();
+            return Ok(w);
+        }
+        w.values = read_keys(node, &w.keys, spec.schema_ts).await?;
+        w.valid = spec.schema_ts;
+        Ok(w)
+    }
+
+    /// Re-reads the descriptors; true when the valid time moved.
+    async fn poll(&mut self, node: &KvNode) -> Result<bool, JobError> {
+        if self.keys.is_empty() || self.change.is_some() {
+            return Ok(false);
+        }
+        let now = node.clock().now();
+        if read_keys(node, &self.keys, now).await? == self.values {
+            self.valid = now;
+            return Ok(true);
+        }
+        let change = first_write(node, &self.keys, self.valid, now)
+            .await?
+            .unwrap_or(now);
+        self.change = Some(change);
+        self.valid = change.prev();
+        Ok(true)
+    }
+
+    /// True when a row at `ts` can be decoded with the aggregator's descriptors.
+    fn covers(&self, ts: Timestamp) -> bool {
+        ts <= self.valid
+    }
+
+    /// True for a row at or after the change: the restarted feed emits it.
+    fn past_change(&self, ts: Timestamp) -> bool {
+        self.change.is_some_and(|c| ts >= c)
+    }
+
+    fn valid_until(&self) -> Timestamp {
+        self.valid
+    }
+}
+
+/// Reads `keys` at `at`.
+async fn read_keys(
+    node: &KvNode,
+    keys: &[Key],
+    at: Timestamp,
+) -> Result<Vec<Option<Vec<u8>>>, JobError> {
+    let txn = kv::Txn::begin_at(node.sender(), at);
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        out.push(txn.get(k).await?);
+    }
+    Ok(out)
+}
+
+/// The commit timestamp of the first write to any of `keys` in `(after, upto]`.
+pub async fn first_write(
+    node: &KvNode,
+    keys: &[Key],
+    after: Timestamp,
+    upto: Timestamp,
+) -> Result<Option<Timestamp>, JobError> {
+    let mut first: Option<Timestamp> = None;
+    for k in keys {
+        let ba = kv::api::BatchRequest {
+            header: kv::api::Header {
+                timestamp: upto,
+                gateway: node.node_id(),
+                ..kv::api::Header::default()
+            },
+            requests: vec![kv::api::Request::Export {
+                span: Span {
+                    start: k.clone(),
+                    end: k.next(),
+                },
+                start: after,
+                end: upto,
+                all_revisions: true,
+                target_bytes: 0,
+            }],
+        };
+        let resp = node.sender().send(ba).await?;
+        if let Some(kv::api::Response::Export { entries, .. }) = resp.responses.into_iter().next() {
+            for e in entries {
+                first = Some(first.map_or(e.ts, |f: Timestamp| f.min(e.ts)));
+            }
+        }
+    }
+    Ok(first)
 }
 
 /// The pieces resolved at the frontier (the ones holding it back), by start key.

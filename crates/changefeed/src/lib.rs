@@ -31,8 +31,8 @@
 //!    runs a flow of `changefeed.aggregator` processors.
 //! 3. Each aggregator (`job::run_aggregator`) scans its spans at the start time (initial
 //!    scan), then follows rangefeeds from the closest replicas; it decodes rows with
-//!    `sql::encoding::decode_row`, encodes them (`encoder::Encoder`), emits them to its own
-//!    sink, and every 200 ms flushes the sink and only then reports its spans' resolved
+//!    `sql::encoding::decode_row`, encodes them (`encoder::Encoder`) once the descriptors are
+//!    known unchanged up to their timestamps, emits them to its own sink, and every 200 ms flushes the sink and only then reports its spans' resolved
 //!    timestamps to the coordinator.
 //! 4. The coordinator's change frontier forwards a `frontier::Frontier`, checkpoints the
 //!    high-water (and the spans ahead of it) into the job every `min_checkpoint_frequency`,

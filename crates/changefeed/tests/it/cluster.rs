@@ -159,19 +159,33 @@ impl TestCluster {
                 server: Some(server),
             });
         }
-        let n = nodes.len();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        for t in &nodes {
-            loop {
+        let c = TestCluster { nodes, _dir: dir };
+        c.wait_all_live(Duration::from_secs(30)).await;
+        c
+    }
+
+    /// Waits until every node sees every node live: placement (execution_locality) and the
+    /// coordinator's liveness check of its aggregators read the directory, and on a loaded
+    /// machine a node's liveness can lapse for a moment.
+    pub async fn wait_all_live(&self, timeout: Duration) {
+        let n = self.nodes.len();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for t in &self.nodes {
                 t.node.refresh_directory().await;
                 let live = t.node.directory().all().iter().filter(|(_, l)| *l).count();
-                if live >= n || tokio::time::Instant::now() > deadline {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                all &= live >= n;
             }
+            if all {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every node sees {n} live nodes within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        TestCluster { nodes, _dir: dir }
     }
 
     /// Waits until every range has the voters and replicas its zone config asks for (at most

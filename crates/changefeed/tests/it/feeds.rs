@@ -474,6 +474,7 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
             sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
         c.nodes[0].node.admin_split(&key).await.expect("split");
     }
+    c.wait_all_live(Duration::from_secs(30)).await;
     let id = c
         .create_feed(
             0,
@@ -659,4 +660,67 @@ async fn initial_scan_only_and_end_time_feeds_succeed() {
         r.status.as_str() == "succeeded"
     })
     .await;
+}
+
+#[tokio::test]
+async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only() {
+    let (uri, seen) = webhook_server().await;
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
+    c.create_feed(
+        0,
+        "d",
+        &format!("CREATE CHANGEFEED FOR t INTO '{uri}' WITH min_checkpoint_frequency='200ms'"),
+    )
+    .await;
+    let body = |a: i64, after: &str| {
+        format!(
+            "{{\"payload\":[{{\"after\": {after}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while seen.lock().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "initial scan");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Row 2 is written right after the change, before the feed can have noticed it.
+    c.exec(
+        0,
+        "d",
+        "ALTER TABLE t ADD COLUMN b INT DEFAULT 7; INSERT INTO t VALUES (2)",
+    )
+    .await;
+    let backfilled = body(2, "{\"a\": 2, \"b\": 7}");
+    while !seen.lock().contains(&backfilled) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.exec(0, "d", "INSERT INTO t VALUES (3)").await;
+    let last = body(3, "{\"a\": 3, \"b\": 7}");
+    while !seen.lock().contains(&last) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut distinct: Vec<String> = Vec::new();
+    for b in seen.lock().iter() {
+        if !distinct.contains(b) {
+            distinct.push(b.clone());
+        }
+    }
+    assert_eq!(
+        distinct,
+        vec![
+            body(1, "{\"a\": 1}"),
+            body(1, "{\"a\": 1, \"b\": 7}"),
+            backfilled,
+            last
+        ],
+        "no row in the old schema after the change"
+    );
 }
