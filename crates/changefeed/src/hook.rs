@@ -627,3 +627,23 @@ pub fn show_changefeed_jobs(records: &[JobRecord]) -> StatementResult {
         .collect();
     StatementResult::rows(changefeed_job_columns(), rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alter_job_ids_are_integers_or_bound_placeholders() {
+        assert_eq!(alter_job_id("123", &[]).expect("literal"), 123);
+        assert_eq!(alter_job_id("$1", &[Datum::Int(5)]).expect("int"), 5);
+        assert_eq!(
+            alter_job_id("$2", &[Datum::Null, Datum::String("7".into())]).expect("string"),
+            7
+        );
+        for (job, params) in [("'x'", vec![]), ("$1", vec![]), ("$1", vec![Datum::Null])] {
+            let e = alter_job_id(job, &params).expect_err(job);
+            assert_eq!(e.error.message, "changefeed ID must be an INT value");
+            assert_eq!(e.error.code, errcode::DATATYPE_MISMATCH);
+        }
+    }
+}
