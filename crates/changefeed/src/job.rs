@@ -324,10 +324,10 @@ async fn coordinate(
     } else {
         decode("changefeed progress", &ctx.progress())?
     };
-    let schema_ts = ctx.node().clock().now();
+    let start = progress.high_water.unwrap_or(details.start);
+    let schema_ts = schema_as_of(ctx.node(), sql, details, &progress, start).await?;
     let tables = read_tables_at(sql, &details.targets, schema_ts).await?;
     let versions: Vec<(u64, u64)> = tables.iter().map(|t| (t.id, t.version)).collect();
-    let start = progress.high_water.unwrap_or(details.start);
     let spans: Vec<Span> = tables.iter().map(table_span).collect();
     let mut checkpoint = Frontier::new(&spans, start);
     for (s, t) in &progress.ahead {
@@ -424,6 +424,38 @@ async fn coordinate(
             Err(JobError::Transient(why))
         }
     }
+}
+
+/// When to read the descriptors a run starts with: now, unless a watched table changed
+/// since the last run checkpointed its versions (say, while the feed was paused). Then just
+/// before that change: the run emits what came before it in the old schema, and its change
+/// frontier meets the change as if it happened while running (backfill, or stop).
+async fn schema_as_of(
+    node: &KvNode,
+    sql: &SqlServer,
+    details: &ChangefeedDetails,
+    progress: &ChangefeedProgress,
+    start: Timestamp,
+) -> Result<Timestamp, JobError> {
+    let now = node.clock().now();
+    let current = read_tables_at(sql, &details.targets, now).await?;
+    let changed = current.iter().any(|t| {
+        progress
+            .versions
+            .iter()
+            .any(|(id, v)| *id == t.id && *v != t.version)
+    });
+    if !changed {
+        return Ok(now);
+    }
+    let keys: Vec<Key> = current
+        .iter()
+        .map(|t| sql::catalog::desc_key(t.id))
+        .collect();
+    Ok(match first_write(node, &keys, start, now).await? {
+        Some(at) => at.prev(),
+        None => now,
+    })
 }
 
 enum Done {
@@ -546,6 +578,13 @@ impl ChangeFrontier {
                         at.prev()
                     });
                     self.progress.ahead.clear();
+                    // The versions the next run starts with, so that it does not take the
+                    // same change for one made while it was not running.
+                    self.progress.versions = read_tables_at(&self.sql, &self.details.targets, at)
+                        .await?
+                        .iter()
+                        .map(|t| (t.id, t.version))
+                        .collect();
                     self.progress.backfill_at =
                         (policy == SchemaChangePolicy::Backfill).then_some(at);
                     self.progress.scan_tables = None;

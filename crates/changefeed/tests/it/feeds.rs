@@ -724,3 +724,71 @@ async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only()
         "no row in the old schema after the change"
     );
 }
+
+#[tokio::test]
+async fn a_schema_change_while_paused_is_met_on_resume() {
+    let (uri, seen) = webhook_server().await;
+    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
+    )
+    .await;
+    c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            &format!("CREATE CHANGEFEED FOR t INTO '{uri}' WITH min_checkpoint_frequency='200ms'"),
+        )
+        .await;
+    let body = |a: i64, after: &str| {
+        format!(
+            "{{\"payload\":[{{\"after\": {after}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
+        )
+    };
+    c.wait_job(id, Duration::from_secs(15), "checkpointed", |r| {
+        r.high_water.is_some()
+    })
+    .await;
+    c.nodes[0].jobs.pause(id).await.expect("pause");
+    c.wait_job(id, Duration::from_secs(10), "paused", |r| {
+        r.status.as_str() == "paused"
+    })
+    .await;
+    // While paused: a row in the old schema, the change, a row in the new one.
+    c.exec(0, "d", "INSERT INTO t VALUES (2)").await;
+    c.exec(
+        0,
+        "d",
+        "ALTER TABLE t ADD COLUMN b INT DEFAULT 7; INSERT INTO t VALUES (3)",
+    )
+    .await;
+    c.nodes[0].jobs.resume(id).await.expect("resume");
+    let want = vec![
+        body(1, "{\"a\": 1}"),
+        body(2, "{\"a\": 2}"),
+        body(1, "{\"a\": 1, \"b\": 7}"),
+        body(2, "{\"a\": 2, \"b\": 7}"),
+        body(3, "{\"a\": 3, \"b\": 7}"),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut distinct: Vec<String> = Vec::new();
+        for b in seen.lock().iter() {
+            if !distinct.contains(b) {
+                distinct.push(b.clone());
+            }
+        }
+        if distinct.len() >= want.len() {
+            assert_eq!(
+                distinct, want,
+                "the old schema up to the change, then the backfill"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{distinct:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
