@@ -395,6 +395,8 @@ pub enum KvError {
     /// A conditional put saw another value.
     #[error("unexpected value")]
     ConditionFailed {
+        /// The key whose value differed.
+        key: Key,
         /// The current value.
         actual: Option<Vec<u8>>,
     },

@@ -368,10 +368,28 @@ impl DistSender {
                     routing = Routing::Leaseholder;
                     continue;
                 }
-                Err(KvError::RangeKeyMismatch { descriptor, .. }) => {
+                Err(KvError::RangeKeyMismatch {
+                    range_id,
+                    descriptor,
+                }) => {
                     self.evict(&desc);
-                    if let Some(d) = descriptor {
-                        self.insert(d, None);
+                    if let Some(d) = &descriptor {
+                        self.insert(d.clone(), None);
+                        // A batch of several keys that no longer share a range goes back to
+                        // the caller to be split again.
+                        let probe = BatchRequest {
+                            header: header.clone(),
+                            requests: requests.clone(),
+                        };
+                        if requests.len() > 1
+                            && d.contains_key(key)
+                            && !crate::replica::batch_fits(d, &probe)
+                        {
+                            return Err(KvError::RangeKeyMismatch {
+                                range_id,
+                                descriptor,
+                            });
+                        }
                     }
                     continue;
                 }

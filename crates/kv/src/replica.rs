@@ -216,33 +216,14 @@ impl Replica {
     }
 
     fn check_keys(&self, desc: &RangeDescriptor, ba: &BatchRequest) -> Result<(), KvError> {
-        let own = desc.span();
-        for r in &ba.requests {
-            let span = match (r, &ba.header.txn) {
-                // A transaction's record lives in its anchor's range.
-                (Request::HeartbeatTxn { .. } | Request::EndTxn { .. }, Some(t)) => Span {
-                    start: t.meta.anchor.clone(),
-                    end: t.meta.anchor.next(),
-                },
-                _ => r.span(),
-            };
-            if span.start.0.is_empty() && span.end.0.is_empty() {
-                continue;
-            }
-            let start = keys::addr(&span.start);
-            let fits = if span.end <= span.start.next() {
-                own.contains_key(&start)
-            } else {
-                start >= own.start && keys::addr(&span.end) <= own.end
-            };
-            if !fits {
-                return Err(KvError::RangeKeyMismatch {
-                    range_id: self.range_id,
-                    descriptor: Some(desc.clone()),
-                });
-            }
+        if batch_fits(desc, ba) {
+            Ok(())
+        } else {
+            Err(KvError::RangeKeyMismatch {
+                range_id: self.range_id,
+                descriptor: Some(desc.clone()),
+            })
         }
-        Ok(())
     }
 
     fn not_leaseholder(&self) -> KvError {
@@ -641,7 +622,10 @@ impl Replica {
                 };
                 let actual = current.map(|v| v.bytes);
                 if actual != *expected {
-                    return Err(EvalError::Kv(KvError::ConditionFailed { actual }));
+                    return Err(EvalError::Kv(KvError::ConditionFailed {
+                        key: key.clone(),
+                        actual,
+                    }));
                 }
                 self.put(snap, batch, ops, key, ts, Some(value), meta)?;
                 Ok(Response::Ok)
@@ -1016,6 +1000,30 @@ impl Replica {
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
         self.group.wait_for_leader(timeout).await.ok()
     }
+}
+
+/// Whether every request of `ba` addresses keys of the range `desc` (a transaction's record
+/// lives in its anchor's range).
+pub fn batch_fits(desc: &RangeDescriptor, ba: &BatchRequest) -> bool {
+    let own = desc.span();
+    ba.requests.iter().all(|r| {
+        let span = match (r, &ba.header.txn) {
+            (Request::HeartbeatTxn { .. } | Request::EndTxn { .. }, Some(t)) => Span {
+                start: t.meta.anchor.clone(),
+                end: t.meta.anchor.next(),
+            },
+            _ => r.span(),
+        };
+        if span.start.0.is_empty() && span.end.0.is_empty() {
+            return true;
+        }
+        let start = keys::addr(&span.start);
+        if span.end <= span.start.next() {
+            own.contains_key(&start)
+        } else {
+            start >= own.start && keys::addr(&span.end) <= own.end
+        }
+    })
 }
 
 fn aborted_or_done(r: &TxnRecord) -> KvError {

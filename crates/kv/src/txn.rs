@@ -30,6 +30,9 @@ use storage::mvcc::TxnMeta;
 /// How often a transaction heartbeats its record.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The most writes [`Txn::write_batch`] puts in one batch (one Raft command).
+pub const MAX_BATCH_WRITES: usize = 1024;
+
 /// How many times [`run_txn`] retries a transaction that must restart.
 pub const MAX_TXN_RETRIES: usize = 32;
 
@@ -240,60 +243,118 @@ impl Txn {
         *self.heartbeat.lock() = Some(task);
     }
 
-    /// A point write. The first one anchors the transaction at its key: the record and the
-    /// write go to the same range, so they travel as one batch and one Raft command.
-    async fn write(&self, key: &Key, req: Request) -> Result<Response, KvError> {
-        self.state.lock().write_spans.push(Span {
-            start: key.clone(),
-            end: key.next(),
-        });
-        if !self.claim_anchor(key) {
-            return self.send(req).await;
+    /// A point write (see [`Txn::write_batch`]).
+    async fn write(&self, req: Request) -> Result<(), KvError> {
+        self.write_batch(vec![req]).await
+    }
+
+    /// Writes several keys (`Put`, `ConditionalPut`, `Delete`): the writes are grouped by
+    /// range, keeping their order within each range, and each group is one batch — one
+    /// evaluation and one Raft command. The first group also carries the transaction's
+    /// record when it has none yet (anchored at the group's first key, so in the same range).
+    /// A refused conditional put fails with [`KvError::ConditionFailed`] naming its key;
+    /// nothing of its group was written.
+    pub async fn write_batch(&self, writes: Vec<Request>) -> Result<(), KvError> {
+        for w in &writes {
+            let key = write_key(w)?;
+            self.state.lock().write_spans.push(Span {
+                start: key.clone(),
+                end: key.next(),
+            });
         }
-        let now = self.sender.clock().now();
+        let mut pending = writes;
+        let mut splits = 0;
+        while !pending.is_empty() {
+            let mut groups = self.group_by_range(std::mem::take(&mut pending)).await?;
+            groups.reverse();
+            while let Some(group) = groups.pop() {
+                match self.send_group(&group).await {
+                    Ok(()) => {}
+                    // The range split under the batch: group what is left again.
+                    Err(KvError::RangeKeyMismatch { .. }) if splits < 8 => {
+                        splits += 1;
+                        pending = group;
+                        while let Some(g) = groups.pop() {
+                            pending.extend(g);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits writes into per-range groups of at most [`MAX_BATCH_WRITES`], in the order their
+    /// ranges first appear.
+    async fn group_by_range(&self, writes: Vec<Request>) -> Result<Vec<Vec<Request>>, KvError> {
+        let mut groups: Vec<(base::RangeId, Vec<Request>)> = Vec::new();
+        for w in writes {
+            let desc = self.sender.lookup(write_key(&w)?).await?;
+            match groups
+                .iter_mut()
+                .rev()
+                .find(|(id, g)| *id == desc.range_id && g.len() < MAX_BATCH_WRITES)
+            {
+                Some((_, g)) => g.push(w),
+                None => groups.push((desc.range_id, vec![w])),
+            }
+        }
+        Ok(groups.into_iter().map(|(_, g)| g).collect())
+    }
+
+    async fn send_group(&self, group: &[Request]) -> Result<(), KvError> {
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let key = write_key(first)?.clone();
+        let anchoring = self.claim_anchor(&key);
+        let mut requests = Vec::with_capacity(group.len() + 1);
+        if anchoring {
+            requests.push(Request::HeartbeatTxn {
+                now: self.sender.clock().now(),
+            });
+        }
+        requests.extend(group.iter().cloned());
         let header = self.header()?;
-        let resp = match self
-            .sender
-            .send_batch_to_key(header, vec![Request::HeartbeatTxn { now }, req], key)
-            .await
-        {
-            Ok(resp) => resp,
-            Err(e @ KvError::ConditionFailed { .. }) => {
-                // Evaluated and refused: nothing was written, so the next write anchors
-                // instead (the caller may go on, as INSERT ... ON CONFLICT DO NOTHING does).
+        match self.sender.send_batch_to_key(header, requests, &key).await {
+            Ok(resp) => {
+                if anchoring {
+                    self.start_heartbeat();
+                }
+                if resp.write_ts > Timestamp::ZERO {
+                    let mut st = self.state.lock();
+                    st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
+                }
+                Ok(())
+            }
+            Err(e @ (KvError::ConditionFailed { .. } | KvError::RangeKeyMismatch { .. }))
+                if anchoring =>
+            {
+                // Refused before anything was written: the next write anchors instead (the
+                // caller may go on, as INSERT ... ON CONFLICT DO NOTHING does).
                 let mut st = self.state.lock();
                 st.anchored = false;
                 st.meta.anchor = Key::MIN;
-                return Err(e);
+                Err(e)
             }
             Err(e) => {
-                // The record may exist (an ambiguous failure): keep it alive.
-                self.start_heartbeat();
-                return Err(e);
+                if anchoring {
+                    // The record may exist (an ambiguous failure): keep it alive.
+                    self.start_heartbeat();
+                }
+                Err(e)
             }
-        };
-        self.start_heartbeat();
-        if resp.write_ts > Timestamp::ZERO {
-            let mut st = self.state.lock();
-            st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
         }
-        resp.responses
-            .into_iter()
-            .nth(1)
-            .ok_or_else(|| KvError::Internal("short batch response".into()))
     }
 
     /// Writes a key.
     pub async fn put(&self, key: &Key, value: Vec<u8>) -> Result<(), KvError> {
-        self.write(
-            key,
-            Request::Put {
-                key: key.clone(),
-                value,
-            },
-        )
+        self.write(Request::Put {
+            key: key.clone(),
+            value,
+        })
         .await
-        .map(|_| ())
     }
 
     /// Writes a key only if it currently has `expected` (`None`: only if absent).
@@ -303,23 +364,17 @@ impl Txn {
         value: Vec<u8>,
         expected: Option<Vec<u8>>,
     ) -> Result<(), KvError> {
-        self.write(
-            key,
-            Request::ConditionalPut {
-                key: key.clone(),
-                value,
-                expected,
-            },
-        )
+        self.write(Request::ConditionalPut {
+            key: key.clone(),
+            value,
+            expected,
+        })
         .await
-        .map(|_| ())
     }
 
     /// Deletes a key.
     pub async fn delete(&self, key: &Key) -> Result<(), KvError> {
-        self.write(key, Request::Delete { key: key.clone() })
-            .await
-            .map(|_| ())
+        self.write(Request::Delete { key: key.clone() }).await
     }
 
     /// Deletes every key in a span.
@@ -426,6 +481,15 @@ impl Txn {
                 let _ = sender.send(ba).await;
             }
         });
+    }
+}
+
+fn write_key(req: &Request) -> Result<&Key, KvError> {
+    match req {
+        Request::Put { key, .. }
+        | Request::ConditionalPut { key, .. }
+        | Request::Delete { key } => Ok(key),
+        other => Err(KvError::Internal(format!("not a point write: {other:?}"))),
     }
 }
 

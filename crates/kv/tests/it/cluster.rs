@@ -685,3 +685,61 @@ async fn a_single_range_transaction_resolves_its_intents_with_its_commit() {
         n.kill().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_writes_follow_ranges_and_splits() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    // n2's sender caches the range of the keys before the split below.
+    let s = c.nodes[1].node.sender().clone();
+    let keys: Vec<Key> = (0..40).map(|i| key(&format!("batch-{i:02}"))).collect();
+    assert_eq!(kv_get(&s, keys[0].clone()).await.expect("warm the cache"), None);
+    c.nodes[0]
+        .node
+        .admin_split(&keys[20])
+        .await
+        .expect("split between the keys");
+    let write = |round: u8| {
+        keys.iter()
+            .map(|k| Request::ConditionalPut {
+                key: k.clone(),
+                value: vec![round],
+                expected: (round > 0).then(|| vec![round - 1]),
+            })
+            .collect::<Vec<_>>()
+    };
+    // The stale cache sends one batch for all 40 keys; the range refuses it and the writes
+    // are grouped again, 20 per range.
+    let txn = kv::Txn::begin(&s);
+    txn.write_batch(write(0)).await.expect("batch across the split");
+    txn.commit().await.expect("commit");
+    let txn = kv::Txn::begin(&s);
+    txn.write_batch(write(1)).await.expect("second batch");
+    txn.commit().await.expect("commit");
+    for k in &keys {
+        assert_eq!(kv_get(&s, k.clone()).await.expect("get"), Some(vec![1]));
+    }
+    // A refused conditional write names its key.
+    let txn = kv::Txn::begin(&s);
+    let mut w = write(2);
+    w[30] = Request::ConditionalPut {
+        key: keys[30].clone(),
+        value: vec![2],
+        expected: Some(vec![7]),
+    };
+    match txn.write_batch(w).await {
+        Err(kv::KvError::ConditionFailed { key, actual }) => {
+            assert_eq!(key, keys[30]);
+            assert_eq!(actual, Some(vec![1]));
+        }
+        other => panic!("expected a refused write: {other:?}"),
+    }
+    txn.rollback().await;
+    for k in &keys {
+        assert_eq!(kv_get(&s, k.clone()).await.expect("get"), Some(vec![1]));
+    }
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}

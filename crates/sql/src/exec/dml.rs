@@ -8,6 +8,7 @@
 //! changed and writes the new ones. Referenced rows are checked (or cascaded) through the
 //! referencing tables' `inbound_fks`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base::errcode;
@@ -83,6 +84,48 @@ pub async fn insert_row(txn: &Txn, t: &TableDesc, row: &[Datum]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes new rows like [`insert_row`], as one batch of KV writes per range (one Raft command
+/// each) instead of one write per entry. A refused conditional put names its key, which
+/// says which row and which unique index the statement violates.
+pub async fn insert_rows(txn: &Txn, t: &TableDesc, rows: &[Row]) -> Result<()> {
+    let mut writes = Vec::with_capacity(rows.len() * (1 + t.indexes.len()));
+    // Conditional keys: the row and index (None: the primary index) each one is for.
+    let mut unique: BTreeMap<base::Key, (usize, Option<usize>)> = BTreeMap::new();
+    for (ri, row) in rows.iter().enumerate() {
+        let key = encoding::primary_key(t, row)?;
+        unique.insert(key.clone(), (ri, None));
+        writes.push(kv::api::Request::ConditionalPut {
+            key,
+            value: encoding::primary_value(t, row),
+            expected: None,
+        });
+        for (ii, idx) in t.indexes.iter().enumerate() {
+            let (key, value) = encoding::secondary_entry(t, idx, row)?;
+            if encoding::enforces_uniqueness(t, idx, row) {
+                unique.insert(key.clone(), (ri, Some(ii)));
+                writes.push(kv::api::Request::ConditionalPut {
+                    key,
+                    value,
+                    expected: None,
+                });
+            } else {
+                writes.push(kv::api::Request::Put { key, value });
+            }
+        }
+    }
+    match txn.write_batch(writes).await {
+        Err(KvError::ConditionFailed { key, .. }) => Err(match unique.get(&key) {
+            Some((ri, None)) => duplicate(t, &t.primary_index, &rows[*ri]),
+            Some((ri, Some(ii))) => duplicate(t, &t.indexes[*ii], &rows[*ri]),
+            None => SqlError::internal(format!("conditional write of {key} refused")),
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// Rows an INSERT buffers before writing them with [`insert_rows`].
+const INSERT_BATCH_ROWS: usize = 256;
 
 /// Deletes a row's primary and index entries.
 pub async fn delete_row(txn: &Txn, t: &TableDesc, row: &[Datum]) -> Result<()> {
@@ -738,6 +781,11 @@ pub async fn insert(
     let txn = ctx.txn()?;
     let mut count = 0usize;
     let mut out_rows = Vec::new();
+    // Plain inserts are written in batches. Not when a row may need to see an earlier row of
+    // the same statement: conflict handling reads the table, and so does a foreign key to it.
+    let batched =
+        !upsert && conflict.is_none() && t.foreign_keys.iter().all(|fk| fk.ref_table != t.id);
+    let mut pending: Vec<Row> = Vec::new();
     for (ri, src) in src_rows.into_iter().enumerate() {
         let mut row = vec![Datum::Null; t.columns.len()];
         let mut set = vec![false; t.columns.len()];
@@ -767,7 +815,14 @@ pub async fn insert(
         let final_row = match (existing, upsert, &conflict) {
             (None, _, _) => {
                 check_fks_out(ctx, &t, &row, None).await?;
-                insert_row(&txn, &t, &row).await?;
+                if batched {
+                    pending.push(row.clone());
+                    if pending.len() >= INSERT_BATCH_ROWS {
+                        insert_rows(&txn, &t, &std::mem::take(&mut pending)).await?;
+                    }
+                } else {
+                    insert_row(&txn, &t, &row).await?;
+                }
                 row
             }
             (
@@ -834,6 +889,7 @@ pub async fn insert(
             out_rows.push(r);
         }
     }
+    insert_rows(&txn, &t, &pending).await?;
     Ok(result(format!("INSERT 0 {count}"), ret, out_rows))
 }
 
