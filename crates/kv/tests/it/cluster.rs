@@ -694,7 +694,10 @@ async fn batched_writes_follow_ranges_and_splits() {
     // n2's sender caches the range of the keys before the split below.
     let s = c.nodes[1].node.sender().clone();
     let keys: Vec<Key> = (0..40).map(|i| key(&format!("batch-{i:02}"))).collect();
-    assert_eq!(kv_get(&s, keys[0].clone()).await.expect("warm the cache"), None);
+    assert_eq!(
+        kv_get(&s, keys[0].clone()).await.expect("warm the cache"),
+        None
+    );
     c.nodes[0]
         .node
         .admin_split(&keys[20])
@@ -712,7 +715,9 @@ async fn batched_writes_follow_ranges_and_splits() {
     // The stale cache sends one batch for all 40 keys; the range refuses it and the writes
     // are grouped again, 20 per range.
     let txn = kv::Txn::begin(&s);
-    txn.write_batch(write(0)).await.expect("batch across the split");
+    txn.write_batch(write(0))
+        .await
+        .expect("batch across the split");
     txn.commit().await.expect("commit");
     let txn = kv::Txn::begin(&s);
     txn.write_batch(write(1)).await.expect("second batch");
