@@ -168,6 +168,13 @@ impl TestCluster {
                         Err(e) => panic!("init rpc: {e}"),
                     }
                 }
+                // Let the first node finish starting (its first ranges exist) before the
+                // others join: a join racing the bootstrap can leave the joiner unable to reach
+                // r1 for its whole start timeout ("r1 not found on this node").
+                let (start, stop, server, registry) = pending.pop().expect("first node");
+                let node = start.await.expect("join task");
+                let done = tokio::spawn(async move { node });
+                pending.push((done, stop, server, registry));
             }
         }
         let mut nodes = Vec::new();
