@@ -358,7 +358,24 @@ impl DistSender {
                 header: h,
                 requests: requests.clone(),
             };
-            match self.send_to_replicas(&desc, ba).await {
+            // The deadline bounds the call in flight too: a range that lost its quorum holds
+            // a write (and the reads queued behind it) until the quorum is back.
+            let writes = !ba.is_read_only();
+            let Ok(sent) =
+                tokio::time::timeout_at(deadline, self.send_to_replicas(&desc, ba)).await
+            else {
+                return Err(KvError::Unavailable(format!(
+                    "{}: no answer within {:?}{}",
+                    desc.range_id,
+                    self.inner.timeout,
+                    if writes {
+                        "; whether the write applied is unknown"
+                    } else {
+                        ""
+                    }
+                )));
+            };
+            match sent {
                 Ok(resp) => return Ok((resp.responses, resp.write_ts, resp.served_by)),
                 Err(KvError::WriteIntent { intents }) => {
                     self.resolve_conflicts(header, &intents).await?;

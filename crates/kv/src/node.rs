@@ -1265,6 +1265,28 @@ pub async fn kv_get(s: &DistSender, key: Key) -> Result<Option<Vec<u8>>, KvError
     get(s, key).await
 }
 
+/// Asks the node at `addr` to bootstrap a new cluster (`node.init`), retrying until `timeout`
+/// while it is not serving the call yet (a node registers `node.init` once its start has
+/// begun) or not reachable yet. The error is the node's refusal, or the last failure.
+pub async fn bootstrap(rpc: &rpc::Rpc, addr: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let r: Result<Result<(), String>, rpc::RpcError> = rpc
+            .call(rpc::Target::Addr(addr.to_string()), "node.init", &())
+            .await;
+        match r {
+            Ok(answer) => return answer,
+            Err(e) if e.is_retryable() || matches!(e, rpc::RpcError::UnknownMethod(_)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(format!("node.init at {addr}: {e}"));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(format!("node.init at {addr}: {e}")),
+        }
+    }
+}
+
 /// Writes a key outside a transaction.
 pub async fn kv_put(s: &DistSender, key: Key, value: Vec<u8>) -> Result<(), KvError> {
     put(s, key, value).await

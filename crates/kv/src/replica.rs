@@ -110,6 +110,8 @@ pub struct Replica {
     closed: Mutex<ClosedState>,
     pending_side: Mutex<Option<(Timestamp, u64)>>,
     lease_term: AtomicU64,
+    /// A background [`Replica::prepare_lease`] is running.
+    lease_setup: std::sync::atomic::AtomicBool,
     next_proposal: AtomicU64,
     /// Bytes this leaseholder has proposed since the last size measurement.
     written_since_measure: AtomicU64,
@@ -143,6 +145,7 @@ impl Replica {
             closed: Mutex::new(ClosedState::default()),
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
+            lease_setup: std::sync::atomic::AtomicBool::new(false),
             next_proposal: AtomicU64::new(1),
             written_since_measure: AtomicU64::new(0),
             measured_bytes: AtomicU64::new(u64::MAX),
@@ -261,6 +264,25 @@ impl Replica {
             self.lease_term.store(term, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Sets up the lease of a new term in the background when this replica leads but has not
+    /// served a request in that term, so that an idle range closes timestamps too (its
+    /// rangefeeds checkpoint and its followers serve reads) instead of waiting for a request.
+    pub fn prepare_lease(self: &Arc<Self>) {
+        if !self.group.is_leader() || self.lease_term.load(Ordering::SeqCst) == self.group.term() {
+            return;
+        }
+        if self.lease_setup.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let replica = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = replica.ensure_lease().await {
+                tracing::debug!("{}: lease not set up yet: {e}", replica.range_id);
+            }
+            replica.lease_setup.store(false, Ordering::SeqCst);
+        });
     }
 
     fn propose_error(&self, e: ProposeError) -> KvError {

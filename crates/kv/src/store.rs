@@ -346,6 +346,7 @@ impl Store {
     pub fn tick_closed_timestamps(&self) -> HashMap<NodeId, Vec<ClosedUpdate>> {
         let mut out: HashMap<NodeId, Vec<ClosedUpdate>> = HashMap::new();
         for replica in self.replicas() {
+            replica.prepare_lease();
             if replica.is_leaseholder()
                 && let Some((closed, index)) = replica.side_close()
             {

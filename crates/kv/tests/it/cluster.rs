@@ -100,10 +100,9 @@ impl TestCluster {
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
                 let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
-                let r: Result<Result<(), String>, _> = client
-                    .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
-                    .await;
-                r.expect("init rpc").expect("init");
+                kv::node::bootstrap(&client, &first_addr, Duration::from_secs(20))
+                    .await
+                    .expect("init");
                 // Let the first node finish starting (its first ranges exist) before the
                 // others join: a join racing the bootstrap has been seen to leave the joiner
                 // unable to reach r1 for its whole start timeout.
@@ -743,6 +742,66 @@ async fn batched_writes_follow_ranges_and_splits() {
     txn.rollback().await;
     for k in &keys {
         assert_eq!(kv_get(&s, k.clone()).await.expect("get"), Some(vec![1]));
+    }
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_leaseholder_of_an_idle_range_closes_timestamps() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    let k = key("idle");
+    kv_put(&s, k.clone(), b"v".to_vec()).await.expect("put");
+    let desc = s.lookup(&k).await.expect("lookup");
+    let holder = c
+        .nodes
+        .iter()
+        .position(|n| {
+            n.node
+                .store()
+                .replica(desc.range_id)
+                .is_some_and(|r| r.is_leaseholder())
+        })
+        .expect("a leaseholder");
+    let to = (holder + 1) % c.nodes.len();
+    let to_id = c.nodes[to].node.node_id();
+    c.nodes[holder]
+        .node
+        .store()
+        .replica(desc.range_id)
+        .expect("replica")
+        .group()
+        .transfer_leader(to_id)
+        .await
+        .expect("transfer");
+    // No request reaches the range from now on; its new leaseholder still closes timestamps
+    // (0.5 s behind the present in the test configuration), and so do its followers.
+    let moved_at = s.clock().now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let closed: Vec<Timestamp> = c
+            .nodes
+            .iter()
+            .filter_map(|n| n.node.store().replica(desc.range_id))
+            .map(|r| r.closed().applied)
+            .collect();
+        let leads = c.nodes[to]
+            .node
+            .store()
+            .replica(desc.range_id)
+            .is_some_and(|r| r.is_leaseholder());
+        if leads && closed.len() == 3 && closed.iter().all(|ts| *ts > moved_at) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed timestamps stuck after the transfer: {closed:?} (moved at {moved_at:?}, new holder leads: {leads})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for n in &mut c.nodes {
         n.kill().await;
