@@ -139,6 +139,37 @@ pub async fn wait_for_replicas_in_east(c: &TestCluster) {
     }
 }
 
+/// Waits until every us-west1 replica of `tables` has applied a closed timestamp at or above
+/// `lag` before now: a follower read at `follower_read_timestamp()` is then served there (a
+/// replica whose closed timestamp lags sends the read to the leaseholder, as CockroachDB's do).
+pub async fn wait_for_closed_timestamps(c: &TestCluster, tables: &BTreeSet<u64>, lag: Duration) {
+    let lag = i64::try_from(lag.as_nanos()).unwrap_or(i64::MAX);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut behind = Vec::new();
+        for n in c.nodes.iter().filter(|n| c.region(n.id()) == "us-west1") {
+            let wanted = n.node.clock().now().add_nanos(-lag);
+            for r in n.node.store().replicas() {
+                let ours = r
+                    .descriptor()
+                    .and_then(|d| keys::decode_table_id(&d.start_key))
+                    .is_some_and(|t| tables.contains(&t));
+                if ours && r.closed().applied < wanted {
+                    behind.push((n.id(), r.range_id(), r.closed().applied));
+                }
+            }
+        }
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "closed timestamps still behind after 30 s: {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every node's read counters, per gateway.
 fn read_counters(c: &TestCluster) -> BTreeMap<NodeId, BTreeMap<NodeId, ReadBytes>> {
     c.nodes
@@ -177,6 +208,8 @@ async fn backup_in_secondary_region_reads_its_non_voting_replicas() {
     if let Some(wait) = lag.checked_sub(written.elapsed()) {
         tokio::time::sleep(wait).await;
     }
+    // Half of follower_read_timestamp()'s 4.8 s: the statement starts a little later.
+    wait_for_closed_timestamps(&c, &tables, Duration::from_millis(2_400)).await;
     let before = read_counters(&c);
     let r = east
         .ok(
