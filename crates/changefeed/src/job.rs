@@ -627,7 +627,9 @@ impl ChangeFrontier {
         self.write_progress().await?;
         if hw > self.start {
             self.ctx.set_high_water(hw).await?;
-            if self.retrying.is_some_and(|until| hw > until) {
+            // SHOW JOBS follows the high-water, once per checkpoint; a retry's error stays
+            // until what failed has reached the sink.
+            if self.retrying.is_none_or(|until| hw > until) {
                 self.ctx.set_running_status(&running_status(hw)).await?;
                 self.retrying = None;
             }

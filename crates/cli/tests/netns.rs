@@ -745,13 +745,14 @@ fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
             row.contains("transient error")
         },
     );
-    // The coordinator is the gateway in us-east1; reqwest's "error sending request" is the
-    // failed dial (the endpoint answers every request it gets with 200).
+    // The coordinator is the gateway in us-east1, whose namespace has no route to the sink
+    // (the endpoint answers every request it gets with 200): the error names the failed dial.
     assert_eq!(
         row,
         format!(
             "running|transient error: sink: webhook sink: error sending request for url \
-             ({}/fail) (after 3 retries)|{east_id}",
+             ({}/fail): client error (Connect): tcp connect error: Network is unreachable \
+             (os error 101) (after 3 retries)|{east_id}",
             sink.base
         )
     );

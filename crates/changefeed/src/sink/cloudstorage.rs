@@ -25,7 +25,7 @@ use base::Timestamp;
 use bytes::Bytes;
 use cloud::ExternalStorage;
 
-use super::{SinkContext, SinkError, SinkFuture, query_params};
+use super::{SinkContext, SinkError, SinkFuture, error_chain, query_params};
 use crate::options::{ChangefeedOptions, Compression};
 
 /// Default size at which a data file is written (CockroachDB's `file_size`, 16 MiB).
@@ -142,7 +142,7 @@ impl CloudStorageSink {
                 .ok_or_else(|| SinkError::Invalid(format!("invalid file_size {v:?}")))?,
         };
         let storage = cloud::open(&strip_params(uri, SINK_PARAMS), &ctx.storage)
-            .map_err(|e| SinkError::Invalid(e.to_string()))?;
+            .map_err(|e| SinkError::Invalid(error_chain(&e)))?;
         Ok(CloudStorageSink {
             storage,
             namer: FileNamer {
@@ -175,7 +175,7 @@ impl CloudStorageSink {
         self.storage
             .put(&name, Bytes::from(body))
             .await
-            .map_err(|e| SinkError::Unavailable(e.to_string()))
+            .map_err(|e| SinkError::Unavailable(error_chain(&e)))
     }
 
     async fn flush_all(&mut self) -> Result<(), SinkError> {
@@ -224,7 +224,7 @@ impl super::Sink for CloudStorageSink {
             self.storage
                 .put(&name, Bytes::copy_from_slice(payload))
                 .await
-                .map_err(|e| SinkError::Unavailable(e.to_string()))
+                .map_err(|e| SinkError::Unavailable(error_chain(&e)))
         })
     }
 

@@ -19,7 +19,7 @@ use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandl
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
-use super::{Sink, SinkError, SinkFuture, check_params, query_params};
+use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
 use crate::options::{ChangefeedOptions, FlushConfig};
 
 /// Messages buffered across partitions before `emit_row` waits for the broker.
@@ -115,14 +115,15 @@ impl KafkaSink {
             .map_err(|e| {
                 unavailable(format!(
                     "client has run out of available brokers to talk to (Is your cluster \
-                     reachable?): {e}"
+                     reachable?): {}",
+                    error_chain(&e)
                 ))
             })?;
         let client = Arc::new(client);
         let existing: BTreeMap<String, usize> = client
             .list_topics()
             .await
-            .map_err(unavailable)?
+            .map_err(|e| unavailable(error_chain(&e)))?
             .into_iter()
             .map(|t| (t.name, t.partitions.len()))
             .collect();
@@ -134,11 +135,15 @@ impl KafkaSink {
             let count = match existing.get(t) {
                 Some(n) if *n > 0 => *n as i32,
                 _ => {
-                    let controller = client.controller_client().map_err(unavailable)?;
+                    let controller = client
+                        .controller_client()
+                        .map_err(|e| unavailable(error_chain(&e)))?;
                     controller
                         .create_topic(t.clone(), CREATED_TOPIC_PARTITIONS, 1, 5_000)
                         .await
-                        .map_err(|e| unavailable(format!("cannot create topic {t:?}: {e}")))?;
+                        .map_err(|e| {
+                            unavailable(format!("cannot create topic {t:?}: {}", error_chain(&e)))
+                        })?;
                     CREATED_TOPIC_PARTITIONS
                 }
             };
@@ -147,7 +152,7 @@ impl KafkaSink {
                 let pc = client
                     .partition_client(t.clone(), p, UnknownTopicHandling::Retry)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(|e| unavailable(error_chain(&e)))?;
                 partitions.push(Partition {
                     client: pc,
                     buffer: Vec::new(),
@@ -193,7 +198,7 @@ impl KafkaSink {
                     p.client
                         .produce(batch, Compression::NoCompression)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(|e| unavailable(error_chain(&e)))?;
                 }
             }
         }
@@ -255,7 +260,7 @@ impl Sink for KafkaSink {
                             Compression::NoCompression,
                         )
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(|e| unavailable(error_chain(&e)))?;
                 }
             }
             Ok(())

@@ -48,6 +48,24 @@ impl SinkError {
     }
 }
 
+/// `e` with its causes, `outer: inner: innermost`, as CockroachDB prints a wrapped error: a
+/// reqwest error alone says only "error sending request for url (...)", the cause says
+/// "Connection refused (os error 111)". A cause whose text the message already holds (some
+/// errors repeat their source in their own text) is not repeated.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// A future returned by a sink.
 pub type SinkFuture<'a> = BoxFuture<'a, Result<(), SinkError>>;
 
@@ -347,6 +365,19 @@ mod tests {
             redact_sink_uri("s3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=s"),
             "s3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=redacted"
         );
+    }
+
+    #[test]
+    fn error_chains() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("repeats: {0}")]
+        struct Repeats(#[source] std::io::Error);
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(error_chain(&Outer(refused())), "outer: refused");
+        assert_eq!(error_chain(&Repeats(refused())), "repeats: refused");
     }
 
     #[test]

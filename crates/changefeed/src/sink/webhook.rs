@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use base::Timestamp;
 
-use super::{Sink, SinkError, SinkFuture, check_params, query_params};
+use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
 use crate::encoder::webhook_body;
 use crate::options::{ChangefeedOptions, Compression, FlushConfig, MAX_WEBHOOK_BACKOFF};
 
@@ -36,6 +36,8 @@ const PARAMS: &[&str] = &[
 pub struct WebhookSink {
     client: reqwest::Client,
     url: String,
+    /// `url` as errors may print it: with a password in it redacted.
+    redactions: Vec<(String, String)>,
     auth: Option<String>,
     gzip: bool,
     flush: FlushConfig,
@@ -75,6 +77,20 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The texts of `url` (as given and as parsed) that hold a password, each with its redacted
+/// form.
+fn redactions(url: &str, parsed: &reqwest::Url) -> Vec<(String, String)> {
+    if parsed.password().is_none() {
+        return Vec::new();
+    }
+    let mut out = vec![(url.to_string(), super::redact_sink_uri(url))];
+    let mut redacted = parsed.clone();
+    if redacted.set_password(Some("redacted")).is_ok() {
+        out.push((parsed.as_str().to_string(), redacted.as_str().to_string()));
+    }
+    out
+}
+
 impl WebhookSink {
     /// A sink posting to `uri`. No request is made yet.
     pub fn new(uri: &str, opts: &ChangefeedOptions) -> Result<WebhookSink, SinkError> {
@@ -91,8 +107,9 @@ impl WebhookSink {
         };
         let path = rest.split('?').next().unwrap_or("");
         let url = format!("{http}://{path}");
-        reqwest::Url::parse(&url)
+        let parsed = reqwest::Url::parse(&url)
             .map_err(|e| SinkError::Invalid(format!("invalid webhook URI: {e}")))?;
+        let redactions = redactions(&url, &parsed);
 
         let mut builder = reqwest::Client::builder()
             .timeout(opts.webhook_client_timeout)
@@ -112,7 +129,7 @@ impl WebhookSink {
         if let Some(ca) = get("ca_cert") {
             let pem = decode_pem("ca_cert", ca)?;
             let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| SinkError::Invalid(format!("invalid ca_cert: {e}")))?;
+                .map_err(|e| SinkError::Invalid(format!("invalid ca_cert: {}", error_chain(&e))))?;
             builder = builder.add_root_certificate(cert);
         }
         match (get("client_cert"), get("client_key")) {
@@ -120,8 +137,9 @@ impl WebhookSink {
                 let mut pem = decode_pem("client_cert", c)?;
                 pem.push(b'\n');
                 pem.extend(decode_pem("client_key", k)?);
-                let id = reqwest::Identity::from_pem(&pem)
-                    .map_err(|e| SinkError::Invalid(format!("invalid client_cert: {e}")))?;
+                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    SinkError::Invalid(format!("invalid client_cert: {}", error_chain(&e)))
+                })?;
                 builder = builder.identity(id);
             }
             (None, None) => {}
@@ -133,10 +151,11 @@ impl WebhookSink {
         }
         let client = builder
             .build()
-            .map_err(|e| SinkError::Invalid(format!("webhook client: {e}")))?;
+            .map_err(|e| SinkError::Invalid(format!("webhook client: {}", error_chain(&e))))?;
         Ok(WebhookSink {
             client,
             url,
+            redactions,
             auth: opts.webhook_auth_header.clone(),
             gzip: opts.compression == Some(Compression::Gzip),
             flush: opts.webhook.flush,
@@ -146,6 +165,16 @@ impl WebhookSink {
             buffered_bytes: 0,
             last_flush: Instant::now(),
         })
+    }
+
+    /// `msg` with every form of the URL that holds a password replaced by its redacted form.
+    /// (reqwest sends a URL's `user:password` as basic auth and drops it from the URL its
+    /// errors print; this holds whatever a future version prints.)
+    fn redact(&self, mut msg: String) -> String {
+        for (plain, redacted) in &self.redactions {
+            msg = msg.replace(plain, redacted);
+        }
+        msg
     }
 
     fn should_flush(&self) -> bool {
@@ -208,7 +237,7 @@ impl WebhookSink {
                     let text = resp.text().await.unwrap_or_default();
                     format!("{status}: {}", text.trim())
                 }
-                Err(e) => e.to_string(),
+                Err(e) => self.redact(error_chain(&e)),
             };
             if attempt >= self.retry_max {
                 return Err(SinkError::Unavailable(format!(
@@ -267,6 +296,42 @@ mod tests {
         assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
         assert_eq!(base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
         assert_eq!(base64_decode("a$"), None);
+    }
+
+    /// A refused connection is reported with its cause, and a password in the URL is not.
+    #[tokio::test]
+    async fn errors_name_their_cause_without_credentials() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let o = ChangefeedOptions::default();
+        let mut sink = WebhookSink::new(
+            &format!("webhook-http://alice:hunter2@127.0.0.1:{port}/hook"),
+            &o,
+        )
+        .expect("sink");
+        sink.retry_max = 0;
+        let err = sink.post(b"{}".to_vec()).await.expect_err("closed port");
+        let SinkError::Unavailable(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.starts_with("webhook sink: error sending request for url ("),
+            "{msg}"
+        );
+        assert!(msg.contains("Connection refused"), "{msg}");
+        assert!(msg.ends_with("(after 0 retries)"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn redacts_the_url_in_messages() {
+        let o = ChangefeedOptions::default();
+        let sink = WebhookSink::new("webhook-https://alice:hunter2@h/x", &o).expect("sink");
+        assert_eq!(
+            sink.redact("error for url (https://alice:hunter2@h/x)".into()),
+            "error for url (https://alice:redacted@h/x)"
+        );
     }
 
     #[test]

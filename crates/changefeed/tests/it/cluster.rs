@@ -1,6 +1,9 @@
 //! An in-process cluster: KV nodes with localities on loopback RPC, each with its SQL server,
 //! job registry and changefeeds registered.
 
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +17,74 @@ use sql::{Datum, SqlServer};
 use storage::MemoryEngine;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+/// Every node's external IO directory, reached in process as the server reaches it over RPC:
+/// each operation on `nodelocal://<other node>` runs on that node's own local storage.
+#[derive(Default)]
+struct Peers {
+    dirs: parking_lot::Mutex<HashMap<base::NodeId, PathBuf>>,
+}
+
+impl Peers {
+    fn dir(
+        &self,
+        node: base::NodeId,
+    ) -> Result<Arc<dyn cloud::ExternalStorage>, cloud::CloudError> {
+        let root =
+            self.dirs
+                .lock()
+                .get(&node)
+                .cloned()
+                .ok_or_else(|| cloud::CloudError::Unreachable {
+                    uri: format!("nodelocal://{}", node.0),
+                    detail: "no such node".into(),
+                })?;
+        cloud::open_external_io_dir(&root, &cloud::StorageOptions::default())
+    }
+}
+
+impl cloud::NodelocalTransfer for Peers {
+    fn put(
+        &self,
+        node: base::NodeId,
+        path: String,
+        bytes: bytes::Bytes,
+    ) -> cloud::StorageFuture<'_, ()> {
+        Box::pin(async move { self.dir(node)?.put(&path, bytes).await })
+    }
+
+    fn get(
+        &self,
+        node: base::NodeId,
+        path: String,
+        range: Option<Range<u64>>,
+    ) -> cloud::StorageFuture<'_, bytes::Bytes> {
+        Box::pin(async move {
+            let dir = self.dir(node)?;
+            match range {
+                Some(r) => dir.get_range(&path, r).await,
+                None => dir.get(&path).await,
+            }
+        })
+    }
+
+    fn list(
+        &self,
+        node: base::NodeId,
+        prefix: String,
+        delimiter: Option<String>,
+    ) -> cloud::StorageFuture<'_, Vec<String>> {
+        Box::pin(async move { self.dir(node)?.list(&prefix, delimiter.as_deref()).await })
+    }
+
+    fn delete(&self, node: base::NodeId, path: String) -> cloud::StorageFuture<'_, ()> {
+        Box::pin(async move { self.dir(node)?.delete(&path).await })
+    }
+
+    fn size(&self, node: base::NodeId, path: String) -> cloud::StorageFuture<'_, u64> {
+        Box::pin(async move { self.dir(node)?.size(&path).await })
+    }
+}
 
 /// One node.
 pub struct TestNode {
@@ -83,6 +154,7 @@ impl TestCluster {
             adopt_interval: Duration::from_millis(300),
             retry_backoff: Duration::from_millis(200),
         };
+        let peers = Arc::new(Peers::default());
         let mut pending = Vec::new();
         let mut first_addr = String::new();
         for (i, loc) in localities.iter().enumerate() {
@@ -100,6 +172,7 @@ impl TestCluster {
             let engine = Arc::new(MemoryEngine::new());
             let cfg = cfg.clone();
             let extern_dir = dir.path().join(format!("n{i}"));
+            let peers = peers.clone();
             let start = tokio::spawn(async move {
                 // A node joining while the cluster is still bootstrapping can be refused
                 // ("r1 not found on this node"); it joins on a later attempt.
@@ -125,7 +198,9 @@ impl TestCluster {
                 };
                 let jobs = Registry::start(node.clone(), &registry, cfg);
                 let sql = SqlServer::new(node.clone());
-                let storage = cloud::StorageContext::new(node.node_id(), extern_dir);
+                peers.dirs.lock().insert(node.node_id(), extern_dir.clone());
+                let storage = cloud::StorageContext::new(node.node_id(), extern_dir)
+                    .with_nodelocal_peers(peers);
                 sextant_changefeed::register(&sql, &jobs, storage);
                 (node, sql, jobs)
             });
@@ -230,6 +305,11 @@ impl TestCluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Node `i`'s external IO directory, the root of its `nodelocal://`.
+    pub fn extern_dir(&self, i: usize) -> PathBuf {
+        self._dir.path().join(format!("n{i}"))
     }
 
     /// Runs statements on node `i` as root in `db`, returning the last result's rows.

@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
 //! Integration tests of the changefeed crate against real servers: a Tansu Kafka broker, an
-//! HTTP server in the test process, SeaweedFS for S3.
+//! HTTP(S) server in the test process, SeaweedFS for S3.
 
 mod alter;
 mod cluster;
@@ -9,3 +9,5 @@ mod feeds;
 mod fixtures;
 mod rbr;
 mod sinks;
+mod status;
+mod tls;

@@ -18,6 +18,7 @@ use sextant_changefeed::sink::{SinkContext, SinkError, open_sink};
 use sql::Datum;
 
 use crate::fixtures::Tansu;
+use crate::tls::{TlsHook, base64};
 
 fn opts(written: &[(&str, Option<&str>)], sink: SinkKind) -> ChangefeedOptions {
     let written: Vec<(String, Option<String>)> = written
@@ -365,5 +366,104 @@ async fn cloud_storage_files_on_s3() {
     assert_eq!(
         text(storage.get(names[1]).await.expect("get")),
         "{\"resolved\":\"11.0000000000\"}"
+    );
+}
+
+/// Emits one row into a fresh sink on `uri` and flushes it.
+async fn post_one(uri: &str, o: &ChangefeedOptions) -> Result<(), SinkError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let enc = Encoder::new(o);
+    let mut sink = open_sink(uri, o, &["foo".to_string()], &ctx(dir.path())).await?;
+    let (k, val) = row(&enc, "foo", 1, "a", 1);
+    sink.emit_row("foo", &k, val.as_deref(), ts(1)).await?;
+    sink.flush().await
+}
+
+#[tokio::test]
+async fn webhook_https_trusts_ca_cert_or_skip_verify_and_presents_client_certs() {
+    let o = opts(
+        &[(
+            "webhook_sink_config",
+            Some(r#"{"Retry": {"Max": 1, "Backoff": "10ms"}}"#),
+        )],
+        SinkKind::Webhook,
+    );
+    let hook = TlsHook::start(false).await;
+    let ca = base64(hook.ca_pem.as_bytes());
+
+    // A certificate signed by a CA the system does not trust: refused, and the error says so.
+    let err = post_one(&hook.uri(&[]), &o).await.expect_err("untrusted");
+    let SinkError::Unavailable(msg) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        msg.starts_with(&format!(
+            "webhook sink: error sending request for url (https://{}/hook): client error \
+             (Connect): invalid peer certificate: UnknownIssuer",
+            hook.addr
+        )),
+        "{msg}"
+    );
+    assert!(msg.ends_with("(after 1 retries)"), "{msg}");
+    assert!(hook.bodies.lock().is_empty());
+
+    // Trusting the CA, or not checking at all, delivers.
+    post_one(&hook.uri(&[("ca_cert", &ca)]), &o)
+        .await
+        .expect("ca_cert");
+    post_one(&hook.uri(&[("insecure_tls_skip_verify", "true")]), &o)
+        .await
+        .expect("insecure_tls_skip_verify");
+    assert_eq!(hook.bodies.lock().len(), 2);
+    assert!(
+        post_one(&hook.uri(&[("insecure_tls_skip_verify", "false")]), &o)
+            .await
+            .is_err(),
+        "insecure_tls_skip_verify=false verifies"
+    );
+
+    // An endpoint that requires a client certificate: refused without one, accepted with it.
+    let mtls = TlsHook::start(true).await;
+    let ca = base64(mtls.ca_pem.as_bytes());
+    let err = post_one(&mtls.uri(&[("ca_cert", &ca)]), &o)
+        .await
+        .expect_err("no client certificate");
+    assert!(
+        matches!(&err, SinkError::Unavailable(m) if m.contains("error sending request")),
+        "{err:?}"
+    );
+    assert!(
+        mtls.refused
+            .lock()
+            .iter()
+            .any(|e| e.contains("peer sent no certificates")),
+        "{:?}",
+        mtls.refused.lock()
+    );
+    let cert = base64(mtls.client_cert_pem.as_bytes());
+    let key = base64(mtls.client_key_pem.as_bytes());
+    post_one(
+        &mtls.uri(&[
+            ("ca_cert", &ca),
+            ("client_cert", &cert),
+            ("client_key", &key),
+        ]),
+        &o,
+    )
+    .await
+    .expect("client certificate");
+    assert_eq!(mtls.bodies.lock().len(), 1);
+    assert_eq!(
+        open_sink(
+            &mtls.uri(&[("client_cert", &cert)]),
+            &o,
+            &[],
+            &ctx(std::path::Path::new("/nonexistent"))
+        )
+        .await
+        .err(),
+        Some(SinkError::Invalid(
+            "client_cert and client_key must be given together".into()
+        ))
     );
 }
