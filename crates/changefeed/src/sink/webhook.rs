@@ -53,7 +53,8 @@ fn decode_pem(name: &str, v: &str) -> Result<Vec<u8>, SinkError> {
         .ok_or_else(|| SinkError::Invalid(format!("param {name} must be base 64 encoded")))
 }
 
-/// Standard or URL-safe base64, padding optional.
+/// Standard or URL-safe base64, padding optional. A space is a `+` that reached the query
+/// unescaped (`base64 -w0` output pasted into the URI) and was decoded as a space.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
@@ -62,9 +63,9 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
+            b'+' | b'-' | b' ' => 62,
             b'/' | b'_' => 63,
-            b'=' | b'\n' | b'\r' | b' ' => continue,
+            b'=' | b'\n' | b'\r' => continue,
             _ => return None,
         };
         acc = (acc << 6) | u32::from(v);
@@ -296,6 +297,14 @@ mod tests {
         assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
         assert_eq!(base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
         assert_eq!(base64_decode("a$"), None);
+        // "+/8=" is [0xfb, 0xff]; its '+' may arrive as a space, and URL-safe is "-_8".
+        assert_eq!(base64_decode("+/8=").as_deref(), Some(&[0xfb, 0xff][..]));
+        assert_eq!(base64_decode(" /8=").as_deref(), Some(&[0xfb, 0xff][..]));
+        assert_eq!(base64_decode("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
+        assert_eq!(
+            base64_decode("aGVs\nbG8=\r\n").as_deref(),
+            Some(&b"hello"[..])
+        );
     }
 
     /// A refused connection is reported with its cause, and a password in the URL is not.

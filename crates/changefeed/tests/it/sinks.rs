@@ -411,10 +411,17 @@ async fn webhook_https_trusts_ca_cert_or_skip_verify_and_presents_client_certs()
     post_one(&hook.uri(&[("ca_cert", &ca)]), &o)
         .await
         .expect("ca_cert");
+    // `base64 -w0` output pasted unescaped: its '+' arrives as a space, and still decodes.
+    post_one(
+        &format!("webhook-https://{}/hook?ca_cert={ca}", hook.addr),
+        &o,
+    )
+    .await
+    .expect("unescaped ca_cert");
     post_one(&hook.uri(&[("insecure_tls_skip_verify", "true")]), &o)
         .await
         .expect("insecure_tls_skip_verify");
-    assert_eq!(hook.bodies.lock().len(), 2);
+    assert_eq!(hook.bodies.lock().len(), 3);
     assert!(
         post_one(&hook.uri(&[("insecure_tls_skip_verify", "false")]), &o)
             .await
