@@ -82,6 +82,9 @@ pub struct BackupDetails {
     pub zones: Vec<ZoneRecord>,
     /// The statement, redacted.
     pub description: String,
+    /// A full-cluster backup (no targets).
+    #[serde(default)]
+    pub full_cluster: bool,
 }
 
 /// Where an incremental goes, settled once on the coordinator.
@@ -319,6 +322,7 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
         complete_dbs: resolved.complete_dbs,
         zones: resolved.zones,
         description: description.clone(),
+        full_cluster: b.targets.is_none(),
     };
     let job = NewJob {
         id: None,
@@ -516,6 +520,7 @@ async fn run_backup(env: Env, ctx: JobContext) -> Result<(), JobError> {
         localities: dests.localities(),
         previous: placement.previous.clone(),
         description: d.description.clone(),
+        full_cluster: d.full_cluster,
     };
     let storage = env.open(dests.default_uri()).await.map_err(job_err)?;
     manifest::write_manifest(storage.as_ref(), &placement.dir, &m)

@@ -109,6 +109,9 @@ pub struct Manifest {
     pub previous: Vec<String>,
     /// The statement's description, for SHOW BACKUP and debugging.
     pub description: String,
+    /// A full-cluster backup (`BACKUP INTO` without targets): every database but `system`.
+    #[serde(default)]
+    pub full_cluster: bool,
 }
 
 impl Manifest {
@@ -246,6 +249,7 @@ mod tests {
             localities: Vec::new(),
             previous: Vec::new(),
             description: "BACKUP TABLE t INTO 'nodelocal://1/x'".into(),
+            full_cluster: false,
         }
     }
 

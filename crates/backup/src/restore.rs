@@ -15,6 +15,13 @@
 //!    new one, keeps the versions at or below the restore time, and ingests them range by
 //!    range. Ingesting the same versions twice writes the same keys at the same timestamps,
 //!    so a resumed restore duplicates nothing.
+//!
+//! A full-cluster restore (`RESTORE FROM ... IN ...` without targets) takes a full-cluster
+//! backup only, and a cluster without user data only (CockroachDB's "full cluster restore can
+//! only be run on a cluster with no tables or databases but found N descriptors: ..."): no
+//! database but `system`, `defaultdb` and `postgres`, and those empty. It restores every
+//! database of the backup under its own name; the empty `defaultdb` and `postgres` it restores
+//! are removed in the transaction that publishes the restored descriptors.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +76,10 @@ pub struct RestoreDetails {
     pub zones: Vec<(String, Vec<u8>)>,
     /// The new tables' spans.
     pub spans: Vec<Span>,
+    /// A full-cluster restore: the empty default databases it replaces (name, database id,
+    /// public schema id), removed when the restored descriptors are published.
+    #[serde(default)]
+    pub replace: Vec<(String, u64, u64)>,
 }
 
 /// The checkpoint: new spans fully ingested.
@@ -255,11 +266,23 @@ async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<State
         &ctx.database,
         new_db_name.as_deref(),
     )?;
+    let replace = if r.targets.is_none() {
+        if into_db.is_some() {
+            return Err(BackupError::sql(
+                errcode::INVALID_PARAMETER_VALUE,
+                "into_db can only be used for RESTORE TABLE",
+            ));
+        }
+        let restored: Vec<&str> = selected.databases.iter().map(|(_, n)| n.as_str()).collect();
+        cluster_restore_check(env, &restored).await?
+    } else {
+        Vec::new()
+    };
     let plan = allocate(
         env,
         last,
         &selected,
-        new_db_name,
+        &replace,
         into_db,
         o.skip_missing_foreign_keys,
     )
@@ -288,6 +311,7 @@ async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<State
         names: plan.names,
         zones: plan.zones,
         spans,
+        replace,
     };
     let description = cloud_redact_statement(&r.to_string());
     let id = create_job(
@@ -326,10 +350,23 @@ pub fn select(
     new_db_name: Option<&str>,
 ) -> Result<Selection> {
     let Some(targets) = targets else {
-        return Err(SqlError::unimplemented(
-            "full cluster restore; name DATABASE or TABLE targets",
-        )
-        .into());
+        if !m.full_cluster {
+            return Err(BackupError::sql(
+                errcode::INVALID_PARAMETER_VALUE,
+                "full cluster RESTORE can only be used on full cluster BACKUP files",
+            ));
+        }
+        if new_db_name.is_some() {
+            return Err(BackupError::sql(
+                errcode::INVALID_PARAMETER_VALUE,
+                "new_db_name can only be used for RESTORE DATABASE with a single target database",
+            ));
+        }
+        let mut sel = Selection::default();
+        for db in m.databases().filter(|d| m.complete_dbs.contains(&d.id)) {
+            sel.databases.push((db.id, db.name.clone()));
+        }
+        return Ok(sel);
     };
     let mut sel = Selection::default();
     match targets {
@@ -420,11 +457,68 @@ pub struct Allocation {
     pub zones: Vec<(String, Vec<u8>)>,
 }
 
+/// A full-cluster restore needs a cluster without user data: no database but `system` and the
+/// default databases, and those empty. Returns the default databases the restore replaces
+/// (those it restores too): name, database id, public schema id.
+async fn cluster_restore_check(env: &Env, restored: &[&str]) -> Result<Vec<(String, u64, u64)>> {
+    let cat = &env.sql.inner().catalog;
+    let sender = env.sql.node().sender().clone();
+    // Every database but `system`, with its public schema and every other object's name.
+    let listing = kv::run_txn(&sender, |txn| async move {
+        let r = sql::kvio::Reader::Txn(txn.clone(), Default::default());
+        let mut out = Vec::new();
+        for (name, db) in cat.list(&r, 0, 0).await.map_err(sql_kv)? {
+            if name == crate::targets::SYSTEM_DATABASE {
+                continue;
+            }
+            let mut objects = Vec::new();
+            let mut public = None;
+            for (schema_name, schema) in cat.list(&r, db, 0).await.map_err(sql_kv)? {
+                if schema_name == "public" {
+                    public = Some(schema);
+                } else {
+                    objects.push(format!("{name}.{schema_name}"));
+                }
+                for (object, _) in cat.list(&r, db, schema).await.map_err(sql_kv)? {
+                    objects.push(format!("{name}.{schema_name}.{object}"));
+                }
+            }
+            out.push((name, db, public, objects));
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut found = Vec::new();
+    let mut replace = Vec::new();
+    for (name, db, public, objects) in listing {
+        let default = crate::targets::DEFAULT_DATABASES.contains(&name.as_str());
+        if !default {
+            found.push(name.clone());
+        }
+        found.extend(objects.iter().cloned());
+        if default && objects.is_empty() && restored.contains(&name.as_str()) {
+            replace.push((name, db, public.unwrap_or_default()));
+        }
+    }
+    if !found.is_empty() {
+        return Err(BackupError::sql(
+            errcode::INVALID_PARAMETER_VALUE,
+            format!(
+                "full cluster restore can only be run on a cluster with no tables or databases \
+                 but found {} descriptors: {}",
+                found.len(),
+                found.join(", ")
+            ),
+        ));
+    }
+    Ok(replace)
+}
+
 async fn allocate(
     env: &Env,
     m: &Manifest,
     sel: &Selection,
-    _new_db_name: Option<String>,
+    replace: &[(String, u64, u64)],
     into_db: Option<String>,
     skip_missing_fks: bool,
 ) -> Result<Allocation> {
@@ -502,6 +596,9 @@ async fn allocate(
                 }
             } else {
                 for name in renames.values() {
+                    if replace.iter().any(|(n, _, _)| n == name) {
+                        continue;
+                    }
                     if cat.lookup(&r, 0, 0, name, true).await.map_err(sql_kv)?.is_some() {
                         return Err(wrap(BackupError::sql(
                             errcode::DUPLICATE_DATABASE,
@@ -781,6 +878,14 @@ async fn publish(env: &Env, d: &RestoreDetails) -> Result<()> {
     let sender = env.sql.node().sender();
     let result = kv::run_txn(sender, |txn| async move {
         let r = sql::kvio::Reader::Txn(txn.clone(), Default::default());
+        for (name, db, schema) in &d.replace {
+            cat.remove_name(&txn, *db, 0, "public")
+                .await
+                .map_err(sql_kv)?;
+            cat.remove(&txn, *schema).await.map_err(sql_kv)?;
+            cat.remove_name(&txn, 0, 0, name).await.map_err(sql_kv)?;
+            cat.remove(&txn, *db).await.map_err(sql_kv)?;
+        }
         for (parent, schema, name, id) in &d.names {
             if let Some(existing) = cat
                 .lookup(&r, *parent, *schema, name, true)
@@ -978,6 +1083,7 @@ mod tests {
             localities: Vec::new(),
             previous: Vec::new(),
             description: String::new(),
+            full_cluster: false,
         }
     }
 

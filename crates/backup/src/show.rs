@@ -150,7 +150,7 @@ pub fn layer_rows(m: &Manifest) -> Vec<Vec<Datum>> {
             time(m.end_time),
             size,
             rows,
-            Datum::Bool(false),
+            Datum::Bool(m.full_cluster),
             opt(regions),
         ]
     };

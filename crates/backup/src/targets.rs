@@ -1,5 +1,7 @@
 //! Resolving BACKUP targets (`DATABASE d, ...` or `TABLE t, db.t, db.*, ...`) to the
 //! descriptors, spans and zone configurations a backup records, read at the backup time.
+//! Without targets (`BACKUP INTO 'uri'`) the backup is a full-cluster one: every database but
+//! `system`, each whole, `defaultdb` and `postgres` included as in CockroachDB.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +15,13 @@ use sql::{SqlError, SqlServer};
 use crate::env::table_span;
 use crate::error::{BackupError, Result};
 use crate::manifest::ZoneRecord;
+
+/// The database a full-cluster backup leaves out.
+pub const SYSTEM_DATABASE: &str = "system";
+
+/// The databases every new cluster has; a full-cluster restore replaces them when they are
+/// empty.
+pub const DEFAULT_DATABASES: [&str; 2] = ["defaultdb", "postgres"];
 
 /// What a backup covers.
 #[derive(Clone, Debug, Default)]
@@ -48,9 +57,16 @@ pub async fn resolve(
     let cat = &server.inner().catalog;
     let mut out = Resolved::default();
     let Some(targets) = targets else {
-        return Err(
-            SqlError::unimplemented("full cluster backup; name DATABASE or TABLE targets").into(),
-        );
+        // A full-cluster backup: every database but `system`, each backed up whole.
+        for (name, db) in cat.list(&r, 0, 0).await? {
+            if name != SYSTEM_DATABASE {
+                add_database(cat, &r, db, &mut out).await?;
+                out.complete_dbs.push(db);
+            }
+        }
+        out.spans.sort_by(|a, b| a.start.cmp(&b.start));
+        out.spans.dedup();
+        return Ok(out);
     };
     match targets {
         BackupTargets::Databases(dbs) => {

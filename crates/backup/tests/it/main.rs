@@ -4,6 +4,7 @@
 
 mod backup_restore;
 mod cluster;
+mod cluster_backup;
 mod fault;
 mod moto;
 mod movr;
