@@ -112,6 +112,8 @@ pub struct Replica {
     lease_term: AtomicU64,
     /// A background [`Replica::prepare_lease`] is running.
     lease_setup: std::sync::atomic::AtomicBool,
+    /// Held while a lease is being set up ([`Replica::ensure_lease`]).
+    lease_setup_lock: tokio::sync::Mutex<()>,
     next_proposal: AtomicU64,
     /// Bytes this leaseholder has proposed since the last size measurement.
     written_since_measure: AtomicU64,
@@ -146,6 +148,7 @@ impl Replica {
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
             lease_setup: std::sync::atomic::AtomicBool::new(false),
+            lease_setup_lock: tokio::sync::Mutex::new(()),
             next_proposal: AtomicU64::new(1),
             written_since_measure: AtomicU64::new(0),
             measured_bytes: AtomicU64::new(u64::MAX),
@@ -245,6 +248,13 @@ impl Replica {
         }
         let term = self.group.term();
         if self.lease_term.load(Ordering::SeqCst) != term {
+            // One setup per term: a second one, started while the first waits, would raise the
+            // low-water mark again after the first has declared the lease ready, and writes in
+            // between would take timestamps in the future.
+            let _setup = self.lease_setup_lock.lock().await;
+            if self.lease_term.load(Ordering::SeqCst) == term {
+                return Ok(());
+            }
             self.group
                 .ensure_linearizable()
                 .await

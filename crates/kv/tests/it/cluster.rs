@@ -807,3 +807,31 @@ async fn a_new_leaseholder_of_an_idle_range_closes_timestamps() {
         n.kill().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_on_a_new_lease_never_carry_future_timestamps() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    // Each split makes a range whose new lease is set up both by the closed-timestamp round
+    // and by the first write; the write must still be in the present for every other clock.
+    for i in 0..5 {
+        let k = key(&format!("fresh-{i}"));
+        c.nodes[0].node.admin_split(&k).await.expect("split");
+        let txn = kv::Txn::begin(&s);
+        txn.put(&k, b"v".to_vec()).await.expect("write");
+        let committed = txn.commit().await.expect("commit");
+        for n in &c.nodes {
+            let now = n.node.sender().clock().now();
+            assert!(
+                committed <= now,
+                "split {i}: committed at {committed:?}, after {}'s now {now:?}",
+                n.node.node_id()
+            );
+        }
+    }
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
