@@ -209,10 +209,9 @@ impl TestCluster {
                 let client_clock: Arc<dyn Clock> =
                     Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
                 let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
-                let r: Result<Result<(), String>, _> = client
-                    .call(rpc::Target::Addr(first_addr.clone()), "node.init", &())
-                    .await;
-                r.expect("init rpc").expect("init");
+                kv::node::bootstrap(&client, &first_addr, Duration::from_secs(20))
+                    .await
+                    .expect("init");
                 // The others join once the first node has its ranges: a node joining while
                 // the first one bootstraps is refused ("r1 not found on this node").
                 let (start, done, ..) = pending.last_mut().expect("first node");
