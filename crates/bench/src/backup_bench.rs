@@ -45,7 +45,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Rows in the table.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 50_000)]
     pub rows: usize,
     /// Bytes of row data per row (an 8-byte key, an 8-byte integer and a string of the rest).
     #[arg(long, default_value_t = 150)]
@@ -151,6 +151,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     };
     let (pgc, conn) = pg.config("postgres").connect(tokio_postgres::NoTls).await?;
+    progress("pg_dump", &pg_dump);
     tokio::spawn(conn);
     pgc.batch_execute("CREATE DATABASE restored").await?;
     let pg_restore = {
@@ -167,6 +168,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     };
     let (rc, conn) = pg.config("restored").connect(tokio_postgres::NoTls).await?;
+    progress("pg_restore", &pg_restore);
     tokio::spawn(conn);
     let restored = count(&rc, "SELECT count(*) FROM t").await?;
     ensure!(
@@ -260,6 +262,7 @@ pub async fn run(args: Args) -> Result<()> {
         &extern_dir.join("full"),
     )
     .await?;
+    progress("full backup", &full);
     let region = REGIONS[REGIONS.len() - 1];
     let restricted = backup(
         db,
@@ -269,6 +272,7 @@ pub async fn run(args: Args) -> Result<()> {
         &extern_dir.join("restricted"),
     )
     .await?;
+    progress("restricted backup", &restricted);
 
     // Restore of the full backup into a fresh database.
     db.batch_execute("CREATE DATABASE restored").await?;
@@ -284,6 +288,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     };
     let restored = count(db, "SELECT count(*) FROM restored.t").await?;
+    progress("restore", &restore);
     ensure!(
         restored == args.rows as i64,
         "RESTORE restored {restored} rows"
@@ -301,6 +306,7 @@ pub async fn run(args: Args) -> Result<()> {
             bytes: dir_bytes(&extern_dir.join("full"))?.saturating_sub(before),
         }
     };
+    progress("incremental backup", &incremental);
 
     // Job start latency, with and without the hand-off.
     let (handoff, handoff_stmt) = start_latency_handoff(&c, db, args.start_trials).await?;
@@ -380,6 +386,11 @@ fn pg_bin_dir() -> PathBuf {
     std::env::var_os("SEXTANT_PG_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(client::testing::DEFAULT_PG_BIN))
+}
+
+/// One measurement as soon as it is taken (stderr; the table at the end is on stdout).
+fn progress(what: &str, t: &Timed) {
+    eprintln!("  measured {what}: {:.2} s, {} bytes", t.secs, t.bytes);
 }
 
 fn pg_conn_args(port: u16) -> Vec<String> {
@@ -646,12 +657,12 @@ fn median_max(v: &[f64]) -> (f64, f64) {
 /// How often the job record is read while waiting for its coordinator.
 const POLL: Duration = Duration::from_millis(2);
 
-/// Waits until job `id` has a claim and a start time; the time since `since`.
+/// Waits until job `id` has a start time (written with the coordinator's claim; the claim
+/// itself is gone again once a small job finishes); the time since `since`.
 async fn wait_claimed(sender: &kv::DistSender, id: jobs::JobId, since: Instant) -> Result<f64> {
     let deadline = since + Duration::from_secs(60);
     loop {
         if let Ok(rec) = jobs::store::get(sender, id).await
-            && rec.claim.is_some()
             && rec.started.is_some()
         {
             return Ok(since.elapsed().as_secs_f64());
