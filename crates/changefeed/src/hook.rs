@@ -13,10 +13,10 @@
 //! `jobs::Registry::update_details`; it returns `job_id` and `job_description`. RESUME runs
 //! the altered feed.
 //!
-//! A sinkless `EXPERIMENTAL CHANGEFEED FOR t` runs in the statement: the statement result is
-//! built whole (the hook API returns a complete result), so the feed must be bounded, by
-//! `end_time` or `initial_scan='only'`; rows are `(table, key, value)`, resolved messages have
-//! NULL table and key.
+//! A sinkless `EXPERIMENTAL CHANGEFEED FOR t` runs in the statement, on the gateway: rows are
+//! `(table, key, value)`, resolved messages have NULL table and key. A bounded one (`end_time`
+//! or `initial_scan='only'`) returns its rows whole; an unbounded one returns a stream that
+//! the connection sends as rows come, until the client goes away.
 
 use std::sync::Arc;
 
@@ -42,7 +42,8 @@ use crate::job::{
 use crate::options::{InitialScan, SinkKind, parse_options, parse_timestamp};
 use crate::query::CdcQuery;
 use crate::sink::{
-    Sink, SinkContext, SinkFuture, open_sink, redact_sink_uri, resolved_sink_kind, topic_for,
+    Sink, SinkContext, SinkError, SinkFuture, open_sink, redact_sink_uri, resolved_sink_kind,
+    topic_for,
 };
 
 /// Executes changefeed statements.
@@ -308,12 +309,7 @@ impl ChangefeedHook {
         tables: Vec<TableDesc>,
     ) -> Result<StatementResult, SqlError> {
         let opts = &details.options;
-        if details.end_time.is_none() && opts.initial_scan != InitialScan::Only {
-            return Err(SqlError::unimplemented(
-                "EXPERIMENTAL CHANGEFEED without end_time or initial_scan='only': its result \
-                 would never end; give end_time or use a sink",
-            ));
-        }
+        let unbounded = details.end_time.is_none() && opts.initial_scan != InitialScan::Only;
         let spans: Vec<Span> = tables.iter().map(table_span).collect();
         let spec = AggregatorSpec {
             checkpoint: Frontier::new(&spans, details.start),
@@ -324,6 +320,14 @@ impl ChangefeedHook {
             details: details.clone(),
             tables,
         };
+        if unbounded {
+            return Ok(stream_sinkless(
+                ctx.server.node().clone(),
+                details,
+                spec,
+                spans,
+            ));
+        }
         let mut sink = CollectSink::default();
         let report = |_: Vec<(Span, Timestamp)>| -> BoxFuture<'static, Result<(), JobError>> {
             Box::pin(async { Ok(()) })
@@ -505,6 +509,122 @@ impl ChangefeedHook {
         );
         r.notices = new_details.options.notices.clone();
         Ok(r)
+    }
+}
+
+fn sinkless_columns() -> Vec<Column> {
+    vec![
+        Column::new("table", Type::String),
+        Column::new("key", Type::Bytes),
+        Column::new("value", Type::Bytes),
+    ]
+}
+
+/// Rows of a sinkless feed waiting for the client; the feed waits while it is full.
+const SINKLESS_BUFFER: usize = 1024;
+
+/// An unbounded sinkless feed: the statement returns at once with a stream of rows that the
+/// connection sends as they come — `(table, key, value)`, resolved messages (with `resolved`)
+/// with NULL table and key once every watched span reached them — until the client goes away
+/// (the feed stops when the stream is dropped) or the feed fails (the error ends the result).
+fn stream_sinkless(
+    node: kv::node::KvNode,
+    details: ChangefeedDetails,
+    spec: AggregatorSpec,
+    spans: Vec<Span>,
+) -> StatementResult {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<Datum>, SqlError>>(SINKLESS_BUFFER);
+    tokio::spawn(async move {
+        let mut sink = ChannelSink { tx: tx.clone() };
+        let interval = details.options.resolved_interval();
+        let encoder = Encoder::new(&details.options);
+        let last = std::sync::Mutex::new(None::<(Timestamp, std::time::Instant)>);
+        let resolved_tx = tx.clone();
+        let report =
+            move |entries: Vec<(Span, Timestamp)>| -> BoxFuture<'static, Result<(), JobError>> {
+                let Some(interval) = interval else {
+                    return Box::pin(async { Ok(()) });
+                };
+                let Some(ts) = entries.iter().map(|(_, t)| *t).min() else {
+                    return Box::pin(async { Ok(()) });
+                };
+                let due = match last.lock() {
+                    Ok(mut l) => match *l {
+                        Some((prev, at)) if ts <= prev || at.elapsed() < interval => false,
+                        _ => {
+                            *l = Some((ts, std::time::Instant::now()));
+                            true
+                        }
+                    },
+                    Err(_) => false,
+                };
+                if !due {
+                    return Box::pin(async { Ok(()) });
+                }
+                let row = vec![
+                    Datum::Null,
+                    Datum::Null,
+                    Datum::Bytes(encoder.encode_resolved(ts)),
+                ];
+                let tx = resolved_tx.clone();
+                Box::pin(async move {
+                    tx.send(Ok(row)).await.map_err(|_| {
+                        JobError::failed("the client of the sinkless changefeed went away")
+                    })
+                })
+            };
+        if let Err(e) = run_aggregator(&node, &spec, &spans, &mut sink, &report).await {
+            let _ = tx.send(Err(job_err(e))).await;
+        }
+    });
+    let rows = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut r = StatementResult::rows(sinkless_columns(), Vec::new());
+    r.stream = Some(sql::RowStream::new(Box::pin(rows)));
+    r
+}
+
+/// A sink that hands a streaming sinkless feed's rows to its connection.
+struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<Result<Vec<Datum>, SqlError>>,
+}
+
+impl Sink for ChannelSink {
+    fn emit_row<'a>(
+        &'a mut self,
+        topic: &'a str,
+        key: &'a [u8],
+        value: Option<&'a [u8]>,
+        _ts: Timestamp,
+    ) -> SinkFuture<'a> {
+        let row = vec![
+            Datum::String(topic.to_string()),
+            Datum::Bytes(key.to_vec()),
+            Datum::Bytes(value.unwrap_or_default().to_vec()),
+        ];
+        Box::pin(async move {
+            self.tx.send(Ok(row)).await.map_err(|_| {
+                SinkError::Invalid("the client of the sinkless changefeed went away".into())
+            })
+        })
+    }
+
+    fn flush(&mut self) -> SinkFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn emit_resolved<'a>(&'a mut self, _ts: Timestamp, payload: &'a [u8]) -> SinkFuture<'a> {
+        let row = vec![Datum::Null, Datum::Null, Datum::Bytes(payload.to_vec())];
+        Box::pin(async move {
+            self.tx.send(Ok(row)).await.map_err(|_| {
+                SinkError::Invalid("the client of the sinkless changefeed went away".into())
+            })
+        })
+    }
+
+    fn close(&mut self) -> SinkFuture<'_> {
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -39,7 +39,7 @@ pub mod types;
 pub use error::SqlError;
 pub use parser::{ParseError, Statement, parse, parse_one};
 pub use session::{
-    ChangefeedJobsFormatter, Column, HookContext, HookKind, PreparedStatement, Session, SqlServer,
-    StatementHook, StatementResult,
+    ChangefeedJobsFormatter, Column, HookContext, HookKind, PreparedStatement, RowItems, RowStream,
+    Session, SqlServer, StatementHook, StatementResult,
 };
 pub use types::{Datum, Type};

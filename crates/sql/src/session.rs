@@ -68,6 +68,41 @@ pub struct StatementResult {
     pub tag: String,
     /// NOTICE messages.
     pub notices: Vec<String>,
+    /// Rows that keep arriving after the statement returned (a sinkless changefeed): the
+    /// wire sends them after `rows`, as they come, until the stream ends or fails.
+    pub stream: Option<RowStream>,
+}
+
+/// The rows of a [`StatementResult`] that arrive over time.
+pub type RowItems = futures::stream::BoxStream<'static, Result<Vec<Datum>, SqlError>>;
+
+/// A stream of rows handed from the statement to the connection that sends them (taken
+/// once; clones share it).
+#[derive(Clone)]
+pub struct RowStream(Arc<parking_lot::Mutex<Option<RowItems>>>);
+
+impl RowStream {
+    /// Wraps a stream of rows.
+    pub fn new(items: RowItems) -> RowStream {
+        RowStream(Arc::new(parking_lot::Mutex::new(Some(items))))
+    }
+
+    /// The stream, the first time it is asked for.
+    pub fn take(&self) -> Option<RowItems> {
+        self.0.lock().take()
+    }
+}
+
+impl std::fmt::Debug for RowStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowStream")
+    }
+}
+
+impl PartialEq for RowStream {
+    fn eq(&self, other: &RowStream) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl StatementResult {
@@ -78,6 +113,7 @@ impl StatementResult {
             rows: Vec::new(),
             tag: tag.into(),
             notices: Vec::new(),
+            stream: None,
         }
     }
 
@@ -89,6 +125,7 @@ impl StatementResult {
             rows,
             tag,
             notices: Vec::new(),
+            stream: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! server's integration tests: one binary, one module per topic. Shared helpers live here.
 
 mod backup_sql;
+mod changefeed_sql;
 mod cluster;
 mod jobs_sql;
 mod status;

@@ -608,6 +608,7 @@ fn result(tag: String, ret: Option<(Vec<Expr>, Vec<Column>)>, rows: Vec<Row>) ->
             rows,
             tag,
             notices: Vec::new(),
+            stream: None,
         },
         None => StatementResult::tag(tag),
     }

@@ -84,6 +84,8 @@ enum Output {
         rows: std::vec::IntoIter<Vec<Datum>>,
         tag: String,
         notices: Vec<String>,
+        /// Rows still arriving (sent after `rows`).
+        stream: Option<crate::RowItems>,
     },
     /// Every row sent.
     Done { tag: String },
@@ -658,15 +660,26 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                     let StatementResult {
                         columns,
                         rows,
-                        tag,
+                        mut tag,
                         notices,
+                        stream,
                     } = r;
+                    let buffered = rows.len();
                     let mut rows = rows.into_iter();
                     if let Err(e) = self.send_rows(&mut rows, &columns, &formats, 0).await? {
                         self.send(error_message(&e, Some(sql)));
                         return Ok(());
                     }
                     self.send_notices(&notices);
+                    if let Some(stream) = stream.and_then(|s| s.take()) {
+                        match self.send_stream(stream, &columns, &formats).await? {
+                            Ok(n) => tag = format!("SELECT {}", buffered + n),
+                            Err(e) => {
+                                self.send(error_message(&e, Some(sql)));
+                                return Ok(());
+                            }
+                        }
+                    }
                     self.send(B::CommandComplete(CommandComplete::new(tag)));
                 }
                 Err(e) => {
@@ -687,6 +700,33 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                 (b'M', n.clone()),
             ])));
         }
+    }
+
+    /// Sends the rows of a streaming result as they arrive, each flushed at once, until the
+    /// stream ends (the number sent) or fails (the inner error). A client that went away ends
+    /// it with a write error, which drops the stream and so stops its producer.
+    async fn send_stream(
+        &mut self,
+        mut stream: crate::RowItems,
+        columns: &[Column],
+        formats: &[i16],
+    ) -> ConnResult<Result<usize, SqlError>> {
+        use futures::StreamExt;
+        self.flush().await?;
+        let mut sent = 0;
+        while let Some(item) = stream.next().await {
+            let row = match item {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut one = vec![row].into_iter();
+            if let Err(e) = self.send_rows(&mut one, columns, formats, 0).await? {
+                return Ok(Err(e));
+            }
+            self.flush().await?;
+            sent += 1;
+        }
+        Ok(Ok(sent))
     }
 
     /// Sends up to `limit` rows (0: all), flushing as the output grows. The inner error is
@@ -854,6 +894,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                         rows: r.rows.into_iter(),
                         tag: r.tag,
                         notices: r.notices,
+                        stream: r.stream.and_then(|s| s.take()),
                     };
                 }
                 Err(e) => {
@@ -872,11 +913,13 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                 rows,
                 tag,
                 notices,
+                stream,
             } => {
                 // Values go out as the types Describe announced.
                 if described.len() == columns.len() {
                     columns.clone_from(described);
                 }
+                let buffered = rows.len();
                 let encoded = self.send_rows(rows, columns, &formats, limit).await?;
                 if let Err(e) = encoded {
                     self.fail(e);
@@ -885,6 +928,17 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                 if rows.len() > 0 {
                     self.send(B::PortalSuspended(PortalSuspended::new()));
                 } else {
+                    // A streaming result goes out whole, whatever the row limit.
+                    if let Some(stream) = stream.take() {
+                        let columns = columns.clone();
+                        match self.send_stream(stream, &columns, &formats).await? {
+                            Ok(n) => *tag = format!("SELECT {}", buffered + n),
+                            Err(e) => {
+                                self.fail(e);
+                                return Ok(());
+                            }
+                        }
+                    }
                     let tag = std::mem::take(tag);
                     let notices = std::mem::take(notices);
                     self.send_notices(&notices);
