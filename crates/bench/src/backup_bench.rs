@@ -594,7 +594,12 @@ fn split_points(rows: usize, ranges: usize) -> Vec<i64> {
     (1..ranges.max(1))
         .map(|i| (rows * i / ranges) as i64)
         .filter(|id| *id > 0 && (*id as usize) < rows)
-        .collect()
+        .fold(Vec::new(), |mut v, id| {
+            if v.last() != Some(&id) {
+                v.push(id);
+            }
+            v
+        })
 }
 
 /// The primary-index key of row `id` of table `table_id`: `/Table/<id>/1/<id>`.
