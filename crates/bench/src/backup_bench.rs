@@ -12,7 +12,8 @@
 //!
 //! Sextant is a cluster of three regions (`--nodes-per-region` nodes each, one process, stores
 //! on disk) with the table split into `--ranges` ranges, so the export flow has work for every
-//! node. What is printed, each with its reference and the ratio last:
+//! node. Its rows are loaded with raw KV batches of the rows encoded as INSERT encodes them
+//! (INSERT writes one row per KV round trip today); `--load-sql` loads them with INSERT. What is printed, each with its reference and the ratio last:
 //!
 //! 1. Backup MB/s (the data set's row bytes over the statement's wall time) of
 //!    `BACKUP TABLE ... INTO 'nodelocal://1/...'` ÷ `pg_dump`'s.
@@ -21,14 +22,14 @@
 //!    unrestricted backup's throughput: 1.0 means the work scales linearly with the nodes
 //!    allowed; above 1.0 the restricted nodes did better than their share (here usually
 //!    because all nodes share the same cores and disk).
-//! 4. Job start latency, from sending `BACKUP ... WITH DETACHED` to the job record showing a
-//!    coordinator's claim and its start time, with the gateway's immediate `jobs.adopt`
+//! 4. Job start latency, from sending `BACKUP ... WITH DETACHED` to the job record showing the
+//!    start time its coordinator writes with its claim, with the gateway's immediate `jobs.adopt`
 //!    hand-off ÷ without it. The registry has no switch to turn the hand-off off, so the
 //!    second path is reproduced the way `Registry::create_job` writes a job, minus the
 //!    hand-off: a copy of a real backup job's record (fresh id, fresh destination, unclaimed,
 //!    `modified` now) inserted with `jobs::store::insert`, then picked up by the nodes'
 //!    adoption loops (`RegistryConfig::adopt_interval`, after the same interval of grace).
-//!    Its figure is the insert-to-claim time plus the hand-off run's median statement time,
+//!    Its figure is the insert-to-start time plus the hand-off run's median statement time,
 //!    which stands for the planning it skips.
 //! 5. An incremental backup after `--changed-pct` % of the rows changed ÷ the full backup:
 //!    time and bytes written.
@@ -84,7 +85,7 @@ const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
 /// The letters of the generated strings.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// Where a Sextant or PostgreSQL timing came from, for the table printed at the end.
+/// One measured operation: its wall time and the bytes it wrote.
 struct Timed {
     secs: f64,
     bytes: u64,
