@@ -34,6 +34,7 @@ pub struct Env {
 #[derive(Debug, Default)]
 pub struct TestingKnobs {
     export_span_delay_ms: AtomicU64,
+    ingest_span_delay_ms: AtomicU64,
 }
 
 impl TestingKnobs {
@@ -47,6 +48,21 @@ impl TestingKnobs {
     /// The wait before each exported span, if any.
     pub fn export_span_delay(&self) -> Option<Duration> {
         match self.export_span_delay_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Makes every ingest processor wait `d` before ingesting each of its spans (zero: no
+    /// wait), so a test can stop a node while a restore is half done.
+    pub fn set_ingest_span_delay(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.ingest_span_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The wait before each ingested span, if any.
+    pub fn ingest_span_delay(&self) -> Option<Duration> {
+        match self.ingest_span_delay_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         }

@@ -37,15 +37,16 @@
 //! A node calls [`register`] once with its SQL server, job registry and storage context.
 //! Tests call [`register_with_knobs`] with one [`TestingKnobs`] shared by every node of an
 //! in-process cluster, to change behaviour while it runs (for example, a wait before each
-//! exported span, so a node can be stopped while a backup is half done); every knob is off
-//! by default.
+//! exported or ingested span, so a node can be stopped while a backup or restore is half
+//! done); every knob is off by default.
 //!
 //! # Tests
 //! `tests/it` runs in-process clusters: round trips, execution locality, corrupt files,
 //! SeaweedFS and moto (`backup_restore`, `moto`); the seed's secondary region of non-voting
 //! replicas, checked with the KV nodes' per-gateway read counters (`kv::metrics`), where a
 //! backup `AS OF SYSTEM TIME follower_read_timestamp()` reads its table data only from the
-//! replicas of its own region (`placement`); and a coordinator stopped mid-backup (`fault`).
+//! replicas of its own region (`placement`); and a coordinator stopped mid-backup or
+//! mid-restore, its job adopted in the locality (`fault`).
 
 #![recursion_limit = "256"]
 

@@ -13,8 +13,10 @@
 //! 3. [`IngestProcessor`] (every planned node): reads each file overlapping its spans from the
 //!    URI of the file's locality, checks it, rewrites its keys from the old table id to the
 //!    new one, keeps the versions at or below the restore time, and ingests them range by
-//!    range. Ingesting the same versions twice writes the same keys at the same timestamps,
-//!    so a resumed restore duplicates nothing.
+//!    range. It reports each span when done, and the coordinator checkpoints the finished
+//!    spans, so an adopted restore ingests only the others. Ingesting the same versions twice
+//!    writes the same keys at the same timestamps, so a span ingested again after a crash
+//!    duplicates nothing.
 //!
 //! A full-cluster restore (`RESTORE FROM ... IN ...` without targets) takes a full-cluster
 //! backup only, and a cluster without user data only (CockroachDB's "full cluster restore can
@@ -952,10 +954,22 @@ impl Processor for IngestProcessor {
         let env = self.env.clone();
         Box::pin(async move {
             let spec: IngestSpec = from_json(&spec, "ingest spec")?;
-            let result = ingest(&env, &ctx, &spec, &spans).await.map_err(job_err)?;
-            progress
-                .send(to_json(&IngestDone { spans, result }))
-                .await?;
+            // Span by span, each reported when done: the coordinator checkpoints finished
+            // spans, and a resumed restore ingests only the others again.
+            for span in spans {
+                if let Some(d) = env.knobs.ingest_span_delay() {
+                    tokio::time::sleep(d).await;
+                }
+                let result = ingest(&env, &ctx, &spec, std::slice::from_ref(&span))
+                    .await
+                    .map_err(job_err)?;
+                progress
+                    .send(to_json(&IngestDone {
+                        spans: vec![span],
+                        result,
+                    }))
+                    .await?;
+            }
             Ok(())
         })
     }
