@@ -35,10 +35,15 @@
 //!
 //! An aggregator whose node is no longer live, or that fails, restarts the feed from its
 //! checkpoint with a new plan over the live nodes (a transient error, as CockroachDB retries
-//! the whole flow). Sink errors retry the job the same way unless `on_error=pause`, which
+//! the whole flow). The other way round, a node matching `execution_locality` (any node
+//! without one) that becomes live after the plan was made, and stays live for
+//! [`REPLAN_DEBOUNCE`] (checked every [`REPLAN_CHECK`], [`Arrivals`]), makes the coordinator
+//! checkpoint and restart the flow planned again, so the newcomer takes its balanced share of
+//! the spans; rows after the checkpoint may be emitted again. Sink errors retry the job the same way unless `on_error=pause`, which
 //! pauses it. While it retries, the running status keeps the error (`transient error: sink: ...`) until
 //! the feed has resolved past the start of the attempt that succeeds.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +81,13 @@ pub const LAGGING_NUDGE: Duration = Duration::from_secs(1);
 /// How often an aggregator re-reads the watched descriptors; a change it has not ruled out
 /// holds back the rows after the last read (so rows wait up to this long).
 pub const SCHEMA_VALIDATE: Duration = Duration::from_millis(100);
+/// How often the coordinator compares the live nodes matching `execution_locality` with the
+/// nodes its flow was planned over.
+pub const REPLAN_CHECK: Duration = Duration::from_secs(1);
+/// How long a node that came after the flow was planned must have stayed live (two default
+/// liveness heartbeats) before the feed re-plans to include it: a flapping node does not
+/// restart the flow again and again.
+pub const REPLAN_DEBOUNCE: Duration = Duration::from_secs(3);
 /// How long one nudge read may take.
 const NUDGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How the registry's running status of a job retrying after a transient error begins.
@@ -364,6 +376,9 @@ async fn coordinate(
         scan_only,
         schema_ts,
     };
+    // The nodes the plan could use, read before planning: a node that comes later (or that
+    // came while planning and got nothing) makes the feed re-plan ([`Arrivals`]).
+    let known = live_matching(ctx);
     let plan = ctx.plan_spans(spans).await?;
     // After a failed attempt the registry shows `transient error: <why>`. It stays until the
     // feed has resolved past the time this attempt began, that is until what failed (rows
@@ -406,6 +421,7 @@ async fn coordinate(
         emitted_resolved: start,
         schema_change: None,
         retrying,
+        arrivals: Arrivals::new(known.into_iter().chain(aggregators.iter().copied())),
         aggregators,
         schema_ts,
     };
@@ -489,6 +505,8 @@ struct ChangeFrontier {
     aggregators: Vec<base::NodeId>,
     /// When this attempt read the descriptors it runs with.
     schema_ts: Timestamp,
+    /// Live matching nodes that came after the plan was made.
+    arrivals: Arrivals,
 }
 
 impl ChangeFrontier {
@@ -512,6 +530,23 @@ impl ChangeFrontier {
             return Err(JobError::Transient(format!(
                 "aggregator node {n} is not live; restarting the feed from its checkpoint"
             )));
+        }
+        // A matching node that came after the plan, and stayed: plan again to give it a share
+        // of the spans (keeping the plan balanced), from a checkpoint taken now so that little
+        // is emitted again.
+        if self.arrivals.due(Instant::now())
+            && let Some(n) = self
+                .arrivals
+                .observe(&live_matching(&self.ctx), Instant::now())
+        {
+            self.checkpoint(true).await?;
+            tracing::info!(
+                "changefeed {}: node {n} is live and matches; re-planning the feed",
+                self.ctx.id()
+            );
+            return Ok(Some(Done::Restart(format!(
+                "node {n} became available; re-planning the feed from its checkpoint"
+            ))));
         }
         let opts = self.details.options.clone();
         let hw = self.frontier.lock().frontier();
@@ -821,6 +856,65 @@ pub async fn run_aggregator(
                 }
             }
         }
+    }
+}
+
+/// The live nodes matching the job's `execution_locality` (every live node without one), as
+/// the coordinator's node directory sees them.
+fn live_matching(ctx: &JobContext) -> BTreeSet<base::NodeId> {
+    let filter = ctx.execution_locality().unwrap_or_default();
+    ctx.node()
+        .directory()
+        .all()
+        .into_iter()
+        .filter(|(d, live)| *live && d.locality.matches(&filter).is_match())
+        .map(|(d, _)| d.node_id)
+        .collect()
+}
+
+/// Nodes that became live (and match the feed's `execution_locality`) after the flow was
+/// planned. Checked every [`REPLAN_CHECK`]; a node counts once it has been seen live at every
+/// check for [`REPLAN_DEBOUNCE`], so a node flapping does not restart the flow repeatedly.
+/// Nodes known at planning time never count, even if the plan gave them nothing (fewer
+/// ranges than nodes), or the feed would re-plan forever.
+struct Arrivals {
+    /// The nodes live (and matching) when the plan was made, and the plan's nodes.
+    known: BTreeSet<base::NodeId>,
+    /// Newcomers, with when each was first seen live in an unbroken run of checks.
+    since: BTreeMap<base::NodeId, Instant>,
+    last_check: Instant,
+}
+
+impl Arrivals {
+    fn new(known: impl IntoIterator<Item = base::NodeId>) -> Arrivals {
+        Arrivals {
+            known: known.into_iter().collect(),
+            since: BTreeMap::new(),
+            last_check: Instant::now(),
+        }
+    }
+
+    /// True when a check is due; the next one is due [`REPLAN_CHECK`] later.
+    fn due(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.last_check) < REPLAN_CHECK {
+            return false;
+        }
+        self.last_check = now;
+        true
+    }
+
+    /// Records the live matching nodes at `now`; returns a newcomer live for
+    /// [`REPLAN_DEBOUNCE`]. A newcomer missing from one check starts over.
+    fn observe(&mut self, live: &BTreeSet<base::NodeId>, now: Instant) -> Option<base::NodeId> {
+        self.since
+            .retain(|n, _| live.contains(n) && !self.known.contains(n));
+        for n in live.difference(&self.known) {
+            self.since.entry(*n).or_insert(now);
+        }
+        self.since
+            .iter()
+            .find(|(_, t)| now.duration_since(**t) >= REPLAN_DEBOUNCE)
+            .map(|(n, _)| *n)
     }
 }
 
@@ -1210,6 +1304,29 @@ mod tests {
 
     fn ts(wall: i64) -> Timestamp {
         Timestamp { wall, logical: 0 }
+    }
+
+    #[test]
+    fn arrivals_count_a_newcomer_live_for_the_debounce() {
+        let n = base::NodeId;
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let live = |ids: &[u64]| ids.iter().map(|i| n(*i)).collect::<BTreeSet<_>>();
+        let mut a = Arrivals::new([n(1), n(2)]);
+        a.last_check = t0;
+        assert!(!a.due(t0));
+        assert!(a.due(at(1)));
+        // Known nodes never count, live or not.
+        assert_eq!(a.observe(&live(&[1, 2]), at(1)), None);
+        assert_eq!(a.observe(&live(&[1]), at(2)), None);
+        // A newcomer counts once live for the debounce at every check.
+        assert_eq!(a.observe(&live(&[1, 2, 3]), at(3)), None);
+        assert_eq!(a.observe(&live(&[1, 2, 3]), at(5)), None);
+        // It flaps: it starts over.
+        assert_eq!(a.observe(&live(&[1, 2]), at(6)), None);
+        assert_eq!(a.observe(&live(&[1, 2, 3]), at(7)), None);
+        assert_eq!(a.observe(&live(&[1, 2, 3]), at(9)), None);
+        assert_eq!(a.observe(&live(&[1, 2, 3]), at(10)), Some(n(3)));
     }
 
     #[test]

@@ -114,6 +114,9 @@ impl TestNode {
 pub struct TestCluster {
     pub nodes: Vec<TestNode>,
     _dir: tempfile::TempDir,
+    first_addr: String,
+    cfg: RegistryConfig,
+    peers: Arc<Peers>,
 }
 
 async fn serve() -> (
@@ -146,6 +149,59 @@ async fn serve() -> (
     (registry, rpc, ctx, addr, stop, server)
 }
 
+type Started = (KvNode, SqlServer, Registry);
+
+/// Starts a node of locality `loc` serving at `addr` that joins `join` (itself when first).
+fn spawn_node(
+    loc: &str,
+    addr: String,
+    join: String,
+    (registry, rpc, ctx): (RpcRegistry, Rpc, Arc<RpcContext>),
+    cfg: RegistryConfig,
+    extern_dir: PathBuf,
+    peers: Arc<Peers>,
+) -> tokio::task::JoinHandle<Started> {
+    let kv_cfg = KvNodeConfig {
+        locality: Locality::parse(loc).expect("locality"),
+        advertise_addr: addr,
+        join: vec![join],
+        ..KvNodeConfig::fast_for_tests()
+    };
+    let clock = ctx.clock.clone();
+    let engine = Arc::new(MemoryEngine::new());
+    tokio::spawn(async move {
+        // A node joining while the cluster is still bootstrapping can be refused
+        // ("r1 not found on this node"); it joins on a later attempt.
+        let mut attempt = 0;
+        let node = loop {
+            let started = KvNode::start(
+                kv_cfg.clone(),
+                engine.clone(),
+                clock.clone(),
+                rpc.clone(),
+                &registry,
+            )
+            .await;
+            match started {
+                Ok(node) => break node,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    eprintln!("node start attempt {attempt} failed: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => panic!("node start: {e:?}"),
+            }
+        };
+        let jobs = Registry::start(node.clone(), &registry, cfg);
+        let sql = SqlServer::new(node.clone());
+        peers.dirs.lock().insert(node.node_id(), extern_dir.clone());
+        let storage =
+            cloud::StorageContext::new(node.node_id(), extern_dir).with_nodelocal_peers(peers);
+        sextant_changefeed::register(&sql, &jobs, storage);
+        (node, sql, jobs)
+    })
+}
+
 impl TestCluster {
     /// Starts one node per locality; the first bootstraps, the others join it.
     pub async fn start(localities: &[&str]) -> TestCluster {
@@ -162,48 +218,15 @@ impl TestCluster {
             if i == 0 {
                 first_addr = addr.clone();
             }
-            let kv_cfg = KvNodeConfig {
-                locality: Locality::parse(loc).expect("locality"),
-                advertise_addr: addr.clone(),
-                join: vec![first_addr.clone()],
-                ..KvNodeConfig::fast_for_tests()
-            };
-            let clock = ctx.clock.clone();
-            let engine = Arc::new(MemoryEngine::new());
-            let cfg = cfg.clone();
-            let extern_dir = dir.path().join(format!("n{i}"));
-            let peers = peers.clone();
-            let start = tokio::spawn(async move {
-                // A node joining while the cluster is still bootstrapping can be refused
-                // ("r1 not found on this node"); it joins on a later attempt.
-                let mut attempt = 0;
-                let node = loop {
-                    let started = KvNode::start(
-                        kv_cfg.clone(),
-                        engine.clone(),
-                        clock.clone(),
-                        rpc.clone(),
-                        &registry,
-                    )
-                    .await;
-                    match started {
-                        Ok(node) => break node,
-                        Err(e) if attempt < 5 => {
-                            attempt += 1;
-                            eprintln!("node start attempt {attempt} failed: {e:?}");
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                        }
-                        Err(e) => panic!("node start: {e:?}"),
-                    }
-                };
-                let jobs = Registry::start(node.clone(), &registry, cfg);
-                let sql = SqlServer::new(node.clone());
-                peers.dirs.lock().insert(node.node_id(), extern_dir.clone());
-                let storage = cloud::StorageContext::new(node.node_id(), extern_dir)
-                    .with_nodelocal_peers(peers);
-                sextant_changefeed::register(&sql, &jobs, storage);
-                (node, sql, jobs)
-            });
+            let start = spawn_node(
+                loc,
+                addr,
+                first_addr.clone(),
+                (registry, rpc, ctx),
+                cfg.clone(),
+                dir.path().join(format!("n{i}")),
+                peers.clone(),
+            );
             pending.push((Some(start), None, stop, server));
             if i == 0 {
                 let client_clock: Arc<dyn Clock> =
@@ -233,9 +256,42 @@ impl TestCluster {
                 server: Some(server),
             });
         }
-        let c = TestCluster { nodes, _dir: dir };
+        let c = TestCluster {
+            nodes,
+            _dir: dir,
+            first_addr,
+            cfg,
+            peers,
+        };
         c.wait_all_live(Duration::from_secs(30)).await;
         c
+    }
+
+    /// Starts one more node of locality `loc`, joining the cluster, and waits until every node
+    /// sees it live. Returns its index.
+    pub async fn add_node(&mut self, loc: &str) -> usize {
+        let i = self.nodes.len();
+        let (registry, rpc, ctx, addr, stop, server) = serve().await;
+        let (node, sql, jobs) = spawn_node(
+            loc,
+            addr,
+            self.first_addr.clone(),
+            (registry, rpc, ctx),
+            self.cfg.clone(),
+            self.extern_dir(i),
+            self.peers.clone(),
+        )
+        .await
+        .expect("join task");
+        self.nodes.push(TestNode {
+            node,
+            sql,
+            jobs,
+            stop: Some(stop),
+            server: Some(server),
+        });
+        self.wait_all_live(Duration::from_secs(30)).await;
+        i
     }
 
     /// Waits until every node sees every node live: placement (execution_locality) and the

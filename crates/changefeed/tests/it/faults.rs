@@ -1,6 +1,6 @@
-//! Faults under a running feed: an aggregator's node dies, the sink goes away. Afterwards
-//! every committed change is in the sink at least once, first deliveries in per-key order,
-//! and while the sink is down the job says why.
+//! Faults under a running feed: an aggregator's node dies, the sink goes away, a matching node
+//! comes (the feed re-plans over it). Afterwards every committed change is in the sink at
+//! least once, first deliveries in per-key order, and while the sink is down the job says why.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -267,4 +267,86 @@ async fn aggregator_node_death_loses_no_change() {
     wait_every_change(8, 3, Duration::from_secs(30), render, || rows(&tansu)).await;
     let rec = c.nodes[gateway].jobs.get(id).await.expect("job");
     assert_eq!(rec.status, JobStatus::Running, "{rec:#?}");
+}
+
+#[tokio::test]
+async fn a_matching_node_that_comes_gets_a_share_of_the_feed() {
+    let hook = Webhook::start().await;
+    let mut c = TestCluster::start(&["region=us-east1,az=a", "region=us-west1,az=a"]).await;
+    c.exec(
+        0,
+        "",
+        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
+    )
+    .await;
+    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
+        .await
+        .expect("table");
+    for v in (2..16).step_by(2) {
+        let key =
+            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
+        c.nodes[0].node.admin_split(&key).await.expect("split");
+    }
+    let id = c
+        .create_feed(
+            0,
+            "d",
+            &format!(
+                "CREATE CHANGEFEED FOR t INTO '{}' WITH execution_locality='region=us-west1', \
+                 min_checkpoint_frequency='200ms'",
+                hook.uri
+            ),
+        )
+        .await;
+    let first = c.nodes[1].node.node_id();
+    c.wait_job(id, Duration::from_secs(20), "planned on us-west1", |r| {
+        r.high_water.is_some()
+            && r.plan
+                .as_ref()
+                .is_some_and(|p| p.nodes.iter().map(|n| n.node_id).eq([first]))
+    })
+    .await;
+    let upsert = |round: i64| {
+        let rows: Vec<String> = (0..16).map(|a| format!("({a}, {round})")).collect();
+        format!("UPSERT INTO t VALUES {}", rows.join(", "))
+    };
+    c.exec(0, "d", &upsert(0)).await;
+
+    // The second us-west1 node comes while rows keep coming: the feed re-plans over both.
+    let added = c.add_node("region=us-west1,az=b").await;
+    let second = c.nodes[added].node.node_id();
+    c.exec(0, "d", &upsert(1)).await;
+    let rec = c
+        .wait_job(
+            id,
+            Duration::from_secs(30),
+            "re-planned with the new node",
+            |r| {
+                r.plan
+                    .as_ref()
+                    .is_some_and(|p| p.nodes.iter().any(|n| n.node_id == second))
+            },
+        )
+        .await;
+    let plan = rec.plan.expect("plan");
+    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
+    assert!(total >= 8, "{plan:?}");
+    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
+    for n in &plan.nodes {
+        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
+        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
+    }
+    c.exec(0, "d", &upsert(2)).await;
+    c.exec(added, "d", &upsert(3)).await;
+
+    let render = |a: i64, b: i64| format!("{{\"a\":{a},\"b\":{b}}}");
+    let rows = || std::future::ready(hook.rows());
+    wait_every_change(16, 4, Duration::from_secs(30), render, rows).await;
+    let rec = c.nodes[0].jobs.get(id).await.expect("job");
+    assert_eq!(rec.status, JobStatus::Running, "{rec:#?}");
+    assert!(
+        rec.plan
+            .is_some_and(|p| p.nodes.iter().any(|n| n.node_id == second)),
+        "the new node keeps its share"
+    );
 }
