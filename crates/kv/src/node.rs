@@ -312,10 +312,12 @@ impl KvNode {
                 tasks: parking_lot::Mutex::new(Vec::new()),
             }),
         };
-        node.register_handlers(registry);
         if bootstrapped {
             node.bootstrap_ranges().await?;
         }
+        // Only now may others join: a join served during the bootstrap would take its node id
+        // from a counter not yet written (and get this node's id, 1).
+        node.register_handlers(registry);
         node.write_node_descriptor(&self_desc).await?;
         node.heartbeat_liveness().await?;
         node.refresh_directory().await;
