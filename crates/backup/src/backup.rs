@@ -475,7 +475,14 @@ async fn run_backup(env: Env, ctx: JobContext) -> Result<(), JobError> {
                 let Ok(m) = serde_json::from_slice::<SpanDone>(&msg) else {
                     return Vec::new();
                 };
-                sink.lock().done.push((m.span.clone(), m.files));
+                let mut p = sink.lock();
+                // A span can be reported twice (a processor the flow gave up on finishes it
+                // while its re-planned replacement exports it again): keep the first files
+                // only, so the manifest lists every row once.
+                let done: Vec<Span> = p.done.iter().map(|(s, _)| s.clone()).collect();
+                if !jobs::span_set::subtract(vec![m.span.clone()], &done).is_empty() {
+                    p.done.push((m.span.clone(), m.files));
+                }
                 vec![m.span]
             },
         );

@@ -837,6 +837,11 @@ async fn run_restore(env: Env, ctx: JobContext) -> Result<(), JobError> {
                     return Vec::new();
                 };
                 let mut p = sink.lock();
+                // A span can be reported twice (a processor the flow gave up on finishes it
+                // while its re-planned replacement ingests it again): count it once.
+                if jobs::span_set::subtract(m.spans.clone(), &p.done).is_empty() {
+                    return m.spans;
+                }
                 p.done.extend(m.spans.iter().cloned());
                 p.rows += m.result.rows;
                 p.index_entries += m.result.index_entries;
@@ -954,9 +959,11 @@ impl Processor for IngestProcessor {
         let env = self.env.clone();
         Box::pin(async move {
             let spec: IngestSpec = from_json(&spec, "ingest spec")?;
-            // Span by span, each reported when done: the coordinator checkpoints finished
-            // spans, and a resumed restore ingests only the others again.
-            for span in spans {
+            // Table by table, each piece reported when done: the coordinator checkpoints
+            // finished spans, and a resumed restore ingests only the others again. (The plan
+            // merges adjacent tables' spans and cuts them at range boundaries, so a span can
+            // hold several tables.)
+            for span in table_pieces(&spans, &spec.id_map) {
                 if let Some(d) = env.knobs.ingest_span_delay() {
                     tokio::time::sleep(d).await;
                 }
@@ -984,10 +991,11 @@ async fn ingest(
     let dests = collection::parse_destinations(&spec.uris)?;
     let mut result = BackupResult::default();
     for f in &spec.files {
-        let Some(rewritten) = rewrite_span(&f.span, &spec.id_map) else {
-            continue;
-        };
-        if !spans.iter().any(|s| s.intersect(&rewritten).is_some()) {
+        let rewritten = rewrite_span(&f.span, &spec.id_map);
+        if !rewritten
+            .iter()
+            .any(|r| spans.iter().any(|s| s.intersect(r).is_some()))
+        {
             continue;
         }
         let uri = dests.uri_of(f.locality.as_deref()).ok_or_else(|| {
@@ -1027,24 +1035,38 @@ async fn ingest(
     Ok(result)
 }
 
-fn rewrite_span(span: &Span, map: &[(u64, u64)]) -> Option<Span> {
-    let (old, _) = map
-        .iter()
-        .find(|(old, _)| table_span(*old).intersect(span).is_some())?;
-    let whole = table_span(*old);
-    let start = if span.start <= whole.start {
-        whole.start.clone()
-    } else {
-        span.start.clone()
-    };
-    let start = rewrite_key(&start, map)?;
-    let end = if span.end >= whole.end {
-        let (_, new) = map.iter().find(|(o, _)| o == old)?;
-        table_span(*new).end
-    } else {
-        rewrite_key(&span.end, map)?
-    };
-    Some(Span::new(start, end))
+/// `spans` cut at the new tables' boundaries: the pieces of each span inside each new table,
+/// in key order.
+fn table_pieces(spans: &[Span], id_map: &[(u64, u64)]) -> Vec<Span> {
+    let mut tables: Vec<Span> = id_map.iter().map(|(_, new)| table_span(*new)).collect();
+    tables.sort_by(|a, b| a.start.cmp(&b.start));
+    let mut out = Vec::new();
+    for s in spans {
+        let before = out.len();
+        out.extend(tables.iter().filter_map(|t| t.intersect(s)));
+        if out.len() == before {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+/// The new-table spans the keys of a file over `span` are rewritten into: one per restored
+/// table the file covers (a backup file can hold several adjacent tables).
+fn rewrite_span(span: &Span, map: &[(u64, u64)]) -> Vec<Span> {
+    map.iter()
+        .filter_map(|(old, new)| {
+            let whole = table_span(*old);
+            let part = whole.intersect(span)?;
+            let start = rewrite_key(&part.start, map)?;
+            let end = if part.end >= whole.end {
+                table_span(*new).end
+            } else {
+                rewrite_key(&part.end, map)?
+            };
+            Some(Span::new(start, end))
+        })
+        .collect()
 }
 
 /// Ingests sorted versions, one request per range they fall in.
@@ -1127,10 +1149,28 @@ mod tests {
     }
 
     #[test]
+    fn spans_are_cut_at_table_boundaries() {
+        let map = [(104, 201), (105, 200)];
+        let both = Span::new(table_span(200).start, table_span(201).end);
+        assert_eq!(
+            table_pieces(std::slice::from_ref(&both), &map),
+            vec![table_span(200), table_span(201)]
+        );
+        let half = Span::new(table_span(200).start, table_span(201).start);
+        assert_eq!(table_pieces(&[half], &map), vec![table_span(200)]);
+    }
+
+    #[test]
     fn spans_are_rewritten() {
         let map = [(104, 200)];
-        let r = rewrite_span(&table_span(104), &map).expect("whole table");
-        assert_eq!(r, table_span(200));
-        assert!(rewrite_span(&table_span(105), &map).is_none());
+        assert_eq!(rewrite_span(&table_span(104), &map), vec![table_span(200)]);
+        assert!(rewrite_span(&table_span(105), &map).is_empty());
+        // A file over two adjacent tables feeds both new tables.
+        let map = [(104, 200), (105, 300)];
+        let both = Span::new(table_span(104).start, table_span(105).end);
+        assert_eq!(
+            rewrite_span(&both, &map),
+            vec![table_span(200), table_span(300)]
+        );
     }
 }

@@ -123,7 +123,14 @@ async fn coordinator_killed_mid_backup_is_adopted_in_the_locality() {
 
 /// Tables of the restore test and their rows: a few thousand rows in all, several tables so
 /// the restore has several spans to checkpoint.
-const RESTORE_TABLES: &[(&str, i64)] = &[("t1", 1500), ("t2", 1200), ("t3", 900), ("t4", 600)];
+const RESTORE_TABLES: &[(&str, i64)] = &[
+    ("t1", 1000),
+    ("t2", 800),
+    ("t3", 700),
+    ("t4", 600),
+    ("t5", 500),
+    ("t6", 400),
+];
 
 /// Every row of `db.table` as text, sorted by id.
 async fn sorted_rows(node: &crate::cluster::TestNode, db: &str, table: &str) -> Vec<Vec<String>> {
@@ -160,9 +167,9 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
     )
     .await;
 
-    // Each ingest processor waits 700 ms before each of its spans (one per table at least),
-    // so the restore runs for a few seconds.
-    c.knobs.set_ingest_span_delay(Duration::from_millis(700));
+    // Each ingest processor waits 1 s before each of its spans (one per table at least), so
+    // the restore runs for a few seconds.
+    c.knobs.set_ingest_span_delay(Duration::from_secs(1));
     let r = east
         .ok(
             "defaultdb",
@@ -180,12 +187,16 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
     // Wait for a checkpoint with at least one finished span; nothing is visible meanwhile.
     let deadline = Instant::now() + Duration::from_secs(20);
     let rec = loop {
+        let read = east.exec("defaultdb", "SELECT count(*) FROM dst.t1").await;
+        // Read after the SELECT: a table seen means the job had finished by then.
         let rec = east.jobs.get(id).await.expect("job");
-        let err = east
-            .exec("defaultdb", "SELECT count(*) FROM dst.t1")
-            .await
-            .expect_err("the restored table is not visible before the end");
-        invisible(err, "dst.t1");
+        match read {
+            Err(err) => invisible(err, "dst.t1"),
+            Ok(r) => assert!(
+                rec.status.is_terminal(),
+                "dst.t1 visible while the restore runs: {r:?} / {rec:#?}"
+            ),
+        }
         if rec.coordinator_id.is_some() && !done_entries(&rec.progress).is_empty() {
             break rec;
         }
@@ -200,6 +211,7 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
         "the restore finished before the coordinator could be stopped: {rec:#?}"
     );
     let checkpointed = done_entries(&rec.progress);
+    let checkpoint_json = rec.progress.clone();
     let dead: NodeId = rec.coordinator_id.expect("coordinator");
     assert_eq!(c.region(dead), "us-west1", "coordinated in the locality");
     let victim = c.nodes.iter().position(|n| n.id() == dead).expect("node");
@@ -232,14 +244,6 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
         checkpointed.is_subset(&finished),
         "checkpointed spans kept: {checkpointed:?} / {finished:?}"
     );
-    let total: i64 = RESTORE_TABLES.iter().map(|(_, n)| n).sum();
-    let result: serde_json::Value = serde_json::from_slice(&rec.result).expect("result");
-    assert_eq!(
-        result["rows"].as_i64(),
-        Some(total),
-        "every row counted once: {result}"
-    );
-
     // Row for row: count and checksum, then every row, then the secondary index.
     for (t, n) in RESTORE_TABLES {
         let summary = format!("SELECT count(*), sum(id), sum(n), count(DISTINCT v) FROM {t}");
@@ -260,5 +264,21 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
             "dst.{t} secondary index"
         );
     }
+    let total: i64 = RESTORE_TABLES.iter().map(|(_, n)| n).sum();
+    let result: serde_json::Value = serde_json::from_slice(&rec.result).expect("result");
+    eprintln!(
+        "progress at the stop: {}",
+        String::from_utf8_lossy(&checkpoint_json)
+    );
+    eprintln!(
+        "progress at the end: {}",
+        String::from_utf8_lossy(&rec.progress)
+    );
+    assert_eq!(
+        result["rows"].as_i64(),
+        Some(total),
+        "every row counted once: {result}"
+    );
+
     c.shutdown().await;
 }
