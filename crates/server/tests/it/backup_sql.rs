@@ -5,20 +5,9 @@
 
 use std::time::Duration;
 
+use crate::connect;
 use locality::Locality;
 use sextant_server::{LocalCluster, LocalClusterOptions};
-
-async fn connect(cluster: &LocalCluster, i: usize) -> tokio_postgres::Client {
-    let addr = cluster.server(i).expect("server").sql_addr().to_string();
-    let (client, conn) = tokio_postgres::connect(
-        &format!("postgresql://root@{addr}/defaultdb?sslmode=disable"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    client
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_restore_over_the_wire_with_execution_locality() {

@@ -4,22 +4,11 @@
 
 use std::time::Duration;
 
+use crate::connect;
 use futures::StreamExt;
 use locality::Locality;
 use sextant_server::{LocalCluster, LocalClusterOptions};
 use tokio_postgres::SimpleQueryMessage;
-
-async fn connect(cluster: &LocalCluster, i: usize) -> tokio_postgres::Client {
-    let addr = cluster.server(i).expect("server").sql_addr().to_string();
-    let (client, conn) = tokio_postgres::connect(
-        &format!("postgresql://root@{addr}/defaultdb?sslmode=disable"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    client
-}
 
 /// BYTES come as `\x` and hex digits in text format.
 fn unhex(text: &str) -> String {

@@ -103,14 +103,7 @@ async fn show_pause_resume_cancel_jobs_over_the_wire() {
         .await
         .expect("create job");
 
-    let addr = cluster.server(0).expect("server").sql_addr().to_string();
-    let (client, conn) = tokio_postgres::connect(
-        &format!("postgresql://root@{addr}/defaultdb?sslmode=disable"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
+    let client = crate::connect(&cluster, 0).await;
 
     // Running on the us-west1 node, with its progress.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

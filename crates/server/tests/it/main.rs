@@ -10,6 +10,19 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A tokio-postgres connection as root to node `i`'s SQL address.
+pub async fn connect(cluster: &sextant_server::LocalCluster, i: usize) -> tokio_postgres::Client {
+    let addr = cluster.server(i).expect("server").sql_addr().to_string();
+    let (client, conn) = tokio_postgres::connect(
+        &format!("postgresql://root@{addr}/defaultdb?sslmode=disable"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
 /// Logs to stderr when `RUST_LOG` is set.
 pub fn init_tracing() {
     if std::env::var_os("RUST_LOG").is_some() {
