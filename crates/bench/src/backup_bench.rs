@@ -70,8 +70,8 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub adoption_trials: usize,
     /// Load Sextant's rows with the same multi-row INSERTs as PostgreSQL's instead of raw KV
-    /// writes of the encoded rows (an INSERT writes its rows one KV round trip at a time today,
-    /// about 100 rows/s: half an hour for the default table).
+    /// writes of the encoded rows (before INSERT batched its KV writes it loaded about 100
+    /// rows/s; it now loads about 2,400 rows/s with 100-row statements on four connections).
     #[arg(long)]
     pub load_sql: bool,
     /// Percentage of the rows changed before the incremental backup.
