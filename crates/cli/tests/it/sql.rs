@@ -146,8 +146,6 @@ fn sql_and_workload_against_a_running_cluster() {
 
 /// A cluster of three regions makes movr multi-region.
 #[test]
-#[ignore = "loading REGIONAL BY ROW tables on a one-node-per-region cluster fails on the server \
-            (range unavailable: not leaseholder, duplicate keys after internal retries)"]
 fn workload_init_is_multi_region_on_three_regions() {
     let demo = start_demo(&[
         "--demo-locality=region=us-east1,az=b:region=us-west1,az=a:region=europe-west1,az=b",
