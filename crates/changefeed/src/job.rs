@@ -16,11 +16,8 @@
 //!    timestamp (re-read every [`SCHEMA_VALIDATE`]): values past a schema change are
 //!    dropped, for the restarted feed to emit in the new schema. Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
 //!    timestamps of its spans to the coordinator, so a reported span never has unflushed rows
-//!    at or below its timestamp. When its lowest span has not checkpointed for
-//!    [`LAGGING_NUDGE`], it reads from that range's leaseholder: a range whose lease moved
-//!    while idle (the partitions of a table made REGIONAL BY ROW move their leases to their
-//!    regions) closes no timestamp until its new leaseholder serves a request, and without
-//!    the read the feed would never resolve past it.
+//!    at or below its timestamp. (A range whose lease moved while idle keeps closing
+//!    timestamps: its new leaseholder sets its lease up without waiting for a request, in kv.)
 //! 3. The coordinator forwards a [`Frontier`] with those reports. Its loop
 //!    ([`ChangeFrontier::tick`]) checkpoints the high-water and the spans ahead of it into
 //!    the job every `min_checkpoint_frequency` (and sets the job's high-water for SHOW
@@ -72,12 +69,6 @@ pub const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 pub const FRONTIER_TICK: Duration = Duration::from_millis(100);
 /// How often the coordinator re-reads the watched tables' descriptors.
 pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
-/// How long an aggregator's lowest span may go without a checkpoint before the aggregator
-/// reads from its range's leaseholder. A range whose lease moved (a zone change, such as the
-/// partitions of a table made REGIONAL BY ROW) closes no timestamps until its new leaseholder
-/// serves a request; while it is idle its rangefeed never checkpoints, and the feed would
-/// never resolve past it.
-pub const LAGGING_NUDGE: Duration = Duration::from_secs(1);
 /// How often an aggregator re-reads the watched descriptors; a change it has not ruled out
 /// holds back the rows after the last read (so rows wait up to this long).
 pub const SCHEMA_VALIDATE: Duration = Duration::from_millis(100);
@@ -88,8 +79,6 @@ pub const REPLAN_CHECK: Duration = Duration::from_secs(1);
 /// liveness heartbeats) before the feed re-plans to include it: a flapping node does not
 /// restart the flow again and again.
 pub const REPLAN_DEBOUNCE: Duration = Duration::from_secs(3);
-/// How long one nudge read may take.
-const NUDGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How the registry's running status of a job retrying after a transient error begins.
 pub const RETRY_STATUS_PREFIX: &str = "transient error: ";
 /// Keys read per initial-scan request.
@@ -783,7 +772,6 @@ pub async fn run_aggregator(
     let mut tick = tokio::time::interval(REPORT_INTERVAL);
     let mut validate = tokio::time::interval(SCHEMA_VALIDATE);
     let mut dirty = false;
-    let mut nudger = Nudger::new(mine.frontier());
     let mut watch = SchemaWatch::start(node, spec).await?;
     // Rows after the last descriptor check, in arrival order (so per key in commit order).
     let mut held: Vec<(Key, Timestamp, Option<Vec<u8>>)> = Vec::new();
@@ -836,7 +824,6 @@ pub async fn run_aggregator(
                 held = still;
             }
             _ = tick.tick() => {
-                nudger.tick(node, &mine);
                 if !dirty {
                     continue;
                 }
@@ -1054,68 +1041,6 @@ pub async fn first_write(
     Ok(first)
 }
 
-/// The pieces resolved at the frontier (the ones holding it back), by start key.
-fn lagging_starts(f: &Frontier) -> Vec<Key> {
-    let low = f.frontier();
-    f.entries()
-        .iter()
-        .filter(|(_, t)| *t == low)
-        .map(|(s, _)| s.start.clone())
-        .collect()
-}
-
-/// Reads from the leaseholders of the ranges holding an aggregator's frontier back when it
-/// has not moved for [`LAGGING_NUDGE`]: the read makes a new leaseholder take up its lease,
-/// after which it closes timestamps again and the rangefeed checkpoints.
-struct Nudger {
-    low: Timestamp,
-    since: Instant,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Nudger {
-    fn new(low: Timestamp) -> Nudger {
-        Nudger {
-            low,
-            since: Instant::now(),
-            task: None,
-        }
-    }
-
-    fn tick(&mut self, node: &KvNode, mine: &Frontier) {
-        let low = mine.frontier();
-        if low > self.low {
-            self.low = low;
-            self.since = Instant::now();
-            return;
-        }
-        if self.since.elapsed() < LAGGING_NUDGE
-            || self.task.as_ref().is_some_and(|t| !t.is_finished())
-        {
-            return;
-        }
-        self.since = Instant::now();
-        let sender = node.sender().clone();
-        let keys = lagging_starts(mine);
-        self.task = Some(tokio::spawn(async move {
-            for key in keys {
-                let read = kv::node::kv_get(&sender, key);
-                if let Ok(Err(e)) = tokio::time::timeout(NUDGE_TIMEOUT, read).await {
-                    tracing::debug!("changefeed: nudging a lagging range: {e}");
-                }
-            }
-        }));
-    }
-}
-
-impl Drop for Nudger {
-    fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
-    }
-}
-
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -1295,17 +1220,6 @@ pub fn register_job(sql: &SqlServer, jobs: &jobs::Registry, storage: &cloud::Sto
 mod tests {
     use super::*;
 
-    fn span(a: &str, b: &str) -> Span {
-        Span {
-            start: Key(a.as_bytes().to_vec()),
-            end: Key(b.as_bytes().to_vec()),
-        }
-    }
-
-    fn ts(wall: i64) -> Timestamp {
-        Timestamp { wall, logical: 0 }
-    }
-
     #[test]
     fn arrivals_count_a_newcomer_live_for_the_debounce() {
         let n = base::NodeId;
@@ -1327,20 +1241,5 @@ mod tests {
         assert_eq!(a.observe(&live(&[1, 2, 3]), at(7)), None);
         assert_eq!(a.observe(&live(&[1, 2, 3]), at(9)), None);
         assert_eq!(a.observe(&live(&[1, 2, 3]), at(10)), Some(n(3)));
-    }
-
-    #[test]
-    fn lagging_starts_are_the_pieces_at_the_frontier() {
-        let mut f = Frontier::new(&[span("a", "z")], ts(1));
-        assert_eq!(lagging_starts(&f), vec![Key(b"a".to_vec())]);
-        f.forward(&span("a", "f"), ts(5));
-        f.forward(&span("m", "p"), ts(3));
-        assert_eq!(
-            lagging_starts(&f),
-            vec![Key(b"f".to_vec()), Key(b"p".to_vec())]
-        );
-        f.forward(&span("f", "m"), ts(5));
-        f.forward(&span("p", "z"), ts(4));
-        assert_eq!(lagging_starts(&f), vec![Key(b"m".to_vec())]);
     }
 }
