@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The gate builds every crate once: incremental compilation would only add tens of gigabytes of
+# caches to the build directory (a full-disk failure on a small machine).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+disk_report() {
+    local dir="${CARGO_TARGET_DIR:-target}"
+    mkdir -p "$dir"
+    log "disk: $(df -h "$dir" | awk 'NR==2 {print $4 " free on " $6}'), build directory $(du -sh "$dir" 2>/dev/null | cut -f1)"
+}
+
 # Test dependencies: the Rust test runner, psql, and the real servers the tests start
 # (SeaweedFS, moto, Azurite: scripts/test-deps.sh).
 install_test_deps() {
@@ -29,6 +39,8 @@ install_test_deps() {
 }
 
 install_test_deps
+disk_report
+trap 'disk_report' ERR
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -43,4 +55,5 @@ cargo nextest run --workspace --no-fail-fast
 log "doctests"
 cargo test --workspace --doc
 
+disk_report
 log "all checks passed"
