@@ -30,7 +30,7 @@ use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use storage::mvcc;
 use storage::{Cf, Durability, Engine, Reader, WriteBatch};
@@ -84,6 +84,10 @@ struct StoreInner {
     router: RaftRouter,
     rpc: rpc::Rpc,
     replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
+    /// Ranges whose replica is being removed: no group may open on their keys until the old
+    /// group has stopped and its log, state and data are deleted. (Lock order: `replicas`
+    /// first.)
+    removing: parking_lot::Mutex<HashSet<RangeId>>,
     cfg: StoreConfig,
     events: mpsc::UnboundedSender<StoreEvent>,
     read_metrics: crate::metrics::ReadMetrics,
@@ -110,6 +114,7 @@ impl Store {
                 router: router.clone(),
                 rpc,
                 replicas: RwLock::new(HashMap::new()),
+                removing: Default::default(),
                 cfg,
                 events: tx,
                 read_metrics: Default::default(),
@@ -164,6 +169,13 @@ impl Store {
                 r.set_descriptor(d);
             }
             return Ok(r);
+        }
+        if self.inner.removing.lock().contains(&range_id) {
+            // A Raft message of the range came while its old replica is being deleted here: a
+            // group opened now would read (and then lose) the old group's log.
+            return Err(KvError::Internal(format!(
+                "{range_id} is being removed from this node"
+            )));
         }
         let applier: Arc<dyn Applier> = Arc::new(StoreApplier(Arc::downgrade(&self.inner)));
         let group = RaftGroup::open(
@@ -317,8 +329,17 @@ impl Store {
 
     /// Removes the replica of `range_id` from this node: its group and its data.
     pub async fn remove_replica(&self, range_id: RangeId) -> Result<(), KvError> {
-        let Some(replica) = self.inner.replicas.write().remove(&range_id) else {
-            return Ok(());
+        let replica = {
+            let mut map = self.inner.replicas.write();
+            let Some(replica) = map.remove(&range_id) else {
+                return Ok(());
+            };
+            self.inner.removing.lock().insert(range_id);
+            replica
+        };
+        let _removing = Removing {
+            inner: &self.inner,
+            range_id,
         };
         self.inner.router.remove(range_id);
         replica.rangefeeds.disconnect_all("replica removed");
@@ -558,6 +579,18 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, KvError> {
 }
 
 struct Factory(Weak<StoreInner>);
+
+/// Marks a range as no longer being removed when the removal ends, however it ends.
+struct Removing<'a> {
+    inner: &'a StoreInner,
+    range_id: RangeId,
+}
+
+impl Drop for Removing<'_> {
+    fn drop(&mut self) {
+        self.inner.removing.lock().remove(&self.range_id);
+    }
+}
 
 impl GroupFactory for Factory {
     fn create(&self, range_id: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {

@@ -89,6 +89,71 @@ impl LogStore {
         }
     }
 
+    /// The entries a read of `[start, end)` may leave out are the purged ones at the start and
+    /// the ones not yet appended at the end; a read that misses any other (the log's keys
+    /// deleted under a running group) is an error, not a short answer: openraft applies what it
+    /// is given as if it were the whole committed range.
+    fn check_ends(
+        &self,
+        view: &dyn storage::Reader,
+        start: u64,
+        end: Option<u64>,
+        entries: &[Entry],
+    ) -> io::Result<()> {
+        let first_read = entries.first().map(|e| e.index());
+        let purged: Option<LogId> = match view
+            .get(Cf::Raft, &keys::purged(self.range))
+            .map_err(|e| io_err("read raft state", e))?
+        {
+            Some(bytes) => Some(decode(&bytes)?),
+            None => None,
+        };
+        let next_unpurged = purged.map_or(0, |p| p.index() + 1);
+        if let Some(first) = first_read
+            && first > start
+            && first > next_unpurged
+        {
+            return Err(io_err(
+                "raft log",
+                format!(
+                    "{} entries {}..{first} missing (purged below {next_unpurged})",
+                    self.range,
+                    start.max(next_unpurged)
+                ),
+            ));
+        }
+        let Some(end) = end else {
+            return Ok(());
+        };
+        let read_to = entries.last().map_or(start, |e| e.index() + 1);
+        if read_to >= end {
+            return Ok(());
+        }
+        let log_start = keys::log(self.range, 0);
+        let last_index = match view
+            .scan(Cf::Raft, &log_start, &keys::log_end(self.range), true)
+            .next()
+        {
+            Some(Ok((key, _))) => keys::log_index(&key),
+            Some(Err(e)) => return Err(io_err("scan raft log", e)),
+            None => None,
+        };
+        let want = read_to.max(next_unpurged);
+        if let Some(last) = last_index
+            && want < end
+            && want <= last
+        {
+            return Err(io_err(
+                "raft log",
+                format!(
+                    "{} entries from {want} missing below the last entry {last}",
+                    self.range
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The keys of the log entries with `from <= index < to`.
     fn keys_between(&self, from: u64, to: Option<u64>) -> io::Result<Vec<Vec<u8>>> {
         let start = keys::log(self.range, from);
@@ -129,8 +194,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
             || keys::log_end(self.range),
             |end| keys::log(self.range, end),
         );
+        // One point in time for the read and the checks below.
+        let view = self.engine.snapshot();
         let mut entries: Vec<Entry> = Vec::new();
-        for kv in self.engine.scan(Cf::Raft, &start_key, &end_key, false) {
+        for kv in view.scan(Cf::Raft, &start_key, &end_key, false) {
             let (key, value) = kv.map_err(|e| io_err("scan raft log", e))?;
             let entry: Entry = decode(&value)?;
             let index = keys::log_index(&key).unwrap_or(u64::MAX);
@@ -141,6 +208,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             }
             entries.push(entry);
         }
+        self.check_ends(view.as_ref(), start, end, &entries)?;
         Ok(entries)
     }
 
@@ -226,5 +294,105 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         batch.put(Cf::Raft, keys::purged(self.range), encode(&log_id)?);
         self.write(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::EntryPayload;
+    use openraft::storage::IOFlushed;
+    use storage::MemoryEngine;
+
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: openraft::testing::log_id::<TypeConfig>(1, 1, index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    fn store() -> LogStore {
+        let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+        let syncer = Syncer::spawn(&engine);
+        LogStore::new(RangeId(3), engine, syncer, Gate::default())
+    }
+
+    async fn append(log: &mut LogStore, indexes: std::ops::Range<u64>) {
+        log.append(indexes.map(entry), IOFlushed::noop())
+            .await
+            .expect("append");
+    }
+
+    fn delete(log: &LogStore, indexes: std::ops::Range<u64>) {
+        let mut batch = WriteBatch::new();
+        for i in indexes {
+            batch.delete(Cf::Raft, keys::log(log.range, i));
+        }
+        log.engine
+            .write(batch, Durability::Buffered)
+            .expect("delete");
+    }
+
+    fn indexes(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.index()).collect()
+    }
+
+    #[tokio::test]
+    async fn reads_whole_ranges_and_tolerates_unappended_ends() {
+        let mut log = store();
+        append(&mut log, 1..6).await;
+        let all = log.try_get_log_entries(1..6).await.expect("read");
+        assert_eq!(indexes(&all), vec![1, 2, 3, 4, 5]);
+        // Past the end: entries not appended yet are simply absent.
+        let tail = log.try_get_log_entries(4..9).await.expect("read");
+        assert_eq!(indexes(&tail), vec![4, 5]);
+        assert!(
+            log.try_get_log_entries(6..9)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            log.try_get_log_entries(3..3)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn tolerates_purged_starts() {
+        let mut log = store();
+        append(&mut log, 1..8).await;
+        log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 4))
+            .await
+            .expect("purge");
+        let read = log.try_get_log_entries(2..8).await.expect("read");
+        assert_eq!(indexes(&read), vec![5, 6, 7]);
+        assert!(
+            log.try_get_log_entries(1..4)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_deleted_under_the_log_are_an_error_not_a_short_read() {
+        let mut log = store();
+        append(&mut log, 1..10).await;
+        // A missing suffix below the last entry (what the state machine would otherwise apply
+        // as if it were the whole committed range).
+        delete(&log, 5..9);
+        let err = log.try_get_log_entries(3..9).await.expect_err("suffix");
+        assert!(err.to_string().contains("entries from 5 missing"), "{err}");
+        // A hole in the middle.
+        let err = log.try_get_log_entries(3..10).await.expect_err("hole");
+        assert!(err.to_string().contains("hole before index 9"), "{err}");
+        // A missing start that was never purged.
+        delete(&log, 1..3);
+        let err = log.try_get_log_entries(1..5).await.expect_err("prefix");
+        assert!(err.to_string().contains("entries 1..3 missing"), "{err}");
     }
 }
