@@ -319,6 +319,33 @@ pub fn plan(zone: &ZoneConfig, range: &RangeReplicas, nodes: &[NodeInfo]) -> Act
         .unwrap_or(Action::Noop)
 }
 
+/// Counts the change `action` makes in `nodes` (replicas and leases), so that the next range
+/// planned from the same counts sees it. A node plans all its ranges from one reading of the
+/// counts: without this, every range of an overfull node would move a replica to the same
+/// underfull node in one round, overshoot, and the next round would remove the new replicas
+/// again.
+pub fn account(action: &Action, leaseholder: Option<NodeId>, nodes: &mut [NodeInfo]) {
+    let mut bump = |id: NodeId, replicas: isize, leases: isize| {
+        if let Some(info) = nodes.iter_mut().find(|i| i.node_id == id) {
+            info.replicas = info.replicas.saturating_add_signed(replicas);
+            info.leases = info.leases.saturating_add_signed(leases);
+        }
+    };
+    match action {
+        Action::AddVoter { node, .. } | Action::AddNonVoter { node, .. } => bump(*node, 1, 0),
+        Action::RemoveVoter { node, .. } | Action::RemoveNonVoter { node, .. } => {
+            bump(*node, -1, 0)
+        }
+        Action::TransferLease { to, .. } => {
+            if let Some(from) = leaseholder {
+                bump(from, 0, -1);
+            }
+            bump(*to, 0, 1);
+        }
+        _ => {}
+    }
+}
+
 /// Where a new range's replicas should go: voters first, then non-voters, and the voter that
 /// should hold the lease. Fewer replicas than wanted when too few healthy nodes qualify.
 pub fn initial_placement(zone: &ZoneConfig, nodes: &[NodeInfo]) -> RangeReplicas {
@@ -1243,25 +1270,7 @@ mod tests {
 
     /// Carries `action` out on the range and on the nodes' counts.
     fn execute(action: &Action, range: &mut RangeReplicas, nodes: &mut [NodeInfo]) {
-        let mut bump = |id: NodeId, replicas: isize, leases: isize| {
-            if let Some(info) = nodes.iter_mut().find(|i| i.node_id == id) {
-                info.replicas = info.replicas.saturating_add_signed(replicas);
-                info.leases = info.leases.saturating_add_signed(leases);
-            }
-        };
-        match action {
-            Action::AddVoter { node, .. } | Action::AddNonVoter { node, .. } => bump(*node, 1, 0),
-            Action::RemoveVoter { node, .. } | Action::RemoveNonVoter { node, .. } => {
-                bump(*node, -1, 0)
-            }
-            Action::TransferLease { to, .. } => {
-                if let Some(from) = range.leaseholder {
-                    bump(from, 0, -1);
-                }
-                bump(*to, 0, 1);
-            }
-            _ => {}
-        }
+        account(action, range.leaseholder, nodes);
         range.apply(action);
     }
 
@@ -1538,6 +1547,54 @@ mod tests {
             matches!(action, Action::TransferLease { to, .. } if to == n(4)),
             "{action}"
         );
+    }
+
+    /// A node plans all the ranges it leads in one round from one reading of the counts: with
+    /// each change counted as it is made, the round moves only as many replicas as balance the
+    /// nodes, and no later round removes a replica it just added.
+    #[test]
+    fn one_round_over_many_ranges_does_not_overshoot() {
+        let mut nodes: Vec<NodeInfo> = global_nodes().into_iter().take(6).collect();
+        let zone = ZoneConfig {
+            num_replicas: 1,
+            ..ZoneConfig::default()
+        };
+        let mut ranges: Vec<RangeReplicas> = (0..4).map(|_| range(&[1], &[], Some(1))).collect();
+        nodes[0].replicas = ranges.len();
+        nodes[0].leases = ranges.len();
+        let mut history: Vec<Vec<Action>> = vec![Vec::new(); ranges.len()];
+        for round in 0.. {
+            assert!(round < 20, "no fixed point: {history:#?}");
+            let mut changed = false;
+            for (r, hist) in ranges.iter_mut().zip(&mut history) {
+                let action = plan(&zone, r, &nodes);
+                if action != Action::Noop {
+                    execute(&action, r, &mut nodes);
+                    hist.push(action);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for hist in &history {
+            let added: Vec<NodeId> = hist
+                .iter()
+                .filter_map(|a| match a {
+                    Action::AddVoter { node, .. } => Some(*node),
+                    _ => None,
+                })
+                .collect();
+            assert!(
+                !hist
+                    .iter()
+                    .any(|a| matches!(a, Action::RemoveVoter { node, .. } if added.contains(node))),
+                "a replica added and removed again: {history:#?}"
+            );
+        }
+        let max = nodes.iter().map(|i| i.replicas).max().unwrap_or(0);
+        assert!(max <= 2, "{history:#?}");
     }
 
     #[test]

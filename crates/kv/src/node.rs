@@ -920,7 +920,7 @@ impl KvNode {
         let Ok(all) = self.inner.sender.all_ranges().await else {
             return;
         };
-        let infos = self.node_infos(&all);
+        let mut infos = self.node_infos(&all);
         for replica in self.inner.store.replicas() {
             if !replica.is_leaseholder() {
                 continue;
@@ -994,6 +994,7 @@ impl KvNode {
                 tracing::warn!("{}: {:?} failed: {e}", desc.range_id, action);
                 continue;
             }
+            allocator::account(&action, state.leaseholder, &mut infos);
             if !matches!(action, Action::TransferLease { .. }) {
                 let state = RangeReplicas {
                     voters: group.voters(),

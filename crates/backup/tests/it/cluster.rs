@@ -115,6 +115,13 @@ impl TestCluster {
         localities: &[&str],
         registry_cfg: jobs::RegistryConfig,
     ) -> TestCluster {
+        // `SEXTANT_TEST_LOG=kv=info` (an env-filter) shows the nodes' logs.
+        if let Ok(filter) = std::env::var("SEXTANT_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let knobs = Arc::new(sextant_backup::TestingKnobs::default());
         let extern_dir = tempfile::tempdir().expect("tempdir");
         let mut pending = Vec::new();
