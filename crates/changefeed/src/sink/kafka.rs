@@ -1,4 +1,17 @@
-//! The Kafka sink: `kafka://host:port[?topic_prefix=…&topic_name=…]`.
+//! The Kafka sink: `kafka://host:port[?topic_prefix=…&topic_name=…&tls_enabled=…&sasl_enabled=…]`.
+//!
+//! [`parse_uri`] reads the URI into a [`KafkaDial`]: the broker, TLS (`tls_enabled=true`, with
+//! the shared [`tls`](super::tls) parameters `ca_cert`, `client_cert`, `client_key`,
+//! `insecure_tls_skip_verify`) and SASL (`sasl_enabled=true`, `sasl_user`, `sasl_password`,
+//! `sasl_mechanism` = `PLAIN` (the default), `SCRAM-SHA-256` or `SCRAM-SHA-512`). A TLS or
+//! SASL parameter without its `…_enabled=true` is an error, as in CockroachDB, and so is
+//! SASL without a user or password. The rustls configuration and the SASL credentials go to
+//! rskafka's client builder, which uses them on every broker connection: the handshake and
+//! the authentication happen while [`KafkaSink::connect`] reaches the bootstrap broker, so a
+//! wrong CA or password fails CREATE CHANGEFEED with the cause (`kafka: TLS handshake
+//! failed: … invalid peer certificate: UnknownIssuer`, `kafka: SASL authentication failed:
+//! …`). The password is never part of an error or of [`KafkaDial`]'s `Debug`; SHOW
+//! CHANGEFEED JOBS redacts it and the keys ([`redact_sink_uri`](super::redact_sink_uri)).
 //!
 //! One topic per table (see [`topic_for`](super::topic_for)). [`KafkaSink::connect`] reaches
 //! the broker, lists the topics and creates the missing ones explicitly (one partition each,
@@ -16,9 +29,10 @@ use std::time::{Duration, Instant};
 use base::Timestamp;
 use rskafka::BackoffConfig;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 
+use super::tls::{self, TlsParams, param, parse_bool};
 use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
 use crate::options::{ChangefeedOptions, FlushConfig};
 
@@ -26,10 +40,155 @@ use crate::options::{ChangefeedOptions, FlushConfig};
 pub const MAX_BUFFERED: usize = 1024;
 /// How long broker requests are retried before the sink reports the broker unavailable.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// How much longer than [`REQUEST_DEADLINE`] the first connection may take before the sink
+/// gives up without rskafka's own account of the failure.
+const CONNECT_SLACK: Duration = Duration::from_secs(2);
+/// Sarama's words for a cluster that could not be reached, which CockroachDB passes on.
+const NO_BROKERS: &str =
+    "client has run out of available brokers to talk to (Is your cluster reachable?)";
 /// Partitions of a topic the sink creates.
 pub const CREATED_TOPIC_PARTITIONS: i32 = 1;
-/// The URI parameters the Kafka sink knows.
-const PARAMS: &[&str] = &["topic_prefix", "topic_name"];
+/// The URI parameters the Kafka sink knows, besides [`tls::PARAMS`].
+const PARAMS: &[&str] = &[
+    "topic_prefix",
+    "topic_name",
+    "tls_enabled",
+    "sasl_enabled",
+    "sasl_user",
+    "sasl_password",
+    "sasl_mechanism",
+];
+
+/// How a SASL client proves who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// `PLAIN`: user and password in the clear (use it over TLS).
+    Plain,
+    /// `SCRAM-SHA-256`.
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism `sasl_mechanism` names (case-insensitively).
+    pub fn parse(v: &str) -> Result<SaslMechanism, SinkError> {
+        match v.to_uppercase().as_str() {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            "OAUTHBEARER" => Err(SinkError::Invalid(
+                "unimplemented: sasl_mechanism OAUTHBEARER is not supported".into(),
+            )),
+            _ => Err(SinkError::Invalid(format!(
+                "param sasl_mechanism must be one of PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, \
+                 not {v:?}"
+            ))),
+        }
+    }
+}
+
+/// SASL credentials of a Kafka sink.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sasl {
+    /// `sasl_mechanism` (default `PLAIN`).
+    pub mechanism: SaslMechanism,
+    /// `sasl_user`.
+    pub user: String,
+    /// `sasl_password`. Never printed.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sasl")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("password", &"redacted")
+            .finish()
+    }
+}
+
+impl Sasl {
+    /// rskafka's form of these credentials.
+    fn config(&self) -> SaslConfig {
+        let c = Credentials::new(self.user.clone(), self.password.clone());
+        match self.mechanism {
+            SaslMechanism::Plain => SaslConfig::Plain(c),
+            SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(c),
+            SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(c),
+        }
+    }
+}
+
+/// Where and how a Kafka sink connects, as its URI says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaDial {
+    /// The bootstrap broker, `host:port`.
+    pub broker: String,
+    /// TLS settings, with `tls_enabled=true`.
+    pub tls: Option<TlsParams>,
+    /// SASL credentials, with `sasl_enabled=true`.
+    pub sasl: Option<Sasl>,
+}
+
+/// Reads a `kafka://` URI. Pure: nothing is contacted.
+pub fn parse_uri(uri: &str) -> Result<KafkaDial, SinkError> {
+    let params = query_params(uri);
+    let known: Vec<&str> = PARAMS.iter().chain(tls::PARAMS).copied().collect();
+    check_params(&params, &known)?;
+    let rest = uri.split_once("://").map_or("", |(_, r)| r);
+    let broker = rest.split(['?', '/']).next().unwrap_or("");
+    if broker.is_empty() {
+        return Err(SinkError::Invalid(format!(
+            "kafka sink URI {:?} has no broker address",
+            super::redact_sink_uri(uri)
+        )));
+    }
+    let get = |k: &str| param(&params, k);
+    let flag = |k: &str| get(k).map_or(Ok(false), |v| parse_bool(k, v));
+
+    let tls_params = TlsParams::from_params(&params)?;
+    let tls = if flag("tls_enabled")? {
+        Some(tls_params)
+    } else if let Some(p) = tls_params.first_given() {
+        return Err(SinkError::Invalid(format!("{p} requires tls_enabled=true")));
+    } else {
+        None
+    };
+
+    let sasl = if flag("sasl_enabled")? {
+        let mechanism =
+            get("sasl_mechanism").map_or(Ok(SaslMechanism::Plain), SaslMechanism::parse)?;
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    SinkError::Invalid(format!("{k} must be provided when SASL is enabled"))
+                })
+        };
+        Some(Sasl {
+            mechanism,
+            user: required("sasl_user")?,
+            password: required("sasl_password")?,
+        })
+    } else if let Some(k) = ["sasl_user", "sasl_password", "sasl_mechanism"]
+        .into_iter()
+        .find(|k| get(k).is_some())
+    {
+        return Err(SinkError::Invalid(format!(
+            "{k} requires sasl_enabled=true"
+        )));
+    } else {
+        None
+    };
+    Ok(KafkaDial {
+        broker: broker.to_string(),
+        tls,
+        sasl,
+    })
+}
 
 /// sarama's `NewCustomHashPartitioner(fnv.New32a)`: FNV-1a 32-bit, as a signed remainder made
 /// non-negative.
@@ -74,6 +233,24 @@ fn unavailable(e: impl std::fmt::Display) -> SinkError {
     SinkError::Unavailable(format!("kafka: {e}"))
 }
 
+/// The error for a failed first connection whose cause chain is `chain`: a refused TLS
+/// handshake or SASL authentication is named as such (retrying will not fix either), anything
+/// else is the broker being unreachable.
+fn connect_error(chain: &str) -> SinkError {
+    if chain.contains("Sasl handshake failed") {
+        return SinkError::Unavailable(format!("kafka: SASL authentication failed: {chain}"));
+    }
+    let tls = [
+        "invalid peer certificate",
+        "peer is incompatible",
+        "received fatal alert",
+    ];
+    if tls.iter().any(|t| chain.contains(t)) {
+        return SinkError::Unavailable(format!("kafka: TLS handshake failed: {chain}"));
+    }
+    unavailable(format!("{NO_BROKERS}: {chain}"))
+}
+
 impl KafkaSink {
     /// Connects to the broker in `uri` and makes sure every topic exists.
     pub async fn connect(
@@ -81,14 +258,7 @@ impl KafkaSink {
         opts: &ChangefeedOptions,
         topics: &[String],
     ) -> Result<KafkaSink, SinkError> {
-        check_params(&query_params(uri), PARAMS)?;
-        let rest = &uri["kafka://".len()..];
-        let host = rest.split(['?', '/']).next().unwrap_or("");
-        if host.is_empty() {
-            return Err(SinkError::Invalid(format!(
-                "kafka sink URI {uri:?} has no broker address"
-            )));
-        }
+        let dial = parse_uri(uri)?;
         for t in topics {
             if !valid_topic_name(t) {
                 return Err(SinkError::Invalid(format!(
@@ -103,22 +273,22 @@ impl KafkaSink {
             base: 2.0,
             deadline: Some(REQUEST_DEADLINE),
         };
-        let mut builder = ClientBuilder::new(vec![host.to_string()]).backoff_config(backoff);
+        let mut builder = ClientBuilder::new(vec![dial.broker.clone()]).backoff_config(backoff);
         if let Some(id) = &opts.kafka.client_id {
             builder = builder.client_id(id.as_str());
         }
-        let client = tokio::time::timeout(REQUEST_DEADLINE, builder.build())
+        if let Some(t) = &dial.tls {
+            builder = builder.tls_config(Arc::new(tls::client_config(t)?));
+        }
+        if let Some(sasl) = &dial.sasl {
+            builder = builder.sasl_config(sasl.config());
+        }
+        // rskafka retries a failed connection until REQUEST_DEADLINE and then returns the last
+        // failure; the outer timeout only guards against a broker that never answers.
+        let client = tokio::time::timeout(REQUEST_DEADLINE + CONNECT_SLACK, builder.build())
             .await
-            .map_err(|_| {
-                unavailable("client has run out of available brokers to talk to (Is your cluster reachable?)")
-            })?
-            .map_err(|e| {
-                unavailable(format!(
-                    "client has run out of available brokers to talk to (Is your cluster \
-                     reachable?): {}",
-                    error_chain(&e)
-                ))
-            })?;
+            .map_err(|_| unavailable(NO_BROKERS))?
+            .map_err(|e| connect_error(&error_chain(&e)))?;
         let client = Arc::new(client);
         let existing: BTreeMap<String, usize> = client
             .list_topics()
@@ -275,6 +445,107 @@ impl Sink for KafkaSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `dial <uri>`: what [`parse_uri`] makes of a URI, or its client error.
+    struct Runner;
+
+    fn describe(d: &KafkaDial) -> String {
+        let mut s = format!("broker={}", d.broker);
+        match &d.tls {
+            None => s.push_str(" tls=off"),
+            Some(t) => {
+                s.push_str(" tls=on");
+                for (name, given) in [
+                    ("ca_cert", t.ca_cert.is_some()),
+                    ("client_cert", t.client_cert.is_some()),
+                    ("client_key", t.client_key.is_some()),
+                    ("insecure_tls_skip_verify", t.skip_verify),
+                ] {
+                    if given {
+                        s.push(' ');
+                        s.push_str(name);
+                    }
+                }
+            }
+        }
+        match &d.sasl {
+            None => s.push_str(" sasl=off"),
+            Some(a) => s.push_str(&format!(" sasl={:?} user={}", a.mechanism, a.user)),
+        }
+        s
+    }
+
+    impl goldenscript::Runner for Runner {
+        type Command = goldenscript::Command;
+
+        fn run(
+            &mut self,
+            command: &goldenscript::Command,
+            _: &goldenscript::Context,
+        ) -> Result<String, Box<dyn std::error::Error>> {
+            if command.name != "dial" {
+                return Err(format!("unknown command {}", command.name).into());
+            }
+            let mut out = String::new();
+            for a in &command.args {
+                let goldenscript::Argument::Positional(uri) = a else {
+                    return Err("dial takes URIs".into());
+                };
+                let line = match parse_uri(uri) {
+                    Ok(d) => describe(&d),
+                    Err(e) => {
+                        let c = e.to_client();
+                        format!("{}: {}", c.code.0, c.message)
+                    }
+                };
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Ok(out)
+        }
+    }
+
+    #[test]
+    fn dial() -> std::io::Result<()> {
+        goldenscript::run(
+            &mut Runner,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/sink/testdata/kafka_dial"),
+        )
+    }
+
+    #[test]
+    fn password_stays_out_of_debug_and_errors() {
+        let d = parse_uri("kafka://h:1?sasl_enabled=true&sasl_user=u&sasl_password=hunter2")
+            .expect("dial");
+        assert!(!format!("{d:?}").contains("hunter2"), "{d:?}");
+        let e = parse_uri("kafka://h:1?sasl_password=hunter2").expect_err("no sasl_enabled");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = parse_uri("kafka://?sasl_password=hunter2").expect_err("no broker");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn connect_errors_name_their_kind() {
+        let sasl = connect_error(
+            "all retries failed: Retry exceeded deadline. Source: error connecting to broker: \
+             Sasl handshake failed: API error: SaslAuthenticationFailed",
+        );
+        assert!(
+            matches!(&sasl, SinkError::Unavailable(m) if m.starts_with("kafka: SASL authentication failed: all retries")),
+            "{sasl:?}"
+        );
+        let tls = connect_error("... invalid peer certificate: UnknownIssuer");
+        assert!(
+            matches!(&tls, SinkError::Unavailable(m) if m.starts_with("kafka: TLS handshake failed: ")),
+            "{tls:?}"
+        );
+        assert_eq!(
+            connect_error("Connection refused (os error 111)"),
+            SinkError::Unavailable(format!(
+                "kafka: {NO_BROKERS}: Connection refused (os error 111)"
+            ))
+        );
+    }
 
     #[test]
     fn partitions_like_sarama() {

@@ -11,14 +11,19 @@
 //!
 //! | scheme | sink |
 //! |---|---|
-//! | `kafka://host:port?topic_prefix=&topic_name=` | [`kafka::KafkaSink`] |
+//! | `kafka://host:port?topic_prefix=&topic_name=&tls_enabled=&sasl_enabled=…` | [`kafka::KafkaSink`] |
 //! | `webhook-https://…`, `webhook-http://…` | [`webhook::WebhookSink`] |
 //! | `s3://`, `gs://`, `azure://`, `nodelocal://`, `http(s)://` | [`cloudstorage::CloudStorageSink`] |
 //! | `null://` | [`NullSink`] |
 //! | `external://name` | whatever connection `name` holds |
+//!
+//! The Kafka and webhook sinks read their TLS parameters (`ca_cert`, `client_cert`,
+//! `client_key`, `insecure_tls_skip_verify`) and build their rustls configuration in one
+//! place, [`tls`].
 
 pub mod cloudstorage;
 pub mod kafka;
+pub mod tls;
 pub mod webhook;
 
 use base::Timestamp;
@@ -39,10 +44,13 @@ pub enum SinkError {
 }
 
 impl SinkError {
-    /// The error as the client sees it.
+    /// The error as the client sees it: an `unimplemented: …` refusal has SQLSTATE 0A000.
     pub fn to_client(&self) -> ClientError {
         match self {
-            SinkError::Invalid(m) => ClientError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
+            SinkError::Invalid(m) => match m.strip_prefix("unimplemented: ") {
+                Some(what) => ClientError::unimplemented(what),
+                None => ClientError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
+            },
             SinkError::Unavailable(m) => ClientError::new(errcode::CONNECTION_FAILURE, m.clone()),
         }
     }

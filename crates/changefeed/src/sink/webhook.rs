@@ -19,18 +19,13 @@ use std::time::{Duration, Instant};
 
 use base::Timestamp;
 
+use super::tls::{self, TlsParams};
 use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
 use crate::encoder::webhook_body;
 use crate::options::{ChangefeedOptions, Compression, FlushConfig, MAX_WEBHOOK_BACKOFF};
 
 /// Messages buffered before `emit_row` waits for the endpoint.
 pub const MAX_BUFFERED: usize = 1024;
-const PARAMS: &[&str] = &[
-    "ca_cert",
-    "insecure_tls_skip_verify",
-    "client_cert",
-    "client_key",
-];
 
 /// Messages to an HTTP endpoint.
 pub struct WebhookSink {
@@ -46,36 +41,6 @@ pub struct WebhookSink {
     buffer: Vec<Vec<u8>>,
     buffered_bytes: usize,
     last_flush: Instant,
-}
-
-fn decode_pem(name: &str, v: &str) -> Result<Vec<u8>, SinkError> {
-    base64_decode(v)
-        .ok_or_else(|| SinkError::Invalid(format!("param {name} must be base 64 encoded")))
-}
-
-/// Standard or URL-safe base64, padding optional. A space is a `+` that reached the query
-/// unescaped (`base64 -w0` output pasted into the URI) and was decoded as a space.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' | b' ' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b'\n' | b'\r' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// The texts of `url` (as given and as parsed) that hold a password, each with its redacted
@@ -96,8 +61,7 @@ impl WebhookSink {
     /// A sink posting to `uri`. No request is made yet.
     pub fn new(uri: &str, opts: &ChangefeedOptions) -> Result<WebhookSink, SinkError> {
         let params = query_params(uri);
-        check_params(&params, PARAMS)?;
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        check_params(&params, tls::PARAMS)?;
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| SinkError::Invalid(format!("invalid webhook URI {uri:?}")))?;
@@ -115,40 +79,9 @@ impl WebhookSink {
         let mut builder = reqwest::Client::builder()
             .timeout(opts.webhook_client_timeout)
             .connect_timeout(opts.webhook_client_timeout);
-        match get("insecure_tls_skip_verify")
-            .map(str::to_lowercase)
-            .as_deref()
-        {
-            None | Some("false") => {}
-            Some("true") | Some("") => builder = builder.tls_danger_accept_invalid_certs(true),
-            Some(v) => {
-                return Err(SinkError::Invalid(format!(
-                    "param insecure_tls_skip_verify must be a bool: {v}"
-                )));
-            }
-        }
-        if let Some(ca) = get("ca_cert") {
-            let pem = decode_pem("ca_cert", ca)?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| SinkError::Invalid(format!("invalid ca_cert: {}", error_chain(&e))))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        match (get("client_cert"), get("client_key")) {
-            (Some(c), Some(k)) => {
-                let mut pem = decode_pem("client_cert", c)?;
-                pem.push(b'\n');
-                pem.extend(decode_pem("client_key", k)?);
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                    SinkError::Invalid(format!("invalid client_cert: {}", error_chain(&e)))
-                })?;
-                builder = builder.identity(id);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(SinkError::Invalid(
-                    "client_cert and client_key must be given together".into(),
-                ));
-            }
+        let tls_params = TlsParams::from_params(&params)?;
+        if tls_params.is_set() {
+            builder = builder.tls_backend_preconfigured(tls::client_config(&tls_params)?);
         }
         let client = builder
             .build()
@@ -291,21 +224,6 @@ impl Sink for WebhookSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64_decode("a$"), None);
-        // "+/8=" is [0xfb, 0xff]; its '+' may arrive as a space, and URL-safe is "-_8".
-        assert_eq!(base64_decode("+/8=").as_deref(), Some(&[0xfb, 0xff][..]));
-        assert_eq!(base64_decode(" /8=").as_deref(), Some(&[0xfb, 0xff][..]));
-        assert_eq!(base64_decode("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
-        assert_eq!(
-            base64_decode("aGVs\nbG8=\r\n").as_deref(),
-            Some(&b"hello"[..])
-        );
-    }
 
     /// A refused connection is reported with its cause, and a password in the URL is not.
     #[tokio::test]

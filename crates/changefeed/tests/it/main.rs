@@ -3,10 +3,12 @@
 //! HTTP(S) server in the test process, SeaweedFS for S3.
 
 mod alter;
+mod certs;
 mod cluster;
 mod faults;
 mod feeds;
 mod fixtures;
+mod kafka_security;
 mod rbr;
 mod sinks;
 mod status;

@@ -470,7 +470,7 @@ async fn webhook_https_trusts_ca_cert_or_skip_verify_and_presents_client_certs()
         .await
         .err(),
         Some(SinkError::Invalid(
-            "client_cert and client_key must be given together".into()
+            "client_cert requires client_key to be set".into()
         ))
     );
 }

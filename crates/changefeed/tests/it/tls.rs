@@ -1,22 +1,18 @@
-//! An HTTPS webhook endpoint in the test process: a CA made in the test (rcgen) signs the
-//! server's certificate for 127.0.0.1 and, for mutual TLS, a client certificate; axum serves
-//! over rustls. What the endpoint received and which handshakes it refused are kept.
+//! An HTTPS webhook endpoint in the test process: a [`TestCa`] signs the server's certificate
+//! for 127.0.0.1 and, for mutual TLS, a client certificate; axum serves over rustls. What the
+//! endpoint received and which handshakes it refused are kept.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
+
+pub use crate::certs::base64;
+use crate::certs::{TestCa, query_escape};
 
 /// A running HTTPS endpoint at `https://127.0.0.1:<port>/hook`.
 pub struct TlsHook {
@@ -67,51 +63,8 @@ impl TlsHook {
     /// Starts the endpoint; with `client_auth` it requires a client certificate signed by
     /// its CA.
     pub async fn start(client_auth: bool) -> TlsHook {
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Sextant test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-        let ca = Issuer::new(ca_params, ca_key);
-
-        let issue = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().expect("key");
-            let mut params = CertificateParams::new(names).expect("params");
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "sextant test");
-            params.extended_key_usages = vec![usage];
-            let cert = params.signed_by(&key, &ca).expect("certificate");
-            (cert, key)
-        };
-        let (server_cert, server_key) = issue(
-            vec!["127.0.0.1".into(), "localhost".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_cert, client_key) =
-            issue(vec!["client".into()], ExtendedKeyUsagePurpose::ClientAuth);
-
-        let builder = ServerConfig::builder();
-        let builder = if client_auth {
-            let mut roots = RootCertStore::empty();
-            roots.add(ca_cert.der().clone()).expect("CA root");
-            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
-                .build()
-                .expect("client verifier");
-            builder.with_client_cert_verifier(verifier)
-        } else {
-            builder.with_no_client_auth()
-        };
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
-        let chain: Vec<CertificateDer<'static>> = vec![server_cert.der().clone()];
-        let mut config = builder.with_single_cert(chain, key).expect("server config");
+        let ca = TestCa::new();
+        let mut config = ca.server_config(client_auth);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
         let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -140,9 +93,9 @@ impl TlsHook {
         });
         TlsHook {
             addr,
-            ca_pem: ca_cert.pem(),
-            client_cert_pem: client_cert.pem(),
-            client_key_pem: client_key.serialize_pem(),
+            ca_pem: ca.ca_pem,
+            client_cert_pem: ca.client_cert_pem,
+            client_key_pem: ca.client_key_pem,
             bodies,
             refused,
         }
@@ -157,44 +110,4 @@ impl TlsHook {
         }
         uri
     }
-}
-
-/// Standard base64 with padding, as `base64 -w0` prints it.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but unreserved characters, as a URL query value needs.
-fn query_escape(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[test]
-fn base64_encodes_as_rfc4648() {
-    assert_eq!(base64(b"hello"), "aGVsbG8=");
-    assert_eq!(base64(b"hi?"), "aGk/");
-    assert_eq!(base64(b"h"), "aA==");
-    assert_eq!(query_escape("a+b/c="), "a%2Bb%2Fc%3D");
 }
