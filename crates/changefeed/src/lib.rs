@@ -12,7 +12,15 @@
 //! - [`query`]: CDC queries (`AS SELECT cols FROM t WHERE col op literal AND ...`).
 //! - [`sink`]: the [`sink::Sink`] seam (emit with a bounded buffer, flush that returns only once
 //!   the destination acknowledged, resolved, close) and its Kafka, webhook, cloud storage and
-//!   null implementations, chosen by URI scheme (`external://` resolved first).
+//!   null implementations, chosen by URI scheme (`external://` resolved first). The Kafka
+//!   sink reaches secured brokers as CockroachDB's does: `tls_enabled=true` with `ca_cert`
+//!   (base64 PEM, trusted besides the system's roots), `client_cert` + `client_key` (mutual
+//!   TLS) or `insecure_tls_skip_verify=true`; `sasl_enabled=true` with `sasl_user`,
+//!   `sasl_password` and `sasl_mechanism` (`PLAIN`, the default, `SCRAM-SHA-256`,
+//!   `SCRAM-SHA-512`). A TLS or SASL parameter without its `…_enabled=true` is an error; a
+//!   refused handshake or password fails CREATE CHANGEFEED with its cause; passwords and keys
+//!   are redacted in SHOW CHANGEFEED JOBS and never part of an error. The TLS parameters and
+//!   the rustls configuration are shared with the webhook sink (`sink::tls`).
 //! - [`job`]: the coordinator's resumer (the change frontier) and the aggregator processor.
 //! - [`alter`]: ALTER CHANGEFEED's changes to a paused feed's targets, options and checkpoint.
 //! - [`hook`]: the statements: CREATE/EXPERIMENTAL/ALTER CHANGEFEED, and SHOW CHANGEFEED JOBS
