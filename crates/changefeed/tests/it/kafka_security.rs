@@ -23,6 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use parking_lot::Mutex;
 use rskafka::client::{Credentials, SaslConfig};
+use sextant_changefeed::options::SinkKind;
+use sextant_changefeed::sink::SinkError;
 use sextant_changefeed::sink::tls::{TlsParams, client_config};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -32,6 +34,7 @@ use tokio_rustls::rustls::ServerConfig;
 use crate::certs::{TestCa, base64, query_escape};
 use crate::cluster::TestCluster;
 use crate::fixtures::{Tansu, TansuOptions};
+use crate::sinks::{opts, post_one};
 
 /// Terminates TLS on a listener and forwards each connection's bytes to `target`. Refused
 /// handshakes are kept.
@@ -221,6 +224,80 @@ async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
         vec![(
             "[2]".to_string(),
             r#"{"after": {"a": 2, "b": "two"}}"#.to_string()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn kafka_mutual_tls_presents_the_client_certificate() {
+    let ca = TestCa::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let front_addr = listener.local_addr().expect("addr").to_string();
+    let Some(tansu) = Tansu::start_with(&TansuOptions {
+        advertised_port: Some(listener.local_addr().expect("addr").port()),
+        ..TansuOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let front = TlsFront::start(listener, ca.server_config(true), tansu.addr.clone());
+    let reader_tls = client_config(&TlsParams {
+        ca_cert: Some(ca.ca_pem.clone().into_bytes()),
+        client_cert: Some(ca.client_cert_pem.clone().into_bytes()),
+        client_key: Some(ca.client_key_pem.clone().into_bytes()),
+        skip_verify: false,
+    })
+    .expect("reader TLS config");
+    let tansu = tansu.with_client_auth(Some(Arc::new(reader_tls)), None);
+    let o = opts(&[], SinkKind::Kafka);
+    let ca_cert = base64(ca.ca_pem.as_bytes());
+
+    // Without a client certificate the broker ends the handshake, and the sink says so.
+    let err = post_one(
+        &kafka_uri(
+            &front_addr,
+            &[("tls_enabled", "true"), ("ca_cert", &ca_cert)],
+        ),
+        &o,
+    )
+    .await
+    .expect_err("no client certificate");
+    assert!(
+        matches!(&err, SinkError::Unavailable(m) if m.starts_with("kafka: TLS handshake failed: ")),
+        "{err:?}"
+    );
+    assert!(
+        front
+            .refused
+            .lock()
+            .iter()
+            .any(|e| e.contains("peer sent no certificates")),
+        "{:?}",
+        front.refused.lock()
+    );
+
+    // With it, the row arrives.
+    let key = base64(ca.client_key_pem.as_bytes());
+    post_one(
+        &kafka_uri(
+            &front_addr,
+            &[
+                ("tls_enabled", "true"),
+                ("ca_cert", &ca_cert),
+                ("client_cert", &base64(ca.client_cert_pem.as_bytes())),
+                ("client_key", &key),
+            ],
+        ),
+        &o,
+    )
+    .await
+    .expect("client certificate");
+    assert_eq!(
+        wait_messages(&tansu, "foo", 1).await,
+        vec![(
+            "[1]".to_string(),
+            r#"{"after": {"id": 1, "v": "a"}}"#.to_string()
         )]
     );
 }

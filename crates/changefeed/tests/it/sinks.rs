@@ -20,7 +20,7 @@ use sql::Datum;
 use crate::fixtures::Tansu;
 use crate::tls::{TlsHook, base64};
 
-fn opts(written: &[(&str, Option<&str>)], sink: SinkKind) -> ChangefeedOptions {
+pub(crate) fn opts(written: &[(&str, Option<&str>)], sink: SinkKind) -> ChangefeedOptions {
     let written: Vec<(String, Option<String>)> = written
         .iter()
         .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
@@ -369,8 +369,9 @@ async fn cloud_storage_files_on_s3() {
     );
 }
 
-/// Emits one row into a fresh sink on `uri` and flushes it.
-async fn post_one(uri: &str, o: &ChangefeedOptions) -> Result<(), SinkError> {
+/// Emits one row (`[1]`, `{"id": 1, "v": "a"}`) to topic `foo` of a fresh sink on `uri`
+/// and flushes it.
+pub(crate) async fn post_one(uri: &str, o: &ChangefeedOptions) -> Result<(), SinkError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let enc = Encoder::new(o);
     let mut sink = open_sink(uri, o, &["foo".to_string()], &ctx(dir.path())).await?;
