@@ -11,7 +11,9 @@
 //! nothing else is sent and, once [`MAX_BUFFERED`] messages wait, `emit_row` waits too.
 //!
 //! URI parameters: `ca_cert` (base64 PEM of a CA to trust), `insecure_tls_skip_verify`,
-//! `client_cert` and `client_key` (base64 PEM, for mutual TLS). `webhook_auth_header` is sent
+//! `client_cert` and `client_key` (base64 PEM, for mutual TLS), read and turned into the
+//! client's rustls configuration by [`tls`](super::tls), as for the Kafka sink (without them,
+//! reqwest's own configuration with the platform's verifier). `webhook_auth_header` is sent
 //! as `Authorization`; `compression=gzip` gzips bodies (`Content-Encoding: gzip`).
 
 use std::io::Write as _;
