@@ -35,6 +35,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: Raft commands, MVCC batches and row encodings
+/// allocate and free many small buffers per request, and glibc's malloc spent over a quarter of
+/// a RESTORE's CPU time in its own bookkeeping.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long leftover tasks may run after the command returns.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
 
