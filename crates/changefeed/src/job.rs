@@ -13,7 +13,8 @@
 //!    checkpoint (the node's DistSender picks the closest replica). Each value is decoded
 //!    with the table descriptor, filtered and projected for CDC queries, encoded and emitted,
 //!    but only once its [`SchemaWatch`] knows the descriptors unchanged up to the value's
-//!    timestamp (re-read every [`SCHEMA_VALIDATE`]): values past a schema change are
+//!    timestamp (re-read when a newer value arrives, at most every
+//!    [`SCHEMA_VALIDATE_MIN_GAP`], and every [`SCHEMA_VALIDATE`]): values past a schema change are
 //!    dropped, for the restarted feed to emit in the new schema. Every [`REPORT_INTERVAL`] it flushes its sink and only then reports the resolved
 //!    timestamps of its spans to the coordinator, so a reported span never has unflushed rows
 //!    at or below its timestamp. (A range whose lease moved while idle keeps closing
@@ -69,9 +70,12 @@ pub const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 pub const FRONTIER_TICK: Duration = Duration::from_millis(100);
 /// How often the coordinator re-reads the watched tables' descriptors.
 pub const SCHEMA_POLL: Duration = Duration::from_millis(500);
-/// How often an aggregator re-reads the watched descriptors; a change it has not ruled out
-/// holds back the rows after the last read (so rows wait up to this long).
+/// How often an aggregator re-reads the watched descriptors when no row waits for it.
 pub const SCHEMA_VALIDATE: Duration = Duration::from_millis(100);
+/// A row newer than the last descriptor read is held until the next read, which starts at
+/// once, or this long after the previous one started (so a busy feed reads the descriptors
+/// at most this often, and a held row waits about one KV read).
+pub const SCHEMA_VALIDATE_MIN_GAP: Duration = Duration::from_millis(5);
 /// How often the coordinator compares the live nodes matching `execution_locality` with the
 /// nodes its flow was planned over.
 pub const REPLAN_CHECK: Duration = Duration::from_secs(1);
@@ -775,7 +779,16 @@ pub async fn run_aggregator(
     let mut watch = SchemaWatch::start(node, spec).await?;
     // Rows after the last descriptor check, in arrival order (so per key in commit order).
     let mut held: Vec<(Key, Timestamp, Option<Vec<u8>>)> = Vec::new();
+    // When held rows get their descriptor read, and when the last read started.
+    let mut revalidate_at: Option<tokio::time::Instant> = None;
+    let mut last_read = tokio::time::Instant::now();
     loop {
+        let revalidate = async {
+            match revalidate_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else {
@@ -789,8 +802,11 @@ pub async fn run_aggregator(
                         {
                             continue;
                         }
-                        if !watch.covers(ts) {
+                        if !watch.covers(ts) || !held.is_empty() {
                             held.push((key, ts, value));
+                            if revalidate_at.is_none() {
+                                revalidate_at = Some(last_read + SCHEMA_VALIDATE_MIN_GAP);
+                            }
                             continue;
                         }
                         feed.emit(node, &key, ts, value.as_deref(), sink).await?;
@@ -805,23 +821,21 @@ pub async fn run_aggregator(
                     }
                 }
             }
+            _ = revalidate => {
+                revalidate_at = None;
+                last_read = tokio::time::Instant::now();
+                if release_held(node, &mut watch, &mut held, &feed, sink).await? {
+                    dirty = true;
+                }
+                if !held.is_empty() {
+                    revalidate_at = Some(last_read + SCHEMA_VALIDATE_MIN_GAP);
+                }
+            }
             _ = validate.tick() => {
-                if !watch.poll(node).await? {
-                    continue;
+                last_read = tokio::time::Instant::now();
+                if release_held(node, &mut watch, &mut held, &feed, sink).await? {
+                    dirty = true;
                 }
-                dirty = true;
-                let mut still = Vec::new();
-                for (key, ts, value) in held.drain(..) {
-                    if watch.past_change(ts) {
-                        continue;
-                    }
-                    if !watch.covers(ts) {
-                        still.push((key, ts, value));
-                        continue;
-                    }
-                    feed.emit(node, &key, ts, value.as_deref(), sink).await?;
-                }
-                held = still;
             }
             _ = tick.tick() => {
                 if !dirty {
@@ -844,6 +858,34 @@ pub async fn run_aggregator(
             }
         }
     }
+}
+
+/// Re-reads the descriptors and emits the held rows they now cover, in arrival order; rows past
+/// a change are dropped (the restarted feed emits them). True when the valid time moved.
+async fn release_held(
+    node: &KvNode,
+    watch: &mut SchemaWatch,
+    held: &mut Vec<(Key, Timestamp, Option<Vec<u8>>)>,
+    feed: &Feed<'_>,
+    sink: &mut dyn Sink,
+) -> Result<bool, JobError> {
+    if !watch.poll(node).await? {
+        return Ok(false);
+    }
+    let mut still = Vec::new();
+    for (key, ts, value) in held.drain(..) {
+        if watch.past_change(ts) {
+            continue;
+        }
+        // Arrival order per key: once one row waits, the rows after it wait too.
+        if !watch.covers(ts) || !still.is_empty() {
+            still.push((key, ts, value));
+            continue;
+        }
+        feed.emit(node, &key, ts, value.as_deref(), sink).await?;
+    }
+    *held = still;
+    Ok(true)
 }
 
 /// The live nodes matching the job's `execution_locality` (every live node without one), as
