@@ -87,11 +87,8 @@ impl Env {
     }
 }
 
-/// Plans `spans` and runs a flow of `processor` over them, on a blocking thread that drives
-/// the flow with the runtime's handle: the jobs crate's flow future is not `Send` for every
-/// lifetime (its planner maps over borrowed ranges), so it cannot be awaited inside a resumer's
-/// `Send` future; driving it with `Handle::block_on` needs no `Send`. The flow still stops when
-/// the job is paused, canceled or loses its claim.
+/// Plans `spans` and runs a flow of `processor` over them as a task of its own. The flow stops
+/// when the job is paused, canceled or loses its claim.
 pub fn spawn_flow<F>(
     ctx: jobs::JobContext,
     spans: Vec<Span>,
@@ -102,12 +99,9 @@ pub fn spawn_flow<F>(
 where
     F: FnMut(base::NodeId, Vec<u8>) -> Vec<Span> + Send + 'static,
 {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            let plan = ctx.plan_spans(spans).await?;
-            ctx.run_flow(plan, processor, spec, on_progress).await
-        })
+    tokio::spawn(async move {
+        let plan = ctx.plan_spans(spans).await?;
+        ctx.run_flow(plan, processor, spec, on_progress).await
     })
 }
 

@@ -264,27 +264,7 @@ impl Resumer for ChangefeedResumer {
     fn resume(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         let sql = self.sql.clone();
         let storage = self.storage.clone();
-        // The coordinator runs on a blocking-pool thread of the same runtime: the planner's
-        // future is not `Send` for every lifetime, which the registry's `'static + Send`
-        // resumer future requires. Dropping this future (pause, cancel, lost claim) drops
-        // `cancel`, which stops the coordinator there.
-        Box::pin(async move {
-            let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
-            let handle = tokio::runtime::Handle::current();
-            let run = tokio::task::spawn_blocking(move || {
-                handle.block_on(async move {
-                    tokio::select! {
-                        r = resume_job(ctx, sql, storage) => r,
-                        _ = cancelled => Err(JobError::failed("changefeed coordinator stopped")),
-                    }
-                })
-            });
-            let result = run
-                .await
-                .map_err(|e| JobError::failed(format!("changefeed coordinator: {e}")));
-            drop(cancel);
-            result?
-        })
+        Box::pin(resume_job(ctx, sql, storage))
     }
 
     fn on_fail_or_cancel(
