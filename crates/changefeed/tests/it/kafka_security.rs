@@ -118,26 +118,35 @@ fn of_key<'a>(msgs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
         .collect()
 }
 
-#[tokio::test]
-async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
+/// A CA, a plain Tansu advertising a TLS front's address, the front (requiring a client
+/// certificate when `client_auth`), and the front's address. The Tansu handle reads over TLS
+/// (with the CA's client certificate). `None` when Tansu is missing and may be skipped.
+async fn tls_broker(client_auth: bool) -> Option<(TestCa, Tansu, TlsFront, String)> {
     let ca = TestCa::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let front_addr = listener.local_addr().expect("addr").to_string();
-    let Some(tansu) = Tansu::start_with(&TansuOptions {
+    let tansu = Tansu::start_with(&TansuOptions {
         advertised_port: Some(listener.local_addr().expect("addr").port()),
         ..TansuOptions::default()
     })
-    .await
-    else {
-        return;
-    };
-    let front = TlsFront::start(listener, ca.server_config(false), tansu.addr.clone());
+    .await?;
+    let front = TlsFront::start(listener, ca.server_config(client_auth), tansu.addr.clone());
     let reader_tls = client_config(&TlsParams {
         ca_cert: Some(ca.ca_pem.clone().into_bytes()),
-        ..TlsParams::default()
+        client_cert: Some(ca.client_cert_pem.clone().into_bytes()),
+        client_key: Some(ca.client_key_pem.clone().into_bytes()),
+        skip_verify: false,
     })
     .expect("reader TLS config");
     let tansu = tansu.with_client_auth(Some(Arc::new(reader_tls)), None);
+    Some((ca, tansu, front, front_addr))
+}
+
+#[tokio::test]
+async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
+    let Some((ca, tansu, front, front_addr)) = tls_broker(false).await else {
+        return;
+    };
 
     let c = TestCluster::start(&["region=us-east1,az=a"]).await;
     c.exec(
@@ -230,26 +239,9 @@ async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
 
 #[tokio::test]
 async fn kafka_mutual_tls_presents_the_client_certificate() {
-    let ca = TestCa::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let front_addr = listener.local_addr().expect("addr").to_string();
-    let Some(tansu) = Tansu::start_with(&TansuOptions {
-        advertised_port: Some(listener.local_addr().expect("addr").port()),
-        ..TansuOptions::default()
-    })
-    .await
-    else {
+    let Some((ca, tansu, front, front_addr)) = tls_broker(true).await else {
         return;
     };
-    let front = TlsFront::start(listener, ca.server_config(true), tansu.addr.clone());
-    let reader_tls = client_config(&TlsParams {
-        ca_cert: Some(ca.ca_pem.clone().into_bytes()),
-        client_cert: Some(ca.client_cert_pem.clone().into_bytes()),
-        client_key: Some(ca.client_key_pem.clone().into_bytes()),
-        skip_verify: false,
-    })
-    .expect("reader TLS config");
-    let tansu = tansu.with_client_auth(Some(Arc::new(reader_tls)), None);
     let o = opts(&[], SinkKind::Kafka);
     let ca_cert = base64(ca.ca_pem.as_bytes());
 
