@@ -204,7 +204,9 @@ pub enum Request {
         /// Stop after about this many bytes; the response then has a resume key.
         target_bytes: u64,
     },
-    /// Write MVCC versions verbatim (RESTORE).
+    /// Write MVCC versions verbatim (RESTORE). They are not published to rangefeeds:
+    /// RESTORE ingests into tables that stay offline until it finishes, which no changefeed
+    /// can watch (a feed created afterwards reads them in its initial scan).
     Ingest {
         /// Sorted versions.
         entries: Vec<ExportEntry>,
