@@ -327,6 +327,21 @@ impl Store {
             .await
     }
 
+    /// Deletes the descriptor a split wrote for its right-hand range `range_id` when this node
+    /// has no replica of it: the split was replayed by a replica catching up from the log, and
+    /// the right-hand range has moved on without this node.
+    pub fn forget_split_right(&self, range_id: RangeId) -> Result<(), KvError> {
+        if self.replica(range_id).is_some() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        batch.delete(Cf::State, desc_key(range_id));
+        self.inner
+            .engine
+            .write(batch, Durability::Sync)
+            .map_err(|e| KvError::Storage(e.to_string()))
+    }
+
     /// Removes the replica of `range_id` from this node: its group and its data.
     pub async fn remove_replica(&self, range_id: RangeId) -> Result<(), KvError> {
         let replica = {

@@ -835,3 +835,92 @@ async fn writes_on_a_new_lease_never_carry_future_timestamps() {
         n.kill().await;
     }
 }
+
+/// Sets `zones/<name>` (a table id or `default`) to one replica on the nodes of `az`.
+async fn one_replica_in(s: &kv::DistSender, name: &str, az: &str) {
+    let zone = base::zone::ZoneConfig {
+        num_replicas: 1,
+        constraints: base::zone::Constraints::parse(&format!("[+az={az}]")).expect("constraints"),
+        ..Default::default()
+    };
+    kv_put(
+        s,
+        base::keys::system_key(&format!("zones/{name}")),
+        serde_json::to_vec(&zone).expect("json"),
+    )
+    .await
+    .expect("zone");
+}
+
+/// Waits until the range starting at `start` has its one voter on `node` (by meta).
+async fn wait_voters(c: &TestCluster, start: &Key, node: NodeId) -> base::RangeDescriptor {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    loop {
+        let ranges = c.nodes[0].node.ranges().await.unwrap_or_default();
+        let r = ranges.into_iter().find(|r| r.desc.start_key == *start);
+        if let Some(r) = &r
+            && r.desc.voters().collect::<Vec<_>>() == vec![node]
+            && r.desc.replicas.len() == 1
+        {
+            return r.desc.clone();
+        }
+        last = r.or(last);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "range at {start} not moved to {node}: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A node removed from a range and added back catches up from the range's log, split triggers
+/// included. An old split's right-hand range, which has since moved to another node, must not
+/// be opened again on it with the voters it had at the split: that group would elect itself on
+/// a log of its own and send appends the real group's replicas cannot accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=r,az=a", "region=r,az=b", "region=r,az=c"]).await;
+    let s = c.nodes[0].node.sender().clone();
+    let (n1, n2) = (c.nodes[0].node.node_id(), c.nodes[1].node.node_id());
+    // Everything on n1 first.
+    one_replica_in(&s, "default", "a").await;
+    let (left, right) = (base::keys::table_prefix(200), base::keys::table_prefix(201));
+    let after = base::keys::table_prefix(202);
+    for k in [&left, &right, &after] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(e) = c.nodes[0].node.admin_split(k).await {
+            assert!(tokio::time::Instant::now() < deadline, "split at {k}: {e}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    wait_voters(&c, &left, n1).await;
+    let moved = wait_voters(&c, &right, n1).await;
+    // The right-hand range moves to n2, then the left one too, then the left one comes back
+    // to n1, which replays the left range's log, the split at table 201 included.
+    one_replica_in(&s, "201", "b").await;
+    let moved = {
+        let d = wait_voters(&c, &right, n2).await;
+        assert_eq!(d.range_id, moved.range_id);
+        d
+    };
+    one_replica_in(&s, "200", "b").await;
+    wait_voters(&c, &left, n2).await;
+    one_replica_in(&s, "200", "a").await;
+    wait_voters(&c, &left, n1).await;
+    // Give a revived group time to elect itself and be seen.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let revived = c.nodes[0].node.store().replica(moved.range_id);
+    assert!(
+        revived.is_none(),
+        "{} was opened again on n1 from a replayed split: {:?}",
+        moved.range_id,
+        revived.map(|r| r.descriptor())
+    );
+    let d = wait_voters(&c, &right, n2).await;
+    assert_eq!(d.range_id, moved.range_id);
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
