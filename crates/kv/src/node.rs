@@ -775,19 +775,38 @@ impl KvNode {
             while let Some(ev) = events.recv().await {
                 match ev {
                     StoreEvent::SplitApplied { right } => {
-                        if node.split_right_moved_on(&right).await {
-                            // A replica catching up from the log replayed an old split: the
-                            // right-hand range's group must not be initialized again here with
-                            // the voters it had then (it would elect itself on a log of its
-                            // own and diverge from the range's real group).
-                            tracing::info!(
-                                "{}: not opened after a replayed split (its descriptor has moved on)",
-                                right.range_id
-                            );
-                            if let Err(e) = node.inner.store.forget_split_right(right.range_id) {
-                                tracing::warn!("{}: forgetting a replayed split: {e}", right.range_id);
+                        let me = node.inner.node_id;
+                        match node.split_right_moved_on(&right).await {
+                            // A replica catching up from the log replayed an old split. The
+                            // right-hand range's group must not be initialized again with the
+                            // voters it had then (it would elect itself on a log of its own
+                            // beside the range's real group): a member opens it uninitialized,
+                            // for its leader to bring up to date; a node no longer in it
+                            // forgets it.
+                            Some(current) if current.replicas.iter().any(|r| r.node_id == me) => {
+                                if let Err(e) = node.inner.store.open_range(current).await {
+                                    tracing::warn!(
+                                        "opening {} after a replayed split: {e}",
+                                        right.range_id
+                                    );
+                                }
+                                continue;
                             }
-                            continue;
+                            Some(_) => {
+                                tracing::info!(
+                                    "{}: not opened after a replayed split (this node left it)",
+                                    right.range_id
+                                );
+                                if let Err(e) = node.inner.store.forget_split_right(right.range_id)
+                                {
+                                    tracing::warn!(
+                                        "{}: forgetting a replayed split: {e}",
+                                        right.range_id
+                                    );
+                                }
+                                continue;
+                            }
+                            None => {}
                         }
                         if let Err(e) = node.inner.store.create_range(right.clone()).await {
                             tracing::warn!("opening {} after split: {e}", right.range_id);
@@ -929,18 +948,15 @@ impl KvNode {
         ZoneConfig::default()
     }
 
-    /// True when the meta range already records `right` (the right-hand side of a split this
-    /// node just applied) at a later generation: the split is an old one, replayed by a replica
-    /// that is catching up from the log. A fresh split's right-hand range is not in meta yet or
-    /// is there at the split's own generation. (If meta cannot be read the split is taken as
-    /// fresh, as before.)
-    async fn split_right_moved_on(&self, right: &RangeDescriptor) -> bool {
-        match self.inner.sender.all_ranges().await {
-            Ok(all) => all
-                .iter()
-                .any(|d| d.range_id == right.range_id && d.generation > right.generation),
-            Err(_) => false,
-        }
+    /// The meta range's descriptor of `right` (the right-hand side of a split this node just
+    /// applied) when meta records it at a later generation: the split is an old one, replayed
+    /// by a replica catching up from the log. `None` for a fresh split, whose right-hand range
+    /// is not in meta yet or is there at the split's own generation (and when meta cannot be
+    /// read, as before).
+    async fn split_right_moved_on(&self, right: &RangeDescriptor) -> Option<RangeDescriptor> {
+        let all = self.inner.sender.all_ranges().await.ok()?;
+        all.into_iter()
+            .find(|d| d.range_id == right.range_id && d.generation > right.generation)
     }
 
     /// One pass of the replicate queue over the ranges this node leads.

@@ -327,6 +327,26 @@ impl Store {
             .await
     }
 
+    /// Opens this node's replica of an existing range with `desc` without initializing its
+    /// group: its leader brings it up to date.
+    pub async fn open_range(&self, desc: RangeDescriptor) -> Result<Arc<Replica>, KvError> {
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::State, desc_key(desc.range_id), encode(&desc)?);
+        self.inner
+            .engine
+            .write(batch, Durability::Sync)
+            .map_err(|e| KvError::Storage(e.to_string()))?;
+        let range_id = desc.range_id;
+        let replica = self.open_replica(range_id, Some(desc.clone())).await?;
+        if replica
+            .descriptor()
+            .is_some_and(|d| d.generation < desc.generation)
+        {
+            replica.set_descriptor(desc);
+        }
+        Ok(replica)
+    }
+
     /// Deletes the descriptor a split wrote for its right-hand range `range_id` when this node
     /// has no replica of it: the split was replayed by a replica catching up from the log, and
     /// the right-hand range has moved on without this node.
