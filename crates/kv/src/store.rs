@@ -210,13 +210,7 @@ impl Store {
     /// (every voter calls this with the same descriptor; openraft accepts identical initial
     /// memberships on several nodes).
     pub async fn create_range(&self, desc: RangeDescriptor) -> Result<Arc<Replica>, KvError> {
-        let mut batch = WriteBatch::new();
-        batch.put(Cf::State, desc_key(desc.range_id), encode(&desc)?);
-        self.inner
-            .engine
-            .write(batch, Durability::Sync)
-            .map_err(|e| KvError::Storage(e.to_string()))?;
-        let replica = self.open_replica(desc.range_id, Some(desc.clone())).await?;
+        let replica = self.open_range(desc.clone()).await?;
         let voters: Vec<NodeId> = desc.voters().collect();
         if voters.contains(&self.inner.node_id) {
             replica
