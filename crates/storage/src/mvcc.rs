@@ -64,7 +64,7 @@ use crate::StorageError;
 
 pub use batch_reader::BatchReader;
 pub use export::{Export, ExportEntry, mvcc_changes, mvcc_export, mvcc_ingest};
-pub use read::{ScanResult, mvcc_get, mvcc_scan};
+pub use read::{ScanResult, mvcc_get, mvcc_get_uncertain, mvcc_scan, mvcc_scan_uncertain};
 pub use span::{
     Stats, apply_raw_snapshot, mvcc_clear_span, mvcc_find_intents, mvcc_min_intent_ts, mvcc_stats,
     raw_snapshot_entries, raw_span_bounds,
@@ -159,12 +159,78 @@ pub enum MvccError {
         /// The requested commit timestamp.
         commit_ts: Timestamp,
     },
+    /// A read found a version above its timestamp but inside its uncertainty interval: the
+    /// value may have been written before the read began, on a node whose clock was ahead.
+    /// Retryable: read again at `value_ts.next()` or later (refresh or restart).
+    #[error(
+        "ReadWithinUncertaintyIntervalError: read at {read_ts} found a value of key {key} at \
+         {value_ts} within the uncertainty interval (local limit {local_limit}, global limit \
+         {global_limit})"
+    )]
+    ReadWithinUncertainty {
+        /// A key holding an uncertain version (the one with the newest such version).
+        key: Key,
+        /// The read's timestamp.
+        read_ts: Timestamp,
+        /// The newest uncertain version's timestamp.
+        value_ts: Timestamp,
+        /// The uncertainty limit the read ran with on this node.
+        local_limit: Timestamp,
+        /// The transaction's global uncertainty limit.
+        global_limit: Timestamp,
+    },
     /// The engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A stored record does not decode. Permanent: the replica's data is damaged.
     #[error("corrupt MVCC data: {0}")]
     Corrupt(String),
+}
+
+/// The uncertainty interval of a read at `ts`: versions in `(ts, global]` may have been
+/// written before the read began on a node whose clock ran ahead, unless their local timestamp
+/// lies above `local`, a reading of the serving node's clock taken after the read began (an
+/// observed timestamp), under which the leaseholder had served every write it ever served there.
+///
+/// `Uncertainty::NONE` (both limits at or below the read timestamp) reads without one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uncertainty {
+    /// The transaction's global limit: its first read timestamp plus the maximum clock offset.
+    pub global: Timestamp,
+    /// The limit on this node: at most `global`.
+    pub local: Timestamp,
+}
+
+impl Uncertainty {
+    /// No uncertainty interval.
+    pub const NONE: Uncertainty = Uncertainty {
+        global: Timestamp::ZERO,
+        local: Timestamp::ZERO,
+    };
+
+    /// Whether a version at `version_ts` written locally at `local_ts` is uncertain for a read
+    /// at `read_ts`.
+    pub fn is_uncertain(
+        &self,
+        read_ts: Timestamp,
+        version_ts: Timestamp,
+        local_ts: Timestamp,
+    ) -> bool {
+        read_ts < version_ts && version_ts <= self.global && local_ts <= self.local
+    }
+
+    /// The highest timestamp at which another transaction's intent conflicts with a read at
+    /// `read_ts`: an intent's value was written at its timestamp, so it is uncertain up to the
+    /// local limit.
+    pub fn intent_limit(&self, read_ts: Timestamp) -> Timestamp {
+        read_ts.max(self.global.min(self.local))
+    }
+
+    /// The highest version timestamp a read at `read_ts` must look at: a version moved up to
+    /// the global limit may have been written under the local one.
+    pub fn version_limit(&self, read_ts: Timestamp) -> Timestamp {
+        read_ts.max(self.global)
+    }
 }
 
 /// At most this many intents are named in an error message.

@@ -4,7 +4,7 @@
 use base::{Key, Timestamp};
 
 use super::key::{self, MvccKey};
-use super::{Intent, MvccError, TxnMeta, Value};
+use super::{Intent, MvccError, TxnMeta, Uncertainty, Value};
 use crate::engine::ScanIter;
 
 /// What a read does about a key's intent record.
@@ -74,6 +74,8 @@ pub(crate) enum Visible {
     Found(Option<Value>),
     /// Another transaction's intent is in the way.
     Conflict(Intent),
+    /// A committed version at this timestamp lies in the read's uncertainty interval.
+    Uncertain(Timestamp),
 }
 
 impl KeyHistory {
@@ -90,9 +92,18 @@ impl KeyHistory {
             .filter(move |(ts, _)| Some(*ts) != provisional)
     }
 
-    /// What a read at `ts` by `txn` sees.
-    pub fn read(&self, ts: Timestamp, txn: Option<&TxnMeta>) -> Result<Visible, MvccError> {
-        let found = match plan_read(&self.key, self.meta.as_ref(), ts, txn)? {
+    /// What a read at `ts` with uncertainty interval `unc` by `txn` sees. Another
+    /// transaction's intent up to the interval's upper bound is a conflict (once resolved, its
+    /// value may be uncertain); a committed version inside the interval is
+    /// [`Visible::Uncertain`].
+    pub fn read_uncertain(
+        &self,
+        ts: Timestamp,
+        unc: Uncertainty,
+        txn: Option<&TxnMeta>,
+    ) -> Result<Visible, MvccError> {
+        let upper = unc.version_limit(ts);
+        let found = match plan_read(&self.key, self.meta.as_ref(), unc.intent_limit(ts), txn)? {
             ReadPlan::Conflict(intent) => return Ok(Visible::Conflict(intent)),
             ReadPlan::Provisional(at) => {
                 let raw = self
@@ -107,11 +118,20 @@ impl KeyHistory {
                     })?;
                 Some((at, &raw.1))
             }
-            ReadPlan::Committed { skip } => self
-                .versions
-                .iter()
-                .find(|(t, _)| *t <= ts && Some(*t) != skip)
-                .map(|(t, raw)| (*t, raw)),
+            ReadPlan::Committed { skip } => {
+                for (t, raw) in &self.versions {
+                    if *t > upper || Some(*t) == skip || *t <= ts {
+                        continue;
+                    }
+                    if unc.is_uncertain(ts, *t, key::value_local_ts(&self.key, raw, *t)?) {
+                        return Ok(Visible::Uncertain(*t));
+                    }
+                }
+                self.versions
+                    .iter()
+                    .find(|(t, _)| *t <= ts && Some(*t) != skip)
+                    .map(|(t, raw)| (*t, raw))
+            }
         };
         let Some((at, raw)) = found else {
             return Ok(Visible::Found(None));

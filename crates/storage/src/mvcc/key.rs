@@ -15,6 +15,12 @@
 //!
 //! A version's value is one tag byte, then the value: [`TAG_VALUE`] followed by the bytes, or
 //! [`TAG_TOMBSTONE`] alone for a delete. The tag keeps an empty value distinct from a delete.
+//! A version moved up from where it was first written (an intent resolved or pushed to a later
+//! timestamp) keeps its *local timestamp*, the timestamp it was written at, which the
+//! leaseholder's clock had reached then: [`TAG_VALUE_LOCAL`] or [`TAG_TOMBSTONE_LOCAL`], the
+//! 12-byte local timestamp (wall and logical, big-endian), then the bytes. Uncertainty checks
+//! compare the local timestamp with a node's observed timestamp (see
+//! [`mvcc_get_uncertain`](super::mvcc_get_uncertain)).
 
 use base::encoding;
 use base::{Key, Timestamp};
@@ -27,6 +33,12 @@ pub const TS_SUFFIX_LEN: usize = 12;
 pub const TAG_VALUE: u8 = 1;
 /// Tag byte of a version recording a delete.
 pub const TAG_TOMBSTONE: u8 = 0;
+/// Tag byte of a version holding a value, with its local timestamp.
+pub const TAG_VALUE_LOCAL: u8 = 2;
+/// Tag byte of a delete, with its local timestamp.
+pub const TAG_TOMBSTONE_LOCAL: u8 = 3;
+/// Bytes of a local timestamp in a value.
+const LOCAL_TS_LEN: usize = 12;
 
 const SIGN: u64 = 1 << 63;
 
@@ -105,13 +117,60 @@ pub fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
 
 /// Decodes a version's value; `None` is a delete.
 pub fn decode_value(key: &Key, raw: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
+    let bad = || MvccError::Corrupt(format!("version of key {key}: bad value {raw:02x?}"));
     match raw.split_first() {
         Some((&TAG_VALUE, bytes)) => Ok(Some(bytes.to_vec())),
         Some((&TAG_TOMBSTONE, [])) => Ok(None),
+        Some((&TAG_VALUE_LOCAL, rest)) if rest.len() >= LOCAL_TS_LEN => {
+            Ok(Some(rest[LOCAL_TS_LEN..].to_vec()))
+        }
+        Some((&TAG_TOMBSTONE_LOCAL, rest)) if rest.len() == LOCAL_TS_LEN => Ok(None),
+        _ => Err(bad()),
+    }
+}
+
+/// The local timestamp of a stored value written at `version_ts`: the one it carries, else
+/// `version_ts` itself.
+pub fn value_local_ts(
+    key: &Key,
+    raw: &[u8],
+    version_ts: Timestamp,
+) -> Result<Timestamp, MvccError> {
+    match raw.split_first() {
+        Some((&(TAG_VALUE_LOCAL | TAG_TOMBSTONE_LOCAL), rest)) if rest.len() >= LOCAL_TS_LEN => {
+            let mut wall = [0u8; 8];
+            wall.copy_from_slice(&rest[..8]);
+            let mut logical = [0u8; 4];
+            logical.copy_from_slice(&rest[8..LOCAL_TS_LEN]);
+            Ok(Timestamp {
+                wall: i64::from_be_bytes(wall),
+                logical: u32::from_be_bytes(logical),
+            })
+        }
+        Some((&(TAG_VALUE | TAG_TOMBSTONE), _)) => Ok(version_ts),
         _ => Err(MvccError::Corrupt(format!(
             "version of key {key}: bad value {raw:02x?}"
         ))),
     }
+}
+
+/// `raw`, a stored value first written at `written_ts`, re-tagged to carry its local timestamp
+/// before it moves to a later version timestamp. A value that already carries one keeps it.
+pub fn with_local_ts(key: &Key, raw: &[u8], written_ts: Timestamp) -> Result<Vec<u8>, MvccError> {
+    let local = value_local_ts(key, raw, written_ts)?;
+    let value = decode_value(key, raw)?;
+    let mut out = Vec::with_capacity(raw.len() + LOCAL_TS_LEN);
+    out.push(if value.is_some() {
+        TAG_VALUE_LOCAL
+    } else {
+        TAG_TOMBSTONE_LOCAL
+    });
+    out.extend_from_slice(&local.wall.to_be_bytes());
+    out.extend_from_slice(&local.logical.to_be_bytes());
+    if let Some(bytes) = value {
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
 }
 
 /// The stored form of an intent record.
@@ -133,6 +192,71 @@ mod tests {
 
     fn ts() -> impl Strategy<Value = Timestamp> {
         (any::<i64>(), any::<u32>()).prop_map(|(wall, logical)| Timestamp { wall, logical })
+    }
+
+    #[test]
+    fn local_timestamps_survive_moves() {
+        let k = Key::from("k");
+        let at = Timestamp {
+            wall: 7,
+            logical: 2,
+        };
+        let plain = encode_value(Some(b"v"));
+        assert_eq!(value_local_ts(&k, &plain, at).unwrap(), at);
+        let moved = with_local_ts(&k, &plain, at).unwrap();
+        assert_eq!(
+            decode_value(&k, &moved).unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+        assert_eq!(
+            value_local_ts(
+                &k,
+                &moved,
+                Timestamp {
+                    wall: 9,
+                    logical: 0
+                }
+            )
+            .unwrap(),
+            at
+        );
+        // Moving again keeps the first local timestamp.
+        let again = with_local_ts(
+            &k,
+            &moved,
+            Timestamp {
+                wall: 9,
+                logical: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            value_local_ts(
+                &k,
+                &again,
+                Timestamp {
+                    wall: 12,
+                    logical: 0
+                }
+            )
+            .unwrap(),
+            at
+        );
+        let tomb = with_local_ts(&k, &encode_value(None), at).unwrap();
+        assert_eq!(decode_value(&k, &tomb).unwrap(), None);
+        assert_eq!(
+            value_local_ts(
+                &k,
+                &tomb,
+                Timestamp {
+                    wall: 9,
+                    logical: 0
+                }
+            )
+            .unwrap(),
+            at
+        );
+        assert!(decode_value(&k, &[TAG_VALUE_LOCAL, 1, 2]).is_err());
     }
 
     #[test]

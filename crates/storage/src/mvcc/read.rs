@@ -4,7 +4,7 @@ use base::{Key, Span, Timestamp};
 
 use super::history::{Histories, ReadPlan, Visible, plan_read};
 use super::key;
-use super::{MvccError, TxnMeta, Value, span_keys};
+use super::{MvccError, TxnMeta, Uncertainty, Value, span_keys};
 use crate::engine::{Cf, Reader};
 
 /// The result of [`mvcc_scan`].
@@ -55,8 +55,41 @@ pub fn mvcc_get(
     ts: Timestamp,
     txn: Option<&TxnMeta>,
 ) -> Result<Option<Value>, MvccError> {
+    mvcc_get_uncertain(r, key, ts, Uncertainty::NONE, txn)
+}
+
+/// [`mvcc_get`] with an uncertainty interval: another transaction's intent up to the
+/// interval's upper bound conflicts, and a committed version inside the interval fails the
+/// read with [`MvccError::ReadWithinUncertainty`].
+pub fn mvcc_get_uncertain(
+    r: &dyn Reader,
+    key: &Key,
+    ts: Timestamp,
+    unc: Uncertainty,
+    txn: Option<&TxnMeta>,
+) -> Result<Option<Value>, MvccError> {
     let meta = read_meta(r, key)?;
-    let found = match plan_read(key, meta.as_ref(), ts, txn)? {
+    let upper = unc.version_limit(ts);
+    let plan = plan_read(key, meta.as_ref(), unc.intent_limit(ts), txn)?;
+    if upper > ts
+        && let ReadPlan::Committed { skip } = &plan
+    {
+        let start = key::version_key(&key.0, upper);
+        let stop = key::version_key(&key.0, ts);
+        for kv in r.scan(Cf::Data, &start, &stop, false) {
+            let (raw_key, raw_value) = kv?;
+            let Some(at) = key::decode_key(&raw_key)?.ts else {
+                continue;
+            };
+            if Some(at) == *skip || at <= ts {
+                continue;
+            }
+            if unc.is_uncertain(ts, at, key::value_local_ts(key, &raw_value, at)?) {
+                return Err(uncertain(key, ts, at, unc));
+            }
+        }
+    }
+    let found = match plan {
         ReadPlan::Conflict(intent) => {
             return Err(MvccError::WriteIntent {
                 intents: vec![intent],
@@ -91,14 +124,45 @@ pub fn mvcc_scan(
     max_keys: usize,
     reverse: bool,
 ) -> Result<ScanResult, MvccError> {
+    mvcc_scan_uncertain(r, span, ts, Uncertainty::NONE, txn, max_keys, reverse)
+}
+
+fn uncertain(key: &Key, read_ts: Timestamp, value_ts: Timestamp, unc: Uncertainty) -> MvccError {
+    MvccError::ReadWithinUncertainty {
+        key: key.clone(),
+        read_ts,
+        value_ts,
+        local_limit: unc.local,
+        global_limit: unc.global,
+    }
+}
+
+/// [`mvcc_scan`] with an uncertainty interval, as [`mvcc_get_uncertain`] reads each key.
+/// Conflicting intents are reported before uncertain values; of several uncertain values the
+/// newest is reported, so one retry above it clears them all.
+pub fn mvcc_scan_uncertain(
+    r: &dyn Reader,
+    span: &Span,
+    ts: Timestamp,
+    unc: Uncertainty,
+    txn: Option<&TxnMeta>,
+    max_keys: usize,
+    reverse: bool,
+) -> Result<ScanResult, MvccError> {
     let (start, end) = super::raw_span_bounds(span);
     let mut histories = Histories::new(r.scan(Cf::Data, &start, &end, reverse), reverse);
     let mut result = ScanResult::default();
     let mut intents = Vec::new();
+    let mut newest_uncertain: Option<(Key, Timestamp)> = None;
     while let Some(history) = histories.next() {
         let history = history?;
-        match history.read(ts, txn)? {
+        match history.read_uncertain(ts, unc, txn)? {
             Visible::Conflict(intent) => intents.push(intent),
+            Visible::Uncertain(at) => {
+                if newest_uncertain.as_ref().is_none_or(|(_, t)| *t < at) {
+                    newest_uncertain = Some((history.key.clone(), at));
+                }
+            }
             Visible::Found(Some(value)) => result.kvs.push((history.key, value)),
             Visible::Found(None) => {}
         }
@@ -111,6 +175,9 @@ pub fn mvcc_scan(
     }
     if !intents.is_empty() {
         return Err(MvccError::WriteIntent { intents });
+    }
+    if let Some((key, at)) = newest_uncertain {
+        return Err(uncertain(&key, ts, at, unc));
     }
     Ok(result)
 }
@@ -166,6 +233,104 @@ mod tests {
         assert_eq!(get(&e, "b", 9), None);
         let v = mvcc_get(&e, &Key::from("a"), ts(6), None).unwrap().unwrap();
         assert_eq!(v.ts, ts(5));
+    }
+
+    fn unc(global: i64, local: i64) -> Uncertainty {
+        Uncertainty {
+            global: ts(global),
+            local: ts(local),
+        }
+    }
+
+    #[test]
+    fn uncertain_versions_fail_reads() {
+        let e = MemoryEngine::new();
+        put(&e, "a", 5, Some("v5"), None).unwrap();
+        put(&e, "a", 12, Some("v12"), None).unwrap();
+        let a = Key::from("a");
+        // Without an interval, or with the version above it, the older value is read.
+        assert_eq!(mvcc_get(&e, &a, ts(10), None).unwrap().unwrap().ts, ts(5));
+        let v = mvcc_get_uncertain(&e, &a, ts(10), unc(11, 11), None).unwrap();
+        assert_eq!(v.unwrap().ts, ts(5));
+        // Inside the interval: uncertain, naming the version.
+        let err = mvcc_get_uncertain(&e, &a, ts(10), unc(15, 15), None).unwrap_err();
+        assert!(
+            matches!(err, MvccError::ReadWithinUncertainty { value_ts, .. } if value_ts == ts(12)),
+            "{err:?}"
+        );
+        // A local limit below the version's local timestamp clears it (the node's clock had
+        // not reached 12 when it was observed, so the write came after the read began).
+        let v = mvcc_get_uncertain(&e, &a, ts(10), unc(15, 11), None).unwrap();
+        assert_eq!(v.unwrap().ts, ts(5));
+        // Scans report the same, after reading every key.
+        put(&e, "b", 14, Some("v14"), None).unwrap();
+        let err = mvcc_scan_uncertain(
+            &e,
+            &Span::new("a", "z"),
+            ts(10),
+            unc(15, 15),
+            None,
+            0,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, MvccError::ReadWithinUncertainty { value_ts, .. } if value_ts == ts(14)),
+            "{err:?}"
+        );
+        let res = mvcc_scan_uncertain(
+            &e,
+            &Span::new("a", "z"),
+            ts(20),
+            unc(25, 25),
+            None,
+            0,
+            false,
+        )
+        .unwrap();
+        assert_eq!(res.kvs.len(), 2);
+    }
+
+    #[test]
+    fn uncertainty_uses_local_timestamps_of_moved_values() {
+        let e = MemoryEngine::new();
+        let t1 = txn(1, 8);
+        put(&e, "a", 8, Some("new"), Some(&t1)).unwrap();
+        let a = Key::from("a");
+        // An intent inside the interval is a conflict, one above it is not.
+        let err = mvcc_get_uncertain(&e, &a, ts(5), unc(9, 9), None).unwrap_err();
+        assert!(matches!(err, MvccError::WriteIntent { .. }), "{err:?}");
+        assert_eq!(
+            mvcc_get_uncertain(&e, &a, ts(5), unc(7, 7), None).unwrap(),
+            None
+        );
+        // Committed at 12: the value moves to 12 but was written at 8. A node observed at 10
+        // had already served it: uncertain for a read at 5 with global limit 15.
+        crate::mvcc::testutil::apply(&e, |r, b| {
+            crate::mvcc::mvcc_resolve_intent(
+                r,
+                b,
+                &a,
+                t1.id,
+                crate::mvcc::TxnStatus::Committed,
+                ts(12),
+            )
+        })
+        .unwrap();
+        let err = mvcc_get_uncertain(&e, &a, ts(5), unc(15, 10), None).unwrap_err();
+        assert!(
+            matches!(err, MvccError::ReadWithinUncertainty { value_ts, .. } if value_ts == ts(12)),
+            "{err:?}"
+        );
+        // Observed at 7, before it was written: certain.
+        assert_eq!(
+            mvcc_get_uncertain(&e, &a, ts(5), unc(15, 7), None).unwrap(),
+            None
+        );
+        assert_eq!(
+            mvcc_get(&e, &a, ts(12), None).unwrap().unwrap().bytes,
+            b"new".to_vec()
+        );
     }
 
     #[test]

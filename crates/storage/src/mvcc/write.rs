@@ -208,6 +208,9 @@ fn plan_resolve(
                 meta.write_ts
             ))
         })?;
+        // The value keeps the timestamp it was written at, which the leaseholder's clock had
+        // reached then: readers' uncertainty checks compare it with observed timestamps.
+        let value = key::with_local_ts(key, &value, meta.write_ts)?;
         Ok(vec![
             WriteOp::Delete(Cf::Data, provisional_key.clone()),
             WriteOp::Put(Cf::Data, key::version_key(&key.0, to), value),
