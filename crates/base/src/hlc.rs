@@ -161,6 +161,36 @@ impl PhysicalClock for SystemPhysicalClock {
     }
 }
 
+/// The system wall clock plus an adjustable offset: a node's clock made to run ahead of or
+/// behind its peers, for fault-injection tests (`sextant start --testing-endpoints`).
+#[derive(Debug, Default, Clone)]
+pub struct OffsetPhysicalClock(Arc<AtomicI64>);
+
+impl OffsetPhysicalClock {
+    /// The system clock with no offset.
+    pub fn new() -> OffsetPhysicalClock {
+        OffsetPhysicalClock::default()
+    }
+
+    /// Sets the offset (negative: behind).
+    pub fn set_offset(&self, offset_nanos: i64) {
+        self.0.store(offset_nanos, Ordering::SeqCst);
+    }
+
+    /// The current offset.
+    pub fn offset(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PhysicalClock for OffsetPhysicalClock {
+    fn now_nanos(&self) -> i64 {
+        SystemPhysicalClock
+            .now_nanos()
+            .saturating_add(self.0.load(Ordering::SeqCst))
+    }
+}
+
 /// A physical clock moved by hand, for tests.
 #[derive(Debug, Default, Clone)]
 pub struct ManualPhysicalClock(Arc<AtomicI64>);

@@ -46,6 +46,10 @@ pub struct NodeArgs {
     /// Short Raft, liveness and join timings, for tests.
     #[arg(long, hide = true)]
     test_timings: bool,
+    /// Serves fault-injection endpoints under `/_testing/` on the HTTP address (partitions,
+    /// clock offsets, lease shedding) for the verification suite. Never on a real cluster.
+    #[arg(long, hide = true)]
+    testing_endpoints: bool,
 }
 
 /// `sextant start`.
@@ -80,6 +84,7 @@ impl NodeArgs {
             locality: self.locality.unwrap_or_default(),
             join,
             max_offset: self.max_offset,
+            testing_endpoints: self.testing_endpoints,
             ..ServerConfig::default()
         };
         if self.test_timings {

@@ -28,6 +28,35 @@ pub struct TxnHeader {
     pub meta: TxnMeta,
     /// The timestamp the transaction reads at.
     pub read_ts: Timestamp,
+    /// The transaction's global uncertainty limit: its first read timestamp plus the maximum
+    /// clock offset (at or below `read_ts`: no uncertainty interval, as for historical reads).
+    #[serde(default)]
+    pub global_limit: Timestamp,
+    /// Clock readings the transaction took on nodes it visited (observed timestamps): on node
+    /// `n`, a version whose local timestamp lies above `n`'s reading was written after the
+    /// transaction began, so is not uncertain there.
+    #[serde(default)]
+    pub observed: Vec<(NodeId, Timestamp)>,
+}
+
+impl TxnHeader {
+    /// A header reading at `read_ts` with no uncertainty interval.
+    pub fn new(meta: TxnMeta, read_ts: Timestamp) -> TxnHeader {
+        TxnHeader {
+            meta,
+            read_ts,
+            global_limit: Timestamp::ZERO,
+            observed: Vec::new(),
+        }
+    }
+
+    /// The transaction's observed timestamp on `node`, if it has one.
+    pub fn observed_on(&self, node: NodeId) -> Option<Timestamp> {
+        self.observed
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map(|(_, ts)| *ts)
+    }
 }
 
 /// What every request of a batch shares.
@@ -351,6 +380,10 @@ pub struct BatchResponse {
     pub write_ts: Timestamp,
     /// The node whose replica served the batch.
     pub served_by: NodeId,
+    /// The clock readings of the nodes that served the batch, taken when it arrived there
+    /// (observed timestamps for the transaction).
+    #[serde(default)]
+    pub observed: Vec<(NodeId, Timestamp)>,
 }
 
 /// Why a batch failed. Variants carry what the caller needs to act.
@@ -414,6 +447,25 @@ pub enum KvError {
         /// Why.
         reason: String,
     },
+    /// A read found a value in its uncertainty interval: the transaction must read again at
+    /// `value_ts.next()` or above (a refresh), or restart (SQLSTATE 40001).
+    #[error(
+        "ReadWithinUncertaintyIntervalError: read at time {read_ts} encountered previous write \
+         with future timestamp {value_ts} within uncertainty interval `t <= (local={local_limit}, \
+         global={global_limit})`"
+    )]
+    ReadWithinUncertainty {
+        /// The key read.
+        key: Key,
+        /// The read's timestamp.
+        read_ts: Timestamp,
+        /// The uncertain version's timestamp.
+        value_ts: Timestamp,
+        /// The local uncertainty limit the read ran with.
+        local_limit: Timestamp,
+        /// The global uncertainty limit.
+        global_limit: Timestamp,
+    },
     /// This node's clock and a peer's differ by more than the maximum offset.
     #[error("clock synchronization error: {0}")]
     ClockOffset(String),
@@ -451,6 +503,19 @@ impl From<storage::mvcc::MvccError> for KvError {
                 reason: format!(
                     "WriteTooOld: write on {key} below existing version at {existing_ts}"
                 ),
+            },
+            MvccError::ReadWithinUncertainty {
+                key,
+                read_ts,
+                value_ts,
+                local_limit,
+                global_limit,
+            } => KvError::ReadWithinUncertainty {
+                key,
+                read_ts,
+                value_ts,
+                local_limit,
+                global_limit,
             },
             other => KvError::Storage(other.to_string()),
         }

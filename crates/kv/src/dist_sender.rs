@@ -166,14 +166,8 @@ impl DistSender {
         key: &Key,
     ) -> Result<BatchResponse, KvError> {
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
-        let (responses, write_ts, served_by) = self
-            .send_to_key(&header, requests, &keys::addr(key), deadline)
-            .await?;
-        Ok(BatchResponse {
-            responses,
-            write_ts,
-            served_by,
-        })
+        self.send_to_key(&header, requests, &keys::addr(key), deadline)
+            .await
     }
 
     /// The cached descriptor of the range containing `key`, if any (no lookup).
@@ -206,12 +200,14 @@ impl DistSender {
                     .unwrap_or_default(),
                 _ => keys::addr(&span.start),
             };
-            let (resp, ts, served) = self
+            let resp = self
                 .send_to_key(header, vec![req.clone()], &anchor, deadline)
                 .await?;
-            out.write_ts = out.write_ts.max(ts);
-            out.served_by = served;
+            out.write_ts = out.write_ts.max(resp.write_ts);
+            out.served_by = resp.served_by;
+            out.observed.extend(resp.observed);
             return resp
+                .responses
                 .into_iter()
                 .next()
                 .ok_or_else(|| KvError::Internal("empty response".into()));
@@ -240,12 +236,13 @@ impl DistSender {
                 continue;
             };
             let sub = with_span(req, &piece, limit.saturating_sub(rows.len()));
-            let (resp, ts, served) = self
+            let resp = self
                 .send_to_key(header, vec![sub], &probe, deadline)
                 .await?;
-            out.write_ts = out.write_ts.max(ts);
-            out.served_by = served;
-            match resp.into_iter().next() {
+            out.write_ts = out.write_ts.max(resp.write_ts);
+            out.served_by = resp.served_by;
+            out.observed.extend(resp.observed);
+            match resp.responses.into_iter().next() {
                 Some(Response::Scan { rows: r, resume }) => {
                     rows.extend(r);
                     if let Some(resume) = resume {
@@ -330,7 +327,7 @@ impl DistSender {
         requests: Vec<Request>,
         key: &Key,
         deadline: tokio::time::Instant,
-    ) -> Result<(Vec<Response>, Timestamp, NodeId), KvError> {
+    ) -> Result<BatchResponse, KvError> {
         let mut backoff = Duration::from_millis(10);
         let mut routing = header.routing;
         let mut last_err =
@@ -376,7 +373,7 @@ impl DistSender {
                 )));
             };
             match sent {
-                Ok(resp) => return Ok((resp.responses, resp.write_ts, resp.served_by)),
+                Ok(resp) => return Ok(resp),
                 Err(KvError::WriteIntent { intents }) => {
                     self.resolve_conflicts(header, &intents).await?;
                     continue;
@@ -533,9 +530,9 @@ impl DistSender {
                 ..Default::default()
             };
             let deadline = tokio::time::Instant::now() + self.inner.timeout;
-            let (resp, _, _) =
+            let resp =
                 Box::pin(self.send_to_key(&h, vec![push], &intent.txn.anchor, deadline)).await?;
-            let record = match resp.into_iter().next() {
+            let record = match resp.responses.into_iter().next() {
                 Some(Response::Txn(r)) => r,
                 _ => return Err(KvError::Internal("bad PushTxn response".into())),
             };

@@ -691,6 +691,28 @@ impl KvNode {
         None
     }
 
+    /// Hands every lease this node holds to another live voter of its range, once; returns how
+    /// many moved.
+    pub async fn shed_leases(&self) -> usize {
+        let mut moved = 0;
+        for r in self.inner.store.replicas() {
+            if !r.is_leaseholder() {
+                continue;
+            }
+            let to = r
+                .group()
+                .voters()
+                .into_iter()
+                .find(|v| *v != self.inner.node_id && self.inner.nodes.is_live(*v));
+            if let Some(to) = to
+                && r.group().transfer_leader(to).await.is_ok()
+            {
+                moved += 1;
+            }
+        }
+        moved
+    }
+
     /// Drains: marks the node draining (the allocator then moves its leases away) and waits
     /// until it holds no lease, up to 30 s.
     pub async fn drain(&self) -> Result<usize, KvError> {

@@ -33,6 +33,10 @@ use storage::{Cf, Engine, Reader, WriteBatch, WriteOp};
 /// How long a transaction stays alive without a heartbeat.
 pub const TXN_LIVENESS_THRESHOLD: Duration = Duration::from_secs(5);
 
+/// How often an idle leader confirms its lapsed lease so that its range keeps closing
+/// timestamps (followers' reads, checkpoints) without keeping its Raft group awake.
+pub const IDLE_LEASE_RENEWAL: Duration = Duration::from_secs(2);
+
 /// Tunables of a replica.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
@@ -110,6 +114,14 @@ pub struct Replica {
     closed: Mutex<ClosedState>,
     pending_side: Mutex<Option<(Timestamp, u64)>>,
     lease_term: AtomicU64,
+    /// Where this replica's lease began: the timestamp cache's low-water mark set then, above
+    /// every write a previous leaseholder served (local uncertainty limits start here).
+    lease_start: Mutex<Timestamp>,
+    /// Until when a confirmed leadership round ([`Replica::renew_lease`]) lets this replica
+    /// serve, and in which term.
+    lease_confirmed: Mutex<Option<(u64, tokio::time::Instant)>>,
+    /// When [`Replica::prepare_lease`] last confirmed the lease of an idle range.
+    last_idle_renewal: Mutex<Option<tokio::time::Instant>>,
     /// A background [`Replica::prepare_lease`] is running.
     lease_setup: std::sync::atomic::AtomicBool,
     /// Held while a lease is being set up ([`Replica::ensure_lease`]).
@@ -147,6 +159,9 @@ impl Replica {
             closed: Mutex::new(ClosedState::default()),
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
+            lease_start: Mutex::new(Timestamp::ZERO),
+            lease_confirmed: Mutex::new(None),
+            last_idle_renewal: Mutex::new(None),
             lease_setup: std::sync::atomic::AtomicBool::new(false),
             lease_setup_lock: tokio::sync::Mutex::new(()),
             next_proposal: AtomicU64::new(1),
@@ -199,8 +214,16 @@ impl Replica {
         &self.engine
     }
 
-    /// Serves a batch.
+    /// Serves a batch. The response carries this node's clock reading from when the batch
+    /// arrived: an observed timestamp for the transaction.
     pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
+        let arrived = self.clock.now();
+        let mut resp = self.serve(ba).await?;
+        resp.observed = vec![(self.node_id, arrived)];
+        Ok(resp)
+    }
+
+    async fn serve(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
         let desc = self.descriptor().ok_or(KvError::RangeNotFound {
             range_id: self.range_id,
         })?;
@@ -271,17 +294,94 @@ impl Replica {
             }
             let applied = self.closed.lock().applied;
             self.closed.lock().promised = applied;
+            *self.lease_start.lock() = low;
             self.lease_term.store(term, Ordering::SeqCst);
         }
+        if !self.lease_valid() {
+            self.renew_lease().await?;
+        }
         Ok(())
+    }
+
+    /// Whether this replica may serve as leaseholder at this instant: it leads in the term its
+    /// lease was set up in, and a quorum acknowledged its leadership recently enough that no
+    /// other replica can have been elected (see [`RaftGroup::lease_expiration`]). A leader
+    /// that was paused, partitioned or idle (quiesced) past its lease must confirm it again
+    /// ([`Replica::renew_lease`]) before it serves.
+    pub fn lease_valid(&self) -> bool {
+        let term = self.group.term();
+        if self.lease_term.load(Ordering::SeqCst) != term {
+            return false;
+        }
+        if self.group.lease_valid() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        matches!(*self.lease_confirmed.lock(), Some((t, until)) if t == term && now < until)
+    }
+
+    /// Confirms leadership with a heartbeat round to a quorum; the lease then runs for the
+    /// lease duration from the round's start (every heartbeat of the round was sent after it).
+    async fn renew_lease(&self) -> Result<(), KvError> {
+        let start = tokio::time::Instant::now();
+        let term = self.group.term();
+        self.group
+            .ensure_linearizable()
+            .await
+            .map_err(|e| self.propose_error(e))?;
+        if self.group.term() != term || !self.group.is_leader() {
+            return Err(self.not_leaseholder());
+        }
+        *self.lease_confirmed.lock() = Some((term, start + self.group.lease_duration()));
+        Ok(())
+    }
+
+    /// The uncertainty interval of a read by the transaction of `h` on this replica: up to the
+    /// transaction's global limit, narrowed to its observed timestamp on this node — forwarded
+    /// to the lease start, since a previous leaseholder's writes need not be under this node's
+    /// clock — when this replica serves as leaseholder.
+    fn uncertainty(&self, h: &Header, leaseholder: bool) -> mvcc::Uncertainty {
+        let Some(txn) = &h.txn else {
+            return mvcc::Uncertainty::NONE;
+        };
+        let global = txn.global_limit;
+        if global <= txn.read_ts {
+            return mvcc::Uncertainty::NONE;
+        }
+        let local = match txn.observed_on(self.node_id) {
+            Some(observed) if leaseholder => observed.max(*self.lease_start.lock()).min(global),
+            _ => global,
+        };
+        mvcc::Uncertainty { global, local }
     }
 
     /// Sets up the lease of a new term in the background when this replica leads but has not
     /// served a request in that term, so that an idle range closes timestamps too (its
     /// rangefeeds checkpoint and its followers serve reads) instead of waiting for a request.
+    /// An idle (quiesced) leader's lease lapses, and only a valid lease closes timestamps: it
+    /// is confirmed again at every call while the range has rangefeeds, else at most every
+    /// [`IDLE_LEASE_RENEWAL`].
     pub fn prepare_lease(self: &Arc<Self>) {
-        if !self.group.is_leader() || self.lease_term.load(Ordering::SeqCst) == self.group.term() {
+        if !self.group.is_leader() {
             return;
+        }
+        if self.lease_term.load(Ordering::SeqCst) == self.group.term() {
+            if self.lease_valid() {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            let due = {
+                let mut last = self.last_idle_renewal.lock();
+                let due = self.rangefeeds.is_active()
+                    || last.is_none_or(|t| now.duration_since(t) >= IDLE_LEASE_RENEWAL);
+                if due {
+                    *last = Some(now);
+                }
+                due
+            };
+            if !due {
+                return;
+            }
         }
         if self.lease_setup.swap(true, Ordering::SeqCst) {
             return;
@@ -315,16 +415,26 @@ impl Replica {
                 closed,
             });
         }
+        let unc = self.uncertainty(&ba.header, false);
+        if unc.global > closed {
+            // Values up to the uncertainty limit must be known here too.
+            return Err(KvError::FollowerReadTooNew {
+                range_id: self.range_id,
+                ts: unc.global,
+                closed,
+            });
+        }
         let snap = self.engine.snapshot();
         let responses = ba
             .requests
             .iter()
-            .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
+            .map(|r| self.eval_read(snap.as_ref(), r, ts, unc, ba.header.txn.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchResponse {
             responses,
             write_ts: Timestamp::ZERO,
             served_by: self.node_id,
+            observed: Vec::new(),
         })
     }
 
@@ -344,16 +454,30 @@ impl Replica {
                 }
             }
         }
-        let snap = self.engine.snapshot();
+        // The snapshot is good only if the lease still held after it was taken: then no other
+        // replica can have served a write this one does not hold. A replica that was paused
+        // or cut off past its lease confirms it with a quorum first, or learns it lost it.
+        let mut snap = self.engine.snapshot();
+        let mut renewals = 0;
+        while !self.lease_valid() {
+            if renewals == 2 {
+                return Err(self.not_leaseholder());
+            }
+            renewals += 1;
+            self.renew_lease().await?;
+            snap = self.engine.snapshot();
+        }
+        let unc = self.uncertainty(&ba.header, true);
         let responses = ba
             .requests
             .iter()
-            .map(|r| self.eval_read(snap.as_ref(), r, ts, ba.header.txn.as_ref()))
+            .map(|r| self.eval_read(snap.as_ref(), r, ts, unc, ba.header.txn.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchResponse {
             responses,
             write_ts: Timestamp::ZERO,
             served_by: self.node_id,
+            observed: Vec::new(),
         })
     }
 
@@ -362,23 +486,24 @@ impl Replica {
         r: &dyn Reader,
         req: &Request,
         ts: Timestamp,
+        unc: mvcc::Uncertainty,
         txn: Option<&TxnHeader>,
     ) -> Result<Response, KvError> {
         let meta = txn.map(|t| &t.meta);
         Ok(match req {
-            Request::Get { key } => {
-                Response::Get(mvcc::mvcc_get(r, key, ts, meta)?.map(|v| KeyValue {
+            Request::Get { key } => Response::Get(
+                mvcc::mvcc_get_uncertain(r, key, ts, unc, meta)?.map(|v| KeyValue {
                     key: key.clone(),
                     value: v.bytes,
                     ts: v.ts,
-                }))
-            }
+                }),
+            ),
             Request::Scan {
                 span,
                 max_keys,
                 reverse,
             } => {
-                let res = mvcc::mvcc_scan(r, span, ts, meta, *max_keys, *reverse)?;
+                let res = mvcc::mvcc_scan_uncertain(r, span, ts, unc, meta, *max_keys, *reverse)?;
                 Response::Scan {
                     rows: res
                         .kvs
@@ -467,8 +592,9 @@ impl Replica {
             }
         }
         let mut attempt = 0;
+        let unc = self.uncertainty(&ba.header, true);
         let (batch, ops, responses) = loop {
-            match self.eval_writes(&ba, ts) {
+            match self.eval_writes(&ba, ts, unc) {
                 Ok(done) => break done,
                 Err(EvalError::Pushed(to)) if attempt < self.cfg.max_write_retries => {
                     ts = ts.max(to);
@@ -487,7 +613,13 @@ impl Replica {
                 responses,
                 write_ts: ts,
                 served_by: self.node_id,
+                observed: Vec::new(),
             });
+        }
+        // This leaseholder's clock passes every write it serves, so that a clock reading taken
+        // here later (an observed timestamp) lies above them all.
+        if let Err(e) = self.clock.update(ts) {
+            tracing::debug!("{}: write at {ts} ahead of the clock: {e}", self.range_id);
         }
         let now = self.clock.now();
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
@@ -515,6 +647,7 @@ impl Replica {
             responses,
             write_ts: ts,
             served_by: self.node_id,
+            observed: Vec::new(),
         })
     }
 
@@ -548,7 +681,7 @@ impl Replica {
     /// follower that applied that index may serve reads up to the timestamp.
     pub fn side_close(&self) -> Option<(Timestamp, u64)> {
         let _latch = self.latch.try_write().ok()?;
-        if !self.group.is_leader() || self.lease_term.load(Ordering::SeqCst) != self.group.term() {
+        if !self.group.is_leader() || !self.lease_valid() {
             return None;
         }
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
@@ -592,6 +725,7 @@ impl Replica {
         &self,
         ba: &BatchRequest,
         ts: Timestamp,
+        unc: mvcc::Uncertainty,
     ) -> Result<(WriteBatch, Vec<LogicalOp>, Vec<Response>), EvalError> {
         let snap = self.engine.snapshot();
         let mut batch = WriteBatch::new();
@@ -603,8 +737,15 @@ impl Replica {
             (meta, t.read_ts)
         });
         for req in &ba.requests {
-            let resp =
-                self.eval_write(snap.as_ref(), &mut batch, &mut ops, req, ts, txn.as_ref())?;
+            let resp = self.eval_write(
+                snap.as_ref(),
+                &mut batch,
+                &mut ops,
+                req,
+                ts,
+                unc,
+                txn.as_ref(),
+            )?;
             responses.push(resp);
         }
         Ok((batch, ops, responses))
@@ -618,6 +759,7 @@ impl Replica {
         ops: &mut Vec<LogicalOp>,
         req: &Request,
         ts: Timestamp,
+        unc: mvcc::Uncertainty,
         txn: Option<&(TxnMeta, Timestamp)>,
     ) -> Result<Response, EvalError> {
         let meta = txn.map(|(m, _)| m);
@@ -629,11 +771,8 @@ impl Replica {
             | Request::Export { .. }
             | Request::RangeStats => {
                 let reader = mvcc::BatchReader::new(snap, batch);
-                let hdr = txn.map(|(m, r)| TxnHeader {
-                    meta: m.clone(),
-                    read_ts: *r,
-                });
-                Ok(self.eval_read(&reader, req, read_at, hdr.as_ref())?)
+                let hdr = txn.map(|(m, r)| TxnHeader::new(m.clone(), *r));
+                Ok(self.eval_read(&reader, req, read_at, unc, hdr.as_ref())?)
             }
             Request::Put { key, value } => {
                 self.put(snap, batch, ops, key, ts, Some(value), meta)?;

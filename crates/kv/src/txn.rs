@@ -18,6 +18,15 @@
 //! Isolation: SERIALIZABLE. Reads at a single timestamp, writes above every conflicting read
 //! (timestamp cache), and a refresh (or restart) whenever the commit timestamp moves above the
 //! read timestamp.
+//!
+//! Uncertainty: clocks differ by up to the maximum offset, so a value written above the read
+//! timestamp may still have been written before the transaction began. Reads carry an
+//! uncertainty interval up to the *global limit* (the first read timestamp plus the maximum
+//! offset), narrowed on each node by the clock reading the transaction took there first (its
+//! observed timestamp, returned with every response). A read that finds a value in the
+//! interval fails with `ReadWithinUncertainty`; the transaction then refreshes its earlier
+//! reads up to just above that value and reads again there, or restarts (40001) when a
+//! refresh fails. The global limit never moves, so the retries end.
 
 use crate::api::*;
 use crate::dist_sender::DistSender;
@@ -45,6 +54,12 @@ enum Status {
 
 struct State {
     meta: TxnMeta,
+    /// Where the transaction reads; moves up only by a successful refresh.
+    read_ts: Timestamp,
+    /// The first read timestamp plus the maximum clock offset (at or below `read_ts`: none).
+    global_limit: Timestamp,
+    /// The clock readings of the nodes visited, taken when the first request arrived there.
+    observed: Vec<(base::NodeId, Timestamp)>,
     anchored: bool,
     write_spans: Vec<Span>,
     read_spans: Vec<Span>,
@@ -54,19 +69,35 @@ struct State {
 /// A transaction.
 pub struct Txn {
     sender: DistSender,
-    read_ts: Timestamp,
     state: Arc<Mutex<State>>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Txn {
-    /// Starts a transaction reading at the clock's now.
+    /// Starts a transaction reading at the clock's now, with an uncertainty interval up to now
+    /// plus the maximum clock offset.
     pub fn begin(sender: &DistSender) -> Txn {
         let now = sender.clock().now();
-        Txn::begin_at(sender, now)
+        let offset = i64::try_from(sender.clock().max_offset().as_nanos()).unwrap_or(i64::MAX);
+        let txn = Txn::begin_at(sender, now);
+        txn.state.lock().global_limit = now.add_nanos(offset);
+        txn
     }
 
-    /// Starts a transaction reading at `read_ts`.
+    /// Starts a transaction reading at `read_ts` with an uncertainty interval up to
+    /// `global_limit`.
+    pub fn begin_with_limit(
+        sender: &DistSender,
+        read_ts: Timestamp,
+        global_limit: Timestamp,
+    ) -> Txn {
+        let txn = Txn::begin_at(sender, read_ts);
+        txn.state.lock().global_limit = global_limit;
+        txn
+    }
+
+    /// Starts a transaction reading at `read_ts`, with no uncertainty interval (a historical
+    /// read: the caller chose the timestamp, so every write it must see is at or below it).
     pub fn begin_at(sender: &DistSender, read_ts: Timestamp) -> Txn {
         let meta = TxnMeta {
             id: uuid::Uuid::new_v4(),
@@ -78,9 +109,11 @@ impl Txn {
         };
         Txn {
             sender: sender.clone(),
-            read_ts,
             state: Arc::new(Mutex::new(State {
                 meta,
+                read_ts,
+                global_limit: Timestamp::ZERO,
+                observed: Vec::new(),
                 anchored: false,
                 write_spans: Vec::new(),
                 read_spans: Vec::new(),
@@ -97,7 +130,7 @@ impl Txn {
 
     /// The read timestamp.
     pub fn read_ts(&self) -> Timestamp {
-        self.read_ts
+        self.state.lock().read_ts
     }
 
     /// The current provisional commit timestamp.
@@ -121,7 +154,9 @@ impl Txn {
         Ok(Header {
             txn: Some(TxnHeader {
                 meta: st.meta.clone(),
-                read_ts: self.read_ts,
+                read_ts: st.read_ts,
+                global_limit: st.global_limit,
+                observed: st.observed.clone(),
             }),
             gateway: self.sender.node_id(),
             ..Default::default()
@@ -137,23 +172,84 @@ impl Txn {
                 requests: vec![req],
             })
             .await?;
-        if resp.write_ts > Timestamp::ZERO {
-            let mut st = self.state.lock();
-            st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
-        }
+        self.absorb(&resp);
         resp.responses
             .into_iter()
             .next()
             .ok_or_else(|| KvError::Internal("empty response".into()))
     }
 
+    /// Takes what a response tells the transaction: a pushed write timestamp and the serving
+    /// nodes' first clock readings.
+    fn absorb(&self, resp: &BatchResponse) {
+        let mut st = self.state.lock();
+        if resp.write_ts > Timestamp::ZERO {
+            st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
+        }
+        for (node, ts) in &resp.observed {
+            if !st.observed.iter().any(|(n, _)| n == node) {
+                st.observed.push((*node, *ts));
+            }
+        }
+    }
+
+    /// Sends a read; on a value in its uncertainty interval, refreshes the earlier reads up to
+    /// just above that value and reads again there. The span counts as read once it was.
+    async fn read(&self, req: Request, span: Span) -> Result<Response, KvError> {
+        loop {
+            match self.send(req.clone()).await {
+                Ok(resp) => {
+                    self.state.lock().read_spans.push(span);
+                    return Ok(resp);
+                }
+                Err(KvError::ReadWithinUncertainty {
+                    value_ts,
+                    local_limit,
+                    ..
+                }) => {
+                    self.refresh_to(value_ts.next().max(local_limit)).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves the read timestamp up to `to` if no span read so far changed in between;
+    /// otherwise the transaction must restart.
+    async fn refresh_to(&self, to: Timestamp) -> Result<(), KvError> {
+        let (from, spans) = {
+            let st = self.state.lock();
+            (st.read_ts, st.read_spans.clone())
+        };
+        if to <= from {
+            return Ok(());
+        }
+        for span in spans {
+            let req = Request::Refresh { span, from, to };
+            if let Err(e) = self.send(req).await {
+                return Err(match e {
+                    e @ KvError::TxnAborted { .. } => e,
+                    other => KvError::TxnRetry {
+                        reason: format!(
+                            "ReadWithinUncertaintyIntervalError: refresh to {to} failed: {other}"
+                        ),
+                    },
+                });
+            }
+        }
+        let mut st = self.state.lock();
+        st.read_ts = st.read_ts.max(to);
+        st.meta.write_ts = st.meta.write_ts.max(to);
+        Ok(())
+    }
+
     /// Reads a key.
     pub async fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, KvError> {
-        self.state.lock().read_spans.push(Span {
+        let span = Span {
             start: key.clone(),
             end: key.next(),
-        });
-        match self.send(Request::Get { key: key.clone() }).await? {
+        };
+        match self.read(Request::Get { key: key.clone() }, span).await? {
             Response::Get(v) => Ok(v.map(|kv| kv.value)),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
         }
@@ -171,15 +267,12 @@ impl Txn {
         max_keys: usize,
         reverse: bool,
     ) -> Result<Vec<KeyValue>, KvError> {
-        self.state.lock().read_spans.push(span.clone());
-        match self
-            .send(Request::Scan {
-                span: span.clone(),
-                max_keys,
-                reverse,
-            })
-            .await?
-        {
+        let req = Request::Scan {
+            span: span.clone(),
+            max_keys,
+            reverse,
+        };
+        match self.read(req, span.clone()).await? {
             Response::Scan { rows, .. } => Ok(rows),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
         }
@@ -219,10 +312,7 @@ impl Txn {
                         return;
                     }
                     Header {
-                        txn: Some(TxnHeader {
-                            meta: st.meta.clone(),
-                            read_ts: st.meta.min_ts,
-                        }),
+                        txn: Some(TxnHeader::new(st.meta.clone(), st.meta.min_ts)),
                         ..Default::default()
                     }
                 };
@@ -322,10 +412,7 @@ impl Txn {
                 if anchoring {
                     self.start_heartbeat();
                 }
-                if resp.write_ts > Timestamp::ZERO {
-                    let mut st = self.state.lock();
-                    st.meta.write_ts = st.meta.write_ts.max(resp.write_ts);
-                }
+                self.absorb(&resp);
                 Ok(())
             }
             Err(e @ (KvError::ConditionFailed { .. } | KvError::RangeKeyMismatch { .. }))
@@ -389,19 +476,24 @@ impl Txn {
     /// Commits; returns the commit timestamp. On `TxnRetry`/`TxnAborted` the transaction is
     /// rolled back and the caller may run it again.
     pub async fn commit(&self) -> Result<Timestamp, KvError> {
-        let (anchored, write_ts, read_spans) = {
+        let (anchored, write_ts, read_spans, read_ts) = {
             let st = self.state.lock();
-            (st.anchored, st.meta.write_ts, st.read_spans.clone())
+            (
+                st.anchored,
+                st.meta.write_ts,
+                st.read_spans.clone(),
+                st.read_ts,
+            )
         };
         if !anchored {
             self.state.lock().status = Status::Committed;
-            return Ok(self.read_ts);
+            return Ok(read_ts);
         }
-        if write_ts > self.read_ts {
+        if write_ts > read_ts {
             for span in &read_spans {
                 let req = Request::Refresh {
                     span: span.clone(),
-                    from: self.read_ts,
+                    from: read_ts,
                     to: write_ts,
                 };
                 if let Err(e) = self.send(req).await {

@@ -38,9 +38,13 @@ impl RpcServer {
         shutdown: impl Future<Output = ()> + Send,
         options: &RpcOptions,
     ) -> std::io::Result<()> {
-        let service = TransportServer::new(Service { registry, ctx })
-            .max_decoding_message_size(options.max_message_size)
-            .max_encoding_message_size(options.max_message_size);
+        let service = TransportServer::new(Service {
+            registry,
+            ctx,
+            filters: options.filters.clone(),
+        })
+        .max_decoding_message_size(options.max_message_size)
+        .max_encoding_message_size(options.max_message_size);
         // The builder's `tcp_nodelay` applies only to listeners tonic binds itself; accepted
         // sockets of a given listener need it set here, or Nagle's algorithm holds small
         // responses (a Raft append acknowledgement, a KV reply) until the peer's delayed ACK,
@@ -59,12 +63,21 @@ impl RpcServer {
 struct Service {
     registry: Registry,
     ctx: Arc<RpcContext>,
+    /// Rules checked again on arrival, so that a rule set on one node cuts both directions.
+    filters: crate::TransportFilters,
 }
 
 impl Service {
     /// Checks the envelope (cluster id, clock) and finds the handler.
     fn admit(&self, req: &Request) -> Result<(Caller, Handler), RpcError> {
         self.ctx.check_cluster(&req.cluster_id)?;
+        if req.from_node != 0
+            && self
+                .filters
+                .drops(NodeId(req.from_node), self.ctx.node_id())
+        {
+            return Err(RpcError::Dropped);
+        }
         self.ctx.observe(req.clock_wall, req.clock_logical)?;
         let handler = self
             .registry

@@ -92,6 +92,8 @@ pub struct ServerConfig {
     /// The directory `nodelocal://<this node>/...` refers to (`--external-io-dir`); `None`:
     /// `<store>/extern`, or a temporary directory for an in-memory store.
     pub external_io_dir: Option<std::path::PathBuf>,
+    /// Serve the fault-injection endpoints under `/_testing/` (see [`crate::status`]).
+    pub testing_endpoints: bool,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +111,7 @@ impl Default for ServerConfig {
             rpc: RpcOptions::default(),
             jobs: jobs::RegistryConfig::default(),
             external_io_dir: None,
+            testing_endpoints: false,
         }
     }
 }

@@ -99,7 +99,12 @@ impl Server {
             .unwrap_or_else(|| advertise(&cfg.listen_addr, rpc_listen));
         let http_addr = advertise(&cfg.http_addr, http_listen);
 
-        let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(cfg.max_offset));
+        let physical = base::hlc::OffsetPhysicalClock::new();
+        let clock: Arc<dyn Clock> = Arc::new(HybridClock::new(physical.clone(), cfg.max_offset));
+        let testing = cfg.testing_endpoints.then(|| status::Testing {
+            filters: cfg.rpc.filters.clone(),
+            clock: physical,
+        });
         let ctx = Arc::new(RpcContext::new(clock.clone()));
         let rpc = Rpc::with_options(ctx.clone(), cfg.rpc.clone());
         let registry = Registry::new();
@@ -122,7 +127,7 @@ impl Server {
         let (state, state_rx) = watch::channel(NodeState::Starting);
         let state = Arc::new(state);
         let (http_stop, http_stopped) = oneshot::channel::<()>();
-        let http_task = status::spawn(http_listener, state_rx, http_stopped);
+        let http_task = status::spawn(http_listener, state_rx, testing, http_stopped);
 
         let kv_cfg = KvNodeConfig {
             locality: cfg.locality.clone(),

@@ -7,6 +7,14 @@
 //! - `GET /_status/nodes`: every known node, as `sextant node status --format=json` prints.
 //! - `GET /_status/ranges`: every range with its replicas and leaseholder.
 //!
+//! With `--testing-endpoints` (the verification suite's nemeses; never on a real cluster):
+//! - `POST /_testing/partition` `{"nodes": [2, 3]}`: this node drops every RPC it sends to
+//!   and refuses every RPC it receives from those nodes (both directions from one call).
+//! - `POST /_testing/heal`: removes this node's partition rules.
+//! - `POST /_testing/clock` `{"offset_ms": -400}`: this node's physical clock runs that far
+//!   from the wall clock (0 restores it).
+//! - `POST /_testing/shed-leases`: this node hands every lease it holds to another voter.
+//!
 //! Every handler reads the node from the server's [`NodeState`] watch, so the server answers
 //! from the moment it binds, before the node has joined a cluster.
 
@@ -15,7 +23,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base::{NodeId, ReplicaType};
 use kv::KvNode;
 use serde::{Deserialize, Serialize};
@@ -65,17 +73,36 @@ impl From<&kv::node::RangeInfo> for RangeStatus {
 
 type AppState = watch::Receiver<NodeState>;
 
+/// What the fault-injection endpoints act on.
+#[derive(Clone)]
+pub(crate) struct Testing {
+    /// This node's transport rules (checked on both ends of every call).
+    pub filters: rpc::TransportFilters,
+    /// This node's physical clock.
+    pub clock: base::hlc::OffsetPhysicalClock,
+}
+
 /// Serves the status API on `listener` until `stop` fires.
 pub(crate) fn spawn(
     listener: TcpListener,
     state: AppState,
+    testing: Option<Testing>,
     stop: oneshot::Receiver<()>,
 ) -> JoinHandle<()> {
-    let app = axum::Router::new()
+    let mut app = axum::Router::new()
         .route("/health", get(health))
         .route("/_status/nodes", get(nodes))
         .route("/_status/ranges", get(ranges))
-        .with_state(state);
+        .with_state(state.clone());
+    if let Some(testing) = testing {
+        let testing_app = axum::Router::new()
+            .route("/_testing/partition", post(partition))
+            .route("/_testing/heal", post(heal))
+            .route("/_testing/clock", post(set_clock))
+            .route("/_testing/shed-leases", post(shed_leases))
+            .with_state((state, testing));
+        app = app.merge(testing_app);
+    }
     tokio::spawn(async move {
         let shutdown = async {
             let _ = stop.await;
@@ -153,6 +180,62 @@ async fn nodes(State(state): State<AppState>) -> Response {
         Ok(nodes) => Json(nodes).into_response(),
         Err(e) => unavailable(e.to_string()),
     }
+}
+
+type TestingState = (AppState, Testing);
+
+#[derive(Deserialize)]
+struct PartitionBody {
+    nodes: Vec<u64>,
+}
+
+async fn partition(
+    State((state, testing)): State<TestingState>,
+    Json(body): Json<PartitionBody>,
+) -> Response {
+    let node = match running(&state) {
+        Ok(node) => node,
+        Err(reason) => return unavailable(reason),
+    };
+    let me = node.node_id();
+    for n in &body.nodes {
+        if NodeId(*n) != me {
+            testing.filters.partition(me, NodeId(*n));
+        }
+    }
+    tracing::warn!("testing: partitioned from nodes {:?}", body.nodes);
+    Json(json!({ "node_id": me, "partitioned_from": body.nodes })).into_response()
+}
+
+async fn heal(State((_, testing)): State<TestingState>) -> Response {
+    testing.filters.heal_all();
+    tracing::warn!("testing: partitions healed");
+    Json(json!({ "healed": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct ClockBody {
+    offset_ms: i64,
+}
+
+async fn set_clock(
+    State((_, testing)): State<TestingState>,
+    Json(body): Json<ClockBody>,
+) -> Response {
+    testing
+        .clock
+        .set_offset(body.offset_ms.saturating_mul(1_000_000));
+    tracing::warn!("testing: clock offset set to {} ms", body.offset_ms);
+    Json(json!({ "offset_ms": body.offset_ms })).into_response()
+}
+
+async fn shed_leases(State((state, _)): State<TestingState>) -> Response {
+    let node = match running(&state) {
+        Ok(node) => node,
+        Err(reason) => return unavailable(reason),
+    };
+    let moved = node.shed_leases().await;
+    Json(json!({ "moved": moved })).into_response()
 }
 
 async fn ranges(State(state): State<AppState>) -> Response {

@@ -750,12 +750,7 @@ impl Session {
                 PostCommit::Split(key) => {
                     if let Err(e) = self.server.node().admin_split(&key).await {
                         tracing::warn!("split at {key} after CREATE TABLE failed: {e}");
-                        continue;
                     }
-                    // Establish the new range's lease now (the new leaseholder waits out
-                    // the clock uncertainty once), so the table's first writes and reads do
-                    // not straddle a lease start.
-                    let _ = kv::node::kv_get(self.server.node().sender(), key.clone()).await;
                 }
             }
         }

@@ -71,6 +71,12 @@ struct Inner {
     /// How long `transfer_leader` waits for the target to take over.
     election_wait: Duration,
     learner_catchup_timeout: Duration,
+    /// How long a leader may serve after a quorum acknowledged a heartbeat it sent: below the
+    /// lease its followers honour (the maximum election timeout).
+    lease: Duration,
+    /// The term in which this replica started handing leadership away (0: none): a transfer
+    /// election is exempt from followers' lease promises, so the lease ends when it starts.
+    transferring: AtomicU64,
 }
 
 /// What a replica quiesced on.
@@ -240,6 +246,8 @@ impl RaftGroup {
                 lease_wait: cfg.election_timeout_max,
                 election_wait,
                 learner_catchup_timeout: cfg.learner_catchup_timeout,
+                lease: cfg.election_timeout_min,
+                transferring: AtomicU64::new(0),
             }),
         })
     }
@@ -326,6 +334,56 @@ impl RaftGroup {
     /// [`RaftGroup::ensure_linearizable`] before serving a fresh read).
     pub fn is_leader(&self) -> bool {
         self.inner.raft.is_leader()
+    }
+
+    /// Until when this replica may serve as leader without asking its followers: the sending
+    /// time of the last heartbeat a quorum acknowledged plus the lease (shorter than the
+    /// maximum election timeout during which each of those followers refuses to vote for
+    /// anyone else, even across a restart: see the raft router's vote handler). `None` when it
+    /// is not the leader, is handing leadership away, or has no acknowledged heartbeat.
+    /// Metrics lag the Raft core, which only makes the expiration earlier than it could be.
+    pub fn lease_expiration(&self) -> Option<tokio::time::Instant> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow_watched();
+        if m.state != ServerState::Leader || m.current_leader != Some(self.inner.node.0) {
+            return None;
+        }
+        let t = self.inner.transferring.load(Ordering::Acquire);
+        if t != 0 && t == m.current_term {
+            return None;
+        }
+        let voters = m.membership_config.membership().voter_ids().count();
+        if voters == 1 {
+            // A leader that is its own quorum needs no one's promise.
+            return Some(tokio::time::Instant::now() + self.inner.lease);
+        }
+        let acked = m.last_quorum_acked.as_ref()?.clone().into_inner();
+        // openraft's instants convert to nothing: measure the time left on its clock.
+        let here = tokio::time::Instant::now();
+        let now = <openraft::alias::InstantOf<TypeConfig> as openraft::Instant>::now();
+        let until = acked + self.inner.lease;
+        if until > now {
+            Some(here + (until - now))
+        } else {
+            Some(here.checked_sub(now - until).unwrap_or(here))
+        }
+    }
+
+    /// Whether the leader lease of [`RaftGroup::lease_expiration`] covers this instant.
+    pub fn lease_valid(&self) -> bool {
+        self.lease_expiration()
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    /// The lease length a confirmed round grants from its start (see
+    /// [`RaftGroup::ensure_linearizable`]).
+    pub fn lease_duration(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// How long after its process starts a node refuses votes for this group.
+    pub(crate) fn vote_quarantine(&self) -> Duration {
+        self.inner.lease_wait
     }
 
     /// The current term.
@@ -471,6 +529,11 @@ impl RaftGroup {
         }
         let _busy = self.busy();
         self.wake_leader().await;
+        // From here a vote for `to` may be granted despite followers' lease promises: this
+        // replica's lease ends now.
+        self.inner
+            .transferring
+            .store(self.term(), Ordering::Release);
         self.inner
             .raft
             .trigger()
@@ -478,10 +541,31 @@ impl RaftGroup {
             .await
             .map_err(fatal)?;
         let wait = self.inner.raft.wait(Some(self.inner.election_wait));
-        wait.metrics(|m| m.current_leader == Some(to.0), "transfer leader")
-            .await
-            .map(|_| ())
-            .map_err(|e| ProposeError::Unavailable(format!("leadership did not move to {to}: {e}")))
+        let moved = wait
+            .metrics(|m| m.current_leader == Some(to.0), "transfer leader")
+            .await;
+        if let Err(e) = moved {
+            // The target did not take over. openraft's leader never leaves a transfer it
+            // started: it refuses every proposal (pointing at the target) and stops
+            // heartbeating for the rest of its term, and in a quiesced group nobody else
+            // campaigns, so the range would answer "not leaseholder" forever. Campaign for a
+            // new term here: whoever wins leads without a pending transfer.
+            tracing::info!(
+                "{}: leadership did not move to {to} ({e}); campaigning for a new term",
+                self.inner.range
+            );
+            self.unquiesce();
+            if let Err(e) = self.inner.raft.trigger().elect(false).await {
+                tracing::debug!(
+                    "{}: campaign after a failed transfer: {e}",
+                    self.inner.range
+                );
+            }
+            return Err(ProposeError::Unavailable(format!(
+                "leadership did not move to {to}: {e}"
+            )));
+        }
+        Ok(())
     }
 
     /// Waits until some replica is known as leader, and returns it.

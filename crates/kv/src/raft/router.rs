@@ -98,6 +98,8 @@ struct RouterInner {
     /// The loop's period in milliseconds: a quarter of the shortest `quiesce_after` of the groups
     /// added so far.
     tend_every_ms: AtomicU64,
+    /// When this router (the node's process) started: see [`VOTE_QUARANTINE`].
+    started: std::time::Instant,
 }
 
 /// Bounds of the quiescence loop's period.
@@ -127,6 +129,7 @@ impl RaftRouter {
                 transport,
                 groups: RwLock::new(HashMap::new()),
                 factory: RwLock::new(None),
+                started: std::time::Instant::now(),
                 creating: tokio::sync::Mutex::new(()),
                 snapshots: Mutex::new(HashMap::new()),
                 tending: AtomicBool::new(false),
@@ -363,6 +366,20 @@ impl RouterInner {
         pre_vote: bool,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
         let g = self.target(&req, false).await?;
+        // A follower promises a leader whose heartbeat it acknowledged to vote for no one else
+        // for the leader lease (openraft's `leader_lease`, the maximum election timeout), and
+        // the leader serves reads on that promise ([`RaftGroup::lease_expiration`]). The promise
+        // lives in memory: a node killed and restarted at once would forget it and could help
+        // elect a second leader while the first still serves. So a node grants no vote for a
+        // lease after its process started.
+        let quarantine = g.vote_quarantine();
+        if self.started.elapsed() < quarantine {
+            return Err(RaftWireError::Stopped(format!(
+                "{}: no votes within {quarantine:?} of a restart",
+                req.range
+            ))
+            .into());
+        }
         // Someone campaigns: a quiescent leader makes itself heard, so that its followers
         // learn it is alive (a quiesced leader's quorum lease has expired).
         g.wake_leader().await;

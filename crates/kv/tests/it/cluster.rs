@@ -38,9 +38,21 @@ impl TestNode {
 /// An in-process cluster.
 pub struct TestCluster {
     pub nodes: Vec<TestNode>,
+    /// Transport rules shared by every node (partitions, drops).
+    pub filters: rpc::TransportFilters,
 }
 
-async fn serve() -> (
+fn options_for_server(filters: &rpc::TransportFilters) -> RpcOptions {
+    RpcOptions {
+        filters: filters.clone(),
+        ..RpcOptions::default()
+    }
+}
+
+async fn serve(
+    clock_offset_ms: i64,
+    filters: &rpc::TransportFilters,
+) -> (
     Registry,
     Rpc,
     Arc<RpcContext>,
@@ -48,10 +60,13 @@ async fn serve() -> (
     oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+    let physical = base::hlc::OffsetPhysicalClock::new();
+    physical.set_offset(clock_offset_ms * 1_000_000);
+    let clock: Arc<dyn Clock> = Arc::new(HybridClock::new(physical, DEFAULT_MAX_OFFSET));
     let ctx = Arc::new(RpcContext::new(clock));
     let options = RpcOptions {
         connect_timeout: Duration::from_millis(500),
+        filters: filters.clone(),
         ..RpcOptions::default()
     };
     let rpc = Rpc::with_options(ctx.clone(), options);
@@ -61,10 +76,17 @@ async fn serve() -> (
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = registry.clone();
     let server_ctx = ctx.clone();
+    let server_options = options_for_server(filters);
     let server = tokio::spawn(async move {
-        let _ = RpcServer::serve(serving, server_ctx, listener, async {
-            let _ = stopped.await;
-        })
+        let _ = RpcServer::serve_with_options(
+            serving,
+            server_ctx,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            &server_options,
+        )
         .await;
     });
     (registry, rpc, ctx, addr, stop, server)
@@ -73,10 +95,18 @@ async fn serve() -> (
 impl TestCluster {
     /// Starts one node per locality; the first bootstraps, the others join it.
     pub async fn start(localities: &[&str]) -> TestCluster {
+        TestCluster::start_with_clock_offsets(localities, &[]).await
+    }
+
+    /// [`TestCluster::start`] with node `i`'s physical clock `offsets_ms[i]` milliseconds off
+    /// the wall clock (missing entries: 0).
+    pub async fn start_with_clock_offsets(localities: &[&str], offsets_ms: &[i64]) -> TestCluster {
+        let filters = rpc::TransportFilters::new();
         let mut pending = Vec::new();
         let mut first_addr = String::new();
         for (i, loc) in localities.iter().enumerate() {
-            let (registry, rpc, ctx, addr, stop, server) = serve().await;
+            let offset = offsets_ms.get(i).copied().unwrap_or(0);
+            let (registry, rpc, ctx, addr, stop, server) = serve(offset, &filters).await;
             if i == 0 {
                 first_addr = addr.clone();
             }
@@ -121,7 +151,7 @@ impl TestCluster {
                 server: Some(server),
             });
         }
-        TestCluster { nodes }
+        TestCluster { nodes, filters }
     }
 
     /// Waits until every range has `n` voters and every node knows every other node.
@@ -923,4 +953,146 @@ async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
     for n in &mut c.nodes {
         n.kill().await;
     }
+}
+
+/// The leaseholder of the range holding `k`.
+async fn leaseholder_of(c: &TestCluster, k: &Key) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let desc = c.nodes[0].node.sender().lookup(k).await.expect("lookup");
+        for (i, n) in c.nodes.iter().enumerate() {
+            if let Some(r) = n.node.store().replica(desc.range_id)
+                && r.is_leaseholder()
+                && r.lease_valid()
+            {
+                return i;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no leaseholder");
+        // Serve something so that a lease is set up.
+        let _ = kv_get(c.nodes[0].node.sender(), k.clone()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A write acknowledged through a node with a normal clock is seen by a transaction that
+/// starts afterwards on a node whose clock is 400 ms behind (inside the 500 ms maximum
+/// offset): the value lies in the reader's uncertainty interval, so the reader moves its
+/// read timestamp above it instead of reading the previous value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_acknowledged_before_a_read_is_seen_through_a_slow_clock() {
+    crate::init_tracing();
+    let c = TestCluster::start_with_clock_offsets(
+        &["region=a", "region=b", "region=c", "region=d"],
+        &[0, 0, 0, -400],
+    )
+    .await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let k = key("uncertain");
+    let writer = c.nodes[0].node.sender().clone();
+    let reader = c.nodes[3].node.sender().clone();
+    kv_put(&writer, k.clone(), 0i64.to_be_bytes().to_vec())
+        .await
+        .expect("seed");
+    let mut stale = Vec::new();
+    for i in 1..=40i64 {
+        kv::txn::run_txn(&writer, |t| {
+            let k = k.clone();
+            async move { t.put(&k, i.to_be_bytes().to_vec()).await }
+        })
+        .await
+        .expect("write");
+        let seen = kv::txn::run_txn(&reader, |t| {
+            let k = k.clone();
+            async move { t.get(&k).await }
+        })
+        .await
+        .expect("read")
+        .map(|v| i64::from_be_bytes(v.try_into().expect("8 bytes")));
+        if seen != Some(i) {
+            stale.push((i, seen));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale reads through the slow clock: {stale:?}"
+    );
+}
+
+/// A read that finds a value in its uncertainty interval refreshes its earlier reads and
+/// reads again above the value; a historical read (no interval) does not see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_uncertain_read_refreshes_above_the_value() {
+    crate::init_tracing();
+    let c = TestCluster::start(&["region=a"]).await;
+    let s = c.nodes[0].node.sender().clone();
+    let (a, b) = (key("unc-a"), key("unc-b"));
+    kv_put(&s, a.clone(), b"a0".to_vec()).await.expect("seed a");
+    let read_ts = s.clock().now();
+    kv_put(&s, b.clone(), b"b1".to_vec())
+        .await
+        .expect("write b");
+    let historical = kv::Txn::begin_at(&s, read_ts);
+    assert_eq!(historical.get(&b).await.expect("historical read"), None);
+    // The same read timestamp with an interval reaching past the write: `b` is uncertain
+    // (written before the transaction first visited the node), so the transaction refreshes
+    // its read of `a` and reads `b` above it.
+    let t = kv::Txn::begin_with_limit(&s, read_ts, s.clock().now().add_nanos(500_000_000));
+    assert_eq!(t.get(&a).await.expect("read a"), Some(b"a0".to_vec()));
+    assert_eq!(t.get(&b).await.expect("read b"), Some(b"b1".to_vec()));
+    assert!(t.read_ts() > read_ts, "the read timestamp moved up");
+    t.commit().await.expect("commit after refresh");
+}
+
+/// A leaseholder cut off from its followers stops serving once its lease lapses: its own
+/// gateway never reads the value it held before the others elected a new leader and wrote,
+/// and the range serves again within a few election timeouts once the partition heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_leaseholder_never_serves_a_stale_read() {
+    crate::init_tracing();
+    let c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let k = key("lease-k");
+    c.nodes[0].node.admin_split(&k).await.expect("split");
+    let s0 = c.nodes[0].node.sender().clone();
+    kv_put(&s0, k.clone(), b"old".to_vec()).await.expect("seed");
+    let old = leaseholder_of(&c, &k).await;
+    let old_node = c.nodes[old].node.node_id();
+    c.filters.isolate(old_node);
+    // Write through another node until the write is acknowledged (a new leader was elected).
+    let writer = c.nodes[(old + 1) % 3].node.sender().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let put = tokio::time::timeout(
+            Duration::from_secs(3),
+            kv_put(&writer, k.clone(), b"new".to_vec()),
+        )
+        .await;
+        if matches!(put, Ok(Ok(_))) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new leaseholder: {put:?}"
+        );
+    }
+    // Through the old leaseholder's gateway an error or a timeout is fine; the old value not.
+    let old_sender = c.nodes[old].node.sender().clone();
+    for _ in 0..5 {
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), kv_get(&old_sender, k.clone())).await;
+        if let Ok(Ok(v)) = read {
+            assert_eq!(
+                v.as_deref(),
+                Some(&b"new"[..]),
+                "stale read on the old leaseholder"
+            );
+        }
+    }
+    c.filters.heal_all();
+    let v = tokio::time::timeout(Duration::from_secs(15), kv_get(&old_sender, k.clone()))
+        .await
+        .expect("the range serves again after the partition heals")
+        .expect("read");
+    assert_eq!(v.as_deref(), Some(&b"new"[..]));
 }
