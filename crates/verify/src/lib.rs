@@ -45,7 +45,17 @@
 //!   warnings unless asked for.
 //! - [`checker::monotonic`] — counters never go backwards within a process or across real
 //!   time, increments never collide, reads stay within what the increments allow.
+//!
+//! # The runner
+//!
+//! [`runner`] is the `sextant-verify` binary's engine: it starts a cluster of real
+//! processes on loopback with free ports, creates the workload's tables, runs the workload's
+//! clients against every node's SQL port while a [`runner::nemesis`] kills, pauses,
+//! partitions, skews clocks or moves leases on a schedule, heals everything, takes the final
+//! reads, writes `history.jsonl`, the node logs and the verdict to the output directory, and
+//! exits non-zero on `Invalid` (and on `Unknown` unless allowed).
 
 pub mod checker;
 pub mod history;
+pub mod runner;
 pub mod verdict;

@@ -267,6 +267,18 @@ impl Verdict {
         )
     }
 
+    /// The same verdict with one more reason it is undecided (so at best `Unknown`).
+    pub fn with_unknown(mut self, reason: impl Into<String>) -> Verdict {
+        self.unknown.push(reason.into());
+        Verdict::new(
+            self.checker,
+            self.anomalies,
+            self.warnings,
+            self.unknown,
+            self.stats,
+        )
+    }
+
     /// Whether some anomaly has this kind.
     pub fn has(&self, kind: AnomalyKind) -> bool {
         self.anomalies.iter().any(|a| a.kind == kind)
