@@ -52,8 +52,20 @@
 //! processes on loopback with free ports, creates the workload's tables, runs the workload's
 //! clients against every node's SQL port while a [`runner::nemesis`] kills, pauses,
 //! partitions, skews clocks or moves leases on a schedule, heals everything, takes the final
-//! reads, writes `history.jsonl`, the node logs and the verdict to the output directory, and
-//! exits non-zero on `Invalid` (and on `Unknown` unless allowed).
+//! reads, checks the histories and writes them, the node logs, the nemesis log and the
+//! verdict to the output directory. How a failed operation is recorded — `fail` only when
+//! it certainly had no effect — is one rule in [`runner::client`].
+//!
+//! ```text
+//! sextant-verify --workload append --nemesis kill --time 60s --nodes 3 --concurrency 5 \
+//!     --out /tmp/verify --seed 1          # run, check, print the verdict
+//! sextant-verify --workload append --check /tmp/verify/history.jsonl   # re-check offline
+//! ```
+//!
+//! The exit status is 0 when every verdict is valid, 1 when one is invalid, 2 when one is
+//! unknown (0 with `--allow-unknown`) and 3 when the run itself failed: the cluster did not
+//! start, or the nemesis could not inject its faults (a node that does not serve the testing
+//! endpoints says so).
 
 pub mod checker;
 pub mod history;

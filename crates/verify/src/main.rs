@@ -65,7 +65,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     concurrency: usize,
     /// The `sextant` binary [default: $SEXTANT_BIN, else target/release/sextant, else
-    /// target/debug/sextant, in the current directory or the workspace].
+    /// target/debug/sextant, under ./target, $CARGO_TARGET_DIR or the workspace's target].
     #[arg(long, env = "SEXTANT_BIN")]
     binary: Option<PathBuf>,
     /// Output directory: histories, node stores and logs, nemesis log, verdict.
@@ -155,15 +155,15 @@ fn find_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         return Ok(b);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut roots = vec![PathBuf::from(".")];
+    let mut targets = vec![PathBuf::from("target")];
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        roots.push(PathBuf::from(dir).join(".."));
+        targets.push(PathBuf::from(dir));
     }
-    roots.push(workspace);
+    targets.push(workspace.join("target"));
     let mut tried = Vec::new();
-    for root in &roots {
+    for target in &targets {
         for profile in ["release", "debug"] {
-            let candidate = root.join("target").join(profile).join("sextant");
+            let candidate = target.join(profile).join("sextant");
             if candidate.is_file() {
                 return Ok(candidate);
             }

@@ -1248,5 +1248,46 @@ mod tests {
             prop_assert_eq!(v.validity, Validity::Valid, "{}", v);
             prop_assert!(v.warnings.is_empty(), "{}", v);
         }
+
+        #[test]
+        fn a_read_missing_a_completed_append_is_rejected(
+            b in serial_history(), pick in 0usize..1000,
+        ) {
+            // Drop the last element of a read whose appender committed before the read
+            // began (or is the reader itself): a stale read, or an internal inconsistency.
+            let h = b.build().unwrap();
+            let ops = h.operations();
+            let mut candidates = Vec::new();
+            for (ri, r) in ops.iter().enumerate() {
+                let Call::Txn { mops } = &r.call else { continue };
+                if r.outcome != Outcome::Ok {
+                    continue;
+                }
+                for (mi, m) in mops.iter().enumerate() {
+                    let Mop::Read(k, Some(list)) = m else { continue };
+                    let Some(last) = list.last() else { continue };
+                    let writer = ops.iter().find(|w| matches!(&w.call, Call::Txn { mops }
+                        if mops.contains(&Mop::Append(*k, *last))));
+                    if writer.is_some_and(|w| {
+                        std::ptr::eq(w, r) || (w.outcome == Outcome::Ok && w.precedes(r))
+                    }) {
+                        candidates.push((ri, mi));
+                    }
+                }
+            }
+            prop_assume!(!candidates.is_empty());
+            let (ri, mi) = candidates[pick % candidates.len()];
+            let target = ops[ri].complete.unwrap();
+            let mut events = h.ops().to_vec();
+            for e in events.iter_mut().filter(|e| e.index == target) {
+                if let Call::Txn { mops } = &mut e.call
+                    && let Mop::Read(_, Some(list)) = &mut mops[mi]
+                {
+                    list.pop();
+                }
+            }
+            let v = check(&History::new(events).unwrap(), &AppendOptions::default());
+            prop_assert_eq!(v.validity, Validity::Invalid, "{}", v);
+        }
     }
 }

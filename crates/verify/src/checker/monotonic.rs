@@ -165,16 +165,19 @@ fn duplicates(key: Key, list: &[Obs], out: &mut Vec<Anomaly>) {
 }
 
 fn bounds(key: Key, list: &[Obs], incs: &[&Operation], out: &mut Vec<Anomaly>) {
+    let mut ok_completes: Vec<u64> = incs
+        .iter()
+        .filter(|i| i.outcome == Outcome::Ok)
+        .map(|i| i.complete_or_max())
+        .collect();
+    ok_completes.sort_unstable();
+    let mut invokes: Vec<u64> = incs.iter().map(|i| i.invoke).collect();
+    invokes.sort_unstable();
     for o in list {
-        let lower = incs
-            .iter()
-            .filter(|i| i.outcome == Outcome::Ok && i.precedes(o.op))
-            .count() as i64
-            + i64::from(o.inc);
-        let upper = incs
-            .iter()
-            .filter(|i| i.invoke < o.op.complete_or_max())
-            .count() as i64;
+        // Ok increments that completed before `o` was invoked; increments (ok or unknown)
+        // invoked before `o` completed. An increment observation counts itself in both.
+        let lower = ok_completes.partition_point(|c| *c < o.op.invoke) as i64 + i64::from(o.inc);
+        let upper = invokes.partition_point(|i| *i < o.op.complete_or_max()) as i64;
         if o.value < lower || o.value > upper {
             out.push(Anomaly::new(
                 AnomalyKind::CounterOutOfBounds,
