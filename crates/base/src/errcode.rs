@@ -62,6 +62,8 @@ codes! {
     NUMERIC_VALUE_OUT_OF_RANGE = "22003";
     /// A malformed date or time.
     INVALID_DATETIME_FORMAT = "22007";
+    /// A date or time beyond the supported range.
+    DATETIME_FIELD_OVERFLOW = "22008";
     /// Division by zero.
     DIVISION_BY_ZERO = "22012";
     /// An invalid option or parameter value.
@@ -82,6 +84,8 @@ codes! {
     ACTIVE_SQL_TRANSACTION = "25001";
     /// The transaction was aborted; retry it.
     SERIALIZATION_FAILURE = "40001";
+    /// The statement may or may not have taken effect (`result is ambiguous`).
+    STATEMENT_COMPLETION_UNKNOWN = "40003";
     /// Malformed SQL.
     SYNTAX_ERROR = "42601";
     /// Not allowed for this user.
@@ -114,6 +118,9 @@ codes! {
     OBJECT_NOT_IN_PREREQUISITE_STATE = "55000";
     /// The statement was canceled.
     QUERY_CANCELED = "57014";
+    /// An expression or query nested too deeply to evaluate (PostgreSQL's "stack depth limit
+    /// exceeded").
+    STATEMENT_TOO_COMPLEX = "54001";
     /// A system error: disk, I/O.
     SYSTEM_ERROR = "58000";
     /// Internal error.

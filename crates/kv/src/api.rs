@@ -183,6 +183,15 @@ pub enum Request {
         /// afterwards), so a transaction confined to one range needs no further write.
         resolve: Vec<Span>,
     },
+    /// One-phase commit: the batch's other requests are the transaction's every write, all in
+    /// this range; they are written as committed values at the batch's timestamp — no record,
+    /// no intents, one Raft command. If the timestamp moves above the transaction's read
+    /// timestamp, the `refresh` spans (its reads, all in this range) must show no change in
+    /// between, or the batch fails with a retry error and writes nothing.
+    CommitOnePhase {
+        /// The transaction's read spans.
+        refresh: Vec<Span>,
+    },
     /// Ask about, or abort, another transaction (sent to the pushee's anchor range).
     PushTxn {
         /// The transaction being pushed.
@@ -297,9 +306,10 @@ impl Request {
                 },
                 _ => Span::default(),
             },
-            Request::HeartbeatTxn { .. } | Request::EndTxn { .. } | Request::RangeStats => {
-                Span::default()
-            }
+            Request::HeartbeatTxn { .. }
+            | Request::EndTxn { .. }
+            | Request::CommitOnePhase { .. }
+            | Request::RangeStats => Span::default(),
         }
     }
 }
@@ -466,6 +476,11 @@ pub enum KvError {
         /// The global uncertainty limit.
         global_limit: Timestamp,
     },
+    /// A write may or may not have been applied (its Raft proposal was displaced by a new
+    /// leader, or the connection broke after it was sent). Never retried inside KV: a retry
+    /// of a write that did apply would write twice or fail spuriously (SQLSTATE 40003).
+    #[error("result is ambiguous: {0}")]
+    AmbiguousResult(String),
     /// This node's clock and a peer's differ by more than the maximum offset.
     #[error("clock synchronization error: {0}")]
     ClockOffset(String),

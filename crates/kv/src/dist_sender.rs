@@ -361,31 +361,60 @@ impl DistSender {
             let Ok(sent) =
                 tokio::time::timeout_at(deadline, self.send_to_replicas(&desc, ba)).await
             else {
-                return Err(KvError::Unavailable(format!(
-                    "{}: no answer within {:?}{}",
-                    desc.range_id,
-                    self.inner.timeout,
-                    if writes {
-                        "; whether the write applied is unknown"
-                    } else {
-                        ""
-                    }
-                )));
+                let msg = format!(
+                    "{}: no answer within {:?}",
+                    desc.range_id, self.inner.timeout
+                );
+                return Err(if writes {
+                    KvError::AmbiguousResult(format!("{msg}; whether the write applied is unknown"))
+                } else {
+                    KvError::Unavailable(msg)
+                });
             };
             match sent {
                 Ok(resp) => return Ok(resp),
                 Err(KvError::WriteIntent { intents }) => {
                     self.resolve_conflicts(header, &intents).await?;
+                    last_err = KvError::WriteIntent { intents };
                     continue;
                 }
-                Err(KvError::FollowerReadTooNew { .. }) => {
+                Err(e @ KvError::FollowerReadTooNew { .. }) => {
                     routing = Routing::Leaseholder;
+                    last_err = e;
                     continue;
                 }
                 Err(KvError::RangeKeyMismatch {
                     range_id,
                     descriptor,
                 }) => {
+                    tracing::debug!(
+                        "{key}: {} answered key range mismatch: sent {:?}, replica has {:?}; \
+                         requests {:?}",
+                        desc.range_id,
+                        (&desc.start_key, &desc.end_key, desc.generation),
+                        descriptor
+                            .as_ref()
+                            .map(|d| (&d.start_key, &d.end_key, d.generation)),
+                        requests
+                            .iter()
+                            .map(|r| (request_name(r), r.span()))
+                            .collect::<Vec<_>>()
+                    );
+                    // The replica has the descriptor this batch was routed by, and the batch
+                    // does not fit it: looking it up again cannot help.
+                    if descriptor
+                        .as_ref()
+                        .is_some_and(|d| d.generation == desc.generation)
+                    {
+                        return Err(KvError::RangeKeyMismatch {
+                            range_id,
+                            descriptor,
+                        });
+                    }
+                    last_err = KvError::RangeKeyMismatch {
+                        range_id,
+                        descriptor: descriptor.clone(),
+                    };
                     self.evict(&desc);
                     if let Some(d) = &descriptor {
                         self.insert(d.clone(), None);
@@ -488,6 +517,7 @@ impl DistSender {
                 return store.send(ba).await;
             }
         }
+        let writes = !ba.is_read_only();
         let result: Result<Result<BatchResponse, KvError>, rpc::RpcError> = self
             .inner
             .rpc
@@ -496,6 +526,12 @@ impl DistSender {
         match result {
             Ok(r) => r,
             Err(rpc::RpcError::ClockOffset(e)) => Err(KvError::ClockOffset(e.to_string())),
+            // A write that may have reached the node may have applied: retrying it elsewhere
+            // could apply it twice (or fail a conditional write on its own first attempt).
+            Err(e) if writes && maybe_delivered(&e) => Err(KvError::AmbiguousResult(format!(
+                "n{}: {e}; whether the write applied is unknown",
+                node.0
+            ))),
             Err(e) => Err(KvError::Unavailable(format!("n{}: {e}", node.0))),
         }
     }
@@ -854,5 +890,39 @@ mod tests {
             order_replicas(&reps, Routing::Nearest, Some(NodeId(2)), &from, locs),
             vec![NodeId(3), NodeId(1), NodeId(2)]
         );
+    }
+}
+
+/// Whether a failed call may have reached its target: not when the connection could not be
+/// made, no address was known, or a transport rule dropped it before it left.
+fn maybe_delivered(e: &rpc::RpcError) -> bool {
+    match e {
+        rpc::RpcError::Unreachable { reason, .. } => {
+            !(reason.contains("connect") || reason.contains("no known address"))
+        }
+        rpc::RpcError::Dropped => false,
+        _ => e.is_retryable(),
+    }
+}
+
+/// A request's kind, for logs.
+fn request_name(r: &Request) -> &'static str {
+    match r {
+        Request::Get { .. } => "Get",
+        Request::Scan { .. } => "Scan",
+        Request::Put { .. } => "Put",
+        Request::ConditionalPut { .. } => "ConditionalPut",
+        Request::Delete { .. } => "Delete",
+        Request::DeleteRange { .. } => "DeleteRange",
+        Request::Increment { .. } => "Increment",
+        Request::HeartbeatTxn { .. } => "HeartbeatTxn",
+        Request::EndTxn { .. } => "EndTxn",
+        Request::CommitOnePhase { .. } => "CommitOnePhase",
+        Request::PushTxn { .. } => "PushTxn",
+        Request::ResolveIntent { .. } => "ResolveIntent",
+        Request::ResolveIntentRange { .. } => "ResolveIntentRange",
+        Request::Refresh { .. } => "Refresh",
+        Request::Export { .. } => "Export",
+        _ => "other",
     }
 }

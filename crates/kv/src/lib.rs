@@ -24,6 +24,7 @@ pub mod allocator;
 pub mod api;
 pub mod command;
 pub mod dist_sender;
+pub mod latch;
 pub mod metrics;
 pub mod node;
 pub mod raft;

@@ -3,8 +3,9 @@
 //!
 //! Life of a write ([`Replica::send`] → [`Replica::execute_write`]):
 //! 1. check the keys lie in the range and this replica is the leaseholder (the Raft leader);
-//! 2. take the range's write latch, so writes are evaluated one at a time and reads never see a
-//!    write that is evaluated but not yet applied;
+//! 2. take write latches on the keys it writes (read latches on those it reads): requests on
+//!    other keys go on concurrently, and reads never see a write that is evaluated but not yet
+//!    applied on their keys ([`crate::latch`]);
 //! 3. pick the write timestamp: the transaction's, or the clock's, pushed above the timestamp
 //!    cache (no write below a served read) and above the closed timestamp (no write below a
 //!    promise made to followers);
@@ -13,12 +14,19 @@
 //! 5. propose the [`RaftCommand`] — raw writes, logical ops, the new closed timestamp — and
 //!    wait until it has applied here; every replica applies the same raw writes.
 //!
-//! Reads ([`Replica::execute_read`]) take the latch shared, record their span in the timestamp
+//! Closed timestamps stay sound with evaluations in flight: a write's timestamp is chosen
+//! above every promised closed timestamp and registered (`Evaluation`) until its command has
+//! applied; a command entering the log carries a closed timestamp below every registered one
+//! and at least the last one promised, decided in log order (`propose_order`); the side
+//! transport closes below them too, at the applied index.
+//!
+//! Reads ([`Replica::execute_read`]) take read latches on their spans, record their span in the timestamp
 //! cache, and read MVCC data at their timestamp. A follower serves a read only when the
 //! timestamp is at or below the closed timestamp it has applied (a follower read).
 
 use crate::api::*;
 use crate::command::{LogicalOp, RaftCommand, RawWrite, Trigger};
+use crate::latch::Latch;
 use crate::raft::{ProposeError, RaftGroup};
 use crate::tscache::{self, TsCache};
 use base::keys::{self, LOCAL_PREFIX, META_PREFIX};
@@ -109,7 +117,14 @@ pub struct Replica {
     clock: Arc<dyn Clock>,
     group: RaftGroup,
     desc: RwLock<Option<RangeDescriptor>>,
-    latch: tokio::sync::RwLock<()>,
+    latches: crate::latch::LatchManager,
+    /// Write timestamps of evaluations from when they are chosen until their command applied
+    /// here (or failed), by evaluation id: a closed timestamp stays below all of them.
+    inflight: Mutex<std::collections::BTreeMap<u64, Timestamp>>,
+    next_eval: AtomicU64,
+    /// Held while a command gets its closed timestamp and enters the Raft log, so that closed
+    /// timestamps grow along the log.
+    propose_order: tokio::sync::Mutex<()>,
     tscache: Mutex<TsCache>,
     closed: Mutex<ClosedState>,
     pending_side: Mutex<Option<(Timestamp, u64)>>,
@@ -154,7 +169,10 @@ impl Replica {
             clock,
             group,
             desc: RwLock::new(desc),
-            latch: tokio::sync::RwLock::new(()),
+            latches: crate::latch::LatchManager::new(),
+            inflight: Mutex::new(std::collections::BTreeMap::new()),
+            next_eval: AtomicU64::new(1),
+            propose_order: tokio::sync::Mutex::new(()),
             tscache: Mutex::new(TsCache::new(Timestamp::ZERO, tscache::DEFAULT_CAPACITY)),
             closed: Mutex::new(ClosedState::default()),
             pending_side: Mutex::new(None),
@@ -218,6 +236,14 @@ impl Replica {
     /// arrived: an observed timestamp for the transaction.
     pub async fn send(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
         let arrived = self.clock.now();
+        let mut ba = ba;
+        if let Some(txn) = &mut ba.header.txn
+            && txn.observed_on(self.node_id).is_none()
+        {
+            // The first visit: this reading already bounds every write this node's
+            // leaseholders served, so it narrows this very request's uncertainty interval.
+            txn.observed.push((self.node_id, arrived));
+        }
         let mut resp = self.serve(ba).await?;
         resp.observed = vec![(self.node_id, arrived)];
         Ok(resp)
@@ -401,6 +427,9 @@ impl Replica {
                 range_id: self.range_id,
                 leaseholder: leader,
             },
+            e @ ProposeError::Ambiguous { .. } => {
+                KvError::AmbiguousResult(format!("{}: {e}", self.range_id))
+            }
             other => KvError::Unavailable(other.to_string()),
         }
     }
@@ -440,7 +469,10 @@ impl Replica {
 
     /// Serves a read-only batch on the leaseholder.
     pub async fn execute_read(&self, ba: &BatchRequest) -> Result<BatchResponse, KvError> {
-        let _latch = self.latch.read().await;
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
+        let _latch = self.latches.acquire(latches_for(&desc, &ba)).await;
         let ts = match read_ts(&ba.header) {
             ts if ts.is_zero() => self.clock.now(),
             ts => ts,
@@ -569,28 +601,31 @@ impl Replica {
 
     /// Evaluates and replicates a batch that writes.
     pub async fn execute_write(&self, ba: BatchRequest) -> Result<BatchResponse, KvError> {
-        let _latch = self.latch.write().await;
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
+        let _latch = self.latches.acquire(latches_for(&desc, &ba)).await;
         // The lease may have moved while waiting for the latch.
         if !self.group.is_leader() {
             return Err(self.not_leaseholder());
         }
         let txn = ba.header.txn.as_ref();
         let txn_id = txn.map(|t| t.meta.id);
-        let mut ts = match txn {
+        let ts = match txn {
             Some(t) => t.meta.write_ts,
             None if ba.header.timestamp.is_zero() => self.clock.now(),
             None => ba.header.timestamp,
         };
-        let promised = self.closed.lock().promised;
-        ts = ts.max(promised.next());
-        {
+        let eval = Evaluation::start(self, ts, |mut ts| {
             let cache = self.tscache.lock();
             for r in &ba.requests {
                 if !r.is_read_only() {
                     ts = ts.max(cache.max_read(&r.span(), txn_id).next());
                 }
             }
-        }
+            ts
+        });
+        let mut ts = eval.ts();
         let mut attempt = 0;
         let unc = self.uncertainty(&ba.header, true);
         let (batch, ops, responses) = loop {
@@ -598,6 +633,7 @@ impl Replica {
                 Ok(done) => break done,
                 Err(EvalError::Pushed(to)) if attempt < self.cfg.max_write_retries => {
                     ts = ts.max(to);
+                    eval.raise(ts);
                     attempt += 1;
                 }
                 Err(EvalError::Pushed(to)) => {
@@ -621,23 +657,27 @@ impl Replica {
         if let Err(e) = self.clock.update(ts) {
             tracing::debug!("{}: write at {ts} ahead of the clock: {e}", self.range_id);
         }
-        let now = self.clock.now();
-        let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
-        let closed = promised.max(now.add_nanos(-target).min(ts.prev()));
         let size = batch.size_bytes() as u64;
-        let cmd = RaftCommand {
+        let mut cmd = RaftCommand {
             proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
             writes: raw_writes(batch),
             ops,
-            closed_ts: closed,
+            closed_ts: Timestamp::ZERO,
             trigger: None,
         };
-        self.closed.lock().promised = closed;
-        let result = self
-            .group
-            .propose(cmd)
-            .await
-            .map_err(|e| self.propose_error(e))?;
+        let applied = {
+            // The closed timestamp and the place in the log are decided together, so closed
+            // timestamps grow along the log; the wait for commit is outside, so concurrent
+            // commands share appends and fsyncs.
+            let _order = self.propose_order.lock().await;
+            cmd.closed_ts = self.close_for_proposal();
+            self.group
+                .submit(cmd)
+                .await
+                .map_err(|e| self.propose_error(e))?
+        };
+        let result = applied.await.map_err(|e| self.propose_error(e))?;
+        drop(eval);
         if let Some(err) = result.error {
             return Err(KvError::Internal(err));
         }
@@ -653,7 +693,8 @@ impl Replica {
 
     /// Proposes a command with a trigger (split, descriptor update) under the write latch.
     pub async fn propose_trigger(&self, trigger: Trigger) -> Result<(), KvError> {
-        let _latch = self.latch.write().await;
+        let _latch = self.latches.acquire(vec![Latch::write(everything())]).await;
+        let _order = self.propose_order.lock().await;
         if !self.group.is_leader() {
             return Err(self.not_leaseholder());
         }
@@ -680,20 +721,38 @@ impl Replica {
     /// write at or below the returned timestamp is at or below the returned log index: a
     /// follower that applied that index may serve reads up to the timestamp.
     pub fn side_close(&self) -> Option<(Timestamp, u64)> {
-        let _latch = self.latch.try_write().ok()?;
         if !self.group.is_leader() || !self.lease_valid() {
             return None;
         }
         let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
-        let closed = self.clock.now().add_nanos(-target);
-        let index = self.group.applied_index();
         let mut c = self.closed.lock();
+        let mut closed = self.clock.now().add_nanos(-target);
+        if let Some(lowest) = self.inflight.lock().values().min() {
+            closed = closed.min(lowest.prev());
+        }
+        // Every write at or below `closed` has applied here: a write still evaluating or
+        // replicating is in `inflight`, above it, and later ones go above `promised`.
+        let index = self.group.applied_index();
         if closed <= c.promised {
             return Some((c.promised, index));
         }
         c.promised = closed;
         c.applied = c.applied.max(closed);
         Some((closed, index))
+    }
+
+    /// The closed timestamp a command entering the log now carries: below every write still
+    /// evaluating or replicating (its own included), and never below one promised before.
+    fn close_for_proposal(&self) -> Timestamp {
+        let target = i64::try_from(self.cfg.closed_ts_target.as_nanos()).unwrap_or(i64::MAX);
+        let mut c = self.closed.lock();
+        let mut closed = self.clock.now().add_nanos(-target);
+        if let Some(lowest) = self.inflight.lock().values().min() {
+            closed = closed.min(lowest.prev());
+        }
+        let closed = c.promised.max(closed);
+        c.promised = closed;
+        closed
     }
 
     /// Takes a closed timestamp from the leaseholder's side transport: valid once this replica
@@ -736,6 +795,9 @@ impl Replica {
             meta.write_ts = ts;
             (meta, t.read_ts)
         });
+        if let Some(Request::CommitOnePhase { refresh }) = ba.requests.last() {
+            return self.eval_one_phase(snap.as_ref(), ba, refresh, ts, txn.as_ref());
+        }
         for req in &ba.requests {
             let resp = self.eval_write(
                 snap.as_ref(),
@@ -748,6 +810,90 @@ impl Replica {
             )?;
             responses.push(resp);
         }
+        Ok((batch, ops, responses))
+    }
+
+    /// A one-phase commit ([`Request::CommitOnePhase`]): every write of the transaction as a
+    /// committed value at `ts`, after checking that its reads (latched) did not change between
+    /// its read timestamp and `ts`.
+    fn eval_one_phase(
+        &self,
+        snap: &dyn Reader,
+        ba: &BatchRequest,
+        refresh: &[Span],
+        ts: Timestamp,
+        txn: Option<&(TxnMeta, Timestamp)>,
+    ) -> Result<(WriteBatch, Vec<LogicalOp>, Vec<Response>), EvalError> {
+        let Some((meta, read_ts)) = txn else {
+            return Err(EvalError::Kv(KvError::Internal(
+                "one-phase commit outside a transaction".into(),
+            )));
+        };
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id,
+        })?;
+        if ts > *read_ts {
+            for span in refresh {
+                if !batch_fits(
+                    &desc,
+                    &BatchRequest {
+                        header: Header::default(),
+                        requests: vec![Request::Scan {
+                            span: span.clone(),
+                            max_keys: 0,
+                            reverse: false,
+                        }],
+                    },
+                ) {
+                    return Err(EvalError::Kv(KvError::TxnRetry {
+                        reason: format!("one-phase commit: read span {span} outside the range"),
+                    }));
+                }
+                let check = Request::Refresh {
+                    span: span.clone(),
+                    from: *read_ts,
+                    to: ts,
+                };
+                let hdr = TxnHeader::new(meta.clone(), *read_ts);
+                self.eval_read(snap, &check, ts, mvcc::Uncertainty::NONE, Some(&hdr))?;
+            }
+        }
+        let mut batch = WriteBatch::new();
+        let mut ops = Vec::new();
+        let mut responses = Vec::with_capacity(ba.requests.len());
+        let (last, writes) = ba
+            .requests
+            .split_last()
+            .ok_or_else(|| EvalError::Kv(KvError::Internal("empty batch".into())))?;
+        for req in writes {
+            if !matches!(
+                req,
+                Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }
+            ) {
+                return Err(EvalError::Kv(KvError::Internal(format!(
+                    "not a one-phase write: {req:?}"
+                ))));
+            }
+            responses.push(self.eval_write(
+                snap,
+                &mut batch,
+                &mut ops,
+                req,
+                ts,
+                mvcc::Uncertainty::NONE,
+                None,
+            )?);
+        }
+        let _ = last;
+        responses.push(Response::Txn(TxnRecord {
+            meta: TxnMeta {
+                write_ts: ts,
+                ..meta.clone()
+            },
+            status: TxnRecordStatus::Committed,
+            commit_ts: ts,
+            last_heartbeat: ts,
+        }));
         Ok((batch, ops, responses))
     }
 
@@ -967,6 +1113,9 @@ impl Replica {
                 self.resolve(snap, batch, ops, span, *txn_id, *resolution)?;
                 Ok(Response::Ok)
             }
+            Request::CommitOnePhase { .. } => Err(EvalError::Kv(KvError::Internal(
+                "a one-phase commit must end its batch".into(),
+            ))),
             Request::Ingest { entries } => {
                 // No logical ops: ingested versions are not published to rangefeeds (see
                 // `Request::Ingest`), which keeps a RESTORE's Raft commands half the size.
@@ -1199,6 +1348,102 @@ fn aborted_or_done(r: &TxnRecord) -> KvError {
         },
         _ => KvError::Internal("transaction already finished".into()),
     }
+}
+
+/// A write evaluation's timestamp, tracked from when it is chosen (above every promised closed
+/// timestamp) until the evaluation's command applied here or failed (on drop), so that no
+/// closed timestamp reaches it meanwhile.
+struct Evaluation<'a> {
+    replica: &'a Replica,
+    id: u64,
+    ts: Timestamp,
+}
+
+impl<'a> Evaluation<'a> {
+    /// Picks the timestamp — `ts`, above the promised closed timestamp, then as `adjust` says
+    /// (the timestamp cache) — and registers it, atomically with respect to closing.
+    fn start(
+        replica: &'a Replica,
+        ts: Timestamp,
+        adjust: impl FnOnce(Timestamp) -> Timestamp,
+    ) -> Evaluation<'a> {
+        let id = replica.next_eval.fetch_add(1, Ordering::Relaxed);
+        let closed = replica.closed.lock();
+        let ts = adjust(ts.max(closed.promised.next()));
+        replica.inflight.lock().insert(id, ts);
+        drop(closed);
+        Evaluation { replica, id, ts }
+    }
+
+    fn ts(&self) -> Timestamp {
+        self.ts
+    }
+
+    /// Moves the timestamp up (a pushed write).
+    fn raise(&self, ts: Timestamp) {
+        if let Some(t) = self.replica.inflight.lock().get_mut(&self.id) {
+            *t = (*t).max(ts);
+        }
+    }
+}
+
+impl Drop for Evaluation<'_> {
+    fn drop(&mut self) {
+        self.replica.inflight.lock().remove(&self.id);
+    }
+}
+
+/// A span above every key: a latch over the whole range.
+fn everything() -> Span {
+    Span {
+        start: Key(Vec::new()),
+        end: Key(vec![0xff; 32]),
+    }
+}
+
+/// The latches a batch takes: read latches over what it reads, write latches over what it
+/// writes, the transaction record's key for requests that change a record; the whole range
+/// for anything else.
+fn latches_for(desc: &RangeDescriptor, ba: &BatchRequest) -> Vec<Latch> {
+    let point = |k: Key| Span {
+        end: k.next(),
+        start: k,
+    };
+    let record = |meta: &TxnMeta| point(txn_record_key(meta));
+    let mut out = Vec::with_capacity(ba.requests.len() + 1);
+    for r in &ba.requests {
+        match r {
+            Request::Get { .. }
+            | Request::Scan { .. }
+            | Request::Refresh { .. }
+            | Request::Export { .. } => out.push(Latch::read(r.span())),
+            Request::RangeStats => out.push(Latch::read(desc.span())),
+            Request::Put { .. }
+            | Request::ConditionalPut { .. }
+            | Request::Delete { .. }
+            | Request::Increment { .. }
+            | Request::DeleteRange { .. }
+            | Request::ResolveIntent { .. }
+            | Request::ResolveIntentRange { .. } => out.push(Latch::write(r.span())),
+            Request::HeartbeatTxn { .. } => match &ba.header.txn {
+                Some(t) => out.push(Latch::write(record(&t.meta))),
+                None => out.push(Latch::write(everything())),
+            },
+            Request::CommitOnePhase { refresh } => {
+                out.extend(refresh.iter().cloned().map(Latch::read));
+            }
+            Request::EndTxn { resolve, .. } => match &ba.header.txn {
+                Some(t) => {
+                    out.push(Latch::write(record(&t.meta)));
+                    out.extend(resolve.iter().cloned().map(Latch::write));
+                }
+                None => out.push(Latch::write(everything())),
+            },
+            Request::PushTxn { pushee, .. } => out.push(Latch::write(record(pushee))),
+            _ => out.push(Latch::write(everything())),
+        }
+    }
+    out
 }
 
 fn read_ts(h: &Header) -> Timestamp {

@@ -60,6 +60,10 @@ struct State {
     global_limit: Timestamp,
     /// The clock readings of the nodes visited, taken when the first request arrived there.
     observed: Vec<(base::NodeId, Timestamp)>,
+    /// Writes are held back until the commit (or the next read), for a one-phase commit.
+    defer: bool,
+    /// The writes held back.
+    buffered: Vec<Request>,
     anchored: bool,
     write_spans: Vec<Span>,
     read_spans: Vec<Span>,
@@ -114,6 +118,8 @@ impl Txn {
                 read_ts,
                 global_limit: Timestamp::ZERO,
                 observed: Vec::new(),
+                defer: false,
+                buffered: Vec::new(),
                 anchored: false,
                 write_spans: Vec::new(),
                 read_spans: Vec::new(),
@@ -121,6 +127,24 @@ impl Txn {
             })),
             heartbeat: Mutex::new(None),
         }
+    }
+
+    /// Holds writes back until the commit, or until the transaction reads or writes otherwise,
+    /// so that a transaction whose writes all fall in one range commits them in one Raft
+    /// command with no record and no intents (a one-phase commit). A refused conditional write
+    /// then fails the commit, with nothing written; the caller (SQL's implicit transactions)
+    /// runs the statement again without deferring to report it where it happened.
+    pub fn defer_writes(&self) {
+        self.state.lock().defer = true;
+    }
+
+    /// Sends the writes held back, as ordinary intents.
+    async fn flush(&self) -> Result<(), KvError> {
+        let writes = std::mem::take(&mut self.state.lock().buffered);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.write_batch_now(writes)).await
     }
 
     /// The transaction's id.
@@ -196,6 +220,7 @@ impl Txn {
     /// Sends a read; on a value in its uncertainty interval, refreshes the earlier reads up to
     /// just above that value and reads again there. The span counts as read once it was.
     async fn read(&self, req: Request, span: Span) -> Result<Response, KvError> {
+        self.flush().await?;
         loop {
             match self.send(req.clone()).await {
                 Ok(resp) => {
@@ -249,7 +274,8 @@ impl Txn {
             start: key.clone(),
             end: key.next(),
         };
-        match self.read(Request::Get { key: key.clone() }, span).await? {
+        // Boxed: the read's retry loop would otherwise deepen every caller's future type.
+        match Box::pin(self.read(Request::Get { key: key.clone() }, span)).await? {
             Response::Get(v) => Ok(v.map(|kv| kv.value)),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
         }
@@ -272,7 +298,7 @@ impl Txn {
             max_keys,
             reverse,
         };
-        match self.read(req, span.clone()).await? {
+        match Box::pin(self.read(req, span.clone())).await? {
             Response::Scan { rows, .. } => Ok(rows),
             other => Err(KvError::Internal(format!("unexpected response {other:?}"))),
         }
@@ -345,6 +371,21 @@ impl Txn {
     /// A refused conditional put fails with [`KvError::ConditionFailed`] naming its key;
     /// nothing of its group was written.
     pub async fn write_batch(&self, writes: Vec<Request>) -> Result<(), KvError> {
+        {
+            let mut st = self.state.lock();
+            if st.defer && !st.anchored {
+                for w in &writes {
+                    write_key(w)?;
+                }
+                st.buffered.extend(writes);
+                return Ok(());
+            }
+        }
+        self.flush().await?;
+        self.write_batch_now(writes).await
+    }
+
+    async fn write_batch_now(&self, writes: Vec<Request>) -> Result<(), KvError> {
         for w in &writes {
             let key = write_key(w)?;
             self.state.lock().write_spans.push(Span {
@@ -466,6 +507,7 @@ impl Txn {
 
     /// Deletes every key in a span.
     pub async fn delete_range(&self, span: &Span) -> Result<(), KvError> {
+        self.flush().await?;
         self.anchor(&span.start).await?;
         self.state.lock().write_spans.push(span.clone());
         self.send(Request::DeleteRange { span: span.clone() })
@@ -476,6 +518,10 @@ impl Txn {
     /// Commits; returns the commit timestamp. On `TxnRetry`/`TxnAborted` the transaction is
     /// rolled back and the caller may run it again.
     pub async fn commit(&self) -> Result<Timestamp, KvError> {
+        if let Some(ts) = Box::pin(self.commit_one_phase()).await? {
+            return Ok(ts);
+        }
+        self.flush().await?;
         let (anchored, write_ts, read_spans, read_ts) = {
             let st = self.state.lock();
             (
@@ -520,8 +566,57 @@ impl Txn {
         Ok(write_ts)
     }
 
+    /// Commits the writes held back in one Raft command when they all fall in one range with
+    /// every span read; `None` when they cannot (then they are sent as intents as usual).
+    async fn commit_one_phase(&self) -> Result<Option<Timestamp>, KvError> {
+        let (writes, reads) = {
+            let st = self.state.lock();
+            if st.anchored || st.buffered.is_empty() || st.buffered.len() > MAX_BATCH_WRITES {
+                return Ok(None);
+            }
+            (st.buffered.clone(), st.read_spans.clone())
+        };
+        let first = write_key(&writes[0])?.clone();
+        let desc = self.sender.lookup(&first).await?;
+        let own = desc.span();
+        let inside = |k: &Key| own.contains_key(&base::keys::addr(k));
+        let all_inside = writes.iter().all(|w| write_key(w).is_ok_and(inside))
+            && reads.iter().all(|s| {
+                inside(&s.start) && (s.end <= s.start.next() || base::keys::addr(&s.end) <= own.end)
+            });
+        if !all_inside {
+            return Ok(None);
+        }
+        let mut requests = writes;
+        requests.push(Request::CommitOnePhase { refresh: reads });
+        let header = self.header()?;
+        match self
+            .sender
+            .send_batch_to_key(header, requests, &first)
+            .await
+        {
+            Ok(resp) => {
+                self.absorb(&resp);
+                let mut st = self.state.lock();
+                st.buffered.clear();
+                st.status = Status::Committed;
+                Ok(Some(resp.write_ts))
+            }
+            // The range split since the lookup: commit the ordinary way.
+            Err(KvError::RangeKeyMismatch { .. }) => Ok(None),
+            Err(e) => {
+                // Nothing was written.
+                let mut st = self.state.lock();
+                st.buffered.clear();
+                st.status = Status::Aborted;
+                Err(e)
+            }
+        }
+    }
+
     /// Aborts and removes the transaction's intents.
     pub async fn rollback(&self) {
+        self.state.lock().buffered.clear();
         let anchored = self.state.lock().anchored;
         let mut resolved_locally = false;
         if anchored && self.state.lock().status == Status::Open {

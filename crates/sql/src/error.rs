@@ -154,7 +154,7 @@ impl From<KvError> for SqlError {
                      TransactionAbortedError({reason})"
                 ),
             ),
-            KvError::WriteIntent { .. } => SqlError::new(
+            KvError::WriteIntent { .. } | KvError::ReadWithinUncertainty { .. } => SqlError::new(
                 errcode::SERIALIZATION_FAILURE,
                 format!("restart transaction: TransactionRetryWithProtoRefreshError: {e}"),
             ),
@@ -167,6 +167,9 @@ impl From<KvError> for SqlError {
             }
             KvError::ClockOffset(_) | KvError::Storage(_) => {
                 SqlError::new(errcode::SYSTEM_ERROR, e.to_string())
+            }
+            KvError::AmbiguousResult(_) => {
+                SqlError::new(errcode::STATEMENT_COMPLETION_UNKNOWN, e.to_string())
             }
             KvError::ConditionFailed { .. } | KvError::Internal(_) => SqlError::internal(&e),
         }

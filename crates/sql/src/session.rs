@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use base::errcode;
 use futures::future::BoxFuture;
-use kv::{KvNode, Txn};
+use kv::{KvError, KvNode, Txn};
 use parking_lot::RwLock;
 
 use crate::catalog::{Catalog, GENERATION_POLL};
@@ -699,9 +699,17 @@ impl Session {
         let mut backoff = Duration::from_millis(2);
         let vars = self.vars.clone();
         let mut attempt = 0;
+        // Writes wait for the commit, so that a statement writing one range commits in one
+        // Raft command (one-phase commit). A conditional write refused there (a duplicate
+        // key) wrote nothing; the statement runs again writing as it goes, which reports it
+        // as the statement's own error.
+        let mut defer = true;
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
+            if defer {
+                txn.defer_writes();
+            }
             let mut ctx = self.stmt_ctx(
                 Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
                 &vars,
@@ -719,6 +727,10 @@ impl Session {
             let outcome = match result {
                 Ok(r) => match txn.commit().await {
                     Ok(_) => Ok(r),
+                    Err(KvError::ConditionFailed { .. }) if defer => {
+                        defer = false;
+                        continue;
+                    }
                     Err(e) => Err(SqlError::from(e)),
                 },
                 Err(e) => {
@@ -910,6 +922,22 @@ impl Session {
             statements: 0,
         };
         Ok(StatementResult::tag("ROLLBACK"))
+    }
+
+    /// After a statement panicked: its transaction may be half done, so an explicit one is
+    /// rolled back and left aborted without its savepoint (the client must `ROLLBACK`), and
+    /// an implicit one was dropped unfinished (its intents are cleaned up like those of any
+    /// abandoned transaction).
+    pub async fn abandon_after_panic(&mut self) {
+        let state = std::mem::replace(&mut self.txn, TxnState::Idle);
+        match state {
+            TxnState::Open { txn, .. } => {
+                txn.rollback().await;
+                self.txn = TxnState::Aborted { savepoint: None };
+            }
+            TxnState::Aborted { .. } => self.txn = TxnState::Aborted { savepoint: None },
+            TxnState::Idle => {}
+        }
     }
 
     /// Fails (restoring `previous`) when the session database just set does not exist.

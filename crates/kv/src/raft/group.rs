@@ -309,6 +309,59 @@ impl RaftGroup {
         }
     }
 
+    /// Hands `cmd` to the Raft core and returns at once; the returned future waits until it
+    /// has applied here (as [`RaftGroup::propose`] does). Commands submitted one after the
+    /// other enter the log in that order, which lets the caller attach closed timestamps that
+    /// only grow along the log while the waits for commit overlap (one append and one fsync
+    /// for many proposals).
+    pub async fn submit(
+        &self,
+        cmd: RaftCommand,
+    ) -> Result<
+        impl std::future::Future<Output = Result<CommandResult, ProposeError>> + Send + 'static,
+        ProposeError,
+    > {
+        self.wake_leader().await;
+        let (responder, rx) = openraft::impls::ProgressResponder::complete_only();
+        self.inner
+            .raft
+            .client_write_ff(cmd.clone(), Some(responder))
+            .await
+            .map_err(fatal)?;
+        let group = self.clone();
+        Ok(async move {
+            let _busy = group.busy();
+            let mut rx = rx;
+            let deadline = tokio::time::Instant::now() + group.inner.lease_wait;
+            loop {
+                let res = rx
+                    .await
+                    .map_err(|e| ProposeError::Fatal(format!("proposal dropped: {e}")))?;
+                match res {
+                    Ok(resp) => return Ok(resp.data),
+                    // A leader woken from quiescence (or just elected) renews its lease with
+                    // the next heartbeat round; nothing was appended, so resubmitting is safe.
+                    Err(ClientWriteError::ForwardToLeader(f))
+                        if f.reason == ForwardReason::LeaseExpired
+                            && group.is_leader()
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let (responder, next) = openraft::impls::ProgressResponder::complete_only();
+                        group
+                            .inner
+                            .raft
+                            .client_write_ff(cmd.clone(), Some(responder))
+                            .await
+                            .map_err(fatal)?;
+                        rx = next;
+                    }
+                    Err(e) => return Err(write_error(RaftError::APIError(e))),
+                }
+            }
+        })
+    }
+
     /// The range of this group.
     pub fn range_id(&self) -> RangeId {
         self.inner.range
