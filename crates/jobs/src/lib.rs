@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Sextant's job registry: long-running jobs (BACKUP, RESTORE, CHANGEFEED) that survive node
 //! failures, run where their execution locality allows, and spread their work over the
 //! cluster in balanced distributed flows.
