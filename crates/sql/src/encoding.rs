@@ -121,14 +121,26 @@ fn decimal_parts(d: &Decimal) -> (i64, String) {
     )
 }
 
+/// Digits a decimal can have either side of its point (rust_decimal holds 28 or 29).
+const MAX_DECIMAL_DIGITS: i64 = 40;
+
 fn decimal_from_parts(neg: bool, exp: i64, digits: &str) -> Result<Decimal> {
-    let n = digits.len() as i64;
+    let n = i64::try_from(digits.len()).map_err(|_| corrupt("decimal digits"))?;
+    if !(-MAX_DECIMAL_DIGITS..=MAX_DECIMAL_DIGITS).contains(&exp) || n > MAX_DECIMAL_DIGITS {
+        return Err(corrupt("decimal exponent"));
+    }
+    // Both are now small: the conversions and subtractions below cannot fail.
+    let zeros = |k: i64| "0".repeat(usize::try_from(k).unwrap_or(0));
     let text = if exp >= n {
-        format!("{digits}{}", "0".repeat((exp - n) as usize))
+        format!("{digits}{}", zeros(exp - n))
     } else if exp > 0 {
-        format!("{}.{}", &digits[..exp as usize], &digits[exp as usize..])
+        let at = usize::try_from(exp).unwrap_or(0);
+        let (int, frac) = digits
+            .split_at_checked(at)
+            .ok_or_else(|| corrupt("decimal digits"))?;
+        format!("{int}.{frac}")
     } else {
-        format!("0.{}{digits}", "0".repeat((-exp) as usize))
+        format!("0.{}{digits}", zeros(-exp))
     };
     let d: Decimal = text.parse().map_err(|_| corrupt("decimal"))?;
     Ok(if neg { -d } else { d })

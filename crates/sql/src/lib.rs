@@ -15,6 +15,7 @@
 //! - [`session`]: the API the wire server calls ([`SqlServer`], [`Session`]), transactions,
 //!   and the statement hooks through which `backup` and `changefeed` run their statements.
 //! - [`pgwire`]: the PostgreSQL wire protocol over sessions ([`pgwire::serve`]).
+//! - [`stack`]: how deep statements are kept from overflowing a thread's stack.
 //!
 //! # The life of a query
 //!
@@ -25,6 +26,10 @@
 //! one KV Get of `/Table/<users>/1/7`, decoded by [`encoding::decode_row`], projected to
 //! `name`. The read-only transaction commits without a KV round trip.
 
+// Client text reaches most of this crate; slicing a `&str` inside a multi-byte character
+// panics, so string slices go through `get`, `split_at_checked` and friends.
+#![deny(clippy::string_slice)]
+
 pub mod catalog;
 pub mod encoding;
 pub mod error;
@@ -34,6 +39,7 @@ pub mod multiregion;
 pub mod parser;
 pub mod pgwire;
 pub mod session;
+pub mod stack;
 pub mod types;
 
 pub use error::SqlError;

@@ -351,14 +351,8 @@ impl Type {
             },
             D::Decimal(info) | D::Numeric(info) | D::Dec(info) => match info {
                 ExactNumberInfo::None => Type::decimal(),
-                ExactNumberInfo::Precision(p) => Type::Decimal {
-                    precision: Some(u32::try_from(*p).unwrap_or(u32::MAX)),
-                    scale: Some(0),
-                },
-                ExactNumberInfo::PrecisionAndScale(p, s) => Type::Decimal {
-                    precision: Some(u32::try_from(*p).unwrap_or(u32::MAX)),
-                    scale: Some(u32::try_from(*s).unwrap_or(u32::MAX)),
-                },
+                ExactNumberInfo::Precision(p) => decimal_type(*p, 0)?,
+                ExactNumberInfo::PrecisionAndScale(p, s) => decimal_type(*p, *s)?,
             },
             D::Text | D::String(_) => Type::String,
             D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) | D::Nvarchar(l) => {
@@ -409,6 +403,24 @@ impl Type {
             }
         })
     }
+}
+
+/// `DECIMAL(precision, scale)`, checked as CockroachDB checks it.
+fn decimal_type(precision: u64, scale: i64) -> Result<Type> {
+    if precision == 0 {
+        return Err(SqlError::invalid_parameter(
+            "precision for type decimal must be at least 1",
+        ));
+    }
+    let Some(scale_u64) = u64::try_from(scale).ok().filter(|s| *s <= precision) else {
+        return Err(SqlError::invalid_parameter(format!(
+            "scale ({scale}) must be between 0 and precision ({precision})"
+        )));
+    };
+    Ok(Type::Decimal {
+        precision: Some(u32::try_from(precision).unwrap_or(u32::MAX)),
+        scale: Some(u32::try_from(scale_u64).unwrap_or(u32::MAX)),
+    })
 }
 
 /// Built-in type names sqlparser passes through as custom names.
@@ -491,7 +503,7 @@ impl fmt::Display for Interval {
         let mut parts = Vec::new();
         let (years, months) = (self.months / 12, self.months % 12);
         let plural = |n: i64, unit: &str| {
-            if n.abs() == 1 {
+            if n.unsigned_abs() == 1 {
                 format!("{n} {unit}")
             } else {
                 format!("{n} {unit}s")
@@ -501,7 +513,7 @@ impl fmt::Display for Interval {
             parts.push(plural(years, "year"));
         }
         if months != 0 {
-            parts.push(if months.abs() == 1 {
+            parts.push(if months.unsigned_abs() == 1 {
                 format!("{months} mon")
             } else {
                 format!("{months} mons")
@@ -890,6 +902,14 @@ fn format_timestamp(t: &NaiveDateTime, offset_hours: Option<i32>) -> String {
     s
 }
 
+/// CockroachDB's error for a date or time beyond what it can represent (22008).
+fn timestamp_out_of_range(s: &str) -> SqlError {
+    SqlError::new(
+        errcode::DATETIME_FIELD_OVERFLOW,
+        format!("timestamp \"{s}\" exceeds supported timestamp bounds"),
+    )
+}
+
 fn parse_error(s: &str, ty: &Type, why: &str) -> SqlError {
     let msg = if why.is_empty() {
         format!("could not parse \"{s}\" as type {}", ty.error_name())
@@ -963,7 +983,9 @@ pub fn parse_datum(s: &str, ty: &Type) -> Result<Datum> {
         }
         Type::TimestampTz => {
             let (ts, offset) = parse_timestamp(t).ok_or_else(|| parse_error(s, ty, ""))?;
-            let utc = ts - chrono::Duration::seconds(i64::from(offset.unwrap_or(0)));
+            let utc = ts
+                .checked_sub_signed(chrono::Duration::seconds(i64::from(offset.unwrap_or(0))))
+                .ok_or_else(|| timestamp_out_of_range(s))?;
             Datum::TimestampTz(Utc.from_utc_datetime(&utc))
         }
         Type::Interval => Datum::Interval(parse_interval(t).ok_or_else(|| {
@@ -1094,41 +1116,66 @@ pub fn parse_timestamp(s: &str) -> Option<(NaiveDateTime, Option<i32>)> {
     if s.eq_ignore_ascii_case("epoch") {
         return Some((DateTime::from_timestamp(0, 0)?.naive_utc(), Some(0)));
     }
-    let (date, rest) = match s.find([' ', 'T']) {
-        Some(i) => (&s[..i], s[i + 1..].trim()),
+    let (date, rest) = match s.split_once([' ', 'T']) {
+        Some((date, rest)) => (date, rest.trim()),
         None => (s, ""),
     };
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
     if rest.is_empty() {
         return Some((d.and_time(NaiveTime::MIN), None));
     }
-    let mut time = rest;
-    let mut offset = None;
-    let upper = rest.to_ascii_uppercase();
-    if let Some(stripped) = upper
-        .strip_suffix("UTC")
-        .or_else(|| upper.strip_suffix('Z'))
+    let (time, offset) = match strip_suffix_ignore_case(rest, "UTC")
+        .or_else(|| strip_suffix_ignore_case(rest, "Z"))
     {
-        time = rest[..stripped.trim_end().len()].trim();
-        offset = Some(0);
-    } else if let Some(pos) = rest.rfind(['+', '-'])
-        && pos > 0
-    {
-        let (t, off) = rest.split_at(pos);
-        let sign = if off.starts_with('-') { -1 } else { 1 };
-        let digits = &off[1..];
-        let (h, m) = match digits.split_once(':') {
-            Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
-            None if digits.len() == 4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
-            None => (digits.parse::<i32>().ok()?, 0),
-        };
-        offset = Some(sign * (h * 3600 + m * 60));
-        time = t.trim();
-    }
+        Some(time) => (time.trim(), Some(0)),
+        None => match rest.rfind(['+', '-']).filter(|pos| *pos > 0) {
+            Some(pos) => {
+                let (time, zone) = rest.split_at_checked(pos)?;
+                (time.trim(), Some(parse_zone_offset(zone)?))
+            }
+            None => (rest, None),
+        },
+    };
     let t = NaiveTime::parse_from_str(time, "%H:%M:%S%.f")
         .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M"))
         .ok()?;
     Some((d.and_time(t), offset))
+}
+
+/// `s` without `suffix`, compared ASCII-case-insensitively.
+fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
+    let (head, tail) = s.split_at_checked(s.len().checked_sub(suffix.len())?)?;
+    tail.eq_ignore_ascii_case(suffix).then_some(head)
+}
+
+/// Longest zone offset accepted, in hours (PostgreSQL's limit is 15:59:59).
+const MAX_ZONE_HOURS: i32 = 15;
+
+/// `+HH`, `-HH:MM`, `+HHMM` as seconds east of UTC; `None` for anything else, including
+/// offsets beyond ±15:59.
+fn parse_zone_offset(zone: &str) -> Option<i32> {
+    let (sign, digits) = match zone.strip_prefix('-') {
+        Some(d) => (-1, d),
+        None => (1, zone.strip_prefix('+')?),
+    };
+    let number = |s: &str| -> Option<i32> {
+        if s.is_empty() || s.len() > 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (number(h)?, number(m)?),
+        None if digits.len() == 4 => {
+            let (h, m) = digits.split_at_checked(2)?;
+            (number(h)?, number(m)?)
+        }
+        None => (number(digits)?, 0),
+    };
+    if h > MAX_ZONE_HOURS || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
 }
 
 /// Parses an interval: Go-style durations (`-10s`, `1h30m`, `500ms`), PostgreSQL style
@@ -1151,7 +1198,10 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
             continue;
         }
         let (num, unit) = match tok.find(|c: char| c.is_alphabetic()) {
-            Some(i) if i > 0 => (&tok[..i], tok[i..].to_string()),
+            Some(i) if i > 0 => {
+                let (num, unit) = tok.split_at_checked(i)?;
+                (num, unit.to_string())
+            }
             _ => {
                 let unit = tokens.next().map(|u| u.to_string());
                 match unit {
@@ -1189,7 +1239,11 @@ fn parse_clock(tok: &str) -> Option<i64> {
         .checked_add(m.checked_mul(60)?)?
         .checked_mul(1_000_000)?
         .checked_add((sec * 1e6).round() as i64)?;
-    Some(if neg { -micros } else { micros })
+    if neg {
+        micros.checked_neg()
+    } else {
+        Some(micros)
+    }
 }
 
 fn add_unit(out: &mut Interval, v: f64, unit: &str) -> Option<()> {
@@ -1239,13 +1293,13 @@ fn parse_go_duration(s: &str) -> Option<Interval> {
         if num_end == 0 {
             return None;
         }
-        let v: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
+        let (number, tail) = rest.split_at_checked(num_end)?;
+        let v: f64 = number.parse().ok()?;
+        let unit_end = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at_checked(unit_end)?;
+        rest = tail;
         micros += v * match unit {
             "h" => 3600e6,
             "m" => 60e6,
@@ -1260,7 +1314,7 @@ fn parse_go_duration(s: &str) -> Option<Interval> {
     Some(Interval {
         months: 0,
         days: 0,
-        micros: if neg { -micros } else { micros },
+        micros: if neg { micros.saturating_neg() } else { micros },
     })
 }
 
@@ -1306,14 +1360,15 @@ fn round_decimal(d: Decimal, ty: &Type) -> Result<Datum> {
     }
     if let Some(p) = precision {
         let s = scale.unwrap_or(0);
-        let int_digits = d.trunc().abs().to_string().trim_start_matches('0').len() as u32;
-        if int_digits + s > *p {
+        let int_digits = d.trunc().abs().to_string().trim_start_matches('0').len();
+        let int_digits = u32::try_from(int_digits).unwrap_or(u32::MAX);
+        if int_digits.saturating_add(s) > *p {
             return Err(SqlError::new(
                 errcode::NUMERIC_VALUE_OUT_OF_RANGE,
                 format!(
                     "value with precision {p}, scale {s} must round to an absolute value less \
                      than 10^{}",
-                    p - s
+                    p.saturating_sub(s)
                 ),
             ));
         }

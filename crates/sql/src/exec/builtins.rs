@@ -14,6 +14,9 @@ use super::expr::EvalCtx;
 use crate::error::{Result, SqlError};
 use crate::types::{self, Datum, Type};
 
+/// The longest string `repeat`, `lpad` and `rpad` build, in bytes.
+const MAX_STRING_BYTES: usize = 64 << 20;
+
 /// Functions that are not aggregates but are recognised for the error message.
 pub const AGGREGATES: &[&str] = &[
     "count",
@@ -200,6 +203,8 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
         | "pg_database_size"
         | "pg_catalog.pg_database_size" => ok(Type::Int8),
         "pg_catalog.pg_size_pretty" | "pg_size_pretty" => ok(Type::String),
+        #[cfg(feature = "testing")]
+        "crdb_internal.force_panic" => ok(Type::Int8),
         _ => None,
     }
 }
@@ -342,7 +347,7 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
         "unique_rowid" => return Ok(Datum::Int(unique_rowid(env))),
         "random" => return Ok(Datum::Float(rand::random::<f64>())),
-        "random_int" => return Ok(Datum::Int(rand::random::<i64>().abs())),
+        "random_int" => return Ok(Datum::Int(rand::random::<i64>() & i64::MAX)),
         "gateway_region" => {
             return env
                 .gateway_region
@@ -389,8 +394,9 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
             Datum::Bool(super::regex::is_match(&s(&a1), &s(&a0), ci)? != neg)
         }
         "__subscript" => match (&a0, &a1) {
-            (Datum::Array(a), Datum::Int(i)) => usize::try_from(*i - 1)
-                .ok()
+            (Datum::Array(a), Datum::Int(i)) => i
+                .checked_sub(1)
+                .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| a.get(i).cloned())
                 .unwrap_or(Datum::Null),
             (Datum::Json(_), _) => super::expr::binary(super::expr::BinOp::JsonGet, a0, a1)?,
@@ -464,7 +470,7 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
                     len.unwrap_or(0)
                 )));
             }
-            let from = start - 1;
+            let from = start.saturating_sub(1);
             let to = len.map_or(i64::MAX, |l| from.saturating_add(l));
             let from = from.max(0) as usize;
             let to = to.clamp(0, text.len() as i64) as usize;
@@ -496,7 +502,7 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
         "repeat" => {
             let n = int(&a1)?.max(0) as usize;
-            if n.saturating_mul(s(&a0).len()) > 64 << 20 {
+            if n.saturating_mul(s(&a0).len()) > MAX_STRING_BYTES {
                 return Err(SqlError::invalid_parameter("requested length too large"));
             }
             Datum::String(s(&a0).repeat(n))
@@ -546,7 +552,8 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
         "lpad" | "rpad" => {
             let n = int(&a1)?.max(0) as usize;
-            if n > 64 << 20 {
+            // Characters take up to four bytes.
+            if n.saturating_mul(4) > MAX_STRING_BYTES {
                 return Err(SqlError::invalid_parameter("requested length too large"));
             }
             let fill: Vec<char> = if vals.len() > 2 {
@@ -565,8 +572,8 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
         "strpos" | "position" => Datum::Int(
             s(&a0)
-                .find(&s(&a1))
-                .map_or(0, |i| s(&a0)[..i].chars().count() as i64 + 1),
+                .split_once(s(&a1).as_str())
+                .map_or(0, |(before, _)| before.chars().count() as i64 + 1),
         ),
         "split_part" => {
             let n = int(&a2)?;
@@ -847,6 +854,10 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         "pg_catalog.pg_size_pretty" | "pg_size_pretty" => {
             Datum::String(format!("{} bytes", s(&a0)))
         }
+        // CockroachDB's testing builtin: a panic inside a statement, to show that it stays
+        // inside its connection. Only built with the `testing` feature.
+        #[cfg(feature = "testing")]
+        "crdb_internal.force_panic" => panic!("{}", s(&a0)),
         _ => {
             return Err(SqlError::new(
                 errcode::UNDEFINED_FUNCTION,
@@ -874,12 +885,11 @@ fn date_trunc(unit: &str, d: Datum) -> Result<Datum> {
             .and_then(|d| d.with_month((d.month() - 1) / 3 * 3 + 1))
             .map(|d| d.and_time(chrono::NaiveTime::MIN)),
         "month" => date.with_day(1).map(|d| d.and_time(chrono::NaiveTime::MIN)),
-        "week" => Some(
-            (date
-                - chrono::Duration::try_days(i64::from(date.weekday().num_days_from_monday()))
-                    .unwrap_or_default())
-            .and_time(chrono::NaiveTime::MIN),
-        ),
+        "week" => date
+            .checked_sub_days(chrono::Days::new(u64::from(
+                date.weekday().num_days_from_monday(),
+            )))
+            .map(|d| d.and_time(chrono::NaiveTime::MIN)),
         "day" => Some(date.and_time(chrono::NaiveTime::MIN)),
         "hour" => ts
             .with_minute(0)

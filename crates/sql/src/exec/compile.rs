@@ -142,6 +142,10 @@ fn rename_scope(cols: &mut [ScopeCol], alias: &ast::TableAlias) {
 
 /// The output name PostgreSQL gives an unaliased select item.
 fn derived_name(e: &ast::Expr) -> String {
+    crate::stack::grow(|| derived_name_here(e))
+}
+
+fn derived_name_here(e: &ast::Expr) -> String {
     match e {
         ast::Expr::Identifier(i) => ident(i),
         ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
@@ -394,6 +398,11 @@ impl<'a> Planner<'a> {
 
     /// Plans a query; returns the plan and its output columns.
     pub fn plan_query(&mut self, q: &ast::Query) -> Result<(Plan, Vec<ScopeCol>)> {
+        crate::stack::grow(|| self.plan_query_here(q))
+    }
+
+    /// [`Planner::plan_query`] on the current stack segment.
+    fn plan_query_here(&mut self, q: &ast::Query) -> Result<(Plan, Vec<ScopeCol>)> {
         if q.fetch.is_some() {
             return Err(SqlError::unimplemented("FETCH"));
         }
@@ -570,6 +579,10 @@ impl<'a> Planner<'a> {
     }
 
     fn plan_set_expr(&mut self, body: &ast::SetExpr) -> Result<(Plan, Vec<ScopeCol>)> {
+        crate::stack::grow(|| self.plan_set_expr_here(body))
+    }
+
+    fn plan_set_expr_here(&mut self, body: &ast::SetExpr) -> Result<(Plan, Vec<ScopeCol>)> {
         match body {
             ast::SetExpr::Select(s) => self.plan_select(s, &[]),
             ast::SetExpr::Query(q) => self.plan_query(q),
@@ -1379,6 +1392,16 @@ impl<'a> Planner<'a> {
 
     /// Compiles an expression over `scope`; with `agg`, above an aggregate.
     pub fn compile(
+        &mut self,
+        e: &ast::Expr,
+        scope: &[ScopeCol],
+        agg: &mut Option<AggCtx>,
+    ) -> Result<(Expr, Type)> {
+        crate::stack::grow(|| self.compile_here(e, scope, agg))
+    }
+
+    /// [`Planner::compile`] on the current stack segment.
+    fn compile_here(
         &mut self,
         e: &ast::Expr,
         scope: &[ScopeCol],
@@ -2474,6 +2497,10 @@ fn shift_cols(e: Expr, by: usize) -> Expr {
 
 /// Adds a filter above a plan; over a table scan, also picks the scan's access path.
 pub fn push_filter(plan: Plan, pred: Expr) -> Plan {
+    crate::stack::grow(|| push_filter_here(plan, pred))
+}
+
+fn push_filter_here(plan: Plan, pred: Expr) -> Plan {
     match plan {
         Plan::Scan(mut s) => {
             let mut preds = Vec::new();

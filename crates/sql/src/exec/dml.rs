@@ -421,7 +421,8 @@ fn check_fks_in<'a>(
     row: &'a [Datum],
     new: Option<&'a [Datum]>,
 ) -> BoxFuture<'a, Result<()>> {
-    Box::pin(async move {
+    // Cascades nest as deeply as the chain of foreign keys.
+    crate::stack::guarded(async move {
         for (child_id, fk_name) in &t.inbound_fks {
             let child = ctx.table_by_id(*child_id).await?;
             let Some(fk) = child

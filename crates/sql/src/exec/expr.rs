@@ -258,6 +258,10 @@ impl Expr {
 
     /// Calls `f` on every node.
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
+        crate::stack::grow(|| self.walk_here(f))
+    }
+
+    fn walk_here(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match self {
             Expr::Not(a) | Expr::Neg(a) | Expr::BitNot(a) | Expr::IsNull(a, _) => a.walk(f),
@@ -309,6 +313,10 @@ impl Expr {
 
     /// Rebuilds the expression bottom-up through `f`.
     pub fn map(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+        crate::stack::grow(|| self.map_here(f))
+    }
+
+    fn map_here(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         let b = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Expr>> {
             Ok(Box::new(e.map(f)?))
         };
@@ -437,6 +445,10 @@ pub fn eval_pred(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<bool> {
 
 /// Evaluates an expression over a row.
 pub fn eval(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
+    crate::stack::grow(|| eval_here(e, ctx, row))
+}
+
+fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
     Ok(match e {
         Expr::Const(d) => d.clone(),
         Expr::Col(i) => row
@@ -666,6 +678,13 @@ fn overflow() -> SqlError {
     SqlError::new(errcode::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range")
 }
 
+fn numeric_overflow() -> SqlError {
+    SqlError::new(
+        errcode::NUMERIC_VALUE_OUT_OF_RANGE,
+        "value overflows numeric format",
+    )
+}
+
 fn unsupported_unary(op: &str, d: &Datum) -> SqlError {
     SqlError::new(
         errcode::UNDEFINED_FUNCTION,
@@ -776,7 +795,8 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
             if *y == 0 {
                 return Err(div_zero());
             }
-            D::Int(x.checked_rem(*y).ok_or_else(overflow)?)
+            // Only i64::MIN % -1 overflows, and its remainder is 0 (as in CockroachDB).
+            D::Int(x.checked_rem(*y).unwrap_or(0))
         }
         (BinOp::Pow, D::Int(x), D::Int(y)) => {
             if *y < 0 {
@@ -870,15 +890,15 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                 to_dec(&b).unwrap_or_default(),
             );
             D::Decimal(match op {
-                BinOp::Add => x.checked_add(y).ok_or_else(overflow)?,
-                BinOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
-                BinOp::Mul => x.checked_mul(y).ok_or_else(overflow)?,
+                BinOp::Add => x.checked_add(y).ok_or_else(numeric_overflow)?,
+                BinOp::Sub => x.checked_sub(y).ok_or_else(numeric_overflow)?,
+                BinOp::Mul => x.checked_mul(y).ok_or_else(numeric_overflow)?,
                 BinOp::Div => {
                     if y.is_zero() {
                         return Err(div_zero());
                     }
                     x.checked_div(y)
-                        .ok_or_else(overflow)?
+                        .ok_or_else(numeric_overflow)?
                         .round_dp(20)
                         .normalize()
                 }
@@ -886,17 +906,17 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                     if y.is_zero() {
                         return Err(div_zero());
                     }
-                    (x / y).floor()
+                    x.checked_div(y).ok_or_else(numeric_overflow)?.floor()
                 }
                 BinOp::Mod => {
                     if y.is_zero() {
                         return Err(div_zero());
                     }
-                    x % y
+                    x.checked_rem(y).ok_or_else(numeric_overflow)?
                 }
                 _ => {
                     use rust_decimal::MathematicalOps;
-                    x.checked_powd(y).ok_or_else(overflow)?
+                    x.checked_powd(y).ok_or_else(numeric_overflow)?
                 }
             })
         }

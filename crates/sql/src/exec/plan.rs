@@ -248,6 +248,10 @@ impl Plan {
     }
 
     fn explain_into(&self, out: &mut Vec<String>, indent: &str, last: bool, root: bool) {
+        crate::stack::grow(|| self.explain_into_here(out, indent, last, root))
+    }
+
+    fn explain_into_here(&self, out: &mut Vec<String>, indent: &str, last: bool, root: bool) {
         let (head, child_indent) = if root {
             ("• ".to_string(), String::new())
         } else {
@@ -462,6 +466,10 @@ fn render_values(v: &[Expr]) -> String {
 
 /// A compact rendering of an expression for EXPLAIN.
 pub fn render_expr(e: &Expr) -> String {
+    crate::stack::grow(|| render_expr_here(e))
+}
+
+fn render_expr_here(e: &Expr) -> String {
     match e {
         Expr::Const(Datum::String(s)) => format!("'{s}'"),
         Expr::Const(d) => d.to_string(),
@@ -534,6 +542,10 @@ pub fn render_expr(e: &Expr) -> String {
 
 /// Splits a predicate into its AND-ed conjuncts.
 pub fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+    crate::stack::grow(|| conjuncts_here(e, out))
+}
+
+fn conjuncts_here(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::And(a, b) => {
             conjuncts(*a, out);

@@ -189,7 +189,8 @@ impl<'a> Executor<'a> {
 
     /// Runs a plan.
     pub fn run<'b>(&'b self, plan: &'b Plan, outer: &'b [Row]) -> BoxFuture<'b, Result<Vec<Row>>> {
-        Box::pin(async move {
+        // Plans nest (set operations, joins, subqueries), and so do the polls of their runs.
+        crate::stack::guarded(async move {
             match plan {
                 Plan::Values { rows } => {
                     let mut out = Vec::with_capacity(rows.len());

@@ -11,11 +11,12 @@
 
 use std::ops::Range;
 
-use sqlparser::ast::Expr;
+use sqlparser::ast::{Expr, VisitMut};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
 use super::common::{IndexRef, Name, OptionValue, QualifiedName, UriList, is_reserved};
+use super::depth;
 use super::error::ParseError;
 use super::lexer::{DIALECT, Tok};
 
@@ -241,7 +242,7 @@ impl<'a> Cursor<'a> {
         match &tok.token.token {
             Token::Word(w) if w.quote_style.is_none() => w.value.to_lowercase(),
             Token::Word(w) => w.value.clone(),
-            _ => self.sql[tok.start..tok.end].to_string(),
+            _ => tok.text(self.sql).to_string(),
         }
     }
 
@@ -479,7 +480,7 @@ impl<'a> Cursor<'a> {
 
     /// Runs one sqlparser parse function over the remaining tokens and moves past what it
     /// consumed.
-    pub fn sqlparser<T>(
+    pub fn sqlparser<T: VisitMut>(
         &mut self,
         f: impl FnOnce(&mut Parser) -> std::result::Result<T, ParserError>,
     ) -> Result<T> {
@@ -488,12 +489,23 @@ impl<'a> Cursor<'a> {
     }
 
     /// Like [`Cursor::sqlparser`], over an edited copy of the remaining tokens.
-    pub fn sqlparser_on<T>(
+    ///
+    /// What sqlparser builds is bounded in depth (`depth`): the tokens are checked before it
+    /// runs and the tree after, and it runs on a stack with [`crate::stack::RED_ZONE`] left,
+    /// enough to drop whatever it builds before failing.
+    pub fn sqlparser_on<T: VisitMut>(
         &mut self,
         edited: Edited,
         f: impl FnOnce(&mut Parser) -> std::result::Result<T, ParserError>,
     ) -> Result<T> {
         let Edited { mut toks, orig } = edited;
+        let start = self.offset();
+        let offset = |i: usize| {
+            orig.get(i)
+                .and_then(|o| self.toks.get(*o))
+                .map_or(start, |t| t.start)
+        };
+        depth::check_tokens(self.sql, &toks, offset)?;
         let trivia: Vec<bool> = toks
             .iter()
             .map(|t| matches!(t.token, Token::Whitespace(_)))
@@ -506,7 +518,11 @@ impl<'a> Cursor<'a> {
         let mut parser = Parser::new(&DIALECT)
             .with_recursion_limit(SQLPARSER_RECURSION_LIMIT)
             .with_tokens_with_locations(toks);
-        let value = f(&mut parser).map_err(|e| self.sqlparser_error(e))?;
+        let value = crate::stack::grow(|| {
+            let mut value = f(&mut parser).map_err(|e| self.sqlparser_error(e))?;
+            depth::check(&mut value, self.sql, start)?;
+            Ok(value)
+        })?;
         // Resume at the next token sqlparser did not consume, not at the whitespace before it:
         // that whitespace may stand right before tokens the edit removed.
         let mut next = parser.index();
@@ -527,7 +543,11 @@ impl<'a> Cursor<'a> {
         let text = match e {
             ParserError::ParserError(s) | ParserError::TokenizerError(s) => s,
             ParserError::RecursionLimitExceeded => {
-                return self.error_why("expression or query nested too deeply");
+                let hint = format!(
+                    "Parentheses, subqueries and prefix operators may nest at most \
+                     {SQLPARSER_RECURSION_LIMIT} levels deep."
+                );
+                return depth::too_deep(self.sql, self.offset(), hint);
             }
         };
         let (text, location) = split_location(&text);
@@ -564,14 +584,14 @@ pub(crate) fn string_literal(token: &Token) -> Option<String> {
 
 /// Splits sqlparser's ` at Line: L, Column: C` suffix off a message.
 fn split_location(text: &str) -> (&str, Option<Location>) {
-    let Some(i) = text.rfind(" at Line: ") else {
+    let Some((message, location)) = text.rsplit_once(" at Line: ") else {
         return (text, None);
     };
-    let mut numbers = text[i + " at Line: ".len()..]
+    let mut numbers = location
         .split(", Column: ")
         .map(|n| n.trim().parse::<u64>());
     match (numbers.next(), numbers.next()) {
-        (Some(Ok(line)), Some(Ok(column))) => (&text[..i], Some(Location::new(line, column))),
+        (Some(Ok(line)), Some(Ok(column))) => (message, Some(Location::new(line, column))),
         _ => (text, None),
     }
 }

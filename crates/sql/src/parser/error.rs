@@ -66,8 +66,8 @@ impl ParseError {
     /// The position as PostgreSQL's `P` field wants it: a 1-based count of characters (not
     /// bytes) into `sql`, which must be the string that was parsed.
     pub fn char_position(&self, sql: &str) -> Option<usize> {
-        let at = floor_boundary(sql, self.position?);
-        Some(sql[..at].chars().count() + 1)
+        let (before, _) = split_at_floor(sql, self.position?);
+        Some(before.chars().count() + 1)
     }
 }
 
@@ -77,21 +77,25 @@ impl From<ParseError> for ClientError {
     }
 }
 
-/// The largest char boundary at or below `at`, clamped to the string.
-fn floor_boundary(sql: &str, at: usize) -> usize {
+/// `sql` split at the largest char boundary at or below byte `at` (clamped to the string).
+fn split_at_floor(sql: &str, at: usize) -> (&str, &str) {
     let mut at = at.min(sql.len());
     while !sql.is_char_boundary(at) {
         at -= 1;
     }
-    at
+    sql.split_at_checked(at).unwrap_or((sql, ""))
 }
 
 /// `source SQL:` followed by the line holding byte `at` and a caret under it.
 fn source_detail(sql: &str, at: usize) -> String {
-    let at = floor_boundary(sql, at);
-    let line_start = sql[..at].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = sql[at..].find('\n').map_or(sql.len(), |i| at + i);
-    let line = sql[line_start..line_end].trim_end_matches('\r');
-    let column = sql[line_start..at].chars().count();
-    format!("source SQL:\n{line}\n{}^", " ".repeat(column))
+    let (before, after) = split_at_floor(sql, at);
+    let line_head = before.rsplit_once('\n').map_or(before, |(_, head)| head);
+    let line_tail = after.split_once('\n').map_or(after, |(tail, _)| tail);
+    let line = format!("{line_head}{line_tail}");
+    let column = line_head.chars().count();
+    format!(
+        "source SQL:\n{}\n{}^",
+        line.trim_end_matches('\r'),
+        " ".repeat(column)
+    )
 }

@@ -55,7 +55,7 @@ impl goldenscript::Runner for ParserRunner {
                 let ranges = split(sql).map_err(describe)?;
                 Ok(ranges
                     .into_iter()
-                    .map(|r| format!("{:?}\n", &sql[r]))
+                    .map(|r| format!("{:?}\n", sql.get(r).unwrap_or("<not on char boundaries>")))
                     .collect())
             }
             _ => Err(format!("unknown command {verb:?}").into()),

@@ -32,6 +32,12 @@ impl Tok {
     pub fn is_trivia(&self) -> bool {
         matches!(self.token.token, Token::Whitespace(_))
     }
+
+    /// The token as written in `sql`, the input it was read from (empty if the range does not
+    /// fall on character boundaries of `sql`, which would be a bug).
+    pub fn text<'a>(&self, sql: &'a str) -> &'a str {
+        sql.get(self.start..self.end).unwrap_or_default()
+    }
 }
 
 /// Walks the input character by character to turn line/column locations into byte offsets.

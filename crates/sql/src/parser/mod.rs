@@ -60,6 +60,7 @@ mod backup;
 mod changefeed;
 mod common;
 mod cursor;
+mod depth;
 mod error;
 mod external;
 mod jobs;
@@ -86,6 +87,7 @@ pub use changefeed::{
     AlterChangefeed, AlterChangefeedCommand, ChangefeedTarget, ChangefeedTargets, CreateChangefeed,
 };
 pub use common::{AsOfSystemTime, IndexRef, KvOption, Name, OptionValue, QualifiedName, UriList};
+pub use depth::MAX_DEPTH;
 pub use error::ParseError;
 pub use external::{CreateExternalConnection, DropExternalConnection};
 pub use jobs::{ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs};

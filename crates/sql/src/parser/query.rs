@@ -254,7 +254,7 @@ impl QueryStatement {
                 return format!("[{source}]");
             }
         }
-        text[tok.start..tok.end].to_string()
+        tok.text(text).to_string()
     }
 }
 

@@ -285,10 +285,7 @@ pub(crate) fn parse_create_database(c: &mut Cursor) -> Result<CreateDatabase> {
         .iter()
         .any(|kw| c.peek_kw(kw))
         {
-            let what = format!(
-                "CREATE DATABASE ... {}",
-                c.sql[tok.start..tok.end].to_uppercase()
-            );
+            let what = format!("CREATE DATABASE ... {}", tok.text(c.sql).to_uppercase());
             return Err(c.unimplemented(&what));
         } else {
             return Err(c.error());

@@ -118,14 +118,9 @@ fn insert_elements(text: &str, extras: &[String]) -> Option<String> {
     let open = toks.iter().position(|t| t.token.token == Token::LParen)?;
     let close = matching_paren(&toks, open, toks.len())?;
     let empty = toks[open + 1..close].iter().all(Tok::is_trivia);
-    let at = toks[close].start;
+    let (head, tail) = text.split_at_checked(toks.get(close)?.start)?;
     let sep = if empty { "" } else { ", " };
-    Some(format!(
-        "{}{sep}{}{}",
-        &text[..at],
-        extras.join(", "),
-        &text[at..]
-    ))
+    Some(format!("{head}{sep}{}{tail}", extras.join(", ")))
 }
 
 /// The index of the `)` closing the `(` at `open`, before `end`.

@@ -1,11 +1,14 @@
 //! One client connection: startup, then the simple and extended query protocols over a
 //! [`Session`].
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use base::errcode::{self, Code};
 use bytes::BytesMut;
+use futures::FutureExt;
 use pgwire::messages::PgWireBackendMessage as B;
 use pgwire::messages::data::{
     DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
@@ -52,6 +55,11 @@ pub const DEFAULT_DATABASE: &str = "defaultdb";
 const FLUSH_AT: usize = 64 << 10;
 /// Longest error message sent (pgwire refuses to encode very long messages).
 const MAX_ERROR_MESSAGE: usize = 16 << 10;
+/// Longest statement text a panic's log line carries.
+const MAX_LOGGED_STATEMENT: usize = 4 << 10;
+/// The hint of the internal error a client gets when its statement panicked.
+const PANIC_HINT: &str = "You have encountered an unexpected error: the statement panicked. \
+                          The node logged it with the statement; the connection is still usable.";
 
 /// Why a connection ends.
 enum Close {
@@ -123,11 +131,22 @@ where
         writer,
         out: BytesMut::new(),
     };
-    let session = match startup.handshake(&sql).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return,
-        Err(e) => {
+    let session = match AssertUnwindSafe(startup.handshake(&sql))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(Some(session))) => session,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
             log_close(e);
+            return;
+        }
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            tracing::error!("panic during SQL connection startup: {message}");
+            push(&mut startup.out, error_message(&panic_error(message), None));
+            let _ = startup.writer.write_all(&startup.out).await;
+            let _ = startup.writer.flush().await;
             return;
         }
     };
@@ -147,7 +166,13 @@ where
         stop,
     };
     let result = conn.serve().await;
-    conn.session_end().await;
+    if AssertUnwindSafe(conn.session_end())
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!("panic while rolling back the transaction of a closed SQL connection");
+    }
     if let Err(e) = result {
         log_close(e);
     }
@@ -159,6 +184,31 @@ fn log_close(e: Close) {
     }
 }
 
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// What the client gets when its statement panicked: CockroachDB's internal error (XX000).
+fn panic_error(message: String) -> SqlError {
+    SqlError::internal(message).with_hint(PANIC_HINT)
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 fn push(out: &mut BytesMut, m: B) {
     if let Err(e) = m.encode(out) {
         tracing::warn!("cannot encode a pgwire message: {e}");
@@ -166,14 +216,7 @@ fn push(out: &mut BytesMut, m: B) {
 }
 
 fn error_message(e: &SqlError, sql: Option<&str>) -> B {
-    let mut message = e.message().to_string();
-    if message.len() > MAX_ERROR_MESSAGE {
-        let mut end = MAX_ERROR_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
+    let message = truncate(e.message(), MAX_ERROR_MESSAGE).to_string();
     let mut fields = vec![
         (b'S', "ERROR".to_string()),
         (b'V', "ERROR".to_string()),
@@ -194,12 +237,7 @@ fn error_message(e: &SqlError, sql: Option<&str>) -> B {
 
 /// PostgreSQL's error position: 1-based, in characters.
 fn position(byte: Option<usize>, sql: Option<&str>) -> Option<usize> {
-    let (byte, sql) = (byte?, sql?);
-    let mut end = byte.min(sql.len());
-    while !sql.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(sql[..end].chars().count() + 1)
+    Some(truncate(sql?, byte?).chars().count() + 1)
 }
 
 /// The connection before its session exists.
@@ -430,7 +468,10 @@ fn parameter_statuses(session: &Session) -> Vec<(&'static str, String)> {
 fn field(c: &Column, format: i16) -> FieldDescription {
     let ty = value::wire_type(&c.ty);
     let modifier = match &c.ty {
-        Type::Varchar(Some(n)) | Type::Char(Some(n)) => i32::try_from(*n).map_or(-1, |n| n + 4),
+        Type::Varchar(Some(n)) | Type::Char(Some(n)) => i32::try_from(*n)
+            .ok()
+            .and_then(|n| n.checked_add(4))
+            .unwrap_or(-1),
         _ => -1,
     };
     FieldDescription::new(
@@ -538,7 +579,17 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
         if got < body_len {
             return Ok(None);
         }
-        Ok(Some(frontend::decode(tag, &body)))
+        // The decoder checks every length and should never panic; if it does, the message
+        // is treated as malformed, which closes the connection.
+        let decoded =
+            std::panic::catch_unwind(|| frontend::decode(tag, &body)).unwrap_or_else(|panic| {
+                let message = panic_message(&*panic);
+                tracing::error!("panic while decoding a pgwire message of type {tag}: {message}");
+                Err(frontend::ProtocolError(format!(
+                    "internal error: {message}"
+                )))
+            });
+        Ok(Some(decoded))
     }
 
     async fn serve(&mut self) -> ConnResult<()> {
@@ -570,51 +621,103 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
             if self.skip_to_sync && !matches!(msg, Message::Sync | Message::Terminate) {
                 continue;
             }
-            match msg {
-                Message::Query(sql) => {
-                    self.simple_query(&sql).await?;
-                    self.ready().await?;
-                }
-                Message::Parse {
-                    name,
-                    query,
-                    param_types,
-                } => self.parse(name, query, param_types).await,
-                Message::Bind {
-                    portal,
-                    statement,
-                    param_formats,
-                    params,
-                    result_formats,
-                } => self.bind(portal, statement, param_formats, params, result_formats),
-                Message::Describe { kind, name } => self.describe(kind, &name),
-                Message::Execute { portal, max_rows } => self.execute(&portal, max_rows).await?,
-                Message::Close { kind, name } => {
-                    if kind == b'S' {
-                        self.statements.remove(&name);
-                    } else {
-                        self.portals.remove(&name);
-                    }
-                    self.send(B::CloseComplete(CloseComplete::new()));
-                }
-                Message::Sync => {
-                    self.skip_to_sync = false;
-                    if !self.session.in_transaction() {
-                        self.portals.clear();
-                    }
-                    self.ready().await?;
-                }
-                Message::Flush => self.flush().await?,
-                Message::Terminate => return Ok(()),
-                Message::Copy => {}
-                Message::Password => {
-                    self.fail(SqlError::new(
-                        PROTOCOL_VIOLATION,
-                        "unexpected password message",
-                    ));
+            if matches!(msg, Message::Terminate) {
+                return Ok(());
+            }
+            let simple = matches!(msg, Message::Query(_));
+            let statement = self.statement_text(&msg);
+            match AssertUnwindSafe(self.handle(msg)).catch_unwind().await {
+                Ok(handled) => handled?,
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    self.recover(message, &statement, simple).await?;
                 }
             }
             self.maybe_flush().await?;
+        }
+    }
+
+    /// Serves one message.
+    async fn handle(&mut self, msg: Message) -> ConnResult<()> {
+        match msg {
+            Message::Query(sql) => {
+                self.simple_query(&sql).await?;
+                self.ready().await?;
+            }
+            Message::Parse {
+                name,
+                query,
+                param_types,
+            } => self.parse(name, query, param_types).await,
+            Message::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => self.bind(portal, statement, param_formats, params, result_formats),
+            Message::Describe { kind, name } => self.describe(kind, &name),
+            Message::Execute { portal, max_rows } => self.execute(&portal, max_rows).await?,
+            Message::Close { kind, name } => {
+                if kind == b'S' {
+                    self.statements.remove(&name);
+                } else {
+                    self.portals.remove(&name);
+                }
+                self.send(B::CloseComplete(CloseComplete::new()));
+            }
+            Message::Sync => {
+                self.skip_to_sync = false;
+                if !self.session.in_transaction() {
+                    self.portals.clear();
+                }
+                self.ready().await?;
+            }
+            Message::Flush => self.flush().await?,
+            Message::Terminate | Message::Copy => {}
+            Message::Password => {
+                self.fail(SqlError::new(
+                    PROTOCOL_VIOLATION,
+                    "unexpected password message",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The statement a message runs, for the log line of a panic.
+    fn statement_text(&self, msg: &Message) -> String {
+        let sql = match msg {
+            Message::Query(sql) | Message::Parse { query: sql, .. } => sql.as_str(),
+            Message::Bind { statement, .. } => self
+                .statements
+                .get(statement)
+                .map_or("", |p| p.stmt.sql.as_str()),
+            Message::Execute { portal, .. } => self
+                .portals
+                .get(portal)
+                .map_or("", |p| p.prepared.stmt.sql.as_str()),
+            _ => "",
+        };
+        truncate(sql, MAX_LOGGED_STATEMENT).to_string()
+    }
+
+    /// After a panic while serving a message: the panic is logged with its statement, the
+    /// client gets an internal error (XX000), and the connection goes on. A transaction the
+    /// statement ran in is rolled back and left aborted, as after an error, because the
+    /// panic may have left it half done; other connections never notice.
+    async fn recover(&mut self, message: String, statement: &str, simple: bool) -> ConnResult<()> {
+        tracing::error!(statement, "panic while serving a SQL statement: {message}");
+        AssertUnwindSafe(self.session.abandon_after_panic())
+            .catch_unwind()
+            .await
+            .ok();
+        self.send(error_message(&panic_error(message), None));
+        if simple {
+            self.ready().await
+        } else {
+            self.skip_to_sync = true;
+            Ok(())
         }
     }
 

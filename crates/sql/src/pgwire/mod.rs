@@ -43,6 +43,14 @@
 //!   and close, and a connection in the middle of a statement finishes it first (for up to
 //!   five seconds).
 //! - A client that disconnects inside a transaction has it rolled back.
+//! - **Panics** stay inside their connection. Each message is served under
+//!   `catch_unwind` (`Conn::serve`): a panic is logged at error level with its statement,
+//!   the client gets an internal error (XX000, `internal error: <panic message>`), a
+//!   transaction the statement ran in is rolled back and left aborted, and the connection
+//!   goes on (after a Query with ReadyForQuery, in the extended protocol by skipping to Sync).
+//!   A panic during startup or while decoding a message closes that connection only. Deep
+//!   recursion, which would abort the process rather than panic, is bounded before it starts
+//!   ([`crate::stack`]).
 
 pub mod conn;
 pub mod frontend;

@@ -6,7 +6,9 @@
 mod cluster;
 mod concurrency;
 mod fuzz;
+mod fuzz_wire;
 mod logic;
+mod panic;
 mod placement;
 mod psql;
 mod smoke;
