@@ -236,9 +236,21 @@ impl DistSender {
                 continue;
             };
             let sub = with_span(req, &piece, limit.saturating_sub(rows.len()));
-            let resp = self
-                .send_to_key(header, vec![sub], &probe, deadline)
-                .await?;
+            let resp = match self.send_to_key(header, vec![sub], &probe, deadline).await {
+                Ok(resp) => resp,
+                // The piece was clipped to a descriptor that is out of date (the range split
+                // or merged): clip again with the replica's.
+                Err(KvError::RangeKeyMismatch { descriptor, .. })
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    self.evict(&desc);
+                    if let Some(d) = descriptor {
+                        self.insert(d, None);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             out.write_ts = out.write_ts.max(resp.write_ts);
             out.served_by = resp.served_by;
             out.observed.extend(resp.observed);
@@ -418,16 +430,14 @@ impl DistSender {
                     self.evict(&desc);
                     if let Some(d) = &descriptor {
                         self.insert(d.clone(), None);
-                        // A batch of several keys that no longer share a range goes back to
-                        // the caller to be split again.
+                        // A batch that no longer fits the range (several keys that no longer
+                        // share it, a span clipped to an older descriptor) goes back to the
+                        // caller to be split or clipped again.
                         let probe = BatchRequest {
                             header: header.clone(),
                             requests: requests.clone(),
                         };
-                        if requests.len() > 1
-                            && d.contains_key(key)
-                            && !crate::replica::batch_fits(d, &probe)
-                        {
+                        if d.contains_key(key) && !crate::replica::batch_fits(d, &probe) {
                             return Err(KvError::RangeKeyMismatch {
                                 range_id,
                                 descriptor,

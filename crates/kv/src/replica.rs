@@ -481,8 +481,15 @@ impl Replica {
         {
             let mut cache = self.tscache.lock();
             for r in &ba.requests {
-                if matches!(r, Request::Get { .. } | Request::Scan { .. }) {
-                    cache.record_read(&r.span(), ts, txn_id);
+                match r {
+                    Request::Get { .. } | Request::Scan { .. } => {
+                        cache.record_read(&r.span(), ts, txn_id)
+                    }
+                    // A refreshed read now stands at `to`: no other transaction may write
+                    // under it afterwards, or the refresh would have been for nothing (a
+                    // write between the refresh and the commit went unseen: write skew).
+                    Request::Refresh { span, to, .. } => cache.record_read(span, *to, txn_id),
+                    _ => {}
                 }
             }
         }
@@ -644,6 +651,13 @@ impl Replica {
                 Err(EvalError::Kv(e)) => return Err(e),
             }
         };
+        if let Some(Request::CommitOnePhase { refresh }) = ba.requests.last() {
+            // The transaction's reads now stand at its commit timestamp.
+            let mut cache = self.tscache.lock();
+            for span in refresh {
+                cache.record_read(span, ts, txn_id);
+            }
+        }
         if batch.is_empty() && ops.is_empty() {
             return Ok(BatchResponse {
                 responses,

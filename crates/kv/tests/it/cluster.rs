@@ -1137,3 +1137,40 @@ async fn writes_to_different_keys_of_a_range_replicate_concurrently() {
     // One replication round trip is 200 ms; eight in a row would be 1.6 s or more.
     assert!(took < Duration::from_millis(1200), "8 writes took {took:?}");
 }
+
+/// A scan clipped to a cached descriptor that a split has made stale is clipped again with
+/// the replica's descriptor (it used to resend the same piece until the deadline: "range
+/// unavailable: key range mismatch" while the movr tables were being split by region).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scan_over_a_range_split_behind_the_cache_is_clipped_again() {
+    crate::init_tracing();
+    let c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s0 = c.nodes[0].node.sender().clone();
+    let s1 = c.nodes[1].node.sender().clone();
+    let keys: Vec<Key> = (0..20).map(|i| key(&format!("stale-{i:02}"))).collect();
+    for k in &keys {
+        kv_put(&s0, k.clone(), b"v".to_vec()).await.expect("put");
+    }
+    let span = Span::new(key("stale-"), key("stale-~"));
+    let scan = |s: kv::DistSender| {
+        let span = span.clone();
+        async move {
+            kv::txn::run_txn(&s, |t| {
+                let span = span.clone();
+                async move { t.scan(&span, 0).await }
+            })
+            .await
+        }
+    };
+    // Node 1 caches the descriptor, then node 0 splits the range under it.
+    assert_eq!(scan(s1.clone()).await.expect("scan").len(), 20);
+    c.nodes[0].node.admin_split(&keys[10]).await.expect("split");
+    let started = tokio::time::Instant::now();
+    let rows = tokio::time::timeout(Duration::from_secs(10), scan(s1))
+        .await
+        .expect("the scan finishes")
+        .expect("scan");
+    assert_eq!(rows.len(), 20);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
