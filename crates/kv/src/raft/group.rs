@@ -334,9 +334,11 @@ impl RaftGroup {
             let mut rx = rx;
             let deadline = tokio::time::Instant::now() + group.inner.lease_wait;
             loop {
-                let res = rx
-                    .await
-                    .map_err(|e| ProposeError::Fatal(format!("proposal dropped: {e}")))?;
+                // A proposal the core dropped unanswered (it stepped down or stopped) may still
+                // have been appended and be committed by the next leader: ambiguous.
+                let res = rx.await.map_err(|_| ProposeError::Ambiguous {
+                    leader: group.leader(),
+                })?;
                 match res {
                     Ok(resp) => return Ok(resp.data),
                     // A leader woken from quiescence (or just elected) renews its lease with
@@ -353,7 +355,9 @@ impl RaftGroup {
                             .raft
                             .client_write_ff(cmd.clone(), Some(responder))
                             .await
-                            .map_err(fatal)?;
+                            .map_err(|_| ProposeError::Ambiguous {
+                                leader: group.leader(),
+                            })?;
                         rx = next;
                     }
                     Err(e) => return Err(write_error(RaftError::APIError(e))),
