@@ -48,6 +48,12 @@ cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The verification suite's end-to-end tests run real `sextant` processes: build the binary
+# first and name it, so that they run (a missing binary fails them instead of skipping).
+log "cargo build -p sextant-cli (for sextant-verify's end-to-end runs)"
+cargo build -p sextant-cli
+export SEXTANT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sextant"
+
 log "tests (cargo nextest)"
 cargo nextest run --workspace --no-fail-fast
 

@@ -20,7 +20,10 @@ pub fn verify() -> Command {
 /// `target/debug/sextant` as the cli crate's binary). Nothing is built here.
 pub fn sextant_binary() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("SEXTANT_BIN") {
-        return Some(PathBuf::from(b)).filter(|p| p.is_file());
+        // Named explicitly (the gate does): a missing binary is a failure, not a skip.
+        let b = PathBuf::from(b);
+        assert!(b.is_file(), "SEXTANT_BIN={} is not a file", b.display());
+        return Some(b);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut dirs = Vec::new();

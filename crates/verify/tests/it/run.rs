@@ -104,6 +104,39 @@ fn every_workload_without_faults_reaches_a_verdict() {
     assert_eq!(verdicts.as_array().map(Vec::len), Some(5), "{verdicts}");
 }
 
+/// The gate's short pass: every workload at once under the mixed nemesis (lease shedding,
+/// partitions, kill -9, pauses, clock offsets), about 40 s.
+#[test]
+fn every_workload_under_mixed_faults_reaches_a_verdict() {
+    let Some(binary) = sextant_or_skip("every_workload_under_mixed_faults_reaches_a_verdict")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--workload",
+        "all",
+        "--nemesis",
+        "mixed",
+        "--time",
+        "30s",
+        "--concurrency",
+        "2",
+        "--fault-duration",
+        "3s..5s",
+        "--quiet",
+        "2s",
+        "--op-timeout",
+        "4s",
+    ];
+    let out = run(&binary, dir.path(), &args);
+    let text = report(&out, dir.path());
+    assert_decided(&out, &text, true);
+    for w in ["register", "bank", "set", "append", "monotonic"] {
+        assert!(text.contains(&format!("\n{w}: ")), "{w}: {text}");
+    }
+}
+
 #[test]
 fn register_under_kill_9_reaches_a_verdict() {
     let Some(binary) = sextant_or_skip("register_under_kill_9_reaches_a_verdict") else {
