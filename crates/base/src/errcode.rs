@@ -121,6 +121,9 @@ codes! {
     /// An expression or query nested too deeply to evaluate (PostgreSQL's "stack depth limit
     /// exceeded").
     STATEMENT_TOO_COMPLEX = "54001";
+    /// A statement needed more memory than its budget (CockroachDB's "memory budget
+    /// exceeded").
+    OUT_OF_MEMORY = "53200";
     /// A system error: disk, I/O.
     SYSTEM_ERROR = "58000";
     /// Internal error.

@@ -395,6 +395,18 @@ impl Expr {
     }
 }
 
+/// Refuses a subquery in an expression evaluated outside a query (a job id, `AS OF SYSTEM
+/// TIME`, a cluster setting), where nothing binds it.
+pub fn no_subquery(e: &Expr, context: &str) -> Result<()> {
+    if e.has_subquery() {
+        return Err(SqlError::new(
+            errcode::FEATURE_NOT_SUPPORTED,
+            format!("subqueries are not allowed in {context}"),
+        ));
+    }
+    Ok(())
+}
+
 /// What expressions can see besides the row: parameters, enclosing rows, session facts.
 pub struct EvalCtx<'a> {
     /// Bound placeholder values.

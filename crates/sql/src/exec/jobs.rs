@@ -186,6 +186,7 @@ async fn selected_ids(ctx: &mut StmtCtx<'_>, sel: &JobSelection) -> Result<Optio
             let env = PlanEnv::default();
             let mut p = Planner::with_params(&env, ctx.param_types.clone());
             let (x, _) = p.compile(e, &[], &mut None)?;
+            super::expr::no_subquery(&x, "a job ID")?;
             let eval_ctx = super::expr::EvalCtx {
                 params: &ctx.params,
                 outer: &[],

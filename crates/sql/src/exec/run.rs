@@ -37,6 +37,60 @@ pub struct Executor<'a> {
     subqueries: Mutex<HashMap<usize, Arc<Vec<Row>>>>,
 }
 
+/// The most memory, in bytes (estimated by [`datum_bytes`]), one intermediate result of a
+/// statement may take: the executor materializes each operator's output, and a join's grows
+/// with the product of its inputs, so a client could otherwise exhaust the node's memory
+/// with one cross join (the fuzz tests did: 23 GB).
+pub const MAX_RESULT_BYTES: usize = 256 << 20;
+
+/// The estimated size of one row: the vector, its values and what they own.
+fn row_bytes(row: &[Datum]) -> usize {
+    std::mem::size_of::<Row>() + row.iter().map(datum_bytes).sum::<usize>()
+}
+
+/// The estimated size of a value and what it owns (strings, bytes, array items, JSON).
+pub fn datum_bytes(d: &Datum) -> usize {
+    std::mem::size_of::<Datum>()
+        + match d {
+            Datum::String(s) => s.len(),
+            Datum::Bytes(b) => b.len(),
+            Datum::Array(items) => items.iter().map(datum_bytes).sum(),
+            Datum::Json(j) => json_bytes(j),
+            _ => 0,
+        }
+}
+
+fn json_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value as V;
+    std::mem::size_of::<V>()
+        + match v {
+            V::String(s) => s.len(),
+            V::Array(a) => a.iter().map(json_bytes).sum(),
+            V::Object(o) => o.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
+            _ => 0,
+        }
+}
+
+/// Counts the size of a result as it is built, against [`MAX_RESULT_BYTES`].
+#[derive(Default)]
+struct ResultSize(usize);
+
+impl ResultSize {
+    fn add(&mut self, row: &[Datum]) -> Result<()> {
+        self.0 = self.0.saturating_add(row_bytes(row));
+        if self.0 > MAX_RESULT_BYTES {
+            return Err(SqlError::new(
+                errcode::OUT_OF_MEMORY,
+                format!(
+                    "memory budget exceeded: an intermediate result of the statement needs more \
+                     than {MAX_RESULT_BYTES} bytes"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl<'a> Executor<'a> {
     /// An executor.
     pub fn new(reader: Reader, params: &'a [Datum], env: &'a EvalEnv) -> Executor<'a> {
@@ -194,6 +248,7 @@ impl<'a> Executor<'a> {
             match plan {
                 Plan::Values { rows } => {
                     let mut out = Vec::with_capacity(rows.len());
+                    let mut size = ResultSize::default();
                     for r in rows {
                         let mut row = Vec::with_capacity(r.len());
                         for e in r {
@@ -204,6 +259,7 @@ impl<'a> Executor<'a> {
                             }
                             row.push(self.eval(e, outer, &[]).await?);
                         }
+                        size.add(&row)?;
                         out.push(row);
                     }
                     Ok(out)
@@ -258,11 +314,13 @@ impl<'a> Executor<'a> {
                         prepared.push(self.prepare(e, outer).await?);
                     }
                     let mut out = Vec::with_capacity(rows.len());
+                    let mut size = ResultSize::default();
                     for r in rows {
                         let mut row = Vec::with_capacity(prepared.len());
                         for e in &prepared {
                             row.push(self.eval_prepared(e, outer, &r).await?);
                         }
+                        size.add(&row)?;
                         out.push(row);
                     }
                     Ok(out)
@@ -377,9 +435,18 @@ impl<'a> Executor<'a> {
                     offset,
                 } => {
                     let rows = self.run(input, outer).await?;
-                    let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
-                        let Some(e) = e else { return Ok(None) };
-                        match self.eval_sync(e, outer, &[])? {
+                    // Through `eval`, which binds subqueries (`LIMIT (SELECT ...)`).
+                    let offset = match offset {
+                        Some(e) => Some(self.eval(e, outer, &[]).await?),
+                        None => None,
+                    };
+                    let limit = match limit {
+                        Some(e) => Some(self.eval(e, outer, &[]).await?),
+                        None => None,
+                    };
+                    let count = |v: Option<Datum>, what: &str| -> Result<Option<usize>> {
+                        let Some(v) = v else { return Ok(None) };
+                        match v {
                             Datum::Null => Ok(None),
                             Datum::Int(n) if n >= 0 => {
                                 Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
@@ -446,6 +513,7 @@ impl<'a> Executor<'a> {
             None => None,
         };
         let mut out = Vec::new();
+        let mut size = ResultSize::default();
         let mut right_matched = vec![false; r.len()];
         let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if equi.is_empty() {
             None
@@ -478,6 +546,7 @@ impl<'a> Executor<'a> {
                 if ok {
                     matched = true;
                     right_matched[i] = true;
+                    size.add(&row)?;
                     out.push(row);
                 }
             }

@@ -71,10 +71,21 @@ fn normalize_var(name: &str) -> String {
 }
 
 fn show_var(session: &Session, name: &str) -> Result<StatementResult> {
+    let in_transaction = session.in_transaction();
+    show_var_of(session.vars(), session.user(), Some(in_transaction), name)
+}
+
+/// `SHOW name` over session variables `vars`; `in_transaction` is `None` where it is not
+/// known (a `[SHOW ...]` data source).
+fn show_var_of(
+    vars: &std::collections::BTreeMap<String, String>,
+    user: &str,
+    in_transaction: Option<bool>,
+    name: &str,
+) -> Result<StatementResult> {
     let name = normalize_var(name);
     if name == "all" {
-        let rows = session
-            .vars()
+        let rows = vars
             .iter()
             .map(|(k, v)| vec![s(k.clone()), s(v.clone())])
             .collect();
@@ -83,17 +94,10 @@ fn show_var(session: &Session, name: &str) -> Result<StatementResult> {
             rows,
         ));
     }
-    let value = match name.as_str() {
-        "session_user" | "current_user" => Some(session.user().to_string()),
-        "transaction_status" => Some(
-            if session.in_transaction() {
-                "Open"
-            } else {
-                "NoTxn"
-            }
-            .to_string(),
-        ),
-        _ => session.var(&name).map(str::to_string),
+    let value = match (name.as_str(), in_transaction) {
+        ("session_user" | "current_user", _) => Some(user.to_string()),
+        ("transaction_status", Some(open)) => Some(if open { "Open" } else { "NoTxn" }.to_string()),
+        _ => vars.get(&name).cloned(),
     };
     let Some(value) = value else {
         return Err(SqlError::new(
@@ -184,6 +188,7 @@ pub async fn as_of_timestamp(
     let env = PlanEnv::default();
     let mut p = Planner::new(&env);
     let (x, _) = p.compile(e, &[], &mut None)?;
+    super::expr::no_subquery(&x, "AS OF SYSTEM TIME")?;
     let eval_env = super::expr::EvalEnv {
         now: chrono::DateTime::from_timestamp_nanos(now.wall),
         ..Default::default()
@@ -532,6 +537,7 @@ pub async fn set_cluster_setting(
             let env = PlanEnv::default();
             let mut p = Planner::new(&env);
             let (x, _) = p.compile(e, &[], &mut None)?;
+            super::expr::no_subquery(&x, "SET CLUSTER SETTING")?;
             let v = super::expr::eval(
                 &x,
                 &super::expr::EvalCtx {
@@ -657,7 +663,8 @@ pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult>
         | Show::ZoneConfiguration(_)
         | Show::ZoneConfigurations
         | Show::Ranges { .. } => crate::multiregion::show(ctx, show).await,
-        Show::Var { .. } => Err(SqlError::internal("SHOW variable reached the executor")),
+        // As a `[SHOW ...]` data source; the statement itself is answered by the session.
+        Show::Var { name } => show_var_of(ctx.vars, &ctx.user, None, name),
         other => Err(SqlError::unimplemented(format!(
             "{other} is not available yet"
         ))),
