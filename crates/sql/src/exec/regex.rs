@@ -1,11 +1,21 @@
 //! A small backtracking regular-expression matcher for the `~` operators (POSIX-style subset:
 //! literals, `.`, `^`, `$`, groups with `|`, `*`, `+`, `?`, bracket classes, `\` escapes),
 //! enough for what clients such as psql send (`'^(t)$'`, `'^pg_toast'`).
+//!
+//! The client chooses both the pattern and the text, so the matcher is bounded three ways:
+//! the lengths ([`MAX_TEXT`]), the steps of one match ([`MAX_STEPS`]; backtracking is
+//! exponential for patterns like `(a*)*b`), and the stack: it recurses once per character
+//! matched and the parser once per group, through [`crate::stack::grow`].
+
+use std::cell::Cell;
 
 use crate::error::{Result, SqlError};
 
-/// Longest text or pattern matched (the matcher recurses per character).
+/// Longest text or pattern matched.
 const MAX_TEXT: usize = 4096;
+
+/// Most steps (node visits) one match may take.
+const MAX_STEPS: usize = 1_000_000;
 
 #[derive(Debug, Clone)]
 enum Node {
@@ -31,6 +41,10 @@ fn invalid(why: &str) -> SqlError {
 
 impl Parser<'_> {
     fn alternation(&mut self) -> Result<Vec<Vec<Node>>> {
+        crate::stack::grow(|| self.alternation_here())
+    }
+
+    fn alternation_here(&mut self) -> Result<Vec<Vec<Node>>> {
         let mut alts = vec![self.sequence()?];
         while self.chars.peek() == Some(&'|') {
             self.chars.next();
@@ -132,48 +146,82 @@ impl Parser<'_> {
     }
 }
 
-fn match_seq(nodes: &[Node], s: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
-    let Some((first, rest)) = nodes.split_first() else {
-        return k(i);
-    };
-    match first {
-        Node::Char(c) => s.get(i) == Some(c) && match_seq(rest, s, i + 1, k),
-        Node::Any => i < s.len() && match_seq(rest, s, i + 1, k),
-        Node::Start => i == 0 && match_seq(rest, s, i, k),
-        Node::End => i == s.len() && match_seq(rest, s, i, k),
-        Node::Class(ranges, neg) => {
-            s.get(i)
-                .is_some_and(|c| ranges.iter().any(|(a, b)| a <= c && c <= b) != *neg)
-                && match_seq(rest, s, i + 1, k)
-        }
-        Node::Group(alts) => alts
-            .iter()
-            .any(|alt| match_seq(alt, s, i, &mut |j| match_seq(rest, s, j, k))),
-        Node::Repeat(node, min, max) => repeat(node, *min, *max, rest, s, i, 0, k),
-    }
+/// One match of a pattern against a text, counting its steps.
+struct Matcher<'a> {
+    s: &'a [char],
+    steps: Cell<usize>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn repeat(
-    node: &Node,
-    min: usize,
-    max: usize,
-    rest: &[Node],
-    s: &[char],
-    i: usize,
-    count: usize,
-    k: &mut dyn FnMut(usize) -> bool,
-) -> bool {
-    if count < max {
-        let one = std::slice::from_ref(node);
-        let matched = match_seq(one, s, i, &mut |j| {
-            j > i && repeat(node, min, max, rest, s, j, count + 1, k)
-        });
-        if matched {
-            return true;
+impl Matcher<'_> {
+    /// Whether `nodes` match at `i` and the continuation `k` accepts where they end; `None`
+    /// once the match has taken [`MAX_STEPS`].
+    fn seq(
+        &self,
+        nodes: &[Node],
+        i: usize,
+        k: &mut dyn FnMut(usize) -> Option<bool>,
+    ) -> Option<bool> {
+        let steps = self.steps.get() + 1;
+        if steps > MAX_STEPS {
+            return None;
+        }
+        self.steps.set(steps);
+        crate::stack::grow(|| self.seq_here(nodes, i, k))
+    }
+
+    fn seq_here(
+        &self,
+        nodes: &[Node],
+        i: usize,
+        k: &mut dyn FnMut(usize) -> Option<bool>,
+    ) -> Option<bool> {
+        let s = self.s;
+        let Some((first, rest)) = nodes.split_first() else {
+            return k(i);
+        };
+        match first {
+            Node::Char(c) => Some(s.get(i) == Some(c) && self.seq(rest, i + 1, k)?),
+            Node::Any => Some(i < s.len() && self.seq(rest, i + 1, k)?),
+            Node::Start => Some(i == 0 && self.seq(rest, i, k)?),
+            Node::End => Some(i == s.len() && self.seq(rest, i, k)?),
+            Node::Class(ranges, neg) => {
+                let hit = s
+                    .get(i)
+                    .is_some_and(|c| ranges.iter().any(|(a, b)| a <= c && c <= b) != *neg);
+                Some(hit && self.seq(rest, i + 1, k)?)
+            }
+            Node::Group(alts) => {
+                for alt in alts {
+                    if self.seq(alt, i, &mut |j| self.seq(rest, j, k))? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+            Node::Repeat(node, min, max) => self.repeat(node, (*min, *max), rest, i, 0, k),
         }
     }
-    count >= min && match_seq(rest, s, i, k)
+
+    fn repeat(
+        &self,
+        node: &Node,
+        (min, max): (usize, usize),
+        rest: &[Node],
+        i: usize,
+        count: usize,
+        k: &mut dyn FnMut(usize) -> Option<bool>,
+    ) -> Option<bool> {
+        if count < max {
+            let one = std::slice::from_ref(node);
+            let matched = self.seq(one, i, &mut |j| {
+                Some(j > i && self.repeat(node, (min, max), rest, j, count + 1, k)?)
+            })?;
+            if matched {
+                return Some(true);
+            }
+        }
+        Some(count >= min && self.seq(rest, i, k)?)
+    }
 }
 
 /// Whether `pattern` matches anywhere in `text` (case-insensitively when asked).
@@ -195,7 +243,18 @@ pub fn is_match(pattern: &str, text: &str, case_insensitive: bool) -> Result<boo
     }
     let s: Vec<char> = text.chars().collect();
     let root = [Node::Group(alts)];
-    Ok((0..=s.len()).any(|start| match_seq(&root, &s, start, &mut |_| true)))
+    let m = Matcher {
+        s: &s,
+        steps: Cell::new(0),
+    };
+    for start in 0..=s.len() {
+        match m.seq(&root, start, &mut |_| Some(true)) {
+            Some(true) => return Ok(true),
+            Some(false) => {}
+            None => return Err(invalid("too complex to match")),
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -212,5 +271,16 @@ mod tests {
         assert!(is_match("^(foo|bar)$", "bar", false).unwrap());
         assert!(is_match("AB", "xab", true).unwrap());
         assert!(is_match("^.*$", "", false).unwrap());
+    }
+
+    #[test]
+    fn long_texts_and_backtracking_are_bounded() {
+        let text = "a".repeat(4000);
+        assert!(is_match("^a*a*a*$", &text, false).unwrap());
+        assert!(is_match("^(a|b)*$", &text, false).unwrap());
+        let e = is_match("^(a*)*b$", &text, false).unwrap_err();
+        assert!(e.message().contains("too complex"), "{e}");
+        let nested = format!("{}a{}", "(".repeat(2000), ")".repeat(2000));
+        assert!(is_match(&nested, "a", false).unwrap());
     }
 }
