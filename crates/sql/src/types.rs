@@ -1648,6 +1648,66 @@ mod tests {
     }
 
     #[test]
+    fn zone_offsets() {
+        let utc = |s: &str| parse_datum(s, &Type::TimestampTz).map(|d| d.to_string());
+        assert_eq!(
+            utc("2020-01-01 10:00:00+05:30").unwrap(),
+            "2020-01-01 04:30:00+00"
+        );
+        assert_eq!(
+            utc("2020-01-01 10:00:00+0530").unwrap(),
+            "2020-01-01 04:30:00+00"
+        );
+        assert_eq!(
+            utc("2020-01-01 10:00:00-08").unwrap(),
+            "2020-01-01 18:00:00+00"
+        );
+        assert_eq!(
+            utc("2020-01-01T10:00:00Z").unwrap(),
+            "2020-01-01 10:00:00+00"
+        );
+        assert_eq!(
+            utc("2020-01-01 10:00:00 utc").unwrap(),
+            "2020-01-01 10:00:00+00"
+        );
+        // Multi-byte characters where digits belong used to slice inside a character.
+        for bad in [
+            "2020-01-01 10:00:00+1é1",
+            "2020-01-01 10:00:00+é",
+            "2020-01-01 10:00:00+1:é",
+            "2020-01-01 10:00:00é",
+            "2020-01-01 10:00:00+99",
+            "2020-01-01 10:00:00-2147483648",
+            "2020-01-01 10:00:00+9999999999",
+            "é",
+            "2020-01-01é",
+        ] {
+            let e = parse_datum(bad, &Type::TimestampTz).unwrap_err();
+            assert_eq!(e.code(), errcode::INVALID_DATETIME_FORMAT, "{bad}");
+        }
+        let first = format!("{} 00:00:00+10", NaiveDate::MIN.format("%Y-%m-%d"));
+        let e = parse_datum(&first, &Type::TimestampTz).unwrap_err();
+        assert_eq!(e.code(), errcode::DATETIME_FIELD_OVERFLOW, "{first}");
+    }
+
+    #[test]
+    fn intervals_at_the_limits() {
+        for s in [
+            "-9223372036854775808 days",
+            "9223372036854775807 years",
+            "00:00:-1e30",
+            "--9223372036854775808:00",
+            "1.5é",
+            "1é",
+        ] {
+            // Parsed or refused, never a panic; whatever parses also prints.
+            if let Some(i) = parse_interval(s) {
+                let _ = i.to_string();
+            }
+        }
+    }
+
+    #[test]
     fn parse_errors_name_the_type() {
         let e = parse_datum("abc", &Type::Int8).unwrap_err();
         assert_eq!(e.code(), errcode::INVALID_TEXT_REPRESENTATION);

@@ -73,6 +73,7 @@ const SETUP: &[&str] = &[
 ];
 
 /// Columns of the fuzz table.
+#[rustfmt::skip]
 const COLUMNS: &[&str] = &[
     "a", "b", "c", "d", "s", "ts", "i", "j", "by", "dt", "bo", "arr", "u", "v", "t.a", "x",
 ];
@@ -200,318 +201,57 @@ const LITERALS: &[&str] = &[
 ];
 
 /// Types for casts.
+#[rustfmt::skip]
 const TYPES: &[&str] = &[
-    "INT",
-    "INT2",
-    "INT4",
-    "INT8",
-    "FLOAT4",
-    "FLOAT8",
-    "REAL",
-    "DECIMAL",
-    "DECIMAL(5,2)",
-    "DECIMAL(2,5)",
-    "DECIMAL(1000,0)",
-    "DECIMAL(0)",
-    "NUMERIC(4294967295, 4294967295)",
-    "STRING",
-    "TEXT",
-    "VARCHAR(1)",
-    "VARCHAR(0)",
-    "CHAR",
-    "CHAR(4294967296)",
-    "BYTES",
-    "BYTEA",
-    "UUID",
-    "DATE",
-    "TIMESTAMP",
-    "TIMESTAMPTZ",
-    "TIMESTAMP(9)",
-    "INTERVAL",
-    "JSONB",
-    "JSON",
-    "OID",
-    "REGCLASS",
-    "REGTYPE",
-    "BOOL",
-    "INT[]",
-    "STRING[]",
-    "DECIMAL[]",
-    "TIMESTAMPTZ[]",
-    "INT[][]",
-    "BIT(3)",
-    "\"char\"",
-    "nosuchtype",
+    "INT", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8", "REAL", "DECIMAL", "DECIMAL(5,2)",
+    "DECIMAL(2,5)", "DECIMAL(1000,0)", "DECIMAL(0)", "NUMERIC(4294967295, 4294967295)", "STRING",
+    "TEXT", "VARCHAR(1)", "VARCHAR(0)", "CHAR", "CHAR(4294967296)", "BYTES", "BYTEA", "UUID",
+    "DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP(9)", "INTERVAL", "JSONB", "JSON", "OID",
+    "REGCLASS", "REGTYPE", "BOOL", "INT[]", "STRING[]", "DECIMAL[]", "TIMESTAMPTZ[]", "INT[][]",
+    "BIT(3)", "\"char\"", "nosuchtype",
 ];
 
 /// Scalar functions, aggregates and table functions.
+#[rustfmt::skip]
 const FUNCTIONS: &[&str] = &[
-    "abs",
-    "acos",
-    "age",
-    "array_append",
-    "array_cat",
-    "array_length",
-    "array_lower",
-    "array_position",
-    "array_prepend",
-    "array_remove",
-    "array_to_string",
-    "array_upper",
-    "ascii",
-    "asin",
-    "atan",
-    "avg",
-    "bit_length",
-    "bool_and",
-    "bool_or",
-    "btrim",
-    "cardinality",
-    "cbrt",
-    "ceil",
-    "char_length",
-    "chr",
-    "coalesce",
-    "concat",
-    "concat_ws",
-    "cos",
-    "count",
-    "crdb_internal.locality_value",
-    "current_database",
-    "current_setting",
-    "date_part",
-    "date_trunc",
-    "default_to_database_primary_region",
-    "degrees",
-    "encode",
-    "every",
-    "exp",
-    "extract",
-    "floor",
-    "format_type",
-    "gateway_region",
-    "gen_random_uuid",
-    "generate_series",
-    "greatest",
-    "ifnull",
-    "initcap",
-    "int8",
-    "json_agg",
-    "json_build_array",
-    "json_build_object",
-    "json_typeof",
-    "jsonb_pretty",
-    "jsonb_set",
-    "least",
-    "left",
-    "length",
-    "ln",
-    "log",
-    "lower",
-    "lpad",
-    "ltrim",
-    "max",
-    "md5",
-    "min",
-    "mod",
-    "now",
-    "nullif",
-    "octet_length",
-    "overlay",
-    "pg_get_constraintdef",
-    "pg_get_indexdef",
-    "pg_size_pretty",
-    "pg_typeof",
-    "pi",
-    "position",
-    "pow",
-    "power",
-    "quote_ident",
-    "quote_literal",
-    "radians",
-    "random",
-    "random_int",
-    "regexp_replace",
-    "repeat",
-    "replace",
-    "reverse",
-    "right",
-    "round",
-    "rpad",
-    "rtrim",
-    "sign",
-    "sin",
-    "split_part",
-    "sqrt",
-    "stddev",
-    "string_agg",
-    "string_to_array",
-    "strpos",
-    "substr",
-    "substring",
-    "sum",
-    "tan",
-    "to_char",
-    "to_hex",
-    "to_json",
-    "to_jsonb",
-    "to_timestamp",
-    "translate",
-    "trim",
-    "trunc",
-    "unique_rowid",
-    "unnest",
-    "upper",
-    "variance",
-    "version",
+    "abs", "acos", "age", "array_append", "array_cat", "array_length", "array_lower",
+    "array_position", "array_prepend", "array_remove", "array_to_string", "array_upper", "ascii",
+    "asin", "atan", "avg", "bit_length", "bool_and", "bool_or", "btrim", "cardinality", "cbrt",
+    "ceil", "char_length", "chr", "coalesce", "concat", "concat_ws", "cos", "count",
+    "crdb_internal.locality_value", "current_database", "current_setting", "date_part",
+    "date_trunc", "default_to_database_primary_region", "degrees", "encode", "every", "exp",
+    "extract", "floor", "format_type", "gateway_region", "gen_random_uuid", "generate_series",
+    "greatest", "ifnull", "initcap", "int8", "json_agg", "json_build_array", "json_build_object",
+    "json_typeof", "jsonb_pretty", "jsonb_set", "least", "left", "length", "ln", "log", "lower",
+    "lpad", "ltrim", "max", "md5", "min", "mod", "now", "nullif", "octet_length", "overlay",
+    "pg_get_constraintdef", "pg_get_indexdef", "pg_size_pretty", "pg_typeof", "pi", "position",
+    "pow", "power", "quote_ident", "quote_literal", "radians", "random", "random_int",
+    "regexp_replace", "repeat", "replace", "reverse", "right", "round", "rpad", "rtrim", "sign",
+    "sin", "split_part", "sqrt", "stddev", "string_agg", "string_to_array", "strpos", "substr",
+    "substring", "sum", "tan", "to_char", "to_hex", "to_json", "to_jsonb", "to_timestamp",
+    "translate", "trim", "trunc", "unique_rowid", "unnest", "upper", "variance", "version",
 ];
 
 /// Binary operators.
+#[rustfmt::skip]
 const OPERATORS: &[&str] = &[
-    "+",
-    "-",
-    "*",
-    "/",
-    "//",
-    "%",
-    "^",
-    "||",
-    "&",
-    "|",
-    "#",
-    "<<",
-    ">>",
-    "->",
-    "->>",
-    "@>",
-    "<@",
-    "?",
-    "=",
-    "<>",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "AND",
-    "OR",
-    "LIKE",
-    "ILIKE",
-    "NOT LIKE",
-    "SIMILAR TO",
-    "~",
-    "~*",
-    "!~",
-    "IS DISTINCT FROM",
-    "IS NOT DISTINCT FROM",
-    "COLLATE",
+    "+", "-", "*", "/", "//", "%", "^", "||", "&", "|", "#", "<<", ">>", "->", "->>", "@>", "<@",
+    "?", "=", "<>", "!=", "<", "<=", ">", ">=", "AND", "OR", "LIKE", "ILIKE", "NOT LIKE",
+    "SIMILAR TO", "~", "~*", "!~", "IS DISTINCT FROM", "IS NOT DISTINCT FROM", "COLLATE",
 ];
 
 /// Tokens inserted by mutations.
+#[rustfmt::skip]
 const VOCABULARY: &[&str] = &[
-    "SELECT",
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "BY",
-    "HAVING",
-    "ORDER",
-    "LIMIT",
-    "OFFSET",
-    "UNION",
-    "ALL",
-    "DISTINCT",
-    "INSERT",
-    "INTO",
-    "VALUES",
-    "UPSERT",
-    "UPDATE",
-    "SET",
-    "DELETE",
-    "RETURNING",
-    "ON",
-    "CONFLICT",
-    "DO",
-    "NOTHING",
-    "JOIN",
-    "LEFT",
-    "CROSS",
-    "AS",
-    "OF",
-    "SYSTEM",
-    "TIME",
-    "CREATE",
-    "TABLE",
-    "INDEX",
-    "DROP",
-    "ALTER",
-    "ADD",
-    "COLUMN",
-    "PRIMARY",
-    "KEY",
-    "REFERENCES",
-    "DEFAULT",
-    "CHECK",
-    "UNIQUE",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-    "SAVEPOINT",
-    "SHOW",
-    "EXPLAIN",
-    "CASE",
-    "WHEN",
-    "THEN",
-    "ELSE",
-    "END",
-    "CAST",
-    "IN",
-    "EXISTS",
-    "BETWEEN",
-    "IS",
-    "NOT",
-    "NULL",
-    "ANY",
-    "ALL",
-    "ARRAY",
-    "INTERVAL",
-    "TIMESTAMP",
-    "WITH",
-    "RECURSIVE",
-    "LATERAL",
-    "(",
-    ")",
-    "((",
-    "))",
-    "[",
-    "]",
-    ",",
-    ";",
-    "'",
-    "\"",
-    "$1",
-    "::",
-    ".",
-    "*",
-    "+",
-    "-",
-    "/",
-    "=",
-    "<",
-    ">",
-    "||",
-    "->",
-    "@>",
-    "?",
-    "$$",
-    "E'",
-    "\\",
-    "--",
-    "/*",
-    "*/",
-    "é",
-    "😀",
-    "\u{0}",
+    "SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "ORDER", "LIMIT", "OFFSET", "UNION", "ALL",
+    "DISTINCT", "INSERT", "INTO", "VALUES", "UPSERT", "UPDATE", "SET", "DELETE", "RETURNING", "ON",
+    "CONFLICT", "DO", "NOTHING", "JOIN", "LEFT", "CROSS", "AS", "OF", "SYSTEM", "TIME", "CREATE",
+    "TABLE", "INDEX", "DROP", "ALTER", "ADD", "COLUMN", "PRIMARY", "KEY", "REFERENCES", "DEFAULT",
+    "CHECK", "UNIQUE", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "SHOW", "EXPLAIN", "CASE",
+    "WHEN", "THEN", "ELSE", "END", "CAST", "IN", "EXISTS", "BETWEEN", "IS", "NOT", "NULL", "ANY",
+    "ALL", "ARRAY", "INTERVAL", "TIMESTAMP", "WITH", "RECURSIVE", "LATERAL", "(", ")", "((", "))",
+    "[", "]", ",", ";", "'", "\"", "$1", "::", ".", "*", "+", "-", "/", "=", "<", ">", "||", "->",
+    "@>", "?", "$$", "E'", "\\", "--", "/*", "*/", "é", "😀", "\u{0}",
 ];
 
 /// How the statement is sent.
@@ -543,8 +283,20 @@ struct Tally {
     ok: usize,
     /// Errors by SQLSTATE.
     codes: BTreeMap<String, usize>,
-    /// Failures: XX000, errors without SQLSTATE, hangs, lost connections.
+    /// Failures: XX000, errors without SQLSTATE, lost connections.
     failures: Vec<Failure>,
+    /// Statements that took longer than [`STATEMENT_TIMEOUT`]. Reported, not failures:
+    /// fuzzed SQL can ask for a lot of work (a cross join of catalog tables), and statements
+    /// cannot be cancelled yet.
+    slow: Vec<Failure>,
+}
+
+/// What went wrong with a statement, beyond an error.
+enum Trouble {
+    /// No answer within [`STATEMENT_TIMEOUT`].
+    Slow(String),
+    /// A failure of the test.
+    Failure(String),
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -948,7 +700,7 @@ fn deep(rng: &mut StdRng) -> String {
         .choose(rng)
         .unwrap_or(&10);
     let item = |i: usize| if i.is_multiple_of(2) { "1" } else { "a" };
-    match rng.random_range(0..19) {
+    match rng.random_range(0..20) {
         0 => format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n)),
         1 => format!("SELECT 1{}", " + 1".repeat(n)),
         2 => format!("SELECT * FROM t WHERE a = 1{}", " OR a = 2".repeat(n)),
@@ -974,6 +726,7 @@ fn deep(rng: &mut StdRng) -> String {
         15 => format!("SELECT a FROM t{}", " UNION SELECT a + 1 FROM t".repeat(n)),
         16 => format!("SELECT NULL::INT{}", "[]".repeat(n)),
         17 => format!("SELECT arr{} FROM t", "[1]".repeat(n)),
+        18 => format!("SELECT 1{}", ", 'é'".repeat(n)),
         // Many rows, but not so many that the insert itself takes longer than the timeout.
         _ => format!(
             "INSERT INTO t (a) VALUES {} ON CONFLICT DO NOTHING",
@@ -1120,7 +873,7 @@ async fn send(
     sql: &str,
     protocol: Protocol,
     tally: &mut Tally,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Trouble> {
     let run = async {
         match protocol {
             Protocol::Simple => client.simple_query(sql).await.map(|_| ()),
@@ -1159,7 +912,11 @@ async fn send(
     };
     let result = match tokio::time::timeout(STATEMENT_TIMEOUT, run).await {
         Ok(r) => r,
-        Err(_) => return Err(format!("no answer within {STATEMENT_TIMEOUT:?}")),
+        Err(_) => {
+            return Err(Trouble::Slow(format!(
+                "no answer within {STATEMENT_TIMEOUT:?}"
+            )));
+        }
     };
     let e = match result {
         Ok(()) => return Ok(None),
@@ -1170,7 +927,7 @@ async fn send(
             let code = db.code().code().to_string();
             if code == "XX000" {
                 let panicked = db.hint().is_some_and(|h| h.contains("panicked"));
-                return Err(format!(
+                return Err(Trouble::Failure(format!(
                     "{} XX000: {}",
                     if panicked {
                         "panic,"
@@ -1178,15 +935,20 @@ async fn send(
                         "internal error,"
                     },
                     db.message()
-                ));
+                )));
             }
             if code.len() != 5 {
-                return Err(format!("malformed SQLSTATE {code:?}: {}", db.message()));
+                return Err(Trouble::Failure(format!(
+                    "malformed SQLSTATE {code:?}: {}",
+                    db.message()
+                )));
             }
             *tally.codes.entry(code.clone()).or_default() += 1;
             Ok(Some(code))
         }
-        None if e.is_closed() || client.is_closed() => Err(format!("connection lost: {e}")),
+        None if e.is_closed() || client.is_closed() => {
+            Err(Trouble::Failure(format!("connection lost: {e}")))
+        }
         // Client-side: a value tokio-postgres would not encode, a wrong parameter count.
         None => {
             *tally.codes.entry("client".into()).or_default() += 1;
@@ -1277,7 +1039,23 @@ async fn statements_over_the_wire_never_panic() {
                     tokio::time::timeout(STATEMENT_TIMEOUT, client.simple_query("ROLLBACK")).await;
             }
             Ok(Some(_)) => {}
-            Err(what) => {
+            Err(Trouble::Slow(what)) => {
+                eprintln!(
+                    "fuzz: slow ({protocol:?}): {what}\n  {}",
+                    shorten(&sql, 300)
+                );
+                tally.slow.push(Failure {
+                    what: format!("{protocol:?}: {what}"),
+                    sql: shorten(&sql, 2_000),
+                });
+                // The connection is still busy with it.
+                if let Err(e) = healthy(&addr).await {
+                    panic!("node stopped serving after {}: {e}", shorten(&sql, 2_000));
+                }
+                client = setup(&addr).await.expect("reconnect");
+                continue;
+            }
+            Err(Trouble::Failure(what)) => {
                 eprintln!(
                     "fuzz failure ({protocol:?}): {what}\n  {}",
                     shorten(&sql, 300)
@@ -1307,12 +1085,16 @@ async fn statements_over_the_wire_never_panic() {
     }
     healthy(&addr).await.expect("node serving at the end");
     eprintln!(
-        "fuzz: {} statements in {:.1?} (seed {seed}): {} ok, errors by SQLSTATE {:?}",
+        "fuzz: {} statements in {:.1?} (seed {seed}): {} ok, {} slow, errors by SQLSTATE {:?}",
         tally.sent,
         started.elapsed(),
         tally.ok,
+        tally.slow.len(),
         tally.codes
     );
+    for s in &tally.slow {
+        eprintln!("fuzz: slow: {}\n  {}", s.what, s.sql);
+    }
     cluster.shutdown().await;
     assert!(
         tally.failures.is_empty(),
