@@ -121,6 +121,8 @@ codes! {
     /// An expression or query nested too deeply to evaluate (PostgreSQL's "stack depth limit
     /// exceeded").
     STATEMENT_TOO_COMPLEX = "54001";
+    /// More columns than a result or table may have.
+    TOO_MANY_COLUMNS = "54011";
     /// A statement needed more memory than its budget (CockroachDB's "memory budget
     /// exceeded").
     OUT_OF_MEMORY = "53200";

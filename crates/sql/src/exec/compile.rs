@@ -140,6 +140,22 @@ fn rename_scope(cols: &mut [ScopeCol], alias: &ast::TableAlias) {
     }
 }
 
+/// PostgreSQL's limit on the entries of a target list (a select list, a VALUES row,
+/// RETURNING). The wire protocol counts a row's columns in an `i16`, so some limit is
+/// needed; past 32,767 the RowDescription would be garbage.
+pub const MAX_TARGET_LIST: usize = 1664;
+
+/// Refuses a target list longer than [`MAX_TARGET_LIST`] (54011).
+pub fn check_target_list(n: usize) -> Result<()> {
+    if n > MAX_TARGET_LIST {
+        return Err(SqlError::new(
+            errcode::TOO_MANY_COLUMNS,
+            format!("target lists can have at most {MAX_TARGET_LIST} entries"),
+        ));
+    }
+    Ok(())
+}
+
 /// The output name PostgreSQL gives an unaliased select item.
 fn derived_name(e: &ast::Expr) -> String {
     crate::stack::grow(|| derived_name_here(e))
@@ -659,6 +675,7 @@ impl<'a> Planner<'a> {
         let mut rows = Vec::new();
         let mut types: Vec<Type> = Vec::new();
         let width = v.rows.first().map_or(0, |r| r.content.len());
+        check_target_list(width)?;
         for row in &v.rows {
             if row.content.len() != width {
                 return Err(SqlError::syntax(format!(
@@ -896,6 +913,7 @@ impl<'a> Planner<'a> {
                 pred: h,
             };
         }
+        check_target_list(exprs.len())?;
         plan = Plan::Project {
             input: Box::new(plan),
             exprs,

@@ -325,12 +325,28 @@ fn fk_action(a: Option<ast::ReferentialAction>) -> FkAction {
     }
 }
 
+/// PostgreSQL's limit on the columns of a table, below [`super::compile::MAX_TARGET_LIST`] so
+/// that `SELECT *` of a table always fits in a result.
+pub const MAX_TABLE_COLUMNS: usize = 1600;
+
+/// Refuses a table of more than [`MAX_TABLE_COLUMNS`] columns (54011).
+fn check_table_width(n: usize) -> Result<()> {
+    if n > MAX_TABLE_COLUMNS {
+        return Err(SqlError::new(
+            errcode::TOO_MANY_COLUMNS,
+            format!("tables can have at most {MAX_TABLE_COLUMNS} columns"),
+        ));
+    }
+    Ok(())
+}
+
 /// `CREATE TABLE`.
 pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<StatementResult> {
     let t = &ct.table;
     if t.query.is_some() {
         return Err(SqlError::unimplemented("CREATE TABLE ... AS"));
     }
+    check_table_width(t.columns.len())?;
     let tn = ctx.table_name(&object_parts(&t.name)).await?;
     if ctx
         .server
@@ -1085,6 +1101,7 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 if_not_exists,
                 ..
             } => {
+                check_table_width(desc.columns.len() + 1)?;
                 let mut planner = Planner::new(&env);
                 let (col, extras) =
                     column_from_def(ctx, &mut planner, column_def, desc.next_column_id).await?;

@@ -563,6 +563,7 @@ fn returning(
     scope: &[ScopeCol],
 ) -> Result<Option<(Vec<Expr>, Vec<Column>)>> {
     let Some(items) = items else { return Ok(None) };
+    super::compile::check_target_list(items.len())?;
     let mut exprs = Vec::new();
     let mut cols = Vec::new();
     for item in items {
