@@ -862,6 +862,40 @@ pub fn order_replicas(
     ranked.into_iter().map(|(_, _, n)| n).collect()
 }
 
+/// Whether a failed call may have reached its target: not when the connection could not be
+/// made, no address was known, or a transport rule dropped it before it left.
+fn maybe_delivered(e: &rpc::RpcError) -> bool {
+    match e {
+        rpc::RpcError::Unreachable { reason, .. } => {
+            !(reason.contains("connect") || reason.contains("no known address"))
+        }
+        rpc::RpcError::Dropped => false,
+        _ => e.is_retryable(),
+    }
+}
+
+/// A request's kind, for logs.
+fn request_name(r: &Request) -> &'static str {
+    match r {
+        Request::Get { .. } => "Get",
+        Request::Scan { .. } => "Scan",
+        Request::Put { .. } => "Put",
+        Request::ConditionalPut { .. } => "ConditionalPut",
+        Request::Delete { .. } => "Delete",
+        Request::DeleteRange { .. } => "DeleteRange",
+        Request::Increment { .. } => "Increment",
+        Request::HeartbeatTxn { .. } => "HeartbeatTxn",
+        Request::EndTxn { .. } => "EndTxn",
+        Request::CommitOnePhase { .. } => "CommitOnePhase",
+        Request::PushTxn { .. } => "PushTxn",
+        Request::ResolveIntent { .. } => "ResolveIntent",
+        Request::ResolveIntentRange { .. } => "ResolveIntentRange",
+        Request::Refresh { .. } => "Refresh",
+        Request::Export { .. } => "Export",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -900,39 +934,5 @@ mod tests {
             order_replicas(&reps, Routing::Nearest, Some(NodeId(2)), &from, locs),
             vec![NodeId(3), NodeId(1), NodeId(2)]
         );
-    }
-}
-
-/// Whether a failed call may have reached its target: not when the connection could not be
-/// made, no address was known, or a transport rule dropped it before it left.
-fn maybe_delivered(e: &rpc::RpcError) -> bool {
-    match e {
-        rpc::RpcError::Unreachable { reason, .. } => {
-            !(reason.contains("connect") || reason.contains("no known address"))
-        }
-        rpc::RpcError::Dropped => false,
-        _ => e.is_retryable(),
-    }
-}
-
-/// A request's kind, for logs.
-fn request_name(r: &Request) -> &'static str {
-    match r {
-        Request::Get { .. } => "Get",
-        Request::Scan { .. } => "Scan",
-        Request::Put { .. } => "Put",
-        Request::ConditionalPut { .. } => "ConditionalPut",
-        Request::Delete { .. } => "Delete",
-        Request::DeleteRange { .. } => "DeleteRange",
-        Request::Increment { .. } => "Increment",
-        Request::HeartbeatTxn { .. } => "HeartbeatTxn",
-        Request::EndTxn { .. } => "EndTxn",
-        Request::CommitOnePhase { .. } => "CommitOnePhase",
-        Request::PushTxn { .. } => "PushTxn",
-        Request::ResolveIntent { .. } => "ResolveIntent",
-        Request::ResolveIntentRange { .. } => "ResolveIntentRange",
-        Request::Refresh { .. } => "Refresh",
-        Request::Export { .. } => "Export",
-        _ => "other",
     }
 }

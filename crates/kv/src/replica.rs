@@ -472,7 +472,7 @@ impl Replica {
         let desc = self.descriptor().ok_or(KvError::RangeNotFound {
             range_id: self.range_id,
         })?;
-        let _latch = self.latches.acquire(latches_for(&desc, &ba)).await;
+        let _latch = self.latches.acquire(latches_for(&desc, ba)).await;
         let ts = match read_ts(&ba.header) {
             ts if ts.is_zero() => self.clock.now(),
             ts => ts,

@@ -414,7 +414,7 @@ impl RaftGroup {
             // A leader that is its own quorum needs no one's promise.
             return Some(tokio::time::Instant::now() + self.inner.lease);
         }
-        let acked = m.last_quorum_acked.as_ref()?.clone().into_inner();
+        let acked = (*m.last_quorum_acked.as_ref()?).into_inner();
         // openraft's instants convert to nothing: measure the time left on its clock.
         let here = tokio::time::Instant::now();
         let now = <openraft::alias::InstantOf<TypeConfig> as openraft::Instant>::now();

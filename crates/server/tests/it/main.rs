@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! server's integration tests: one binary, one module per topic. Shared helpers live here.
 
 mod backup_sql;

@@ -140,6 +140,32 @@ fn rename_scope(cols: &mut [ScopeCol], alias: &ast::TableAlias) {
     }
 }
 
+/// `plan` with its untyped columns (string literals, NULL) cast to the types of `target`:
+/// in `SELECT 1 UNION SELECT '2'` the `'2'` is an INT, as the result column says.
+fn cast_unknown(plan: Plan, cols: &[ScopeCol], target: &[ScopeCol]) -> Plan {
+    let casts = cols
+        .iter()
+        .zip(target)
+        .any(|(c, t)| c.ty == Type::Unknown && t.ty != Type::Unknown);
+    if !casts {
+        return plan;
+    }
+    let exprs = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match target.get(i) {
+            Some(t) if c.ty == Type::Unknown && t.ty != Type::Unknown => {
+                Expr::Cast(Box::new(Expr::Col(i)), t.ty.clone())
+            }
+            _ => Expr::Col(i),
+        })
+        .collect();
+    Plan::Project {
+        input: Box::new(plan),
+        exprs,
+    }
+}
+
 /// PostgreSQL's limit on the entries of a target list (a select list, a VALUES row,
 /// RETURNING). The wire protocol counts a row's columns in an `i16`, so some limit is
 /// needed; past 32,767 the RowDescription would be garbage.
@@ -632,7 +658,7 @@ impl<'a> Planner<'a> {
                 for (c, r) in cols.iter_mut().zip(&rc) {
                     if c.ty == Type::Unknown {
                         c.ty = r.ty.clone();
-                    } else if !comparable(&c.ty, &r.ty) {
+                    } else if r.ty != Type::Unknown && !comparable(&c.ty, &r.ty) {
                         let name = match kind {
                             SetOpKind::Union => "UNION",
                             SetOpKind::Intersect => "INTERSECT",
@@ -651,8 +677,8 @@ impl<'a> Planner<'a> {
                     Plan::SetOp {
                         op: kind,
                         all,
-                        left: Box::new(lp),
-                        right: Box::new(rp),
+                        left: Box::new(cast_unknown(lp, &lc, &cols)),
+                        right: Box::new(cast_unknown(rp, &rc, &cols)),
                     },
                     cols,
                 ))

@@ -92,7 +92,15 @@ where
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                // Statements run under catch_unwind (conn.rs); a panic outside one (in
+                // encoding, say) ends only its own connection's task.
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    tracing::error!("a SQL connection task panicked: {e}");
+                }
+            }
         }
     }
     drop(listener);

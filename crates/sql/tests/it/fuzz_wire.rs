@@ -949,6 +949,12 @@ async fn send(
         None if e.is_closed() || client.is_closed() => {
             Err(Trouble::Failure(format!("connection lost: {e}")))
         }
+        // What tokio-postgres could not read is a server bug (a garbled message).
+        None if e.to_string().contains("error parsing response")
+            || e.to_string().contains("unexpected message") =>
+        {
+            Err(Trouble::Failure(format!("protocol: {e}")))
+        }
         // Client-side: a value tokio-postgres would not encode, a wrong parameter count.
         None => {
             *tally.codes.entry("client".into()).or_default() += 1;
