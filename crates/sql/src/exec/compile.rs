@@ -140,6 +140,22 @@ fn rename_scope(cols: &mut [ScopeCol], alias: &ast::TableAlias) {
     }
 }
 
+/// The type of a CASE after one more result of type `rt`: the first known type, which every
+/// other result must be comparable with.
+fn case_type(so_far: Type, rt: &Type) -> Result<Type> {
+    if so_far == Type::Unknown {
+        return Ok(rt.clone());
+    }
+    if *rt != Type::Unknown && !comparable(&so_far, rt) {
+        return Err(SqlError::datatype_mismatch(format!(
+            "incompatible value type: expected {}, found {}",
+            so_far.error_name(),
+            rt.error_name()
+        )));
+    }
+    Ok(so_far)
+}
+
 /// `plan` with its untyped columns (string literals, NULL) cast to the types of `target`:
 /// in `SELECT 1 UNION SELECT '2'` the `'2'` is an INT, as the result column says.
 fn cast_unknown(plan: Plan, cols: &[ScopeCol], target: &[ScopeCol]) -> Plan {
@@ -1952,24 +1968,16 @@ impl<'a> Planner<'a> {
                         None => self.compile_bool(&w.condition, scope, agg, "CASE WHEN")?,
                     };
                     let (r, rt) = self.compile(&w.result, scope, agg)?;
-                    if result_ty == Type::Unknown {
-                        result_ty = rt.clone();
-                    } else if rt != Type::Unknown && !comparable(&result_ty, &rt) {
-                        return Err(SqlError::datatype_mismatch(format!(
-                            "incompatible value type: expected {}, found {}",
-                            result_ty.error_name(),
-                            rt.error_name()
-                        )));
-                    }
+                    result_ty = case_type(result_ty, &rt)?;
                     whens.push(cond);
                     results.push((r, rt));
                 }
                 let else_ = match else_result {
                     Some(x) => {
                         let (r, rt) = self.compile(x, scope, agg)?;
-                        if result_ty == Type::Unknown {
-                            result_ty = rt.clone();
-                        }
+                        // The ELSE is checked like the THENs: a DATE in a BYTES CASE went
+                        // out in binary as its column's type and failed with XX000.
+                        result_ty = case_type(result_ty, &rt)?;
                         Some(Box::new(self.coerce(r, &rt, &result_ty)?))
                     }
                     None => None,
