@@ -699,11 +699,12 @@ impl Session {
         let mut backoff = Duration::from_millis(2);
         let vars = self.vars.clone();
         let mut attempt = 0;
-        // Writes wait for the commit, so that a statement writing one range commits in one
-        // Raft command (one-phase commit). A conditional write refused there (a duplicate
-        // key) wrote nothing; the statement runs again writing as it goes, which reports it
-        // as the statement's own error.
-        let mut defer = true;
+        // One-phase commits (`Txn::defer_writes`) stay off for SQL statements until a
+        // conditional write refused after deferral (an index backfill's duplicate key met at
+        // a later read's flush) is reported as the statement's own error; with deferral on,
+        // it surfaced as an internal error. The statement would then run again writing as it
+        // goes.
+        let mut defer = false;
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
