@@ -110,7 +110,10 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
         | "crdb_internal.cluster_name"
         | "array_to_string"
         | "encode" => ok(Type::String),
-        "default_to_database_primary_region" => ok(args.first().cloned().unwrap_or(Type::String)),
+        "default_to_database_primary_region" => match args {
+            [Type::String | Type::Unknown] => ok(Type::String),
+            _ => bad(),
+        },
         "__regex" | "pg_catalog.pg_relation_is_publishable" | "pg_relation_is_publishable" => {
             ok(Type::Bool)
         }

@@ -716,6 +716,8 @@ impl<'a> Planner<'a> {
     ) -> Result<(Plan, Vec<ScopeCol>)> {
         let mut rows = Vec::new();
         let mut types: Vec<Type> = Vec::new();
+        // Rows whose value in a column was untyped (a string literal, NULL), by column.
+        let mut untyped: Vec<(usize, usize)> = Vec::new();
         let width = v.rows.first().map_or(0, |r| r.content.len());
         check_target_list(width)?;
         for row in &v.rows {
@@ -743,6 +745,9 @@ impl<'a> Planner<'a> {
                     x = Expr::Param(p);
                     t = target.clone();
                 }
+                if t == Type::Unknown {
+                    untyped.push((rows.len(), i));
+                }
                 if types.len() <= i {
                     types.push(t);
                 } else if types[i] == Type::Unknown {
@@ -757,6 +762,19 @@ impl<'a> Planner<'a> {
                 out.push(x);
             }
             rows.push(out);
+        }
+        // Standalone, an untyped value takes its column's type (`VALUES ('1'), (2)` is INT),
+        // as the column is described; under INSERT each goes to its target column instead.
+        if targets.is_none() {
+            for (r, i) in untyped {
+                let (Some(ty), Some(row)) = (types.get(i), rows.get_mut(r)) else {
+                    continue;
+                };
+                if let Some(x) = row.get_mut(i) {
+                    let e = std::mem::replace(x, Expr::Const(Datum::Null));
+                    *x = self.coerce(e, &Type::Unknown, ty)?;
+                }
+            }
         }
         let cols = types
             .into_iter()
