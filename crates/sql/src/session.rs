@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use base::errcode;
 use futures::future::BoxFuture;
-use kv::{KvError, KvNode, Txn};
+use kv::{KvNode, Txn};
 use parking_lot::RwLock;
 
 use crate::catalog::{Catalog, GENERATION_POLL};
@@ -699,18 +699,13 @@ impl Session {
         let mut backoff = Duration::from_millis(2);
         let vars = self.vars.clone();
         let mut attempt = 0;
-        // One-phase commits (`Txn::defer_writes`) stay off for SQL statements until a
-        // conditional write refused after deferral (an index backfill's duplicate key met at
-        // a later read's flush) is reported as the statement's own error; with deferral on,
-        // it surfaced as an internal error. The statement would then run again writing as it
-        // goes.
-        let mut defer = false;
+        // Implicit statements do not defer their writes for one-phase commits
+        // (`Txn::defer_writes`) yet: a conditional write refused at a later read's flush (an
+        // index backfill's duplicate key) surfaced as an internal error instead of the
+        // statement's own.
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
-            if defer {
-                txn.defer_writes();
-            }
             let mut ctx = self.stmt_ctx(
                 Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
                 &vars,
@@ -728,10 +723,6 @@ impl Session {
             let outcome = match result {
                 Ok(r) => match txn.commit().await {
                     Ok(_) => Ok(r),
-                    Err(KvError::ConditionFailed { .. }) if defer => {
-                        defer = false;
-                        continue;
-                    }
                     Err(e) => Err(SqlError::from(e)),
                 },
                 Err(e) => {
