@@ -796,7 +796,7 @@ impl KvNode {
         tasks.push(tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
-                    StoreEvent::SplitApplied { right } => {
+                    StoreEvent::SplitApplied { right, led } => {
                         let me = node.inner.node_id;
                         match node.split_right_moved_on(&right).await {
                             // A replica catching up from the log replayed an old split. The
@@ -830,9 +830,7 @@ impl KvNode {
                             }
                             None => {}
                         }
-                        if let Err(e) = node.inner.store.create_range(right.clone()).await {
-                            tracing::warn!("opening {} after split: {e}", right.range_id);
-                        }
+                        node.open_split_right(right, led).await;
                     }
                 }
             }
@@ -975,6 +973,42 @@ impl KvNode {
     /// by a replica catching up from the log. `None` for a fresh split, whose right-hand range
     /// is not in meta yet or is there at the split's own generation (and when meta cannot be
     /// read, as before).
+    /// Opens the right-hand range of a split that just applied here. The split range's leader
+    /// starts the new group at once and wins its first election alone; the other voters open
+    /// it uninitialized and hear from that leader. Were every voter to start it, each would vote
+    /// for itself in the first term and nobody would lead until an election timeout passed
+    /// (1–2 s, during which the new range serves nothing). A voter that has not heard from the
+    /// leader within the maximum election timeout (the leader died or lost the lease) starts
+    /// the group itself, with the same initial membership.
+    async fn open_split_right(&self, right: RangeDescriptor, led: bool) {
+        let me = self.inner.node_id;
+        let voters: Vec<NodeId> = right.voters().collect();
+        if led || !voters.contains(&me) {
+            if let Err(e) = self.inner.store.create_range(right.clone()).await {
+                tracing::warn!("opening {} after split: {e}", right.range_id);
+            }
+            return;
+        }
+        let replica = match self.inner.store.open_range(right.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("opening {} after split: {e}", right.range_id);
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            let group = replica.group();
+            tokio::time::sleep(group.vote_quarantine()).await;
+            if group.leader().is_some() {
+                return;
+            }
+            // A no-op when the group already has a log (the leader reached this node).
+            if let Err(e) = group.initialize(&voters).await {
+                tracing::warn!("starting {} after split: {e}", right.range_id);
+            }
+        });
+    }
+
     async fn split_right_moved_on(&self, right: &RangeDescriptor) -> Option<RangeDescriptor> {
         let all = self.inner.sender.all_ranges().await.ok()?;
         all.into_iter()

@@ -60,6 +60,10 @@ pub enum StoreEvent {
     SplitApplied {
         /// The new range.
         right: RangeDescriptor,
+        /// Whether this node led the split range when the split applied: the leader starts
+        /// the new range's group (and wins its first election alone); the other voters open it
+        /// and wait to hear from it.
+        led: bool,
     },
 }
 
@@ -690,6 +694,7 @@ impl Applier for StoreApplier {
                 replica.rangefeeds.disconnect_all("range split");
                 let _ = store.inner.events.send(StoreEvent::SplitApplied {
                     right: right.clone(),
+                    led: replica.group().is_leader(),
                 });
             }
             Some(Trigger::UpdateDescriptor(desc)) => replica.set_descriptor(desc.clone()),

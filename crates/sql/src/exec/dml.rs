@@ -345,9 +345,12 @@ async fn fk_parent_exists(
 pub async fn find_rows(
     ctx: &StmtCtx<'_>,
     t: &Arc<TableDesc>,
-    preds: Vec<Expr>,
+    mut preds: Vec<Expr>,
     limit: Option<usize>,
 ) -> Result<Vec<Row>> {
+    if let Some(domain) = region_domain(ctx, t, &preds).await? {
+        preds.push(domain);
+    }
     let scan = Plan::Scan(Box::new(ScanPlan {
         table: t.clone(),
         access: Access::Full,
@@ -367,6 +370,50 @@ pub async fn find_rows(
     };
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     ex.run(&plan, &[]).await
+}
+
+/// For a REGIONAL BY ROW table whose hidden region column (the first primary key column) the
+/// predicates leave open: `crdb_region IN (every region of the database)`, which lets a lookup
+/// by the rest of the primary key (a foreign key check, a conflict check) read one key per
+/// region instead of scanning a secondary index or the table, as CockroachDB's optimizer does
+/// with the column's CHECK constraint.
+async fn region_domain(ctx: &StmtCtx<'_>, t: &TableDesc, preds: &[Expr]) -> Result<Option<Expr>> {
+    if !t.is_regional_by_row() {
+        return Ok(None);
+    }
+    let Some(col) = t.column_by_name(crate::multiregion::REGION_COLUMN) else {
+        return Ok(None);
+    };
+    let Type::Enum { id, .. } = &col.ty else {
+        return Ok(None);
+    };
+    let Some(pos) = t.column_pos(col.id) else {
+        return Ok(None);
+    };
+    let mut constrained = false;
+    for p in preds {
+        p.walk(&mut |x| constrained |= matches!(x, Expr::Col(c) if *c == pos));
+    }
+    if constrained {
+        return Ok(None);
+    }
+    let labels = match ctx.desc(*id).await?.as_deref() {
+        Some(Descriptor::Type(ty)) => match &ty.kind {
+            TypeKind::RegionEnum(l) | TypeKind::Enum(l) => l.clone(),
+        },
+        _ => return Ok(None),
+    };
+    if labels.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Expr::InList(
+        Box::new(Expr::Col(pos)),
+        labels
+            .into_iter()
+            .map(|l| Expr::Const(Datum::String(l)))
+            .collect(),
+        false,
+    )))
 }
 
 /// Checks the row's outbound foreign keys.
