@@ -64,6 +64,9 @@ struct State {
     defer: bool,
     /// The writes held back.
     buffered: Vec<Request>,
+    /// A held-back conditional write was refused when it was finally sent (see
+    /// [`Txn::deferred_write_refused`]).
+    deferred_refused: bool,
     anchored: bool,
     write_spans: Vec<Span>,
     read_spans: Vec<Span>,
@@ -119,6 +122,7 @@ impl Txn {
                 global_limit: Timestamp::ZERO,
                 observed: Vec::new(),
                 defer: false,
+                deferred_refused: false,
                 buffered: Vec::new(),
                 anchored: false,
                 write_spans: Vec::new(),
@@ -144,7 +148,19 @@ impl Txn {
         if writes.is_empty() {
             return Ok(());
         }
-        Box::pin(self.write_batch_now(writes)).await
+        let result = Box::pin(self.write_batch_now(writes)).await;
+        if matches!(result, Err(KvError::ConditionFailed { .. })) {
+            self.state.lock().deferred_refused = true;
+        }
+        result
+    }
+
+    /// Whether a conditional write held back by [`Txn::defer_writes`] was refused when it was
+    /// sent (at a later read, write or the commit). The error then surfaced far from the write
+    /// that caused it; a caller that can run its work again without deferring (SQL's implicit
+    /// statements) does so, and the refusal is reported where it happens.
+    pub fn deferred_write_refused(&self) -> bool {
+        self.state.lock().deferred_refused
     }
 
     /// The transaction's id.
@@ -521,7 +537,10 @@ impl Txn {
         if let Some(ts) = Box::pin(self.commit_one_phase()).await? {
             return Ok(ts);
         }
-        self.flush().await?;
+        if let Err(e) = self.flush().await {
+            self.rollback().await;
+            return Err(e);
+        }
         let (anchored, write_ts, read_spans, read_ts) = {
             let st = self.state.lock();
             (
@@ -609,6 +628,7 @@ impl Txn {
                 let mut st = self.state.lock();
                 st.buffered.clear();
                 st.status = Status::Aborted;
+                st.deferred_refused |= matches!(e, KvError::ConditionFailed { .. });
                 Err(e)
             }
         }

@@ -699,13 +699,19 @@ impl Session {
         let mut backoff = Duration::from_millis(2);
         let vars = self.vars.clone();
         let mut attempt = 0;
-        // Implicit statements do not defer their writes for one-phase commits
-        // (`Txn::defer_writes`) yet: a conditional write refused at a later read's flush (an
-        // index backfill's duplicate key) surfaced as an internal error instead of the
-        // statement's own.
+        // A data-changing statement holds its writes back until the commit, so that one whose
+        // writes fall in one range commits in one Raft command with no intents (a one-phase
+        // commit: a single-row INSERT is one Raft write). A conditional write refused when the
+        // held-back writes go out (a duplicate key, met at the commit or at a later read of
+        // the same statement) wrote nothing of its batch and surfaces far from its cause: the
+        // statement runs again writing as it goes, which reports the refusal as its own error.
+        let mut defer = defers_writes(stmt);
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
+            if defer {
+                txn.defer_writes();
+            }
             let mut ctx = self.stmt_ctx(
                 Reader::Txn(txn.clone(), self.server.inner().reads.clone()),
                 &vars,
@@ -738,6 +744,10 @@ impl Session {
                     self.after_commit(post).await;
                     r.notices.extend(notices);
                     return Ok(r);
+                }
+                Err(_) if defer && txn.deferred_write_refused() => {
+                    defer = false;
+                    attempt -= 1;
                 }
                 Err(e) if e.is_retryable() && attempt < MAX_IMPLICIT_RETRIES => {
                     tokio::time::sleep(backoff).await;
@@ -985,4 +995,15 @@ pub async fn run_hook(ctx: HookContext, stmt: &Statement) -> Result<StatementRes
         )));
     };
     hook.execute(ctx, stmt).await
+}
+
+/// Whether an implicit statement defers its writes to the commit (see `Session::implicit`):
+/// INSERT, UPSERT, UPDATE and DELETE. Other statements write as they go.
+fn defers_writes(stmt: &Statement) -> bool {
+    use sqlparser::ast::Statement as S;
+    match stmt {
+        Statement::Insert(_) => true,
+        Statement::Standard(s) => matches!(s.as_ref(), S::Update(_) | S::Delete(_)),
+        _ => false,
+    }
 }

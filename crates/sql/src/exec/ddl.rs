@@ -14,8 +14,8 @@ use crate::catalog::*;
 use crate::encoding;
 use crate::error::{Result, SqlError};
 use crate::parser::CreateTable;
-use crate::session::StatementResult;
-use crate::types::Type;
+use crate::session::{Column, StatementResult};
+use crate::types::{Datum, Type};
 
 fn already_exists(kind: &str, name: &str) -> SqlError {
     let code = match kind {
@@ -1304,4 +1304,68 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
     ctx.server.catalog.write(&txn, &mut d).await?;
     schema_changed(ctx).await?;
     Ok(StatementResult::tag("ALTER TABLE"))
+}
+
+/// `ALTER TABLE t SPLIT AT VALUES (...)[, (...)]` (or a SELECT): splits the table's primary
+/// index at each row, a prefix of the primary key. Like CockroachDB's, the split is not part
+/// of the transaction (it happens at once) and answers one row per split point: the key, its
+/// pretty form, and `split_enforced_until` (NULL: Sextant never merges ranges back).
+pub async fn split_at(
+    ctx: &mut StmtCtx<'_>,
+    s: &crate::parser::SplitAt,
+) -> Result<StatementResult> {
+    use crate::parser::SplitTarget;
+    let name = match &s.target {
+        SplitTarget::Table(name) => name,
+        SplitTarget::Index(_) => return Err(SqlError::unimplemented("ALTER INDEX ... SPLIT AT")),
+    };
+    if s.expiration.is_some() {
+        return Err(SqlError::unimplemented(
+            "SPLIT AT ... WITH EXPIRATION (Sextant does not merge ranges)",
+        ));
+    }
+    let parts: Vec<String> = name.0.iter().map(|n| n.as_str().to_string()).collect();
+    let Some(t) = ctx.find_table(&parts).await? else {
+        return Err(SqlError::undefined_table(&parts.join(".")));
+    };
+    let (_, rows) = Box::pin(ctx.query(&s.rows)).await?;
+    let pk = &t.primary_index.columns;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.len() > pk.len() {
+            return Err(SqlError::new(
+                errcode::SYNTAX_ERROR,
+                "too many columns in SPLIT AT data",
+            ));
+        }
+        let mut values = Vec::with_capacity(row.len());
+        for (d, id) in row.into_iter().zip(pk) {
+            let col = t
+                .column(*id)
+                .ok_or_else(|| SqlError::internal("primary key column missing"))?;
+            if d.is_null() {
+                return Err(SqlError::new(
+                    errcode::INVALID_PARAMETER_VALUE,
+                    format!("SPLIT AT data for column \"{}\" is NULL", col.name),
+                ));
+            }
+            values.push(crate::types::cast(d, &col.ty)?);
+        }
+        let key = crate::encoding::primary_key_from_values(&t, &values)?;
+        ctx.server.node.admin_split(&key).await?;
+        let pretty: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        out.push(vec![
+            Datum::Bytes(key.0.clone()),
+            Datum::String(format!("/{}", pretty.join("/"))),
+            Datum::Null,
+        ]);
+    }
+    Ok(StatementResult::rows(
+        vec![
+            Column::new("key", Type::Bytes),
+            Column::new("pretty", Type::String),
+            Column::new("split_enforced_until", Type::Timestamp),
+        ],
+        out,
+    ))
 }

@@ -350,7 +350,7 @@ impl<'a> StmtCtx<'a> {
             Statement::Explain(e) => Box::pin(show::explain(self, e)).await,
             Statement::Show(s) => Box::pin(show::show(self, s)).await,
             Statement::SetClusterSetting(s) => Box::pin(show::set_cluster_setting(self, s)).await,
-            Statement::SplitAt(_) => Err(SqlError::unimplemented("ALTER ... SPLIT AT")),
+            Statement::SplitAt(s) => Box::pin(ddl::split_at(self, s)).await,
             Statement::ControlJobs(c) => Box::pin(jobs::control_jobs(self, c)).await,
 
             Statement::Standard(s) => Box::pin(self.run_standard(s)).await,
