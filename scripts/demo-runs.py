@@ -121,6 +121,7 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--settle", type=float, default=60)
     a = ap.parse_args()
+    a.binary = os.path.abspath(a.binary)
     times, ok = [], 0
     print("| run | ready (s) | outcome |")
     print("|---|---|---|")

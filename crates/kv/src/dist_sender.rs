@@ -681,7 +681,8 @@ impl DistSender {
         c.desc.contains_key(key).then(|| c.desc.clone())
     }
 
-    fn cached_leaseholder(&self, desc: &RangeDescriptor) -> Option<NodeId> {
+    /// The leaseholder the range cache knows for `desc`'s range, if any.
+    pub fn cached_leaseholder(&self, desc: &RangeDescriptor) -> Option<NodeId> {
         self.inner
             .cache
             .read()

@@ -542,14 +542,22 @@ impl KvNode {
                 return Ok(());
             }
             let mut last = KvError::Unavailable(format!("{}: no leaseholder", desc.range_id));
-            for r in &desc.replicas {
-                let result = if r.node_id == self.inner.node_id {
+            // The leaseholder the range cache knows first, then the others.
+            let mut order: Vec<NodeId> = desc.replicas.iter().map(|r| r.node_id).collect();
+            if let Some(lh) = self.inner.sender.cached_leaseholder(&desc)
+                && let Some(i) = order.iter().position(|n| *n == lh)
+            {
+                order[..=i].rotate_right(1);
+            }
+            let mut stale = false;
+            for node_id in order {
+                let result = if node_id == self.inner.node_id {
                     self.split_local(desc.range_id, key).await
                 } else {
                     let call: Result<Result<(), KvError>, rpc::RpcError> = self
                         .rpc()
                         .call(
-                            rpc::Target::Node(r.node_id),
+                            rpc::Target::Node(node_id),
                             "node.split",
                             &(desc.range_id, key.clone()),
                         )
@@ -558,6 +566,12 @@ impl KvNode {
                 };
                 match result {
                     Ok(()) => return Ok(()),
+                    // The cached descriptor is stale (an earlier split): look the key up again
+                    // at once.
+                    Err(KvError::RangeKeyMismatch { .. }) => {
+                        stale = true;
+                        break;
+                    }
                     Err(e) => last = e,
                 }
             }
@@ -565,7 +579,9 @@ impl KvNode {
             if tokio::time::Instant::now() > deadline {
                 return Err(last);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if !stale {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 

@@ -706,6 +706,8 @@ impl Session {
         // the same statement) wrote nothing of its batch and surfaces far from its cause: the
         // statement runs again writing as it goes, which reports the refusal as its own error.
         let mut defer = defers_writes(stmt);
+        let started = std::time::Instant::now();
+        let mut timing = StatementTiming::default();
         loop {
             attempt += 1;
             let txn = Arc::new(Txn::begin(self.server.node().sender()));
@@ -719,13 +721,16 @@ impl Session {
                 param_types.clone(),
             );
             let _ = crate::multiregion::fill_env(&mut ctx).await;
+            let run_started = std::time::Instant::now();
             let result = Box::pin(ctx.run(stmt)).await;
+            timing.run += run_started.elapsed();
             let (ddl, post, notices) = (
                 ctx.ddl,
                 std::mem::take(&mut ctx.post_commit),
                 std::mem::take(&mut ctx.notices),
             );
             drop(ctx);
+            let commit_started = std::time::Instant::now();
             let outcome = match result {
                 Ok(r) => match txn.commit().await {
                     Ok(_) => Ok(r),
@@ -736,12 +741,16 @@ impl Session {
                     Err(e)
                 }
             };
+            timing.commit += commit_started.elapsed();
             match outcome {
                 Ok(mut r) => {
                     if ddl {
                         self.server.inner().catalog.invalidate();
                     }
+                    let post_started = std::time::Instant::now();
                     self.after_commit(post).await;
+                    timing.post_commit = post_started.elapsed();
+                    timing.log(stmt, attempt, started.elapsed());
                     r.notices.extend(notices);
                     return Ok(r);
                 }
@@ -758,7 +767,17 @@ impl Session {
         }
     }
 
-    async fn after_commit(&self, post: Vec<PostCommit>) {
+    async fn after_commit(&self, mut post: Vec<PostCommit>) {
+        // Splits from the highest key down: each then splits the range the first split
+        // started from, whose leader is settled, rather than the right-hand range the previous
+        // split just created (whose descriptor the range cache does not know yet, and whose
+        // group may still be electing).
+        post.sort_by(|a, b| match (a, b) {
+            (PostCommit::Split(a), PostCommit::Split(b)) => b.cmp(a),
+        });
+        post.dedup_by(|a, b| match (a, b) {
+            (PostCommit::Split(a), PostCommit::Split(b)) => a == b,
+        });
         for p in post {
             match p {
                 PostCommit::Split(key) => {
@@ -1005,5 +1024,34 @@ fn defers_writes(stmt: &Statement) -> bool {
         Statement::Insert(_) => true,
         Statement::Standard(s) => matches!(s.as_ref(), S::Update(_) | S::Delete(_)),
         _ => false,
+    }
+}
+
+/// Statements slower than this are logged with where their time went.
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// Where an implicit statement's time went, over all its attempts.
+#[derive(Default)]
+struct StatementTiming {
+    run: Duration,
+    commit: Duration,
+    post_commit: Duration,
+}
+
+impl StatementTiming {
+    /// Logs a slow statement (its kind only: statements may carry secrets).
+    fn log(&self, stmt: &Statement, attempts: usize, total: Duration) {
+        if total < SLOW_STATEMENT {
+            return;
+        }
+        tracing::info!(
+            statement = crate::exec::statement_kind(stmt),
+            attempts,
+            total_ms = total.as_millis() as u64,
+            run_ms = self.run.as_millis() as u64,
+            commit_ms = self.commit.as_millis() as u64,
+            post_commit_ms = self.post_commit.as_millis() as u64,
+            "slow statement"
+        );
     }
 }
