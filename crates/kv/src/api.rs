@@ -259,6 +259,30 @@ pub enum Request {
 }
 
 impl Request {
+    /// The request's name, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Get { .. } => "Get",
+            Request::Scan { .. } => "Scan",
+            Request::Put { .. } => "Put",
+            Request::ConditionalPut { .. } => "ConditionalPut",
+            Request::Delete { .. } => "Delete",
+            Request::DeleteRange { .. } => "DeleteRange",
+            Request::Increment { .. } => "Increment",
+            Request::HeartbeatTxn { .. } => "HeartbeatTxn",
+            Request::EndTxn { .. } => "EndTxn",
+            Request::CommitOnePhase { .. } => "CommitOnePhase",
+            Request::PushTxn { .. } => "PushTxn",
+            Request::ResolveIntent { .. } => "ResolveIntent",
+            Request::ResolveIntentRange { .. } => "ResolveIntentRange",
+            Request::Refresh { .. } => "Refresh",
+            Request::Export { .. } => "Export",
+            Request::Ingest { .. } => "Ingest",
+            Request::AdminSplit { .. } => "AdminSplit",
+            Request::RangeStats => "RangeStats",
+        }
+    }
+
     /// True for requests that only read.
     pub fn is_read_only(&self) -> bool {
         matches!(

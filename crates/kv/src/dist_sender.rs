@@ -409,7 +409,7 @@ impl DistSender {
                             .map(|d| (&d.start_key, &d.end_key, d.generation)),
                         requests
                             .iter()
-                            .map(|r| (request_name(r), r.span()))
+                            .map(|r| (r.kind(), r.span()))
                             .collect::<Vec<_>>()
                     );
                     // The replica has the descriptor this batch was routed by, and the batch
@@ -876,27 +876,6 @@ fn maybe_delivered(e: &rpc::RpcError) -> bool {
 }
 
 /// A request's kind, for logs.
-fn request_name(r: &Request) -> &'static str {
-    match r {
-        Request::Get { .. } => "Get",
-        Request::Scan { .. } => "Scan",
-        Request::Put { .. } => "Put",
-        Request::ConditionalPut { .. } => "ConditionalPut",
-        Request::Delete { .. } => "Delete",
-        Request::DeleteRange { .. } => "DeleteRange",
-        Request::Increment { .. } => "Increment",
-        Request::HeartbeatTxn { .. } => "HeartbeatTxn",
-        Request::EndTxn { .. } => "EndTxn",
-        Request::CommitOnePhase { .. } => "CommitOnePhase",
-        Request::PushTxn { .. } => "PushTxn",
-        Request::ResolveIntent { .. } => "ResolveIntent",
-        Request::ResolveIntentRange { .. } => "ResolveIntentRange",
-        Request::Refresh { .. } => "Refresh",
-        Request::Export { .. } => "Export",
-        _ => "other",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

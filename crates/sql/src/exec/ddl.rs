@@ -1360,12 +1360,14 @@ pub async fn split_at(
             Datum::Null,
         ]);
     }
-    Ok(StatementResult::rows(
-        vec![
-            Column::new("key", Type::Bytes),
-            Column::new("pretty", Type::String),
-            Column::new("split_enforced_until", Type::Timestamp),
-        ],
-        out,
-    ))
+    Ok(StatementResult::rows(split_at_columns(), out))
+}
+
+/// The result columns of `SPLIT AT`, as CockroachDB's.
+pub fn split_at_columns() -> Vec<Column> {
+    vec![
+        Column::new("key", Type::Bytes),
+        Column::new("pretty", Type::String),
+        Column::new("split_enforced_until", Type::Timestamp),
+    ]
 }

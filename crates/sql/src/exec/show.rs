@@ -454,6 +454,7 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
             Column::new("key", Type::String),
             Column::new("value", Type::String),
         ]),
+        Statement::SplitAt(_) => Ok(super::ddl::split_at_columns()),
         Statement::Show(_) | Statement::Explain(_) => {
             // Run it: SHOW statements are cheap and side-effect free.
             Ok(ctx.run(stmt).await.map(|r| r.columns).unwrap_or_default())
