@@ -1000,8 +1000,15 @@ impl KvNode {
         let me = self.inner.node_id;
         let voters: Vec<NodeId> = right.voters().collect();
         if led || !voters.contains(&me) {
-            if let Err(e) = self.inner.store.create_range(right.clone()).await {
-                tracing::warn!("opening {} after split: {e}", right.range_id);
+            match self.inner.store.create_range(right.clone()).await {
+                Ok(replica) if led => {
+                    tokio::spawn(async move {
+                        let group = replica.group();
+                        group.campaign_until_led(group.vote_quarantine()).await;
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("opening {} after split: {e}", right.range_id),
             }
             return;
         }

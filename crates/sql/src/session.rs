@@ -750,7 +750,7 @@ impl Session {
                     let post_started = std::time::Instant::now();
                     self.after_commit(post).await;
                     timing.post_commit = post_started.elapsed();
-                    timing.log(stmt, attempt, started.elapsed());
+                    timing.log(&r.tag, attempt, started.elapsed());
                     r.notices.extend(notices);
                     return Ok(r);
                 }
@@ -1039,13 +1039,14 @@ struct StatementTiming {
 }
 
 impl StatementTiming {
-    /// Logs a slow statement (its kind only: statements may carry secrets).
-    fn log(&self, stmt: &Statement, attempts: usize, total: Duration) {
+    /// Logs a slow statement by its command tag (never its text: statements may carry
+    /// secrets).
+    fn log(&self, tag: &str, attempts: usize, total: Duration) {
         if total < SLOW_STATEMENT {
             return;
         }
         tracing::info!(
-            statement = crate::exec::statement_kind(stmt),
+            statement = tag,
             attempts,
             total_ms = total.as_millis() as u64,
             run_ms = self.run.as_millis() as u64,

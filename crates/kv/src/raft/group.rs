@@ -625,6 +625,26 @@ impl RaftGroup {
         Ok(())
     }
 
+    /// Campaigns again, at growing intervals, until some replica leads or `within` passed. For
+    /// a group just started by one voter: its first vote requests may reach peers that have
+    /// not opened the group yet, which refuse them, and openraft would wait a whole election
+    /// timeout before trying again.
+    pub async fn campaign_until_led(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            tokio::time::sleep(pause).await;
+            if self.leader().is_some() || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            if let Err(e) = self.inner.raft.trigger().elect(false).await {
+                tracing::debug!("{}: campaign: {e}", self.inner.range);
+                return;
+            }
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
     /// Waits until some replica is known as leader, and returns it.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, ProposeError> {
         let wait = self.inner.raft.wait(Some(timeout));
