@@ -889,7 +889,15 @@ impl<'a> Cluster<'a> {
                 change,
                 rank: rank(&layout.without(node), demote),
             });
-            if demote && self.health(node) == Health::Healthy && self.allows(Kind::NonVoter, node) {
+            // With the non-voters complete, a voter is still demoted rather than removed when
+            // its replica is one `constraints` wants (the surplus non-voter goes next): a voter
+            // outside its home region keeps the range's copy in its own region.
+            let keeps_a_wanted_replica = kind == Kind::Voter
+                && self.violations(&layout.demoted(node)) < self.violations(&layout.without(node));
+            if (demote || keeps_a_wanted_replica)
+                && self.health(node) == Health::Healthy
+                && self.allows(Kind::NonVoter, node)
+            {
                 let change = Change::Demote;
                 choices.push(Choice {
                     node,
@@ -968,7 +976,14 @@ impl<'a> Cluster<'a> {
         kind: Kind,
         objective: fn(&Cluster<'a>, &Layout) -> usize,
     ) -> Option<Swap> {
-        let now = self.score(layout, kind).placement();
+        // A swap must improve the objective, or keep it and improve the placement. (Compared
+        // on placement alone, moving a voter home to meet voter constraints was refused when
+        // it left a region without the replica that `constraints` wants there, though a
+        // non-voter moves there next: the range kept a voter out of its home region.)
+        let now = (
+            objective(self, layout),
+            self.score(layout, kind).placement(),
+        );
         let mut best: Option<(SwapKey, Swap)> = None;
         for &out in layout.members(kind) {
             for node in self.healthy_nodes().filter(|n| self.allows(kind, *n)) {
@@ -984,7 +999,7 @@ impl<'a> Cluster<'a> {
                     continue;
                 };
                 let score = self.score(&after, kind);
-                if score.placement() >= now {
+                if (objective(self, &after), score.placement()) >= now {
                     continue;
                 }
                 let key = (
