@@ -27,6 +27,18 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use crate::StorageError;
 use crate::engine::{Cf, Durability, Engine, KeyValue, Reader, ScanIter, WriteBatch, check_key};
 
+/// Memory budgets of a [`FjallEngine`]. `None` keeps fjall's default (a 32 MiB block cache,
+/// 64 MiB memtables per keyspace, of which up to four sealed ones may wait for their flush
+/// before writes stall).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FjallOptions {
+    /// Bytes of the block cache shared by the keyspaces.
+    pub cache_bytes: Option<u64>,
+    /// Bytes a keyspace's memtable holds before it is sealed and flushed. Applies to
+    /// keyspaces created with it (fjall keeps the size a keyspace was created with).
+    pub max_memtable_bytes: Option<u64>,
+}
+
 /// A store on disk.
 pub struct FjallEngine {
     db: Database,
@@ -57,17 +69,33 @@ impl FjallEngine {
     ///
     /// Fails with [`StorageError::StoreInUse`] when another engine (in any process) has it open.
     pub fn open(path: impl AsRef<Path>) -> Result<FjallEngine, StorageError> {
+        FjallEngine::open_with(path, FjallOptions::default())
+    }
+
+    /// [`FjallEngine::open`] with memory budgets other than fjall's defaults.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: FjallOptions,
+    ) -> Result<FjallEngine, StorageError> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(|e| StorageError::Engine {
             op: "create store directory",
             message: format!("{}: {e}", path.display()),
         })?;
-        let db = Database::builder(&path).open().map_err(|e| match e {
+        let mut builder = Database::builder(&path);
+        if let Some(bytes) = options.cache_bytes {
+            builder = builder.cache_size(bytes);
+        }
+        let db = builder.open().map_err(|e| match e {
             fjall::Error::Locked => StorageError::StoreInUse { path: path.clone() },
             e => engine_error("open store", e),
         })?;
         let open_cf = |cf: Cf| {
-            db.keyspace(cf.name(), KeyspaceCreateOptions::default)
+            let create = || match options.max_memtable_bytes {
+                Some(bytes) => KeyspaceCreateOptions::default().max_memtable_size(bytes),
+                None => KeyspaceCreateOptions::default(),
+            };
+            db.keyspace(cf.name(), create)
                 .map_err(|e| engine_error("open keyspace", e))
         };
         let keyspaces = Keyspaces([open_cf(Cf::Data)?, open_cf(Cf::Raft)?, open_cf(Cf::State)?]);
@@ -204,6 +232,10 @@ impl Engine for FjallEngine {
 
     fn approximate_size(&self, cf: Cf) -> u64 {
         self.keyspaces.get(cf).disk_space()
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 }
 
