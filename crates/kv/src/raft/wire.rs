@@ -9,7 +9,7 @@
 use base::RangeId;
 use serde::{Deserialize, Serialize};
 
-use super::{LogId, StoredMembership, Vote};
+use super::Vote;
 
 /// rpc method: AppendEntries (also heartbeats).
 pub(crate) const APPEND: &str = "raft.append";
@@ -55,30 +55,19 @@ pub(crate) struct QuiesceRequest {
 }
 
 /// One chunk of a snapshot. The chunks of one snapshot share `id` and arrive in order; their
-/// concatenation is a postcard [`SnapshotBlob`].
+/// concatenation is a snapshot stream (format and versions in `snapshot.rs`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SnapshotChunk {
     /// The sending leader's vote; checked by openraft when the snapshot is installed.
     pub(crate) vote: Vote,
     /// Identifies the transfer (random per transfer).
     pub(crate) id: u64,
-    /// Byte offset of this chunk in the blob.
+    /// Byte offset of this chunk in the stream.
     pub(crate) offset: u64,
     /// The chunk's bytes.
     pub(crate) data: Vec<u8>,
     /// True on the last chunk: the receiver installs the snapshot and answers with its vote.
     pub(crate) done: bool,
-}
-
-/// A whole snapshot: the applied state it reflects and the applier's data.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SnapshotBlob {
-    /// The last log id the data includes.
-    pub(crate) last_log_id: Option<LogId>,
-    /// The membership as of `last_log_id`.
-    pub(crate) membership: StoredMembership,
-    /// `Applier::snapshot_data` of the range.
-    pub(crate) data: Vec<u8>,
 }
 
 /// Why a node could not handle a raft message.
@@ -98,7 +87,7 @@ pub enum RaftWireError {
     /// The group is shutting down or hit a fatal error.
     #[error("raft group stopped: {0}")]
     Stopped(String),
-    /// A snapshot chunk out of order, or a blob that does not decode.
+    /// A snapshot chunk out of order, or a stream that does not check out.
     #[error("bad snapshot transfer: {0}")]
     Snapshot(String),
 }
@@ -120,7 +109,8 @@ mod tests {
 
     use super::*;
     use crate::command::{RaftCommand, RawWrite};
-    use crate::raft::{Entry, TypeConfig};
+    use crate::raft::snapshot::Frame;
+    use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
     fn round_trip<T: Serialize + DeserializeOwned + std::fmt::Debug>(value: &T) -> T {
         let bytes = postcard::to_stdvec(value).expect("encode");
@@ -203,15 +193,22 @@ mod tests {
             last_membership: membership(),
         };
         assert_eq!(round_trip(&meta), meta);
-        let blob = SnapshotBlob {
+        let head = Frame::Head {
             last_log_id: Some(log_id(3, 2, 7)),
             membership: membership(),
-            data: vec![1, 2, 3],
+            header: vec![1, 2, 3],
         };
-        let back = round_trip(&blob);
+        let Frame::Head {
+            last_log_id,
+            membership: m,
+            header,
+        } = round_trip(&head)
+        else {
+            panic!("not a head");
+        };
         assert_eq!(
-            (back.last_log_id, back.membership, back.data),
-            (blob.last_log_id, blob.membership, blob.data)
+            (last_log_id, m, header),
+            (Some(log_id(3, 2, 7)), membership(), vec![1, 2, 3])
         );
     }
 
@@ -221,7 +218,7 @@ mod tests {
             let r: Result<RaftRequest<AppendEntriesRequest<TypeConfig>>, _> =
                 postcard::from_bytes(bytes);
             assert!(r.is_err());
-            assert!(postcard::from_bytes::<SnapshotBlob>(bytes).is_err());
+            assert!(postcard::from_bytes::<Frame>(bytes).is_err());
         }
     }
 }
