@@ -75,8 +75,14 @@ use super::{StoredMembership, Vote};
 /// The first bytes of a snapshot stream: `SXSNAP` and the format version (big-endian).
 pub(crate) const MAGIC: [u8; 8] = *b"SXSNAP\x00\x02";
 
-/// Bytes of records gathered into one `Records` frame.
+/// Bytes of records gathered into one `Records` frame (or a quarter of the chunk size, if
+/// smaller: a chunk is then at most a quarter larger than asked).
 pub(crate) const FRAME_BYTES: usize = 64 << 10;
+
+/// What a write in a batch costs beyond its key and value (the op, the vectors' headers and
+/// allocations), counted against [`BATCH_BYTES`] so that a batch of many small deletes stays
+/// small too.
+const OP_OVERHEAD: usize = 64;
 
 /// Bytes of writes in one engine batch of an install.
 pub(crate) const BATCH_BYTES: usize = 4 << 20;
@@ -158,7 +164,7 @@ impl<'a> StreamWriter<'a> {
         self.bytes += size as u64;
         self.records_bytes += size + 8;
         self.records.push((key, value));
-        if self.records_bytes >= FRAME_BYTES {
+        if self.records_bytes >= FRAME_BYTES.min(self.chunk / 4) {
             self.flush_records()?;
         }
         Ok(())
@@ -515,13 +521,13 @@ struct Batcher<'a> {
 
 impl Batcher<'_> {
     fn put(&mut self, k: Vec<u8>, v: Vec<u8>) -> io::Result<()> {
-        self.bytes += k.len() + v.len();
+        self.bytes += k.len() + v.len() + OP_OVERHEAD;
         self.batch.put(Cf::Data, k, v);
         self.maybe_flush()
     }
 
     fn delete(&mut self, k: Vec<u8>) -> io::Result<()> {
-        self.bytes += k.len();
+        self.bytes += k.len() + OP_OVERHEAD;
         self.batch.delete(Cf::Data, k);
         self.maybe_flush()
     }
@@ -720,4 +726,326 @@ pub fn clean_staging(engine: &dyn Engine) -> io::Result<usize> {
         }
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base::NodeId;
+    use storage::{FjallEngine, MemoryEngine};
+
+    use super::*;
+    use crate::command::{CommandResult, RaftCommand};
+    use crate::raft::TypeConfig;
+    use crate::raft::state_machine::read_applied;
+
+    const RANGE: RangeId = RangeId(7);
+
+    /// Data under a one-byte prefix per range; the header must read "toy".
+    #[derive(Default)]
+    struct Toy {
+        begun: AtomicUsize,
+        installed: AtomicUsize,
+    }
+
+    fn span(range: RangeId) -> RawSpan {
+        let p = u8::try_from(range.0).expect("small range id");
+        (vec![p], vec![p + 1])
+    }
+
+    impl Applier for Toy {
+        fn apply(
+            &self,
+            _: RangeId,
+            index: u64,
+            _: &RaftCommand,
+            _: &mut WriteBatch,
+        ) -> CommandResult {
+            CommandResult { index, error: None }
+        }
+        fn applied(&self, _: RangeId, _: u64, _: &RaftCommand, _: &CommandResult) {}
+        fn membership_changed(&self, _: RangeId, _: Vec<NodeId>, _: Vec<NodeId>) {}
+        fn snapshot_content(
+            &self,
+            range: RangeId,
+            _: &dyn Reader,
+        ) -> Result<SnapshotContent, String> {
+            Ok(SnapshotContent {
+                header: b"toy".to_vec(),
+                spans: vec![span(range)],
+            })
+        }
+        fn plan_install(&self, range: RangeId, header: &[u8]) -> Result<InstallPlan, String> {
+            if header != b"toy" {
+                return Err("not a toy header".into());
+            }
+            let mut finish = WriteBatch::new();
+            finish.put(Cf::State, b"toy-desc".to_vec(), header.to_vec());
+            Ok(InstallPlan {
+                spans: vec![span(range)],
+                finish,
+            })
+        }
+        fn begin_install(&self, _: RangeId, _: &InstallPlan) -> Box<dyn Send> {
+            self.begun.fetch_add(1, Ordering::Relaxed);
+            Box::new(())
+        }
+        fn installed(&self, _: RangeId, _: &[u8]) {
+            self.installed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(openraft::testing::log_id::<TypeConfig>(2, 1, index)),
+            last_membership: StoredMembership::default(),
+        }
+    }
+
+    /// `n` records of about `size` bytes each in `range`'s span, and one record outside it.
+    fn fill(engine: &dyn Engine, range: RangeId, n: usize, size: usize, tag: u8) {
+        let p = span(range).0[0];
+        let mut batch = WriteBatch::new();
+        for i in 0..n {
+            let key = [&[p][..], &u32::try_from(i).expect("small").to_be_bytes()].concat();
+            batch.put(Cf::Data, key, vec![tag; size]);
+        }
+        batch.put(Cf::Data, vec![p + 1, 0], b"next range".to_vec());
+        engine.write(batch, Durability::Buffered).expect("fill");
+    }
+
+    fn data(engine: &dyn Reader) -> Records {
+        engine
+            .scan(Cf::Data, &[], &[], false)
+            .collect::<Result<_, _>>()
+            .expect("scan")
+    }
+
+    fn range_data(engine: &dyn Reader, range: RangeId) -> Records {
+        let (s, e) = span(range);
+        engine
+            .scan(Cf::Data, &s, &e, false)
+            .collect::<Result<_, _>>()
+            .expect("scan")
+    }
+
+    /// Streams `source`'s range in chunks of `chunk` bytes into a staged file; returns it and
+    /// the number of chunks.
+    fn stage(staging: &Staging, source: &dyn Engine, chunk: usize) -> (StagedSnapshot, usize) {
+        let content = Toy::default()
+            .snapshot_content(RANGE, source)
+            .expect("content");
+        let (staged, mut file) = staging.create(RANGE).expect("create");
+        let mut chunks = 0;
+        let mut emit = |bytes: Vec<u8>| {
+            assert!(bytes.len() >= chunk, "only the last chunk is short");
+            chunks += 1;
+            file.write_all(&bytes).map_err(|e| e.to_string())
+        };
+        let last = write_stream(&*source.snapshot(), &meta(10), content, chunk, &mut emit)
+            .expect("stream");
+        file.write_all(&last).expect("last chunk");
+        staging.sync(&mut file).expect("sync");
+        (staged, chunks + 1)
+    }
+
+    fn target(engine: Arc<dyn Engine>, applier: Arc<Toy>, crash: Option<usize>) -> Target {
+        Target {
+            range: RANGE,
+            engine,
+            applier,
+            gate: Gate::default(),
+            crash_before_write: crash,
+        }
+    }
+
+    #[test]
+    fn a_streamed_snapshot_installs_whole() {
+        let source = MemoryEngine::new();
+        fill(&source, RANGE, 500, 100, 1);
+        let staging = Staging::of(&source);
+        let (staged, chunks) = stage(&staging, &source, 4096);
+        assert!(chunks >= 12, "{chunks} chunks");
+        let applier = Arc::new(Toy::default());
+        let checked = check_staged(staged.path(), RANGE, applier.as_ref()).expect("check");
+        assert_eq!(checked, meta(10));
+
+        let dest: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+        fill(dest.as_ref(), RANGE, 700, 10, 2);
+        let path = staged.path().to_path_buf();
+        let t = target(dest.clone(), applier.clone(), None);
+        let state = install(&t, &meta(10), staged).expect("install");
+        assert_eq!(state.last_applied, meta(10).last_log_id);
+        assert_eq!(range_data(dest.as_ref(), RANGE), range_data(&source, RANGE));
+        assert_eq!(
+            data(dest.as_ref()).len(),
+            501,
+            "the next range's record stays"
+        );
+        assert_eq!(read_applied(dest.as_ref(), RANGE).expect("applied"), state);
+        assert_eq!(
+            dest.get(Cf::State, b"toy-desc").expect("get"),
+            Some(b"toy".to_vec())
+        );
+        assert_eq!(
+            dest.get(Cf::State, &keys::installing(RANGE)).expect("get"),
+            None
+        );
+        assert!(!path.exists(), "the staged file is deleted");
+        assert_eq!(applier.installed.load(Ordering::Relaxed), 1);
+        assert!(!recover(&t).expect("recover"), "nothing to finish");
+    }
+
+    #[test]
+    fn bad_streams_are_refused_before_anything_is_written() {
+        let source = MemoryEngine::new();
+        fill(&source, RANGE, 50, 100, 1);
+        let staging = Staging::of(&source);
+        let (staged, _) = stage(&staging, &source, 1 << 20);
+        let good = std::fs::read(staged.path()).expect("read");
+        let applier = Toy::default();
+        let check = |bytes: &[u8]| {
+            let (bad, mut file) = staging.create(RANGE).expect("create");
+            file.write_all(bytes).expect("write");
+            check_staged(bad.path(), RANGE, &applier)
+        };
+        assert!(check(&good).is_ok());
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("cut short", good[..good.len() - 3].to_vec()),
+            ("trailing bytes", [&good[..], &[0][..]].concat()),
+            ("garbage", vec![0xff; 64]),
+        ];
+        let mut version = good.clone();
+        version[7] = 1;
+        cases.push(("another format", version));
+        // A huge frame length must be refused without allocating it.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        cases.push(("huge frame", huge));
+        for (what, bytes) in cases {
+            assert!(check(&bytes).is_err(), "{what} accepted");
+        }
+        // Records outside the range, or a wrong count, or a header the applier refuses.
+        let mut out = Vec::new();
+        let mut emit = |b: Vec<u8>| {
+            out.extend(b);
+            Ok(())
+        };
+        let mut w = StreamWriter::new(&meta(3), b"toy".to_vec(), 1 << 20, &mut emit).expect("w");
+        w.record(vec![9, 9], vec![1]).expect("record");
+        let last = w.finish().expect("finish");
+        out.extend(last);
+        assert!(check(&out).unwrap_err().contains("outside"));
+        let mut out = MAGIC.to_vec();
+        for frame in [
+            Frame::Head {
+                last_log_id: None,
+                membership: StoredMembership::default(),
+                header: b"toy".to_vec(),
+            },
+            Frame::Records(vec![(vec![7, 1], vec![1])]),
+            Frame::End {
+                records: 2,
+                bytes: 3,
+            },
+        ] {
+            let b = postcard::to_stdvec(&frame).expect("encode");
+            out.extend_from_slice(&u32::try_from(b.len()).expect("len").to_le_bytes());
+            out.extend(b);
+        }
+        assert!(check(&out).unwrap_err().contains("says 2"));
+        let mut out = Vec::new();
+        let mut emit = |b: Vec<u8>| {
+            out.extend(b);
+            Ok(())
+        };
+        let w = StreamWriter::new(&meta(3), b"nope".to_vec(), 1 << 20, &mut emit).expect("w");
+        let last = w.finish().expect("finish");
+        out.extend(last);
+        assert!(check(&out).is_err());
+    }
+
+    /// A crash in the middle of an install leaves its marker and the old applied state; the
+    /// next open of the group finishes it from the staged file. On disk, across a reopen of
+    /// the engine.
+    #[test]
+    fn an_install_interrupted_by_a_crash_is_finished_when_the_group_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = MemoryEngine::new();
+        // 10 MB of records against 4 MiB batches: the clearing and the records take three
+        // batches, then comes the last one.
+        fill(&source, RANGE, 1000, 10_000, 1);
+        for crash in [1, 3, 4] {
+            let path = dir.path().join(format!("store-{crash}"));
+            let staged_path;
+            {
+                let dest: Arc<dyn Engine> = Arc::new(FjallEngine::open(&path).expect("open"));
+                fill(dest.as_ref(), RANGE, 600, 10_000, 2);
+                let before = read_applied(dest.as_ref(), RANGE).expect("applied");
+                let staging = Staging::of(dest.as_ref());
+                assert!(staging.durable);
+                let (staged, _) = stage(&staging, &source, 1 << 20);
+                staged_path = staged.path().to_path_buf();
+                let applier = Arc::new(Toy::default());
+                let t = target(dest.clone(), applier.clone(), Some(crash));
+                let err = install(&t, &meta(10), staged).expect_err("crashed");
+                assert!(err.to_string().contains("crash"), "{err}");
+                assert_eq!(applier.installed.load(Ordering::Relaxed), 0);
+                assert!(
+                    dest.get(Cf::State, &keys::installing(RANGE))
+                        .expect("get")
+                        .is_some(),
+                    "the marker stays"
+                );
+                assert_eq!(read_applied(dest.as_ref(), RANGE).expect("applied"), before);
+                assert!(staged_path.exists(), "the staged file stays for the redo");
+                assert_eq!(
+                    interrupted_installs(dest.as_ref()).expect("scan"),
+                    vec![RANGE]
+                );
+            }
+            let dest: Arc<dyn Engine> = Arc::new(FjallEngine::open(&path).expect("reopen"));
+            assert_eq!(
+                clean_staging(dest.as_ref()).expect("clean"),
+                0,
+                "kept: the marker names it"
+            );
+            let applier = Arc::new(Toy::default());
+            let t = target(dest.clone(), applier.clone(), None);
+            assert!(recover(&t).expect("recover"), "crash before write {crash}");
+            assert_eq!(applier.installed.load(Ordering::Relaxed), 1);
+            assert_eq!(range_data(dest.as_ref(), RANGE), range_data(&source, RANGE));
+            assert_eq!(
+                read_applied(dest.as_ref(), RANGE)
+                    .expect("applied")
+                    .last_applied,
+                meta(10).last_log_id
+            );
+            assert!(
+                interrupted_installs(dest.as_ref())
+                    .expect("scan")
+                    .is_empty()
+            );
+            assert!(!staged_path.exists());
+            assert!(!recover(&t).expect("recover again"));
+        }
+    }
+
+    #[test]
+    fn staged_files_of_unfinished_transfers_are_deleted_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        let staging = Staging::of(&engine);
+        let (mut staged, _) = staging.create(RANGE).expect("create");
+        staged.keep = true;
+        assert!(staged.path().exists());
+        assert_eq!(clean_staging(&engine).expect("clean"), 1);
+        assert!(!staged.path().exists());
+        let (staged, _) = staging.create(RANGE).expect("create");
+        let path = staged.path().to_path_buf();
+        drop(staged);
+        assert!(!path.exists(), "a dropped transfer deletes its file");
+    }
 }
