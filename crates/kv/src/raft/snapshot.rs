@@ -85,7 +85,7 @@ pub(crate) const FRAME_BYTES: usize = 64 << 10;
 const OP_OVERHEAD: usize = 64;
 
 /// Bytes of writes in one engine batch of an install.
-pub(crate) const BATCH_BYTES: usize = 4 << 20;
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
 /// The largest frame a reader accepts: no record is larger than an rpc message (256 MiB).
 const MAX_FRAME_BYTES: u64 = 320 << 20;
@@ -95,6 +95,13 @@ const STAGING_DIR: &str = "raft-snapshots";
 
 /// Raw `Cf::Data` records: (key, value).
 pub(crate) type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A record as a frame carries it: its key and value as byte strings (see `wire::bytes`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Record(
+    #[serde(with = "super::wire::bytes")] Vec<u8>,
+    #[serde(with = "super::wire::bytes")] Vec<u8>,
+);
 
 /// One frame of a snapshot stream.
 #[derive(Debug, Serialize, Deserialize)]
@@ -109,7 +116,7 @@ pub(crate) enum Frame {
         header: Vec<u8>,
     },
     /// Raw `Cf::Data` records.
-    Records(Records),
+    Records(Vec<Record>),
     /// Last: how many records came, and their bytes (keys and values).
     End {
         /// Records in the stream.
@@ -140,7 +147,7 @@ impl<'a> StreamWriter<'a> {
     ) -> Result<StreamWriter<'a>, String> {
         let chunk = chunk.max(1);
         let mut w = StreamWriter {
-            out: Vec::with_capacity(chunk.min(BATCH_BYTES) + FRAME_BYTES),
+            out: Vec::with_capacity(chunk_capacity(chunk)),
             chunk,
             records: Vec::new(),
             records_bytes: 0,
@@ -174,7 +181,10 @@ impl<'a> StreamWriter<'a> {
         if self.records.is_empty() {
             return Ok(());
         }
-        let records = std::mem::take(&mut self.records);
+        let records = std::mem::take(&mut self.records)
+            .into_iter()
+            .map(|(k, v)| Record(k, v))
+            .collect();
         self.records_bytes = 0;
         self.frame(&Frame::Records(records))
     }
@@ -190,7 +200,7 @@ impl<'a> StreamWriter<'a> {
         if self.out.len() >= self.chunk {
             let out = std::mem::replace(
                 &mut self.out,
-                Vec::with_capacity(self.chunk.min(BATCH_BYTES)),
+                Vec::with_capacity(chunk_capacity(self.chunk)),
             );
             (self.emit)(out)?;
         }
@@ -208,6 +218,13 @@ impl<'a> StreamWriter<'a> {
         self.frame(&end)?;
         Ok(std::mem::take(&mut self.out))
     }
+}
+
+/// What a chunk of about `chunk` bytes may grow to: a frame beyond `chunk` (frames of records
+/// are at most a quarter chunk, unless one record is larger), so that its vector is not
+/// reallocated at twice the size.
+fn chunk_capacity(chunk: usize) -> usize {
+    chunk + (chunk / 4).min(FRAME_BYTES) + 4096
 }
 
 /// Streams the snapshot of `content` as `reader` sees it: see [`StreamWriter`].
@@ -326,6 +343,7 @@ impl StreamReader {
         }
         match self.frame()? {
             Frame::Records(records) => {
+                let records: Records = records.into_iter().map(|Record(k, v)| (k, v)).collect();
                 for (k, v) in &records {
                     self.count += 1;
                     self.bytes += (k.len() + v.len()) as u64;
@@ -945,7 +963,7 @@ mod tests {
                 membership: StoredMembership::default(),
                 header: b"toy".to_vec(),
             },
-            Frame::Records(vec![(vec![7, 1], vec![1])]),
+            Frame::Records(vec![Record(vec![7, 1], vec![1])]),
             Frame::End {
                 records: 2,
                 bytes: 3,
@@ -974,10 +992,10 @@ mod tests {
     fn an_install_interrupted_by_a_crash_is_finished_when_the_group_opens() {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = MemoryEngine::new();
-        // 10 MB of records against 4 MiB batches: the clearing and the records take three
-        // batches, then comes the last one.
+        // 10 MB of records against 1 MiB batches: the clearing and the records take ten
+        // batches, then comes the last one (the 11th write after the marker).
         fill(&source, RANGE, 1000, 10_000, 1);
-        for crash in [1, 3, 4] {
+        for crash in [1, 5, 11] {
             let path = dir.path().join(format!("store-{crash}"));
             let staged_path;
             {
@@ -1031,6 +1049,11 @@ mod tests {
             assert!(!staged_path.exists());
             assert!(!recover(&t).expect("recover again"));
         }
+        // The 11th write was the last: there is no 12th.
+        let dest: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+        let (staged, _) = stage(&Staging::of(dest.as_ref()), &source, 1 << 20);
+        let t = target(dest, Arc::new(Toy::default()), Some(12));
+        install(&t, &meta(10), staged).expect("no crash point after the last write");
     }
 
     #[test]

@@ -65,9 +65,52 @@ pub(crate) struct SnapshotChunk {
     /// Byte offset of this chunk in the stream.
     pub(crate) offset: u64,
     /// The chunk's bytes.
+    #[serde(with = "bytes")]
     pub(crate) data: Vec<u8>,
     /// True on the last chunk: the receiver installs the snapshot and answers with its vote.
     pub(crate) done: bool,
+}
+
+/// Serde of a `Vec<u8>` as a byte string. postcard encodes a byte string exactly as it encodes a
+/// sequence of `u8` (a varint length, then the bytes), so the wire does not change, but it is
+/// written and read as one slice rather than byte by byte (into a vector grown by doubling).
+pub(crate) mod bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Why a node could not handle a raft message.
@@ -210,6 +253,40 @@ mod tests {
             (last_log_id, m, header),
             (Some(log_id(3, 2, 7)), membership(), vec![1, 2, 3])
         );
+    }
+
+    /// A chunk's bytes travel as a byte string, which postcard lays out as it did the
+    /// sequence of `u8` before.
+    #[test]
+    fn chunk_bytes_keep_their_wire_layout() {
+        #[derive(Serialize)]
+        struct Before {
+            vote: Vote,
+            id: u64,
+            offset: u64,
+            data: Vec<u8>,
+            done: bool,
+        }
+        let vote = Vote::new_committed(3, 2);
+        let data: Vec<u8> = (0..=255).collect();
+        let before = Before {
+            vote,
+            id: 1,
+            offset: 2,
+            data: data.clone(),
+            done: true,
+        };
+        let now = SnapshotChunk {
+            vote,
+            id: 1,
+            offset: 2,
+            data,
+            done: true,
+        };
+        let bytes = postcard::to_stdvec(&now).expect("encode");
+        assert_eq!(bytes, postcard::to_stdvec(&before).expect("encode"));
+        let back: SnapshotChunk = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back.data, now.data);
     }
 
     #[test]
