@@ -59,10 +59,12 @@
 //! every [`RaftConfig::snapshot_after_logs`] entries by noting the applied log id, and then
 //! purges the log behind it (minus [`RaftConfig::logs_kept_after_snapshot`]). When a follower
 //! or a new learner needs entries already purged, the leader takes a consistent engine view on
-//! the state-machine worker (between two applies), serialises `{ applied log id, membership,
-//! Applier::snapshot_data }` with postcard, and sends it in `raft.snapshot` chunks. The
-//! receiver reassembles it and installs it: [`Applier::install_snapshot_data`] plus the applied
-//! state, in one batch.
+//! the state-machine worker (between two applies) and streams it: the records of the spans the
+//! [`Applier`] names are read from the view and sent in `raft.snapshot` chunks of
+//! [`RaftConfig::snapshot_chunk_size`] as they are read. The receiver appends the chunks to a
+//! staged file, checks the stream whole, and installs it in bounded batches, crash-safely (an
+//! install marker first, the applied state last; a group opened with a marker finishes the
+//! install from the file). Neither side holds the range in memory: see `snapshot.rs`.
 //!
 //! # Recovery
 //!
