@@ -1013,3 +1013,104 @@ impl Drop for Installing {
         inner.coverage.lock().installing.remove(&self.range_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
+    use base::{ReplicaDescriptor, ReplicaType};
+    use storage::MemoryEngine;
+
+    use super::*;
+    use crate::raft::snapshot::{self, Staging, Target};
+    use crate::raft::{SnapshotMeta, StoredMembership, TypeConfig};
+
+    /// A node that crashed in the middle of installing a range's first snapshot (no
+    /// descriptor of the range yet) finishes the install when its store opens again: the
+    /// replica comes back with the snapshot's descriptor, data and applied index.
+    #[tokio::test]
+    async fn a_first_snapshot_interrupted_by_a_crash_is_finished_when_the_store_opens() {
+        let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+        let range = RangeId(10);
+        let desc = RangeDescriptor {
+            range_id: range,
+            start_key: base::keys::table_prefix(100),
+            end_key: base::keys::table_prefix(101),
+            replicas: vec![ReplicaDescriptor {
+                node_id: NodeId(1),
+                replica_type: ReplicaType::Voter,
+            }],
+            generation: 3,
+        };
+        let source = MemoryEngine::new();
+        let mut batch = WriteBatch::new();
+        for i in 0..2000 {
+            let mut k = base::keys::table_prefix(100).0;
+            base::encoding::encode_bytes(&mut k, format!("k{i:05}").as_bytes());
+            mvcc::mvcc_put(
+                &source,
+                &mut batch,
+                &Key(k),
+                clock.now(),
+                Some(&[7; 1000]),
+                None,
+            )
+            .expect("put");
+        }
+        source.write(batch, Durability::Buffered).expect("write");
+        let header = encode(&SnapshotHeader {
+            desc: desc.clone(),
+            closed: Timestamp::ZERO,
+        })
+        .expect("header");
+        let content = SnapshotContent {
+            header,
+            spans: raw_spans(&desc),
+        };
+        let nodes: BTreeMap<u64, openraft::EmptyNode> =
+            BTreeMap::from([(1, openraft::EmptyNode::new())]);
+        let membership =
+            openraft::Membership::new(vec![BTreeSet::from([1])], nodes).expect("membership");
+        let log_id = openraft::testing::log_id::<TypeConfig>(2, 1, 10);
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id),
+            last_membership: StoredMembership::new(Some(log_id), membership),
+        };
+        let dest: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+        let staged =
+            snapshot::stage_view(&Staging::of(dest.as_ref()), range, &source, &meta, content)
+                .expect("stage");
+        // 2 MB of records in 1 MiB batches: the crash comes after the first batch.
+        let applier: Arc<dyn Applier> = Arc::new(StoreApplier(Weak::new()));
+        let target = Target::for_test(range, dest.clone(), applier, Some(2));
+        assert!(snapshot::install(&target, &meta, staged).is_err());
+        assert_eq!(dest.get(Cf::State, &desc_key(range)).expect("get"), None);
+
+        let rpc = rpc::Rpc::new(Arc::new(
+            rpc::RpcContext::new(clock.clone()).with_node_id(NodeId(1)),
+        ));
+        let registry = rpc::Registry::new();
+        let (store, _events) = Store::open(
+            NodeId(1),
+            dest.clone(),
+            clock,
+            rpc,
+            &registry,
+            StoreConfig::default(),
+        )
+        .await
+        .expect("open");
+        let replica = store.replica(range).expect("the range is open");
+        assert_eq!(replica.descriptor(), Some(desc.clone()));
+        assert_eq!(replica.group().applied_index(), 10);
+        for span in replica_data_spans(&desc) {
+            let (s, e) = mvcc::raw_span_bounds(&span);
+            let want: Vec<_> = source.scan(Cf::Data, &s, &e, false).collect();
+            let got: Vec<_> = dest.scan(Cf::Data, &s, &e, false).collect();
+            assert_eq!(got, want);
+        }
+        assert_eq!(store.sweep_leftovers(10).expect("sweep"), Sweep::Deleted(0));
+        store.shutdown().await;
+    }
+}

@@ -521,6 +521,24 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A target for tests outside this module: a fresh gate, a crash injected before the
+    /// `crash_before_write`th write after the marker.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        range: RangeId,
+        engine: Arc<dyn Engine>,
+        applier: Arc<dyn Applier>,
+        crash_before_write: Option<usize>,
+    ) -> Target {
+        Target {
+            range,
+            engine,
+            applier,
+            gate: Gate::default(),
+            crash_before_write,
+        }
+    }
+
     fn write(&self, batch: WriteBatch, durability: Durability) -> io::Result<()> {
         let _open = self.gate.enter()?;
         self.engine
