@@ -8,7 +8,8 @@
 //!    `node.join` to a listed peer (which allocates a node id);
 //! 4. open the store, register the node and start the loops: liveness heartbeats, the node
 //!    directory refresh, closed timestamps and rangefeed checkpoints, the replicate queue that
-//!    applies allocator decisions, replica GC, and split follow-ups.
+//!    applies allocator decisions, replica GC, split follow-ups, and the sweep of data no
+//!    range on the node covers (leftovers of replayed splits).
 
 use crate::allocator::{self, Action, NodeInfo, RangeReplicas};
 use crate::api::*;
@@ -82,6 +83,9 @@ pub struct KvNodeConfig {
     pub replicate_interval: Duration,
     /// How often closed timestamps advance on idle ranges.
     pub closed_ts_interval: Duration,
+    /// How often the node sweeps its engine for data no range it holds covers
+    /// ([`Store::sweep_leftovers`]).
+    pub sweep_interval: Duration,
     /// How often the split queue looks at the ranges this node leads.
     pub split_interval: Duration,
 }
@@ -100,6 +104,7 @@ impl Default for KvNodeConfig {
             replicate_interval: Duration::from_millis(1000),
             closed_ts_interval: Duration::from_millis(500),
             split_interval: Duration::from_secs(10),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -123,6 +128,7 @@ impl KvNodeConfig {
             replicate_interval: Duration::from_millis(300),
             closed_ts_interval: Duration::from_millis(100),
             split_interval: Duration::from_millis(300),
+            sweep_interval: Duration::from_millis(500),
             join_timeout: Duration::from_secs(20),
             ..Default::default()
         }
@@ -863,6 +869,13 @@ impl KvNode {
             loop {
                 tokio::time::sleep(node.inner.cfg.split_interval).await;
                 node.split_round().await;
+            }
+        }));
+        let node = self.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(node.inner.cfg.sweep_interval).await;
+                node.inner.store.sweep_round().await;
             }
         }));
         self.inner.tasks.lock().extend(tasks);

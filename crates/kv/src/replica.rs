@@ -149,6 +149,9 @@ pub struct Replica {
     cfg: ReplicaConfig,
     /// Live change streams on this replica.
     pub rangefeeds: crate::rangefeed::Registry,
+    /// True while a snapshot is being installed: the range's data is half written, so follower
+    /// reads are refused. A read checks it and takes its engine snapshot under the read lock.
+    installing: RwLock<bool>,
 }
 
 impl Replica {
@@ -187,7 +190,20 @@ impl Replica {
             measured_bytes: AtomicU64::new(u64::MAX),
             cfg,
             rangefeeds: crate::rangefeed::Registry::default(),
+            installing: RwLock::new(false),
         }
+    }
+
+    /// Marks a snapshot install as running (or ended). Set before the install's first write:
+    /// reads that saw it unset took their engine snapshot before.
+    pub(crate) fn set_installing(&self, on: bool) {
+        *self.installing.write() = on;
+    }
+
+    /// Holds off a snapshot install while the caller takes an engine snapshot of the range;
+    /// the value is whether one is running (then the data is half written).
+    pub(crate) fn install_guard(&self) -> parking_lot::RwLockReadGuard<'_, bool> {
+        self.installing.read()
     }
 
     /// The range's id.
@@ -453,7 +469,13 @@ impl Replica {
                 closed,
             });
         }
-        let snap = self.engine.snapshot();
+        let snap = {
+            let installing = self.install_guard();
+            if *installing {
+                return Err(self.not_leaseholder());
+            }
+            self.engine.snapshot()
+        };
         let responses = ba
             .requests
             .iter()

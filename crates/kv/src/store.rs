@@ -23,7 +23,9 @@
 
 use crate::api::{BatchRequest, BatchResponse, KvError};
 use crate::command::{CommandResult, RaftCommand, RawWrite, Trigger};
-use crate::raft::{Applier, GroupFactory, RaftConfig, RaftGroup, RaftRouter};
+use crate::raft::{
+    Applier, GroupFactory, InstallPlan, RaftConfig, RaftGroup, RaftRouter, RawSpan, SnapshotContent,
+};
 use crate::rangefeed::RangefeedEvent;
 use crate::replica::{Replica, ReplicaConfig, replica_data_spans};
 use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
@@ -67,12 +69,63 @@ pub enum StoreEvent {
     },
 }
 
-/// What a snapshot of a range carries.
+/// The applier's header of a range's snapshot (its records follow it in the stream, see
+/// `raft::snapshot`).
 #[derive(Serialize, Deserialize)]
-struct SnapshotPayload {
+struct SnapshotHeader {
     desc: RangeDescriptor,
     closed: Timestamp,
-    raw: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The raw `Cf::Data` spans of a replica's data: [`replica_data_spans`] as engine bounds.
+fn raw_spans(desc: &RangeDescriptor) -> Vec<RawSpan> {
+    replica_data_spans(desc)
+        .iter()
+        .map(mvcc::raw_span_bounds)
+        .collect()
+}
+
+/// The raw key spans no span of `covered` touches, in order (an empty end is unbounded, in
+/// `covered` as in the result).
+fn gaps(mut covered: Vec<RawSpan>) -> Vec<RawSpan> {
+    covered.sort();
+    let mut out = Vec::new();
+    let mut cursor: Vec<u8> = Vec::new();
+    for (start, end) in covered {
+        if start > cursor {
+            out.push((cursor.clone(), start));
+        }
+        if end.is_empty() {
+            return out;
+        }
+        if end > cursor {
+            cursor = end;
+        }
+    }
+    out.push((cursor, Vec::new()));
+    out
+}
+
+/// Records deleted per [`Store::sweep_leftovers`] call by [`Store::sweep_round`].
+const SWEEP_BUDGET: usize = 10_000;
+
+/// What one [`Store::sweep_leftovers`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// Deleted this many records no replica covers (at most the budget: call again for more).
+    Deleted(usize),
+    /// Did nothing: some data on this node belongs to a range whose span is not known (see
+    /// [`Store::sweep_leftovers`]).
+    Deferred,
+}
+
+/// What the sweep of leftover data must know of the ranges whose data is being written
+/// outside the descriptors the store holds. Held by the sweep for a whole pass, and by every
+/// change that starts such writes while it starts them.
+#[derive(Default)]
+struct Coverage {
+    /// Ranges with a snapshot install running (between `begin_install` and its guard's drop).
+    installing: HashSet<RangeId>,
 }
 
 /// Every replica on this node.
@@ -92,6 +145,8 @@ struct StoreInner {
     /// group has stopped and its log, state and data are deleted. (Lock order: `replicas`
     /// first.)
     removing: parking_lot::Mutex<HashSet<RangeId>>,
+    /// See [`Coverage`]. Lock order: `coverage` before `replicas` and a replica's locks.
+    coverage: parking_lot::Mutex<Coverage>,
     cfg: StoreConfig,
     events: mpsc::UnboundedSender<StoreEvent>,
     read_metrics: crate::metrics::ReadMetrics,
@@ -108,6 +163,13 @@ impl Store {
         registry: &rpc::Registry,
         cfg: StoreConfig,
     ) -> Result<(Store, mpsc::UnboundedReceiver<StoreEvent>), KvError> {
+        // Snapshots being received when the node stopped are dropped (their senders retry);
+        // the staged files of installs a crash interrupted are kept for those installs.
+        match crate::raft::snapshot::clean_staging(engine.as_ref()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("deleted {n} staged snapshot files of unfinished transfers"),
+            Err(e) => tracing::warn!("cleaning the snapshot staging directory: {e}"),
+        }
         let router = RaftRouter::new(node_id, rpc.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Store {
@@ -119,6 +181,7 @@ impl Store {
                 rpc,
                 replicas: RwLock::new(HashMap::new()),
                 removing: Default::default(),
+                coverage: Default::default(),
                 cfg,
                 events: tx,
                 read_metrics: Default::default(),
@@ -127,8 +190,20 @@ impl Store {
         router.set_factory(Arc::new(Factory(Arc::downgrade(&store.inner))));
         router.register_handlers(registry);
         store.register_handlers(registry);
-        for desc in store.persisted_descriptors()? {
+        let descs = store.persisted_descriptors()?;
+        // A range whose snapshot install a crash interrupted is opened even without a
+        // descriptor (its first snapshot): opening its group finishes the install.
+        let interrupted = crate::raft::snapshot::interrupted_installs(store.inner.engine.as_ref())
+            .map_err(|e| KvError::Storage(e.to_string()))?;
+        let unknown: Vec<RangeId> = interrupted
+            .into_iter()
+            .filter(|r| !descs.iter().any(|d| d.range_id == *r))
+            .collect();
+        for desc in descs {
             store.open_replica(desc.range_id, Some(desc)).await?;
+        }
+        for range_id in unknown {
+            store.open_replica(range_id, None).await?;
         }
         Ok((store, rx))
     }
@@ -159,6 +234,20 @@ impl Store {
             out.push(desc);
         }
         Ok(out)
+    }
+
+    fn persisted_descriptor(&self, range_id: RangeId) -> Result<Option<RangeDescriptor>, KvError> {
+        match self
+            .inner
+            .engine
+            .get(Cf::State, &desc_key(range_id))
+            .map_err(|e| KvError::Storage(e.to_string()))?
+        {
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| KvError::Storage(format!("corrupt descriptor: {e}"))),
+            None => Ok(None),
+        }
     }
 
     async fn open_replica(
@@ -192,6 +281,11 @@ impl Store {
         )
         .await
         .map_err(|e| KvError::Internal(format!("opening raft group for {range_id}: {e}")))?;
+        // Finishing an interrupted snapshot install changed the range's descriptor.
+        let desc = match group.recovered_install() {
+            true => self.persisted_descriptor(range_id)?.or(desc),
+            false => desc,
+        };
         let replica = Arc::new(Replica::new(
             self.inner.node_id,
             self.inner.engine.clone(),
@@ -200,12 +294,16 @@ impl Store {
             desc,
             self.inner.cfg.replica.clone(),
         ));
+        // Under `coverage`: a replica with no descriptor yet writes where the sweep of leftover
+        // data cannot tell, so none may appear during a sweep pass.
+        let coverage = self.inner.coverage.lock();
         let mut map = self.inner.replicas.write();
         if let Some(existing) = map.get(&range_id) {
             return Ok(existing.clone());
         }
         map.insert(range_id, replica.clone());
         drop(map);
+        drop(coverage);
         self.inner.router.insert(group);
         Ok(replica)
     }
@@ -394,6 +492,107 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes up to `budget` records of `Cf::Data` that no range this node holds covers: what
+    /// an old split replayed here left of a right-hand range this node no longer holds (see
+    /// [`Store::forget_split_right`]), and anything else no replica owns. Returns what it did.
+    ///
+    /// The rule: a record is leftover when no descriptor covers it, neither one persisted here
+    /// (`desc/<range>` in `Cf::State`, written atomically with a split, a descriptor change or
+    /// an installed snapshot, and by [`Store::open_range`] before its replica opens) nor one a
+    /// replica holds in memory. Data is written outside those only by a replica that does not
+    /// know its span yet, so the sweep does nothing (defers) while
+    /// - a snapshot install runs (between `Applier::begin_install` and the end of its guard),
+    ///   or an install a crash interrupted is not finished (its marker is in `Cf::State`);
+    /// - a replica has no descriptor (it was opened for a range's first Raft message, and
+    ///   learns its span from a snapshot or a descriptor change in the log);
+    /// - a range has Raft state here (an applied state) but no descriptor.
+    ///
+    /// A pass holds the store's `coverage` lock from these checks to its delete, and every
+    /// change that would break them (an install starting, a replica being added) takes that
+    /// lock, so none starts in between. Cheap with nothing to do: one scan of `Cf::State` (a
+    /// few records per range) and one seek per gap between the ranges.
+    pub fn sweep_leftovers(&self, budget: usize) -> Result<Sweep, KvError> {
+        let storage = |e: storage::StorageError| KvError::Storage(e.to_string());
+        let coverage = self.inner.coverage.lock();
+        if !coverage.installing.is_empty() {
+            return Ok(Sweep::Deferred);
+        }
+        let mut covered: Vec<RawSpan> = Vec::new();
+        let mut known: HashSet<RangeId> = HashSet::new();
+        for replica in self.inner.replicas.read().values() {
+            let Some(desc) = replica.descriptor() else {
+                return Ok(Sweep::Deferred);
+            };
+            known.insert(desc.range_id);
+            covered.extend(raw_spans(&desc));
+        }
+        let engine = &self.inner.engine;
+        let mut with_state = Vec::new();
+        for kv in engine.scan(Cf::State, &[], &[], false) {
+            let (k, v) = kv.map_err(storage)?;
+            if k.starts_with(DESC_PREFIX) {
+                let desc: RangeDescriptor = postcard::from_bytes(&v)
+                    .map_err(|e| KvError::Storage(format!("corrupt descriptor: {e}")))?;
+                known.insert(desc.range_id);
+                covered.extend(raw_spans(&desc));
+            } else if crate::raft::is_install_marker(&k) {
+                return Ok(Sweep::Deferred);
+            } else if let Some(range) = crate::raft::applied_state_range(&k) {
+                with_state.push(range);
+            }
+        }
+        if let Some(range) = with_state.iter().find(|r| !known.contains(r)) {
+            tracing::debug!(%range, "sweep deferred: raft state without a descriptor");
+            return Ok(Sweep::Deferred);
+        }
+        let mut batch = WriteBatch::new();
+        let mut deleted = 0;
+        'gaps: for (start, end) in gaps(covered) {
+            for kv in engine.scan(Cf::Data, &start, &end, false) {
+                if deleted >= budget {
+                    break 'gaps;
+                }
+                batch.delete(Cf::Data, kv.map_err(storage)?.0);
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            engine.write(batch, Durability::Buffered).map_err(storage)?;
+        }
+        drop(coverage);
+        Ok(Sweep::Deleted(deleted))
+    }
+
+    /// One pass of the sweep of leftover data (see [`Store::sweep_leftovers`]), in bounded
+    /// steps on a blocking thread. Returns how many records it deleted.
+    pub async fn sweep_round(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let store = self.clone();
+            match tokio::task::spawn_blocking(move || store.sweep_leftovers(SWEEP_BUDGET)).await {
+                Ok(Ok(Sweep::Deleted(n))) => {
+                    total += n;
+                    if n < SWEEP_BUDGET {
+                        break;
+                    }
+                }
+                Ok(Ok(Sweep::Deferred)) => break,
+                Ok(Err(e)) => {
+                    tracing::warn!("sweeping leftover data: {e}");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("sweeping leftover data: {e}");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!("deleted {total} leftover records no range on this node covers");
+        }
+        total
+    }
+
     /// Runs one closed-timestamp round: every range this node leads closes a timestamp (side
     /// transport, no Raft write), and every replica with rangefeed subscribers checkpoints them.
     /// Returns, per follower node, the updates to send it.
@@ -509,6 +708,15 @@ impl Store {
         };
         let engine = self.inner.engine.clone();
         let mut snapshot = None;
+        // Holds off a snapshot install while the catch-up snapshot is taken.
+        let installing = replica.install_guard();
+        if *installing {
+            let ev = RangefeedEvent::Error {
+                message: "replica installing a snapshot".into(),
+                retry: true,
+            };
+            return futures::stream::iter(vec![Ok(ev)]).boxed();
+        }
         let (id, rx) = replica.rangefeeds.register(span.clone(), |first| {
             let snap = engine.snapshot();
             let intents = if first {
@@ -524,6 +732,7 @@ impl Store {
             snapshot = Some(snap);
             intents
         });
+        drop(installing);
         let catch_up: Vec<Result<RangefeedEvent, rpc::RpcError>> = match snapshot {
             Some(snap) => match mvcc::mvcc_changes(snap.as_ref(), &span, req.start, Timestamp::MAX)
             {
@@ -705,56 +914,203 @@ impl Applier for StoreApplier {
     fn membership_changed(&self, _range_id: RangeId, _voters: Vec<NodeId>, _learners: Vec<NodeId>) {
     }
 
-    fn snapshot_data(&self, range_id: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
-        let store = self.store().ok_or("store closed")?;
-        let replica = store.replica(range_id).ok_or("replica gone")?;
-        let desc = replica.descriptor().ok_or("replica has no descriptor")?;
-        let mut raw = Vec::new();
-        for span in replica_data_spans(&desc) {
-            let (start, end) = mvcc::raw_span_bounds(&span);
-            for kv in reader.scan(Cf::Data, &start, &end, false) {
-                raw.push(kv.map_err(|e| e.to_string())?);
-            }
-        }
-        let payload = SnapshotPayload {
-            desc,
-            closed: replica.closed().applied,
-            raw,
-        };
-        postcard::to_stdvec(&payload).map_err(|e| e.to_string())
-    }
-
-    fn install_snapshot_data(
+    /// The descriptor as the view has it (persisted atomically with the data it delimits),
+    /// and the closed timestamp applied when the view was taken (the state machine takes its
+    /// views between two applies, so it matches them).
+    fn snapshot_content(
         &self,
         range_id: RangeId,
-        data: &[u8],
         reader: &dyn Reader,
-        batch: &mut WriteBatch,
-    ) -> Result<(), String> {
-        let payload: SnapshotPayload = postcard::from_bytes(data).map_err(|e| e.to_string())?;
-        if payload.desc.range_id != range_id {
+    ) -> Result<SnapshotContent, String> {
+        let replica = self.store().and_then(|s| s.replica(range_id));
+        let desc: RangeDescriptor = match reader
+            .get(Cf::State, &desc_key(range_id))
+            .map_err(|e| e.to_string())?
+        {
+            Some(v) => postcard::from_bytes(&v).map_err(|e| format!("corrupt descriptor: {e}"))?,
+            None => replica
+                .as_ref()
+                .and_then(|r| r.descriptor())
+                .ok_or("replica has no descriptor")?,
+        };
+        let closed = replica.map_or(Timestamp::ZERO, |r| r.closed().applied);
+        let spans = raw_spans(&desc);
+        let header = encode(&SnapshotHeader { desc, closed }).map_err(|e| e.to_string())?;
+        Ok(SnapshotContent { header, spans })
+    }
+
+    /// Replaces the spans of the snapshot's descriptor (so a replica whose range split since
+    /// keeps the right-hand side's data for its new range), and writes the descriptor last.
+    fn plan_install(&self, range_id: RangeId, header: &[u8]) -> Result<InstallPlan, String> {
+        let h: SnapshotHeader =
+            postcard::from_bytes(header).map_err(|e| format!("bad snapshot header: {e}"))?;
+        if h.desc.range_id != range_id {
             return Err(format!(
                 "snapshot for {} sent to {range_id}",
-                payload.desc.range_id
+                h.desc.range_id
             ));
         }
-        for span in replica_data_spans(&payload.desc) {
-            mvcc::mvcc_clear_span(reader, batch, &span).map_err(|e| e.to_string())?;
-        }
-        for (k, v) in payload.raw {
-            batch.put(Cf::Data, k, v);
-        }
-        batch.put(
+        let mut finish = WriteBatch::new();
+        finish.put(
             Cf::State,
             desc_key(range_id),
-            encode(&payload.desc).map_err(|e| e.to_string())?,
+            encode(&h.desc).map_err(|e| e.to_string())?,
         );
+        Ok(InstallPlan {
+            spans: raw_spans(&h.desc),
+            finish,
+        })
+    }
+
+    fn begin_install(&self, range_id: RangeId, _plan: &InstallPlan) -> Box<dyn Send> {
+        let Some(store) = self.store() else {
+            return Box::new(());
+        };
+        let mut coverage = store.inner.coverage.lock();
+        coverage.installing.insert(range_id);
+        if let Some(replica) = store.replica(range_id) {
+            replica.set_installing(true);
+            // Their subscribers resume from their checkpoints after the install.
+            replica
+                .rangefeeds
+                .disconnect_all("snapshot being installed");
+        }
+        drop(coverage);
+        Box::new(Installing {
+            store: Arc::downgrade(&store.inner),
+            range_id,
+        })
+    }
+
+    fn installed(&self, range_id: RangeId, header: &[u8]) {
+        let Ok(h) = postcard::from_bytes::<SnapshotHeader>(header) else {
+            return;
+        };
         if let Some(store) = self.store()
             && let Some(replica) = store.replica(range_id)
         {
-            replica.set_descriptor(payload.desc);
-            replica.advance_closed(payload.closed);
+            replica.set_descriptor(h.desc);
+            replica.advance_closed(h.closed);
+            replica.set_installing(false);
         }
-        Ok(())
+    }
+}
+
+/// A snapshot install in progress (see `Applier::begin_install`): on drop, the sweep may run
+/// again (it still defers while an unfinished install's marker is in the engine).
+struct Installing {
+    store: Weak<StoreInner>,
+    range_id: RangeId,
+}
+
+impl Drop for Installing {
+    fn drop(&mut self) {
+        let Some(inner) = self.store.upgrade() else {
+            return;
+        };
+        // The replica's reads stay refused after an install that did not finish (the group
+        // stopped on an error): its data is half written until a restart finishes it.
+        inner.coverage.lock().installing.remove(&self.range_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
+    use base::{ReplicaDescriptor, ReplicaType};
+    use storage::MemoryEngine;
+
+    use super::*;
+    use crate::raft::snapshot::{self, Staging, Target};
+    use crate::raft::{SnapshotMeta, StoredMembership, TypeConfig};
+
+    /// A node that crashed in the middle of installing a range's first snapshot (no
+    /// descriptor of the range yet) finishes the install when its store opens again: the
+    /// replica comes back with the snapshot's descriptor, data and applied index.
+    #[tokio::test]
+    async fn a_first_snapshot_interrupted_by_a_crash_is_finished_when_the_store_opens() {
+        let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
+        let range = RangeId(10);
+        let desc = RangeDescriptor {
+            range_id: range,
+            start_key: base::keys::table_prefix(100),
+            end_key: base::keys::table_prefix(101),
+            replicas: vec![ReplicaDescriptor {
+                node_id: NodeId(1),
+                replica_type: ReplicaType::Voter,
+            }],
+            generation: 3,
+        };
+        let source = MemoryEngine::new();
+        let mut batch = WriteBatch::new();
+        for i in 0..2000 {
+            let mut k = base::keys::table_prefix(100).0;
+            base::encoding::encode_bytes(&mut k, format!("k{i:05}").as_bytes());
+            mvcc::mvcc_put(
+                &source,
+                &mut batch,
+                &Key(k),
+                clock.now(),
+                Some(&[7; 1000]),
+                None,
+            )
+            .expect("put");
+        }
+        source.write(batch, Durability::Buffered).expect("write");
+        let header = encode(&SnapshotHeader {
+            desc: desc.clone(),
+            closed: Timestamp::ZERO,
+        })
+        .expect("header");
+        let content = SnapshotContent {
+            header,
+            spans: raw_spans(&desc),
+        };
+        let nodes: BTreeMap<u64, openraft::EmptyNode> =
+            BTreeMap::from([(1, openraft::EmptyNode::new())]);
+        let membership =
+            openraft::Membership::new(vec![BTreeSet::from([1])], nodes).expect("membership");
+        let log_id = openraft::testing::log_id::<TypeConfig>(2, 1, 10);
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id),
+            last_membership: StoredMembership::new(Some(log_id), membership),
+        };
+        let dest: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+        let staged =
+            snapshot::stage_view(&Staging::of(dest.as_ref()), range, &source, &meta, content)
+                .expect("stage");
+        // 2 MB of records in 1 MiB batches: the crash comes after the first batch.
+        let applier: Arc<dyn Applier> = Arc::new(StoreApplier(Weak::new()));
+        let target = Target::for_test(range, dest.clone(), applier, Some(2));
+        assert!(snapshot::install(&target, &meta, staged).is_err());
+        assert_eq!(dest.get(Cf::State, &desc_key(range)).expect("get"), None);
+
+        let rpc = rpc::Rpc::new(Arc::new(
+            rpc::RpcContext::new(clock.clone()).with_node_id(NodeId(1)),
+        ));
+        let registry = rpc::Registry::new();
+        let (store, _events) = Store::open(
+            NodeId(1),
+            dest.clone(),
+            clock,
+            rpc,
+            &registry,
+            StoreConfig::default(),
+        )
+        .await
+        .expect("open");
+        let replica = store.replica(range).expect("the range is open");
+        assert_eq!(replica.descriptor(), Some(desc.clone()));
+        assert_eq!(replica.group().applied_index(), 10);
+        for span in replica_data_spans(&desc) {
+            let (s, e) = mvcc::raw_span_bounds(&span);
+            let want: Vec<_> = source.scan(Cf::Data, &s, &e, false).collect();
+            let got: Vec<_> = dest.scan(Cf::Data, &s, &e, false).collect();
+            assert_eq!(got, want);
+        }
+        assert_eq!(store.sweep_leftovers(10).expect("sweep"), Sweep::Deleted(0));
+        store.shutdown().await;
     }
 }

@@ -126,6 +126,12 @@ pub trait Engine: Reader + 'static {
     fn sync(&self) -> Result<(), crate::StorageError>;
     /// Approximate bytes used on disk (or in memory) by a keyspace.
     fn approximate_size(&self, cf: Cf) -> u64;
+    /// The directory the engine keeps its files in, if it is on disk. Other files of the
+    /// store (a Raft snapshot being received, say) may live in subdirectories of it; an engine
+    /// without one (in memory) has them in the system's temporary directory.
+    fn dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// The largest key the engines accept, in bytes (fjall's limit). Keys must not be empty.

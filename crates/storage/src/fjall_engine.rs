@@ -27,11 +27,30 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use crate::StorageError;
 use crate::engine::{Cf, Durability, Engine, KeyValue, Reader, ScanIter, WriteBatch, check_key};
 
+/// Memory budgets of a [`FjallEngine`]. `None` keeps fjall's default (a 32 MiB block cache,
+/// 64 MiB memtables per keyspace, of which up to four sealed ones may wait for their flush
+/// before writes stall, and no bound on all memtables together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FjallOptions {
+    /// Bytes of the block cache shared by the keyspaces.
+    pub cache_bytes: Option<u64>,
+    /// Bytes a keyspace's memtable holds before it is sealed and flushed. Applies to
+    /// keyspaces created with it (fjall keeps the size a keyspace was created with).
+    pub max_memtable_bytes: Option<u64>,
+    /// Bytes the memtables of all keyspaces (active and sealed) may hold: a write that leaves
+    /// more seals the active memtables of the keyspaces it wrote and waits (up to 10 s) for
+    /// flushes to bring them below. fjall seals a full memtable only when one of its workers
+    /// gets to it, and a writer faster than the workers (a snapshot being installed, say)
+    /// otherwise grows the active memtable well past `max_memtable_bytes`.
+    pub max_write_buffer_bytes: Option<u64>,
+}
+
 /// A store on disk.
 pub struct FjallEngine {
     db: Database,
     keyspaces: Keyspaces,
     path: PathBuf,
+    write_buffer_limit: Option<u64>,
 }
 
 /// One fjall keyspace per [`Cf`], indexed by [`cf_index`].
@@ -57,17 +76,33 @@ impl FjallEngine {
     ///
     /// Fails with [`StorageError::StoreInUse`] when another engine (in any process) has it open.
     pub fn open(path: impl AsRef<Path>) -> Result<FjallEngine, StorageError> {
+        FjallEngine::open_with(path, FjallOptions::default())
+    }
+
+    /// [`FjallEngine::open`] with memory budgets other than fjall's defaults.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: FjallOptions,
+    ) -> Result<FjallEngine, StorageError> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(|e| StorageError::Engine {
             op: "create store directory",
             message: format!("{}: {e}", path.display()),
         })?;
-        let db = Database::builder(&path).open().map_err(|e| match e {
+        let mut builder = Database::builder(&path);
+        if let Some(bytes) = options.cache_bytes {
+            builder = builder.cache_size(bytes);
+        }
+        let db = builder.open().map_err(|e| match e {
             fjall::Error::Locked => StorageError::StoreInUse { path: path.clone() },
             e => engine_error("open store", e),
         })?;
         let open_cf = |cf: Cf| {
-            db.keyspace(cf.name(), KeyspaceCreateOptions::default)
+            let create = || match options.max_memtable_bytes {
+                Some(bytes) => KeyspaceCreateOptions::default().max_memtable_size(bytes),
+                None => KeyspaceCreateOptions::default(),
+            };
+            db.keyspace(cf.name(), create)
                 .map_err(|e| engine_error("open keyspace", e))
         };
         let keyspaces = Keyspaces([open_cf(Cf::Data)?, open_cf(Cf::Raft)?, open_cf(Cf::State)?]);
@@ -76,12 +111,30 @@ impl FjallEngine {
             db,
             keyspaces,
             path,
+            write_buffer_limit: options.max_write_buffer_bytes,
         })
     }
 
     /// The store directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// See [`FjallOptions::max_write_buffer_bytes`]. (fjall's `write_buffer_size` and
+    /// `rotate_memtable` are public but hidden from its docs.)
+    fn hold_write_buffer(&self, limit: u64, written: [bool; 3]) {
+        if self.db.write_buffer_size() <= limit {
+            return;
+        }
+        for (keyspace, _) in self.keyspaces.0.iter().zip(written).filter(|(_, w)| *w) {
+            if let Err(e) = keyspace.rotate_memtable() {
+                tracing::warn!(error = %e, "sealing a memtable");
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.db.write_buffer_size() > limit && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
@@ -179,14 +232,20 @@ impl Engine for FjallEngine {
             };
         }
         let mut fjall_batch = self.db.batch().durability(Some(mode));
+        let mut written = [false; 3];
         for ((cf, key), value) in batch.last_writes()? {
+            written[cf_index(cf)] = true;
             let keyspace = self.keyspaces.get(cf);
             match value {
                 Some(value) => fjall_batch.insert(keyspace, key, value),
                 None => fjall_batch.remove(keyspace, key),
             }
         }
-        fjall_batch.commit().map_err(|e| engine_error("write", e))
+        fjall_batch.commit().map_err(|e| engine_error("write", e))?;
+        if let Some(limit) = self.write_buffer_limit {
+            self.hold_write_buffer(limit, written);
+        }
+        Ok(())
     }
 
     fn snapshot(&self) -> Arc<dyn Reader> {
@@ -204,6 +263,10 @@ impl Engine for FjallEngine {
 
     fn approximate_size(&self, cf: Cf) -> u64 {
         self.keyspaces.get(cf).disk_space()
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 }
 
@@ -290,6 +353,31 @@ mod tests {
         assert_eq!(get(&engine, "a", 12), None);
         let before = crate::mvcc::mvcc_get(snapshot.as_ref(), &key, ts(20), None).unwrap();
         assert_eq!(before.map(|v| v.bytes), Some(b"new".to_vec()));
+    }
+
+    /// With a write buffer budget, a writer faster than the flushes waits for them: the
+    /// memtables never hold more than the budget after a write returns.
+    #[test]
+    fn a_write_buffer_budget_holds_writers_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 4 << 20;
+        let options = FjallOptions {
+            max_memtable_bytes: Some(1 << 20),
+            max_write_buffer_bytes: Some(limit),
+            ..FjallOptions::default()
+        };
+        let engine = FjallEngine::open_with(dir.path(), options).unwrap();
+        let value = vec![7u8; 4096];
+        for b in 0..64u32 {
+            let mut batch = WriteBatch::new();
+            for i in 0..128u32 {
+                let key = [b.to_be_bytes(), i.to_be_bytes()].concat();
+                batch.put(Cf::Data, key, value.clone());
+            }
+            engine.write(batch, Durability::Buffered).unwrap();
+            assert!(engine.db.write_buffer_size() <= limit, "batch {b}");
+        }
+        assert_eq!(engine.scan(Cf::Data, b"", b"", false).count(), 64 * 128);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub mod mvcc;
 use std::path::PathBuf;
 
 pub use engine::{Cf, Durability, Engine, KeyValue, Reader, ScanIter, WriteBatch, WriteOp};
-pub use fjall_engine::FjallEngine;
+pub use fjall_engine::{FjallEngine, FjallOptions};
 pub use memory::MemoryEngine;
 pub use mvcc::{
     BatchReader, Export, ExportEntry, Intent, MvccError, ScanResult, Stats, TxnMeta, TxnStatus,

@@ -21,9 +21,10 @@ use super::gate::Gate;
 use super::log_store::LogStore;
 use super::network::NetworkFactory;
 use super::router::RaftTransport;
+use super::snapshot::{self, Staging};
 use super::state_machine::StateMachine;
 use super::wire::{self, QuiesceRequest, RaftRequest};
-use super::{Applier, Raft, RaftConfig, TypeConfig, keys};
+use super::{Applier, Raft, RaftConfig, SnapshotMeta, TypeConfig, keys};
 use crate::command::{CommandResult, RaftCommand};
 
 /// How long `open` waits for the group to report its recovered state.
@@ -40,8 +41,13 @@ struct Inner {
     node: NodeId,
     raft: Raft,
     engine: Arc<dyn Engine>,
+    applier: Arc<dyn Applier>,
     gate: Gate,
     transport: RaftTransport,
+    /// Where snapshots sent to this group are staged.
+    staging: Staging,
+    /// Whether opening the group finished a snapshot install a crash had interrupted.
+    recovered_install: bool,
     /// Whether the group is quiescent (its ticker stopped). Changed only under `quiesced`.
     quiet: AtomicBool,
     /// What the group quiesced on, while `quiet`: `None` when quiesced by hand
@@ -184,9 +190,21 @@ impl RaftGroup {
             .to_openraft()
             .map_err(|e| RaftGroupError::Config(e.to_string()))?;
         let gate = Gate::default();
+        // An install a crash interrupted is finished before anything reads the state machine.
+        let target = snapshot::Target {
+            range: range_id,
+            engine: engine.clone(),
+            applier: applier.clone(),
+            gate: gate.clone(),
+            crash_before_write: None,
+        };
+        let recovered_install = tokio::task::spawn_blocking(move || snapshot::recover(&target))
+            .await
+            .map_err(|e| storage_err(std::io::Error::other(e)))?
+            .map_err(storage_err)?;
         let syncer = transport.syncer(&engine);
         let log = LogStore::new(range_id, engine.clone(), syncer, gate.clone());
-        let sm = StateMachine::open(range_id, engine.clone(), applier, gate.clone())
+        let sm = StateMachine::open(range_id, engine.clone(), applier.clone(), gate.clone())
             .map_err(storage_err)?;
         let applied = sm.applied_index();
         let recovered = sm.last_applied();
@@ -224,9 +242,12 @@ impl RaftGroup {
                 range: range_id,
                 node: node_id,
                 raft,
+                staging: Staging::of(engine.as_ref()),
                 engine,
+                applier,
                 gate,
                 transport,
+                recovered_install,
                 quiet: AtomicBool::new(false),
                 quiesced: Mutex::new(None),
                 epoch,
@@ -254,6 +275,24 @@ impl RaftGroup {
 
     pub(crate) fn raft(&self) -> &Raft {
         &self.inner.raft
+    }
+
+    /// Where snapshots sent to this group are staged.
+    pub(crate) fn staging(&self) -> &Staging {
+        &self.inner.staging
+    }
+
+    /// Reads a staged snapshot through and checks it can be installed here (see
+    /// [`snapshot::check_staged`]); returns its meta. Reads the whole file: call off the async
+    /// threads.
+    pub(crate) fn check_staged(&self, path: &std::path::Path) -> Result<SnapshotMeta, String> {
+        snapshot::check_staged(path, self.inner.range, self.inner.applier.as_ref())
+    }
+
+    /// Whether opening the group finished a snapshot install that a crash had interrupted (the
+    /// range's state, its descriptor included, then changed under the caller).
+    pub fn recovered_install(&self) -> bool {
+        self.inner.recovered_install
     }
 
     /// Makes this a new group of `voters` (which must include this node). Idempotent: Ok when
@@ -1026,6 +1065,7 @@ impl RaftGroup {
             batch.delete(Cf::Raft, kv?.0);
         }
         batch.delete(Cf::State, keys::applied(range));
+        batch.delete(Cf::State, keys::installing(range));
         self.inner.engine.write(batch, Durability::Sync)
     }
 }

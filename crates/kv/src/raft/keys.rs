@@ -10,6 +10,7 @@
 //! | `Cf::Raft`   | `range_id ++ b'c'`               | postcard of the committed log id       |
 //! | `Cf::Raft`   | `range_id ++ b'p'`               | postcard of the last purged log id     |
 //! | `Cf::State`  | `range_id ++ b"applied"`         | postcard of [`super::state_machine::AppliedState`] |
+//! | `Cf::State`  | `range_id ++ b"installing"`      | an unfinished snapshot install (see `snapshot.rs`) |
 
 use base::RangeId;
 
@@ -18,6 +19,7 @@ const VOTE: u8 = b'v';
 const COMMITTED: u8 = b'c';
 const PURGED: u8 = b'p';
 const APPLIED: &[u8] = b"applied";
+const INSTALLING: &[u8] = b"installing";
 
 fn with_suffix(range: RangeId, suffix: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + suffix.len() + 8);
@@ -64,6 +66,28 @@ pub(crate) fn applied(range: RangeId) -> Vec<u8> {
     with_suffix(range, APPLIED)
 }
 
+/// The key (in `Cf::State`) of the marker of an unfinished snapshot install.
+pub(crate) fn installing(range: RangeId) -> Vec<u8> {
+    with_suffix(range, INSTALLING)
+}
+
+/// The range of a `Cf::State` key ending in `suffix`, if it is one.
+fn range_with_suffix(key: &[u8], suffix: &[u8]) -> Option<RangeId> {
+    let id: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    (key.len() == 8 + suffix.len() && key.ends_with(suffix))
+        .then(|| RangeId(u64::from_be_bytes(id)))
+}
+
+/// The range of an install marker's key, if it is one.
+pub(crate) fn installing_range(key: &[u8]) -> Option<RangeId> {
+    range_with_suffix(key, INSTALLING)
+}
+
+/// The range of an applied state's key, if it is one.
+pub(crate) fn applied_range(key: &[u8]) -> Option<RangeId> {
+    range_with_suffix(key, APPLIED)
+}
+
 /// The span `[start, end)` of every `Cf::Raft` key of the range; an empty `end` is unbounded.
 pub(crate) fn raft_span(range: RangeId) -> (Vec<u8>, Vec<u8>) {
     let start = range.0.to_be_bytes().to_vec();
@@ -103,5 +127,20 @@ mod tests {
         }
         assert!(log(r, u64::MAX) < log_end(r));
         assert!(raft_span(RangeId(u64::MAX)).1.is_empty());
+    }
+
+    #[test]
+    fn state_keys_name_their_range() {
+        let r = RangeId(7);
+        assert_eq!(installing_range(&installing(r)), Some(r));
+        assert_eq!(applied_range(&applied(r)), Some(r));
+        assert_eq!(installing_range(&applied(r)), None);
+        assert_eq!(applied_range(&installing(r)), None);
+        for other in [&b"desc/12345678"[..], b"ident", b"known-nodes", b""] {
+            assert_eq!(
+                (applied_range(other), installing_range(other)),
+                (None, None)
+            );
+        }
     }
 }

@@ -59,10 +59,12 @@
 //! every [`RaftConfig::snapshot_after_logs`] entries by noting the applied log id, and then
 //! purges the log behind it (minus [`RaftConfig::logs_kept_after_snapshot`]). When a follower
 //! or a new learner needs entries already purged, the leader takes a consistent engine view on
-//! the state-machine worker (between two applies), serialises `{ applied log id, membership,
-//! Applier::snapshot_data }` with postcard, and sends it in `raft.snapshot` chunks. The
-//! receiver reassembles it and installs it: [`Applier::install_snapshot_data`] plus the applied
-//! state, in one batch.
+//! the state-machine worker (between two applies) and streams it: the records of the spans the
+//! [`Applier`] names are read from the view and sent in `raft.snapshot` chunks of
+//! [`RaftConfig::snapshot_chunk_size`] as they are read. The receiver appends the chunks to a
+//! staged file, checks the stream whole, and installs it in bounded batches, crash-safely (an
+//! install marker first, the applied state last; a group opened with a marker finishes the
+//! install from the file). Neither side holds the range in memory: see `snapshot.rs`.
 //!
 //! # Recovery
 //!
@@ -140,6 +142,7 @@ mod keys;
 mod log_store;
 mod network;
 mod router;
+pub(crate) mod snapshot;
 mod state_machine;
 mod syncer;
 mod wire;
@@ -173,6 +176,16 @@ pub(crate) type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfi
 pub(crate) type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 pub(crate) type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
+/// Whether a `Cf::State` key is the marker of an unfinished snapshot install (see `snapshot`).
+pub(crate) fn is_install_marker(key: &[u8]) -> bool {
+    keys::installing_range(key).is_some()
+}
+
+/// The range whose applied state a `Cf::State` key holds, if it is such a key.
+pub(crate) fn applied_state_range(key: &[u8]) -> Option<RangeId> {
+    keys::applied_range(key)
+}
+
 /// Implemented by kv's replica code: what a command does to the state machine.
 pub trait Applier: Send + Sync + 'static {
     /// Applies one committed normal entry of `range_id` at log `index`: puts its effects into
@@ -196,21 +209,51 @@ pub trait Applier: Send + Sync + 'static {
     /// entry, or a snapshot install). During a joint change `voters` holds both halves.
     fn membership_changed(&self, range_id: RangeId, voters: Vec<NodeId>, learners: Vec<NodeId>);
 
-    /// Serialises the range's data for a snapshot, from a reader consistent with the applied
-    /// state. Runs on a blocking thread.
-    fn snapshot_data(
+    /// What a snapshot of the range holds as `reader` sees it (a view consistent with the
+    /// applied state, taken between two applies): the applier's header (for kv, the descriptor
+    /// and the closed timestamp) and the raw `Cf::Data` spans whose records the snapshot ships.
+    /// The raft layer streams those records itself ([`snapshot`] module docs). Must be cheap:
+    /// it runs on the state-machine worker.
+    fn snapshot_content(
         &self,
         range_id: RangeId,
         reader: &dyn storage::Reader,
-    ) -> Result<Vec<u8>, String>;
+    ) -> Result<SnapshotContent, String>;
 
-    /// Replaces the range's data with a snapshot's, into `batch` (deleting what the range held
-    /// before, read through `reader`).
-    fn install_snapshot_data(
-        &self,
-        range_id: RangeId,
-        data: &[u8],
-        reader: &dyn storage::Reader,
-        batch: &mut storage::WriteBatch,
-    ) -> Result<(), String>;
+    /// What installing a snapshot with `header` does: the raw `Cf::Data` spans it replaces
+    /// (cleared first; every record of the snapshot must lie in one of them, or the snapshot
+    /// is refused before anything is written) and the writes that complete it, written in the
+    /// install's last batch together with the applied state. Writes nothing; may be called on
+    /// network input, so it must fail, not panic, on a bad header.
+    fn plan_install(&self, range_id: RangeId, header: &[u8]) -> Result<InstallPlan, String>;
+
+    /// An install of `plan` into `range_id` is about to write: the returned guard is held
+    /// until the install ended (written whole, or abandoned). While it is held the install's
+    /// spans are half written, so nobody else may read or delete them (kv: follower reads and
+    /// rangefeeds are refused, the store's sweep of leftover data waits).
+    fn begin_install(&self, range_id: RangeId, plan: &InstallPlan) -> Box<dyn Send>;
+
+    /// The install of `header` into `range_id` was written whole (before its guard drops).
+    fn installed(&self, range_id: RangeId, header: &[u8]);
+}
+
+/// A raw `[start, end)` of `Cf::Data` (an empty `end` is unbounded).
+pub type RawSpan = (Vec<u8>, Vec<u8>);
+
+/// What a snapshot holds besides the raft meta: see [`Applier::snapshot_content`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotContent {
+    /// The applier's own state, opaque to the raft layer.
+    pub header: Vec<u8>,
+    /// The spans whose raw `Cf::Data` records the snapshot carries, in key order.
+    pub spans: Vec<RawSpan>,
+}
+
+/// How a snapshot is installed: see [`Applier::plan_install`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstallPlan {
+    /// The raw `Cf::Data` spans the snapshot replaces.
+    pub spans: Vec<RawSpan>,
+    /// Written last, atomically with the applied state.
+    pub finish: storage::WriteBatch,
 }

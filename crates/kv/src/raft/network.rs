@@ -3,7 +3,8 @@
 //! One [`NetworkFactory`] per group makes one [`Network`] per peer. A call becomes an rpc
 //! unary call of [`super::wire`]'s methods, bounded by openraft's soft timeout. rpc errors map
 //! onto openraft's: transport failures, a missing group and a stopped group are `Unreachable`
-//! (openraft backs off), a timeout is `Timeout`, anything else `Network`.
+//! (openraft backs off), a timeout is `Timeout`, anything else `Network`. A snapshot is
+//! streamed in chunks as it is read from the engine (`snapshot.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::router::RaftTransport;
 use super::state_machine::SnapshotData;
-use super::wire::{self, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
+use super::wire::{self, RaftRequest, RaftWireError, SnapshotChunk};
 use super::{Snapshot, TypeConfig, Vote};
 
 /// Chunk size when openraft does not give one.
@@ -163,57 +164,87 @@ impl Network {
             .map_err(Failure::of)
     }
 
+    /// Streams a snapshot: a blocking thread reads it (from the engine view, or from the file a
+    /// received snapshot is staged in) and hands out chunks through a channel of one slot, and
+    /// each is sent as it comes, so a few chunks at most are in memory. Dropping this future
+    /// (openraft cancels a transfer) closes the channel, which stops the reader.
     async fn send_snapshot(
         &self,
         vote: Vote,
         snapshot: Snapshot,
         option: &RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let data = match snapshot.snapshot {
-            SnapshotData::Received(data) => data,
-            SnapshotData::View(view) => tokio::task::spawn_blocking(move || view.data())
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(|e| {
-                    self.streaming_error(Failure::Network(format!("snapshot data: {e}")))
-                })?,
-        };
-        let blob = SnapshotBlob {
-            last_log_id: snapshot.meta.last_log_id,
-            membership: snapshot.meta.last_membership,
-            data,
-        };
-        let blob = postcard::to_stdvec(&blob)
-            .map_err(|e| self.streaming_error(Failure::Network(format!("encode snapshot: {e}"))))?;
         let chunk_size = option
             .snapshot_chunk_size()
             .unwrap_or(FALLBACK_CHUNK_SIZE)
             .max(1);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Vec<u8>, bool), String>>(1);
+        let meta = snapshot.meta;
+        let data = snapshot.snapshot;
+        tokio::task::spawn_blocking(move || {
+            let mut emit = |chunk: Vec<u8>| {
+                tx.blocking_send(Ok((chunk, false)))
+                    .map_err(|_| "snapshot transfer cancelled".to_string())
+            };
+            let last = match &data {
+                SnapshotData::View(view) => view.stream(&meta, chunk_size, &mut emit),
+                SnapshotData::Received(staged) => read_chunks(staged.path(), chunk_size, &mut emit),
+            };
+            let _ = tx.blocking_send(last.map(|chunk| (chunk, true)));
+        });
         let id = rand::random::<u64>();
         let timeout = option.soft_ttl();
-        let mut offset = 0;
-        for chunk in blob.chunks(chunk_size) {
-            let done = offset + chunk.len() == blob.len();
+        let mut offset = 0u64;
+        while let Some(next) = rx.recv().await {
+            let (chunk, done) = next.map_err(|e| {
+                self.streaming_error(Failure::Network(format!("snapshot data: {e}")))
+            })?;
+            let len = chunk.len() as u64;
             let body = SnapshotChunk {
                 vote,
                 id,
-                offset: offset as u64,
-                data: chunk.to_vec(),
+                offset,
+                data: chunk,
                 done,
             };
             let resp: Option<SnapshotResponse<TypeConfig>> = self
                 .call(wire::SNAPSHOT, body, timeout)
                 .await
                 .map_err(|f| self.streaming_error(f))?;
-            offset += chunk.len();
+            offset += len;
             if done {
                 return resp.ok_or_else(|| {
                     self.streaming_error(Failure::Network("no answer to the last chunk".into()))
                 });
             }
         }
-        Err(self.streaming_error(Failure::Network("empty snapshot".into())))
+        Err(self.streaming_error(Failure::Network("snapshot stream ended early".into())))
+    }
+}
+
+/// Reads a staged snapshot in chunks of `chunk_size`, handing all but the last to `emit`.
+fn read_chunks(
+    path: &std::path::Path,
+    chunk_size: usize,
+    emit: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut chunk = vec![0u8; chunk_size];
+    let mut filled = 0;
+    loop {
+        let n = file
+            .read(&mut chunk[filled..])
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if n == 0 {
+            chunk.truncate(filled);
+            return Ok(chunk);
+        }
+        filled += n;
+        if filled == chunk_size {
+            emit(std::mem::replace(&mut chunk, vec![0u8; chunk_size]))?;
+            filled = 0;
+        }
     }
 }
 

@@ -26,9 +26,10 @@ use parking_lot::{Mutex, RwLock};
 use rpc::{Caller, Registry, RpcError};
 use storage::Engine;
 
+use super::snapshot::{self, StagedSnapshot};
 use super::state_machine::SnapshotData;
 use super::syncer::Syncer;
-use super::wire::{self, QuiesceRequest, RaftRequest, RaftWireError, SnapshotBlob, SnapshotChunk};
+use super::wire::{self, QuiesceRequest, RaftRequest, RaftWireError, SnapshotChunk};
 use super::{RaftGroup, Snapshot, SnapshotMeta, TypeConfig};
 
 /// Opens a group for a range this node has no group for, when a raft message arrives for it.
@@ -106,11 +107,22 @@ struct RouterInner {
 const MIN_TEND_PERIOD: Duration = Duration::from_millis(10);
 const MAX_TEND_PERIOD: Duration = Duration::from_secs(1);
 
-/// The chunks of a snapshot received so far.
+/// A snapshot being received: its chunks so far are in a staged file.
 struct PendingSnapshot {
     from: NodeId,
     id: u64,
-    blob: Vec<u8>,
+    /// Bytes written so far: the next chunk's offset.
+    written: u64,
+    file: std::fs::File,
+    staged: StagedSnapshot,
+}
+
+/// Where a received chunk left its snapshot.
+enum Received {
+    /// More chunks to come.
+    More(PendingSnapshot),
+    /// The last chunk came and the stream checks out.
+    Whole(SnapshotMeta, StagedSnapshot),
 }
 
 impl RaftRouter {
@@ -405,7 +417,9 @@ impl RouterInner {
             .map_err(stopped)
     }
 
-    /// Collects the chunks of a snapshot; on the last, installs it and answers with the vote.
+    /// Appends a snapshot's chunks to a staged file (see `snapshot.rs`); on the last, syncs the
+    /// file, checks the stream whole, installs it and answers with the vote. Nothing of the
+    /// snapshot is held in memory beyond the chunk at hand.
     async fn on_snapshot(
         self: Arc<Self>,
         caller: Caller,
@@ -414,45 +428,88 @@ impl RouterInner {
         let g = self.target(&req, true).await?;
         let (range, epoch) = (req.range, req.epoch);
         let chunk = req.body;
-        let blob = {
+        let refuse = |m: String| RpcError::from(RaftWireError::Snapshot(format!("{range}: {m}")));
+        let pending = {
             let mut pending = self.snapshots.lock();
+            // A transfer's first chunk replaces any other transfer of the range.
+            let current = pending.remove(&range);
             if chunk.offset == 0 {
-                pending.insert(
-                    range,
+                None
+            } else {
+                match current {
+                    Some(p)
+                        if p.from == caller.node_id
+                            && p.id == chunk.id
+                            && p.written == chunk.offset =>
+                    {
+                        Some(p)
+                    }
+                    Some(_) => return Err(refuse("chunk out of order".into())),
+                    None => return Err(refuse("chunk without a start".into())),
+                }
+            }
+        };
+        let (from, id, vote, done) = (caller.node_id, chunk.id, chunk.vote, chunk.done);
+        let group = g.clone();
+        let data = chunk.data;
+        let received = tokio::task::spawn_blocking(move || -> Result<Received, String> {
+            use std::io::Write;
+            let staging = group.staging();
+            let mut p = match pending {
+                Some(p) => p,
+                None => {
+                    let (staged, file) = staging
+                        .create(range)
+                        .map_err(|e| format!("staging a snapshot: {e}"))?;
                     PendingSnapshot {
-                        from: caller.node_id,
-                        id: chunk.id,
-                        blob: Vec::new(),
-                    },
-                );
-            }
-            let Some(p) = pending.get_mut(&range) else {
-                return Err(
-                    RaftWireError::Snapshot(format!("{range}: chunk without a start")).into(),
-                );
+                        from,
+                        id,
+                        written: 0,
+                        file,
+                        staged,
+                    }
+                }
             };
-            if p.from != caller.node_id || p.id != chunk.id || p.blob.len() as u64 != chunk.offset {
-                pending.remove(&range);
-                return Err(RaftWireError::Snapshot(format!("{range}: chunk out of order")).into());
+            p.file
+                .write_all(&data)
+                .map_err(|e| format!("staging a snapshot: {e}"))?;
+            p.written += data.len() as u64;
+            if !done {
+                return Ok(Received::More(p));
             }
-            p.blob.extend_from_slice(&chunk.data);
-            if !chunk.done {
+            staging
+                .sync(&mut p.file)
+                .map_err(|e| format!("staging a snapshot: {e}"))?;
+            let meta = group.check_staged(p.staged.path())?;
+            Ok(Received::Whole(meta, p.staged))
+        })
+        .await
+        .map_err(|e| refuse(e.to_string()))?
+        .map_err(refuse)?;
+        let (meta, staged) = match received {
+            Received::More(p) => {
+                let mut pending = self.snapshots.lock();
+                if pending.contains_key(&range) {
+                    return Err(refuse("superseded by another transfer".into()));
+                }
+                pending.insert(range, p);
                 return Ok(None);
             }
-            pending.remove(&range).map(|p| p.blob).unwrap_or_default()
+            Received::Whole(meta, staged) => (meta, staged),
         };
-        let blob: SnapshotBlob = postcard::from_bytes(&blob)
-            .map_err(|e| RpcError::from(RaftWireError::Snapshot(format!("{range}: {e}"))))?;
+        if !snapshot::vote_covers(&vote, &meta) {
+            return Err(refuse(format!(
+                "a snapshot at {:?} cannot come from a leader with vote {vote}",
+                meta.last_log_id
+            )));
+        }
         let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: blob.last_log_id,
-                last_membership: blob.membership,
-            },
-            snapshot: SnapshotData::Received(blob.data),
+            meta,
+            snapshot: SnapshotData::Received(staged),
         };
         let resp = g
             .raft()
-            .install_full_snapshot(chunk.vote, snapshot)
+            .install_full_snapshot(vote, snapshot)
             .await
             .map_err(stopped)?;
         g.heard_from(caller.node_id, epoch);

@@ -3,9 +3,9 @@
 //!
 //! The state machine *is* the engine, so it is persistent and needs no snapshot files: a
 //! snapshot is a consistent engine view ([`SnapshotView`]) taken on the state-machine worker,
-//! between two applies, and serialised only when a leader sends it. Building a snapshot (which
-//! openraft does every [`super::RaftConfig::snapshot_after_logs`] entries) just records the
-//! applied log id so the log can be purged behind it.
+//! between two applies, and streamed only when a leader sends it (see `snapshot.rs`). Building
+//! a snapshot (which openraft does every [`super::RaftConfig::snapshot_after_logs`] entries)
+//! just records the applied log id so the log can be purged behind it.
 
 use std::io;
 use std::sync::Arc;
@@ -21,7 +21,9 @@ use storage::{Cf, Durability, Engine, Reader, WriteBatch};
 
 use super::gate::Gate;
 use super::log_store::{decode, encode, io_err};
-use super::{Applier, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig, keys};
+use super::snapshot::{self, StagedSnapshot, Staging};
+use super::{Applier, LogId, Snapshot, SnapshotContent, SnapshotMeta, StoredMembership};
+use super::{TypeConfig, keys};
 use crate::command::{CommandResult, RaftCommand};
 
 /// What `Cf::State` records of a range's state machine.
@@ -57,17 +59,17 @@ pub(crate) fn members(membership: &StoredMembership) -> (Vec<NodeId>, Vec<NodeId
 
 /// The data of a snapshot as openraft carries it around.
 pub(crate) enum SnapshotData {
-    /// A consistent view of this node's state machine, serialised when sent.
+    /// A consistent view of this node's state machine, streamed when sent.
     View(SnapshotView),
-    /// The applier's data, as received from a leader.
-    Received(Vec<u8>),
+    /// A snapshot received from a leader, staged in a file and checked whole.
+    Received(StagedSnapshot),
 }
 
 impl std::fmt::Debug for SnapshotData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SnapshotData::View(v) => write!(f, "View({})", v.range),
-            SnapshotData::Received(data) => write!(f, "Received({} bytes)", data.len()),
+            SnapshotData::Received(staged) => write!(f, "Received({})", staged.path().display()),
         }
     }
 }
@@ -78,12 +80,29 @@ pub(crate) struct SnapshotView {
     range: RangeId,
     reader: Arc<dyn Reader>,
     applier: Arc<dyn Applier>,
+    /// The applier's content, read when the view was taken (so consistent with it too).
+    content: Result<SnapshotContent, String>,
 }
 
 impl SnapshotView {
-    /// Serialises the range's data with the applier (can be slow: call off the async threads).
-    pub(crate) fn data(&self) -> Result<Vec<u8>, String> {
-        self.applier.snapshot_data(self.range, &*self.reader)
+    /// The applier's content of the view: as read when the view was taken, or read now if
+    /// that failed (a view taken while the group opened, before kv's replica existed).
+    fn content(&self) -> Result<SnapshotContent, String> {
+        match &self.content {
+            Ok(c) => Ok(c.clone()),
+            Err(_) => self.applier.snapshot_content(self.range, &*self.reader),
+        }
+    }
+
+    /// Streams the view as a snapshot of `meta`, handing chunks of about `chunk` bytes to
+    /// `emit`; returns the last chunk. Reads the whole range: call off the async threads.
+    pub(crate) fn stream(
+        &self,
+        meta: &SnapshotMeta,
+        chunk: usize,
+        emit: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
+    ) -> Result<Vec<u8>, String> {
+        snapshot::write_stream(&*self.reader, meta, self.content()?, chunk, emit)
     }
 
     /// The snapshot of this view: its meta is the applied state the view contains.
@@ -154,10 +173,13 @@ impl StateMachine {
     }
 
     fn view(&self) -> SnapshotView {
+        let reader = self.engine.snapshot();
+        let content = self.applier.snapshot_content(self.range, &*reader);
         SnapshotView {
             range: self.range,
-            reader: self.engine.snapshot(),
+            reader,
             applier: self.applier.clone(),
+            content,
         }
     }
 
@@ -265,30 +287,38 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.view()
     }
 
+    /// Installs a snapshot in bounded batches on a blocking thread, crash-safely: see
+    /// `snapshot.rs` ("Installing, and crash safety").
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
-        let data = match snapshot {
-            SnapshotData::Received(data) => data,
-            SnapshotData::View(view) => view.data().map_err(|e| io_err("snapshot data", e))?,
-        };
-        let mut batch = WriteBatch::new();
-        self.applier
-            .install_snapshot_data(self.range, &data, &*self.engine, &mut batch)
-            .map_err(|e| io_err("install snapshot", e))?;
-        let state = AppliedState {
-            last_applied: meta.last_log_id,
-            membership: meta.last_membership.clone(),
-        };
-        batch.put(Cf::State, keys::applied(self.range), encode(&state)?);
-        {
-            let _open = self.gate.enter()?;
-            self.engine
-                .write(batch, Durability::Buffered)
-                .map_err(|e| io_err("install snapshot", e))?;
-        }
+        let range = self.range;
+        let (engine, applier, gate) =
+            (self.engine.clone(), self.applier.clone(), self.gate.clone());
+        let meta_owned = meta.clone();
+        let state = tokio::task::spawn_blocking(move || {
+            let staged = match snapshot {
+                SnapshotData::Received(staged) => staged,
+                SnapshotData::View(view) => {
+                    let staging = Staging::of(engine.as_ref());
+                    let content = view.content().map_err(|e| io_err("snapshot data", e))?;
+                    snapshot::stage_view(&staging, range, &*view.reader, &meta_owned, content)
+                        .map_err(|e| io_err("staging a snapshot", e))?
+                }
+            };
+            let target = snapshot::Target {
+                range,
+                engine,
+                applier,
+                gate,
+                crash_before_write: None,
+            };
+            snapshot::install(&target, &meta_owned, staged)
+        })
+        .await
+        .map_err(|e| io_err("install snapshot", e))??;
         self.state = state;
         self.applied_index
             .store(index_of(&self.state), Ordering::Release);

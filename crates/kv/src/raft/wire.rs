@@ -9,7 +9,7 @@
 use base::RangeId;
 use serde::{Deserialize, Serialize};
 
-use super::{LogId, StoredMembership, Vote};
+use super::Vote;
 
 /// rpc method: AppendEntries (also heartbeats).
 pub(crate) const APPEND: &str = "raft.append";
@@ -55,30 +55,62 @@ pub(crate) struct QuiesceRequest {
 }
 
 /// One chunk of a snapshot. The chunks of one snapshot share `id` and arrive in order; their
-/// concatenation is a postcard [`SnapshotBlob`].
+/// concatenation is a snapshot stream (format and versions in `snapshot.rs`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SnapshotChunk {
     /// The sending leader's vote; checked by openraft when the snapshot is installed.
     pub(crate) vote: Vote,
     /// Identifies the transfer (random per transfer).
     pub(crate) id: u64,
-    /// Byte offset of this chunk in the blob.
+    /// Byte offset of this chunk in the stream.
     pub(crate) offset: u64,
     /// The chunk's bytes.
+    #[serde(with = "bytes")]
     pub(crate) data: Vec<u8>,
     /// True on the last chunk: the receiver installs the snapshot and answers with its vote.
     pub(crate) done: bool,
 }
 
-/// A whole snapshot: the applied state it reflects and the applier's data.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SnapshotBlob {
-    /// The last log id the data includes.
-    pub(crate) last_log_id: Option<LogId>,
-    /// The membership as of `last_log_id`.
-    pub(crate) membership: StoredMembership,
-    /// `Applier::snapshot_data` of the range.
-    pub(crate) data: Vec<u8>,
+/// Serde of a `Vec<u8>` as a byte string. postcard encodes a byte string exactly as it encodes a
+/// sequence of `u8` (a varint length, then the bytes), so the wire does not change, but it is
+/// written and read as one slice rather than byte by byte (into a vector grown by doubling).
+pub(crate) mod bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// Why a node could not handle a raft message.
@@ -98,7 +130,7 @@ pub enum RaftWireError {
     /// The group is shutting down or hit a fatal error.
     #[error("raft group stopped: {0}")]
     Stopped(String),
-    /// A snapshot chunk out of order, or a blob that does not decode.
+    /// A snapshot chunk out of order, or a stream that does not check out.
     #[error("bad snapshot transfer: {0}")]
     Snapshot(String),
 }
@@ -120,7 +152,8 @@ mod tests {
 
     use super::*;
     use crate::command::{RaftCommand, RawWrite};
-    use crate::raft::{Entry, TypeConfig};
+    use crate::raft::snapshot::Frame;
+    use crate::raft::{Entry, LogId, StoredMembership, TypeConfig};
 
     fn round_trip<T: Serialize + DeserializeOwned + std::fmt::Debug>(value: &T) -> T {
         let bytes = postcard::to_stdvec(value).expect("encode");
@@ -203,16 +236,57 @@ mod tests {
             last_membership: membership(),
         };
         assert_eq!(round_trip(&meta), meta);
-        let blob = SnapshotBlob {
+        let head = Frame::Head {
             last_log_id: Some(log_id(3, 2, 7)),
             membership: membership(),
-            data: vec![1, 2, 3],
+            header: vec![1, 2, 3],
         };
-        let back = round_trip(&blob);
+        let Frame::Head {
+            last_log_id,
+            membership: m,
+            header,
+        } = round_trip(&head)
+        else {
+            panic!("not a head");
+        };
         assert_eq!(
-            (back.last_log_id, back.membership, back.data),
-            (blob.last_log_id, blob.membership, blob.data)
+            (last_log_id, m, header),
+            (Some(log_id(3, 2, 7)), membership(), vec![1, 2, 3])
         );
+    }
+
+    /// A chunk's bytes travel as a byte string, which postcard lays out as it did the
+    /// sequence of `u8` before.
+    #[test]
+    fn chunk_bytes_keep_their_wire_layout() {
+        #[derive(Serialize)]
+        struct Before {
+            vote: Vote,
+            id: u64,
+            offset: u64,
+            data: Vec<u8>,
+            done: bool,
+        }
+        let vote = Vote::new_committed(3, 2);
+        let data: Vec<u8> = (0..=255).collect();
+        let before = Before {
+            vote,
+            id: 1,
+            offset: 2,
+            data: data.clone(),
+            done: true,
+        };
+        let now = SnapshotChunk {
+            vote,
+            id: 1,
+            offset: 2,
+            data,
+            done: true,
+        };
+        let bytes = postcard::to_stdvec(&now).expect("encode");
+        assert_eq!(bytes, postcard::to_stdvec(&before).expect("encode"));
+        let back: SnapshotChunk = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back.data, now.data);
     }
 
     #[test]
@@ -221,7 +295,7 @@ mod tests {
             let r: Result<RaftRequest<AppendEntriesRequest<TypeConfig>>, _> =
                 postcard::from_bytes(bytes);
             assert!(r.is_err());
-            assert!(postcard::from_bytes::<SnapshotBlob>(bytes).is_err());
+            assert!(postcard::from_bytes::<Frame>(bytes).is_err());
         }
     }
 }

@@ -918,11 +918,23 @@ async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
     one_replica_in(&s, "default", "a").await;
     let (left, right) = (base::keys::table_prefix(200), base::keys::table_prefix(201));
     let after = base::keys::table_prefix(202);
+    let right_key = |i: usize| {
+        let mut k = right.0.clone();
+        base::encoding::encode_bytes(&mut k, format!("r{i}").as_bytes());
+        Key(k)
+    };
     for k in [&left, &right, &after] {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while let Err(e) = c.nodes[0].node.admin_split(k).await {
             assert!(tokio::time::Instant::now() < deadline, "split at {k}: {e}");
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if k == &left {
+            // Written before the split at table 201: in the left range's log, so n1 replays
+            // them with that split, and must sweep them away after it.
+            for i in 0..5 {
+                kv_put(&s, right_key(i), b"v".to_vec()).await.expect("put");
+            }
         }
     }
     wait_voters(&c, &left, n1).await;
@@ -950,6 +962,25 @@ async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
     );
     let d = wait_voters(&c, &right, n2).await;
     assert_eq!(d.range_id, moved.range_id);
+    // What the replayed split left of the right-hand range on n1 is swept away; the range
+    // keeps its data on n2.
+    let (start, end) = storage::mvcc::raw_span_bounds(&Span::new(right.clone(), after.clone()));
+    let n1_engine = c.nodes[0].node.store().engine().clone();
+    crate::eventually(
+        Duration::from_secs(20),
+        "n1 swept the right-hand range's records",
+        || {
+            n1_engine
+                .scan(storage::Cf::Data, &start, &end, false)
+                .next()
+                .is_none()
+        },
+    )
+    .await;
+    for i in 0..5 {
+        let v = kv_get(&s, right_key(i)).await.expect("get");
+        assert_eq!(v.as_deref(), Some(&b"v"[..]), "r{i} on the moved range");
+    }
     for n in &mut c.nodes {
         n.kill().await;
     }

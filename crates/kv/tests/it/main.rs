@@ -3,6 +3,7 @@
 mod cluster;
 mod quiesce;
 mod raft;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,8 @@ use futures::future::{BoxFuture, join_all};
 use rpc::{AddressBook, TransportFilters};
 use sextant_kv::command::{CommandResult, RaftCommand, RawWrite};
 use sextant_kv::raft::{
-    Applier, GroupFactory, ProposeError, RaftConfig, RaftGroup, RaftRouter, RaftTransport,
+    Applier, GroupFactory, InstallPlan, ProposeError, RaftConfig, RaftGroup, RaftRouter,
+    RaftTransport, SnapshotContent,
 };
 use storage::{Cf, Engine, MemoryEngine, Reader, WriteBatch};
 
@@ -68,26 +69,32 @@ impl Applier for Toy {
 
     fn membership_changed(&self, _: RangeId, _: Vec<NodeId>, _: Vec<NodeId>) {}
 
-    fn snapshot_data(&self, range: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
-        postcard::to_stdvec(&range_data(reader, range)?).map_err(|e| e.to_string())
+    fn snapshot_content(&self, range: RangeId, _: &dyn Reader) -> Result<SnapshotContent, String> {
+        Ok(SnapshotContent {
+            header: Vec::new(),
+            spans: vec![range_span(range)],
+        })
     }
 
-    fn install_snapshot_data(
-        &self,
-        range: RangeId,
-        data: &[u8],
-        reader: &dyn Reader,
-        batch: &mut WriteBatch,
-    ) -> Result<(), String> {
-        for (k, _) in range_data(reader, range)? {
-            batch.delete(Cf::Data, k);
-        }
-        let pairs: Pairs = postcard::from_bytes(data).map_err(|e| e.to_string())?;
-        for (k, v) in pairs {
-            batch.put(Cf::Data, k, v);
-        }
-        Ok(())
+    fn plan_install(&self, range: RangeId, _: &[u8]) -> Result<InstallPlan, String> {
+        Ok(InstallPlan {
+            spans: vec![range_span(range)],
+            finish: WriteBatch::new(),
+        })
     }
+
+    fn begin_install(&self, _: RangeId, _: &InstallPlan) -> Box<dyn Send> {
+        Box::new(())
+    }
+
+    fn installed(&self, _: RangeId, _: &[u8]) {}
+}
+
+fn range_span(range: RangeId) -> (Vec<u8>, Vec<u8>) {
+    (
+        range.0.to_be_bytes().to_vec(),
+        (range.0 + 1).to_be_bytes().to_vec(),
+    )
 }
 
 /// Opens groups for ranges a leader sends to this node (a learner being added).

@@ -12,7 +12,8 @@ use parking_lot::Mutex;
 use rpc::{AddressBook, Target, TransportFilters};
 use sextant_kv::command::{CommandResult, RaftCommand, RawWrite};
 use sextant_kv::raft::{
-    Applier, GroupFactory, ProposeError, RaftConfig, RaftGroup, RaftRouter, RaftTransport,
+    Applier, GroupFactory, InstallPlan, ProposeError, RaftConfig, RaftGroup, RaftRouter,
+    RaftTransport, SnapshotContent,
 };
 use storage::{Cf, Engine, FjallEngine, MemoryEngine, Reader, WriteBatch};
 
@@ -72,27 +73,38 @@ impl Applier for ToyApplier {
         self.memberships.lock().push((voters, learners));
     }
 
-    fn snapshot_data(&self, range: RangeId, reader: &dyn Reader) -> Result<Vec<u8>, String> {
-        postcard::to_stdvec(&range_data(reader, range)?).map_err(|e| e.to_string())
+    fn snapshot_content(&self, range: RangeId, _: &dyn Reader) -> Result<SnapshotContent, String> {
+        Ok(SnapshotContent {
+            header: b"toy".to_vec(),
+            spans: vec![range_span(range)],
+        })
     }
 
-    fn install_snapshot_data(
-        &self,
-        range: RangeId,
-        data: &[u8],
-        reader: &dyn Reader,
-        batch: &mut WriteBatch,
-    ) -> Result<(), String> {
-        for (k, _) in range_data(reader, range)? {
-            batch.delete(Cf::Data, k);
+    fn plan_install(&self, range: RangeId, header: &[u8]) -> Result<InstallPlan, String> {
+        if header != b"toy" {
+            return Err(format!("not a toy snapshot: {header:?}"));
         }
-        let pairs: Pairs = postcard::from_bytes(data).map_err(|e| e.to_string())?;
-        for (k, v) in pairs {
-            batch.put(Cf::Data, k, v);
-        }
-        self.installs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(InstallPlan {
+            spans: vec![range_span(range)],
+            finish: WriteBatch::new(),
+        })
     }
+
+    fn begin_install(&self, _: RangeId, _: &InstallPlan) -> Box<dyn Send> {
+        Box::new(())
+    }
+
+    fn installed(&self, _: RangeId, _: &[u8]) {
+        self.installs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The raw keys of a range's data in the toy layout.
+fn range_span(range: RangeId) -> (Vec<u8>, Vec<u8>) {
+    (
+        range.0.to_be_bytes().to_vec(),
+        (range.0 + 1).to_be_bytes().to_vec(),
+    )
 }
 
 /// Opens uninitialized groups for ranges a leader sends to this node, and records them.
