@@ -107,12 +107,16 @@ def one_run(binary, settle):
             return ready, "placement: " + "; ".join(problems[:3]), work
         return ready, "ok", work
     finally:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-            p.wait(timeout=20)
-        except Exception:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def main():

@@ -1161,8 +1161,7 @@ impl KvNode {
         desc: &RangeDescriptor,
         state: &RangeReplicas,
     ) -> Result<(), KvError> {
-        let mut new = desc.clone();
-        new.replicas = state
+        let replicas = state
             .voters
             .iter()
             .map(|n| ReplicaDescriptor {
@@ -1174,8 +1173,13 @@ impl KvNode {
                 replica_type: ReplicaType::NonVoter,
             }))
             .collect();
-        new.generation += 1;
-        self.inner.store.update_descriptor(new.clone()).await?;
+        // The span comes from the range as it is now, not from `desc`: a split may have applied
+        // since `desc` was read.
+        let new = self
+            .inner
+            .store
+            .update_replicas(desc.range_id, replicas)
+            .await?;
         put(
             &self.inner.sender,
             keys::meta_key(&new.end_key),

@@ -728,17 +728,30 @@ impl Replica {
     }
 
     /// Proposes a command with a trigger (split, descriptor update) under the write latch.
-    pub async fn propose_trigger(&self, trigger: Trigger) -> Result<(), KvError> {
+    ///
+    /// `build` makes the trigger from the range's descriptor as it is under the range-wide
+    /// latch, after every trigger this leaseholder proposed before has applied: a trigger
+    /// built from a descriptor read earlier could undo a split that applied in between (a
+    /// replica change proposed from the wider descriptor put the split's keys back in meta).
+    /// Returns the trigger proposed.
+    pub async fn propose_trigger(
+        &self,
+        build: impl FnOnce(RangeDescriptor) -> Result<Trigger, KvError>,
+    ) -> Result<Trigger, KvError> {
         let _latch = self.latches.acquire(vec![Latch::write(everything())]).await;
         let _order = self.propose_order.lock().await;
         if !self.group.is_leader() {
             return Err(self.not_leaseholder());
         }
+        let desc = self.descriptor().ok_or(KvError::RangeNotFound {
+            range_id: self.range_id(),
+        })?;
+        let trigger = build(desc)?;
         let promised = self.closed.lock().promised;
         let cmd = RaftCommand {
             proposal_id: self.next_proposal.fetch_add(1, Ordering::SeqCst),
             closed_ts: promised,
-            trigger: Some(trigger),
+            trigger: Some(trigger.clone()),
             ..Default::default()
         };
         let result = self
@@ -748,7 +761,7 @@ impl Replica {
             .map_err(|e| self.propose_error(e))?;
         match result.error {
             Some(err) => Err(KvError::Internal(err)),
-            None => Ok(()),
+            None => Ok(trigger),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::raft::{
 };
 use crate::rangefeed::RangefeedEvent;
 use crate::replica::{Replica, ReplicaConfig, replica_data_spans};
-use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
+use base::{Clock, Key, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, Span, Timestamp};
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -385,42 +385,57 @@ impl Store {
         let replica = self
             .replica(range_id)
             .ok_or(KvError::RangeNotFound { range_id })?;
-        let desc = replica
-            .descriptor()
-            .ok_or(KvError::RangeNotFound { range_id })?;
-        if !(desc.start_key < *key && *key < desc.end_key) {
-            return Err(KvError::RangeKeyMismatch {
-                range_id,
-                descriptor: Some(desc),
-            });
-        }
-        let mut left = desc.clone();
-        left.end_key = key.clone();
-        left.generation += 1;
-        let right = RangeDescriptor {
-            range_id: new_range_id,
-            start_key: key.clone(),
-            end_key: desc.end_key.clone(),
-            replicas: desc.replicas.clone(),
-            generation: desc.generation + 1,
-        };
-        replica
-            .propose_trigger(Trigger::Split {
-                left: left.clone(),
-                right: right.clone(),
+        let trigger = replica
+            .propose_trigger(|desc| {
+                if !(desc.start_key < *key && *key < desc.end_key) {
+                    return Err(KvError::RangeKeyMismatch {
+                        range_id,
+                        descriptor: Some(desc),
+                    });
+                }
+                let mut left = desc.clone();
+                left.end_key = key.clone();
+                left.generation += 1;
+                let right = RangeDescriptor {
+                    range_id: new_range_id,
+                    start_key: key.clone(),
+                    end_key: desc.end_key.clone(),
+                    replicas: desc.replicas.clone(),
+                    generation: desc.generation + 1,
+                };
+                Ok(Trigger::Split { left, right })
             })
             .await?;
-        Ok((left, right))
+        match trigger {
+            Trigger::Split { left, right } => Ok((left, right)),
+            _ => Err(KvError::Internal("a split proposed another trigger".into())),
+        }
     }
 
-    /// Proposes a new descriptor for a range (after a replica change).
-    pub async fn update_descriptor(&self, desc: RangeDescriptor) -> Result<(), KvError> {
-        let replica = self.replica(desc.range_id).ok_or(KvError::RangeNotFound {
-            range_id: desc.range_id,
-        })?;
-        replica
-            .propose_trigger(Trigger::UpdateDescriptor(desc))
-            .await
+    /// Records a range's replicas in its descriptor (after a replica change): the descriptor
+    /// as it is when the change is proposed, with these replicas and the next generation.
+    /// Returns the new descriptor.
+    pub async fn update_replicas(
+        &self,
+        range_id: RangeId,
+        replicas: Vec<ReplicaDescriptor>,
+    ) -> Result<RangeDescriptor, KvError> {
+        let replica = self
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
+        let trigger = replica
+            .propose_trigger(|mut desc| {
+                desc.replicas = replicas;
+                desc.generation += 1;
+                Ok(Trigger::UpdateDescriptor(desc))
+            })
+            .await?;
+        match trigger {
+            Trigger::UpdateDescriptor(desc) => Ok(desc),
+            _ => Err(KvError::Internal(
+                "a replica change proposed another trigger".into(),
+            )),
+        }
     }
 
     /// Opens this node's replica of an existing range with `desc` without initializing its
