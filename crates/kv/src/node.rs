@@ -1015,9 +1015,28 @@ impl KvNode {
         if led || !voters.contains(&me) {
             match self.inner.store.create_range(right.clone()).await {
                 Ok(replica) if led => {
+                    // The group starts with the voters alone: the split range's non-voters,
+                    // which applied the split and opened the new range too, are added back as
+                    // learners (else the replicate queue would find them missing and copy the
+                    // range to new ones).
+                    let non_voters: Vec<NodeId> = right
+                        .replicas
+                        .iter()
+                        .filter(|r| r.replica_type != ReplicaType::Voter)
+                        .map(|r| r.node_id)
+                        .collect();
+                    let range_id = right.range_id;
                     tokio::spawn(async move {
                         let group = replica.group();
                         group.campaign_until_led(group.vote_quarantine()).await;
+                        if !group.is_leader() {
+                            return;
+                        }
+                        for n in non_voters {
+                            if let Err(e) = group.add_learner(n).await {
+                                tracing::debug!("{range_id}: non-voter {n} after split: {e}");
+                            }
+                        }
                     });
                 }
                 Ok(_) => {}
