@@ -312,7 +312,21 @@ impl Rpc {
                 .await
                 .map_err(|s| from_status(&route.name, &s, timeout))?
                 .into_inner();
-            self.pass_back(route.node).await?;
+            // A response a rule drops on its way back is a request that arrived and may have
+            // executed: the caller must not take it for one that never left (as `Dropped`
+            // says), or it would retry a write that applied. A real partition looks the same
+            // way: the answer never comes.
+            if let Err(e) = self.pass_back(route.node).await {
+                return Err(match e {
+                    RpcError::Dropped => RpcError::Unreachable {
+                        target: route.name.clone(),
+                        reason: "the response was lost (a transport rule dropped it); the \
+                                 request was delivered"
+                            .to_string(),
+                    },
+                    other => other,
+                });
+            }
             self.accept(response)
         };
         with_timeout(&name, timeout, attempt).await

@@ -53,8 +53,14 @@ async fn drop_all_from_is_one_way() {
     let cluster = pingable().await;
     cluster.filters.drop_all_from(N3);
     assert_eq!(ping(&cluster, 3, N1).await, Err(RpcError::Dropped));
-    // n1's request reaches n3, but n3's response to n1 is dropped.
-    assert_eq!(ping(&cluster, 1, N3).await, Err(RpcError::Dropped));
+    // n1's request reaches n3, but n3's response to n1 is dropped: the request was delivered
+    // (and ran), so the call is unreachable, not `Dropped` (which says it never left).
+    match ping(&cluster, 1, N3).await {
+        Err(RpcError::Unreachable { reason, .. }) => {
+            assert!(reason.contains("request was delivered"), "{reason}")
+        }
+        other => panic!("a dropped response: {other:?}"),
+    }
     assert_eq!(ping(&cluster, 1, N2).await, Ok(2));
     cluster.filters.heal_all();
     assert_eq!(ping(&cluster, 3, N1).await, Ok(1));
