@@ -62,10 +62,13 @@ def one_run(binary, settle):
     out = open(os.path.join(work, "stdout"), "w+")
     err = open(os.path.join(work, "stderr"), "w+")
     started = time.monotonic()
+    env = dict(os.environ)
+    # Logs of the replicate queue and the DistSender's retries, kept with a failed run.
+    env.setdefault("RUST_LOG", "info,sextant_kv::node=debug,sextant_kv::dist_sender=debug")
     p = subprocess.Popen(
         [binary, "demo", "--global", "--nodes", "9", "--sql-port", "0", "--http-port", "0"],
         cwd=work, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, env=env,
     )
     url = http = None
     ready = None
@@ -84,8 +87,8 @@ def one_run(binary, settle):
             time.sleep(0.1)
         if ready is None:
             err.seek(0)
-            tail = err.read().strip().splitlines()[-3:]
-            return None, "not ready: " + " | ".join(tail)[-300:], work
+            tail = [l for l in err.read().strip().splitlines() if "ERROR: " in l][-1:]
+            return None, "not ready: " + " | ".join(tail)[-300:] + f" (logs in {work})", work
         q = subprocess.run(
             ["psql", url, "-tA", "-c", "SELECT count(*) FROM movr.vehicle_location_histories"],
             capture_output=True, text=True, timeout=60,
