@@ -64,7 +64,9 @@ def one_run(binary, settle):
     started = time.monotonic()
     env = dict(os.environ)
     # Logs of the replicate queue and the DistSender's retries, kept with a failed run.
-    env.setdefault("RUST_LOG", "info,sextant_kv::node=debug,sextant_kv::dist_sender=debug")
+    env.setdefault(
+        "RUST_LOG", "warn,sextant=info,sextant_kv=info,sextant_kv::node=debug,sextant_kv::dist_sender=debug,sextant_sql=info"
+    )
     p = subprocess.Popen(
         [binary, "demo", "--global", "--nodes", "9", "--sql-port", "0", "--http-port", "0"],
         cwd=work, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
