@@ -1026,11 +1026,20 @@ impl KvNode {
                         .map(|r| r.node_id)
                         .collect();
                     let range_id = right.range_id;
+                    let store = self.inner.store.clone();
+                    let replicas = right.replicas.clone();
                     tokio::spawn(async move {
                         let group = replica.group();
                         group.campaign_until_led(group.vote_quarantine()).await;
                         if !group.is_leader() {
                             return;
+                        }
+                        // The new range's own log carries its descriptor from the start: a
+                        // voter whose group opened for the leader's first message may never
+                        // apply the split itself (it left the split range first), and a
+                        // replica without a descriptor cannot serve, even as leader.
+                        if let Err(e) = store.update_replicas(range_id, replicas).await {
+                            tracing::debug!("{range_id}: recording its descriptor: {e}");
                         }
                         for n in non_voters {
                             if let Err(e) = group.add_learner(n).await {
@@ -1077,6 +1086,17 @@ impl KvNode {
         };
         let mut infos = self.node_infos(&all);
         for replica in self.inner.store.replicas() {
+            // A leader without a descriptor (its group opened for a Raft message, the split
+            // that created the range never applied here) takes the one meta records.
+            if replica.descriptor().is_none()
+                && replica.group().is_leader()
+                && let Some(d) = all.iter().find(|d| d.range_id == replica.range_id())
+            {
+                tracing::info!("{}: adopting its descriptor from meta", d.range_id);
+                if let Err(e) = self.inner.store.open_range(d.clone()).await {
+                    tracing::warn!("{}: adopting its descriptor: {e}", d.range_id);
+                }
+            }
             if !replica.is_leaseholder() {
                 continue;
             }
