@@ -57,6 +57,18 @@ def one_run(binary):
                  f"--listen-addr={n['rpc']}", f"--http-addr={n['http']}",
                  f"--sql-addr={n['sql']}", f"--join={join}", f"--locality={n['locality']}"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True))
+        # `sextant init` fails at once when nothing listens yet (as documented): wait for the
+        # first node's RPC port as a user would.
+        host, port = nodes[0]["rpc"].rsplit(":", 1)
+        listen_deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > listen_deadline:
+                    return None, None, "node 1 not listening in 30 s", work
+                time.sleep(0.05)
         init = subprocess.run([binary, "init", f"--host={nodes[0]['rpc']}"],
                               capture_output=True, text=True, timeout=60)
         if init.returncode != 0:
