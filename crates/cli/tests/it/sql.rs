@@ -182,6 +182,8 @@ fn workload_init_is_multi_region_on_three_regions() {
         .expect("sql");
     assert_eq!(
         texts(&out).0,
-        "crdb_region,count\neurope-west1,3\nus-east1,3\nus-west1,3\n"
+        "crdb_region,count\neurope-west1,3\nus-east1,3\nus-west1,3\n",
+        "{:?}",
+        texts(&out)
     );
 }
