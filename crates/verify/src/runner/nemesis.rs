@@ -15,6 +15,8 @@
 //!   maximum offset (50–250 ms) and half the time beyond it (600–2000 ms). Beyond it the node
 //!   is expected to shut itself down, as CockroachDB does; that is acceptable, and healing
 //!   restarts it. Otherwise healing sets the offset back to 0.
+//! - `partition` also cuts a *bridge* one time in three: two nodes from each other, every other
+//!   node still reaching both.
 //! - `leases`: ask a node to shed its leases (`POST /_testing/shed-leases`) and split a
 //!   workload table at a random key (`ALTER TABLE ... SPLIT AT VALUES (k)`); nothing to heal.
 //!   A build without `SPLIT AT` is noted once in the log.
@@ -258,6 +260,22 @@ impl Nemesis {
         let n = self.cluster.len();
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut self.rng);
+        // A bridge, one time in three: two nodes cut from each other while every other node
+        // still reaches both (no side has a majority of its own).
+        if n >= 3 && self.rng.random_range(0..3) == 0 {
+            let (a, b) = (order[0], order[1]);
+            self.note(&format!(
+                "bridge: {} cut from {}, the others reach both",
+                self.node_name(a),
+                self.node_name(b)
+            ));
+            for (from, to) in [(a, b), (b, a)] {
+                let ids: Vec<u64> = self.cluster.node_id(to).into_iter().collect();
+                let body = serde_json::json!({ "nodes": ids }).to_string();
+                self.cluster.testing(from, "partition", &body).await?;
+            }
+            return Ok(Fault::Partitioned);
+        }
         let minority_size = if n >= 3 && self.rng.random_bool(0.5) {
             n / 2
         } else {
