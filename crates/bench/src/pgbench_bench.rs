@@ -230,6 +230,8 @@ struct Figures {
     machine_cores: f64,
     /// Cores' worth of CPU the three sextant processes used during the run.
     sextant_cores: f64,
+    /// Cores' worth of CPU the run's pgbench processes used (this process's reaped children).
+    pgbench_cores: f64,
 }
 
 /// Splits `clients` over `targets` connection strings: all on the first, or as evenly as
@@ -578,15 +580,57 @@ impl Cluster {
     fn cpu_seconds(&self) -> f64 {
         self.nodes.iter().map(Node::cpu_seconds).sum()
     }
+
+    /// Every range's span, voters and leaseholder, as node 1 reports them.
+    async fn describe_ranges(&self) -> String {
+        let body = match http_get(&self.nodes[0].http, "/_status/ranges").await {
+            Ok((200, body)) => body,
+            Ok((code, body)) => return format!("/_status/ranges: {code} {body}"),
+            Err(e) => return format!("{e:#}"),
+        };
+        let ranges = match serde_json::from_str::<Vec<serde_json::Value>>(&body) {
+            Ok(r) => r,
+            Err(e) => return format!("unreadable /_status/ranges: {e}"),
+        };
+        ranges
+            .iter()
+            .map(|r| {
+                format!(
+                    "r{} [{}, {}) voters {} leaseholder n{}",
+                    r["range_id"],
+                    r["start_key"].as_str().unwrap_or("?"),
+                    r["end_key"].as_str().unwrap_or("?"),
+                    r["voters"],
+                    r["leaseholder"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// utime + stime of a process, seconds (USER_HZ = 100).
 fn proc_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_seconds(&format!("/proc/{pid}/stat"), &[11, 12])
+}
+
+/// cutime + cstime of this process: the CPU of its children that have been waited for (the
+/// pgbench processes; the nodes are waited for only when they are stopped).
+fn reaped_children_cpu_seconds() -> Option<f64> {
+    stat_seconds("/proc/self/stat", &[13, 14])
+}
+
+/// The sum of some clock-tick fields of a `/proc/PID/stat` file, in seconds; `fields` count
+/// from the state field (field 3 of proc(5)) as 0.
+fn stat_seconds(path: &str, fields: &[usize]) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     let after = stat.rsplit(')').next()?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    Some((ticks(11)? + ticks(12)?) / 100.0)
+    let all: Vec<&str> = after.split_whitespace().collect();
+    let mut ticks = 0.0;
+    for &i in fields {
+        ticks += all.get(i)?.parse::<f64>().ok()?;
+    }
+    Some(ticks / 100.0)
 }
 
 /// Busy and total jiffies of the whole machine (first line of /proc/stat).
@@ -739,10 +783,12 @@ async fn measure(
 ) -> Cell {
     let m0 = machine_jiffies();
     let s0 = cluster.cpu_seconds();
+    let c0 = reaped_children_cpu_seconds();
     let t0 = Instant::now();
     let r = runner.run(workload, targets).await;
     let wall = t0.elapsed().as_secs_f64();
     let s1 = cluster.cpu_seconds();
+    let c1 = reaped_children_cpu_seconds();
     let m1 = machine_jiffies();
     match r {
         Ok(mut f) => {
@@ -750,6 +796,9 @@ async fn measure(
                 f.machine_cores = (b1 - b0) as f64 / 100.0 / wall;
             }
             f.sextant_cores = (s1 - s0) / wall;
+            if let (Some(c0), Some(c1)) = (c0, c1) {
+                f.pgbench_cores = (c1 - c0) / wall;
+            }
             Ok(f)
         }
         Err(e) => Err(format!("{e:#}")),
@@ -851,6 +900,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     let store_dir = cluster.dir.path().display().to_string();
+    let ranges_after = cluster.describe_ranges().await;
     drop(cluster);
     drop(pg);
 
@@ -866,6 +916,7 @@ pub async fn run(args: Args) -> Result<()> {
         store_dir,
         ready_secs,
         ranges,
+        ranges_after,
         cells: &cells,
     };
     print!("{}", report.render());
@@ -891,7 +942,18 @@ struct Report<'a> {
     store_dir: String,
     ready_secs: f64,
     ranges: usize,
+    ranges_after: String,
     cells: &'a [(Workload, usize, Cell, Cell)],
+}
+
+impl Figures {
+    /// `machine/sextant/pgbench` cores.
+    fn cpu(&self) -> String {
+        format!(
+            "{:.2}/{:.2}/{:.2}",
+            self.machine_cores, self.sextant_cores, self.pgbench_cores
+        )
+    }
 }
 
 fn ms(us: Option<u64>) -> String {
@@ -957,6 +1019,7 @@ impl Report<'_> {
                 Gateways::First => "all on node 1",
             }
         );
+        let _ = writeln!(o, "sextant ranges after the runs: {}", self.ranges_after);
         let _ = writeln!(
             o,
             "postgres: {} (one server, one pgbench process), fsync={} full_page_writes={} \
@@ -969,12 +1032,13 @@ impl Report<'_> {
         );
         let _ = writeln!(
             o,
-            "cpu: cores' worth of CPU used during the run by the whole machine (by sextant's 3 \
-             processes: working in sextant runs, idle in postgres runs)\n"
+            "cpu: cores' worth of CPU used during the run: whole machine / sextant's 3 processes \
+             (working in sextant runs, idle in postgres runs) / the pgbench processes; the rest \
+             is PostgreSQL's server in postgres runs, the kernel, and whatever else ran\n"
         );
         let _ = writeln!(
             o,
-            "{:<18}{:>4} | {:>9}{:>8}{:>8}{:>8}{:>7}{:>12} | {:>9}{:>8}{:>8}{:>7}{:>12} | {:>7}{:>7}",
+            "{:<18}{:>4} | {:>9}{:>8}{:>8}{:>8}{:>7}{:>15} | {:>9}{:>8}{:>8}{:>7}{:>15} | {:>7}{:>7}",
             "workload",
             "-c",
             "sx tps",
@@ -998,17 +1062,17 @@ impl Report<'_> {
                 Ok(f) => {
                     let _ = write!(
                         line,
-                        "{:>9.0}{:>8}{:>8}{:>8}{:>7}{:>12}",
+                        "{:>9.0}{:>8}{:>8}{:>8}{:>7}{:>15}",
                         f.summary.tps,
                         ms(f.p50_us),
                         ms(f.p99_us),
                         f.summary.retried,
                         f.summary.failed,
-                        format!("{:.2} ({:.2})", f.machine_cores, f.sextant_cores)
+                        f.cpu()
                     );
                 }
                 Err(e) => {
-                    let _ = write!(line, "{:>52}", "error (below)");
+                    let _ = write!(line, "{:>55}", "error (below)");
                     errors.push(format!("sextant {} -c {c}: {e}", w.name()));
                 }
             }
@@ -1017,16 +1081,16 @@ impl Report<'_> {
                 Ok(f) => {
                     let _ = write!(
                         line,
-                        "{:>9.0}{:>8}{:>8}{:>7}{:>12}",
+                        "{:>9.0}{:>8}{:>8}{:>7}{:>15}",
                         f.summary.tps,
                         ms(f.p50_us),
                         ms(f.p99_us),
                         f.summary.failed,
-                        format!("{:.2} ({:.2})", f.machine_cores, f.sextant_cores)
+                        f.cpu()
                     );
                 }
                 Err(e) => {
-                    let _ = write!(line, "{:>44}", "error (below)");
+                    let _ = write!(line, "{:>47}", "error (below)");
                     errors.push(format!("postgres {} -c {c}: {e}", w.name()));
                 }
             }
