@@ -226,8 +226,13 @@ struct Figures {
     summary: Summary,
     p50_us: Option<u64>,
     p99_us: Option<u64>,
-    /// Cores' worth of CPU the whole machine used during the run (from /proc/stat).
+    /// Cores' worth of CPU the whole machine used during the run (from /proc/stat: user, nice,
+    /// system, irq, softirq).
     machine_cores: f64,
+    /// Cores' worth of the machine's time idle with I/O outstanding.
+    iowait_cores: f64,
+    /// Cores' worth of the machine's time taken by the hypervisor.
+    steal_cores: f64,
     /// Cores' worth of CPU the three sextant processes used during the run.
     sextant_cores: f64,
     /// Cores' worth of CPU the run's pgbench processes used (this process's reaped children).
@@ -633,19 +638,36 @@ fn stat_seconds(path: &str, fields: &[usize]) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Busy and total jiffies of the whole machine (first line of /proc/stat).
-fn machine_jiffies() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+/// The whole machine's CPU time so far (first line of /proc/stat), in jiffies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Jiffies {
+    /// user, nice, system, irq and softirq.
+    busy: u64,
+    /// Idle with I/O outstanding.
+    iowait: u64,
+    /// Taken by the hypervisor for other guests.
+    steal: u64,
+}
+
+fn parse_proc_stat(stat: &str) -> Option<Jiffies> {
     let line = stat.lines().next()?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().sum();
-    // idle and iowait.
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+    let mut words = line.split_whitespace();
+    if words.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = words.map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // in user and nice.
+    Some(Jiffies {
+        busy: at(0) + at(1) + at(2) + at(5) + at(6),
+        iowait: at(4),
+        steal: at(7),
+    })
+}
+
+fn machine_jiffies() -> Option<Jiffies> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 fn load_average() -> String {
@@ -792,8 +814,11 @@ async fn measure(
     let m1 = machine_jiffies();
     match r {
         Ok(mut f) => {
-            if let (Some((b0, _)), Some((b1, _))) = (m0, m1) {
-                f.machine_cores = (b1 - b0) as f64 / 100.0 / wall;
+            if let (Some(a), Some(b)) = (m0, m1) {
+                let cores = |x: u64, y: u64| y.saturating_sub(x) as f64 / 100.0 / wall;
+                f.machine_cores = cores(a.busy, b.busy);
+                f.iowait_cores = cores(a.iowait, b.iowait);
+                f.steal_cores = cores(a.steal, b.steal);
             }
             f.sextant_cores = (s1 - s0) / wall;
             if let (Some(c0), Some(c1)) = (c0, c1) {
@@ -954,6 +979,11 @@ impl Figures {
             self.machine_cores, self.sextant_cores, self.pgbench_cores
         )
     }
+
+    /// `iowait/steal` cores.
+    fn waits(&self) -> String {
+        format!("{:.2}/{:.2}", self.iowait_cores, self.steal_cores)
+    }
 }
 
 fn ms(us: Option<u64>) -> String {
@@ -1032,13 +1062,7 @@ impl Report<'_> {
         );
         let _ = writeln!(
             o,
-            "cpu: cores' worth of CPU used during the run: whole machine / sextant's 3 processes \
-             (working in sextant runs, idle in postgres runs) / the pgbench processes; the rest \
-             is PostgreSQL's server in postgres runs, the kernel, and whatever else ran\n"
-        );
-        let _ = writeln!(
-            o,
-            "{:<18}{:>4} | {:>9}{:>8}{:>8}{:>8}{:>7}{:>15} | {:>9}{:>8}{:>8}{:>7}{:>15} | {:>7}{:>7}",
+            "\n{:<18}{:>4} | {:>9}{:>8}{:>8}{:>8}{:>7} | {:>9}{:>8}{:>8}{:>7} | {:>7}{:>7}",
             "workload",
             "-c",
             "sx tps",
@@ -1046,51 +1070,54 @@ impl Report<'_> {
             "p99 ms",
             "retried",
             "failed",
-            "cpu",
             "pg tps",
             "p50 ms",
             "p99 ms",
             "failed",
-            "cpu",
             "tps x",
             "p99 x"
         );
         let mut errors = Vec::new();
+        let mut cpu = String::new();
         for (w, c, s, p) in self.cells {
             let mut line = format!("{:<18}{:>4} | ", w.name(), c);
+            let _ = write!(cpu, "{:<18}{:>4} | ", w.name(), c);
             match s {
                 Ok(f) => {
                     let _ = write!(
                         line,
-                        "{:>9.0}{:>8}{:>8}{:>8}{:>7}{:>15}",
+                        "{:>9.0}{:>8}{:>8}{:>8}{:>7}",
                         f.summary.tps,
                         ms(f.p50_us),
                         ms(f.p99_us),
                         f.summary.retried,
                         f.summary.failed,
-                        f.cpu()
                     );
+                    let _ = write!(cpu, "{:>16}{:>11}", f.cpu(), f.waits());
                 }
                 Err(e) => {
-                    let _ = write!(line, "{:>55}", "error (below)");
+                    let _ = write!(line, "{:>40}", "error (below)");
+                    let _ = write!(cpu, "{:>27}", "-");
                     errors.push(format!("sextant {} -c {c}: {e}", w.name()));
                 }
             }
             line.push_str(" | ");
+            cpu.push_str(" | ");
             match p {
                 Ok(f) => {
                     let _ = write!(
                         line,
-                        "{:>9.0}{:>8}{:>8}{:>7}{:>15}",
+                        "{:>9.0}{:>8}{:>8}{:>7}",
                         f.summary.tps,
                         ms(f.p50_us),
                         ms(f.p99_us),
                         f.summary.failed,
-                        f.cpu()
                     );
+                    let _ = writeln!(cpu, "{:>16}{:>11}", f.cpu(), f.waits());
                 }
                 Err(e) => {
-                    let _ = write!(line, "{:>47}", "error (below)");
+                    let _ = write!(line, "{:>32}", "error (below)");
+                    let _ = writeln!(cpu, "{:>27}", "-");
                     errors.push(format!("postgres {} -c {c}: {e}", w.name()));
                 }
             }
@@ -1103,6 +1130,19 @@ impl Report<'_> {
             let _ = writeln!(line, " | {:>7}{:>7}", fmt_ratio(tps), fmt_ratio(p99));
             o.push_str(&line);
         }
+        let _ = writeln!(
+            o,
+            "\nCPU in cores' worth over each run. cpu: the whole machine (user, nice, system, \
+             irq, softirq) / sextant's 3 processes (working in sextant runs, idle in postgres \
+             runs) / the pgbench processes; the rest is PostgreSQL's server in postgres runs, \
+             kernel threads, and whatever else ran. io/st: the machine's iowait / steal."
+        );
+        let _ = writeln!(
+            o,
+            "{:<18}{:>4} | {:>16}{:>11} | {:>16}{:>11}",
+            "workload", "-c", "sextant cpu", "io/st", "postgres cpu", "io/st"
+        );
+        o.push_str(&cpu);
         let _ = writeln!(o, "\ntargets:");
         let target = |o: &mut String, what: &str, r: Option<f64>, goal: f64| {
             let verdict = match r {
@@ -1232,6 +1272,22 @@ tps = 689.716226 (without initial connection time)
         assert_eq!(quantile(&sorted, 0.0), Some(1));
         assert_eq!(quantile(&[7], 0.99), Some(7));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn reads_proc_stat() {
+        let stat =
+            "cpu  2760037 249345 246927 319053 5305 7 25082 1682 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(
+            parse_proc_stat(stat),
+            Some(Jiffies {
+                busy: 2760037 + 249345 + 246927 + 7 + 25082,
+                iowait: 5305,
+                steal: 1682,
+            })
+        );
+        assert_eq!(parse_proc_stat("intr 1 2\n"), None);
+        assert_eq!(parse_proc_stat("cpu 1 x\n"), None);
     }
 
     #[test]
