@@ -1,8 +1,12 @@
 //! Test fixtures (feature `testing`): a throwaway PostgreSQL 15 server.
 //!
 //! [`PgServer::start`] runs `initdb` into a temporary directory and `pg_ctl start` on a free
-//! port of 127.0.0.1 (trust authentication, fsync off, the socket in the same directory),
-//! and its `Drop` stops the server (`pg_ctl stop -m immediate`) and removes the directory.
+//! port of 127.0.0.1 (trust authentication, the socket in the same directory), and its `Drop`
+//! stops the server (`pg_ctl stop -m immediate`) and removes the directory. `start` is the fast
+//! mode for tests (fsync, full_page_writes and synchronous_commit off);
+//! [`PgServer::start_durable`] leaves the three at PostgreSQL's defaults (on), for benchmarks
+//! that compare against a durable server. [`PgServer::try_start`] returns every failure as an
+//! error instead of panicking.
 //! PostgreSQL refuses to run as root, so as root the binaries run as the `postgres` user
 //! through `runuser`, which owns the directory. The binaries come from Debian's
 //! `postgresql-15` (`/usr/lib/postgresql/15/bin`, or `$SEXTANT_PG_BIN`);
@@ -30,12 +34,23 @@ const START_ATTEMPTS: usize = 3;
 /// The superuser the server is initialised with.
 pub const SUPERUSER: &str = "postgres";
 
+/// How durably the server writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync=off`, `full_page_writes=off`, `synchronous_commit=off`: fast, for tests.
+    #[default]
+    Fast,
+    /// PostgreSQL's defaults: fsync, full-page writes and synchronous commit on.
+    Durable,
+}
+
 /// A running PostgreSQL server; stopped and removed on drop.
 pub struct PgServer {
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
     bin: PathBuf,
     run_as_postgres: bool,
+    durability: Durability,
     dir: tempfile::TempDir,
 }
 
@@ -46,27 +61,60 @@ impl std::fmt::Debug for PgServer {
 }
 
 impl PgServer {
-    /// Starts a fresh server. `None` only when PostgreSQL is missing and a skip variable is
-    /// set; panics with the reason on any other failure.
+    /// Starts a fresh server in the fast mode (fsync off). `None` only when PostgreSQL is
+    /// missing and a skip variable is set; panics with the reason on any other failure.
     pub fn start() -> Option<PgServer> {
-        let bin = std::env::var_os("SEXTANT_PG_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN));
-        if !bin.join("initdb").exists() || !bin.join("pg_ctl").exists() {
-            return missing(&format!(
-                "PostgreSQL 15 (initdb and pg_ctl in {}; Debian package postgresql-15)",
-                bin.display()
+        Self::start_with(Durability::Fast)
+    }
+
+    /// Starts a fresh server with fsync, full_page_writes and synchronous_commit at their
+    /// defaults (on). `None` and panics as [`PgServer::start`].
+    pub fn start_durable() -> Option<PgServer> {
+        Self::start_with(Durability::Durable)
+    }
+
+    /// Starts a fresh server with the given durability. `None` and panics as
+    /// [`PgServer::start`].
+    pub fn start_with(durability: Durability) -> Option<PgServer> {
+        let bin = pg_bin();
+        if !has_server_binaries(&bin) {
+            return missing(&missing_what(&bin));
+        }
+        match Self::try_start(durability) {
+            Ok(server) => Some(server),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Starts a fresh server with the given durability, returning any failure (missing
+    /// binaries included, whatever the skip variables say) as an error.
+    pub fn try_start(durability: Durability) -> Result<PgServer, String> {
+        let bin = pg_bin();
+        if !has_server_binaries(&bin) {
+            return Err(format!(
+                "{} is not installed: run scripts/test-deps.sh",
+                missing_what(&bin)
             ));
         }
         let run_as_postgres = is_root();
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
-            match try_start(&bin, run_as_postgres) {
-                Ok(server) => return Some(server),
+            match try_start(&bin, run_as_postgres, durability) {
+                Ok(server) => return Ok(server),
                 Err(e) => last = e,
             }
         }
-        panic!("cannot start PostgreSQL: {last}");
+        Err(format!("cannot start PostgreSQL: {last}"))
+    }
+
+    /// The directory of the server's binaries (`initdb`, `pg_ctl`, and usually `pgbench`).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// How durably this server writes.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// `postgresql://postgres@127.0.0.1:<port>/<db>?sslmode=disable`.
@@ -105,7 +153,28 @@ impl Drop for PgServer {
     }
 }
 
-fn try_start(bin: &Path, run_as_postgres: bool) -> Result<PgServer, String> {
+fn pg_bin() -> PathBuf {
+    std::env::var_os("SEXTANT_PG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN))
+}
+
+fn has_server_binaries(bin: &Path) -> bool {
+    bin.join("initdb").exists() && bin.join("pg_ctl").exists()
+}
+
+fn missing_what(bin: &Path) -> String {
+    format!(
+        "PostgreSQL 15 (initdb and pg_ctl in {}; Debian package postgresql-15)",
+        bin.display()
+    )
+}
+
+fn try_start(
+    bin: &Path,
+    run_as_postgres: bool,
+    durability: Durability,
+) -> Result<PgServer, String> {
     let dir = tempfile::Builder::new()
         .prefix("sextant-pg-")
         .tempdir()
@@ -123,11 +192,13 @@ fn try_start(bin: &Path, run_as_postgres: bool) -> Result<PgServer, String> {
         .map_err(|e| format!("running initdb: {e}"))?;
     check(&out, "initdb")?;
     let port = free_port()?;
-    let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-         -c synchronous_commit=off",
+    let mut opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1",
         dir.path().display()
     );
+    if durability == Durability::Fast {
+        opts.push_str(" -c fsync=off -c full_page_writes=off -c synchronous_commit=off");
+    }
     let out = pg_command(bin, "pg_ctl", run_as_postgres)
         .arg("start")
         .arg("-D")
@@ -141,6 +212,7 @@ fn try_start(bin: &Path, run_as_postgres: bool) -> Result<PgServer, String> {
         port,
         bin: bin.to_path_buf(),
         run_as_postgres,
+        durability,
         dir,
     };
     check(&out, "pg_ctl start").map_err(|e| format!("{e}\nserver log:\n{}", server.log()))?;

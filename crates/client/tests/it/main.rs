@@ -1,6 +1,7 @@
 //! The shell and the movr workload against a real PostgreSQL 15 ([`PgServer`]), started by
 //! each test. One binary, one module per topic.
 
+mod fixture;
 mod shell;
 mod workload;
 
