@@ -237,6 +237,8 @@ struct Figures {
     sextant_cores: f64,
     /// Cores' worth of CPU the run's pgbench processes used (this process's reaped children).
     pgbench_cores: f64,
+    /// Cores' worth of CPU the PostgreSQL server used during the run.
+    postgres_cores: f64,
 }
 
 /// Splits `clients` over `targets` connection strings: all on the first, or as evenly as
@@ -796,21 +798,76 @@ async fn version_of(bin: &Path) -> String {
 /// One cell's result: figures, or the error that stopped its run.
 type Cell = std::result::Result<Figures, String>;
 
-/// Runs one cell, measuring the machine's and the cluster's CPU around it.
+/// The parent pid and `/proc/PID/stat` clock-tick fields of every process.
+fn processes() -> Vec<(u32, u32, Vec<u64>)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit(')').next() else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        out.push((pid, num(1) as u32, vec![num(11), num(12), num(13), num(14)]));
+    }
+    out
+}
+
+/// The PostgreSQL server listening on `port`: its postmaster's pid, found by its command line
+/// (`postgres ... -p PORT ...`).
+fn postmaster_pid(port: u16) -> Option<u32> {
+    let want = format!("-p\0{port}\0");
+    let dir = std::fs::read_dir("/proc").ok()?;
+    dir.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd);
+        let program = cmd.split('\0').next()?;
+        (program.ends_with("/postgres") && cmd.contains(&want)).then_some(pid)
+    })
+}
+
+/// CPU seconds of a PostgreSQL server: the postmaster's own and its reaped children's (the
+/// backends that exited), plus its live children's (background workers, live backends).
+fn server_cpu_seconds(postmaster: u32) -> f64 {
+    let ticks: u64 = processes()
+        .iter()
+        .filter(|(pid, ppid, _)| *pid == postmaster || *ppid == postmaster)
+        .map(|(_, _, t)| t.iter().sum::<u64>())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// Runs one cell, measuring the machine's, the cluster's, pgbench's and PostgreSQL's CPU
+/// around it.
 async fn measure(
     runner: &mut Runner,
     cluster: &Cluster,
+    postmaster: Option<u32>,
     workload: Workload,
     targets: &[(String, usize)],
 ) -> Cell {
+    let pg_cpu = || postmaster.map(server_cpu_seconds);
     let m0 = machine_jiffies();
     let s0 = cluster.cpu_seconds();
     let c0 = reaped_children_cpu_seconds();
+    let p0 = pg_cpu();
     let t0 = Instant::now();
     let r = runner.run(workload, targets).await;
+    // Let the server reap the run's backends, so that their CPU shows in its children's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let wall = t0.elapsed().as_secs_f64();
     let s1 = cluster.cpu_seconds();
     let c1 = reaped_children_cpu_seconds();
+    let p1 = pg_cpu();
     let m1 = machine_jiffies();
     match r {
         Ok(mut f) => {
@@ -823,6 +880,9 @@ async fn measure(
             f.sextant_cores = (s1 - s0) / wall;
             if let (Some(c0), Some(c1)) = (c0, c1) {
                 f.pgbench_cores = (c1 - c0) / wall;
+            }
+            if let (Some(p0), Some(p1)) = (p0, p1) {
+                f.postgres_cores = (p1 - p0) / wall;
             }
             Ok(f)
         }
@@ -843,6 +903,10 @@ pub async fn run(args: Args) -> Result<()> {
 
     let pg = PgServer::try_start(Durability::Durable).map_err(|e| anyhow!(e))?;
     let pg_url = pg.url("postgres");
+    let postmaster = postmaster_pid(pg.port);
+    if postmaster.is_none() {
+        eprintln!("note: PostgreSQL's postmaster not found in /proc; its CPU is not measured");
+    }
     let pgbench = pgbench_bin(&args, &pg);
     let pgbench_version = version_of(&pgbench).await;
     let settings = show(
@@ -907,12 +971,13 @@ pub async fn run(args: Args) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join("+")
             );
-            let sx = measure(&mut runner, &cluster, w, &sx_targets).await;
+            let sx = measure(&mut runner, &cluster, postmaster, w, &sx_targets).await;
             if let Err(e) = &sx {
                 eprintln!("  sextant failed: {e}");
             }
             eprintln!("pgbench: {} -c {c}: postgres ...", w.name());
-            let pg_cell = measure(&mut runner, &cluster, w, &[(pg_url.clone(), c)]).await;
+            let pg_cell =
+                measure(&mut runner, &cluster, postmaster, w, &[(pg_url.clone(), c)]).await;
             if let Err(e) = &pg_cell {
                 eprintln!("  postgres failed: {e}");
             }
@@ -972,11 +1037,17 @@ struct Report<'a> {
 }
 
 impl Figures {
-    /// `machine/sextant/pgbench` cores.
+    /// `machine sextant postgres pgbench rest` cores.
     fn cpu(&self) -> String {
+        let rest =
+            self.machine_cores - self.sextant_cores - self.postgres_cores - self.pgbench_cores;
         format!(
-            "{:.2}/{:.2}/{:.2}",
-            self.machine_cores, self.sextant_cores, self.pgbench_cores
+            "{:>5.2}{:>5.2}{:>5.2}{:>5.2}{:>5.2}",
+            self.machine_cores,
+            self.sextant_cores,
+            self.postgres_cores,
+            self.pgbench_cores,
+            rest.max(0.0)
         )
     }
 
@@ -1093,11 +1164,11 @@ impl Report<'_> {
                         f.summary.retried,
                         f.summary.failed,
                     );
-                    let _ = write!(cpu, "{:>16}{:>11}", f.cpu(), f.waits());
+                    let _ = write!(cpu, "{}{:>11}", f.cpu(), f.waits());
                 }
                 Err(e) => {
                     let _ = write!(line, "{:>40}", "error (below)");
-                    let _ = write!(cpu, "{:>27}", "-");
+                    let _ = write!(cpu, "{:>36}", "-");
                     errors.push(format!("sextant {} -c {c}: {e}", w.name()));
                 }
             }
@@ -1113,11 +1184,11 @@ impl Report<'_> {
                         ms(f.p99_us),
                         f.summary.failed,
                     );
-                    let _ = writeln!(cpu, "{:>16}{:>11}", f.cpu(), f.waits());
+                    let _ = writeln!(cpu, "{}{:>11}", f.cpu(), f.waits());
                 }
                 Err(e) => {
                     let _ = write!(line, "{:>32}", "error (below)");
-                    let _ = writeln!(cpu, "{:>27}", "-");
+                    let _ = writeln!(cpu, "{:>36}", "-");
                     errors.push(format!("postgres {} -c {c}: {e}", w.name()));
                 }
             }
@@ -1132,15 +1203,21 @@ impl Report<'_> {
         }
         let _ = writeln!(
             o,
-            "\nCPU in cores' worth over each run. cpu: the whole machine (user, nice, system, \
-             irq, softirq) / sextant's 3 processes (working in sextant runs, idle in postgres \
-             runs) / the pgbench processes; the rest is PostgreSQL's server in postgres runs, \
-             kernel threads, and whatever else ran. io/st: the machine's iowait / steal."
+            "\nCPU over each run, in cores (of {}): mach = the whole machine (user, nice, \
+             system, irq, softirq); sx = sextant's 3 processes (working in sextant runs, idle \
+             in postgres runs); pg = PostgreSQL's server (idle in sextant runs); pgb = the \
+             pgbench processes; rest = mach - sx - pg - pgb: kernel threads and other users' \
+             processes. io/st = the machine's iowait / steal.",
+            self.cores
+        );
+        let head = format!(
+            "{:>5}{:>5}{:>5}{:>5}{:>5}{:>11}",
+            "mach", "sx", "pg", "pgb", "rest", "io/st"
         );
         let _ = writeln!(
             o,
-            "{:<18}{:>4} | {:>16}{:>11} | {:>16}{:>11}",
-            "workload", "-c", "sextant cpu", "io/st", "postgres cpu", "io/st"
+            "{:<22} | {:<36} | {:<36}\n{:<18}{:>4} | {head} | {head}",
+            "", "sextant run", "postgres run", "workload", "-c"
         );
         o.push_str(&cpu);
         let _ = writeln!(o, "\ntargets:");
