@@ -293,7 +293,7 @@ impl Runner {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            let shown = format!("{} {:?}", self.pgbench.display(), cmd.as_std().get_args());
+            let shown = command_line(cmd.as_std());
             let child = cmd
                 .spawn()
                 .with_context(|| format!("starting pgbench: {shown}"))?;
@@ -413,6 +413,15 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .context("choosing free ports")
 }
 
+/// A command as a shell would show it (for error messages).
+fn command_line(cmd: &std::process::Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A minimal HTTP/1.0 GET: the status code and body.
 async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
     let fetch = async {
@@ -471,7 +480,7 @@ impl Cluster {
                 .stderr(log_file);
             let child = cmd
                 .spawn()
-                .with_context(|| format!("starting {} {:?}", bin.display(), cmd.get_args()))?;
+                .with_context(|| format!("starting `{}`", command_line(&cmd)))?;
             nodes.push(Node {
                 child,
                 listen: addr(i),
@@ -508,7 +517,7 @@ impl Cluster {
             .arg(format!("--host={}", self.nodes[0].listen))
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let shown = format!("{} {:?}", bin.display(), init.as_std().get_args());
+        let shown = command_line(init.as_std());
         let out = tokio::time::timeout(READY_TIMEOUT, init.output())
             .await
             .map_err(|_| anyhow!("`{shown}` did not finish within {READY_TIMEOUT:?}"))?
