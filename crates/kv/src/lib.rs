@@ -19,6 +19,8 @@
 //! - [`allocator`]: where replicas and leases should be, from zone configs (pure).
 //! - [`node`]: bootstrap, join, liveness, the node directory, the replicate queue, splits.
 //! - [`metrics`]: bytes of read responses served, per gateway node and region.
+//! - `testing` (feature `testing`): the test kit, in-process clusters for the tests of this
+//!   crate and of the crates above it.
 
 pub mod allocator;
 pub mod api;
@@ -32,6 +34,8 @@ pub mod rangefeed;
 pub mod rangefeed_client;
 pub mod replica;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tscache;
 pub mod txn;
 

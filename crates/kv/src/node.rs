@@ -6,10 +6,14 @@
 //! 3. without an identity, wait for either `node.init` (this node bootstraps a new cluster:
 //!    range 1 for meta and system records, range 2 for table data) or a successful
 //!    `node.join` to a listed peer (which allocates a node id);
-//! 4. open the store, register the node and start the loops: liveness heartbeats, the node
+//! 4. open the store, register the node (its descriptor and first liveness record, retried
+//!    while r1 does not answer yet) and start the loops: liveness heartbeats, the node
 //!    directory refresh, closed timestamps and rangefeed checkpoints, the replicate queue that
 //!    applies allocator decisions, replica GC, split follow-ups, and the sweep of data no
-//!    range on the node covers (leftovers of replayed splits).
+//!    range on the node covers (leftovers of replayed splits);
+//! 5. only then serve `node.join`, so a node joins only through a peer that has reached r1:
+//!    nodes may be started in any order and concurrently with the bootstrap, and a joiner
+//!    waits (asking again every 500 ms) until a peer is fully up.
 
 use crate::allocator::{self, Action, NodeInfo, RangeReplicas};
 use crate::api::*;
@@ -321,14 +325,42 @@ impl KvNode {
         if bootstrapped {
             node.bootstrap_ranges().await?;
         }
-        // Only now may others join: a join served during the bootstrap would take its node id
-        // from a counter not yet written (and get this node's id, 1).
         node.register_handlers(registry);
-        node.write_node_descriptor(&self_desc).await?;
-        node.heartbeat_liveness().await?;
+        node.announce(&self_desc).await?;
         node.refresh_directory().await;
         node.spawn_loops(events);
+        // Only now may others join through this node: it has reached r1 (its own descriptor
+        // and liveness record are written), so the node-id counter exists and the directory
+        // it hands a joiner names r1's replicas. A join served earlier — during the
+        // bootstrap, or before this node could reach r1 — took its id from a counter not yet
+        // written (node id 1, this node's) and left the joiner unable to reach r1.
+        node.register_join(registry);
         Ok(node)
+    }
+
+    /// Writes this node's descriptor and first liveness record: the node's first requests to
+    /// r1. A node that has just joined retries them for up to `join_timeout` while r1 does
+    /// not answer yet (its leaseholder still starting, a lease in motion), rather than
+    /// failing its start.
+    async fn announce(&self, desc: &NodeDescriptor) -> Result<(), NodeError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let attempt = match self.write_node_descriptor(desc).await {
+                Ok(()) => self.heartbeat_liveness().await.map_err(NodeError::from),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                // Both writes are idempotent puts: an ambiguous one may be sent again.
+                Err(NodeError::Kv(e))
+                    if (e.is_routing() || matches!(e, KvError::AmbiguousResult(_)))
+                        && started.elapsed() < self.inner.cfg.join_timeout =>
+                {
+                    tracing::info!("n{}: r1 not reachable yet: {e}; retrying", self.node_id().0);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// This node's id.
@@ -483,12 +515,16 @@ impl KvNode {
         self.inner.liveness.read().clone()
     }
 
-    fn register_handlers(&self, registry: &rpc::Registry) {
+    /// Serves `node.join`: allocates node ids to nodes joining through this one.
+    fn register_join(&self, registry: &rpc::Registry) {
         let node = self.clone();
         registry.unary("node.join", move |_c, req: JoinRequest| {
             let node = node.clone();
             async move { Ok::<_, rpc::RpcError>(node.handle_join(req).await.map_err(|e| e.to_string())) }
         });
+    }
+
+    fn register_handlers(&self, registry: &rpc::Registry) {
         registry.unary("node.init", move |_c, _req: ()| async move {
             Ok::<Result<(), String>, rpc::RpcError>(Err(NodeError::AlreadyInitialized.to_string()))
         });
@@ -511,6 +547,14 @@ impl KvNode {
 
     async fn handle_join(&self, req: JoinRequest) -> Result<JoinResponse, KvError> {
         let id = increment(&self.inner.sender, keys::system_key(NODE_ID_GEN), 1).await?;
+        // Node 1 bootstraps the cluster and writes the counter: an id of 1 here means the
+        // counter was missing, and the joiner would take the bootstrapping node's id. The
+        // joiner asks again.
+        if id <= 1 {
+            return Err(KvError::Unavailable(
+                "the cluster is still bootstrapping (no node-id counter yet)".into(),
+            ));
+        }
         let node_id =
             NodeId(u64::try_from(id).map_err(|_| KvError::Internal("node id overflow".into()))?);
         let desc = NodeDescriptor {

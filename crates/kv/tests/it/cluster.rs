@@ -1,192 +1,13 @@
 //! Whole-KV scenarios on in-process clusters: bootstrap and join, replication to three
 //! replicas, leaseholder failover without losing acknowledged writes, transactions, rangefeeds.
 
-use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
-use base::{Clock, Key, NodeId, Span, Timestamp};
+use base::{Key, NodeId, Span, Timestamp};
 use kv::api::{BatchRequest, Header, Request, Response, Routing};
-use kv::node::{KvNode, KvNodeConfig, kv_get, kv_put};
-use locality::Locality;
-use rpc::{Registry, Rpc, RpcContext, RpcOptions, RpcServer};
+use kv::node::{KvNode, kv_get, kv_put};
 use sextant_kv as kv;
-use std::sync::Arc;
 use std::time::Duration;
-use storage::MemoryEngine;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-/// One in-process node: its rpc server and its KV node.
-pub struct TestNode {
-    pub node: KvNode,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl TestNode {
-    /// Kills the node: stops serving and stops its loops and groups.
-    pub async fn kill(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            h.abort();
-            let _ = h.await;
-        }
-        self.node.shutdown().await;
-    }
-}
-
-/// An in-process cluster.
-pub struct TestCluster {
-    pub nodes: Vec<TestNode>,
-    /// Transport rules shared by every node (partitions, drops).
-    pub filters: rpc::TransportFilters,
-}
-
-fn options_for_server(filters: &rpc::TransportFilters) -> RpcOptions {
-    RpcOptions {
-        filters: filters.clone(),
-        ..RpcOptions::default()
-    }
-}
-
-async fn serve(
-    clock_offset_ms: i64,
-    filters: &rpc::TransportFilters,
-) -> (
-    Registry,
-    Rpc,
-    Arc<RpcContext>,
-    String,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let physical = base::hlc::OffsetPhysicalClock::new();
-    physical.set_offset(clock_offset_ms * 1_000_000);
-    let clock: Arc<dyn Clock> = Arc::new(HybridClock::new(physical, DEFAULT_MAX_OFFSET));
-    let ctx = Arc::new(RpcContext::new(clock));
-    let options = RpcOptions {
-        connect_timeout: Duration::from_millis(500),
-        filters: filters.clone(),
-        ..RpcOptions::default()
-    };
-    let rpc = Rpc::with_options(ctx.clone(), options);
-    let registry = Registry::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = registry.clone();
-    let server_ctx = ctx.clone();
-    let server_options = options_for_server(filters);
-    let server = tokio::spawn(async move {
-        let _ = RpcServer::serve_with_options(
-            serving,
-            server_ctx,
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            &server_options,
-        )
-        .await;
-    });
-    (registry, rpc, ctx, addr, stop, server)
-}
-
-impl TestCluster {
-    /// Starts one node per locality; the first bootstraps, the others join it.
-    pub async fn start(localities: &[&str]) -> TestCluster {
-        TestCluster::start_with_clock_offsets(localities, &[]).await
-    }
-
-    /// [`TestCluster::start`] with node `i`'s physical clock `offsets_ms[i]` milliseconds off
-    /// the wall clock (missing entries: 0).
-    pub async fn start_with_clock_offsets(localities: &[&str], offsets_ms: &[i64]) -> TestCluster {
-        let filters = rpc::TransportFilters::new();
-        let mut pending = Vec::new();
-        let mut first_addr = String::new();
-        for (i, loc) in localities.iter().enumerate() {
-            let offset = offsets_ms.get(i).copied().unwrap_or(0);
-            let (registry, rpc, ctx, addr, stop, server) = serve(offset, &filters).await;
-            if i == 0 {
-                first_addr = addr.clone();
-            }
-            let cfg = KvNodeConfig {
-                locality: Locality::parse(loc).expect("locality"),
-                advertise_addr: addr.clone(),
-                join: vec![first_addr.clone()],
-                ..KvNodeConfig::fast_for_tests()
-            };
-            let clock = ctx.clock.clone();
-            let engine = Arc::new(MemoryEngine::new());
-            let start = tokio::spawn(async move {
-                KvNode::start(cfg, engine, clock, rpc, &registry)
-                    .await
-                    .expect("node start")
-            });
-            let first = i == 0;
-            pending.push((start, addr, stop, server));
-            if first {
-                // Bootstrap the cluster on the first node before the others join.
-                let client_clock: Arc<dyn Clock> =
-                    Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
-                let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
-                kv::node::bootstrap(&client, &first_addr, Duration::from_secs(20))
-                    .await
-                    .expect("init");
-                // Let the first node finish starting (its first ranges exist) before the
-                // others join: a join racing the bootstrap has been seen to leave the joiner
-                // unable to reach r1 for its whole start timeout.
-                let (start, addr, stop, server) = pending.pop().expect("first node");
-                let node = start.await.expect("join task");
-                let done = tokio::spawn(async move { node });
-                pending.push((done, addr, stop, server));
-            }
-        }
-        let mut nodes = Vec::new();
-        for (start, _addr, stop, server) in pending {
-            let node = start.await.expect("join task");
-            nodes.push(TestNode {
-                node,
-                stop: Some(stop),
-                server: Some(server),
-            });
-        }
-        TestCluster { nodes, filters }
-    }
-
-    /// Waits until every range has `n` voters and every node knows every other node.
-    pub async fn wait_replicated(&self, voters: usize, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let ranges = match self.nodes[0].node.ranges().await {
-                Ok(r) => r,
-                Err(e) => {
-                    assert!(tokio::time::Instant::now() < deadline, "ranges: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let ok = !ranges.is_empty()
-                && ranges
-                    .iter()
-                    .all(|r| r.desc.voters().count() == voters && r.leaseholder.is_some());
-            if ok {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not replicated in {timeout:?}: {ranges:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn key(s: &str) -> Key {
-    let mut k = base::keys::table_prefix(100).0;
-    base::encoding::encode_bytes(&mut k, s.as_bytes());
-    Key(k)
-}
+pub use kv::testing::{TestCluster, key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_replicate_and_survive_leaseholder_death() {
@@ -996,26 +817,6 @@ async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
     }
 }
 
-/// The leaseholder of the range holding `k`.
-async fn leaseholder_of(c: &TestCluster, k: &Key) -> usize {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let desc = c.nodes[0].node.sender().lookup(k).await.expect("lookup");
-        for (i, n) in c.nodes.iter().enumerate() {
-            if let Some(r) = n.node.store().replica(desc.range_id)
-                && r.is_leaseholder()
-                && r.lease_valid()
-            {
-                return i;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no leaseholder");
-        // Serve something so that a lease is set up.
-        let _ = kv_get(c.nodes[0].node.sender(), k.clone()).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A write acknowledged through a node with a normal clock is seen by a transaction that
 /// starts afterwards on a node whose clock is 400 ms behind (inside the 500 ms maximum
 /// offset): the value lies in the reader's uncertainty interval, so the reader moves its
@@ -1023,9 +824,10 @@ async fn leaseholder_of(c: &TestCluster, k: &Key) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_acknowledged_before_a_read_is_seen_through_a_slow_clock() {
     crate::init_tracing();
-    let c = TestCluster::start_with_clock_offsets(
+    let c = TestCluster::start_with(
         &["region=a", "region=b", "region=c", "region=d"],
         &[0, 0, 0, -400],
+        |_| {},
     )
     .await;
     c.wait_replicated(3, Duration::from_secs(30)).await;
@@ -1097,7 +899,7 @@ async fn a_partitioned_leaseholder_never_serves_a_stale_read() {
     c.nodes[0].node.admin_split(&k).await.expect("split");
     let s0 = c.nodes[0].node.sender().clone();
     kv_put(&s0, k.clone(), b"old".to_vec()).await.expect("seed");
-    let old = leaseholder_of(&c, &k).await;
+    let old = c.leaseholder_of(&k).await;
     let old_node = c.nodes[old].node.node_id();
     c.filters.isolate(old_node);
     // Write through another node until the write is acknowledged (a new leader was elected).
@@ -1152,7 +954,7 @@ async fn writes_to_different_keys_of_a_range_replicate_concurrently() {
     kv_put(&s, base.clone(), b"warm".to_vec())
         .await
         .expect("warm");
-    let lh = leaseholder_of(&c, &base).await;
+    let lh = c.leaseholder_of(&base).await;
     let s = c.nodes[lh].node.sender().clone();
     let ids: Vec<NodeId> = c.nodes.iter().map(|n| n.node.node_id()).collect();
     let delay = Duration::from_millis(100);
@@ -1253,4 +1055,56 @@ async fn split_right_hand_range_leads_without_an_election_timeout() {
         waits[2] < Duration::from_millis(250),
         "right-hand ranges took {waits:?} to have a leaseholder"
     );
+}
+
+/// Every node is started at once, so the joiners ask to join while node 1 is still
+/// bootstrapping: a node serves `node.join` only once it has reached r1, so each joiner gets
+/// an id of its own and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_joining_during_the_bootstrap_get_their_own_ids_and_serve() {
+    crate::init_tracing();
+    let c = TestCluster::start(&["region=a", "region=b", "region=c", "region=d", "region=e"]).await;
+    let mut ids: Vec<u64> = c.nodes.iter().map(|n| n.id().0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3, 4, 5], "node ids");
+    assert_eq!(
+        c.nodes[0].id(),
+        NodeId(1),
+        "node 0 bootstrapped the cluster"
+    );
+    for (i, n) in c.nodes.iter().enumerate() {
+        kv_put(n.node.sender(), key(&format!("join-{i}")), vec![1])
+            .await
+            .expect("a write through every node");
+    }
+}
+
+/// A killed node restarts on its engine (fjall on disk here) with its identity and replicas,
+/// and catches up with what was written while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_restarts_on_its_engine() {
+    crate::init_tracing();
+    let mut c = TestCluster::builder(&["region=a", "region=b", "region=c"])
+        .on_disk()
+        .start()
+        .await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let s = c.nodes[0].node.sender().clone();
+    kv_put(&s, key("before"), b"1".to_vec()).await.expect("put");
+    let id = c.nodes[2].id();
+    c.kill(2).await;
+    assert!(!c.nodes[2].is_running());
+    kv_put(&s, key("while-down"), b"2".to_vec())
+        .await
+        .expect("put with a node down");
+    c.restart(2).await;
+    assert_eq!(c.nodes[2].id(), id, "the restarted node keeps its id");
+    let s2 = c.nodes[2].node.sender().clone();
+    for (k, v) in [("before", b"1"), ("while-down", b"2")] {
+        let got = kv_get(&s2, key(k))
+            .await
+            .expect("get through the restarted node");
+        assert_eq!(got.as_deref(), Some(&v[..]), "{k}");
+    }
+    c.shutdown().await;
 }

@@ -1,0 +1,52 @@
+//! The test kit (feature `testing`): in-process clusters for the tests of this crate and of
+//! every crate above it.
+//!
+//! [`TestCluster`] starts N KV nodes in this process, each an [`rpc::RpcServer`] on a free
+//! loopback port and a [`KvNode`](crate::KvNode) on a memory engine (or fjall on disk, with
+//! [`ClusterBuilder::on_disk`]); node 0 bootstraps the cluster and the others join it as they
+//! would in production: concurrently, with no sequencing around the bootstrap (a joiner waits
+//! until a peer has reached r1; see [`crate::node`]). Per node it takes a locality, a clock
+//! offset and a [`KvNodeConfig`](crate::KvNodeConfig) tweak; one [`rpc::TransportFilters`] is
+//! shared by every node, for partitions, drops and delays. A node can be killed and
+//! restarted on its engine, and nodes can be added.
+//!
+//! Upper crates layer their own services on each node with [`ClusterBuilder::layer`]: a
+//! closure run on every node once its KV node has started (and again at a restart), whose
+//! result ([`Layer`]) each [`TestNode`] dereferences to:
+//!
+//! ```ignore
+//! struct Jobs { jobs: sextant_jobs::Registry }
+//! impl kv::testing::Layer for Jobs { fn stop(&self) { self.jobs.stop() } }
+//!
+//! let c = TestCluster::builder(&["region=a", "region=b"])
+//!     .layer(|n| Jobs { jobs: Registry::start(n.node.clone(), n.registry, cfg.clone()) })
+//!     .start()
+//!     .await;
+//! c.nodes[1].jobs.get(id).await;
+//! ```
+//!
+//! Below the cluster, [`RpcNode`] is a bare rpc endpoint for tests of the Raft and store
+//! layers, and [`wait`] has the polling helpers every test uses (a test waits for a
+//! condition with a deadline, never for a fixed time).
+
+mod cluster;
+mod endpoint;
+pub mod wait;
+
+pub use cluster::{ClusterBuilder, Layer, NodeContext, TestCluster, TestNode};
+pub use endpoint::RpcNode;
+pub use wait::{eventually, eventually_async, eventually_blocking, init_tracing};
+
+use base::Key;
+
+/// A key in table 100, the table the KV tests write to: `s` encoded after the table prefix.
+pub fn key(s: &str) -> Key {
+    key_in(100, s)
+}
+
+/// A key in table `table`: `s` encoded after the table prefix.
+pub fn key_in(table: u64, s: &str) -> Key {
+    let mut k = base::keys::table_prefix(table).0;
+    base::encoding::encode_bytes(&mut k, s.as_bytes());
+    Key(k)
+}
