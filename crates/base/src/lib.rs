@@ -15,6 +15,8 @@
 //! - [`zone`]: zone configurations (`num_replicas`, `num_voters`, `constraints`,
 //!   `voter_constraints`, `lease_preferences`) and their CockroachDB text forms.
 //! - [`errcode`]: the one table of client-facing error codes (SQLSTATE).
+//! - `testing` (feature `testing`): `goldenscripts!`, the declaration of a crate's
+//!   goldenscript tests, for every crate's golden tests.
 
 pub mod descriptor;
 pub mod encoding;
@@ -22,6 +24,8 @@ pub mod errcode;
 pub mod hlc;
 pub mod ids;
 pub mod keys;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod zone;
 
 pub use descriptor::{NodeDescriptor, RangeDescriptor, ReplicaDescriptor, ReplicaType};

@@ -157,36 +157,8 @@ fn run_no_match(filter: &str, known: &str) -> Result<String, Box<dyn Error>> {
     ))
 }
 
-/// Declares one test per script, and a test that no script in `src/testdata/` is left out.
-macro_rules! goldenscripts {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() -> std::io::Result<()> {
-                goldenscript::run(&mut LocalityRunner, script_path(stringify!($name)))
-            }
-        )*
-
-        #[test]
-        fn every_script_is_run() -> std::io::Result<()> {
-            let mut found = Vec::new();
-            for entry in std::fs::read_dir(script_path(""))? {
-                found.push(entry?.file_name().to_string_lossy().into_owned());
-            }
-            found.sort();
-            let mut declared = vec![$(stringify!($name)),*];
-            declared.sort();
-            assert_eq!(found, declared, "declare every script in goldenscripts!");
-            Ok(())
-        }
-    };
+base::goldenscripts! {
+    runner: LocalityRunner,
+    dir: "src/testdata",
+    scripts: [parse, filter, matching, similarity, messages],
 }
-
-/// The path of a script under `src/testdata/`.
-fn script_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/testdata")
-        .join(name)
-}
-
-goldenscripts!(parse, filter, matching, similarity, messages);

@@ -1,220 +1,52 @@
-//! An in-process cluster: KV nodes with localities on loopback RPC, each with a job registry
-//! and the test resumer and processor registered.
+//! The test kit's cluster ([`kv::testing`]) with a job registry on each node, the test
+//! resumer and processor registered on it.
 
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
-use base::{Clock, NodeId};
-use kv::node::{KvNode, KvNodeConfig, LivenessConfig};
-use locality::Locality;
-use rpc::{Registry as RpcRegistry, Rpc, RpcContext, RpcOptions, RpcServer};
+use kv::node::{KvNodeConfig, LivenessConfig};
+use kv::testing::Layer;
 use sextant_jobs::{JobId, JobRecord, JobStatus, Registry, RegistryConfig};
-use storage::MemoryEngine;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::testjob::{self, Log};
 
-/// One in-process node.
-pub struct TestNode {
-    pub node: KvNode,
+/// What each node runs above KV.
+pub struct Jobs {
+    /// Its job registry.
     pub jobs: Registry,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl TestNode {
-    /// Kills the node: its jobs stop, it stops serving, its KV loops and groups stop.
-    pub async fn kill(&mut self) {
+impl Layer for Jobs {
+    fn stop(&self) {
         self.jobs.stop();
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            h.abort();
-            let _ = h.await;
-        }
-        self.node.shutdown().await;
-    }
-
-    pub fn id(&self) -> NodeId {
-        self.node.node_id()
     }
 }
 
 /// An in-process cluster.
 pub struct TestCluster {
-    pub nodes: Vec<TestNode>,
+    cluster: kv::testing::TestCluster<Jobs>,
     /// What the test resumers and processors did, on every node.
     pub log: Log,
 }
 
-async fn serve() -> (
-    RpcRegistry,
-    Rpc,
-    Arc<RpcContext>,
-    String,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let clock: Arc<dyn Clock> = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
-    let ctx = Arc::new(RpcContext::new(clock));
-    let options = RpcOptions {
-        connect_timeout: Duration::from_millis(500),
-        ..RpcOptions::default()
-    };
-    let rpc = Rpc::with_options(ctx.clone(), options);
-    let registry = RpcRegistry::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = registry.clone();
-    let server_ctx = ctx.clone();
-    let server = tokio::spawn(async move {
-        let _ = RpcServer::serve(serving, server_ctx, listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    (registry, rpc, ctx, addr, stop, server)
-}
-
 impl TestCluster {
-    /// Starts one node per locality (the first bootstraps, the others join it), each with a
-    /// job registry using `cfg`, and waits until every node sees every other one live and
-    /// every range is fully replicated.
+    /// Starts one node per locality, each with a job registry using `cfg`, and waits until
+    /// every node sees every other one live and every range is fully replicated (tests kill
+    /// nodes only then: see [`kv::testing::TestCluster::wait_full_replication`]).
     pub async fn start(localities: &[&str], cfg: RegistryConfig) -> TestCluster {
         let log = Log::default();
-        let mut pending = Vec::new();
-        let mut first_addr = String::new();
-        for (i, loc) in localities.iter().enumerate() {
-            let (registry, rpc, ctx, addr, stop, server) = serve().await;
-            if i == 0 {
-                first_addr = addr.clone();
-            }
-            let kv_cfg = KvNodeConfig {
-                locality: Locality::parse(loc).expect("locality"),
-                advertise_addr: addr.clone(),
-                join: vec![first_addr.clone()],
-                liveness: liveness(),
-                ..KvNodeConfig::fast_for_tests()
-            };
-            let clock = ctx.clock.clone();
-            let engine = Arc::new(MemoryEngine::new());
-            let cfg = cfg.clone();
-            let log = log.clone();
-            let start = tokio::spawn(async move {
-                let node = KvNode::start(kv_cfg, engine, clock, rpc, &registry)
-                    .await
-                    .expect("node start");
-                let jobs = Registry::start(node.clone(), &registry, cfg);
-                testjob::register(&jobs, &log);
-                (node, jobs)
-            });
-            pending.push((Some(start), None, stop, server));
-            if i == 0 {
-                let client_clock: Arc<dyn Clock> =
-                    Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
-                let client = Rpc::new(Arc::new(RpcContext::new(client_clock)));
-                kv::node::bootstrap(&client, &first_addr, Duration::from_secs(20))
-                    .await
-                    .expect("init");
-                // The others join once the first node has its ranges.
-                let (start, done, ..) = pending.last_mut().expect("first node");
-                *done = Some(start.take().expect("task").await.expect("first node start"));
-            }
-        }
-        let mut nodes = Vec::new();
-        for (start, done, stop, server) in pending {
-            let (node, jobs) = match (start, done) {
-                (_, Some(started)) => started,
-                (Some(start), None) => start.await.expect("join task"),
-                (None, None) => unreachable!("a node is either started or starting"),
-            };
-            nodes.push(TestNode {
-                node,
-                jobs,
-                stop: Some(stop),
-                server: Some(server),
-            });
-        }
-        let c = TestCluster { nodes, log };
-        c.wait_all_live(Duration::from_secs(20)).await;
-        c.wait_full_replication(Duration::from_secs(30)).await;
-        c
-    }
-
-    /// Waits until every range has the voters and replicas its zone config asks for (at most
-    /// one per node) and a leaseholder.
-    ///
-    /// Up-replication adds one voter at a time, so a new range passes through two voters,
-    /// where losing either one loses quorum for good: the range holding the job records (and
-    /// the liveness records) then never serves again, and a test that kills a node in that
-    /// window waits forever. Tests kill nodes only after this.
-    async fn wait_full_replication(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let node = &self.nodes[0].node;
-        let n = self.nodes.len();
-        loop {
-            let gaps = match tokio::time::timeout(Duration::from_secs(5), node.ranges()).await {
-                Ok(Ok(ranges)) if ranges.is_empty() => vec!["no ranges yet".to_string()],
-                Ok(Ok(ranges)) => {
-                    let mut gaps = Vec::new();
-                    for r in ranges {
-                        let zone = node.zone_for(&r.desc).await;
-                        let want_voters = (zone.voters() as usize).min(n);
-                        let want_all = (zone.num_replicas as usize).min(n);
-                        let voters = r.desc.voters().count();
-                        let all = r.desc.replicas.len();
-                        if voters != want_voters || all != want_all || r.leaseholder.is_none() {
-                            gaps.push(format!(
-                                "{}: {all}/{want_all} replicas, {voters}/{want_voters} voters, \
-                                 leaseholder {:?}",
-                                r.desc.range_id, r.leaseholder
-                            ));
-                        }
-                    }
-                    gaps
-                }
-                Ok(Err(e)) => vec![format!("listing ranges: {e}")],
-                Err(_) => vec!["listing ranges timed out".to_string()],
-            };
-            if gaps.is_empty() {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not fully replicated within {timeout:?}: {}",
-                gaps.join("; ")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until every node's directory shows every node live.
-    async fn wait_all_live(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let n = self.nodes.len();
-        loop {
-            let ok = self.nodes.iter().all(|t| {
-                let all = t.node.directory().all();
-                all.len() == n && all.iter().all(|(_, live)| *live)
-            });
-            if ok {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "nodes not all live");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The node with this id.
-    pub fn node(&self, id: NodeId) -> &TestNode {
-        self.nodes
-            .iter()
-            .find(|t| t.id() == id)
-            .expect("node in cluster")
+        let layer_log = log.clone();
+        let cluster = kv::testing::TestCluster::builder(localities)
+            .configure(|_, kv| kv.liveness = liveness())
+            .layer(move |n| {
+                let jobs = Registry::start(n.node.clone(), n.registry, cfg.clone());
+                testjob::register(&jobs, &layer_log);
+                Jobs { jobs }
+            })
+            .start()
+            .await;
+        cluster.wait_full_replication(Duration::from_secs(30)).await;
+        TestCluster { cluster, log }
     }
 
     /// Waits until job `id` satisfies `pred` (read through node `via`), returning the record.
@@ -247,6 +79,20 @@ impl TestCluster {
             r.status == status
         })
         .await
+    }
+}
+
+impl Deref for TestCluster {
+    type Target = kv::testing::TestCluster<Jobs>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.cluster
+    }
+}
+
+impl DerefMut for TestCluster {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.cluster
     }
 }
 

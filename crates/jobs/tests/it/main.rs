@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! jobs' integration tests: one binary, one module per topic, over in-process multi-node
 //! clusters with localities (real KV nodes, real RPC on loopback).
 

@@ -1,0 +1,72 @@
+//! Test support (feature `testing`): the goldenscript declaration every crate's golden tests
+//! use.
+//!
+//! A goldenscript (the [`goldenscript`] crate) is a file of commands and their expected
+//! output, checked by a crate's runner; `UPDATE_GOLDENFILES=1` rewrites the expected output
+//! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once.
+
+pub use goldenscript;
+
+/// Declares one `#[test]` per goldenscript of a directory, each run with a fresh runner, and
+/// a test `every_script_is_run` that fails when the directory holds a file not declared.
+///
+/// `runner` is an expression evaluated for each script; `dir` is relative to the crate's
+/// manifest directory; a script is named by its file, or `test_name = "file"`.
+///
+/// ```ignore
+/// base::goldenscripts! {
+///     runner: PlanRunner::default(),
+///     dir: "src/testdata",
+///     scripts: [plan_rules, plan_edge_cases, encoder = "messages"],
+/// }
+/// ```
+#[macro_export]
+macro_rules! goldenscripts {
+    (
+        runner: $runner:expr,
+        dir: $dir:literal,
+        scripts: [$($name:ident $(= $file:literal)?),* $(,)?] $(,)?
+    ) => {
+        $(
+            #[test]
+            fn $name() -> std::io::Result<()> {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join($dir);
+                $crate::testing::goldenscript::run(
+                    &mut $runner,
+                    dir.join($crate::__goldenscript_file!($name $(, $file)?)),
+                )
+            }
+        )*
+
+        #[test]
+        fn every_script_is_run() -> std::io::Result<()> {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join($dir);
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                found.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+            found.sort();
+            let mut declared = vec![$($crate::__goldenscript_file!($name $(, $file)?)),*];
+            declared.sort();
+            assert_eq!(
+                found,
+                declared,
+                "declare every script of {} in goldenscripts!",
+                dir.display()
+            );
+            Ok(())
+        }
+    };
+}
+
+/// The file of a script declared in [`goldenscripts!`](crate::goldenscripts).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __goldenscript_file {
+    ($name:ident) => {
+        stringify!($name)
+    };
+    ($name:ident, $file:literal) => {
+        $file
+    };
+}
