@@ -242,9 +242,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn format() -> std::io::Result<()> {
-        goldenscript::run(&mut Runner::default(), "src/testdata/format")
+    base::goldenscripts! {
+        runner: Runner::default(),
+        dir: "src/testdata",
+        scripts: [format],
     }
 
     #[test]

@@ -399,7 +399,8 @@ fn fmt_entries(entries: &[ExportEntry]) -> String {
         .collect()
 }
 
-#[test]
-fn mvcc_goldenscript() -> std::io::Result<()> {
-    goldenscript::run(&mut MvccRunner::default(), "src/testdata/mvcc")
+base::goldenscripts! {
+    runner: MvccRunner::default(),
+    dir: "src/testdata",
+    scripts: [mvcc_goldenscript = "mvcc"],
 }
