@@ -1982,47 +1982,9 @@ mod tests {
         out
     }
 
-    /// Declares one test per script, and a test that no script is left out.
-    macro_rules! goldenscripts {
-        ($($name:ident),* $(,)?) => {
-            $(
-                #[test]
-                fn $name() -> std::io::Result<()> {
-                    goldenscript::run(&mut Runner::default(), script_path(stringify!($name)))
-                }
-            )*
-
-            #[test]
-            fn every_script_is_run() -> std::io::Result<()> {
-                let mut found = Vec::new();
-                for entry in std::fs::read_dir(script_path(""))? {
-                    found.push(entry?.file_name().to_string_lossy().into_owned());
-                }
-                found.sort();
-                let mut declared = vec![$(stringify!($name)),*];
-                declared.sort();
-                assert_eq!(found, declared, "declare every script in goldenscripts!");
-                Ok(())
-            }
-        };
+    base::goldenscripts! {
+        runner: Runner::default(),
+        dir: "src/testdata/allocator",
+        scripts: [seed, dead_node, draining, over_replicated, constraints, default_zone, few_nodes, lease, rebalance],
     }
-
-    /// The path of a script under `src/testdata/allocator/`.
-    fn script_path(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/testdata/allocator")
-            .join(name)
-    }
-
-    goldenscripts!(
-        seed,
-        dead_node,
-        draining,
-        over_replicated,
-        constraints,
-        default_zone,
-        few_nodes,
-        lease,
-        rebalance,
-    );
 }
