@@ -193,18 +193,8 @@ fn runner() -> PlanRunner {
     PlanRunner { env, tables }
 }
 
-#[test]
-fn plan() -> std::io::Result<()> {
-    goldenscript::run(
-        &mut runner(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/src/exec/testdata/plan"),
-    )
-}
-
-#[test]
-fn encoding() -> std::io::Result<()> {
-    goldenscript::run(
-        &mut runner(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/src/exec/testdata/encoding"),
-    )
+base::goldenscripts! {
+    runner: runner(),
+    dir: "src/exec/testdata",
+    scripts: [plan, encoding],
 }

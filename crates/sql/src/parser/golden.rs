@@ -160,45 +160,8 @@ fn describe(e: ParseError) -> String {
     out
 }
 
-/// Declares one test per script, and a test that no script in `testdata/` is left out.
-macro_rules! goldenscripts {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() -> std::io::Result<()> {
-                goldenscript::run(&mut ParserRunner, script_path(stringify!($name)))
-            }
-        )*
-
-        #[test]
-        fn every_script_is_run() -> std::io::Result<()> {
-            let mut found = Vec::new();
-            for entry in std::fs::read_dir(script_path(""))? {
-                found.push(entry?.file_name().to_string_lossy().into_owned());
-            }
-            found.sort();
-            let mut declared = vec![$(stringify!($name)),*];
-            declared.sort();
-            assert_eq!(found, declared, "declare every script in goldenscripts!");
-            Ok(())
-        }
-    };
+base::goldenscripts! {
+    runner: ParserRunner,
+    dir: "src/parser/testdata",
+    scripts: [backup, restore, changefeed, jobs, multiregion, zone, standard, errors],
 }
-
-/// The path of a script under `src/parser/testdata/`.
-fn script_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/parser/testdata")
-        .join(name)
-}
-
-goldenscripts!(
-    backup,
-    restore,
-    changefeed,
-    jobs,
-    multiregion,
-    zone,
-    standard,
-    errors
-);
