@@ -434,16 +434,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn encoder() -> std::io::Result<()> {
-        let mut runner = Runner {
+    base::goldenscripts! {
+        runner: Runner {
             encoder: Encoder::new(&ChangefeedOptions::default()),
             values: Vec::new(),
-        };
-        goldenscript::run(
-            &mut runner,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/encoder/messages"),
-        )
+        },
+        dir: "src/testdata/encoder",
+        scripts: [encoder = "messages"],
     }
 
     #[test]

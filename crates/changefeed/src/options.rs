@@ -1024,12 +1024,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn options() -> std::io::Result<()> {
-        goldenscript::run(
-            &mut Runner,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/options/options"),
-        )
+    base::goldenscripts! {
+        runner: Runner,
+        dir: "src/testdata/options",
+        scripts: [options],
     }
 
     #[test]

@@ -505,12 +505,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dial() -> std::io::Result<()> {
-        goldenscript::run(
-            &mut Runner,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/src/sink/testdata/kafka_dial"),
-        )
+    base::goldenscripts! {
+        runner: Runner,
+        dir: "src/sink/testdata",
+        scripts: [dial = "kafka_dial"],
     }
 
     #[test]
