@@ -6,31 +6,15 @@
 use std::time::Duration;
 
 use crate::connect;
-use locality::Locality;
-use sextant_server::{LocalCluster, LocalClusterOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_restore_over_the_wire_with_execution_locality() {
-    crate::init_tracing();
-    let localities: Vec<Locality> = [
+    let cluster = crate::start_serving_sql(&[
         "region=us-east1,az=b",
         "region=us-west1,az=a",
         "region=europe-west1,az=c",
-    ]
-    .iter()
-    .map(|l| l.parse().expect("locality"))
-    .collect();
-    let cluster = LocalCluster::start(3, localities, LocalClusterOptions::for_tests())
-        .await
-        .expect("cluster");
-    for i in 0..3 {
-        cluster
-            .server(i)
-            .expect("server")
-            .wait_sql()
-            .await
-            .expect("sql");
-    }
+    ])
+    .await;
     let c = connect(&cluster, 0).await;
     c.batch_execute(
         "CREATE DATABASE shop; \

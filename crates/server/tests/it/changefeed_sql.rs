@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use crate::connect;
 use futures::StreamExt;
-use locality::Locality;
-use sextant_server::{LocalCluster, LocalClusterOptions};
 use tokio_postgres::SimpleQueryMessage;
 
 /// BYTES come as `\x` and hex digits in text format.
@@ -45,17 +43,7 @@ async fn next_row(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbounded_sinkless_changefeed_streams_rows_as_they_commit() {
-    crate::init_tracing();
-    let localities: Vec<Locality> = vec!["region=us-east1,az=b".parse().expect("locality")];
-    let cluster = LocalCluster::start(1, localities, LocalClusterOptions::for_tests())
-        .await
-        .expect("cluster");
-    cluster
-        .server(0)
-        .expect("server")
-        .wait_sql()
-        .await
-        .expect("sql");
+    let cluster = crate::start_serving_sql(&["region=us-east1,az=b"]).await;
     let writer = connect(&cluster, 0).await;
     writer
         .batch_execute(

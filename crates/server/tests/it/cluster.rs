@@ -1,25 +1,11 @@
 //! In-process clusters: replication, serving through a kill, restart from the store.
 
-use crate::{eventually, init_tracing};
-use base::{Key, NodeId};
+use crate::{eventually_async, init_tracing, key, localities};
+use base::NodeId;
 use kv::node::{kv_get, kv_put};
-use locality::Locality;
 use server::{LocalCluster, LocalClusterOptions, ServerError};
 use sextant_server as server;
 use std::time::Duration;
-
-fn key(s: &str) -> Key {
-    let mut k = base::keys::table_prefix(100).0;
-    base::encoding::encode_bytes(&mut k, s.as_bytes());
-    Key(k)
-}
-
-fn localities(specs: &[&str]) -> Vec<Locality> {
-    specs
-        .iter()
-        .map(|s| Locality::parse(s).expect("locality"))
-        .collect()
-}
 
 /// A replicated three-node cluster with on-disk stores, 20 keys written through node 1.
 async fn replicated_cluster() -> LocalCluster {
@@ -98,7 +84,7 @@ async fn a_killed_node_restarts_from_its_store() {
     c.restart(victim).await.expect("restart");
     assert_eq!(c.node(victim).node_id(), victim_id);
     let observer = c.node(survivor);
-    eventually(Duration::from_secs(20), "restarted node is live", || {
+    eventually_async(Duration::from_secs(20), "restarted node is live", || {
         let observer = observer.clone();
         async move {
             observer

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jobs::{FlowPlanSummary, JobContext, JobError, JobType, NewJob, NodePlanSummary, Resumer};
-use locality::{Locality, LocalityFilter};
-use sextant_server::{LocalCluster, LocalClusterOptions};
+use locality::LocalityFilter;
 
 /// Records progress, a plan and a status, then waits until told to stop.
 struct Waiting;
@@ -73,22 +72,15 @@ async fn eventually_status(c: &tokio_postgres::Client, id: i64, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_pause_resume_cancel_jobs_over_the_wire() {
-    crate::init_tracing();
-    let localities: Vec<Locality> = [
+    let cluster = crate::start_serving_sql(&[
         "region=us-east1,az=b",
         "region=us-west1,az=a",
         "region=europe-west1,az=c",
-    ]
-    .iter()
-    .map(|l| l.parse().expect("locality"))
-    .collect();
-    let cluster = LocalCluster::start(3, localities, LocalClusterOptions::for_tests())
-        .await
-        .expect("cluster");
+    ])
+    .await;
     let mut registries = Vec::new();
     for i in 0..3 {
-        let server = cluster.server(i).expect("server");
-        let sql = server.wait_sql().await.expect("sql");
+        let sql = cluster.sql(i).expect("sql");
         let reg = sql.jobs().expect("job registry");
         reg.register_resumer(JobType::Backup, Arc::new(Waiting));
         registries.push(reg);

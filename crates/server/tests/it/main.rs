@@ -1,5 +1,7 @@
 #![recursion_limit = "256"]
-//! server's integration tests: one binary, one module per topic. Shared helpers live here.
+//! server's integration tests: one binary, one module per topic, on the clusters of
+//! [`LocalCluster`] (what `sextant demo` runs) and the helpers of kv's test kit
+//! ([`kv::testing`]). Shared helpers live here.
 
 mod backup_sql;
 mod changefeed_sql;
@@ -8,8 +10,43 @@ mod jobs_sql;
 mod status;
 
 use std::time::Duration;
+
+use locality::Locality;
+use sextant_server::{LocalCluster, LocalClusterOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+pub use kv::testing::{eventually_async, init_tracing, key};
+
+/// Parses localities (`region=a,az=b`).
+pub fn localities(specs: &[&str]) -> Vec<Locality> {
+    specs
+        .iter()
+        .map(|s| Locality::parse(s).expect("locality"))
+        .collect()
+}
+
+/// Starts one server per locality in this process ([`LocalClusterOptions::for_tests`]) and
+/// waits until each serves SQL.
+pub async fn start_serving_sql(specs: &[&str]) -> LocalCluster {
+    init_tracing();
+    let cluster = LocalCluster::start(
+        specs.len(),
+        localities(specs),
+        LocalClusterOptions::for_tests(),
+    )
+    .await
+    .expect("cluster");
+    for i in 0..specs.len() {
+        cluster
+            .server(i)
+            .expect("server")
+            .wait_sql()
+            .await
+            .expect("sql");
+    }
+    cluster
+}
 
 /// A tokio-postgres connection as root to node `i`'s SQL address.
 pub async fn connect(cluster: &sextant_server::LocalCluster, i: usize) -> tokio_postgres::Client {
@@ -22,16 +59,6 @@ pub async fn connect(cluster: &sextant_server::LocalCluster, i: usize) -> tokio_
     .expect("connect");
     tokio::spawn(conn);
     client
-}
-
-/// Logs to stderr when `RUST_LOG` is set.
-pub fn init_tracing() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
 }
 
 /// A minimal HTTP/1.1 GET: the status code and the body.
@@ -55,20 +82,4 @@ pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
-}
-
-/// Polls `cond` every 100 ms until it holds; panics with `what` after `timeout`.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -1,6 +1,6 @@
 //! One server: the HTTP status API through a node's life, the store lock, the join timeout.
 
-use crate::{eventually, http_get, init_tracing};
+use crate::{eventually_async, http_get, init_tracing};
 use server::{ClientError, Server, ServerConfig, ServerError, StoreSpec, client};
 use sextant_server as server;
 use std::time::Duration;
@@ -45,7 +45,7 @@ async fn health_follows_the_node_from_start_to_drain() {
     client::init(server.rpc_addr()).await.expect("init");
     let node = server.wait_started().await.expect("started");
     let id = node.node_id().0;
-    eventually(Duration::from_secs(10), "ready", || {
+    eventually_async(Duration::from_secs(10), "ready", || {
         let http = http.clone();
         async move { http_get(&http, "/health?ready=1").await.0 == 200 }
     })
@@ -64,7 +64,7 @@ async fn health_follows_the_node_from_start_to_drain() {
     assert_eq!(nodes[0]["sql_address"], server.sql_addr());
     assert_ne!(server.sql_addr(), "127.0.0.1:0");
 
-    eventually(
+    eventually_async(
         Duration::from_secs(10),
         "two ranges with a leaseholder",
         || {
