@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kv::testing::eventually_blocking;
+
 /// The binary under test.
 fn sextant_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sextant")
@@ -263,18 +265,6 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `cond` every 200 ms until it holds; panics with `what` after `timeout`.
-fn eventually(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Runs a short Python program inside `ns`.
 fn python_in(ns: &str, program: &str) -> Output {
     Topology::command_in(ns, "python3")
@@ -320,7 +310,7 @@ fn start_moto(ns: &str, addr: &str, via_ns: &str, bucket: &str, dir: &Path) -> O
         .env("PYTHONUNBUFFERED", "1");
     let proc = Proc::spawn(cmd, dir);
     let endpoint = format!("http://{addr}:9000");
-    eventually(Duration::from_secs(30), "moto answers", || {
+    eventually_blocking(Duration::from_secs(30), "moto answers", || {
         http_get_from(via_ns, &format!("{endpoint}/")).is_ok()
     });
     let out = python_in(
@@ -412,7 +402,7 @@ fn start_webhook_sink(ns: &str, addr: &str, via_ns: &str, dir: &Path) -> Webhook
         .args([addr, "8000"]);
     let proc = Proc::spawn(cmd, &dir.join("webhook"));
     let base = format!("http://{addr}:8000");
-    eventually(
+    eventually_blocking(
         Duration::from_secs(20),
         "the webhook endpoint answers",
         || http_get_from(via_ns, &format!("{base}/")) == Ok(200),
@@ -453,7 +443,7 @@ fn storage_is_reachable_from_one_region_only() {
         .spawn();
     let mut listener = listener.expect("http.server");
     let peer = format!("http://{}:8099/", topo.region_ip(0));
-    eventually(Duration::from_secs(10), "region 2 reaches region 0", || {
+    eventually_blocking(Duration::from_secs(10), "region 2 reaches region 0", || {
         http_get_from(topo.region_ns(2), &peer) == Ok(200)
     });
     let _ = listener.kill();
@@ -549,7 +539,7 @@ impl RegionCluster {
             sql,
             http,
         };
-        eventually(Duration::from_secs(30), "node 1 answers", || {
+        eventually_blocking(Duration::from_secs(30), "node 1 answers", || {
             http_status(&cluster.http[0], "/health") == Some(200)
         });
         let out = Command::new(sextant_bin())
@@ -562,7 +552,7 @@ impl RegionCluster {
             String::from_utf8_lossy(&out.stderr),
             cluster.nodes[0].stderr()
         );
-        eventually(Duration::from_secs(60), "every node ready", || {
+        eventually_blocking(Duration::from_secs(60), "every node ready", || {
             cluster
                 .http
                 .iter()
@@ -737,7 +727,7 @@ fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
     .expect("created: a webhook is not contacted at CREATE");
     let show = format!("SELECT status, running_status, coordinator_id FROM [SHOW JOB {job}]");
     let mut row = String::new();
-    eventually(
+    eventually_blocking(
         Duration::from_secs(20),
         "the job records the sink error",
         || {
@@ -757,7 +747,7 @@ fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
         )
     );
     psql(east, &format!("CANCEL JOB {job}")).expect("cancel");
-    eventually(Duration::from_secs(20), "the job is canceled", || {
+    eventually_blocking(Duration::from_secs(20), "the job is canceled", || {
         psql(east, &format!("SELECT status FROM [SHOW JOB {job}]")).as_deref() == Ok("canceled")
     });
 
@@ -781,7 +771,7 @@ fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
             .collect()
     };
     let before = [msg(1, "a"), msg(2, "b"), msg(3, "c")];
-    eventually(Duration::from_secs(20), "the initial scan arrives", || {
+    eventually_blocking(Duration::from_secs(20), "the initial scan arrives", || {
         let got = rows();
         before.iter().all(|m| got.contains(m))
     });
@@ -793,7 +783,7 @@ fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
     .expect("changes");
     let deleted = r#"{"after": null, "key": [3], "topic": "t"}"#.to_string();
     let after = [msg(4, "d"), msg(2, "b2"), deleted.clone()];
-    eventually(
+    eventually_blocking(
         Duration::from_secs(20),
         "the later changes and a resolved message after them arrive",
         || {

@@ -1,7 +1,7 @@
 //! Three `sextant start` processes: init, status, a second process on a store in use,
 //! kill -9, and restart on the same store.
 
-use crate::{NodeProc, eventually, free_port, http_get, http_status, run, texts};
+use crate::{NodeProc, eventually_blocking, free_port, http_get, http_status, run, texts};
 use std::time::Duration;
 
 /// `(node id, is_live)` of every node `node status` lists, via `host`.
@@ -55,7 +55,7 @@ fn start_cluster(dir: &tempfile::TempDir) -> (Vec<NodeProc>, String) {
 
     // Up before init: /health answers, readiness does not.
     for n in &nodes {
-        eventually(Duration::from_secs(20), "health endpoint up", || {
+        eventually_blocking(Duration::from_secs(20), "health endpoint up", || {
             http_status(&n.http, "/health") == Some(200)
         });
         assert_eq!(http_status(&n.http, "/health?ready=1"), Some(503));
@@ -71,11 +71,11 @@ fn start_cluster(dir: &tempfile::TempDir) -> (Vec<NodeProc>, String) {
         stdout.contains("Cluster successfully initialized"),
         "{stdout}"
     );
-    eventually(Duration::from_secs(30), "three live nodes", || {
+    eventually_blocking(Duration::from_secs(30), "three live nodes", || {
         all_live(&nodes[0].rpc, 3)
     });
     // Every range on three voters with a leaseholder, so that losing one node loses no quorum.
-    eventually(Duration::from_secs(30), "full replication", || {
+    eventually_blocking(Duration::from_secs(30), "full replication", || {
         http_get(&nodes[0].http, "/_status/ranges").is_some_and(|(code, body)| {
             let ranges: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             code == 200
@@ -112,7 +112,7 @@ fn three_processes_init_status_and_survive_kill_9() {
     assert!(table.contains("(3 rows)"), "{table}");
     assert!(table.contains("region=us-east1,az=c"), "{table}");
     for n in &nodes {
-        eventually(Duration::from_secs(20), "ready", || {
+        eventually_blocking(Duration::from_secs(20), "ready", || {
             http_status(&n.http, "/health?ready=1") == Some(200)
         });
     }
@@ -138,7 +138,7 @@ fn three_processes_init_status_and_survive_kill_9() {
 
     // kill -9 the third node: the others see it dead and keep answering.
     nodes[2].kill9();
-    eventually(Duration::from_secs(20), "killed node not live", || {
+    eventually_blocking(Duration::from_secs(20), "killed node not live", || {
         liveness(&nodes[0].rpc).is_some_and(|l| l.iter().filter(|(_, live)| *live).count() == 2)
     });
     let out = run(&["node", "status", "--host", &nodes[1].rpc, "--format", "csv"]);
@@ -160,11 +160,11 @@ fn a_process_killed_with_9_restarts_on_its_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut nodes, _) = start_cluster(&dir);
     nodes[2].kill9();
-    eventually(Duration::from_secs(20), "killed node not live", || {
+    eventually_blocking(Duration::from_secs(20), "killed node not live", || {
         liveness(&nodes[0].rpc).is_some_and(|l| l.iter().filter(|(_, live)| *live).count() == 2)
     });
     nodes[2].restart();
-    eventually(Duration::from_secs(30), "restarted node live again", || {
+    eventually_blocking(Duration::from_secs(30), "restarted node live again", || {
         all_live(&nodes[0].rpc, 3)
     });
     let stderr = nodes[2].stderr();

@@ -1,5 +1,6 @@
 //! The `sextant` binary, driven as a user would: separate processes on loopback ports.
-//! One binary, one module per topic; shared helpers live here.
+//! One binary, one module per topic; shared helpers live here (polling comes from kv's test
+//! kit, [`kv::testing`]).
 
 mod cluster;
 mod sql;
@@ -9,7 +10,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use kv::testing::eventually_blocking;
 
 /// The binary under test.
 pub fn sextant() -> Command {
@@ -107,18 +110,6 @@ fn spawn_logged(args: &[String], log_dir: &Path) -> Child {
         .stderr(err)
         .spawn()
         .expect("spawn sextant")
-}
-
-/// Polls `cond` every 200 ms until it holds; panics with `what` after `timeout`.
-pub fn eventually(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A minimal HTTP/1.1 GET: the status code, or `None` when nothing answers.

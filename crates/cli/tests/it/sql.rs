@@ -1,7 +1,7 @@
 //! `sextant demo -e`, `sextant sql` and `sextant workload` against in-process demo clusters
 //! started by the tests.
 
-use crate::{eventually, sextant, texts};
+use crate::{eventually_blocking, sextant, texts};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -159,7 +159,7 @@ fn workload_init_is_multi_region_on_three_regions() {
         .expect("workload init");
     assert!(out.status.success(), "{:?}", texts(&out));
     let mut regions = String::new();
-    eventually(Duration::from_secs(5), "SHOW REGIONS FROM DATABASE", || {
+    eventually_blocking(Duration::from_secs(5), "SHOW REGIONS FROM DATABASE", || {
         let out = sextant()
             .args(["sql", "--url", &demo.url, "--format=csv"])
             .args([
