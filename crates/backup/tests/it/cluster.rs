@@ -2,7 +2,6 @@
 //! registry and the backup hooks registered, sharing one external IO directory (so
 //! `nodelocal://self/...` is the same place from every node).
 
-use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,16 +98,4 @@ impl TestCluster {
     }
 }
 
-impl Deref for TestCluster {
-    type Target = kv::testing::TestCluster<Backup>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.cluster
-    }
-}
-
-impl DerefMut for TestCluster {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.cluster
-    }
-}
+kv::deref_test_cluster!(TestCluster => cluster: Backup);

@@ -3,7 +3,7 @@
 //! other nodes reach in process.
 
 use std::collections::HashMap;
-use std::ops::{Deref, DerefMut, Range};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,32 +163,16 @@ impl TestCluster {
         what: &str,
         pred: impl Fn(&JobRecord) -> bool,
     ) -> JobRecord {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Ok(rec) = self.nodes[self.nodes.len() - 1].jobs.get(id).await
-                && pred(&rec)
-            {
-                return rec;
+        let jobs = &self.nodes[self.nodes.len() - 1].jobs;
+        let pred = &pred;
+        kv::testing::retry_until(timeout, &format!("job {id}: not {what}"), || async move {
+            match jobs.get(id).await {
+                Ok(rec) if pred(&rec) => Ok(rec),
+                rec => Err(format!("{rec:#?}")),
             }
-            if tokio::time::Instant::now() > deadline {
-                let rec = self.nodes[self.nodes.len() - 1].jobs.get(id).await;
-                panic!("job {id}: not {what} within {timeout:?}: {rec:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
-impl Deref for TestCluster {
-    type Target = kv::testing::TestCluster<Changefeeds>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl DerefMut for TestCluster {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+kv::deref_test_cluster!(TestCluster => 0: Changefeeds);

@@ -1,7 +1,6 @@
 //! The test kit's cluster ([`kv::testing`]) with a job registry on each node, the test
 //! resumer and processor registered on it.
 
-use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use kv::node::{KvNodeConfig, LivenessConfig};
@@ -58,19 +57,15 @@ impl TestCluster {
         what: &str,
         pred: impl Fn(&JobRecord) -> bool,
     ) -> JobRecord {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Ok(rec) = self.nodes[via].jobs.get(id).await
-                && pred(&rec)
-            {
-                return rec;
+        let jobs = &self.nodes[via].jobs;
+        let pred = &pred;
+        kv::testing::retry_until(timeout, &format!("job {id}: not {what}"), || async move {
+            match jobs.get(id).await {
+                Ok(rec) if pred(&rec) => Ok(rec),
+                rec => Err(format!("{rec:#?}")),
             }
-            if tokio::time::Instant::now() > deadline {
-                let rec = self.nodes[via].jobs.get(id).await;
-                panic!("job {id}: not {what} within {timeout:?}: {rec:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until job `id` has status `status`.
@@ -82,19 +77,7 @@ impl TestCluster {
     }
 }
 
-impl Deref for TestCluster {
-    type Target = kv::testing::TestCluster<Jobs>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.cluster
-    }
-}
-
-impl DerefMut for TestCluster {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.cluster
-    }
-}
+kv::deref_test_cluster!(TestCluster => cluster: Jobs);
 
 /// The test nodes' liveness timing: [`KvNodeConfig::fast_for_tests`]' heartbeat every
 /// 300 ms, with a 3 s TTL instead of 1.5 s. On a loaded 2-core machine a liveness write

@@ -35,9 +35,37 @@ pub mod wait;
 
 pub use cluster::{ClusterBuilder, Layer, NodeContext, TestCluster, TestNode};
 pub use endpoint::RpcNode;
-pub use wait::{eventually, eventually_async, eventually_blocking, init_tracing};
+pub use wait::{eventually, eventually_async, eventually_blocking, init_tracing, retry_until};
 
 use base::Key;
+
+/// Implements `Deref` and `DerefMut` from an upper crate's cluster type to the
+/// [`TestCluster`] it wraps (in field `$field`, with layer `$layer`), so that its tests use
+/// the kit's fields and methods directly (`c.nodes[1].jobs`, `c.kill(2)`), beside the
+/// wrapper's own.
+///
+/// ```ignore
+/// pub struct TestCluster { cluster: kv::testing::TestCluster<Jobs>, pub log: Log }
+/// kv::deref_test_cluster!(TestCluster => cluster: Jobs);
+/// ```
+#[macro_export]
+macro_rules! deref_test_cluster {
+    ($wrapper:ty => $field:tt: $layer:ty) => {
+        impl ::std::ops::Deref for $wrapper {
+            type Target = $crate::testing::TestCluster<$layer>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.$field
+            }
+        }
+
+        impl ::std::ops::DerefMut for $wrapper {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.$field
+            }
+        }
+    };
+}
 
 /// A key in table 100, the table the KV tests write to: `s` encoded after the table prefix.
 pub fn key(s: &str) -> Key {

@@ -33,6 +33,26 @@ where
     }
 }
 
+/// Tries the asynchronous `attempt` every 20 ms until it returns `Ok`, and returns its value;
+/// panics with `what` and the last `Err` after `timeout`.
+pub async fn retry_until<T, E, F, Fut>(timeout: Duration, what: &str, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(last) if tokio::time::Instant::now() > deadline => {
+                panic!("{what} within {timeout:?}: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// Polls `cond` every 200 ms on this thread until it holds; panics with `what` after
 /// `timeout`. For tests outside a runtime (that drive processes, for instance).
 pub fn eventually_blocking(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {

@@ -6,5 +6,6 @@ mod cluster;
 mod quiesce;
 mod raft;
 mod sweep;
+mod toy;
 
 pub use sextant_kv::testing::{RpcNode, eventually, init_tracing};

@@ -2,24 +2,15 @@
 //! CPU and wake promptly without re-elections; a quiesced group whose leader dies elects a new
 //! one once the liveness hook fires; learners keep applying across quiescence.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base::{NodeId, RangeId};
-use futures::future::{BoxFuture, join_all};
-use rpc::{AddressBook, TransportFilters};
-use sextant_kv::command::{CommandResult, RaftCommand, RawWrite};
-use sextant_kv::raft::{
-    Applier, GroupFactory, InstallPlan, ProposeError, RaftConfig, RaftGroup, RaftRouter,
-    RaftTransport, SnapshotContent,
-};
-use storage::{Cf, Engine, MemoryEngine, Reader, WriteBatch};
+use futures::future::join_all;
+use sextant_kv::command::{RaftCommand, RawWrite};
+use sextant_kv::raft::{ProposeError, RaftConfig, RaftGroup};
 
-use crate::{RpcNode, eventually};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+use crate::eventually;
+use crate::toy::{Pairs, ToyCluster, WAIT, data_key, ids, thread_cpu};
 
 /// Test timings: gentler than `fast()` (150 replicas share one thread of a debug build), and
 /// quiescence after `quiesce_after` of idleness.
@@ -33,185 +24,21 @@ fn config(quiesce_after: Duration) -> RaftConfig {
     }
 }
 
-/// Writes go straight into `Cf::Data` under the range id.
-struct Toy;
-
-fn data_key(range: RangeId, key: &[u8]) -> Vec<u8> {
-    [&range.0.to_be_bytes()[..], key].concat()
+/// `n` toy nodes that open groups for ranges their leaders send them, with `cfg`.
+async fn cluster(n: u64, cfg: &RaftConfig) -> ToyCluster {
+    let c = ToyCluster::start(n).await;
+    for node in &c.nodes {
+        node.set_factory(cfg, false);
+    }
+    c
 }
 
-fn range_data(reader: &dyn Reader, range: RangeId) -> Result<Pairs, String> {
-    let (start, end) = (range.0.to_be_bytes(), (range.0 + 1).to_be_bytes());
-    reader
-        .scan(Cf::Data, &start, &end, false)
-        .map(|kv| kv.map_err(|e| e.to_string()))
-        .collect()
+/// Timed proposals.
+trait Propose {
+    async fn propose(&self, range: RangeId, alive: &[NodeId], cmd: RaftCommand) -> Duration;
 }
 
-impl Applier for Toy {
-    fn apply(
-        &self,
-        range: RangeId,
-        index: u64,
-        cmd: &RaftCommand,
-        batch: &mut WriteBatch,
-    ) -> CommandResult {
-        for w in &cmd.writes {
-            match w {
-                RawWrite::Put(k, v) => batch.put(Cf::Data, data_key(range, k), v.clone()),
-                RawWrite::Delete(k) => batch.delete(Cf::Data, data_key(range, k)),
-            }
-        }
-        CommandResult { index, error: None }
-    }
-
-    fn applied(&self, _: RangeId, _: u64, _: &RaftCommand, _: &CommandResult) {}
-
-    fn membership_changed(&self, _: RangeId, _: Vec<NodeId>, _: Vec<NodeId>) {}
-
-    fn snapshot_content(&self, range: RangeId, _: &dyn Reader) -> Result<SnapshotContent, String> {
-        Ok(SnapshotContent {
-            header: Vec::new(),
-            spans: vec![range_span(range)],
-        })
-    }
-
-    fn plan_install(&self, range: RangeId, _: &[u8]) -> Result<InstallPlan, String> {
-        Ok(InstallPlan {
-            spans: vec![range_span(range)],
-            finish: WriteBatch::new(),
-        })
-    }
-
-    fn begin_install(&self, _: RangeId, _: &InstallPlan) -> Box<dyn Send> {
-        Box::new(())
-    }
-
-    fn installed(&self, _: RangeId, _: &[u8]) {}
-}
-
-fn range_span(range: RangeId) -> (Vec<u8>, Vec<u8>) {
-    (
-        range.0.to_be_bytes().to_vec(),
-        (range.0 + 1).to_be_bytes().to_vec(),
-    )
-}
-
-/// Opens groups for ranges a leader sends to this node (a learner being added).
-struct OpenOnDemand {
-    node: NodeId,
-    engine: Arc<dyn Engine>,
-    transport: RaftTransport,
-    cfg: RaftConfig,
-}
-
-impl GroupFactory for OpenOnDemand {
-    fn create(&self, range: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {
-        let (node, engine, transport, cfg) = (
-            self.node,
-            self.engine.clone(),
-            self.transport.clone(),
-            self.cfg.clone(),
-        );
-        Box::pin(async move {
-            RaftGroup::open(range, node, engine, transport, Arc::new(Toy), &cfg)
-                .await
-                .ok()
-        })
-    }
-}
-
-struct Node {
-    id: NodeId,
-    rpc: RpcNode,
-    router: RaftRouter,
-    engine: Arc<dyn Engine>,
-}
-
-impl Node {
-    fn group(&self, range: RangeId) -> RaftGroup {
-        self.router.get(range).expect("group")
-    }
-
-    /// Shuts every group down and stops serving: the node is dead to its peers.
-    async fn kill(&mut self) {
-        for g in self.router.groups() {
-            g.shutdown().await;
-        }
-        self.rpc.stop().await;
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    async fn start(n: u64, cfg: &RaftConfig) -> Cluster {
-        let book = Arc::new(AddressBook::new());
-        let filters = TransportFilters::new();
-        let mut nodes = Vec::new();
-        for id in 1..=n {
-            let id = NodeId(id);
-            let rpc = RpcNode::start(id, &book, &filters).await;
-            let router = RaftRouter::new(id, rpc.rpc.clone());
-            router.register_handlers(&rpc.registry);
-            let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
-            router.set_factory(Arc::new(OpenOnDemand {
-                node: id,
-                engine: engine.clone(),
-                transport: router.transport(),
-                cfg: cfg.clone(),
-            }));
-            nodes.push(Node {
-                id,
-                rpc,
-                router,
-                engine,
-            });
-        }
-        Cluster { nodes }
-    }
-
-    fn node(&self, id: NodeId) -> &Node {
-        self.nodes.iter().find(|n| n.id == id).expect("node")
-    }
-
-    /// Opens `range` on the first `voters` nodes and initializes it there.
-    async fn create_range(&self, range: RangeId, voters: usize, cfg: &RaftConfig) {
-        let ids: Vec<NodeId> = self.nodes[..voters].iter().map(|n| n.id).collect();
-        let mut groups = Vec::new();
-        for n in &self.nodes[..voters] {
-            let transport = n.router.transport();
-            let g = RaftGroup::open(range, n.id, n.engine.clone(), transport, Arc::new(Toy), cfg)
-                .await
-                .expect("open group");
-            n.router.insert(g.clone());
-            groups.push(g);
-        }
-        for g in groups {
-            g.initialize(&ids).await.expect("initialize");
-        }
-    }
-
-    /// The replicas of `range` on `ids`.
-    fn groups(&self, range: RangeId, ids: &[NodeId]) -> Vec<RaftGroup> {
-        ids.iter().map(|&id| self.node(id).group(range)).collect()
-    }
-
-    async fn leader(&self, range: RangeId, alive: &[NodeId]) -> RaftGroup {
-        let mut found = None;
-        eventually(WAIT, "a leader", || {
-            found = self
-                .groups(range, alive)
-                .into_iter()
-                .find(|g| g.is_leader());
-            found.is_some()
-        })
-        .await;
-        found.expect("leader")
-    }
-
+impl Propose for ToyCluster {
     /// Proposes `cmd` on the leader among `alive`, retrying while leadership settles; returns
     /// how long the successful proposal took.
     async fn propose(&self, range: RangeId, alive: &[NodeId], cmd: RaftCommand) -> Duration {
@@ -233,29 +60,6 @@ impl Cluster {
                 }
                 Err(e) => panic!("{range}: proposal failed: {e}"),
             }
-        }
-    }
-
-    /// Waits until every replica on `ids` applied as far as the leader, and checks their data.
-    async fn converged(&self, range: RangeId, ids: &[NodeId]) -> Pairs {
-        let want = self.leader(range, ids).await.applied_index();
-        eventually(WAIT, "replicas converge", || {
-            self.groups(range, ids)
-                .iter()
-                .all(|g| g.applied_index() >= want)
-        })
-        .await;
-        let data = range_data(&*self.node(ids[0]).engine, range).expect("scan");
-        for &id in &ids[1..] {
-            let other = range_data(&*self.node(id).engine, range).expect("scan");
-            assert_eq!(other, data, "data of {id} differs from {}", ids[0]);
-        }
-        data
-    }
-
-    async fn stop(&mut self) {
-        for n in &mut self.nodes {
-            n.kill().await;
         }
     }
 }
@@ -281,18 +85,6 @@ fn expected(range: RangeId, n: usize) -> Pairs {
             }
         })
         .collect()
-}
-
-fn ids(ids: &[u64]) -> Vec<NodeId> {
-    ids.iter().copied().map(NodeId).collect()
-}
-
-/// CPU time this thread spent running (ns, from the scheduler). A current-thread test runtime
-/// runs all of the test's tasks (groups, rpc servers and clients) on it.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = stat.split_whitespace().next().and_then(|s| s.parse().ok());
-    Duration::from_nanos(ns.unwrap_or(0))
 }
 
 /// CPU time of the whole process (utime + stime, in clock ticks of 10 ms). Includes any other
@@ -331,7 +123,7 @@ async fn fifty_idle_groups_quiesce_and_wake_promptly() {
         election_timeout_max: Duration::from_millis(2000),
         ..config(Duration::from_millis(500))
     };
-    let mut c = Cluster::start(3, &cfg).await;
+    let mut c = cluster(3, &cfg).await;
     let all = ids(&[1, 2, 3]);
     let ranges: Vec<RangeId> = (200..250).map(RangeId).collect();
     join_all(ranges.iter().map(|&r| c.create_range(r, 3, &cfg))).await;
@@ -389,7 +181,7 @@ async fn quiesced_followers_elect_when_their_leader_dies() {
     crate::init_tracing();
     let started = Instant::now();
     let cfg = config(Duration::from_millis(300));
-    let mut c = Cluster::start(3, &cfg).await;
+    let mut c = cluster(3, &cfg).await;
     let all = ids(&[1, 2, 3]);
     // Both ranges led by the same node: one recovers by the liveness hook, the other by a
     // request reaching a follower (`wake`).
@@ -414,7 +206,7 @@ async fn quiesced_followers_elect_when_their_leader_dies() {
         .await;
     }
     let idx = c.nodes.iter().position(|n| n.id == old).expect("leader");
-    c.nodes[idx].kill().await;
+    c.nodes[idx].stop().await;
     let alive: Vec<NodeId> = all.iter().copied().filter(|&n| n != old).collect();
 
     // Quiesced followers run no election timer: nobody campaigns.
@@ -467,7 +259,7 @@ async fn learner_applies_across_quiescence() {
     crate::init_tracing();
     let started = Instant::now();
     let cfg = config(Duration::from_millis(300));
-    let mut c = Cluster::start(4, &cfg).await;
+    let mut c = cluster(4, &cfg).await;
     let voters = ids(&[1, 2, 3]);
     let everyone = ids(&[1, 2, 3, 4]);
     let r = RangeId(400);
@@ -535,7 +327,7 @@ async fn idle_cost_of_many_ranges() {
         ..RaftConfig::default()
     };
     let rss_before = rss_mb();
-    let mut c = Cluster::start(3, &cfg).await;
+    let mut c = cluster(3, &cfg).await;
     let all = ids(&[1, 2, 3]);
     let ranges: Vec<RangeId> = (1000..1000 + n).map(RangeId).collect();
     for chunk in ranges.chunks(50) {

@@ -3,279 +3,25 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use base::{NodeId, RangeId};
-use futures::future::{BoxFuture, join_all};
-use parking_lot::Mutex;
-use rpc::{AddressBook, Target, TransportFilters};
-use sextant_kv::command::{CommandResult, RaftCommand, RawWrite};
-use sextant_kv::raft::{
-    Applier, GroupFactory, InstallPlan, ProposeError, RaftConfig, RaftGroup, RaftRouter,
-    RaftTransport, SnapshotContent,
-};
-use storage::{Cf, Engine, FjallEngine, MemoryEngine, Reader, WriteBatch};
+use futures::future::join_all;
+use rpc::Target;
+use sextant_kv::command::{RaftCommand, RawWrite};
+use sextant_kv::raft::{ProposeError, RaftConfig, RaftGroup};
+use storage::{Cf, Engine, FjallEngine, MemoryEngine};
 
-use crate::{RpcNode, eventually};
+use crate::eventually;
+use crate::toy::{Pairs, ToyCluster, WAIT, data_key, ids, thread_cpu};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A range's data: (key, value) in key order.
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// A toy state machine: a command's writes go straight into `Cf::Data`, under the range id.
-#[derive(Default)]
-struct ToyApplier {
-    /// Snapshots installed.
-    installs: AtomicUsize,
-    /// Commands applied (counted by `applied`).
-    applied: AtomicUsize,
-    /// Every membership reported, in order.
-    memberships: Mutex<Vec<(Vec<NodeId>, Vec<NodeId>)>>,
+/// Proposals that follow leadership changes.
+trait Propose {
+    async fn propose(&self, range: RangeId, alive: &[NodeId], cmds: Vec<RaftCommand>);
 }
 
-fn data_key(range: RangeId, key: &[u8]) -> Vec<u8> {
-    [&range.0.to_be_bytes()[..], key].concat()
-}
-
-fn range_data(reader: &dyn Reader, range: RangeId) -> Result<Pairs, String> {
-    let start = range.0.to_be_bytes();
-    let end = (range.0 + 1).to_be_bytes();
-    reader
-        .scan(Cf::Data, &start, &end, false)
-        .map(|kv| kv.map_err(|e| e.to_string()))
-        .collect()
-}
-
-impl Applier for ToyApplier {
-    fn apply(
-        &self,
-        range: RangeId,
-        index: u64,
-        cmd: &RaftCommand,
-        batch: &mut WriteBatch,
-    ) -> CommandResult {
-        for w in &cmd.writes {
-            match w {
-                RawWrite::Put(k, v) => batch.put(Cf::Data, data_key(range, k), v.clone()),
-                RawWrite::Delete(k) => batch.delete(Cf::Data, data_key(range, k)),
-            }
-        }
-        CommandResult { index, error: None }
-    }
-
-    fn applied(&self, _: RangeId, _: u64, _: &RaftCommand, _: &CommandResult) {
-        self.applied.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn membership_changed(&self, _: RangeId, voters: Vec<NodeId>, learners: Vec<NodeId>) {
-        self.memberships.lock().push((voters, learners));
-    }
-
-    fn snapshot_content(&self, range: RangeId, _: &dyn Reader) -> Result<SnapshotContent, String> {
-        Ok(SnapshotContent {
-            header: b"toy".to_vec(),
-            spans: vec![range_span(range)],
-        })
-    }
-
-    fn plan_install(&self, range: RangeId, header: &[u8]) -> Result<InstallPlan, String> {
-        if header != b"toy" {
-            return Err(format!("not a toy snapshot: {header:?}"));
-        }
-        Ok(InstallPlan {
-            spans: vec![range_span(range)],
-            finish: WriteBatch::new(),
-        })
-    }
-
-    fn begin_install(&self, _: RangeId, _: &InstallPlan) -> Box<dyn Send> {
-        Box::new(())
-    }
-
-    fn installed(&self, _: RangeId, _: &[u8]) {
-        self.installs.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The raw keys of a range's data in the toy layout.
-fn range_span(range: RangeId) -> (Vec<u8>, Vec<u8>) {
-    (
-        range.0.to_be_bytes().to_vec(),
-        (range.0 + 1).to_be_bytes().to_vec(),
-    )
-}
-
-/// Opens uninitialized groups for ranges a leader sends to this node, and records them.
-struct OpenOnDemand {
-    node: NodeId,
-    engine: Arc<dyn Engine>,
-    transport: RaftTransport,
-    applier: Arc<ToyApplier>,
-    cfg: RaftConfig,
-    created: Arc<Mutex<Vec<RangeId>>>,
-    refuse: bool,
-}
-
-impl GroupFactory for OpenOnDemand {
-    fn create(&self, range: RangeId) -> BoxFuture<'static, Option<RaftGroup>> {
-        self.created.lock().push(range);
-        if self.refuse {
-            return Box::pin(async { None });
-        }
-        let (node, engine, transport) = (self.node, self.engine.clone(), self.transport.clone());
-        let (applier, cfg) = (self.applier.clone() as Arc<dyn Applier>, self.cfg.clone());
-        Box::pin(async move {
-            RaftGroup::open(range, node, engine, transport, applier, &cfg)
-                .await
-                .ok()
-        })
-    }
-}
-
-/// One node: rpc endpoint, router, engine, applier.
-struct Node {
-    id: NodeId,
-    rpc: RpcNode,
-    router: RaftRouter,
-    engine: Arc<dyn Engine>,
-    applier: Arc<ToyApplier>,
-    created: Arc<Mutex<Vec<RangeId>>>,
-}
-
-impl Node {
-    async fn start(
-        id: u64,
-        engine: Arc<dyn Engine>,
-        book: &Arc<AddressBook>,
-        filters: &TransportFilters,
-    ) -> Node {
-        let id = NodeId(id);
-        let rpc = RpcNode::start(id, book, filters).await;
-        let router = RaftRouter::new(id, rpc.rpc.clone());
-        router.register_handlers(&rpc.registry);
-        let applier = Arc::new(ToyApplier::default());
-        Node {
-            id,
-            rpc,
-            router,
-            engine,
-            applier,
-            created: Arc::default(),
-        }
-    }
-
-    fn set_factory(&self, cfg: &RaftConfig, refuse: bool) {
-        self.router.set_factory(Arc::new(OpenOnDemand {
-            node: self.id,
-            engine: self.engine.clone(),
-            transport: self.router.transport(),
-            applier: self.applier.clone(),
-            cfg: cfg.clone(),
-            created: self.created.clone(),
-            refuse,
-        }));
-    }
-
-    async fn open(&self, range: RangeId, cfg: &RaftConfig) -> RaftGroup {
-        let applier = self.applier.clone() as Arc<dyn Applier>;
-        let g = RaftGroup::open(
-            range,
-            self.id,
-            self.engine.clone(),
-            self.router.transport(),
-            applier,
-            cfg,
-        )
-        .await
-        .expect("open group");
-        self.router.insert(g.clone());
-        g
-    }
-
-    fn group(&self, range: RangeId) -> RaftGroup {
-        self.router.get(range).expect("group")
-    }
-
-    fn data(&self, range: RangeId) -> Pairs {
-        range_data(&*self.engine, range).expect("scan")
-    }
-
-    /// Shuts every group down and stops serving.
-    async fn stop(&mut self) {
-        for g in self.router.groups() {
-            g.shutdown().await;
-        }
-        self.rpc.stop().await;
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    book: Arc<AddressBook>,
-    filters: TransportFilters,
-}
-
-impl Cluster {
-    async fn start(n: u64) -> Cluster {
-        let engines = (0..n)
-            .map(|_| Arc::new(MemoryEngine::new()) as Arc<dyn Engine>)
-            .collect();
-        Cluster::with_engines(engines).await
-    }
-
-    async fn with_engines(engines: Vec<Arc<dyn Engine>>) -> Cluster {
-        let book = Arc::new(AddressBook::new());
-        let filters = TransportFilters::new();
-        let mut nodes = Vec::new();
-        for (i, engine) in engines.into_iter().enumerate() {
-            nodes.push(Node::start(i as u64 + 1, engine, &book, &filters).await);
-        }
-        Cluster {
-            nodes,
-            book,
-            filters,
-        }
-    }
-
-    async fn add_node(&mut self, engine: Arc<dyn Engine>) -> &Node {
-        let id = self.nodes.len() as u64 + 1;
-        let node = Node::start(id, engine, &self.book, &self.filters).await;
-        self.nodes.push(node);
-        self.nodes.last().expect("node")
-    }
-
-    fn node(&self, id: NodeId) -> &Node {
-        self.nodes.iter().find(|n| n.id == id).expect("node")
-    }
-
-    /// Opens `range` on the first `voters` nodes and initializes it on each of them.
-    async fn create_range(&self, range: RangeId, voters: usize, cfg: &RaftConfig) {
-        let ids: Vec<NodeId> = self.nodes[..voters].iter().map(|n| n.id).collect();
-        let mut groups = Vec::new();
-        for node in &self.nodes[..voters] {
-            groups.push(node.open(range, cfg).await);
-        }
-        for g in groups {
-            g.initialize(&ids).await.expect("initialize");
-        }
-    }
-
-    /// The leader of `range` among the nodes in `alive`, once one is known to it.
-    async fn leader(&self, range: RangeId, alive: &[NodeId]) -> RaftGroup {
-        let mut found = None;
-        eventually(WAIT, "a leader", || {
-            found = alive
-                .iter()
-                .map(|&id| self.node(id).group(range))
-                .find(|g| g.is_leader());
-            found.is_some()
-        })
-        .await;
-        found.expect("leader")
-    }
-
+impl Propose for ToyCluster {
     /// Proposes `cmds` (in concurrent waves of 100) on the leader among `alive`, following
     /// leadership changes; returns once every command is acknowledged.
     async fn propose(&self, range: RangeId, alive: &[NodeId], cmds: Vec<RaftCommand>) {
@@ -315,33 +61,6 @@ impl Cluster {
             );
         }
     }
-
-    /// Waits until every node in `ids` applied as far as their leader (which applied every
-    /// acknowledged proposal), then checks their data are equal; returns it.
-    async fn converged(&self, range: RangeId, ids: &[NodeId]) -> Pairs {
-        let want = self.leader(range, ids).await.applied_index();
-        eventually(WAIT, "replicas converge", || {
-            ids.iter()
-                .all(|&id| self.node(id).group(range).applied_index() >= want)
-        })
-        .await;
-        let data = self.node(ids[0]).data(range);
-        for &id in &ids[1..] {
-            assert_eq!(
-                self.node(id).data(range),
-                data,
-                "data of {id} differs from {}",
-                ids[0]
-            );
-        }
-        data
-    }
-
-    async fn stop(&mut self) {
-        for node in &mut self.nodes {
-            node.stop().await;
-        }
-    }
 }
 
 fn puts(range: RangeId, from: usize, n: usize) -> Vec<RaftCommand> {
@@ -368,10 +87,6 @@ fn expected(range: RangeId, n: usize) -> Pairs {
         .collect()
 }
 
-fn ids(ids: &[u64]) -> Vec<NodeId> {
-    ids.iter().copied().map(NodeId).collect()
-}
-
 fn set(ids: &[u64]) -> BTreeSet<NodeId> {
     ids.iter().copied().map(NodeId).collect()
 }
@@ -381,7 +96,7 @@ async fn three_voters_replicate_100_commands() {
     let started = Instant::now();
     let r = RangeId(1);
     let cfg = RaftConfig::fast();
-    let mut c = Cluster::start(3).await;
+    let mut c = ToyCluster::start(3).await;
     c.create_range(r, 3, &cfg).await;
     let all = ids(&[1, 2, 3]);
     let leader = c.leader(r, &all).await;
@@ -437,7 +152,7 @@ async fn leader_failover_loses_no_acknowledged_command() {
     let started = Instant::now();
     let r = RangeId(2);
     let cfg = RaftConfig::fast();
-    let mut c = Cluster::start(3).await;
+    let mut c = ToyCluster::start(3).await;
     c.create_range(r, 3, &cfg).await;
     let all = ids(&[1, 2, 3]);
     c.propose(r, &all, puts(r, 0, 50)).await;
@@ -477,7 +192,7 @@ async fn learner_catches_up_by_snapshot() {
         snapshot_chunk_size: 4096,
         ..RaftConfig::fast()
     };
-    let mut c = Cluster::start(3).await;
+    let mut c = ToyCluster::start(3).await;
     c.create_range(r, 3, &cfg).await;
     let voters = ids(&[1, 2, 3]);
     c.propose(r, &voters, puts(r, 0, 1000)).await;
@@ -524,7 +239,7 @@ async fn change_membership_promotes_demotes_and_removes() {
     let started = Instant::now();
     let r = RangeId(4);
     let cfg = RaftConfig::fast();
-    let mut c = Cluster::start(4).await;
+    let mut c = ToyCluster::start(4).await;
     c.nodes[3].set_factory(&cfg, false);
     c.create_range(r, 3, &cfg).await;
     let voters = ids(&[1, 2, 3]);
@@ -619,7 +334,7 @@ async fn restart_from_disk_keeps_everything_applied() {
     let all = ids(&[1, 2, 3]);
     let before = {
         let mut c =
-            Cluster::with_engines(dirs.iter().map(|d| open_fjall(d.path())).collect()).await;
+            ToyCluster::with_engines(dirs.iter().map(|d| open_fjall(d.path())).collect()).await;
         c.create_range(r, 3, &cfg).await;
         c.propose(r, &all, puts(r, 0, 100)).await;
         let data = c.converged(r, &all).await;
@@ -632,7 +347,7 @@ async fn restart_from_disk_keeps_everything_applied() {
     };
     assert_eq!(before, expected(r, 100));
 
-    let mut c = Cluster::with_engines(dirs.iter().map(|d| open_fjall(d.path())).collect()).await;
+    let mut c = ToyCluster::with_engines(dirs.iter().map(|d| open_fjall(d.path())).collect()).await;
     for node in &c.nodes {
         let g = node.open(r, &cfg).await;
         assert_eq!(node.data(r), before, "{} recovered its data", node.id);
@@ -650,18 +365,6 @@ async fn restart_from_disk_keeps_everything_applied() {
     assert_eq!(c.converged(r, &all).await, expected(r, 110));
     c.stop().await;
     eprintln!("restart_from_disk: {:?}", started.elapsed());
-}
-
-/// CPU time this thread spent running, from the scheduler (ns). A current-thread test runtime
-/// runs all of the test's tasks on it.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = stat
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
 }
 
 async fn idle_cpu_per_replica(replicas: usize, over: Duration) -> f64 {
@@ -682,7 +385,7 @@ async fn fifty_groups_elect_take_writes_and_quiesce() {
         election_timeout_max: Duration::from_millis(1000),
         ..RaftConfig::fast()
     };
-    let mut c = Cluster::start(3).await;
+    let mut c = ToyCluster::start(3).await;
     let all = ids(&[1, 2, 3]);
     let ranges: Vec<RangeId> = (100..150).map(RangeId).collect();
     join_all(ranges.iter().map(|&r| c.create_range(r, 3, &cfg))).await;
@@ -734,7 +437,7 @@ async fn unknown_range_opens_a_group_through_the_factory() {
     let started = Instant::now();
     let r = RangeId(7);
     let cfg = RaftConfig::fast();
-    let mut c = Cluster::start(3).await;
+    let mut c = ToyCluster::start(3).await;
     c.nodes[1].set_factory(&cfg, false);
     c.nodes[2].set_factory(&cfg, true);
     c.create_range(r, 1, &cfg).await;

@@ -1,8 +1,6 @@
 //! The test kit's cluster ([`kv::testing`]) with a SQL layer on each node: its
 //! [`SqlServer`] and a PostgreSQL wire listener on a free loopback port ([`Sql::sql_addr`]).
 
-use std::ops::{Deref, DerefMut};
-
 use kv::testing::{Layer, NodeContext};
 use sextant_sql::SqlServer;
 use tokio::sync::oneshot;
@@ -62,19 +60,7 @@ impl TestCluster {
     }
 }
 
-impl Deref for TestCluster {
-    type Target = kv::testing::TestCluster<Sql>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl DerefMut for TestCluster {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+kv::deref_test_cluster!(TestCluster => 0: Sql);
 
 /// A tokio-postgres connection as `root` to the SQL listener at `addr`.
 pub async fn connect(addr: &str, database: &str) -> tokio_postgres::Client {
