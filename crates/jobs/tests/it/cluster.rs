@@ -57,15 +57,7 @@ impl TestCluster {
         what: &str,
         pred: impl Fn(&JobRecord) -> bool,
     ) -> JobRecord {
-        let jobs = &self.nodes[via].jobs;
-        let pred = &pred;
-        kv::testing::retry_until(timeout, &format!("job {id}: not {what}"), || async move {
-            match jobs.get(id).await {
-                Ok(rec) if pred(&rec) => Ok(rec),
-                rec => Err(format!("{rec:#?}")),
-            }
-        })
-        .await
+        sextant_jobs::testing::wait_for(&self.nodes[via].jobs, id, timeout, what, pred).await
     }
 
     /// Waits until job `id` has status `status`.
