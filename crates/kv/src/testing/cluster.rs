@@ -109,44 +109,39 @@ impl<T: Layer> ClusterBuilder<T> {
     /// Starts one node per locality, all at once: node 0 is bootstrapped, the others join it.
     /// Returns once every node sees every node live.
     pub async fn start(self) -> TestCluster<T> {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            super::init_tracing();
-            assert!(!self.localities.is_empty(), "a cluster needs a node");
-            let dir = tempfile::Builder::new()
-                .prefix("sextant-test-")
-                .tempdir()
-                .expect("cluster directory");
-            let mut c = TestCluster {
-                nodes: Vec::new(),
-                filters: TransportFilters::new(),
-                spec: self.spec,
-                dir,
-            };
-            let mut starting: Vec<(Slot, _)> = Vec::new();
-            for (i, loc) in self.localities.iter().enumerate() {
-                let join = starting.first().map(|(s, _)| s.addr.clone());
-                starting.push(c.prepare(i, loc, join.into_iter().collect()).await);
-            }
-            let client = Rpc::new(Arc::new(RpcContext::new(Arc::new(HybridClock::system(
-                DEFAULT_MAX_OFFSET,
-            )))));
-            Box::pin(crate::node::bootstrap(
-                &client,
-                &starting[0].0.addr,
-                Duration::from_secs(20),
-            ))
-            .await
-            .expect("bootstrap the cluster on node 0");
-            for (slot, started) in starting {
-                let started = started.await.expect("node start task");
-                c.nodes.push(TestNode::new(slot, started));
-            }
-            c.wait_all_live(Duration::from_secs(30)).await;
-            c
-        })
+        super::init_tracing();
+        assert!(!self.localities.is_empty(), "a cluster needs a node");
+        let dir = tempfile::Builder::new()
+            .prefix("sextant-test-")
+            .tempdir()
+            .expect("cluster directory");
+        let mut c = TestCluster {
+            nodes: Vec::new(),
+            filters: TransportFilters::new(),
+            spec: self.spec,
+            dir,
+        };
+        let mut starting: Vec<(Slot, _)> = Vec::new();
+        for (i, loc) in self.localities.iter().enumerate() {
+            let join = starting.first().map(|(s, _)| s.addr.clone());
+            starting.push(c.prepare(i, loc, join.into_iter().collect()).await);
+        }
+        let client = Rpc::new(Arc::new(RpcContext::new(Arc::new(HybridClock::system(
+            DEFAULT_MAX_OFFSET,
+        )))));
+        Box::pin(crate::node::bootstrap(
+            &client,
+            &starting[0].0.addr,
+            Duration::from_secs(20),
+        ))
         .await
+        .expect("bootstrap the cluster on node 0");
+        for (slot, started) in starting {
+            let started = started.await.expect("node start task");
+            c.nodes.push(TestNode::new(slot, started));
+        }
+        c.wait_all_live(Duration::from_secs(30)).await;
+        c
     }
 }
 
@@ -244,18 +239,13 @@ impl<T: Layer> TestCluster<T> {
     /// Starts one more node of `locality`, joining through node 0, and waits until every
     /// node sees it live. Returns its index.
     pub async fn add_node(&mut self, locality: &str) -> usize {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            let i = self.nodes.len();
-            let join = vec![self.nodes[0].slot.addr.clone()];
-            let (slot, started) = self.prepare(i, locality, join).await;
-            let started = started.await.expect("node start task");
-            self.nodes.push(TestNode::new(slot, started));
-            self.wait_all_live(Duration::from_secs(30)).await;
-            i
-        })
-        .await
+        let i = self.nodes.len();
+        let join = vec![self.nodes[0].slot.addr.clone()];
+        let (slot, started) = self.prepare(i, locality, join).await;
+        let started = started.await.expect("node start task");
+        self.nodes.push(TestNode::new(slot, started));
+        self.wait_all_live(Duration::from_secs(30)).await;
+        i
     }
 
     /// Kills node `i` (see [`TestNode::kill`]).
@@ -266,38 +256,27 @@ impl<T: Layer> TestCluster<T> {
     /// Starts killed node `i` again on its engine and its address, with its layer started anew; it rejoins with the identity
     /// and replicas it kept. Waits until every node sees it live.
     pub async fn restart(&mut self, i: usize) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            assert!(!self.nodes[i].running, "node {i} is running");
-            let peers: Vec<String> = (0..self.nodes.len())
-                .filter(|j| *j != i)
-                .map(|j| self.nodes[j].slot.addr.clone())
-                .collect();
-            let slot = &mut self.nodes[i].slot;
-            slot.cfg.join = peers;
-            slot.endpoint =
-                Some(Endpoint::bind(&slot.addr, slot.clock.clone(), &self.filters).await);
-            let started = slot.spawn_start(&self.spec);
-            let started = started.await.expect("node restart task");
-            self.nodes[i].restarted(started);
-            self.wait_all_live(Duration::from_secs(30)).await;
-        })
-        .await
+        assert!(!self.nodes[i].running, "node {i} is running");
+        let peers: Vec<String> = (0..self.nodes.len())
+            .filter(|j| *j != i)
+            .map(|j| self.nodes[j].slot.addr.clone())
+            .collect();
+        let slot = &mut self.nodes[i].slot;
+        slot.cfg.join = peers;
+        slot.endpoint = Some(Endpoint::bind(&slot.addr, slot.clock.clone(), &self.filters).await);
+        let started = slot.spawn_start(&self.spec);
+        let started = started.await.expect("node restart task");
+        self.nodes[i].restarted(started);
+        self.wait_all_live(Duration::from_secs(30)).await;
     }
 
     /// Stops every running node.
     pub async fn shutdown(mut self) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            for n in &mut self.nodes {
-                if n.running {
-                    n.kill().await;
-                }
+        for n in &mut self.nodes {
+            if n.running {
+                n.kill().await;
             }
-        })
-        .await
+        }
     }
 
     /// The node with id `id`.
@@ -362,60 +341,50 @@ impl<T: Layer> TestCluster<T> {
     /// job placement and liveness checks read the directory, and on a loaded machine a
     /// node's liveness can lapse for a moment.
     pub async fn wait_all_live(&self, timeout: Duration) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            let running = self.running_ids();
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let mut all = true;
-                for t in self.nodes.iter().filter(|n| n.running) {
-                    // Boxed: the KV request futures nest deeply.
-                    Box::pin(t.node.refresh_directory()).await;
-                    let dir = t.node.directory();
-                    all &= running.iter().all(|id| dir.is_live(*id));
-                }
-                if all {
-                    return;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "not every node sees {} live nodes within {timeout:?}",
-                    running.len()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        let running = self.running_ids();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for t in self.nodes.iter().filter(|n| n.running) {
+                // Boxed: the KV request futures nest deeply.
+                Box::pin(t.node.refresh_directory()).await;
+                let dir = t.node.directory();
+                all &= running.iter().all(|id| dir.is_live(*id));
             }
-        })
-        .await
+            if all {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every node sees {} live nodes within {timeout:?}",
+                running.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until every range has `voters` voters and a leaseholder.
     pub async fn wait_replicated(&self, voters: usize, timeout: Duration) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                match Box::pin(self.observer().ranges()).await {
-                    Ok(ranges) => {
-                        let ok = !ranges.is_empty()
-                            && ranges.iter().all(|r| {
-                                r.desc.voters().count() == voters && r.leaseholder.is_some()
-                            });
-                        if ok {
-                            return;
-                        }
-                        assert!(
-                            tokio::time::Instant::now() < deadline,
-                            "not replicated in {timeout:?}: {ranges:#?}"
-                        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match Box::pin(self.observer().ranges()).await {
+                Ok(ranges) => {
+                    let ok = !ranges.is_empty()
+                        && ranges
+                            .iter()
+                            .all(|r| r.desc.voters().count() == voters && r.leaseholder.is_some());
+                    if ok {
+                        return;
                     }
-                    Err(e) => assert!(tokio::time::Instant::now() < deadline, "ranges: {e}"),
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "not replicated in {timeout:?}: {ranges:#?}"
+                    );
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(e) => assert!(tokio::time::Instant::now() < deadline, "ranges: {e}"),
             }
-        })
-        .await
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until every range has, on running nodes, the voters and replicas its zone config
@@ -425,24 +394,19 @@ impl<T: Layer> TestCluster<T> {
     /// where losing either one loses quorum for good: a test that kills a node waits for this
     /// first.
     pub async fn wait_full_replication(&self, timeout: Duration) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let gaps = self.replication_gaps().await;
-                if gaps.is_empty() {
-                    return;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "not fully replicated within {timeout:?}: {}",
-                    gaps.join("; ")
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let gaps = self.replication_gaps().await;
+            if gaps.is_empty() {
+                return;
             }
-        })
-        .await
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not fully replicated within {timeout:?}: {}",
+                gaps.join("; ")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// What keeps the cluster from full replication, one line per range; empty when nothing.
@@ -480,32 +444,27 @@ impl<T: Layer> TestCluster<T> {
     /// The index of the node holding a valid lease on the range of `k` (reading `k` through
     /// node 0 meanwhile, so that a lease is set up).
     pub async fn leaseholder_of(&self, k: &Key) -> usize {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            let via = self.observer();
-            loop {
-                let desc = Box::pin(via.sender().lookup(k)).await.expect("lookup");
-                let holder = self.nodes.iter().position(|n| {
-                    n.running
-                        && n.node
-                            .store()
-                            .replica(desc.range_id)
-                            .is_some_and(|r| r.is_leaseholder() && r.lease_valid())
-                });
-                if let Some(i) = holder {
-                    return i;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no leaseholder for {k}"
-                );
-                let _ = Box::pin(kv_get(via.sender(), k.clone())).await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let via = self.observer();
+        loop {
+            let desc = Box::pin(via.sender().lookup(k)).await.expect("lookup");
+            let holder = self.nodes.iter().position(|n| {
+                n.running
+                    && n.node
+                        .store()
+                        .replica(desc.range_id)
+                        .is_some_and(|r| r.is_leaseholder() && r.lease_valid())
+            });
+            if let Some(i) = holder {
+                return i;
             }
-        })
-        .await
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no leaseholder for {k}"
+            );
+            let _ = Box::pin(kv_get(via.sender(), k.clone())).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -583,20 +542,15 @@ impl<T: Layer> TestNode<T> {
     /// ([`Layer::stop`]), it stops serving rpc, and its KV loops and Raft groups stop. The
     /// others notice by liveness. Killing a killed node does nothing.
     pub async fn kill(&mut self) {
-        // Boxed: a KV node's futures nest deeply, past the default recursion limit of
-        // the test crates that await this.
-        Box::pin(async move {
-            if !self.running {
-                return;
-            }
-            self.running = false;
-            self.layer.stop();
-            if let Some(mut endpoint) = self.slot.endpoint.take() {
-                endpoint.stop().await;
-            }
-            Box::pin(self.node.shutdown()).await;
-        })
-        .await
+        if !self.running {
+            return;
+        }
+        self.running = false;
+        self.layer.stop();
+        if let Some(mut endpoint) = self.slot.endpoint.take() {
+            endpoint.stop().await;
+        }
+        Box::pin(self.node.shutdown()).await;
     }
 }
 
