@@ -101,6 +101,16 @@ impl TestCluster {
     /// [`TestCluster::start`] with node `i`'s physical clock `offsets_ms[i]` milliseconds off
     /// the wall clock (missing entries: 0).
     pub async fn start_with_clock_offsets(localities: &[&str], offsets_ms: &[i64]) -> TestCluster {
+        TestCluster::start_with(localities, offsets_ms, |_| {}).await
+    }
+
+    /// [`TestCluster::start_with_clock_offsets`] with every node's configuration changed by
+    /// `configure` after the fast test defaults are set.
+    pub async fn start_with(
+        localities: &[&str],
+        offsets_ms: &[i64],
+        configure: impl Fn(&mut KvNodeConfig),
+    ) -> TestCluster {
         let filters = rpc::TransportFilters::new();
         let mut pending = Vec::new();
         let mut first_addr = String::new();
@@ -110,12 +120,13 @@ impl TestCluster {
             if i == 0 {
                 first_addr = addr.clone();
             }
-            let cfg = KvNodeConfig {
+            let mut cfg = KvNodeConfig {
                 locality: Locality::parse(loc).expect("locality"),
                 advertise_addr: addr.clone(),
                 join: vec![first_addr.clone()],
                 ..KvNodeConfig::fast_for_tests()
             };
+            configure(&mut cfg);
             let clock = ctx.clock.clone();
             let engine = Arc::new(MemoryEngine::new());
             let start = tokio::spawn(async move {
@@ -182,7 +193,7 @@ impl TestCluster {
     }
 }
 
-fn key(s: &str) -> Key {
+pub fn key(s: &str) -> Key {
     let mut k = base::keys::table_prefix(100).0;
     base::encoding::encode_bytes(&mut k, s.as_bytes());
     Key(k)
@@ -997,7 +1008,7 @@ async fn a_replayed_split_does_not_revive_a_moved_right_hand_range() {
 }
 
 /// The leaseholder of the range holding `k`.
-async fn leaseholder_of(c: &TestCluster, k: &Key) -> usize {
+pub async fn leaseholder_of(c: &TestCluster, k: &Key) -> usize {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let desc = c.nodes[0].node.sender().lookup(k).await.expect("lookup");

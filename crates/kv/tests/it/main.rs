@@ -3,6 +3,7 @@
 mod cluster;
 mod quiesce;
 mod raft;
+mod split;
 mod sweep;
 
 use std::sync::Arc;
