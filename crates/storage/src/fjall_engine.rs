@@ -2,9 +2,17 @@
 //!
 //! One fjall `Database` per store directory, one fjall keyspace per [`Cf`]. A
 //! [`WriteBatch`] becomes one fjall batch, which fjall commits atomically across keyspaces
-//! through its single journal. [`Durability::Sync`] commits with `PersistMode::SyncAll`, so the
-//! journal is fsynced before [`Engine::write`] returns: a node restarted on its store finds every
+//! through its single journal. [`Durability::Sync`] commits and then syncs the journal
+//! ([`Engine::sync`]) before [`Engine::write`] returns: a node restarted on its store finds every
 //! write it acknowledged.
+//!
+//! **Syncs that writes need not wait for.** fjall's own `persist(SyncAll)` holds the journal
+//! writer's lock through the fsync, so every write to the store, from any thread, waited behind
+//! a disk flush: a node's Raft appends, applies and SQL writes queued behind each group
+//! commit's fsync, with the tokio worker blocked on the lock. [`FjallEngine`] takes that lock
+//! only to hand the journal's buffer to the kernel (`PersistMode::Buffer`), then fsyncs the
+//! active journal file through a descriptor of its own: fsync covers the file whichever
+//! descriptor wrote it, and a journal sealed in between was fsynced by fjall as it rotated.
 //!
 //! Two things fjall does not do that the [`Engine`] contract needs, handled here:
 //!
@@ -18,6 +26,7 @@
 //! in this process or another, gets [`StorageError::StoreInUse`]. The lock is released when the
 //! engine and every snapshot taken from it are dropped.
 
+use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +60,8 @@ pub struct FjallEngine {
     keyspaces: Keyspaces,
     path: PathBuf,
     write_buffer_limit: Option<u64>,
+    /// The active journal's id and a descriptor of it, for [`Engine::sync`].
+    journal: parking_lot::Mutex<Option<(u64, File)>>,
 }
 
 /// One fjall keyspace per [`Cf`], indexed by [`cf_index`].
@@ -112,6 +123,7 @@ impl FjallEngine {
             keyspaces,
             path,
             write_buffer_limit: options.max_write_buffer_bytes,
+            journal: parking_lot::Mutex::new(None),
         })
     }
 
@@ -221,17 +233,77 @@ impl Reader for FjallEngine {
 
 impl Engine for FjallEngine {
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
-        let mode = match durability {
-            Durability::Sync => PersistMode::SyncAll,
-            Durability::Buffered => PersistMode::Buffer,
-        };
-        if batch.is_empty() {
-            return match durability {
-                Durability::Sync => self.sync(),
-                Durability::Buffered => Ok(()),
-            };
+        if !batch.is_empty() {
+            self.commit(batch)?;
         }
-        let mut fjall_batch = self.db.batch().durability(Some(mode));
+        match durability {
+            Durability::Sync => self.sync(),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<dyn Reader> {
+        Arc::new(FjallSnapshot {
+            snapshot: self.db.snapshot(),
+            keyspaces: self.keyspaces.clone(),
+        })
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        // Under the journal lock: only the buffer goes to the kernel.
+        self.db
+            .persist(PersistMode::Buffer)
+            .map_err(|e| engine_error("sync", e))?;
+        // Outside it: the fsync. The newest journal holds what was just handed over, or that
+        // journal was sealed (and fsynced by fjall) after it was.
+        let io = |e: std::io::Error| StorageError::Engine {
+            op: "sync",
+            message: format!("{}: {e}", self.path.display()),
+        };
+        let (id, path) = active_journal(&self.path).map_err(io)?;
+        let mut journal = self.journal.lock();
+        if journal.as_ref().is_none_or(|(open, _)| *open != id) {
+            *journal = Some((id, File::open(&path).map_err(io)?));
+        }
+        match journal.as_ref() {
+            Some((_, file)) => file.sync_data().map_err(io),
+            None => Ok(()),
+        }
+    }
+
+    fn approximate_size(&self, cf: Cf) -> u64 {
+        self.keyspaces.get(cf).disk_space()
+    }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+}
+
+/// The highest-numbered journal file (`<id>.jnl`) in a fjall database directory: the one fjall
+/// appends to.
+fn active_journal(dir: &Path) -> std::io::Result<(u64, PathBuf)> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jnl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(id) = id
+            && best.as_ref().is_none_or(|(b, _)| id > *b)
+        {
+            best = Some((id, path));
+        }
+    }
+    best.ok_or_else(|| std::io::Error::other("no journal file"))
+}
+
+impl FjallEngine {
+    /// Commits `batch` to the journal and memtables, without syncing.
+    fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut fjall_batch = self.db.batch().durability(Some(PersistMode::Buffer));
         let mut written = [false; 3];
         for ((cf, key), value) in batch.last_writes()? {
             written[cf_index(cf)] = true;
@@ -246,27 +318,6 @@ impl Engine for FjallEngine {
             self.hold_write_buffer(limit, written);
         }
         Ok(())
-    }
-
-    fn snapshot(&self) -> Arc<dyn Reader> {
-        Arc::new(FjallSnapshot {
-            snapshot: self.db.snapshot(),
-            keyspaces: self.keyspaces.clone(),
-        })
-    }
-
-    fn sync(&self) -> Result<(), StorageError> {
-        self.db
-            .persist(PersistMode::SyncAll)
-            .map_err(|e| engine_error("sync", e))
-    }
-
-    fn approximate_size(&self, cf: Cf) -> u64 {
-        self.keyspaces.get(cf).disk_space()
-    }
-
-    fn dir(&self) -> Option<&Path> {
-        Some(&self.path)
     }
 }
 
@@ -317,6 +368,65 @@ mod tests {
             engine
         })
         .unwrap();
+    }
+
+    /// [`Engine::sync`] fsyncs the journal fjall appends to, also after fjall sealed the one
+    /// the engine had open and started another (it does so at a flush once the journal
+    /// passes 64 MB); what was synced is there after a reopen.
+    #[test]
+    fn sync_follows_the_active_journal_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |engine: &FjallEngine, key: &[u8], value: Vec<u8>, durability| {
+            let mut batch = WriteBatch::new();
+            batch.put(Cf::Data, key.to_vec(), value);
+            engine.write(batch, durability).unwrap();
+        };
+        {
+            let engine = FjallEngine::open(dir.path()).unwrap();
+            put(&engine, b"first", b"1".to_vec(), Durability::Sync);
+            assert_eq!(active_journal(dir.path()).unwrap().0, 0);
+            // Incompressible values (the journal compresses what it can).
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for i in 0..66u32 {
+                let value: Vec<u8> = (0..1 << 20)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                let key = format!("big{i:03}");
+                put(&engine, key.as_bytes(), value, Durability::Buffered);
+            }
+            engine.sync().unwrap();
+            engine
+                .keyspaces
+                .get(Cf::Data)
+                .rotate_memtable_and_wait()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while active_journal(dir.path()).unwrap().0 == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the journal never rotated"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            put(&engine, b"last", b"2".to_vec(), Durability::Sync);
+            assert_eq!(
+                engine.journal.lock().as_ref().map(|(id, _)| *id),
+                Some(active_journal(dir.path()).unwrap().0),
+                "the sync used the new journal"
+            );
+        }
+        let engine = FjallEngine::open(dir.path()).unwrap();
+        assert_eq!(engine.get(Cf::Data, b"first").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.get(Cf::Data, b"last").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(
+            engine.get(Cf::Data, b"big065").unwrap().map(|v| v.len()),
+            Some(1 << 20)
+        );
     }
 
     #[test]

@@ -49,6 +49,8 @@ fn unreachable_hosts_and_joins_fail_with_exit_1() {
         "--store=type=mem",
         &format!("--listen-addr=127.0.0.1:{}", free_port()),
         &format!("--http-addr=127.0.0.1:{}", free_port()),
+        // Not the default SQL port: another server on the machine may hold it.
+        &format!("--sql-addr=127.0.0.1:{}", free_port()),
         &format!("--join={closed}"),
         "--join-timeout=1s",
         "--test-timings",

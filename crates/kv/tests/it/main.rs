@@ -5,6 +5,7 @@
 mod cluster;
 mod quiesce;
 mod raft;
+mod split;
 mod sweep;
 mod toy;
 

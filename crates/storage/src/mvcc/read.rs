@@ -71,24 +71,6 @@ pub fn mvcc_get_uncertain(
     let meta = read_meta(r, key)?;
     let upper = unc.version_limit(ts);
     let plan = plan_read(key, meta.as_ref(), unc.intent_limit(ts), txn)?;
-    if upper > ts
-        && let ReadPlan::Committed { skip } = &plan
-    {
-        let start = key::version_key(&key.0, upper);
-        let stop = key::version_key(&key.0, ts);
-        for kv in r.scan(Cf::Data, &start, &stop, false) {
-            let (raw_key, raw_value) = kv?;
-            let Some(at) = key::decode_key(&raw_key)?.ts else {
-                continue;
-            };
-            if Some(at) == *skip || at <= ts {
-                continue;
-            }
-            if unc.is_uncertain(ts, at, key::value_local_ts(key, &raw_value, at)?) {
-                return Err(uncertain(key, ts, at, unc));
-            }
-        }
-    }
     let found = match plan {
         ReadPlan::Conflict(intent) => {
             return Err(MvccError::WriteIntent {
@@ -102,6 +84,31 @@ pub fn mvcc_get_uncertain(
                     MvccError::Corrupt(format!("intent on key {key} has no value at {at}"))
                 })?;
             Some((at, raw))
+        }
+        // One scan, newest first from the uncertainty limit: versions above `ts` are checked
+        // for uncertainty, the first at or below it is the value (a second scan for it cost
+        // as much as the rest of a point read).
+        ReadPlan::Committed { skip } if upper > ts => {
+            let start = key::version_key(&key.0, upper);
+            let mut found = None;
+            for kv in r.scan(Cf::Data, &start, &key::key_end(&key.0), false) {
+                let (raw_key, raw_value) = kv?;
+                let Some(at) = key::decode_key(&raw_key)?.ts else {
+                    continue;
+                };
+                if Some(at) == skip {
+                    continue;
+                }
+                if at > ts {
+                    if unc.is_uncertain(ts, at, key::value_local_ts(key, &raw_value, at)?) {
+                        return Err(uncertain(key, ts, at, unc));
+                    }
+                    continue;
+                }
+                found = Some((at, raw_value));
+                break;
+            }
+            found
         }
         ReadPlan::Committed { skip } => newest_at_or_below(r, key, ts, skip)?,
     };
