@@ -253,8 +253,9 @@ impl<T: Layer> TestCluster<T> {
         self.nodes[i].kill().await;
     }
 
-    /// Starts killed node `i` again on its engine and its address, with its layer started anew; it rejoins with the identity
-    /// and replicas it kept. Waits until every node sees it live.
+    /// Starts killed node `i` again on its engine and its address, with its layer started
+    /// anew; it rejoins with the identity and replicas it kept. Waits until every node sees it
+    /// live.
     pub async fn restart(&mut self, i: usize) {
         assert!(!self.nodes[i].running, "node {i} is running");
         let peers: Vec<String> = (0..self.nodes.len())
