@@ -2,8 +2,8 @@
 # Profiles Sextant under pgbench: starts three `sextant start` processes (one region, three
 # zones, stores on disk), loads `kv (k INT8 PRIMARY KEY, v TEXT)` with 10,000 rows, then runs
 # one pgbench workload against node 1 (the leaseholder once the leases settle) while `perf`
-# samples every sextant process, on CPU (cpu-clock with DWARF call graphs) and off CPU
-# (sched_switch: where threads block).
+# samples every sextant process on CPU (cpu-clock with DWARF call graphs, FREQ Hz, 999 by
+# default) and, with OFFCPU=1, off CPU (sched_switch: where threads block).
 #
 #   scripts/profile-pgbench.sh BINARY OUT [insert|select] [CLIENTS] [SECONDS]
 #
@@ -91,21 +91,23 @@ esac
 # Warm up, then measure with perf attached to every node.
 pgbench -n -f "$script" -c "$clients" -j 2 -T 3 -M prepared "$url" >/dev/null 2>&1 || true
 pidlist=$(IFS=,; echo "${pids[*]}")
-perf record -e cpu-clock -F 499 --call-graph dwarf,32768 -p "$pidlist" -o "$out/on-cpu.data" \
+perf record -e cpu-clock -F "${FREQ:-999}" --call-graph dwarf,32768 -p "$pidlist" -o "$out/on-cpu.data" \
     -- sleep "$seconds" 2>"$out/perf-on.err" &
 perfpid=$!
 pgbench -n -f "$script" -c "$clients" -j 2 -T "$seconds" -M prepared "$url" | tee "$out/pgbench-on.txt"
 wait "$perfpid" || true
-perf record -e sched:sched_switch --call-graph dwarf,16384 -p "$pidlist" -o "$out/off-cpu.data" \
-    -- sleep "$seconds" 2>"$out/perf-off.err" &
-perfpid=$!
-pgbench -n -f "$script" -c "$clients" -j 2 -T "$seconds" -M prepared "$url" | tee "$out/pgbench-off.txt"
-wait "$perfpid" || true
+if [ "${OFFCPU:-0}" = 1 ]; then
+    perf record -e sched:sched_switch --call-graph dwarf,16384 -p "$pidlist" -o "$out/off-cpu.data" \
+        -- sleep "$seconds" 2>"$out/perf-off.err" &
+    perfpid=$!
+    pgbench -n -f "$script" -c "$clients" -j 2 -T "$seconds" -M prepared "$url" | tee "$out/pgbench-off.txt"
+    wait "$perfpid" || true
+fi
 
 perf report -i "$out/on-cpu.data" --no-children --sort comm,symbol --stdio -g none \
     --percent-limit 0.5 2>/dev/null >"$out/on-cpu.txt" || true
 perf report -i "$out/on-cpu.data" --children --sort symbol --stdio -g none \
     --percent-limit 2 2>/dev/null >"$out/on-cpu-inclusive.txt" || true
-perf report -i "$out/off-cpu.data" --no-children --sort comm --stdio -g caller,0.5,callee \
+[ "${OFFCPU:-0}" = 1 ] && perf report -i "$out/off-cpu.data" --no-children --sort comm --stdio -g caller,0.5,callee \
     --percent-limit 2 2>/dev/null >"$out/off-cpu.txt" || true
 echo "profiles in $out"
