@@ -260,14 +260,31 @@ impl Engine for FjallEngine {
             op: "sync",
             message: format!("{}: {e}", self.path.display()),
         };
-        let (id, path) = active_journal(&self.path).map_err(io)?;
         let mut journal = self.journal.lock();
-        if journal.as_ref().is_none_or(|(open, _)| *open != id) {
+        // fjall numbers journals consecutively: after the first sync, one `stat` of the next
+        // id tells whether it rotated, instead of listing the directory on every sync.
+        let next = match journal.as_ref() {
+            None => Some(active_journal(&self.path).map_err(io)?),
+            Some((id, _)) => {
+                let mut newest = None;
+                let mut id = *id;
+                loop {
+                    let path = self.path.join(format!("{}.jnl", id + 1));
+                    if !path.exists() {
+                        break;
+                    }
+                    id += 1;
+                    newest = Some((id, path));
+                }
+                newest
+            }
+        };
+        if let Some((id, path)) = next {
             *journal = Some((id, File::open(&path).map_err(io)?));
         }
         match journal.as_ref() {
             Some((_, file)) => file.sync_data().map_err(io),
-            None => Ok(()),
+            None => Err(io(std::io::Error::other("no journal file"))),
         }
     }
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-/// Default heartbeat interval of a leader.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(200);
+/// Default heartbeat interval of a leader (and timeout of each heartbeat: see
+/// [`RaftConfig::heartbeat`]).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
 /// Default lower bound of the randomised election timeout.
 pub const DEFAULT_ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(1000);
 /// Default upper bound of the randomised election timeout.
@@ -27,7 +28,12 @@ pub const DEFAULT_QUIESCE_AFTER: Duration = Duration::from_secs(2);
 /// Settings of a range's Raft group. `Default` is for production; [`RaftConfig::fast`] for tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftConfig {
-    /// Interval between a leader's heartbeats. Must be well below `election_timeout_min`.
+    /// Interval between a leader's heartbeats, and the timeout of each one: openraft abandons a
+    /// heartbeat that has not been answered within the interval. A leader renews its lease only
+    /// from heartbeats and appends that a quorum answered, and a woken or idle leader sends no
+    /// appends (writes are refused until its lease is renewed), so the interval must exceed the
+    /// slowest round trip to a quorum under load: with every heartbeat abandoned, the lease
+    /// lapses for good. At most half of `election_timeout_min`.
     pub heartbeat: Duration,
     /// Lower bound of the randomised election timeout (and of the leader lease).
     pub election_timeout_min: Duration,
@@ -75,11 +81,11 @@ impl Default for RaftConfig {
 }
 
 impl RaftConfig {
-    /// Short timeouts for tests on loopback: heartbeat 50 ms, elections in 300–600 ms, no
+    /// Short timeouts for tests on loopback: heartbeat 150 ms, elections in 300–600 ms, no
     /// quiescence (tests that want it set [`RaftConfig::quiesce_after`]).
     pub fn fast() -> RaftConfig {
         RaftConfig {
-            heartbeat: Duration::from_millis(50),
+            heartbeat: Duration::from_millis(150),
             election_timeout_min: Duration::from_millis(300),
             election_timeout_max: Duration::from_millis(600),
             learner_catchup_timeout: Duration::from_secs(10),

@@ -75,11 +75,19 @@
 //! # Many groups
 //!
 //! Every group runs a few tokio tasks. They cost nothing while they wait, but an awake group
-//! ticks: openraft's ticker fires every `heartbeat × 13/64` (about 40 ms), the leader sends
-//! heartbeats and the followers check their election timers. Measured with the default timings
-//! (200 ms heartbeats), 1,000 ranges × 3 replicas in one process on 2 cores: 93–140 % of a core
-//! in a release build (0.03–0.05 % per replica; 0.28 % per replica in a debug build) and about
-//! 0.2 MB per replica. So idle groups quiesce.
+//! ticks: openraft's ticker fires every `heartbeat × 13/64` (about 100 ms by default), the
+//! leader sends heartbeats and the followers check their election timers. Measured with 200 ms
+//! heartbeats (the default then), 1,000 ranges × 3 replicas in one process on 2 cores: 93–140 %
+//! of a core in a release build (0.03–0.05 % per replica; 0.28 % per replica in a debug build)
+//! and about 0.2 MB per replica. So idle groups quiesce.
+//!
+//! **Heartbeats time out at their interval** (openraft's heartbeat worker bounds each by it),
+//! and a leader's lease is renewed only by what a quorum answered in time. A woken leader, whose
+//! lease has lapsed, sends no appends (writes are refused until it is renewed), so if every
+//! heartbeat takes longer than the interval its lease never comes back. The default interval
+//! (500 ms, half the shortest election timeout) leaves room for a cross-region round trip on a
+//! loaded node; with 100 ms heartbeats, 50 groups on a starved debug runtime stayed without a
+//! lease for good (the `fifty_idle_groups` test).
 //!
 //! **Quiescing.** A leader quiesces its group once it has been idle for
 //! [`RaftConfig::quiesce_after`] (2 s by default): no proposal, membership change, leader

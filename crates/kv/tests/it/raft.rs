@@ -380,7 +380,7 @@ async fn fifty_groups_elect_take_writes_and_quiesce() {
     let started = Instant::now();
     // 150 replicas on one thread of a debug build: a gentler heartbeat than `fast()`.
     let cfg = RaftConfig {
-        heartbeat: Duration::from_millis(100),
+        heartbeat: Duration::from_millis(250),
         election_timeout_min: Duration::from_millis(500),
         election_timeout_max: Duration::from_millis(1000),
         ..RaftConfig::fast()

@@ -23,26 +23,6 @@ pub(crate) fn read_meta(r: &dyn Reader, key: &Key) -> Result<Option<TxnMeta>, Mv
         .transpose()
 }
 
-/// The newest version of `key` at or below `ts`, skipping the one at `skip`.
-fn newest_at_or_below(
-    r: &dyn Reader,
-    key: &Key,
-    ts: Timestamp,
-    skip: Option<Timestamp>,
-) -> Result<Option<(Timestamp, Vec<u8>)>, MvccError> {
-    let start = key::version_key(&key.0, ts);
-    for kv in r.scan(Cf::Data, &start, &key::key_end(&key.0), false) {
-        let (raw_key, raw_value) = kv?;
-        let Some(at) = key::decode_key(&raw_key)?.ts else {
-            continue;
-        };
-        if Some(at) != skip {
-            return Ok(Some((at, raw_value)));
-        }
-    }
-    Ok(None)
-}
-
 /// The value of `key` visible at `ts`: the newest committed version at or below `ts`, or
 /// `None` when there is none or it is a tombstone.
 ///
@@ -85,10 +65,10 @@ pub fn mvcc_get_uncertain(
                 })?;
             Some((at, raw))
         }
-        // One scan, newest first from the uncertainty limit: versions above `ts` are checked
-        // for uncertainty, the first at or below it is the value (a second scan for it cost
-        // as much as the rest of a point read).
-        ReadPlan::Committed { skip } if upper > ts => {
+        // One scan, newest first from the uncertainty limit (never below `ts`): versions above
+        // `ts` are checked for uncertainty, the first at or below it is the value (a second
+        // scan for it cost as much as the rest of a point read).
+        ReadPlan::Committed { skip } => {
             let start = key::version_key(&key.0, upper);
             let mut found = None;
             for kv in r.scan(Cf::Data, &start, &key::key_end(&key.0), false) {
@@ -110,7 +90,6 @@ pub fn mvcc_get_uncertain(
             }
             found
         }
-        ReadPlan::Committed { skip } => newest_at_or_below(r, key, ts, skip)?,
     };
     let Some((at, raw)) = found else {
         return Ok(None);
