@@ -9,8 +9,9 @@
 //! `sextant start` processes run with `ip netns exec`, and the test process talks to them over
 //! the bridge.
 //!
-//! Creating namespaces needs root (CAP_NET_ADMIN). Where that is not permitted each test says so
-//! and returns. Every namespace, bridge and link a test creates is deleted when its [`Topology`]
+//! Creating namespaces needs root (CAP_NET_ADMIN). Where that is not permitted each test fails
+//! with the reason; `scripts/test.sh` probes first and, where the probe fails, leaves this binary
+//! out of the run and says so (nextest counts the tests as skipped). Every namespace, bridge and link a test creates is deleted when its [`Topology`]
 //! is dropped; a slot lock file keeps tests that run at the same time on separate subnets.
 
 use std::fs::OpenOptions;
@@ -200,18 +201,18 @@ fn claim_slot() -> Result<(u8, PathBuf), String> {
     Err("no free network-namespace slot".into())
 }
 
-/// Whether this machine lets the test create network namespaces; prints why not.
-fn namespaces_permitted() -> bool {
+/// Fails the test, with the reason, when this machine does not let it create network
+/// namespaces (a test that cannot run must not pass).
+fn require_namespaces() {
     let probe = format!("sxprobe{}", std::process::id());
     match ip(&["netns", "add", &probe]) {
         Ok(()) => {
             let _ = ip(&["netns", "del", &probe]);
-            true
         }
-        Err(e) => {
-            eprintln!("skipping: network namespaces are not permitted here ({e})");
-            false
-        }
+        Err(e) => panic!(
+            "network namespaces are not permitted here ({e}): these tests need root \
+             (CAP_NET_ADMIN); scripts/test.sh leaves them out, as skipped, where they cannot run"
+        ),
     }
 }
 
@@ -418,9 +419,7 @@ fn start_webhook_sink(ns: &str, addr: &str, via_ns: &str, dir: &Path) -> Webhook
 /// the others and from the root namespace.
 #[test]
 fn storage_is_reachable_from_one_region_only() {
-    if !namespaces_permitted() {
-        return;
-    }
+    require_namespaces();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut topo = Topology::new(3).expect("topology");
     let (s3_ns, s3_ip) = topo.isolated_host(1).expect("isolated host");
@@ -453,9 +452,7 @@ fn storage_is_reachable_from_one_region_only() {
 /// Nodes started inside region namespaces form one cluster over the bridge.
 #[test]
 fn nodes_in_region_namespaces_form_a_cluster() {
-    if !namespaces_permitted() {
-        return;
-    }
+    require_namespaces();
     let dir = tempfile::tempdir().expect("tempdir");
     let topo = Topology::new(3).expect("topology");
     let cluster = RegionCluster::start(&topo, dir.path());
@@ -600,9 +597,7 @@ fn psql(addr: &str, sql: &str) -> Result<String, String> {
 /// ran in us-west1, and the backup restores row for row.
 #[test]
 fn backup_reaches_a_regional_bucket_only_with_execution_locality() {
-    if !namespaces_permitted() {
-        return;
-    }
+    require_namespaces();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut topo = Topology::new(3).expect("topology");
     let (s3_ns, s3_ip) = topo.isolated_host(1).expect("isolated host");
@@ -695,9 +690,7 @@ fn is_resolved_body(body: &str) -> bool {
 /// coordinator in us-west1 and the plan has every aggregator there.
 #[test]
 fn changefeed_reaches_a_regional_sink_only_with_execution_locality() {
-    if !namespaces_permitted() {
-        return;
-    }
+    require_namespaces();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut topo = Topology::new(3).expect("topology");
     let (sink_ns, sink_ip) = topo.isolated_host(1).expect("isolated host");
