@@ -152,6 +152,8 @@ mod network;
 mod router;
 pub(crate) mod snapshot;
 mod state_machine;
+#[cfg(test)]
+mod storage_suite;
 mod syncer;
 mod wire;
 

@@ -765,7 +765,7 @@ pub fn clean_staging(engine: &dyn Engine) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use base::NodeId;
@@ -780,7 +780,7 @@ mod tests {
 
     /// Data under a one-byte prefix per range; the header must read "toy".
     #[derive(Default)]
-    struct Toy {
+    pub(crate) struct Toy {
         begun: AtomicUsize,
         installed: AtomicUsize,
     }
