@@ -23,6 +23,12 @@
 //! cap always fits (`eligible × cap ≥ 1.25 × ranges`), so no node ends above it, and the
 //! coordinator is just one node among the eligible ones: unlike CockroachDB v23.1, nothing
 //! falls back onto it (crdb-behaviour §3.4).
+//!
+//! # Coordinator
+//!
+//! [`coordinator_order`] ranks the nodes that may coordinate a new job, best first: the live
+//! nodes matching the filter, by fewest job coordinations they hold, then the gateway (the node
+//! creating the job), then the lowest id. The registry hands the job to the first that accepts.
 
 use std::collections::BTreeMap;
 
@@ -197,6 +203,26 @@ impl FlowPlan {
                 .collect(),
         }
     }
+}
+
+/// The nodes that may coordinate a new job, best first (see the module docs, "Coordinator"):
+/// the live `nodes` matching `filter` (all live nodes without one), by fewest coordinations
+/// held (`load`: running jobs claimed per node), then `gateway` first, then the lowest id.
+/// Empty when no live node matches.
+pub fn coordinator_order(
+    nodes: &[PlanNode],
+    filter: Option<&LocalityFilter>,
+    gateway: NodeId,
+    load: &BTreeMap<NodeId, usize>,
+) -> Vec<NodeId> {
+    let mut order: Vec<NodeId> = nodes
+        .iter()
+        .filter(|n| n.live && filter.is_none_or(|f| n.locality.matches(f).is_match()))
+        .map(|n| n.node_id)
+        .collect();
+    order.sort_by_key(|n| (load.get(n).copied().unwrap_or(0), *n != gateway, *n));
+    order.dedup();
+    order
 }
 
 /// `ceil(CAP_FACTOR × ranges / nodes)`, at least 1, in integers (`ceil(5r / 4n)`).

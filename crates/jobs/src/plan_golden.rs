@@ -10,6 +10,8 @@
 //!   `to` inclusive, the leaseholder taken round-robin from `lh`.
 //! - `plan [filter=<filter>] [verbose=true]`: [`partition`] of every range; prints the
 //!   eligible nodes, the cap, max/mean, each node's share and, verbose, each range's reason.
+//! - `coordinator [filter=<filter>] gateway=<node> [load=<node>:<jobs>,...]`:
+//!   [`coordinator_order`] of the nodes, with `load` running jobs coordinated per node.
 //! - `reset`: forget nodes and ranges.
 //!
 //! Regenerate with `UPDATE_GOLDENFILES=1 cargo test -p sextant-jobs plan_golden` and review
@@ -21,7 +23,7 @@ use std::fmt::Write as _;
 use base::{NodeId, RangeId, Span};
 use locality::{Locality, LocalityFilter};
 
-use crate::plan::{PlanInput, PlanNode, PlanRange, partition};
+use crate::plan::{PlanInput, PlanNode, PlanRange, coordinator_order, partition};
 
 #[derive(Default)]
 struct PlanRunner {
@@ -155,6 +157,26 @@ impl goldenscript::Runner for PlanRunner {
                 args.reject_next()?;
                 self.plan(filter, verbose)
             }
+            "coordinator" => {
+                let filter = LocalityFilter::parse(args.take_key("filter").unwrap_or(""))?;
+                let gateway = NodeId(args.take_key("gateway").ok_or("gateway")?.parse()?);
+                let mut load = std::collections::BTreeMap::new();
+                for pair in args.take_key("load").unwrap_or("").split(',') {
+                    if let Some((n, jobs)) = pair.split_once(':') {
+                        load.insert(NodeId(n.trim().parse()?), jobs.trim().parse::<usize>()?);
+                    } else if !pair.trim().is_empty() {
+                        return Err(format!("load {pair}: want <node>:<jobs>").into());
+                    }
+                }
+                args.reject_next()?;
+                let filter = (!filter.is_empty()).then_some(filter);
+                let order = coordinator_order(&self.nodes, filter.as_ref(), gateway, &load);
+                if order.is_empty() {
+                    return Ok("no live node matches\n".into());
+                }
+                let order: Vec<String> = order.iter().map(|n| n.to_string()).collect();
+                Ok(format!("{}\n", order.join(" ")))
+            }
             "reset" => {
                 args.reject_next()?;
                 *self = PlanRunner::default();
@@ -168,5 +190,5 @@ impl goldenscript::Runner for PlanRunner {
 base::goldenscripts! {
     runner: PlanRunner::default(),
     dir: "src/testdata",
-    scripts: [plan_rules, plan_secondary_region, plan_edge_cases],
+    scripts: [plan_rules, plan_secondary_region, plan_edge_cases, coordinator],
 }

@@ -1,7 +1,7 @@
 //! The per-node job registry: creation and placement, claims, adoption, the coordinator's
 //! run loop, and PAUSE / RESUME / CANCEL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::flow::{
     FLOW_METHOD, FlowItem, FlowRequest, PROGRESS_BUFFER, Processor, ProcessorContext,
     ProgressSender,
 };
+use crate::plan::{PlanNode, coordinator_order};
 use crate::record::{
     Claim, JobStatus, Transition, cancel_transition, pause_transition, resume_transition,
 };
@@ -240,16 +241,28 @@ impl Registry {
     /// Live nodes matching `filter` (every live node for `None`), by id.
     fn matching_live_nodes(&self, filter: Option<&LocalityFilter>) -> Vec<NodeId> {
         let mut v: Vec<NodeId> = self
-            .inner
+            .plan_nodes()
+            .into_iter()
+            .filter(|n| n.live && filter.is_none_or(|f| n.locality.matches(f).is_match()))
+            .map(|n| n.node_id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The cluster's nodes as the pure planners see them: locality and liveness.
+    fn plan_nodes(&self) -> Vec<PlanNode> {
+        self.inner
             .node
             .directory()
             .all()
             .into_iter()
-            .filter(|(d, live)| *live && filter.is_none_or(|f| d.locality.matches(f).is_match()))
-            .map(|(d, _)| d.node_id)
-            .collect();
-        v.sort_unstable();
-        v
+            .map(|(d, live)| PlanNode {
+                node_id: d.node_id,
+                locality: d.locality,
+                live,
+            })
+            .collect()
     }
 
     fn matches_me(&self, rec: &JobRecord) -> bool {
@@ -441,11 +454,11 @@ impl Registry {
         }
     }
 
-    /// The nodes that should coordinate a new job, best first: live nodes matching the
-    /// filter, by fewest running coordinators, then the gateway, then the lowest id.
+    /// The nodes that should coordinate a new job, best first ([`coordinator_order`]): live
+    /// nodes matching the filter, by fewest running coordinators, then this node (the
+    /// gateway), then the lowest id.
     async fn coordinator_candidates(&self, filter: Option<&LocalityFilter>) -> Vec<NodeId> {
-        let candidates = self.matching_live_nodes(filter);
-        let mut load: HashMap<NodeId, usize> = HashMap::new();
+        let mut load: BTreeMap<NodeId, usize> = BTreeMap::new();
         if let Ok(recs) = self.list().await {
             for r in recs {
                 if r.status.needs_coordinator()
@@ -455,10 +468,7 @@ impl Registry {
                 }
             }
         }
-        let me = self.inner.node.node_id();
-        let mut v = candidates;
-        v.sort_by_key(|n| (load.get(n).copied().unwrap_or(0), *n != me, *n));
-        v
+        coordinator_order(&self.plan_nodes(), filter, self.inner.node.node_id(), &load)
     }
 
     /// Gives job `id` to the best coordinator over `jobs.adopt`, trying the next one when a
