@@ -5,6 +5,7 @@ use base::{Key, NodeId, Span, Timestamp};
 use kv::api::{BatchRequest, Header, Request, Response, Routing};
 use kv::node::{KvNode, kv_get, kv_put};
 use sextant_kv as kv;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use kv::testing::{TestCluster, key};
@@ -1107,4 +1108,54 @@ async fn a_killed_node_restarts_on_its_engine() {
         assert_eq!(got.as_deref(), Some(&v[..]), "{k}");
     }
     c.shutdown().await;
+}
+
+/// Reading meta (`all_ranges`, which the replicate queue, job planning and every split's
+/// bookkeeping use) keeps working while range 1's lease moves: a replica that just lost the
+/// lease answers `not leaseholder`, and the read is retried with backoff instead of failing
+/// (it used to try each replica once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn meta_reads_ride_out_range_one_lease_transfers() {
+    crate::init_tracing();
+    let c = TestCluster::start(&["region=a", "region=b", "region=c"]).await;
+    c.wait_replicated(3, Duration::from_secs(30)).await;
+    let nodes: Vec<KvNode> = c.nodes.iter().map(|n| n.node.clone()).collect();
+    let meta = base::ids::META_RANGE_ID;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mover = {
+        let (nodes, stop) = (nodes.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut moves = 0usize;
+            for round in 0..12usize {
+                for n in &nodes {
+                    if let Some(r) = n.store().replica(meta)
+                        && r.is_leaseholder()
+                    {
+                        let to = nodes[(round + 1) % nodes.len()].node_id();
+                        if to != n.node_id() && r.group().transfer_leader(to).await.is_ok() {
+                            moves += 1;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+            moves
+        })
+    };
+    let mut reads = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        for n in &nodes {
+            let all = n
+                .sender()
+                .all_ranges()
+                .await
+                .expect("all_ranges during a move");
+            assert!(all.iter().any(|d| d.range_id == meta), "meta lists itself");
+            reads += 1;
+        }
+    }
+    let moves = mover.await.expect("mover");
+    assert!(moves > 0, "range 1's lease never moved");
+    eprintln!("{reads} meta reads over {moves} lease transfers of range 1");
 }
