@@ -33,7 +33,7 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 
 use super::tls::{self, TlsParams, param, parse_bool};
-use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
+use super::{Sink, SinkError, SinkFuture, check_open, check_params, error_chain, query_params};
 use crate::options::{ChangefeedOptions, FlushConfig};
 
 /// Messages buffered across partitions before `emit_row` waits for the broker.
@@ -220,7 +220,8 @@ struct Partition {
 
 /// Messages to a Kafka broker.
 pub struct KafkaSink {
-    _client: Arc<Client>,
+    /// The connection; `None` once closed.
+    client: Option<Arc<Client>>,
     /// topic → its partitions, by partition number.
     topics: BTreeMap<String, Vec<Partition>>,
     flush: FlushConfig,
@@ -331,7 +332,7 @@ impl KafkaSink {
             by_topic.insert(t.clone(), partitions);
         }
         Ok(KafkaSink {
-            _client: client,
+            client: Some(client),
             topics: by_topic,
             flush: opts.kafka.flush,
             buffered: 0,
@@ -355,6 +356,7 @@ impl KafkaSink {
     }
 
     async fn flush_all(&mut self) -> Result<(), SinkError> {
+        check_open(self.client.is_none(), "kafka")?;
         let max = if self.flush.max_messages > 0 {
             self.flush.max_messages
         } else {
@@ -398,6 +400,7 @@ impl Sink for KafkaSink {
         ts: Timestamp,
     ) -> SinkFuture<'a> {
         Box::pin(async move {
+            check_open(self.client.is_none(), "kafka")?;
             let Some(partitions) = self.topics.get_mut(topic) else {
                 return Err(SinkError::Invalid(format!(
                     "kafka: topic {topic:?} is not among this feed's topics"
@@ -438,7 +441,16 @@ impl Sink for KafkaSink {
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
-        Box::pin(self.flush_all())
+        Box::pin(async move {
+            if self.client.is_none() {
+                return Ok(());
+            }
+            self.flush_all().await?;
+            // The partition clients hold the connections too.
+            self.topics.clear();
+            self.client = None;
+            Ok(())
+        })
     }
 }
 
