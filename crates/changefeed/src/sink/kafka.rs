@@ -43,6 +43,12 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// How much longer than [`REQUEST_DEADLINE`] the first connection may take before the sink
 /// gives up without rskafka's own account of the failure.
 const CONNECT_SLACK: Duration = Duration::from_secs(2);
+/// How long one produce request may take in all. rskafka's retry deadline counts only the
+/// backoff sleeps of one retry loop, and a request to a broker that has gone away runs nested
+/// loops (metadata lookup, then connect, each with its own deadline) inside every attempt, so
+/// without this bound a flush to a broker lost after the sink connected did not fail for
+/// well over 20 s.
+pub const PRODUCE_DEADLINE: Duration = Duration::from_secs(7);
 /// Sarama's words for a cluster that could not be reached, which CockroachDB passes on.
 const NO_BROKERS: &str =
     "client has run out of available brokers to talk to (Is your cluster reachable?)";
@@ -367,10 +373,7 @@ impl KafkaSink {
                 while !p.buffer.is_empty() {
                     let n = p.buffer.len().min(max);
                     let batch: Vec<Record> = p.buffer.drain(..n).collect();
-                    p.client
-                        .produce(batch, Compression::NoCompression)
-                        .await
-                        .map_err(|e| unavailable(error_chain(&e)))?;
+                    produce(&p.client, batch).await?;
                 }
             }
         }
@@ -378,6 +381,23 @@ impl KafkaSink {
         self.buffered_bytes = 0;
         self.last_flush = Instant::now();
         Ok(())
+    }
+}
+
+/// Produces `records` to one partition, failing after [`PRODUCE_DEADLINE`].
+async fn produce(client: &PartitionClient, records: Vec<Record>) -> Result<(), SinkError> {
+    match tokio::time::timeout(
+        PRODUCE_DEADLINE,
+        client.produce(records, Compression::NoCompression),
+    )
+    .await
+    {
+        Ok(r) => r.map(|_| ()).map_err(|e| unavailable(error_chain(&e))),
+        Err(_) => Err(unavailable(format!(
+            "{NO_BROKERS}: producing to {} partition {} timed out after {PRODUCE_DEADLINE:?}",
+            client.topic(),
+            client.partition()
+        ))),
     }
 }
 
@@ -427,13 +447,7 @@ impl Sink for KafkaSink {
             self.flush_all().await?;
             for partitions in self.topics.values() {
                 for p in partitions {
-                    p.client
-                        .produce(
-                            vec![record(None, Some(payload), ts)],
-                            Compression::NoCompression,
-                        )
-                        .await
-                        .map_err(|e| unavailable(error_chain(&e)))?;
+                    produce(&p.client, vec![record(None, Some(payload), ts)]).await?;
                 }
             }
             Ok(())
