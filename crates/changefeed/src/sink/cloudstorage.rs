@@ -25,7 +25,7 @@ use base::Timestamp;
 use bytes::Bytes;
 use cloud::ExternalStorage;
 
-use super::{SinkContext, SinkError, SinkFuture, error_chain, query_params};
+use super::{SinkContext, SinkError, SinkFuture, check_open, error_chain, query_params};
 use crate::options::{ChangefeedOptions, Compression};
 
 /// Default size at which a data file is written (CockroachDB's `file_size`, 16 MiB).
@@ -115,6 +115,7 @@ pub struct CloudStorageSink {
     file_size: usize,
     next_file: u64,
     buffers: BTreeMap<String, TopicBuffer>,
+    closed: bool,
 }
 
 impl CloudStorageSink {
@@ -155,6 +156,7 @@ impl CloudStorageSink {
             file_size,
             next_file: 0,
             buffers: BTreeMap::new(),
+            closed: false,
         })
     }
 
@@ -179,6 +181,7 @@ impl CloudStorageSink {
     }
 
     async fn flush_all(&mut self) -> Result<(), SinkError> {
+        check_open(self.closed, "cloud storage")?;
         let topics: Vec<String> = self.buffers.keys().cloned().collect();
         for t in topics {
             self.write_topic(&t).await?;
@@ -196,6 +199,7 @@ impl super::Sink for CloudStorageSink {
         ts: Timestamp,
     ) -> SinkFuture<'a> {
         Box::pin(async move {
+            check_open(self.closed, "cloud storage")?;
             let buf = self
                 .buffers
                 .entry(topic.to_string())
@@ -229,7 +233,14 @@ impl super::Sink for CloudStorageSink {
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
-        Box::pin(self.flush_all())
+        Box::pin(async move {
+            if self.closed {
+                return Ok(());
+            }
+            self.flush_all().await?;
+            self.closed = true;
+            Ok(())
+        })
     }
 }
 

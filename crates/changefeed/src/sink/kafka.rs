@@ -33,7 +33,7 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 
 use super::tls::{self, TlsParams, param, parse_bool};
-use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
+use super::{Sink, SinkError, SinkFuture, check_open, check_params, error_chain, query_params};
 use crate::options::{ChangefeedOptions, FlushConfig};
 
 /// Messages buffered across partitions before `emit_row` waits for the broker.
@@ -43,6 +43,12 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// How much longer than [`REQUEST_DEADLINE`] the first connection may take before the sink
 /// gives up without rskafka's own account of the failure.
 const CONNECT_SLACK: Duration = Duration::from_secs(2);
+/// How long one produce request may take in all. rskafka's retry deadline counts only the
+/// backoff sleeps of one retry loop, and a request to a broker that has gone away runs nested
+/// loops (metadata lookup, then connect, each with its own deadline) inside every attempt, so
+/// without this bound a flush to a broker lost after the sink connected did not fail for
+/// well over 20 s.
+pub const PRODUCE_DEADLINE: Duration = Duration::from_secs(7);
 /// Sarama's words for a cluster that could not be reached, which CockroachDB passes on.
 const NO_BROKERS: &str =
     "client has run out of available brokers to talk to (Is your cluster reachable?)";
@@ -220,7 +226,8 @@ struct Partition {
 
 /// Messages to a Kafka broker.
 pub struct KafkaSink {
-    _client: Arc<Client>,
+    /// The connection; `None` once closed.
+    client: Option<Arc<Client>>,
     /// topic → its partitions, by partition number.
     topics: BTreeMap<String, Vec<Partition>>,
     flush: FlushConfig,
@@ -331,7 +338,7 @@ impl KafkaSink {
             by_topic.insert(t.clone(), partitions);
         }
         Ok(KafkaSink {
-            _client: client,
+            client: Some(client),
             topics: by_topic,
             flush: opts.kafka.flush,
             buffered: 0,
@@ -355,6 +362,7 @@ impl KafkaSink {
     }
 
     async fn flush_all(&mut self) -> Result<(), SinkError> {
+        check_open(self.client.is_none(), "kafka")?;
         let max = if self.flush.max_messages > 0 {
             self.flush.max_messages
         } else {
@@ -365,10 +373,7 @@ impl KafkaSink {
                 while !p.buffer.is_empty() {
                     let n = p.buffer.len().min(max);
                     let batch: Vec<Record> = p.buffer.drain(..n).collect();
-                    p.client
-                        .produce(batch, Compression::NoCompression)
-                        .await
-                        .map_err(|e| unavailable(error_chain(&e)))?;
+                    produce(&p.client, batch).await?;
                 }
             }
         }
@@ -376,6 +381,23 @@ impl KafkaSink {
         self.buffered_bytes = 0;
         self.last_flush = Instant::now();
         Ok(())
+    }
+}
+
+/// Produces `records` to one partition, failing after [`PRODUCE_DEADLINE`].
+async fn produce(client: &PartitionClient, records: Vec<Record>) -> Result<(), SinkError> {
+    match tokio::time::timeout(
+        PRODUCE_DEADLINE,
+        client.produce(records, Compression::NoCompression),
+    )
+    .await
+    {
+        Ok(r) => r.map(|_| ()).map_err(|e| unavailable(error_chain(&e))),
+        Err(_) => Err(unavailable(format!(
+            "{NO_BROKERS}: producing to {} partition {} timed out after {PRODUCE_DEADLINE:?}",
+            client.topic(),
+            client.partition()
+        ))),
     }
 }
 
@@ -398,6 +420,7 @@ impl Sink for KafkaSink {
         ts: Timestamp,
     ) -> SinkFuture<'a> {
         Box::pin(async move {
+            check_open(self.client.is_none(), "kafka")?;
             let Some(partitions) = self.topics.get_mut(topic) else {
                 return Err(SinkError::Invalid(format!(
                     "kafka: topic {topic:?} is not among this feed's topics"
@@ -424,13 +447,7 @@ impl Sink for KafkaSink {
             self.flush_all().await?;
             for partitions in self.topics.values() {
                 for p in partitions {
-                    p.client
-                        .produce(
-                            vec![record(None, Some(payload), ts)],
-                            Compression::NoCompression,
-                        )
-                        .await
-                        .map_err(|e| unavailable(error_chain(&e)))?;
+                    produce(&p.client, vec![record(None, Some(payload), ts)]).await?;
                 }
             }
             Ok(())
@@ -438,7 +455,16 @@ impl Sink for KafkaSink {
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
-        Box::pin(self.flush_all())
+        Box::pin(async move {
+            if self.client.is_none() {
+                return Ok(());
+            }
+            self.flush_all().await?;
+            // The partition clients hold the connections too.
+            self.topics.clear();
+            self.client = None;
+            Ok(())
+        })
     }
 }
 

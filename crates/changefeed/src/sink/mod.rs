@@ -78,6 +78,11 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub type SinkFuture<'a> = BoxFuture<'a, Result<(), SinkError>>;
 
 /// A destination for changefeed messages.
+///
+/// Once [`Sink::close`] has returned `Ok`, the sink is closed: [`Sink::emit_row`],
+/// [`Sink::flush`] and [`Sink::emit_resolved`] send nothing and return
+/// [`SinkError::Invalid`] (`… sink is closed`), and a second `close` returns `Ok` at once.
+/// A `close` whose flush fails returns the error and leaves the sink open.
 pub trait Sink: Send {
     /// Buffers one row message for `topic`. Waits while the buffer is full.
     fn emit_row<'a>(
@@ -95,13 +100,25 @@ pub trait Sink: Send {
     /// every topic, or as a `.RESOLVED` file).
     fn emit_resolved<'a>(&'a mut self, ts: Timestamp, payload: &'a [u8]) -> SinkFuture<'a>;
 
-    /// Flushes and releases the connection.
+    /// Flushes and releases the connection; the sink is closed from then on.
     fn close(&mut self) -> SinkFuture<'_>;
+}
+
+/// The error a closed sink of kind `kind` (`kafka`, `webhook`, …) returns when used.
+pub(crate) fn closed(kind: &str) -> SinkError {
+    SinkError::Invalid(format!("{kind} sink is closed"))
+}
+
+/// `Err(closed(kind))` when `is_closed`.
+pub(crate) fn check_open(is_closed: bool, kind: &str) -> Result<(), SinkError> {
+    if is_closed { Err(closed(kind)) } else { Ok(()) }
 }
 
 /// A sink that discards everything (`null://`).
 #[derive(Debug, Default)]
-pub struct NullSink;
+pub struct NullSink {
+    closed: bool,
+}
 
 impl Sink for NullSink {
     fn emit_row<'a>(
@@ -111,18 +128,22 @@ impl Sink for NullSink {
         _: Option<&'a [u8]>,
         _: Timestamp,
     ) -> SinkFuture<'a> {
-        Box::pin(async { Ok(()) })
+        let r = check_open(self.closed, "null");
+        Box::pin(async { r })
     }
 
     fn flush(&mut self) -> SinkFuture<'_> {
-        Box::pin(async { Ok(()) })
+        let r = check_open(self.closed, "null");
+        Box::pin(async { r })
     }
 
     fn emit_resolved<'a>(&'a mut self, _: Timestamp, _: &'a [u8]) -> SinkFuture<'a> {
-        Box::pin(async { Ok(()) })
+        let r = check_open(self.closed, "null");
+        Box::pin(async { r })
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
+        self.closed = true;
         Box::pin(async { Ok(()) })
     }
 }
@@ -334,7 +355,7 @@ pub async fn open_sink(
         SinkKind::CloudStorage => Ok(Box::new(cloudstorage::CloudStorageSink::open(
             &resolved, opts, ctx,
         )?)),
-        SinkKind::Null => Ok(Box::new(NullSink)),
+        SinkKind::Null => Ok(Box::new(NullSink::default())),
         SinkKind::Sinkless => Err(SinkError::Invalid("no sink URI".into())),
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use base::Timestamp;
 
 use super::tls::{self, TlsParams};
-use super::{Sink, SinkError, SinkFuture, check_params, error_chain, query_params};
+use super::{Sink, SinkError, SinkFuture, check_open, check_params, error_chain, query_params};
 use crate::encoder::webhook_body;
 use crate::options::{ChangefeedOptions, Compression, FlushConfig, MAX_WEBHOOK_BACKOFF};
 
@@ -43,6 +43,7 @@ pub struct WebhookSink {
     buffer: Vec<Vec<u8>>,
     buffered_bytes: usize,
     last_flush: Instant,
+    closed: bool,
 }
 
 /// The texts of `url` (as given and as parsed) that hold a password, each with its redacted
@@ -100,6 +101,7 @@ impl WebhookSink {
             buffer: Vec::new(),
             buffered_bytes: 0,
             last_flush: Instant::now(),
+            closed: false,
         })
     }
 
@@ -123,6 +125,7 @@ impl WebhookSink {
     }
 
     async fn flush_all(&mut self) -> Result<(), SinkError> {
+        check_open(self.closed, "webhook")?;
         let max = if self.flush.max_messages > 0 {
             self.flush.max_messages
         } else {
@@ -197,6 +200,7 @@ impl Sink for WebhookSink {
         _ts: Timestamp,
     ) -> SinkFuture<'a> {
         Box::pin(async move {
+            check_open(self.closed, "webhook")?;
             let value = value.unwrap_or(b"null").to_vec();
             self.buffered_bytes += value.len();
             self.buffer.push(value);
@@ -219,7 +223,14 @@ impl Sink for WebhookSink {
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
-        Box::pin(self.flush_all())
+        Box::pin(async move {
+            if self.closed {
+                return Ok(());
+            }
+            self.flush_all().await?;
+            self.closed = true;
+            Ok(())
+        })
     }
 }
 

