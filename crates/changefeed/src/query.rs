@@ -68,17 +68,20 @@ fn ident(s: &str) -> Result<String, ClientError> {
     )))
 }
 
-/// Finds a keyword (case-insensitive, surrounded by spaces) outside quotes.
+/// Finds a keyword (ASCII, case-insensitive, surrounded by spaces) outside quotes: the byte
+/// offset in `s` of the space before it. Only character boundaries of `s` itself are tried
+/// (a lower-cased copy may differ in length from `s`, so its offsets do not index `s`).
 fn find_kw(s: &str, kw: &str) -> Option<usize> {
-    let lower = s.to_lowercase();
-    let pat = format!(" {} ", kw.to_lowercase());
+    let pat = format!(" {kw} ");
     let mut in_quote = false;
-    let bytes = lower.as_bytes();
-    for i in 0..bytes.len() {
-        if bytes[i] == b'\'' {
+    for (i, c) in s.char_indices() {
+        if c == '\'' {
             in_quote = !in_quote;
         }
-        if !in_quote && lower[i..].starts_with(&pat) {
+        if !in_quote
+            && s.get(i..i + pat.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(&pat))
+        {
             return Some(i);
         }
     }
@@ -94,14 +97,20 @@ impl CdcQuery {
             return Err(ClientError::new(errcode::SYNTAX_ERROR, "expected SELECT"));
         }
         let from = find_kw(&t, "FROM").ok_or_else(|| unsupported("without FROM"))?;
-        let projection = t[" select ".len()..from].trim();
-        let rest = &t[from + " from ".len()..];
-        let (table, cond) = match find_kw(&format!(" {rest}"), "WHERE") {
+        // `t` starts with " select " (checked above, ASCII) and `from` is a character
+        // boundary of `t`, so both slices below are on boundaries; `get` says so to the lints.
+        let projection = t
+            .get(" select ".len()..from)
+            .ok_or_else(|| unsupported("without a projection"))?
+            .trim();
+        let rest = t.get(from + " from ".len()..).unwrap_or("");
+        let rest = format!(" {rest}");
+        let (table, cond) = match find_kw(&rest, "WHERE") {
             Some(i) => {
-                let rest = format!(" {rest}");
+                let (table, cond) = rest.split_at(i);
                 (
-                    rest[..i].trim().to_string(),
-                    Some(rest[i + " where ".len()..].trim().to_string()),
+                    table.trim().to_string(),
+                    Some(cond.get(" where ".len()..).unwrap_or("").trim().to_string()),
                 )
             }
             None => (rest.trim().to_string(), None),
@@ -129,10 +138,11 @@ impl CdcQuery {
             let mut rest = format!(" {cond} ");
             loop {
                 let (part, next) = match find_kw(&rest, "AND") {
-                    Some(i) => (
-                        rest[..i].to_string(),
-                        Some(rest[i + " and ".len() - 1..].to_string()),
-                    ),
+                    Some(i) => {
+                        let (part, after) = rest.split_at(i);
+                        let next = after.get(" and".len()..).unwrap_or("");
+                        (part.to_string(), Some(next.to_string()))
+                    }
                     None => (rest.clone(), None),
                 };
                 if find_kw(&part, "OR").is_some() {
@@ -206,9 +216,9 @@ fn parse_condition(s: &str) -> Result<Condition, ClientError> {
         ("<", Op::Lt),
         (">", Op::Gt),
     ] {
-        if let Some(i) = s.find(tok) {
-            let column = ident(&s[..i])?;
-            let lit = s[i + tok.len()..].trim();
+        if let Some((column, lit)) = s.split_once(tok) {
+            let column = ident(column)?;
+            let lit = lit.trim();
             let literal = if lit.eq_ignore_ascii_case("null") {
                 None
             } else if let Some(q) = lit.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
@@ -263,6 +273,24 @@ fn holds(d: &Datum, c: &Condition) -> bool {
 mod tests {
     use super::*;
     use base::Timestamp;
+
+    /// Keywords are found on character boundaries of the query as written: a multi-byte
+    /// character (or one whose lower case is longer, as `İ`'s is) before or inside a literal
+    /// used to make the search slice inside a character and panic.
+    #[test]
+    fn non_ascii_text_is_an_answer_not_a_panic() {
+        for text in [
+            "SELECT * FROM t WHERE a = 'é'",
+            "SELECT * FROM t WHERE a = 'İİ' AND b = 1",
+            "SELECT é FROM t",
+            "SELECT * FROM İ WHERE a = 1",
+            "SELECT * FROMé t",
+        ] {
+            let _ = CdcQuery::parse(text);
+        }
+        let q = CdcQuery::parse("SELECT * FROM t WHERE a = 'İx' AND b = 1").expect("parses");
+        assert_eq!(q.conditions.len(), 2, "{q:?}");
+    }
 
     fn change(rows: &[(&str, Datum)]) -> RowChange {
         RowChange {
