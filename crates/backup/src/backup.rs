@@ -344,18 +344,20 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
 pub fn cloud_redact_statement(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find('\'') {
-        out.push_str(&rest[..=i]);
-        rest = &rest[i + 1..];
-        let Some(j) = rest.find('\'') else { break };
-        let lit = &rest[..j];
+    while let Some((before, after)) = rest.split_once('\'') {
+        out.push_str(before);
+        out.push('\'');
+        rest = after;
+        let Some((lit, after)) = rest.split_once('\'') else {
+            break;
+        };
         if lit.contains("://") {
             out.push_str(&cloud::redact(lit));
         } else {
             out.push_str(lit);
         }
         out.push('\'');
-        rest = &rest[j + 1..];
+        rest = after;
     }
     out.push_str(rest);
     out

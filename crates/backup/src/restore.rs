@@ -622,7 +622,7 @@ async fn allocate(
     let (ids, target_db) = match result {
         Ok(v) => v,
         Err(kv::KvError::Internal(m)) if m.starts_with('\u{0}') => {
-            return Err(decode_err(&m[1..]));
+            return Err(decode_err(m.strip_prefix('\u{0}').unwrap_or(&m)));
         }
         Err(e) => return Err(e.into()),
     };

@@ -5,6 +5,9 @@
 //! output, checked by a crate's runner; `UPDATE_GOLDENFILES=1` rewrites the expected output
 //! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once.
 
+// A test kit: a failed `expect` fails the test that called it, with its message.
+#![allow(clippy::expect_used)]
+
 pub use goldenscript;
 
 /// Environment variables that, set to `1`, turn a missing server into a skipped test.

@@ -49,10 +49,12 @@ impl Constraint {
     /// Parses `+key=value` or `-key=value`.
     pub fn parse(s: &str) -> Result<Constraint, ZoneError> {
         let s = s.trim();
-        let (kind, rest) = match s.chars().next() {
-            Some('+') => (ConstraintKind::Required, &s[1..]),
-            Some('-') => (ConstraintKind::Prohibited, &s[1..]),
-            _ => return Err(ZoneError::UnprefixedConstraint(s.to_string())),
+        let (kind, rest) = if let Some(rest) = s.strip_prefix('+') {
+            (ConstraintKind::Required, rest)
+        } else if let Some(rest) = s.strip_prefix('-') {
+            (ConstraintKind::Prohibited, rest)
+        } else {
+            return Err(ZoneError::UnprefixedConstraint(s.to_string()));
         };
         match rest.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok(Constraint {
@@ -205,14 +207,11 @@ impl LeasePreferences {
             let open = rest.strip_prefix('[').ok_or_else(|| {
                 ZoneError::MalformedConstraints(s.to_string(), "expected [".into())
             })?;
-            let close = open.find(']').ok_or_else(|| {
+            let (list, after) = open.split_once(']').ok_or_else(|| {
                 ZoneError::MalformedConstraints(s.to_string(), "missing ]".into())
             })?;
-            out.push(parse_list(&open[..close])?);
-            rest = open[close + 1..]
-                .trim_start()
-                .trim_start_matches(',')
-                .trim_start();
+            out.push(parse_list(list)?);
+            rest = after.trim_start().trim_start_matches(',').trim_start();
         }
         Ok(LeasePreferences(out))
     }

@@ -727,6 +727,8 @@ async fn start_latency_adoption(c: &LocalCluster, trials: usize) -> Result<Vec<f
         let mut details: serde_json::Value = serde_json::from_slice(&template.details)
             .context("decoding the backup job's details")?;
         details["uris"] = serde_json::json!([format!("nodelocal://1/adopt-{i}")]);
+        // A job id as a node makes one, from the benchmark's own clock.
+        #[allow(clippy::disallowed_methods)]
         let now = Utc::now();
         let micros = now.timestamp_micros();
         let mut rec = template.clone();

@@ -134,7 +134,7 @@ impl Workload {
                  SELECT v FROM kv WHERE k = :k;\n\
                  UPDATE kv SET v = 'updated-{}' WHERE k = :k;\n\
                  COMMIT;\n",
-                &VALUE[8..]
+                VALUE.get(8..).unwrap_or(VALUE)
             ),
         }
     }

@@ -644,12 +644,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         if num_len == 0 {
             return None;
         }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
+        let (number, after) = rest.split_at_checked(num_len)?;
+        let n: f64 = number.parse().ok()?;
+        let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos = match &rest[..unit_len] {
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at_checked(unit_len)?;
+        let nanos = match unit {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
             "ms" => 1e6,
@@ -658,7 +659,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             "h" => 3600e9,
             _ => return None,
         };
-        rest = &rest[unit_len..];
+        rest = after;
         total += n * nanos;
     }
     if !total.is_finite() || total > u64::MAX as f64 {

@@ -51,12 +51,13 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
+        let (number, after) = rest.split_at_checked(digits).ok_or_else(bad)?;
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at_checked(unit_len).ok_or_else(bad)?;
+        let seconds = match unit {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
             "ms" => 1e-3,
@@ -65,7 +66,7 @@ pub fn duration(s: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             _ => return Err(bad()),
         };
-        rest = &rest[unit_len..];
+        rest = after;
         total += value * seconds;
     }
     Duration::try_from_secs_f64(total).map_err(|_| bad())

@@ -14,6 +14,10 @@
 //! out of the run and says so (nextest counts the tests as skipped). Every namespace, bridge and link a test creates is deleted when its [`Topology`]
 //! is dropped; a slot lock file keeps tests that run at the same time on separate subnets.
 
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
+
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

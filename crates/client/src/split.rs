@@ -222,11 +222,11 @@ fn skip_block_comment(mut s: &str) -> Option<&str> {
         match open {
             Some(o) if o < close => {
                 depth += 1;
-                s = &s[o + 2..];
+                s = s.get(o + 2..)?;
             }
             _ => {
                 depth -= 1;
-                s = &s[close + 2..];
+                s = s.get(close + 2..)?;
             }
         }
     }

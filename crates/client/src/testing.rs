@@ -17,6 +17,9 @@
 //! The shell's and the workload's tests use it, and benchmarks use it as the reference
 //! server.
 
+// A test kit: a failed `expect` fails the test that called it, with its message.
+#![allow(clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -265,9 +265,9 @@ fn provider_error(text: &str) -> Option<(String, String)> {
 }
 
 fn between(text: &str, open: &str, close: &str) -> Option<String> {
-    let start = text.find(open)? + open.len();
-    let len = text[start..].find(close)?;
-    Some(text[start..start + len].to_string())
+    let (_, after) = text.split_once(open)?;
+    let (inside, _) = after.split_once(close)?;
+    Some(inside.to_string())
 }
 
 /// The error and all its sources, joined.

@@ -93,8 +93,8 @@ pub(crate) fn relativize(entries: Vec<String>, full: &str, delimit: bool) -> Vec
         .into_iter()
         .filter_map(|e| e.strip_prefix(full).map(str::to_string))
         .filter(|rest| !rest.is_empty() && rest != "/")
-        .map(|rest| match (delimit, rest.find('/')) {
-            (true, Some(i)) => rest[..=i].to_string(),
+        .map(|rest| match (delimit, rest.split_once('/')) {
+            (true, Some((dir, _))) => format!("{dir}/"),
             _ => rest,
         })
         .collect();

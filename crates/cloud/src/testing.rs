@@ -12,6 +12,9 @@
 //! SeaweedFS checks signatures (a wrong secret is refused) and refuses writes to missing
 //! buckets; moto accepts any credentials, so credential tests run on SeaweedFS.
 
+// A test kit: a failed `expect` fails the test that called it, with its message.
+#![allow(clippy::expect_used)]
+
 use crate::storage::ExternalStorage;
 use parking_lot::Mutex;
 use std::net::TcpListener;

@@ -255,7 +255,7 @@ impl ExternalStorageUri {
             None => (rest, None),
         };
         let (authority, raw_path) = match before_query.find('/') {
-            Some(i) => (&before_query[..i], &before_query[i..]),
+            Some(i) => before_query.split_at(i),
             None => (before_query, ""),
         };
         let (raw_userinfo, host) = match authority.rsplit_once('@') {

@@ -198,8 +198,8 @@ impl Registry {
         v
     }
 
-    /// The current time, from the node's clock.
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    /// The current time, from the node's clock (the times job records carry).
+    pub fn now(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_nanos(self.inner.node.clock().physical_nanos())
     }
 

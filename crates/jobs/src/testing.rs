@@ -1,5 +1,8 @@
 //! Test support (feature `testing`), for the tests of this crate and of the crates above it.
 
+// A test kit: a failed `expect` fails the test that called it, with its message.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use crate::{JobId, JobRecord, Registry};

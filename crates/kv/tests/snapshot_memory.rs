@@ -11,6 +11,10 @@
 //! that grows while fjall's workers are busy) the figure would mostly be fjall's write buffer,
 //! which the snapshot fills as any bulk write does.
 
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
+
 use std::alloc::System;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

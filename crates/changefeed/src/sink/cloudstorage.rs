@@ -248,8 +248,9 @@ impl super::Sink for CloudStorageSink {
 fn parse_size(v: &str) -> Option<usize> {
     let v = v.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let n: usize = v[..split].parse().ok()?;
-    let mult = match v[split..].trim().to_lowercase().as_str() {
+    let (digits, unit) = v.split_at_checked(split)?;
+    let n: usize = digits.parse().ok()?;
+    let mult = match unit.trim().to_lowercase().as_str() {
         "" | "b" => 1,
         "kb" | "kib" | "k" => 1 << 10,
         "mb" | "mib" | "m" => 1 << 20,

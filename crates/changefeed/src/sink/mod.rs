@@ -170,7 +170,16 @@ pub fn resolve_external(uri: &str, ctx: &SinkContext) -> Result<String, SinkErro
     if scheme(uri).as_deref() != Some("external") {
         return Ok(uri.to_string());
     }
-    let rest = &uri["external://".len()..];
+    const PREFIX: &str = "external://";
+    let rest = uri
+        .get(..PREFIX.len())
+        .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+        .and_then(|_| uri.get(PREFIX.len()..))
+        .ok_or_else(|| {
+            SinkError::Invalid(format!(
+                "malformed external connection URI {uri:?}: want external://<name>[/<path>]"
+            ))
+        })?;
     let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
     let target = ctx.storage.connections.resolve(name).ok_or_else(|| {
         SinkError::Invalid(format!("external connection \"{name}\" does not exist"))
@@ -208,8 +217,7 @@ pub fn sink_kind(uri: &str) -> Result<SinkKind, SinkError> {
         "s3" | "gs" | "azure" | "nodelocal" | "http" | "https" => SinkKind::CloudStorage,
         "null" => SinkKind::Null,
         "external" => SinkKind::CloudStorage,
-        other if other.starts_with("experimental-") => {
-            let s = &other["experimental-".len()..];
+        other if let Some(s) = other.strip_prefix("experimental-") => {
             return Err(SinkError::Invalid(format!(
                 "{other} is no longer experimental, use {s}://"
             )));

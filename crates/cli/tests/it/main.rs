@@ -2,6 +2,10 @@
 //! One binary, one module per topic; shared helpers live here (polling comes from kv's test
 //! kit, [`kv::testing`]).
 
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
+
 mod cluster;
 mod sql;
 mod usage;

@@ -5,6 +5,10 @@
 //! `scripts/test-deps.sh` first, or set `SEXTANT_SKIP_EXTERNAL=1` to skip what is not
 //! installed).
 
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
+
 // The package is sextant-cloud; the project calls the crate `cloud`.
 extern crate sextant_cloud as cloud;
 

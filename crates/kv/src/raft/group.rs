@@ -210,7 +210,9 @@ impl RaftGroup {
         let recovered = sm.last_applied();
         // Epochs start at the wall clock in milliseconds, so that a replica reopened after a
         // restart stamps its messages with a later epoch than any its previous incarnation
-        // quiesced a follower in (it bumps the epoch at most once per quiesce round).
+        // quiesced a follower in (it bumps the epoch at most once per quiesce round). Not a
+        // time anything is ordered by, so the process's clock, not the node's (offset) one.
+        #[allow(clippy::disallowed_methods)]
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

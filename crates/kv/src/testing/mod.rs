@@ -29,6 +29,9 @@
 //! layers, and [`wait`] has the polling helpers every test uses (a test waits for a
 //! condition with a deadline, never for a fixed time).
 
+// A test kit: a failed `expect` fails the test that called it, with its message.
+#![allow(clippy::expect_used)]
+
 mod cluster;
 mod endpoint;
 pub mod wait;

@@ -1,3 +1,6 @@
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
 #![recursion_limit = "256"]
 //! kv's integration tests: one binary, one module per topic, on the test kit
 //! ([`sextant_kv::testing`]): in-process clusters, bare rpc endpoints, polling helpers.

@@ -1,5 +1,9 @@
 //! Integration tests of the transport: real servers on loopback, one binary.
 
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
+
 // The package is `sextant-rpc`; other crates know it as `rpc`.
 extern crate sextant_rpc as rpc;
 

@@ -1,3 +1,6 @@
+// Tests: a failed `expect` fails the test, with its message; slicing of known test text may
+// panic the same way.
+#![allow(clippy::expect_used, clippy::string_slice)]
 #![recursion_limit = "256"]
 //! server's integration tests: one binary, one module per topic, on the clusters of
 //! [`LocalCluster`] (what `sextant demo` runs) and the helpers of kv's test kit

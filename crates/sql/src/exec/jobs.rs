@@ -265,7 +265,9 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
                     "SHOW JOBS WHEN COMPLETE needs a job id or a query",
                 ));
             }
-            let now = Utc::now();
+            // The node's clock, which the records' times come from (not the process's wall
+            // clock: a node may run with an offset).
+            let now = reg.now();
             let mut all: Vec<JobRecord> = reg
                 .list()
                 .await
