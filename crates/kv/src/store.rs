@@ -714,13 +714,22 @@ impl Store {
             };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
         };
-        let Some(span) = req.span.intersect(&desc.span()) else {
+        // The whole span or nothing: a client routed by a descriptor from before a split asks
+        // for more than this range holds, and served the part inside (as this used to), the
+        // rest of its span would never be served nor resolved (a changefeed's frontier stuck
+        // on a split-off range). The error makes it look the ranges up again.
+        let span = req.span.clone();
+        if span.intersect(&desc.span()).as_ref() != Some(&span) {
             let ev = RangefeedEvent::Error {
-                message: "span outside range".into(),
+                message: format!(
+                    "key range mismatch: {span} is not inside {} {}",
+                    desc.range_id,
+                    desc.span()
+                ),
                 retry: true,
             };
             return futures::stream::iter(vec![Ok(ev)]).boxed();
-        };
+        }
         let engine = self.inner.engine.clone();
         let mut snapshot = None;
         // Holds off a snapshot install while the catch-up snapshot is taken.

@@ -78,9 +78,6 @@ fn pairs(v: &[(&str, String)]) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-#[ignore = "open defect (docs/verification.md): after the conversion splits the table, the \
-            frontier can stay on the us-east1 partition's span below the schema change, so the \
-            re-emit never comes; fails most runs on this machine since 2026-12-07 afternoon"]
 async fn regional_by_row_conversion_re_emits_rows_and_region_moves_are_insert_and_delete() {
     let Some(tansu) = Tansu::start().await else {
         return;
