@@ -68,6 +68,13 @@ pub struct PlanNode {
     pub live: bool,
 }
 
+impl PlanNode {
+    /// Whether it may run a job's work: live, and matching `filter` (any node without one).
+    pub fn eligible(&self, filter: Option<&LocalityFilter>) -> bool {
+        self.live && filter.is_none_or(|f| self.locality.matches(f).is_match())
+    }
+}
+
 /// Everything [`partition`] decides from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanInput {
@@ -217,11 +224,10 @@ pub fn coordinator_order(
 ) -> Vec<NodeId> {
     let mut order: Vec<NodeId> = nodes
         .iter()
-        .filter(|n| n.live && filter.is_none_or(|f| n.locality.matches(f).is_match()))
+        .filter(|n| n.eligible(filter))
         .map(|n| n.node_id)
         .collect();
     order.sort_by_key(|n| (load.get(n).copied().unwrap_or(0), *n != gateway, *n));
-    order.dedup();
     order
 }
 
@@ -239,7 +245,7 @@ pub fn partition(input: PlanInput) -> FlowPlan {
     let mut eligible: Vec<&PlanNode> = input
         .nodes
         .iter()
-        .filter(|n| n.live && n.locality.matches(&input.filter).is_match())
+        .filter(|n| n.eligible(Some(&input.filter)))
         .collect();
     eligible.sort_by_key(|n| n.node_id);
     eligible.dedup_by_key(|n| n.node_id);
@@ -535,7 +541,7 @@ mod tests {
             let eligible: Vec<NodeId> = input
                 .nodes
                 .iter()
-                .filter(|n| n.live && n.locality.matches(&input.filter).is_match())
+                .filter(|n| n.eligible(Some(&input.filter)))
                 .map(|n| n.node_id)
                 .collect();
             if eligible.is_empty() {

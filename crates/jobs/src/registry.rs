@@ -243,7 +243,7 @@ impl Registry {
         let mut v: Vec<NodeId> = self
             .plan_nodes()
             .into_iter()
-            .filter(|n| n.live && filter.is_none_or(|f| n.locality.matches(f).is_match()))
+            .filter(|n| n.eligible(filter))
             .map(|n| n.node_id)
             .collect();
         v.sort_unstable();
