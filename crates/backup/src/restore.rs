@@ -621,8 +621,8 @@ async fn allocate(
     .await;
     let (ids, target_db) = match result {
         Ok(v) => v,
-        Err(kv::KvError::Internal(m)) if m.starts_with('\u{0}') => {
-            return Err(decode_err(m.strip_prefix('\u{0}').unwrap_or(&m)));
+        Err(kv::KvError::Internal(m)) if let Some(encoded) = m.strip_prefix('\u{0}') => {
+            return Err(decode_err(encoded));
         }
         Err(e) => return Err(e.into()),
     };
