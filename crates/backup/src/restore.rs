@@ -621,7 +621,7 @@ async fn allocate(
     .await;
     let (ids, target_db) = match result {
         Ok(v) => v,
-        Err(kv::KvError::Internal(m)) if let Some(encoded) = m.strip_prefix('\u{0}') => {
+        Err(kv::KvError::Internal(ref m)) if let Some(encoded) = m.strip_prefix('\u{0}') => {
             return Err(decode_err(encoded));
         }
         Err(e) => return Err(e.into()),
