@@ -739,17 +739,37 @@ impl DistSender {
             max_keys: 0,
             reverse: false,
         };
-        // Routed and retried as every other request is (while meta's lease moves, every
-        // replica answers with a routing error for a moment), until the sender's deadline.
-        let span_start = keys::meta_span().start;
-        let header = Header {
-            gateway: self.inner.node_id,
-            ..Default::default()
-        };
+        // Retried while meta's lease moves (a routing error from every replica), with backoff,
+        // until the sender's deadline, as requests to other ranges are.
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
-        let resp = self
-            .send_to_key(&header, vec![req], &span_start, deadline)
-            .await?;
+        let mut backoff = Duration::from_millis(10);
+        let resp = loop {
+            let meta = self.meta_range_descriptor();
+            let h = Header {
+                range_id: meta.range_id,
+                gateway: self.inner.node_id,
+                ..Default::default()
+            };
+            let ba = BatchRequest {
+                header: h,
+                requests: vec![req.clone()],
+            };
+            let sent = tokio::time::timeout_at(deadline, self.send_to_replicas(&meta, ba)).await;
+            match sent {
+                Ok(Ok(resp)) => break resp,
+                Ok(Err(e)) if e.is_routing() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(KvError::Unavailable(format!(
+                        "{}: no answer within {:?}",
+                        meta.range_id, self.inner.timeout
+                    )));
+                }
+            }
+        };
         let rows = match resp.responses.into_iter().next() {
             Some(Response::Scan { rows, .. }) => rows,
             _ => vec![],
