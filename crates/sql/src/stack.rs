@@ -15,9 +15,9 @@
 //! 2. The recursive functions with large frames run their bodies through [`grow`], which
 //!    moves onto a fresh stack segment on the heap when less than [`RED_ZONE`] is left, and
 //!    recursive futures (the plan executor) are [`guarded`], so that each poll does. The
-//!    expression compiler's frame is about 60 KiB in a debug build, so without it a chain of
-//!    thirty `+` overflowed the 2 MiB stack of a tokio worker, and thirty `UNION`s did in the
-//!    executor. sqlparser protects its own recursion (parsing, visiting, printing) the same
+//!    expression compiler's frame was about 60 KiB in a debug build when one function
+//!    compiled every kind of expression, so without it a chain of thirty `+` overflowed the
+//!    2 MiB stack of a tokio worker, and thirty `UNION`s did in the executor. sqlparser protects its own recursion (parsing, visiting, printing) the same
 //!    way, with the same crate (`stacker`).
 
 use std::future::Future;
