@@ -119,6 +119,21 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// Whether this is one of the arithmetic operators that FLOAT and DECIMAL operands
+    /// support: `+ - * / // % ^`.
+    fn is_arithmetic(self) -> bool {
+        matches!(
+            self,
+            BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Div
+                | BinOp::Mod
+                | BinOp::Pow
+                | BinOp::FloorDiv
+        )
+    }
+
     /// The SQL spelling.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -541,21 +556,12 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             pattern,
             negated,
             case_insensitive,
-        } => {
-            let (s, p) = (eval(expr, ctx, row)?, eval(pattern, ctx, row)?);
-            match (s, p) {
-                (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
-                (Datum::String(s), Datum::String(p)) => {
-                    let m = if *case_insensitive {
-                        like(&s.to_lowercase(), &p.to_lowercase())
-                    } else {
-                        like(&s, &p)
-                    };
-                    Datum::Bool(m != *negated)
-                }
-                (s, _) => return Err(unsupported_unary("LIKE", &s)),
-            }
-        }
+        } => eval_like(
+            eval(expr, ctx, row)?,
+            eval(pattern, ctx, row)?,
+            *negated,
+            *case_insensitive,
+        )?,
         Expr::InList(a, list, negated) => {
             let v = eval(a, ctx, row)?;
             let items: Vec<Datum> = list
@@ -569,25 +575,7 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             operand,
             whens,
             else_,
-        } => {
-            let op = operand.as_ref().map(|o| eval(o, ctx, row)).transpose()?;
-            for (w, t) in whens {
-                let hit = match &op {
-                    Some(v) => {
-                        let wv = eval(w, ctx, row)?;
-                        !v.is_null() && !wv.is_null() && v.compare(&wv) == Some(Ordering::Equal)
-                    }
-                    None => eval_pred(w, ctx, row)?,
-                };
-                if hit {
-                    return eval(t, ctx, row);
-                }
-            }
-            match else_ {
-                Some(e) => eval(e, ctx, row)?,
-                None => Datum::Null,
-            }
-        }
+        } => eval_case(operand.as_deref(), whens, else_.as_deref(), ctx, row)?,
         Expr::Cast(a, ty) => cast(eval(a, ctx, row)?, ty)?,
         Expr::Func(name, args) => {
             let vals: Vec<Datum> = args
@@ -622,6 +610,50 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             return Err(SqlError::internal("subquery evaluated before binding"));
         }
     })
+}
+
+/// `s [NOT] [I]LIKE p` over evaluated operands (`ci` for ILIKE): NULL if either is.
+fn eval_like(s: Datum, p: Datum, negated: bool, ci: bool) -> Result<Datum> {
+    Ok(match (s, p) {
+        (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
+        (Datum::String(s), Datum::String(p)) => {
+            let m = if ci {
+                like(&s.to_lowercase(), &p.to_lowercase())
+            } else {
+                like(&s, &p)
+            };
+            Datum::Bool(m != negated)
+        }
+        (s, _) => return Err(unsupported_unary("LIKE", &s)),
+    })
+}
+
+/// A CASE: the result of the first WHEN that holds (equals the operand, when there is one;
+/// NULL never does), else the ELSE or NULL. Only the results chosen are evaluated.
+fn eval_case(
+    operand: Option<&Expr>,
+    whens: &[(Expr, Expr)],
+    else_: Option<&Expr>,
+    ctx: &EvalCtx,
+    row: &[Datum],
+) -> Result<Datum> {
+    let op = operand.map(|o| eval(o, ctx, row)).transpose()?;
+    for (w, t) in whens {
+        let hit = match &op {
+            Some(v) => {
+                let wv = eval(w, ctx, row)?;
+                !v.is_null() && !wv.is_null() && v.compare(&wv) == Some(Ordering::Equal)
+            }
+            None => eval_pred(w, ctx, row)?,
+        };
+        if hit {
+            return eval(t, ctx, row);
+        }
+    }
+    match else_ {
+        Some(e) => eval(e, ctx, row),
+        None => Ok(Datum::Null),
+    }
 }
 
 /// `l <op> ANY/ALL (items)`.
@@ -778,174 +810,177 @@ fn to_f64(d: &Datum) -> Option<f64> {
     }
 }
 
-/// Evaluates a binary operator.
+/// Evaluates a binary operator: NULL if either side is; otherwise the first of integer
+/// arithmetic, float arithmetic, decimal arithmetic, `||`, date and time arithmetic, and the
+/// JSON and containment operators that applies to the operands, or an error.
 pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
-    use Datum as D;
     if a.is_null() || b.is_null() {
-        return Ok(D::Null);
+        return Ok(Datum::Null);
     }
-    Ok(match (op, &a, &b) {
-        (BinOp::Add, D::Int(x), D::Int(y)) => D::Int(x.checked_add(*y).ok_or_else(overflow)?),
-        (BinOp::Sub, D::Int(x), D::Int(y)) => D::Int(x.checked_sub(*y).ok_or_else(overflow)?),
-        (BinOp::Mul, D::Int(x), D::Int(y)) => D::Int(x.checked_mul(*y).ok_or_else(overflow)?),
-        (BinOp::Div, D::Int(x), D::Int(y)) => {
-            if *y == 0 {
+    if let (Datum::Int(x), Datum::Int(y)) = (&a, &b)
+        && let Some(d) = int_binary(op, *x, *y)?
+    {
+        return Ok(d);
+    }
+    if op.is_arithmetic() {
+        if (matches!(a, Datum::Float(_)) || matches!(b, Datum::Float(_)))
+            && let (Some(x), Some(y)) = (to_f64(&a), to_f64(&b))
+        {
+            return float_arith(op, x, y);
+        }
+        if (matches!(a, Datum::Decimal(_)) || matches!(b, Datum::Decimal(_)))
+            && let (Some(x), Some(y)) = (to_dec(&a), to_dec(&b))
+        {
+            return decimal_arith(op, x, y);
+        }
+    }
+    if op == BinOp::Concat {
+        return Ok(concat(&a, &b));
+    }
+    if let Some(d) = datetime_binary(op, &a, &b)? {
+        return Ok(d);
+    }
+    if let Some(d) = json_binary(op, &a, &b)? {
+        return Ok(d);
+    }
+    Err(unsupported_binary(op, &a, &b))
+}
+
+/// An operator over two integers: arithmetic (`/` gives a DECIMAL) and bitwise; `None` for
+/// the other operators.
+fn int_binary(op: BinOp, x: i64, y: i64) -> Result<Option<Datum>> {
+    use Datum as D;
+    Ok(Some(match op {
+        BinOp::Add => D::Int(x.checked_add(y).ok_or_else(overflow)?),
+        BinOp::Sub => D::Int(x.checked_sub(y).ok_or_else(overflow)?),
+        BinOp::Mul => D::Int(x.checked_mul(y).ok_or_else(overflow)?),
+        BinOp::Div => {
+            if y == 0 {
                 return Err(div_zero());
             }
-            let q = Decimal::from(*x)
-                .checked_div(Decimal::from(*y))
+            let q = Decimal::from(x)
+                .checked_div(Decimal::from(y))
                 .ok_or_else(overflow)?;
             D::Decimal(q.round_dp(20).normalize())
         }
-        (BinOp::FloorDiv, D::Int(x), D::Int(y)) => {
-            if *y == 0 {
+        BinOp::FloorDiv => {
+            if y == 0 {
                 return Err(div_zero());
             }
-            D::Int(x.checked_div_euclid(*y).ok_or_else(overflow)?)
+            D::Int(x.checked_div_euclid(y).ok_or_else(overflow)?)
         }
-        (BinOp::Mod, D::Int(x), D::Int(y)) => {
-            if *y == 0 {
+        BinOp::Mod => {
+            if y == 0 {
                 return Err(div_zero());
             }
             // Only i64::MIN % -1 overflows, and its remainder is 0 (as in CockroachDB).
-            D::Int(x.checked_rem(*y).unwrap_or(0))
+            D::Int(x.checked_rem(y).unwrap_or(0))
         }
-        (BinOp::Pow, D::Int(x), D::Int(y)) => {
-            if *y < 0 {
+        BinOp::Pow => {
+            if y < 0 {
                 return Err(SqlError::new(
                     errcode::INVALID_PARAMETER_VALUE,
                     "integer power: negative exponent",
                 ));
             }
             D::Int(
-                x.checked_pow(u32::try_from(*y).map_err(|_| overflow())?)
+                x.checked_pow(u32::try_from(y).map_err(|_| overflow())?)
                     .ok_or_else(overflow)?,
             )
         }
-        (BinOp::BitAnd, D::Int(x), D::Int(y)) => D::Int(x & y),
-        (BinOp::BitOr, D::Int(x), D::Int(y)) => D::Int(x | y),
-        (BinOp::BitXor, D::Int(x), D::Int(y)) => D::Int(x ^ y),
-        (BinOp::Shl, D::Int(x), D::Int(y)) => D::Int(x.wrapping_shl(*y as u32)),
-        (BinOp::Shr, D::Int(x), D::Int(y)) => D::Int(x.wrapping_shr(*y as u32)),
-        (
-            BinOp::Add
-            | BinOp::Sub
-            | BinOp::Mul
-            | BinOp::Div
-            | BinOp::Mod
-            | BinOp::Pow
-            | BinOp::FloorDiv,
-            D::Float(_),
-            _,
-        )
-        | (
-            BinOp::Add
-            | BinOp::Sub
-            | BinOp::Mul
-            | BinOp::Div
-            | BinOp::Mod
-            | BinOp::Pow
-            | BinOp::FloorDiv,
-            _,
-            D::Float(_),
-        ) if to_f64(&a).is_some() && to_f64(&b).is_some() => {
-            let (x, y) = (to_f64(&a).unwrap_or(0.0), to_f64(&b).unwrap_or(0.0));
-            D::Float(match op {
-                BinOp::Add => x + y,
-                BinOp::Sub => x - y,
-                BinOp::Mul => x * y,
-                BinOp::Div => {
-                    if y == 0.0 {
-                        return Err(div_zero());
-                    }
-                    x / y
-                }
-                BinOp::FloorDiv => {
-                    if y == 0.0 {
-                        return Err(div_zero());
-                    }
-                    (x / y).floor()
-                }
-                BinOp::Mod => {
-                    if y == 0.0 {
-                        return Err(div_zero());
-                    }
-                    x % y
-                }
-                _ => x.powf(y),
-            })
+        BinOp::BitAnd => D::Int(x & y),
+        BinOp::BitOr => D::Int(x | y),
+        BinOp::BitXor => D::Int(x ^ y),
+        BinOp::Shl => D::Int(x.wrapping_shl(y as u32)),
+        BinOp::Shr => D::Int(x.wrapping_shr(y as u32)),
+        _ => return Ok(None),
+    }))
+}
+
+/// An arithmetic operator ([`BinOp::is_arithmetic`]) in FLOAT.
+fn float_arith(op: BinOp, x: f64, y: f64) -> Result<Datum> {
+    Ok(Datum::Float(match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => {
+            if y == 0.0 {
+                return Err(div_zero());
+            }
+            x / y
         }
-        (
-            BinOp::Add
-            | BinOp::Sub
-            | BinOp::Mul
-            | BinOp::Div
-            | BinOp::Mod
-            | BinOp::Pow
-            | BinOp::FloorDiv,
-            D::Decimal(_),
-            _,
-        )
-        | (
-            BinOp::Add
-            | BinOp::Sub
-            | BinOp::Mul
-            | BinOp::Div
-            | BinOp::Mod
-            | BinOp::Pow
-            | BinOp::FloorDiv,
-            _,
-            D::Decimal(_),
-        ) if to_dec(&a).is_some() && to_dec(&b).is_some() => {
-            let (x, y) = (
-                to_dec(&a).unwrap_or_default(),
-                to_dec(&b).unwrap_or_default(),
-            );
-            D::Decimal(match op {
-                BinOp::Add => x.checked_add(y).ok_or_else(numeric_overflow)?,
-                BinOp::Sub => x.checked_sub(y).ok_or_else(numeric_overflow)?,
-                BinOp::Mul => x.checked_mul(y).ok_or_else(numeric_overflow)?,
-                BinOp::Div => {
-                    if y.is_zero() {
-                        return Err(div_zero());
-                    }
-                    x.checked_div(y)
-                        .ok_or_else(numeric_overflow)?
-                        .round_dp(20)
-                        .normalize()
-                }
-                BinOp::FloorDiv => {
-                    if y.is_zero() {
-                        return Err(div_zero());
-                    }
-                    x.checked_div(y).ok_or_else(numeric_overflow)?.floor()
-                }
-                BinOp::Mod => {
-                    if y.is_zero() {
-                        return Err(div_zero());
-                    }
-                    x.checked_rem(y).ok_or_else(numeric_overflow)?
-                }
-                _ => {
-                    use rust_decimal::MathematicalOps;
-                    x.checked_powd(y).ok_or_else(numeric_overflow)?
-                }
-            })
+        BinOp::FloorDiv => {
+            if y == 0.0 {
+                return Err(div_zero());
+            }
+            (x / y).floor()
         }
-        (BinOp::Concat, D::Array(x), D::Array(y)) => {
-            D::Array(x.iter().chain(y.iter()).cloned().collect())
+        BinOp::Mod => {
+            if y == 0.0 {
+                return Err(div_zero());
+            }
+            x % y
         }
-        (BinOp::Concat, D::Array(x), _) => {
+        _ => x.powf(y),
+    }))
+}
+
+/// An arithmetic operator ([`BinOp::is_arithmetic`]) in DECIMAL.
+fn decimal_arith(op: BinOp, x: Decimal, y: Decimal) -> Result<Datum> {
+    Ok(Datum::Decimal(match op {
+        BinOp::Add => x.checked_add(y).ok_or_else(numeric_overflow)?,
+        BinOp::Sub => x.checked_sub(y).ok_or_else(numeric_overflow)?,
+        BinOp::Mul => x.checked_mul(y).ok_or_else(numeric_overflow)?,
+        BinOp::Div => {
+            if y.is_zero() {
+                return Err(div_zero());
+            }
+            x.checked_div(y)
+                .ok_or_else(numeric_overflow)?
+                .round_dp(20)
+                .normalize()
+        }
+        BinOp::FloorDiv => {
+            if y.is_zero() {
+                return Err(div_zero());
+            }
+            x.checked_div(y).ok_or_else(numeric_overflow)?.floor()
+        }
+        BinOp::Mod => {
+            if y.is_zero() {
+                return Err(div_zero());
+            }
+            x.checked_rem(y).ok_or_else(numeric_overflow)?
+        }
+        _ => {
+            use rust_decimal::MathematicalOps;
+            x.checked_powd(y).ok_or_else(numeric_overflow)?
+        }
+    }))
+}
+
+/// `a || b`: arrays concatenated (or appended to), JSONB merged, bytes joined, and
+/// anything else as text.
+fn concat(a: &Datum, b: &Datum) -> Datum {
+    use Datum as D;
+    match (a, b) {
+        (D::Array(x), D::Array(y)) => D::Array(x.iter().chain(y.iter()).cloned().collect()),
+        (D::Array(x), _) => {
             let mut v = x.clone();
             v.push(b.clone());
             D::Array(v)
         }
-        (BinOp::Concat, D::Json(x), D::Json(y)) => D::Json(json_concat(x, y)),
-        (BinOp::Concat, D::Bytes(x), D::Bytes(y)) => {
-            D::Bytes(x.iter().chain(y.iter()).copied().collect())
-        }
-        (BinOp::Concat, _, _) => D::String(format!("{}{}", text(&a), text(&b))),
-        // Dates and times.
+        (D::Json(x), D::Json(y)) => D::Json(json_concat(x, y)),
+        (D::Bytes(x), D::Bytes(y)) => D::Bytes(x.iter().chain(y.iter()).copied().collect()),
+        _ => D::String(format!("{}{}", text(a), text(b))),
+    }
+}
+
+/// Date, timestamp and interval arithmetic; `None` when the operator does not apply to
+/// these operands.
+fn datetime_binary(op: BinOp, a: &Datum, b: &Datum) -> Result<Option<Datum>> {
+    use Datum as D;
+    Ok(Some(match (op, a, b) {
         (BinOp::Add, D::Date(d), D::Int(n)) | (BinOp::Add, D::Int(n), D::Date(d)) => D::Date(
             chrono::Duration::try_days(*n)
                 .and_then(|n| d.checked_add_signed(n))
@@ -1019,7 +1054,15 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                 micros: i64::try_from(x.total_micros() / i128::from(*n)).unwrap_or(i64::MAX),
             })
         }
-        // JSON.
+        _ => return Ok(None),
+    }))
+}
+
+/// The JSONB operators (`->`, `->>`, `?`) and containment (`@>`, `<@`) of JSONB and arrays;
+/// `None` when the operator does not apply to these operands.
+fn json_binary(op: BinOp, a: &Datum, b: &Datum) -> Result<Option<Datum>> {
+    use Datum as D;
+    Ok(Some(match (op, a, b) {
         (BinOp::JsonGet | BinOp::JsonGetText, D::Json(j), key) => {
             let v = match key {
                 D::String(k) => j.get(k.as_str()).cloned(),
@@ -1028,7 +1071,7 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
                     let idx = if *i < 0 { len + i } else { *i };
                     usize::try_from(idx).ok().and_then(|i| j.get(i).cloned())
                 }
-                _ => return Err(unsupported_binary(op, &a, &b)),
+                _ => return Err(unsupported_binary(op, a, b)),
             };
             match (v, op) {
                 (None, _) => D::Null,
@@ -1054,8 +1097,8 @@ pub fn binary(op: BinOp, a: Datum, b: Datum) -> Result<Datum> {
             x.iter()
                 .all(|v| y.iter().any(|u| u.compare(v) == Some(Ordering::Equal))),
         ),
-        _ => return Err(unsupported_binary(op, &a, &b)),
-    })
+        _ => return Ok(None),
+    }))
 }
 
 fn text(d: &Datum) -> String {
