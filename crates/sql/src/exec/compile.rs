@@ -95,6 +95,12 @@ pub fn parse_expr(text: &str) -> Result<ast::Expr> {
         .map_err(|e| SqlError::syntax(format!("at or near \"{text}\": syntax error: {e}")))
 }
 
+/// Whether an expression is the keyword `DEFAULT` (an unquoted identifier), as it may stand
+/// for a value in VALUES and in UPDATE's SET.
+pub fn is_default_marker(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+}
+
 /// Aggregation state while compiling expressions above an Aggregate.
 pub struct AggCtx {
     /// GROUP BY expressions as text (to match subexpressions).
@@ -729,8 +735,7 @@ impl<'a> Planner<'a> {
             }
             let mut out = Vec::new();
             for (i, e) in row.content.iter().enumerate() {
-                if matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
-                {
+                if is_default_marker(e) {
                     out.push(Expr::Func("__default__".into(), vec![]));
                     if types.len() <= i {
                         types.push(Type::Unknown);

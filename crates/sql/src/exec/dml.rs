@@ -17,7 +17,9 @@ use kv::{KvError, Txn};
 use sqlparser::ast;
 
 use super::StmtCtx;
-use super::compile::{PlanEnv, Planner, Resolved, ident, object_parts, parse_expr, push_filter};
+use super::compile::{
+    PlanEnv, Planner, Resolved, ident, is_default_marker, object_parts, parse_expr, push_filter,
+};
 use super::ddl::table_scope;
 use super::expr::{CmpOp, Expr};
 use super::plan::{Access, Plan, ScanPlan, ScopeCol};
@@ -243,6 +245,25 @@ impl TableWriter {
             }
         }
         self.validate(ex, row).await
+    }
+
+    /// Rewrites `old` as `new`: completes `new` (every column counts as set), checks the
+    /// foreign keys out of it and those into `old` (which may cascade), then replaces the
+    /// row's entries.
+    async fn replace_row(
+        &self,
+        ctx: &StmtCtx<'_>,
+        txn: &Txn,
+        ex: &Executor<'_>,
+        old: &[Datum],
+        new: &mut Row,
+    ) -> Result<()> {
+        let t = &self.table;
+        self.finish_row(ex, new, &vec![true; t.columns.len()])
+            .await?;
+        check_fks_out(ctx, t, new, Some(old)).await?;
+        check_fks_in(ctx, t, old, Some(new)).await?;
+        update_row(txn, t, old, new).await
     }
 
     /// Checks NOT NULL, enum labels and CHECK constraints.
@@ -603,6 +624,17 @@ fn resolved_table(env: &PlanEnv, name: &ast::ObjectName) -> Result<Arc<TableDesc
     }
 }
 
+/// The scope of `t`'s row, its columns qualified by `alias` when the statement gives one.
+fn aliased_scope(t: &TableDesc, alias: Option<&str>) -> Vec<ScopeCol> {
+    let mut scope = table_scope(t);
+    if let Some(a) = alias {
+        for c in &mut scope {
+            c.table = Some(a.to_string());
+        }
+    }
+    scope
+}
+
 /// Compiles RETURNING items over the table's row.
 fn returning(
     planner: &mut Planner<'_>,
@@ -666,7 +698,282 @@ fn result(tag: String, ret: Option<(Vec<Expr>, Vec<Column>)>, rows: Vec<Row>) ->
 /// `ON CONFLICT DO UPDATE`: (column position, value, value type) assignments and the WHERE.
 type DoUpdate = (Vec<(usize, Expr, Type)>, Option<Expr>);
 
-/// INSERT and UPSERT.
+/// The position of a column an INSERT or UPDATE names, which must exist and not be computed.
+fn writable_column(t: &TableDesc, name: &str) -> Result<usize> {
+    let p = t
+        .column_pos_by_name(name)
+        .ok_or_else(|| SqlError::undefined_column(name))?;
+    if t.columns[p].computed.is_some() {
+        return Err(SqlError::new(
+            errcode::FEATURE_NOT_SUPPORTED,
+            format!("cannot write directly to computed column \"{name}\""),
+        ));
+    }
+    Ok(p)
+}
+
+/// The table positions an INSERT writes: the named columns (each at most once), or every
+/// visible column that is not computed.
+fn insert_targets(t: &TableDesc, columns: &[ast::ObjectName]) -> Result<Vec<usize>> {
+    if columns.is_empty() {
+        return Ok(t
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.hidden && c.computed.is_none())
+            .map(|(i, _)| i)
+            .collect());
+    }
+    let mut v = Vec::new();
+    for c in columns {
+        let n = object_parts(c).last().cloned().unwrap_or_default();
+        let p = writable_column(t, &n)?;
+        if v.contains(&p) {
+            return Err(SqlError::syntax(format!(
+                "multiple assignments to the same column \"{n}\""
+            )));
+        }
+        v.push(p);
+    }
+    Ok(v)
+}
+
+/// The planned rows of an INSERT.
+struct InsertSource {
+    /// The plan that produces them (with DEFAULT markers, see [`strip_default_markers`]).
+    plan: Plan,
+    /// Its columns.
+    cols: Vec<ScopeCol>,
+    /// For VALUES, which value of each row was `DEFAULT`; empty for a query.
+    defaults: Vec<Vec<bool>>,
+}
+
+/// Plans an INSERT's source, VALUES typed by the target columns or a query, and checks that
+/// its columns fit the targets.
+fn plan_insert_source(
+    planner: &mut Planner<'_>,
+    ins: &ast::Insert,
+    t: &TableDesc,
+    targets: &[usize],
+) -> Result<InsertSource> {
+    let target_types: Vec<Type> = targets.iter().map(|p| t.columns[*p].ty.clone()).collect();
+    let (plan, cols, defaults) = match &ins.source {
+        None => (Plan::one_row(), Vec::new(), Vec::new()),
+        Some(q) => match q.body.as_ref() {
+            ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                let (plan, cols) = planner.plan_values(v, Some(&target_types))?;
+                let marks: Vec<Vec<bool>> = v
+                    .rows
+                    .iter()
+                    .map(|r| r.content.iter().map(is_default_marker).collect())
+                    .collect();
+                (plan, cols, marks)
+            }
+            _ => {
+                let (plan, cols) = planner.plan_query(q)?;
+                (plan, cols, Vec::new())
+            }
+        },
+    };
+    let src_visible: Vec<&ScopeCol> = cols.iter().filter(|c| !c.hidden).collect();
+    if defaults.is_empty() {
+        for (c, p) in src_visible.iter().zip(targets) {
+            if !assignable(&c.ty, &t.columns[*p].ty) {
+                return Err(mismatch(&c.ty, &t.columns[*p]));
+            }
+        }
+    }
+    if ins.source.is_some() && src_visible.len() > targets.len() {
+        return Err(SqlError::syntax(format!(
+            "INSERT has more expressions than target columns, {} expressions for {} targets",
+            src_visible.len(),
+            targets.len()
+        )));
+    }
+    Ok(InsertSource {
+        plan,
+        cols,
+        defaults,
+    })
+}
+
+/// An INSERT's ON CONFLICT clause (ON DUPLICATE KEY is refused) and, for DO UPDATE, its
+/// assignments and WHERE compiled over the existing row followed by the `excluded` one.
+fn on_conflict(
+    planner: &mut Planner<'_>,
+    t: &TableDesc,
+    on: Option<&ast::OnInsert>,
+    scope: &[ScopeCol],
+) -> Result<(Option<ast::OnConflict>, Option<DoUpdate>)> {
+    let conflict = match on {
+        None => None,
+        Some(ast::OnInsert::OnConflict(oc)) => Some(oc.clone()),
+        Some(_) => return Err(SqlError::unimplemented("ON DUPLICATE KEY")),
+    };
+    let mut excluded_scope = scope.to_vec();
+    excluded_scope.extend(scope.iter().map(|c| ScopeCol {
+        table: Some("excluded".into()),
+        ..c.clone()
+    }));
+    let mut do_update: Option<DoUpdate> = None;
+    if let Some(ast::OnConflict {
+        action: ast::OnConflictAction::DoUpdate(du),
+        ..
+    }) = &conflict
+    {
+        let mut sets = Vec::new();
+        for a in &du.assignments {
+            for (p, e, ty) in assignment(planner, t, a, &excluded_scope)? {
+                sets.push((p, e, ty));
+            }
+        }
+        let sel = match &du.selection {
+            Some(w) => Some(planner.compile(w, &excluded_scope, &mut None)?.0),
+            None => None,
+        };
+        do_update = Some((sets, sel));
+    }
+    Ok((conflict, do_update))
+}
+
+/// The columns of an ON CONFLICT target, if it names them; DO UPDATE without a target is
+/// an error.
+fn conflict_columns(
+    t: &TableDesc,
+    conflict: Option<&ast::OnConflict>,
+) -> Result<Option<Vec<ColumnId>>> {
+    match conflict {
+        Some(ast::OnConflict {
+            conflict_target: Some(ast::ConflictTarget::Columns(cols)),
+            ..
+        }) => Ok(Some(
+            cols.iter()
+                .map(|c| {
+                    let n = ident(c);
+                    t.column_by_name(&n)
+                        .map(|c| c.id)
+                        .ok_or_else(|| SqlError::undefined_column(&n))
+                })
+                .collect::<Result<_>>()?,
+        )),
+        Some(ast::OnConflict {
+            action: ast::OnConflictAction::DoUpdate(_),
+            conflict_target: None,
+        }) => Err(SqlError::syntax(
+            "missing conflict target in ON CONFLICT DO UPDATE",
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// `plan` with the DEFAULT markers of its VALUES replaced by NULLs: they were noted per row
+/// ([`InsertSource::defaults`]), and the executor must not see them.
+fn strip_default_markers(plan: Plan) -> Plan {
+    match plan {
+        Plan::Values { rows } => Plan::Values {
+            rows: rows
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|e| match e {
+                            Expr::Func(n, _) if n == "__default__" => Expr::Const(Datum::Null),
+                            other => other,
+                        })
+                        .collect()
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+/// A source row of an INSERT spread over the table's columns: the row (NULL where not
+/// given) and which columns it sets. `defaults` says which of its values were `DEFAULT`
+/// (those are left unset); `constant` whether the values were written in the statement.
+fn insert_source_row(
+    t: &TableDesc,
+    src: Row,
+    targets: &[usize],
+    src_cols: &[ScopeCol],
+    defaults: Option<&Vec<bool>>,
+    constant: bool,
+) -> Result<(Row, Vec<bool>)> {
+    let mut row = vec![Datum::Null; t.columns.len()];
+    let mut set = vec![false; t.columns.len()];
+    let mut values = src.into_iter();
+    for (k, p) in targets.iter().enumerate() {
+        let Some(v) = values.next() else { break };
+        if defaults.and_then(|r| r.get(k)).copied().unwrap_or(false) {
+            continue;
+        }
+        let vt = src_cols.get(k).map_or(Type::Unknown, |c| c.ty.clone());
+        row[*p] = assign(v, &vt, &t.columns[*p], constant)?;
+        set[*p] = true;
+    }
+    Ok((row, set))
+}
+
+/// The row an UPSERT writes over `old`: the inserted columns (all visible ones when the
+/// statement names none, `all_visible`) and the computed columns take the new values, the
+/// others keep theirs.
+fn upserted_row(
+    t: &TableDesc,
+    old: &[Datum],
+    row: &[Datum],
+    set: &[bool],
+    all_visible: bool,
+) -> Row {
+    let mut new = old.to_vec();
+    for (i, s) in set.iter().enumerate() {
+        if *s || (all_visible && !t.columns[i].hidden) {
+            new[i] = row[i].clone();
+        }
+    }
+    for (i, c) in t.columns.iter().enumerate() {
+        if c.computed.is_some() {
+            new[i] = row[i].clone();
+        }
+    }
+    new
+}
+
+/// ON CONFLICT DO UPDATE for an inserted `row` that conflicts with `old`: the updated row,
+/// or `None` when the WHERE does not hold.
+async fn conflict_update(
+    ex: &Executor<'_>,
+    t: &TableDesc,
+    (sets, sel): &DoUpdate,
+    old: &[Datum],
+    row: &[Datum],
+) -> Result<Option<Row>> {
+    let mut both = old.to_vec();
+    both.extend(row.iter().cloned());
+    if let Some(w) = sel
+        && ex.eval(w, &[], &both).await? != Datum::Bool(true)
+    {
+        return Ok(None);
+    }
+    let mut new = old.to_vec();
+    for (p, e, ty) in sets {
+        let v = ex.eval(e, &[], &both).await?;
+        let constant = matches!(e, Expr::Const(_));
+        new[*p] = assign(v, ty, &t.columns[*p], constant)?;
+    }
+    Ok(Some(new))
+}
+
+/// The values of the RETURNING expressions over a written row.
+async fn returned_row(ex: &Executor<'_>, exprs: &[Expr], row: &[Datum]) -> Result<Row> {
+    let mut r = Vec::new();
+    for e in exprs {
+        r.push(ex.eval(e, &[], row).await?);
+    }
+    Ok(r)
+}
+
+/// INSERT and UPSERT: the target columns, the source rows, RETURNING and ON CONFLICT are
+/// planned, then each source row is completed and inserted, or, when it conflicts with an
+/// existing row, skipped, upserted or updated.
 pub async fn insert(
     ctx: &mut StmtCtx<'_>,
     ins: &ast::Insert,
@@ -682,150 +989,15 @@ pub async fn insert(
     let env = writer_env(ctx, &names).await?;
     let t = resolved_table(&env, tname)?;
     let writer = TableWriter::new(t.clone(), &env)?;
-    // Target columns.
-    let targets: Vec<usize> = if ins.columns.is_empty() {
-        t.columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !c.hidden && c.computed.is_none())
-            .map(|(i, _)| i)
-            .collect()
-    } else {
-        let mut v = Vec::new();
-        for c in &ins.columns {
-            let n = object_parts(c).last().cloned().unwrap_or_default();
-            let p = t
-                .column_pos_by_name(&n)
-                .ok_or_else(|| SqlError::undefined_column(&n))?;
-            if t.columns[p].computed.is_some() {
-                return Err(SqlError::new(
-                    errcode::FEATURE_NOT_SUPPORTED,
-                    format!("cannot write directly to computed column \"{n}\""),
-                ));
-            }
-            if v.contains(&p) {
-                return Err(SqlError::syntax(format!(
-                    "multiple assignments to the same column \"{n}\""
-                )));
-            }
-            v.push(p);
-        }
-        v
-    };
-    let target_types: Vec<Type> = targets.iter().map(|p| t.columns[*p].ty.clone()).collect();
+    let targets = insert_targets(&t, &ins.columns)?;
     let mut planner = Planner::with_params(&env, ctx.param_types.clone());
-    // Source rows (with their types and whether each value was a constant).
-    let (plan, src_cols, defaults_marked) = match &ins.source {
-        None => (Plan::one_row(), Vec::new(), Vec::new()),
-        Some(q) => match q.body.as_ref() {
-            ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
-                let (plan, cols) = planner.plan_values(v, Some(&target_types))?;
-                let marks: Vec<Vec<bool>> = v
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        r.content
-                            .iter()
-                            .map(|e| matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default")))
-                            .collect()
-                    })
-                    .collect();
-                (plan, cols, marks)
-            }
-            _ => {
-                let (plan, cols) = planner.plan_query(q)?;
-                (plan, cols, Vec::new())
-            }
-        },
-    };
-    let src_visible: Vec<&ScopeCol> = src_cols.iter().filter(|c| !c.hidden).collect();
-    if defaults_marked.is_empty() {
-        for (c, p) in src_visible.iter().zip(&targets) {
-            if !assignable(&c.ty, &t.columns[*p].ty) {
-                return Err(mismatch(&c.ty, &t.columns[*p]));
-            }
-        }
-    }
-    if ins.source.is_some() && src_visible.len() > targets.len() {
-        return Err(SqlError::syntax(format!(
-            "INSERT has more expressions than target columns, {} expressions for {} targets",
-            src_visible.len(),
-            targets.len()
-        )));
-    }
+    let source = plan_insert_source(&mut planner, ins, &t, &targets)?;
     let scope = table_scope(&t);
     let ret = returning(&mut planner, &ins.returning, &scope)?;
-    // ON CONFLICT.
-    let conflict = match &ins.on {
-        None => None,
-        Some(ast::OnInsert::OnConflict(oc)) => Some(oc.clone()),
-        Some(_) => return Err(SqlError::unimplemented("ON DUPLICATE KEY")),
-    };
-    let mut excluded_scope = scope.clone();
-    excluded_scope.extend(scope.iter().map(|c| ScopeCol {
-        table: Some("excluded".into()),
-        ..c.clone()
-    }));
-    let mut do_update: Option<DoUpdate> = None;
-    if let Some(ast::OnConflict {
-        action: ast::OnConflictAction::DoUpdate(du),
-        ..
-    }) = &conflict
-    {
-        let mut sets = Vec::new();
-        for a in &du.assignments {
-            for (p, e, ty) in assignment(&mut planner, &t, a, &excluded_scope)? {
-                sets.push((p, e, ty));
-            }
-        }
-        let sel = match &du.selection {
-            Some(w) => Some(planner.compile(w, &excluded_scope, &mut None)?.0),
-            None => None,
-        };
-        do_update = Some((sets, sel));
-    }
+    let (conflict, do_update) = on_conflict(&mut planner, &t, ins.on.as_ref(), &scope)?;
     ctx.param_types = planner.params.clone();
-    let conflict_cols: Option<Vec<ColumnId>> = match &conflict {
-        Some(ast::OnConflict {
-            conflict_target: Some(ast::ConflictTarget::Columns(cols)),
-            ..
-        }) => Some(
-            cols.iter()
-                .map(|c| {
-                    let n = ident(c);
-                    t.column_by_name(&n)
-                        .map(|c| c.id)
-                        .ok_or_else(|| SqlError::undefined_column(&n))
-                })
-                .collect::<Result<_>>()?,
-        ),
-        Some(ast::OnConflict {
-            action: ast::OnConflictAction::DoUpdate(_),
-            conflict_target: None,
-        }) => {
-            return Err(SqlError::syntax(
-                "missing conflict target in ON CONFLICT DO UPDATE",
-            ));
-        }
-        _ => None,
-    };
-    // DEFAULT markers were noted per row; the executor must not see them.
-    let plan = match plan {
-        Plan::Values { rows } => Plan::Values {
-            rows: rows
-                .into_iter()
-                .map(|r| {
-                    r.into_iter()
-                        .map(|e| match e {
-                            Expr::Func(n, _) if n == "__default__" => Expr::Const(Datum::Null),
-                            other => other,
-                        })
-                        .collect()
-                })
-                .collect(),
-        },
-        other => other,
-    };
+    let conflict_cols = conflict_columns(&t, conflict.as_ref())?;
+    let plan = strip_default_markers(source.plan);
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let src_rows = ex.run(&plan, &[]).await?;
     let txn = ctx.txn()?;
@@ -837,24 +1009,14 @@ pub async fn insert(
         !upsert && conflict.is_none() && t.foreign_keys.iter().all(|fk| fk.ref_table != t.id);
     let mut pending: Vec<Row> = Vec::new();
     for (ri, src) in src_rows.into_iter().enumerate() {
-        let mut row = vec![Datum::Null; t.columns.len()];
-        let mut set = vec![false; t.columns.len()];
-        let mut values = src.into_iter();
-        for (k, p) in targets.iter().enumerate() {
-            let Some(v) = values.next() else { break };
-            if defaults_marked
-                .get(ri)
-                .and_then(|r| r.get(k))
-                .copied()
-                .unwrap_or(false)
-            {
-                continue;
-            }
-            let vt = src_cols.get(k).map_or(Type::Unknown, |c| c.ty.clone());
-            let constant = !defaults_marked.is_empty();
-            row[*p] = assign(v, &vt, &t.columns[*p], constant)?;
-            set[*p] = true;
-        }
+        let (mut row, set) = insert_source_row(
+            &t,
+            src,
+            &targets,
+            &source.cols,
+            source.defaults.get(ri),
+            !source.defaults.is_empty(),
+        )?;
         writer.finish_row(&ex, &mut row, &set).await?;
         // Conflicts.
         let existing = if upsert || conflict.is_some() {
@@ -884,59 +1046,24 @@ pub async fn insert(
                 }),
             ) => continue,
             (Some(old), true, _) => {
-                // UPSERT: the named columns take the new values, the others keep theirs.
-                let mut new = old.clone();
-                for (i, s) in set.iter().enumerate() {
-                    if *s || (ins.columns.is_empty() && !t.columns[i].hidden) {
-                        new[i] = row[i].clone();
-                    }
-                }
-                for (i, c) in t.columns.iter().enumerate() {
-                    if c.computed.is_some() {
-                        new[i] = row[i].clone();
-                    }
-                }
-                writer
-                    .finish_row(&ex, &mut new, &vec![true; t.columns.len()])
-                    .await?;
-                check_fks_out(ctx, &t, &new, Some(&old)).await?;
-                check_fks_in(ctx, &t, &old, Some(&new)).await?;
-                update_row(&txn, &t, &old, &new).await?;
+                let mut new = upserted_row(&t, &old, &row, &set, ins.columns.is_empty());
+                writer.replace_row(ctx, &txn, &ex, &old, &mut new).await?;
                 new
             }
             (Some(old), false, _) => {
-                let Some((sets, sel)) = &do_update else {
+                let Some(du) = &do_update else {
                     continue;
                 };
-                let mut both = old.clone();
-                both.extend(row.iter().cloned());
-                if let Some(w) = sel
-                    && ex.eval(w, &[], &both).await? != Datum::Bool(true)
-                {
+                let Some(mut new) = conflict_update(&ex, &t, du, &old, &row).await? else {
                     continue;
-                }
-                let mut new = old.clone();
-                for (p, e, ty) in sets {
-                    let v = ex.eval(e, &[], &both).await?;
-                    let constant = matches!(e, Expr::Const(_));
-                    new[*p] = assign(v, ty, &t.columns[*p], constant)?;
-                }
-                writer
-                    .finish_row(&ex, &mut new, &vec![true; t.columns.len()])
-                    .await?;
-                check_fks_out(ctx, &t, &new, Some(&old)).await?;
-                check_fks_in(ctx, &t, &old, Some(&new)).await?;
-                update_row(&txn, &t, &old, &new).await?;
+                };
+                writer.replace_row(ctx, &txn, &ex, &old, &mut new).await?;
                 new
             }
         };
         count += 1;
         if let Some((exprs, _)) = &ret {
-            let mut r = Vec::new();
-            for e in exprs {
-                r.push(ex.eval(e, &[], &final_row).await?);
-            }
-            out_rows.push(r);
+            out_rows.push(returned_row(&ex, exprs, &final_row).await?);
         }
     }
     insert_rows(&txn, &t, &pending).await?;
@@ -1023,17 +1150,8 @@ fn assignment(
         )));
     }
     for (n, v) in names.iter().zip(values) {
-        let p = t
-            .column_pos_by_name(n)
-            .ok_or_else(|| SqlError::undefined_column(n))?;
-        if t.columns[p].computed.is_some() {
-            return Err(SqlError::new(
-                errcode::FEATURE_NOT_SUPPORTED,
-                format!("cannot write directly to computed column \"{n}\""),
-            ));
-        }
-        let is_default = matches!(&v, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
-        if is_default {
+        let p = writable_column(t, n)?;
+        if is_default_marker(&v) {
             let d = match &t.columns[p].default {
                 Some(d) => planner.compile(&parse_expr(d)?, &[], &mut None)?,
                 None => (Expr::Const(Datum::Null), Type::Unknown),
@@ -1105,12 +1223,7 @@ pub async fn update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<StatementR
     let env = writer_env(ctx, &names).await?;
     let t = resolved_table(&env, &tname)?;
     let writer = TableWriter::new(t.clone(), &env)?;
-    let mut scope = table_scope(&t);
-    if let Some(a) = &alias {
-        for c in &mut scope {
-            c.table = Some(a.clone());
-        }
-    }
+    let scope = aliased_scope(&t, alias.as_deref());
     let mut planner = Planner::with_params(&env, ctx.param_types.clone());
     let mut sets = Vec::new();
     for a in &u.assignments {
@@ -1137,18 +1250,9 @@ pub async fn update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<StatementR
             let v = ex.eval(e, &[], &old).await?;
             new[*p] = assign(v, ty, &t.columns[*p], matches!(e, Expr::Const(_)))?;
         }
-        writer
-            .finish_row(&ex, &mut new, &vec![true; t.columns.len()])
-            .await?;
-        check_fks_out(ctx, &t, &new, Some(&old)).await?;
-        check_fks_in(ctx, &t, &old, Some(&new)).await?;
-        update_row(&txn, &t, &old, &new).await?;
+        writer.replace_row(ctx, &txn, &ex, &old, &mut new).await?;
         if let Some((exprs, _)) = &ret {
-            let mut r = Vec::new();
-            for e in exprs {
-                r.push(ex.eval(e, &[], &new).await?);
-            }
-            out.push(r);
+            out.push(returned_row(&ex, exprs, &new).await?);
         }
     }
     Ok(result(format!("UPDATE {count}"), ret, out))
@@ -1169,12 +1273,7 @@ pub async fn delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<StatementR
     }
     let env = writer_env(ctx, &names).await?;
     let t = resolved_table(&env, &tname)?;
-    let mut scope = table_scope(&t);
-    if let Some(a) = &alias {
-        for c in &mut scope {
-            c.table = Some(a.clone());
-        }
-    }
+    let scope = aliased_scope(&t, alias.as_deref());
     let mut planner = Planner::with_params(&env, ctx.param_types.clone());
     let ret = returning(&mut planner, &d.returning, &scope)?;
     let rows = target_rows(
@@ -1195,11 +1294,7 @@ pub async fn delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<StatementR
         check_fks_in(ctx, &t, &row, None).await?;
         delete_row(&txn, &t, &row).await?;
         if let Some((exprs, _)) = &ret {
-            let mut r = Vec::new();
-            for e in exprs {
-                r.push(ex.eval(e, &[], &row).await?);
-            }
-            out.push(r);
+            out.push(returned_row(&ex, exprs, &row).await?);
         }
     }
     Ok(result(format!("DELETE {count}"), ret, out))
