@@ -316,6 +316,49 @@ fn stored_columns(t: &TableDesc, include: &[ast::Ident]) -> Result<Vec<ColumnId>
         .collect()
 }
 
+/// The FOREIGN KEY a table constraint declares, as a [`FkSpec`].
+fn fk_spec(fk: &ast::ForeignKeyConstraint) -> FkSpec {
+    (
+        fk.name.as_ref().map(ident),
+        fk.columns.iter().map(ident).collect(),
+        fk.foreign_table.clone(),
+        fk.referred_columns.iter().map(ident).collect(),
+        fk.on_delete,
+        fk.on_update,
+    )
+}
+
+/// The name of the index a `CREATE INDEX` (or an inline index of CREATE TABLE) defines on
+/// table `table`: the one given, or `<table>_<columns>_key` (UNIQUE) or `_idx`.
+fn created_index_name(table: &str, ci: &ast::CreateIndex, names: &[String]) -> String {
+    match &ci.name {
+        Some(n) => object_parts(n).last().cloned().unwrap_or_default(),
+        None => index_name(table, names, if ci.unique { "key" } else { "idx" }),
+    }
+}
+
+/// Adds a secondary index to `desc` under the next index id, and returns it.
+fn push_index(
+    desc: &mut TableDesc,
+    name: String,
+    unique: bool,
+    columns: Vec<ColumnId>,
+    descending: Vec<bool>,
+    stored: Vec<ColumnId>,
+) -> IndexDesc {
+    let idx = IndexDesc {
+        id: desc.next_index_id,
+        name,
+        unique,
+        columns,
+        descending,
+        stored,
+    };
+    desc.next_index_id += 1;
+    desc.indexes.push(idx.clone());
+    idx
+}
+
 fn fk_action(a: Option<ast::ReferentialAction>) -> FkAction {
     match a {
         Some(ast::ReferentialAction::Cascade) => FkAction::Cascade,
@@ -340,7 +383,17 @@ fn check_table_width(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// `CREATE TABLE`.
+/// The primary key a CREATE TABLE declares: column ids, which are descending, and the
+/// constraint's name.
+type PkSpec = (Vec<ColumnId>, Vec<bool>, Option<String>);
+
+/// A UNIQUE constraint a CREATE TABLE declares: its columns and name.
+type UniqueSpec = (Vec<ast::IndexColumn>, Option<String>);
+
+/// `CREATE TABLE`: the descriptor is built from the columns, the constraints (of the
+/// columns and of the table), the primary key (a hidden `rowid` when none is declared) and
+/// the indexes; checks and computed columns must compile over it; then foreign keys are
+/// added and every descriptor written.
 pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<StatementResult> {
     let t = &ct.table;
     if t.query.is_some() {
@@ -370,29 +423,7 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
         ..Default::default()
     };
     let mut planner = Planner::new(&env);
-    let mut desc = TableDesc {
-        id,
-        parent_id: tn.db.id,
-        schema_id: tn.schema_id,
-        name: tn.name.clone(),
-        version: 0,
-        columns: Vec::new(),
-        next_column_id: 1,
-        primary_index: IndexDesc {
-            id: PRIMARY_INDEX_ID,
-            name: format!("{}_pkey", tn.name),
-            unique: true,
-            columns: Vec::new(),
-            descending: Vec::new(),
-            stored: Vec::new(),
-        },
-        indexes: Vec::new(),
-        next_index_id: 2,
-        checks: Vec::new(),
-        foreign_keys: Vec::new(),
-        locality: None,
-        inbound_fks: Vec::new(),
-    };
+    let mut desc = new_table_desc(id, tn.db.id, tn.schema_id, &tn.name);
     let mut col_extras = Vec::new();
     for def in &t.columns {
         let (col, extras) = column_from_def(ctx, &mut planner, def, desc.next_column_id).await?;
@@ -406,19 +437,100 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
         col_extras.push((col.name.clone(), extras));
         desc.columns.push(col);
     }
-    let mut pk: Option<(Vec<ColumnId>, Vec<bool>, Option<String>)> = None;
-    let mut uniques: Vec<(Vec<ast::IndexColumn>, Option<String>)> = Vec::new();
+    let (pk, uniques, fks) = table_constraints(&mut desc, &col_extras, &t.constraints)?;
+    set_primary_key(&mut desc, pk)?;
+    for (cols, name) in uniques {
+        let (ids, d, names) = index_columns(&desc, &cols)?;
+        let name = name.unwrap_or_else(|| index_name(&tn.name, &names, "key"));
+        push_index(&mut desc, name, true, ids, d, Vec::new());
+    }
+    for ci in &ct.indexes {
+        let (ids, d, names) = index_columns(&desc, &ci.columns)?;
+        let name = created_index_name(&tn.name, ci, &names);
+        if desc.index_by_name(&name).is_some() {
+            return Err(SqlError::new(
+                errcode::DUPLICATE_TABLE,
+                format!("index \"{name}\" already exists"),
+            ));
+        }
+        let stored = stored_columns(&desc, &ci.include)?;
+        push_index(&mut desc, name, ci.unique, ids, d, stored);
+    }
+    check_table_exprs(&mut planner, &desc)?;
+    // Foreign keys.
+    let mut referenced: Vec<TableDesc> = Vec::new();
+    for spec in fks {
+        add_foreign_key(ctx, &mut desc, &mut referenced, spec).await?;
+    }
+    for parent in referenced {
+        let mut d = Descriptor::Table(parent);
+        ctx.server.catalog.write(&txn, &mut d).await?;
+    }
+    crate::multiregion::apply_table_locality(ctx, &mut desc, &tn.db, ct.locality.as_ref())?;
+    let mut d = Descriptor::Table(desc.clone());
+    ctx.server.catalog.write(&txn, &mut d).await?;
+    ctx.server
+        .catalog
+        .write_name(&txn, tn.db.id, tn.schema_id, &tn.name, id)
+        .await?;
+    schema_changed(ctx).await?;
+    crate::multiregion::write_table_zone(ctx, &desc, &tn.db).await?;
+    ctx.post_commit
+        .push(PostCommit::Split(base::keys::table_prefix(id)));
+    Ok(StatementResult::tag("CREATE TABLE"))
+}
+
+/// The descriptor of a new table `name` (id `id`, in database `parent_id` and schema
+/// `schema_id`) before its columns, keys and constraints are added.
+fn new_table_desc(id: u64, parent_id: u64, schema_id: u64, name: &str) -> TableDesc {
+    TableDesc {
+        id,
+        parent_id,
+        schema_id,
+        name: name.to_string(),
+        version: 0,
+        columns: Vec::new(),
+        next_column_id: 1,
+        primary_index: IndexDesc {
+            id: PRIMARY_INDEX_ID,
+            name: format!("{name}_pkey"),
+            unique: true,
+            columns: Vec::new(),
+            descending: Vec::new(),
+            stored: Vec::new(),
+        },
+        indexes: Vec::new(),
+        next_index_id: 2,
+        checks: Vec::new(),
+        foreign_keys: Vec::new(),
+        locality: None,
+        inbound_fks: Vec::new(),
+    }
+}
+
+/// The error for a second PRIMARY KEY in the definition of table `table`.
+fn multiple_primary_keys(table: &str) -> SqlError {
+    SqlError::new(
+        errcode::INVALID_TABLE_DEFINITION,
+        format!("multiple primary keys for table \"{table}\" are not allowed"),
+    )
+}
+
+/// The constraints of a new table, from its columns' definitions (`col_extras`, by column
+/// name) then from the table's: the primary key, the UNIQUE constraints and the foreign
+/// keys, for the caller to add; CHECKs are added to `desc` here.
+fn table_constraints(
+    desc: &mut TableDesc,
+    col_extras: &[(String, ColumnExtras)],
+    constraints: &[ast::TableConstraint],
+) -> Result<(Option<PkSpec>, Vec<UniqueSpec>, Vec<FkSpec>)> {
+    let mut pk: Option<PkSpec> = None;
+    let mut uniques: Vec<UniqueSpec> = Vec::new();
     let mut fks: Vec<FkSpec> = Vec::new();
-    for (name, extras) in &col_extras {
+    for (name, extras) in col_extras {
         if extras.primary {
             if pk.is_some() {
-                return Err(SqlError::new(
-                    errcode::INVALID_TABLE_DEFINITION,
-                    format!(
-                        "multiple primary keys for table \"{}\" are not allowed",
-                        tn.name
-                    ),
-                ));
+                return Err(multiple_primary_keys(&desc.name));
             }
             let id = desc.column_by_name(name).map(|c| c.id).unwrap_or(0);
             pk = Some((vec![id], vec![false], None));
@@ -449,19 +561,13 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
             fks.push(fk.clone());
         }
     }
-    for c in &t.constraints {
+    for c in constraints {
         match c {
             ast::TableConstraint::PrimaryKey(p) => {
                 if pk.is_some() {
-                    return Err(SqlError::new(
-                        errcode::INVALID_TABLE_DEFINITION,
-                        format!(
-                            "multiple primary keys for table \"{}\" are not allowed",
-                            tn.name
-                        ),
-                    ));
+                    return Err(multiple_primary_keys(&desc.name));
                 }
-                let (ids, d, _) = index_columns(&desc, &p.columns)?;
+                let (ids, d, _) = index_columns(desc, &p.columns)?;
                 pk = Some((ids, d, p.name.as_ref().map(ident)));
             }
             ast::TableConstraint::Unique(u) => {
@@ -478,17 +584,17 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
                     expr: ch.expr.to_string(),
                 });
             }
-            ast::TableConstraint::ForeignKey(fk) => fks.push((
-                fk.name.as_ref().map(ident),
-                fk.columns.iter().map(ident).collect(),
-                fk.foreign_table.clone(),
-                fk.referred_columns.iter().map(ident).collect(),
-                fk.on_delete,
-                fk.on_update,
-            )),
+            ast::TableConstraint::ForeignKey(fk) => fks.push(fk_spec(fk)),
             other => return Err(SqlError::unimplemented(format!("constraint {other}"))),
         }
     }
+    Ok((pk, uniques, fks))
+}
+
+/// Sets a new table's primary key: the declared one (its columns become NOT NULL), or a
+/// hidden `rowid` column defaulting to `unique_rowid()`. Every key column must be
+/// encodable in a key.
+fn set_primary_key(desc: &mut TableDesc, pk: Option<PkSpec>) -> Result<()> {
     match pk {
         Some((ids, d, name)) => {
             for id in &ids {
@@ -530,44 +636,13 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
             )));
         }
     }
-    for (cols, name) in uniques {
-        let (ids, d, names) = index_columns(&desc, &cols)?;
-        let idx = IndexDesc {
-            id: desc.next_index_id,
-            name: name.unwrap_or_else(|| index_name(&tn.name, &names, "key")),
-            unique: true,
-            columns: ids,
-            descending: d,
-            stored: Vec::new(),
-        };
-        desc.next_index_id += 1;
-        desc.indexes.push(idx);
-    }
-    for ci in &ct.indexes {
-        let (ids, d, names) = index_columns(&desc, &ci.columns)?;
-        let name = match &ci.name {
-            Some(n) => object_parts(n).last().cloned().unwrap_or_default(),
-            None => index_name(&tn.name, &names, if ci.unique { "key" } else { "idx" }),
-        };
-        if desc.index_by_name(&name).is_some() {
-            return Err(SqlError::new(
-                errcode::DUPLICATE_TABLE,
-                format!("index \"{name}\" already exists"),
-            ));
-        }
-        let stored = stored_columns(&desc, &ci.include)?;
-        desc.indexes.push(IndexDesc {
-            id: desc.next_index_id,
-            name,
-            unique: ci.unique,
-            columns: ids,
-            descending: d,
-            stored,
-        });
-        desc.next_index_id += 1;
-    }
-    // Validate checks and computed columns compile over the table.
-    let scope = table_scope(&desc);
+    Ok(())
+}
+
+/// Checks that a new table's CHECK constraints (which must be boolean) and computed columns
+/// compile over its row.
+fn check_table_exprs(planner: &mut Planner<'_>, desc: &TableDesc) -> Result<()> {
+    let scope = table_scope(desc);
     for ch in &desc.checks {
         let e = parse_expr(&ch.expr)?;
         let (_, t) = planner.compile(&e, &scope, &mut None)?;
@@ -584,27 +659,7 @@ pub async fn create_table(ctx: &mut StmtCtx<'_>, ct: &CreateTable) -> Result<Sta
             planner.compile(&parse_expr(comp)?, &scope, &mut None)?;
         }
     }
-    // Foreign keys.
-    let mut referenced: Vec<TableDesc> = Vec::new();
-    for spec in fks {
-        add_foreign_key(ctx, &mut desc, &mut referenced, spec).await?;
-    }
-    for parent in referenced {
-        let mut d = Descriptor::Table(parent);
-        ctx.server.catalog.write(&txn, &mut d).await?;
-    }
-    crate::multiregion::apply_table_locality(ctx, &mut desc, &tn.db, ct.locality.as_ref())?;
-    let mut d = Descriptor::Table(desc.clone());
-    ctx.server.catalog.write(&txn, &mut d).await?;
-    ctx.server
-        .catalog
-        .write_name(&txn, tn.db.id, tn.schema_id, &tn.name, id)
-        .await?;
-    schema_changed(ctx).await?;
-    crate::multiregion::write_table_zone(ctx, &desc, &tn.db).await?;
-    ctx.post_commit
-        .push(PostCommit::Split(base::keys::table_prefix(id)));
-    Ok(StatementResult::tag("CREATE TABLE"))
+    Ok(())
 }
 
 /// Adds a FOREIGN KEY to `desc`; the referenced table (with its new inbound reference) is
@@ -743,10 +798,7 @@ pub async fn create_index(ctx: &mut StmtCtx<'_>, ci: &ast::CreateIndex) -> Resul
     let t = ctx.table(&object_parts(&ci.table_name)).await?;
     let mut desc = (*t).clone();
     let (ids, d, names) = index_columns(&desc, &ci.columns)?;
-    let name = match &ci.name {
-        Some(n) => object_parts(n).last().cloned().unwrap_or_default(),
-        None => index_name(&desc.name, &names, if ci.unique { "key" } else { "idx" }),
-    };
+    let name = created_index_name(&desc.name, ci, &names);
     if desc.index_by_name(&name).is_some() {
         if ci.if_not_exists {
             return Ok(StatementResult::tag("CREATE INDEX"));
@@ -757,16 +809,7 @@ pub async fn create_index(ctx: &mut StmtCtx<'_>, ci: &ast::CreateIndex) -> Resul
         ));
     }
     let stored = stored_columns(&desc, &ci.include)?;
-    let idx = IndexDesc {
-        id: desc.next_index_id,
-        name,
-        unique: ci.unique,
-        columns: ids,
-        descending: d,
-        stored,
-    };
-    desc.next_index_id += 1;
-    desc.indexes.push(idx.clone());
+    let idx = push_index(&mut desc, name, ci.unique, ids, d, stored);
     backfill_index(ctx, &desc, &idx).await?;
     let txn = ctx.txn()?;
     let mut dd = Descriptor::Table(desc);
@@ -1078,7 +1121,7 @@ pub async fn truncate(ctx: &mut StmtCtx<'_>, t: &ast::Truncate) -> Result<Statem
     Ok(StatementResult::tag("TRUNCATE"))
 }
 
-/// `ALTER TABLE`.
+/// `ALTER TABLE`: applies each operation to a copy of the descriptor in turn, then writes it.
 pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<StatementResult> {
     let parts = object_parts(&at.name);
     let Some(t) = ctx.find_table(&parts).await? else {
@@ -1100,139 +1143,15 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 column_def,
                 if_not_exists,
                 ..
-            } => {
-                check_table_width(desc.columns.len() + 1)?;
-                let mut planner = Planner::new(&env);
-                let (col, extras) =
-                    column_from_def(ctx, &mut planner, column_def, desc.next_column_id).await?;
-                if desc.column_by_name(&col.name).is_some() {
-                    if *if_not_exists {
-                        continue;
-                    }
-                    return Err(SqlError::new(
-                        errcode::DUPLICATE_COLUMN,
-                        format!(
-                            "column \"{}\" of relation \"{}\" already exists",
-                            col.name, desc.name
-                        ),
-                    ));
-                }
-                if extras.primary {
-                    return Err(SqlError::unimplemented("adding a PRIMARY KEY column"));
-                }
-                desc.next_column_id += 1;
-                desc.columns.push(col.clone());
-                if let Some((cname, check)) = extras.check {
-                    desc.checks.push(CheckDesc {
-                        name: cname.unwrap_or_else(|| format!("check_{}", col.name)),
-                        expr: check,
-                    });
-                }
-                if let Some(cname) = extras.unique {
-                    let idx = IndexDesc {
-                        id: desc.next_index_id,
-                        name: cname.unwrap_or_else(|| {
-                            index_name(&desc.name, std::slice::from_ref(&col.name), "key")
-                        }),
-                        unique: true,
-                        columns: vec![col.id],
-                        descending: vec![false],
-                        stored: Vec::new(),
-                    };
-                    desc.next_index_id += 1;
-                    desc.indexes.push(idx);
-                }
-                super::dml::backfill_column(ctx, &desc, &col).await?;
-                for idx in desc.indexes.clone() {
-                    if idx.columns.contains(&col.id) {
-                        backfill_index(ctx, &desc, &idx).await?;
-                    }
-                }
-            }
+            } => add_column(ctx, &env, &mut desc, column_def, *if_not_exists).await?,
             ast::AlterTableOperation::DropColumn {
                 column_names,
                 if_exists,
                 ..
-            } => {
-                for cn in column_names {
-                    let name = ident(cn);
-                    let Some(col) = desc.column_by_name(&name).cloned() else {
-                        if *if_exists {
-                            continue;
-                        }
-                        return Err(SqlError::undefined_column(&name));
-                    };
-                    if desc.primary_index.columns.contains(&col.id) {
-                        return Err(SqlError::new(
-                            errcode::INVALID_COLUMN_REFERENCE,
-                            format!("column \"{name}\" is referenced by the primary key"),
-                        ));
-                    }
-                    for idx in desc.indexes.clone() {
-                        if idx.columns.contains(&col.id) || idx.stored.contains(&col.id) {
-                            let span = base::Span::prefix(&encoding::index_prefix(&desc, &idx).0);
-                            txn.delete_range(&span).await?;
-                            desc.indexes.retain(|i| i.id != idx.id);
-                        }
-                    }
-                    desc.columns.retain(|c| c.id != col.id);
-                    desc.checks.retain(|c| !c.expr.contains(&name));
-                    desc.foreign_keys.retain(|f| !f.columns.contains(&col.id));
-                }
+            } => drop_columns(&txn, &mut desc, column_names, *if_exists).await?,
+            ast::AlterTableOperation::AddConstraint { constraint, .. } => {
+                add_constraint(ctx, &txn, &mut desc, constraint).await?
             }
-            ast::AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
-                ast::TableConstraint::Check(ch) => {
-                    let name = ch
-                        .name
-                        .as_ref()
-                        .map(ident)
-                        .unwrap_or_else(|| format!("check{}", desc.checks.len() + 1));
-                    let check = CheckDesc {
-                        name,
-                        expr: ch.expr.to_string(),
-                    };
-                    super::dml::validate_check(ctx, &desc, &check).await?;
-                    desc.checks.push(check);
-                }
-                ast::TableConstraint::Unique(u) => {
-                    let (ids, d, names) = index_columns(&desc, &u.columns)?;
-                    let idx = IndexDesc {
-                        id: desc.next_index_id,
-                        name: u
-                            .name
-                            .as_ref()
-                            .map(ident)
-                            .unwrap_or_else(|| index_name(&desc.name, &names, "key")),
-                        unique: true,
-                        columns: ids,
-                        descending: d,
-                        stored: Vec::new(),
-                    };
-                    desc.next_index_id += 1;
-                    desc.indexes.push(idx.clone());
-                    backfill_index(ctx, &desc, &idx).await?;
-                }
-                ast::TableConstraint::ForeignKey(fk) => {
-                    let spec: FkSpec = (
-                        fk.name.as_ref().map(ident),
-                        fk.columns.iter().map(ident).collect(),
-                        fk.foreign_table.clone(),
-                        fk.referred_columns.iter().map(ident).collect(),
-                        fk.on_delete,
-                        fk.on_update,
-                    );
-                    let mut referenced = Vec::new();
-                    add_foreign_key(ctx, &mut desc, &mut referenced, spec).await?;
-                    if let Some(fk) = desc.foreign_keys.last().cloned() {
-                        super::dml::validate_foreign_key(ctx, &desc, &fk).await?;
-                    }
-                    for parent in referenced {
-                        let mut d = Descriptor::Table(parent);
-                        ctx.server.catalog.write(&txn, &mut d).await?;
-                    }
-                }
-                other => return Err(SqlError::unimplemented(format!("ADD CONSTRAINT {other}"))),
-            },
             ast::AlterTableOperation::DropConstraint {
                 name, if_exists, ..
             } => {
@@ -1270,29 +1189,7 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
                 desc.columns[pos].name = new;
             }
             ast::AlterTableOperation::RenameTable { table_name } => {
-                let new = match table_name {
-                    ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => {
-                        object_parts(n).last().cloned().unwrap_or_default()
-                    }
-                };
-                if ctx
-                    .server
-                    .catalog
-                    .lookup(&ctx.reader, desc.parent_id, desc.schema_id, &new, true)
-                    .await?
-                    .is_some()
-                {
-                    return Err(already_exists("relation", &new));
-                }
-                ctx.server
-                    .catalog
-                    .remove_name(&txn, desc.parent_id, desc.schema_id, &desc.name)
-                    .await?;
-                ctx.server
-                    .catalog
-                    .write_name(&txn, desc.parent_id, desc.schema_id, &new, desc.id)
-                    .await?;
-                desc.name = new;
+                rename_table(ctx, &txn, &mut desc, table_name).await?
             }
             other => {
                 let text: String = other.to_string().chars().take(40).collect();
@@ -1304,6 +1201,176 @@ pub async fn alter_table(ctx: &mut StmtCtx<'_>, at: &ast::AlterTable) -> Result<
     ctx.server.catalog.write(&txn, &mut d).await?;
     schema_changed(ctx).await?;
     Ok(StatementResult::tag("ALTER TABLE"))
+}
+
+/// `ALTER TABLE ... ADD COLUMN`: the column (not a primary key), its CHECK and UNIQUE
+/// constraints, its default written into every row and the indexes on it backfilled. A
+/// column that exists already is skipped with IF NOT EXISTS, an error otherwise.
+async fn add_column(
+    ctx: &StmtCtx<'_>,
+    env: &super::compile::PlanEnv,
+    desc: &mut TableDesc,
+    column_def: &ast::ColumnDef,
+    if_not_exists: bool,
+) -> Result<()> {
+    check_table_width(desc.columns.len() + 1)?;
+    let mut planner = Planner::new(env);
+    let (col, extras) = column_from_def(ctx, &mut planner, column_def, desc.next_column_id).await?;
+    if desc.column_by_name(&col.name).is_some() {
+        if if_not_exists {
+            return Ok(());
+        }
+        return Err(SqlError::new(
+            errcode::DUPLICATE_COLUMN,
+            format!(
+                "column \"{}\" of relation \"{}\" already exists",
+                col.name, desc.name
+            ),
+        ));
+    }
+    if extras.primary {
+        return Err(SqlError::unimplemented("adding a PRIMARY KEY column"));
+    }
+    desc.next_column_id += 1;
+    desc.columns.push(col.clone());
+    if let Some((cname, check)) = extras.check {
+        desc.checks.push(CheckDesc {
+            name: cname.unwrap_or_else(|| format!("check_{}", col.name)),
+            expr: check,
+        });
+    }
+    if let Some(cname) = extras.unique {
+        let name =
+            cname.unwrap_or_else(|| index_name(&desc.name, std::slice::from_ref(&col.name), "key"));
+        push_index(desc, name, true, vec![col.id], vec![false], Vec::new());
+    }
+    super::dml::backfill_column(ctx, desc, &col).await?;
+    for idx in desc.indexes.clone() {
+        if idx.columns.contains(&col.id) {
+            backfill_index(ctx, desc, &idx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE ... DROP COLUMN`: each column (not one of the primary key; a missing one is
+/// skipped with IF EXISTS) goes with the indexes that contain it (their entries deleted), the
+/// checks that mention it and the foreign keys over it.
+async fn drop_columns(
+    txn: &kv::Txn,
+    desc: &mut TableDesc,
+    column_names: &[ast::Ident],
+    if_exists: bool,
+) -> Result<()> {
+    for cn in column_names {
+        let name = ident(cn);
+        let Some(col) = desc.column_by_name(&name).cloned() else {
+            if if_exists {
+                continue;
+            }
+            return Err(SqlError::undefined_column(&name));
+        };
+        if desc.primary_index.columns.contains(&col.id) {
+            return Err(SqlError::new(
+                errcode::INVALID_COLUMN_REFERENCE,
+                format!("column \"{name}\" is referenced by the primary key"),
+            ));
+        }
+        for idx in desc.indexes.clone() {
+            if idx.columns.contains(&col.id) || idx.stored.contains(&col.id) {
+                let span = base::Span::prefix(&encoding::index_prefix(desc, &idx).0);
+                txn.delete_range(&span).await?;
+                desc.indexes.retain(|i| i.id != idx.id);
+            }
+        }
+        desc.columns.retain(|c| c.id != col.id);
+        desc.checks.retain(|c| !c.expr.contains(&name));
+        desc.foreign_keys.retain(|f| !f.columns.contains(&col.id));
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE ... ADD CONSTRAINT`: a CHECK (validated against the rows), a UNIQUE index
+/// (backfilled) or a FOREIGN KEY (validated; the referenced table is written with its new
+/// inbound reference).
+async fn add_constraint(
+    ctx: &StmtCtx<'_>,
+    txn: &kv::Txn,
+    desc: &mut TableDesc,
+    constraint: &ast::TableConstraint,
+) -> Result<()> {
+    match constraint {
+        ast::TableConstraint::Check(ch) => {
+            let name = ch
+                .name
+                .as_ref()
+                .map(ident)
+                .unwrap_or_else(|| format!("check{}", desc.checks.len() + 1));
+            let check = CheckDesc {
+                name,
+                expr: ch.expr.to_string(),
+            };
+            super::dml::validate_check(ctx, desc, &check).await?;
+            desc.checks.push(check);
+        }
+        ast::TableConstraint::Unique(u) => {
+            let (ids, d, names) = index_columns(desc, &u.columns)?;
+            let name = u
+                .name
+                .as_ref()
+                .map(ident)
+                .unwrap_or_else(|| index_name(&desc.name, &names, "key"));
+            let idx = push_index(desc, name, true, ids, d, Vec::new());
+            backfill_index(ctx, desc, &idx).await?;
+        }
+        ast::TableConstraint::ForeignKey(fk) => {
+            let mut referenced = Vec::new();
+            add_foreign_key(ctx, desc, &mut referenced, fk_spec(fk)).await?;
+            if let Some(fk) = desc.foreign_keys.last().cloned() {
+                super::dml::validate_foreign_key(ctx, desc, &fk).await?;
+            }
+            for parent in referenced {
+                let mut d = Descriptor::Table(parent);
+                ctx.server.catalog.write(txn, &mut d).await?;
+            }
+        }
+        other => return Err(SqlError::unimplemented(format!("ADD CONSTRAINT {other}"))),
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE ... RENAME TO`: the table's name entry moves to the new name, which must be
+/// free in its schema.
+async fn rename_table(
+    ctx: &StmtCtx<'_>,
+    txn: &kv::Txn,
+    desc: &mut TableDesc,
+    table_name: &ast::RenameTableNameKind,
+) -> Result<()> {
+    let new = match table_name {
+        ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => {
+            object_parts(n).last().cloned().unwrap_or_default()
+        }
+    };
+    if ctx
+        .server
+        .catalog
+        .lookup(&ctx.reader, desc.parent_id, desc.schema_id, &new, true)
+        .await?
+        .is_some()
+    {
+        return Err(already_exists("relation", &new));
+    }
+    ctx.server
+        .catalog
+        .remove_name(txn, desc.parent_id, desc.schema_id, &desc.name)
+        .await?;
+    ctx.server
+        .catalog
+        .write_name(txn, desc.parent_id, desc.schema_id, &new, desc.id)
+        .await?;
+    desc.name = new;
+    Ok(())
 }
 
 /// `ALTER TABLE t SPLIT AT VALUES (...)[, (...)]` (or a SELECT): splits the table's primary
