@@ -1207,6 +1207,23 @@ async fn target_rows(
     ex.run(&plan, &[]).await
 }
 
+/// For UPDATE and DELETE: RETURNING compiled over `scope`, then the rows to change
+/// ([`target_rows`]); the placeholder types inferred become the statement's.
+async fn returning_and_targets(
+    ctx: &mut StmtCtx<'_>,
+    planner: &mut Planner<'_>,
+    t: &Arc<TableDesc>,
+    scope: &[ScopeCol],
+    items: &Option<Vec<ast::SelectItem>>,
+    selection: Option<&ast::Expr>,
+    limit: Option<&ast::Expr>,
+) -> Result<(Option<(Vec<Expr>, Vec<Column>)>, Vec<Row>)> {
+    let ret = returning(planner, items, scope)?;
+    let rows = target_rows(ctx, planner, t, scope, selection, limit).await?;
+    ctx.param_types = planner.params.clone();
+    Ok((ret, rows))
+}
+
 /// UPDATE.
 pub async fn update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<StatementResult> {
     if u.from.is_some() || !u.table.joins.is_empty() {
@@ -1229,17 +1246,16 @@ pub async fn update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<StatementR
     for a in &u.assignments {
         sets.extend(assignment(&mut planner, &t, a, &scope)?);
     }
-    let ret = returning(&mut planner, &u.returning, &scope)?;
-    let rows = target_rows(
+    let (ret, rows) = returning_and_targets(
         ctx,
         &mut planner,
         &t,
         &scope,
+        &u.returning,
         u.selection.as_ref(),
         u.limit.as_ref(),
     )
     .await?;
-    ctx.param_types = planner.params.clone();
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;
     let mut out = Vec::new();
@@ -1275,17 +1291,16 @@ pub async fn delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<StatementR
     let t = resolved_table(&env, &tname)?;
     let scope = aliased_scope(&t, alias.as_deref());
     let mut planner = Planner::with_params(&env, ctx.param_types.clone());
-    let ret = returning(&mut planner, &d.returning, &scope)?;
-    let rows = target_rows(
+    let (ret, rows) = returning_and_targets(
         ctx,
         &mut planner,
         &t,
         &scope,
+        &d.returning,
         d.selection.as_ref(),
         d.limit.as_ref(),
     )
     .await?;
-    ctx.param_types = planner.params.clone();
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;
     let mut out = Vec::new();
