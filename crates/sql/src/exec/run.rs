@@ -246,24 +246,7 @@ impl<'a> Executor<'a> {
         // Plans nest (set operations, joins, subqueries), and so do the polls of their runs.
         crate::stack::guarded(async move {
             match plan {
-                Plan::Values { rows } => {
-                    let mut out = Vec::with_capacity(rows.len());
-                    let mut size = ResultSize::default();
-                    for r in rows {
-                        let mut row = Vec::with_capacity(r.len());
-                        for e in r {
-                            if matches!(e, Expr::Func(n, _) if n == "__default__") {
-                                return Err(SqlError::syntax(
-                                    "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
-                                ));
-                            }
-                            row.push(self.eval(e, outer, &[]).await?);
-                        }
-                        size.add(&row)?;
-                        out.push(row);
-                    }
-                    Ok(out)
-                }
+                Plan::Values { rows } => self.run_values(rows, outer).await,
                 Plan::Scan(s) => self.scan(s, outer).await,
                 Plan::Virtual { rows, .. } => Ok(rows.as_ref().clone()),
                 Plan::TableFunc {
@@ -309,21 +292,7 @@ impl<'a> Executor<'a> {
                 }
                 Plan::Project { input, exprs } => {
                     let rows = self.run(input, outer).await?;
-                    let mut prepared = Vec::with_capacity(exprs.len());
-                    for e in exprs {
-                        prepared.push(self.prepare(e, outer).await?);
-                    }
-                    let mut out = Vec::with_capacity(rows.len());
-                    let mut size = ResultSize::default();
-                    for r in rows {
-                        let mut row = Vec::with_capacity(prepared.len());
-                        for e in &prepared {
-                            row.push(self.eval_prepared(e, outer, &r).await?);
-                        }
-                        size.add(&row)?;
-                        out.push(row);
-                    }
-                    Ok(out)
+                    self.project(rows, exprs, outer).await
                 }
                 Plan::Join {
                     left,
@@ -350,83 +319,11 @@ impl<'a> Executor<'a> {
                 }
                 Plan::Aggregate { input, group, aggs } => {
                     let rows = self.run(input, outer).await?;
-                    let mut groups: BTreeMap<RowKey, Vec<Accumulator>> = BTreeMap::new();
-                    for r in &rows {
-                        let mut key = Vec::with_capacity(group.len());
-                        for g in group {
-                            key.push(self.eval(g, outer, r).await?);
-                        }
-                        let accs = groups.entry(RowKey(key)).or_insert_with(|| {
-                            aggs.iter().map(|_| Accumulator::default()).collect()
-                        });
-                        for (call, acc) in aggs.iter().zip(accs.iter_mut()) {
-                            if let Some(f) = &call.filter
-                                && self.eval(f, outer, r).await? != Datum::Bool(true)
-                            {
-                                continue;
-                            }
-                            let mut args = Vec::with_capacity(call.args.len());
-                            for a in &call.args {
-                                args.push(self.eval(a, outer, r).await?);
-                            }
-                            if call.func == super::agg::AggFunc::ArrayAgg
-                                && args.first().is_some_and(Datum::is_null)
-                            {
-                                acc.add_array_null();
-                                continue;
-                            }
-                            acc.add(call, args)?;
-                        }
-                    }
-                    if groups.is_empty() && group.is_empty() {
-                        groups.insert(
-                            RowKey(Vec::new()),
-                            aggs.iter().map(|_| Accumulator::default()).collect(),
-                        );
-                    }
-                    Ok(groups
-                        .into_iter()
-                        .map(|(k, accs)| {
-                            let mut row = k.0;
-                            for (call, acc) in aggs.iter().zip(accs) {
-                                row.push(acc.finish(call));
-                            }
-                            row
-                        })
-                        .collect())
+                    self.aggregate(&rows, group, aggs, outer).await
                 }
                 Plan::Sort { input, keys } => {
                     let mut rows = self.run(input, outer).await?;
-                    rows.sort_by(|a, b| {
-                        for k in keys {
-                            let (x, y) = (&a[k.col], &b[k.col]);
-                            let o = match (x.is_null(), y.is_null()) {
-                                (true, true) => std::cmp::Ordering::Equal,
-                                (true, false) => {
-                                    if k.nulls_first {
-                                        std::cmp::Ordering::Less
-                                    } else {
-                                        std::cmp::Ordering::Greater
-                                    }
-                                }
-                                (false, true) => {
-                                    if k.nulls_first {
-                                        std::cmp::Ordering::Greater
-                                    } else {
-                                        std::cmp::Ordering::Less
-                                    }
-                                }
-                                _ => {
-                                    let o = x.total_cmp(y);
-                                    if k.desc { o.reverse() } else { o }
-                                }
-                            };
-                            if o != std::cmp::Ordering::Equal {
-                                return o;
-                            }
-                        }
-                        std::cmp::Ordering::Equal
-                    });
+                    sort_rows(&mut rows, keys);
                     Ok(rows)
                 }
                 Plan::Limit {
@@ -444,26 +341,8 @@ impl<'a> Executor<'a> {
                         Some(e) => Some(self.eval(e, outer, &[]).await?),
                         None => None,
                     };
-                    let count = |v: Option<Datum>, what: &str| -> Result<Option<usize>> {
-                        let Some(v) = v else { return Ok(None) };
-                        match v {
-                            Datum::Null => Ok(None),
-                            Datum::Int(n) if n >= 0 => {
-                                Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
-                            }
-                            Datum::Int(_) => Err(SqlError::new(
-                                errcode::INVALID_PARAMETER_VALUE,
-                                format!("negative value for {what}"),
-                            )),
-                            other => Err(SqlError::datatype_mismatch(format!(
-                                "argument of {} must be type int, not type {}",
-                                what.to_uppercase(),
-                                other.natural_type().error_name()
-                            ))),
-                        }
-                    };
-                    let off = count(offset, "offset")?.unwrap_or(0);
-                    let lim = count(limit, "limit")?;
+                    let off = row_count(offset, "offset")?.unwrap_or(0);
+                    let lim = row_count(limit, "limit")?;
                     let it = rows.into_iter().skip(off);
                     Ok(match lim {
                         Some(n) => it.take(n).collect(),
@@ -472,15 +351,7 @@ impl<'a> Executor<'a> {
                 }
                 Plan::Distinct { input, width } => {
                     let rows = self.run(input, outer).await?;
-                    let mut seen = std::collections::BTreeSet::new();
-                    let mut out = Vec::new();
-                    for r in rows {
-                        let w = width.unwrap_or(r.len()).min(r.len());
-                        if seen.insert(RowKey(r[..w].to_vec())) {
-                            out.push(r);
-                        }
-                    }
-                    Ok(out)
+                    Ok(distinct_rows(rows, *width))
                 }
                 Plan::SetOp {
                     op,
@@ -494,6 +365,102 @@ impl<'a> Executor<'a> {
                 }
             }
         })
+    }
+
+    /// The rows of a VALUES list, each expression evaluated (a `DEFAULT` left there is an
+    /// error: only INSERT takes it).
+    async fn run_values(&self, rows: &[Vec<Expr>], outer: &[Row]) -> Result<Vec<Row>> {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut size = ResultSize::default();
+        for r in rows {
+            let mut row = Vec::with_capacity(r.len());
+            for e in r {
+                if matches!(e, Expr::Func(n, _) if n == "__default__") {
+                    return Err(SqlError::syntax(
+                        "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
+                    ));
+                }
+                row.push(self.eval(e, outer, &[]).await?);
+            }
+            size.add(&row)?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// The projection of `rows` through `exprs` (prepared once for all of them).
+    async fn project(&self, rows: Vec<Row>, exprs: &[Expr], outer: &[Row]) -> Result<Vec<Row>> {
+        let mut prepared = Vec::with_capacity(exprs.len());
+        for e in exprs {
+            prepared.push(self.prepare(e, outer).await?);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut size = ResultSize::default();
+        for r in rows {
+            let mut row = Vec::with_capacity(prepared.len());
+            for e in &prepared {
+                row.push(self.eval_prepared(e, outer, &r).await?);
+            }
+            size.add(&row)?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Groups `rows` by the `group` expressions and folds each group through the aggregate
+    /// calls: one row per group, its key then the aggregates' results (one row of empty
+    /// aggregates when there is no GROUP BY and no input).
+    async fn aggregate(
+        &self,
+        rows: &[Row],
+        group: &[Expr],
+        aggs: &[super::agg::AggCall],
+        outer: &[Row],
+    ) -> Result<Vec<Row>> {
+        let mut groups: BTreeMap<RowKey, Vec<Accumulator>> = BTreeMap::new();
+        for r in rows {
+            let mut key = Vec::with_capacity(group.len());
+            for g in group {
+                key.push(self.eval(g, outer, r).await?);
+            }
+            let accs = groups
+                .entry(RowKey(key))
+                .or_insert_with(|| aggs.iter().map(|_| Accumulator::default()).collect());
+            for (call, acc) in aggs.iter().zip(accs.iter_mut()) {
+                if let Some(f) = &call.filter
+                    && self.eval(f, outer, r).await? != Datum::Bool(true)
+                {
+                    continue;
+                }
+                let mut args = Vec::with_capacity(call.args.len());
+                for a in &call.args {
+                    args.push(self.eval(a, outer, r).await?);
+                }
+                if call.func == super::agg::AggFunc::ArrayAgg
+                    && args.first().is_some_and(Datum::is_null)
+                {
+                    acc.add_array_null();
+                    continue;
+                }
+                acc.add(call, args)?;
+            }
+        }
+        if groups.is_empty() && group.is_empty() {
+            groups.insert(
+                RowKey(Vec::new()),
+                aggs.iter().map(|_| Accumulator::default()).collect(),
+            );
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(k, accs)| {
+                let mut row = k.0;
+                for (call, acc) in aggs.iter().zip(accs) {
+                    row.push(acc.finish(call));
+                }
+                row
+            })
+            .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -802,6 +769,73 @@ fn join_key(row: &[Datum], cols: impl Iterator<Item = usize>) -> Option<Vec<u8>>
         k.push(0xfe);
     }
     Some(k)
+}
+
+/// Sorts rows by the sort keys, each ascending or descending with its NULLs first or last.
+fn sort_rows(rows: &mut [Row], keys: &[super::plan::SortKey]) {
+    rows.sort_by(|a, b| {
+        for k in keys {
+            let (x, y) = (&a[k.col], &b[k.col]);
+            let o = match (x.is_null(), y.is_null()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => {
+                    if k.nulls_first {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if k.nulls_first {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
+                _ => {
+                    let o = x.total_cmp(y);
+                    if k.desc { o.reverse() } else { o }
+                }
+            };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+}
+
+/// The value of a LIMIT or OFFSET (`what`): none for NULL, an error when negative or not
+/// an integer.
+fn row_count(v: Option<Datum>, what: &str) -> Result<Option<usize>> {
+    let Some(v) = v else { return Ok(None) };
+    match v {
+        Datum::Null => Ok(None),
+        Datum::Int(n) if n >= 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        Datum::Int(_) => Err(SqlError::new(
+            errcode::INVALID_PARAMETER_VALUE,
+            format!("negative value for {what}"),
+        )),
+        other => Err(SqlError::datatype_mismatch(format!(
+            "argument of {} must be type int, not type {}",
+            what.to_uppercase(),
+            other.natural_type().error_name()
+        ))),
+    }
+}
+
+/// The rows that do not equal an earlier one in their first `width` columns (all of them
+/// when `None`), in order.
+fn distinct_rows(rows: Vec<Row>, width: Option<usize>) -> Vec<Row> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let w = width.unwrap_or(r.len()).min(r.len());
+        if seen.insert(RowKey(r[..w].to_vec())) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 fn set_op(op: SetOpKind, all: bool, l: Vec<Row>, r: Vec<Row>) -> Vec<Row> {
