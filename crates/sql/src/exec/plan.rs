@@ -261,64 +261,30 @@ impl Plan {
             )
         };
         let mut details = Vec::new();
-        let (name, children): (String, Vec<&Plan>) = match self {
+        let (name, children) = self.explain_node(&mut details);
+        out.push(format!("{head}{name}"));
+        let bar = if children.is_empty() { "  " } else { "│ " };
+        for d in &details {
+            out.push(format!("{child_indent}{bar}{d}"));
+        }
+        if !children.is_empty() {
+            out.push(format!("{child_indent}│"));
+        }
+        let n = children.len();
+        for (i, c) in children.into_iter().enumerate() {
+            c.explain_into(out, &child_indent, i + 1 == n, false);
+        }
+    }
+
+    /// This node of the EXPLAIN tree: its name and its inputs, with its detail lines added
+    /// to `details`.
+    fn explain_node(&self, details: &mut Vec<String>) -> (String, Vec<&Plan>) {
+        match self {
             Plan::Values { rows } => {
                 details.push(format!("size: {} rows", rows.len()));
                 ("values".into(), vec![])
             }
-            Plan::Scan(s) => {
-                let t = &s.table;
-                let (index_name, spans) = match &s.access {
-                    Access::Full => (t.primary_index.name.clone(), "FULL SCAN".to_string()),
-                    Access::PkPoints(keys) => (
-                        t.primary_index.name.clone(),
-                        keys.iter()
-                            .map(|k| {
-                                let v = render_values(k);
-                                format!("[/{v} - /{v}]")
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
-                    Access::PkSpan {
-                        prefix,
-                        lower,
-                        upper,
-                    } => {
-                        let p = render_values(prefix);
-                        let sep = if prefix.is_empty() { "" } else { "/" };
-                        let lo = lower
-                            .as_ref()
-                            .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
-                        let hi = upper
-                            .as_ref()
-                            .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
-                        (t.primary_index.name.clone(), format!("[/{lo} - /{hi}]"))
-                    }
-                    Access::Index { index, prefixes } => (
-                        t.index(*index).map_or("?".into(), |i| i.name.clone()),
-                        prefixes
-                            .iter()
-                            .map(|k| {
-                                let v = render_values(k);
-                                format!("[/{v} - /{v}]")
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
-                };
-                details.push(format!("table: {}@{index_name}", t.name));
-                details.push(format!("spans: {spans}"));
-                if let Some(l) = s.limit {
-                    details.push(format!("limit: {l}"));
-                }
-                let name = if matches!(s.access, Access::Index { .. }) {
-                    "index join".to_string()
-                } else {
-                    "scan".to_string()
-                };
-                (name, vec![])
-            }
+            Plan::Scan(s) => (explain_scan(s, details), vec![]),
             Plan::TableFunc { name, .. } => {
                 details.push(format!("function: {name}"));
                 ("project set".into(), vec![])
@@ -344,29 +310,7 @@ impl Plan {
                 on,
                 ..
             } => {
-                let k = match kind {
-                    JoinKind::Inner => "inner",
-                    JoinKind::Left => "left outer",
-                    JoinKind::Right => "right outer",
-                    JoinKind::Full => "full outer",
-                };
-                details.push(format!("type: {k}"));
-                if !equi.is_empty() {
-                    details.push(format!(
-                        "equality: ({})",
-                        equi.iter()
-                            .map(|(l, r)| format!("@{} = @{}", l + 1, r + 1))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                } else if let Some(on) = on {
-                    details.push(format!("pred: {}", render_expr(on)));
-                }
-                let name = if equi.is_empty() {
-                    "cross join"
-                } else {
-                    "hash join"
-                };
+                let name = explain_join(*kind, equi, on.as_ref(), details);
                 (name.into(), vec![left, right])
             }
             Plan::Aggregate { input, group, aggs } => {
@@ -433,8 +377,7 @@ impl Plan {
                 (name, vec![left, right])
             }
             Plan::With { ctes, body } => {
-                for (id, p) in ctes {
-                    let _ = id;
+                for (_, p) in ctes {
                     let mut sub = Vec::new();
                     p.explain_into(&mut sub, "", true, true);
                     details.push(format!(
@@ -444,19 +387,91 @@ impl Plan {
                 }
                 ("with".into(), vec![body])
             }
-        };
-        out.push(format!("{head}{name}"));
-        let bar = if children.is_empty() { "  " } else { "│ " };
-        for d in &details {
-            out.push(format!("{child_indent}{bar}{d}"));
         }
-        if !children.is_empty() {
-            out.push(format!("{child_indent}│"));
+    }
+}
+
+/// A scan's EXPLAIN details (table and index, spans, limit) added to `details`, and the
+/// node's name: `index join` through a secondary index, `scan` otherwise.
+fn explain_scan(s: &ScanPlan, details: &mut Vec<String>) -> String {
+    let t = &s.table;
+    let (index_name, spans) = match &s.access {
+        Access::Full => (t.primary_index.name.clone(), "FULL SCAN".to_string()),
+        Access::PkPoints(keys) => (t.primary_index.name.clone(), point_spans(keys)),
+        Access::PkSpan {
+            prefix,
+            lower,
+            upper,
+        } => {
+            let p = render_values(prefix);
+            let sep = if prefix.is_empty() { "" } else { "/" };
+            let lo = lower
+                .as_ref()
+                .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
+            let hi = upper
+                .as_ref()
+                .map_or(p.clone(), |(e, _)| format!("{p}{sep}{}", render_expr(e)));
+            (t.primary_index.name.clone(), format!("[/{lo} - /{hi}]"))
         }
-        let n = children.len();
-        for (i, c) in children.into_iter().enumerate() {
-            c.explain_into(out, &child_indent, i + 1 == n, false);
-        }
+        Access::Index { index, prefixes } => (
+            t.index(*index).map_or("?".into(), |i| i.name.clone()),
+            point_spans(prefixes),
+        ),
+    };
+    details.push(format!("table: {}@{index_name}", t.name));
+    details.push(format!("spans: {spans}"));
+    if let Some(l) = s.limit {
+        details.push(format!("limit: {l}"));
+    }
+    if matches!(s.access, Access::Index { .. }) {
+        "index join".to_string()
+    } else {
+        "scan".to_string()
+    }
+}
+
+/// The spans of point lookups at `keys` (key prefixes), as EXPLAIN shows them.
+fn point_spans(keys: &[Vec<Expr>]) -> String {
+    keys.iter()
+        .map(|k| {
+            let v = render_values(k);
+            format!("[/{v} - /{v}]")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A join's EXPLAIN details (its type, and its equality columns or else its predicate)
+/// added to `details`, and the node's name: `hash join` on equalities, `cross join`
+/// otherwise.
+fn explain_join(
+    kind: JoinKind,
+    equi: &[(usize, usize)],
+    on: Option<&Expr>,
+    details: &mut Vec<String>,
+) -> &'static str {
+    let k = match kind {
+        JoinKind::Inner => "inner",
+        JoinKind::Left => "left outer",
+        JoinKind::Right => "right outer",
+        JoinKind::Full => "full outer",
+    };
+    details.push(format!("type: {k}"));
+    if !equi.is_empty() {
+        details.push(format!(
+            "equality: ({})",
+            equi.iter()
+                .map(|(l, r)| format!("@{} = @{}", l + 1, r + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    } else if let Some(on) = on {
+        details.push(format!("pred: {}", render_expr(on)));
+    }
+    if equi.is_empty() {
+        "cross join"
+    } else {
+        "hash join"
     }
 }
 
