@@ -476,17 +476,7 @@ impl Replica {
             }
             self.engine.snapshot()
         };
-        let responses = ba
-            .requests
-            .iter()
-            .map(|r| self.eval_read(snap.as_ref(), r, ts, unc, ba.header.txn.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(BatchResponse {
-            responses,
-            write_ts: Timestamp::ZERO,
-            served_by: self.node_id,
-            observed: Vec::new(),
-        })
+        self.eval_read_batch(snap.as_ref(), ba, ts, unc)
     }
 
     /// Serves a read-only batch on the leaseholder.
@@ -529,10 +519,22 @@ impl Replica {
             snap = self.engine.snapshot();
         }
         let unc = self.uncertainty(&ba.header, true);
+        self.eval_read_batch(snap.as_ref(), ba, ts, unc)
+    }
+
+    /// Answers every request of a read-only batch from `snap` at `ts`, with uncertainty
+    /// `unc`.
+    fn eval_read_batch(
+        &self,
+        snap: &dyn Reader,
+        ba: &BatchRequest,
+        ts: Timestamp,
+        unc: mvcc::Uncertainty,
+    ) -> Result<BatchResponse, KvError> {
         let responses = ba
             .requests
             .iter()
-            .map(|r| self.eval_read(snap.as_ref(), r, ts, unc, ba.header.txn.as_ref()))
+            .map(|r| self.eval_read(snap, r, ts, unc, ba.header.txn.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchResponse {
             responses,
@@ -982,11 +984,7 @@ impl Replica {
                 value,
                 expected,
             } => {
-                let current = {
-                    let reader = mvcc::BatchReader::new(snap, batch);
-                    mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?
-                };
-                let actual = current.map(|v| v.bytes);
+                let actual = latest_value(snap, batch, key, meta)?;
                 if actual != *expected {
                     return Err(EvalError::Kv(KvError::ConditionFailed {
                         key: key.clone(),
@@ -997,12 +995,8 @@ impl Replica {
                 Ok(Response::Ok)
             }
             Request::Increment { key, delta } => {
-                let current = {
-                    let reader = mvcc::BatchReader::new(snap, batch);
-                    mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?
-                };
-                let old = match current {
-                    Some(v) => decode_i64(&v.bytes)?,
+                let old = match latest_value(snap, batch, key, meta)? {
+                    Some(bytes) => decode_i64(&bytes)?,
                     None => 0,
                 };
                 let new = old.checked_add(*delta).ok_or_else(|| {
@@ -1034,24 +1028,7 @@ impl Replica {
                 let meta = meta.ok_or_else(|| {
                     EvalError::Kv(KvError::Internal("heartbeat outside a transaction".into()))
                 })?;
-                let rec = self.read_record(snap, batch, meta)?;
-                let rec = match rec {
-                    Some(r) if r.status != TxnRecordStatus::Pending => {
-                        return Err(EvalError::Kv(aborted_or_done(&r)));
-                    }
-                    Some(mut r) => {
-                        r.last_heartbeat = r.last_heartbeat.max(*now);
-                        r
-                    }
-                    None => TxnRecord {
-                        meta: meta.clone(),
-                        status: TxnRecordStatus::Pending,
-                        commit_ts: Timestamp::ZERO,
-                        last_heartbeat: *now,
-                    },
-                };
-                self.write_record(snap, batch, &rec)?;
-                Ok(Response::Txn(rec))
+                self.heartbeat_txn(snap, batch, meta, *now)
             }
             Request::EndTxn {
                 commit,
@@ -1061,80 +1038,10 @@ impl Replica {
                 let meta = meta.ok_or_else(|| {
                     EvalError::Kv(KvError::Internal("EndTxn outside a transaction".into()))
                 })?;
-                let rec = self.read_record(snap, batch, meta)?;
-                if let Some(r) = &rec {
-                    match r.status {
-                        TxnRecordStatus::Aborted if *commit => {
-                            return Err(EvalError::Kv(KvError::TxnAborted {
-                                reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into(),
-                            }));
-                        }
-                        TxnRecordStatus::Committed => return Ok(Response::Txn(r.clone())),
-                        _ => {}
-                    }
-                }
-                let rec = TxnRecord {
-                    meta: meta.clone(),
-                    status: if *commit {
-                        TxnRecordStatus::Committed
-                    } else {
-                        TxnRecordStatus::Aborted
-                    },
-                    commit_ts: *commit_ts,
-                    last_heartbeat: rec.map(|r| r.last_heartbeat).unwrap_or_default(),
-                };
-                self.write_record(snap, batch, &rec)?;
-                // Local intent resolution: the intents in this range change with the record,
-                // atomically, instead of in later Raft writes.
-                let resolution = if *commit {
-                    Resolution::Commit(*commit_ts)
-                } else {
-                    Resolution::Abort
-                };
-                if let Some(desc) = self.descriptor() {
-                    let own = desc.span();
-                    for span in resolve {
-                        if let Some(local) = own.intersect(span) {
-                            self.resolve(snap, batch, ops, &local, meta.id, resolution)?;
-                        }
-                    }
-                }
-                Ok(Response::Txn(rec))
+                self.end_txn(snap, batch, ops, meta, *commit, *commit_ts, resolve)
             }
             Request::PushTxn { pushee, kind, now } => {
-                let rec = self.read_record(snap, batch, pushee)?;
-                let threshold =
-                    i64::try_from(TXN_LIVENESS_THRESHOLD.as_nanos()).unwrap_or(i64::MAX);
-                let expired = |hb: Timestamp| hb.wall < now.wall.saturating_sub(threshold);
-                let rec = match rec {
-                    Some(r) if r.status != TxnRecordStatus::Pending => r,
-                    Some(r) if *kind == PushKind::Abort && expired(r.last_heartbeat) => {
-                        let r = TxnRecord {
-                            status: TxnRecordStatus::Aborted,
-                            ..r
-                        };
-                        self.write_record(snap, batch, &r)?;
-                        r
-                    }
-                    Some(r) => r,
-                    None if *kind == PushKind::Abort && expired(pushee.min_ts) => {
-                        let r = TxnRecord {
-                            meta: pushee.clone(),
-                            status: TxnRecordStatus::Aborted,
-                            commit_ts: Timestamp::ZERO,
-                            last_heartbeat: Timestamp::ZERO,
-                        };
-                        self.write_record(snap, batch, &r)?;
-                        r
-                    }
-                    None => TxnRecord {
-                        meta: pushee.clone(),
-                        status: TxnRecordStatus::Pending,
-                        commit_ts: Timestamp::ZERO,
-                        last_heartbeat: pushee.min_ts,
-                    },
-                };
-                Ok(Response::Txn(rec))
+                self.push_txn(snap, batch, pushee, *kind, *now)
             }
             Request::ResolveIntent {
                 key,
@@ -1175,6 +1082,136 @@ impl Replica {
                 "AdminSplit is served by the store".into(),
             ))),
         }
+    }
+
+    /// HeartbeatTxn: the pending record's heartbeat moves up to `now` (a missing record is
+    /// written as pending); a finished transaction's heartbeat is an error.
+    fn heartbeat_txn(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        meta: &TxnMeta,
+        now: Timestamp,
+    ) -> Result<Response, EvalError> {
+        let rec = self.read_record(snap, batch, meta)?;
+        let rec = match rec {
+            Some(r) if r.status != TxnRecordStatus::Pending => {
+                return Err(EvalError::Kv(aborted_or_done(&r)));
+            }
+            Some(mut r) => {
+                r.last_heartbeat = r.last_heartbeat.max(now);
+                r
+            }
+            None => TxnRecord {
+                meta: meta.clone(),
+                status: TxnRecordStatus::Pending,
+                commit_ts: Timestamp::ZERO,
+                last_heartbeat: now,
+            },
+        };
+        self.write_record(snap, batch, &rec)?;
+        Ok(Response::Txn(rec))
+    }
+
+    /// EndTxn: writes the record committed at `commit_ts` (or aborted) and resolves the
+    /// transaction's intents in the parts of `resolve` inside this range, in the same batch.
+    /// Committing an aborted transaction is an error; ending a committed one again answers
+    /// its record.
+    #[allow(clippy::too_many_arguments)]
+    fn end_txn(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        ops: &mut Vec<LogicalOp>,
+        meta: &TxnMeta,
+        commit: bool,
+        commit_ts: Timestamp,
+        resolve: &[Span],
+    ) -> Result<Response, EvalError> {
+        let rec = self.read_record(snap, batch, meta)?;
+        if let Some(r) = &rec {
+            match r.status {
+                TxnRecordStatus::Aborted if commit => {
+                    return Err(EvalError::Kv(KvError::TxnAborted {
+                        reason: "ABORT_REASON_ABORTED_RECORD_FOUND".into(),
+                    }));
+                }
+                TxnRecordStatus::Committed => return Ok(Response::Txn(r.clone())),
+                _ => {}
+            }
+        }
+        let rec = TxnRecord {
+            meta: meta.clone(),
+            status: if commit {
+                TxnRecordStatus::Committed
+            } else {
+                TxnRecordStatus::Aborted
+            },
+            commit_ts,
+            last_heartbeat: rec.map(|r| r.last_heartbeat).unwrap_or_default(),
+        };
+        self.write_record(snap, batch, &rec)?;
+        // Local intent resolution: the intents in this range change with the record,
+        // atomically, instead of in later Raft writes.
+        let resolution = if commit {
+            Resolution::Commit(commit_ts)
+        } else {
+            Resolution::Abort
+        };
+        if let Some(desc) = self.descriptor() {
+            let own = desc.span();
+            for span in resolve {
+                if let Some(local) = own.intersect(span) {
+                    self.resolve(snap, batch, ops, &local, meta.id, resolution)?;
+                }
+            }
+        }
+        Ok(Response::Txn(rec))
+    }
+
+    /// PushTxn: the pushee's record as it stands, except that an abort push aborts a pending
+    /// transaction whose heartbeat (or, without a record, whose start) is older than
+    /// [`TXN_LIVENESS_THRESHOLD`] at the pusher's `now`, writing the aborted record.
+    fn push_txn(
+        &self,
+        snap: &dyn Reader,
+        batch: &mut WriteBatch,
+        pushee: &TxnMeta,
+        kind: PushKind,
+        now: Timestamp,
+    ) -> Result<Response, EvalError> {
+        let rec = self.read_record(snap, batch, pushee)?;
+        let threshold = i64::try_from(TXN_LIVENESS_THRESHOLD.as_nanos()).unwrap_or(i64::MAX);
+        let expired = |hb: Timestamp| hb.wall < now.wall.saturating_sub(threshold);
+        let rec = match rec {
+            Some(r) if r.status != TxnRecordStatus::Pending => r,
+            Some(r) if kind == PushKind::Abort && expired(r.last_heartbeat) => {
+                let r = TxnRecord {
+                    status: TxnRecordStatus::Aborted,
+                    ..r
+                };
+                self.write_record(snap, batch, &r)?;
+                r
+            }
+            Some(r) => r,
+            None if kind == PushKind::Abort && expired(pushee.min_ts) => {
+                let r = TxnRecord {
+                    meta: pushee.clone(),
+                    status: TxnRecordStatus::Aborted,
+                    commit_ts: Timestamp::ZERO,
+                    last_heartbeat: Timestamp::ZERO,
+                };
+                self.write_record(snap, batch, &r)?;
+                r
+            }
+            None => TxnRecord {
+                meta: pushee.clone(),
+                status: TxnRecordStatus::Pending,
+                commit_ts: Timestamp::ZERO,
+                last_heartbeat: pushee.min_ts,
+            },
+        };
+        Ok(Response::Txn(rec))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1500,6 +1537,19 @@ fn read_ts(h: &Header) -> Timestamp {
         Some(t) => t.read_ts,
         None => h.timestamp,
     }
+}
+
+/// The latest value of `key` as the batch so far leaves it, read as the transaction `meta`
+/// when there is one: what ConditionalPut compares and Increment adds to.
+fn latest_value(
+    snap: &dyn Reader,
+    batch: &WriteBatch,
+    key: &Key,
+    meta: Option<&TxnMeta>,
+) -> Result<Option<Vec<u8>>, EvalError> {
+    let reader = mvcc::BatchReader::new(snap, batch);
+    let current = mvcc::mvcc_get(&reader, key, Timestamp::MAX, meta).map_err(KvError::from)?;
+    Ok(current.map(|v| v.bytes))
 }
 
 fn decode_i64(b: &[u8]) -> Result<i64, EvalError> {
