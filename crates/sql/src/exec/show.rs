@@ -313,134 +313,11 @@ pub async fn explain(ctx: &mut StmtCtx<'_>, e: &Explain) -> Result<StatementResu
 /// Result columns of a statement without running it.
 pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Column>> {
     match stmt {
-        Statement::Query(q) => {
-            // `[statement]` sources: their columns come from running them (SHOW statements,
-            // which are cheap and have no side effects).
-            let mut sources = Vec::new();
-            for src in &q.sources {
-                let r = Box::pin(ctx.run(src)).await?;
-                let cols = r
-                    .columns
-                    .iter()
-                    .map(|c| super::plan::ScopeCol::new(c.name.clone(), c.ty.clone()))
-                    .collect();
-                sources.push(super::compile::Resolved::Virtual {
-                    cols,
-                    rows: std::sync::Arc::new(Vec::new()),
-                });
-            }
-            let (_, c) = ctx.plan_query_with(&q.query, sources).await?;
-            Ok(visible(c, Vec::new()).0)
-        }
-        Statement::Insert(i) => {
-            let names = {
-                let mut v = Vec::new();
-                if let ast::TableObject::TableName(n) = &i.insert.table {
-                    v.push(n.clone());
-                }
-                if let Some(src) = &i.insert.source {
-                    v.extend(super::relation_names_query(src));
-                }
-                v
-            };
-            let env = ctx.plan_env(&names).await?;
-            let mut p = Planner::with_params(&env, ctx.param_types.clone());
-            if let Some(src) = &i.insert.source {
-                let target: Vec<Type> = match &i.insert.table {
-                    ast::TableObject::TableName(n) => {
-                        match env.tables.get(&super::compile::object_key(n)) {
-                            Some(super::compile::Resolved::Table(t)) => {
-                                let targets: Vec<&ColumnDesc> = if i.insert.columns.is_empty() {
-                                    t.columns.iter().filter(|c| !c.hidden).collect()
-                                } else {
-                                    i.insert
-                                        .columns
-                                        .iter()
-                                        .filter_map(|c| {
-                                            t.column_by_name(
-                                                object_parts(c).last().map_or("", |s| s.as_str()),
-                                            )
-                                        })
-                                        .collect()
-                                };
-                                targets.iter().map(|c| c.ty.clone()).collect()
-                            }
-                            _ => Vec::new(),
-                        }
-                    }
-                    _ => Vec::new(),
-                };
-                if let ast::SetExpr::Values(v) = src.body.as_ref() {
-                    p.plan_values(v, Some(&target))?;
-                } else {
-                    p.plan_query(src)?;
-                }
-            }
-            ctx.param_types = p.params.clone();
-            if let Some(items) = &i.insert.returning
-                && let ast::TableObject::TableName(n) = &i.insert.table
-                && let Some(super::compile::Resolved::Table(t)) =
-                    env.tables.get(&super::compile::object_key(n))
-            {
-                let scope = super::ddl::table_scope(t);
-                return returning_cols(&mut p, items, &scope);
-            }
-            Ok(Vec::new())
-        }
+        Statement::Query(q) => describe_query(ctx, q).await,
+        Statement::Insert(i) => describe_insert(ctx, &i.insert).await,
         Statement::Standard(st) => match st.as_ref() {
-            ast::Statement::Update(u) => {
-                let ast::TableFactor::Table { name, .. } = &u.table.relation else {
-                    return Ok(Vec::new());
-                };
-                let env = ctx.plan_env(std::slice::from_ref(name)).await?;
-                let mut p = Planner::with_params(&env, ctx.param_types.clone());
-                if let Some(super::compile::Resolved::Table(t)) =
-                    env.tables.get(&super::compile::object_key(name))
-                {
-                    let scope = super::ddl::table_scope(t);
-                    for a in &u.assignments {
-                        if let ast::AssignmentTarget::ColumnName(c) = &a.target
-                            && let Some(col) =
-                                t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str()))
-                        {
-                            let (e, et) = p.compile(&a.value, &scope, &mut None)?;
-                            p.coerce(e, &et, &col.ty)?;
-                        }
-                    }
-                    if let Some(w) = &u.selection {
-                        p.compile(w, &scope, &mut None)?;
-                    }
-                    ctx.param_types = p.params.clone();
-                    if let Some(items) = &u.returning {
-                        return returning_cols(&mut p, items, &scope);
-                    }
-                }
-                Ok(Vec::new())
-            }
-            ast::Statement::Delete(d) => {
-                let from = match &d.from {
-                    ast::FromTable::WithFromKeyword(f) | ast::FromTable::WithoutKeyword(f) => f,
-                };
-                let Some(ast::TableFactor::Table { name, .. }) = from.first().map(|f| &f.relation)
-                else {
-                    return Ok(Vec::new());
-                };
-                let env = ctx.plan_env(std::slice::from_ref(name)).await?;
-                let mut p = Planner::with_params(&env, ctx.param_types.clone());
-                if let Some(super::compile::Resolved::Table(t)) =
-                    env.tables.get(&super::compile::object_key(name))
-                {
-                    let scope = super::ddl::table_scope(t);
-                    if let Some(w) = &d.selection {
-                        p.compile(w, &scope, &mut None)?;
-                    }
-                    ctx.param_types = p.params.clone();
-                    if let Some(items) = &d.returning {
-                        return returning_cols(&mut p, items, &scope);
-                    }
-                }
-                Ok(Vec::new())
-            }
+            ast::Statement::Update(u) => describe_update(ctx, u).await,
+            ast::Statement::Delete(d) => describe_delete(ctx, d).await,
             _ => Ok(Vec::new()),
         },
         // Jobs started by statements: CockroachDB's result columns, known before running.
@@ -461,6 +338,144 @@ pub async fn describe(ctx: &mut StmtCtx<'_>, stmt: &Statement) -> Result<Vec<Col
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// The visible columns of a query, planned with its `[statement]` sources.
+async fn describe_query(
+    ctx: &mut StmtCtx<'_>,
+    q: &crate::parser::QueryStatement,
+) -> Result<Vec<Column>> {
+    // `[statement]` sources: their columns come from running them (SHOW statements,
+    // which are cheap and have no side effects).
+    let mut sources = Vec::new();
+    for src in &q.sources {
+        let r = Box::pin(ctx.run(src)).await?;
+        let cols = r
+            .columns
+            .iter()
+            .map(|c| super::plan::ScopeCol::new(c.name.clone(), c.ty.clone()))
+            .collect();
+        sources.push(super::compile::Resolved::Virtual {
+            cols,
+            rows: std::sync::Arc::new(Vec::new()),
+        });
+    }
+    let (_, c) = ctx.plan_query_with(&q.query, sources).await?;
+    Ok(visible(c, Vec::new()).0)
+}
+
+/// An INSERT's RETURNING columns; planning its source on the way infers the placeholder
+/// types, which become the statement's.
+async fn describe_insert(ctx: &mut StmtCtx<'_>, ins: &ast::Insert) -> Result<Vec<Column>> {
+    let names = {
+        let mut v = Vec::new();
+        if let ast::TableObject::TableName(n) = &ins.table {
+            v.push(n.clone());
+        }
+        if let Some(src) = &ins.source {
+            v.extend(super::relation_names_query(src));
+        }
+        v
+    };
+    let env = ctx.plan_env(&names).await?;
+    let mut p = Planner::with_params(&env, ctx.param_types.clone());
+    if let Some(src) = &ins.source {
+        let target = insert_target_types(&env, ins);
+        if let ast::SetExpr::Values(v) = src.body.as_ref() {
+            p.plan_values(v, Some(&target))?;
+        } else {
+            p.plan_query(src)?;
+        }
+    }
+    ctx.param_types = p.params.clone();
+    if let Some(items) = &ins.returning
+        && let ast::TableObject::TableName(n) = &ins.table
+        && let Some(super::compile::Resolved::Table(t)) =
+            env.tables.get(&super::compile::object_key(n))
+    {
+        let scope = super::ddl::table_scope(t);
+        return returning_cols(&mut p, items, &scope);
+    }
+    Ok(Vec::new())
+}
+
+/// The types of the columns an INSERT names (its table's visible columns when it names
+/// none; those it does not know are left out), or none when the table did not resolve.
+fn insert_target_types(env: &PlanEnv, ins: &ast::Insert) -> Vec<Type> {
+    let ast::TableObject::TableName(n) = &ins.table else {
+        return Vec::new();
+    };
+    let Some(super::compile::Resolved::Table(t)) = env.tables.get(&super::compile::object_key(n))
+    else {
+        return Vec::new();
+    };
+    let targets: Vec<&ColumnDesc> = if ins.columns.is_empty() {
+        t.columns.iter().filter(|c| !c.hidden).collect()
+    } else {
+        ins.columns
+            .iter()
+            .filter_map(|c| t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str())))
+            .collect()
+    };
+    targets.iter().map(|c| c.ty.clone()).collect()
+}
+
+/// An UPDATE's RETURNING columns; compiling its assignments and WHERE on the way infers
+/// the placeholder types, which become the statement's.
+async fn describe_update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<Vec<Column>> {
+    let ast::TableFactor::Table { name, .. } = &u.table.relation else {
+        return Ok(Vec::new());
+    };
+    let env = ctx.plan_env(std::slice::from_ref(name)).await?;
+    let mut p = Planner::with_params(&env, ctx.param_types.clone());
+    if let Some(super::compile::Resolved::Table(t)) =
+        env.tables.get(&super::compile::object_key(name))
+    {
+        let scope = super::ddl::table_scope(t);
+        for a in &u.assignments {
+            if let ast::AssignmentTarget::ColumnName(c) = &a.target
+                && let Some(col) =
+                    t.column_by_name(object_parts(c).last().map_or("", |s| s.as_str()))
+            {
+                let (e, et) = p.compile(&a.value, &scope, &mut None)?;
+                p.coerce(e, &et, &col.ty)?;
+            }
+        }
+        if let Some(w) = &u.selection {
+            p.compile(w, &scope, &mut None)?;
+        }
+        ctx.param_types = p.params.clone();
+        if let Some(items) = &u.returning {
+            return returning_cols(&mut p, items, &scope);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// A DELETE's RETURNING columns; compiling its WHERE on the way infers the placeholder
+/// types, which become the statement's.
+async fn describe_delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<Vec<Column>> {
+    let from = match &d.from {
+        ast::FromTable::WithFromKeyword(f) | ast::FromTable::WithoutKeyword(f) => f,
+    };
+    let Some(ast::TableFactor::Table { name, .. }) = from.first().map(|f| &f.relation) else {
+        return Ok(Vec::new());
+    };
+    let env = ctx.plan_env(std::slice::from_ref(name)).await?;
+    let mut p = Planner::with_params(&env, ctx.param_types.clone());
+    if let Some(super::compile::Resolved::Table(t)) =
+        env.tables.get(&super::compile::object_key(name))
+    {
+        let scope = super::ddl::table_scope(t);
+        if let Some(w) = &d.selection {
+            p.compile(w, &scope, &mut None)?;
+        }
+        ctx.param_types = p.params.clone();
+        if let Some(items) = &d.returning {
+            return returning_cols(&mut p, items, &scope);
+        }
+    }
+    Ok(Vec::new())
 }
 
 fn returning_cols(
