@@ -317,6 +317,37 @@ pub fn parse_options(
     written: &[(String, Option<String>)],
     cdc_query: bool,
 ) -> Result<ChangefeedOptions, ClientError> {
+    let seen = written_options(written)?;
+    let mut o = ChangefeedOptions {
+        envelope: if cdc_query {
+            Envelope::Bare
+        } else {
+            Envelope::Wrapped
+        },
+        ..ChangefeedOptions::default()
+    };
+    apply_format_and_envelope(&seen, &mut o)?;
+    let has = |k: &str| seen.contains_key(k);
+    o.updated = has("updated");
+    o.diff = has("diff");
+    o.key_in_value = has("key_in_value");
+    o.topic_in_value = has("topic_in_value");
+    o.full_table_name = has("full_table_name");
+    o.mvcc_timestamp = has("mvcc_timestamp");
+    apply_resolved(&seen, &mut o)?;
+    apply_scan_bounds(&seen, &mut o)?;
+    apply_policies(&seen, &mut o)?;
+    apply_sink_options(&seen, &mut o)?;
+    check_envelope_fields(&o)?;
+    o.written = seen;
+    Ok(o)
+}
+
+/// The options as written, by lower-cased name: each must be known, have a value or not as
+/// its [`Shape`] says, be written once and be supported.
+fn written_options(
+    written: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, Option<String>>, ClientError> {
     let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (name, value) in written {
         let name = name.to_lowercase();
@@ -343,19 +374,20 @@ pub fn parse_options(
             )));
         }
     }
+    Ok(seen)
+}
 
-    let mut o = ChangefeedOptions {
-        envelope: if cdc_query {
-            Envelope::Bare
-        } else {
-            Envelope::Wrapped
-        },
-        ..ChangefeedOptions::default()
-    };
-    let get = |k: &str| seen.get(k).and_then(|v| v.as_deref());
-    let has = |k: &str| seen.contains_key(k);
+/// The value option `k` was written with, if any.
+fn option_value<'a>(seen: &'a BTreeMap<String, Option<String>>, k: &str) -> Option<&'a str> {
+    seen.get(k).and_then(|v| v.as_deref())
+}
 
-    if let Some(v) = get("format") {
+/// `format` (JSON only) and `envelope`, which replaces the default in `o`.
+fn apply_format_and_envelope(
+    seen: &BTreeMap<String, Option<String>>,
+    o: &mut ChangefeedOptions,
+) -> Result<(), ClientError> {
+    if let Some(v) = option_value(seen, "format") {
         match v.to_lowercase().as_str() {
             "json" => {}
             "avro" | "experimental_avro" | "csv" | "parquet" => {
@@ -364,7 +396,7 @@ pub fn parse_options(
             _ => return Err(invalid(format!("unknown format: {v}"))),
         }
     }
-    if let Some(v) = get("envelope") {
+    if let Some(v) = option_value(seen, "envelope") {
         o.envelope = match v.to_lowercase().as_str() {
             "wrapped" => Envelope::Wrapped,
             "bare" => Envelope::Bare,
@@ -374,26 +406,28 @@ pub fn parse_options(
             _ => return Err(invalid(format!("unknown envelope: {v}"))),
         };
     }
-    o.updated = has("updated");
-    o.diff = has("diff");
-    o.key_in_value = has("key_in_value");
-    o.topic_in_value = has("topic_in_value");
-    o.full_table_name = has("full_table_name");
-    o.mvcc_timestamp = has("mvcc_timestamp");
+    Ok(())
+}
 
-    if has("resolved") {
-        o.resolved = match get("resolved") {
+/// `resolved` and `min_checkpoint_frequency`, with a notice when resolved timestamps are
+/// asked for more often than checkpoints can emit them.
+fn apply_resolved(
+    seen: &BTreeMap<String, Option<String>>,
+    o: &mut ChangefeedOptions,
+) -> Result<(), ClientError> {
+    if seen.contains_key("resolved") {
+        o.resolved = match option_value(seen, "resolved") {
             None | Some("") => Resolved::Default,
             Some(v) => Resolved::Every(non_negative_duration("resolved", v)?),
         };
     }
-    if let Some(v) = get("min_checkpoint_frequency") {
+    if let Some(v) = option_value(seen, "min_checkpoint_frequency") {
         o.min_checkpoint_frequency = non_negative_duration("min_checkpoint_frequency", v)?;
     }
     if let Resolved::Every(d) = o.resolved
         && d < o.min_checkpoint_frequency
     {
-        let which = if has("min_checkpoint_frequency") {
+        let which = if seen.contains_key("min_checkpoint_frequency") {
             "min_checkpoint_frequency"
         } else {
             "the default min_checkpoint_frequency"
@@ -405,10 +439,20 @@ pub fn parse_options(
             format_duration(o.min_checkpoint_frequency)
         ));
     }
+    Ok(())
+}
 
-    o.initial_scan = initial_scan(&seen)?;
-    o.cursor = get("cursor").map(str::to_string);
-    o.end_time = get("end_time").map(str::to_string);
+/// Where the feed starts and ends: the initial scan, `cursor` (which skips the initial
+/// scan unless one is asked for) and `end_time`; `initial_scan='only'` refuses the options
+/// of a feed that keeps running.
+fn apply_scan_bounds(
+    seen: &BTreeMap<String, Option<String>>,
+    o: &mut ChangefeedOptions,
+) -> Result<(), ClientError> {
+    let has = |k: &str| seen.contains_key(k);
+    o.initial_scan = initial_scan(seen)?;
+    o.cursor = option_value(seen, "cursor").map(str::to_string);
+    o.end_time = option_value(seen, "end_time").map(str::to_string);
     if o.cursor.is_some() && !has("initial_scan") && !has("initial_scan_only") {
         o.initial_scan = InitialScan::No;
     }
@@ -421,8 +465,16 @@ pub fn parse_options(
             }
         }
     }
+    Ok(())
+}
 
-    if let Some(v) = get("schema_change_events") {
+/// How the feed behaves: `schema_change_events`, `schema_change_policy`, `on_error`,
+/// `virtual_columns` and `execution_locality`.
+fn apply_policies(
+    seen: &BTreeMap<String, Option<String>>,
+    o: &mut ChangefeedOptions,
+) -> Result<(), ClientError> {
+    if let Some(v) = option_value(seen, "schema_change_events") {
         match v.to_lowercase().as_str() {
             "default" => {}
             "column_changes" => {
@@ -433,7 +485,7 @@ pub fn parse_options(
             _ => return Err(invalid(format!("unknown schema_change_events: {v}"))),
         }
     }
-    if let Some(v) = get("schema_change_policy") {
+    if let Some(v) = option_value(seen, "schema_change_policy") {
         o.schema_change_policy = match v.to_lowercase().as_str() {
             "backfill" => SchemaChangePolicy::Backfill,
             "nobackfill" => SchemaChangePolicy::NoBackfill,
@@ -442,7 +494,7 @@ pub fn parse_options(
             _ => return Err(invalid(format!("unknown schema_change_policy: {v}"))),
         };
     }
-    if let Some(v) = get("on_error") {
+    if let Some(v) = option_value(seen, "on_error") {
         o.on_error = match v.to_lowercase().as_str() {
             "fail" => OnError::Fail,
             "pause" => OnError::Pause,
@@ -453,18 +505,27 @@ pub fn parse_options(
             }
         };
     }
-    if let Some(v) = get("virtual_columns") {
+    if let Some(v) = option_value(seen, "virtual_columns") {
         match v.to_lowercase().as_str() {
             "omitted" => {}
             "null" => return Err(ClientError::unimplemented("virtual_columns=null")),
             _ => return Err(invalid(format!("unknown virtual_columns: {v}"))),
         }
     }
-    if let Some(v) = get("execution_locality") {
+    if let Some(v) = option_value(seen, "execution_locality") {
         let filter = LocalityFilter::parse(v).map_err(|e| invalid(e.to_string()))?;
         o.execution_locality = Some(filter);
     }
-    if let Some(v) = get("compression") {
+    Ok(())
+}
+
+/// The sink's options: `compression`, `kafka_sink_config`, `webhook_sink_config`,
+/// `webhook_auth_header` and `webhook_client_timeout` (which must be above zero).
+fn apply_sink_options(
+    seen: &BTreeMap<String, Option<String>>,
+    o: &mut ChangefeedOptions,
+) -> Result<(), ClientError> {
+    if let Some(v) = option_value(seen, "compression") {
         o.compression = match v.to_lowercase().as_str() {
             "gzip" => Some(Compression::Gzip),
             "zstd" => return Err(ClientError::unimplemented("compression=zstd")),
@@ -475,14 +536,14 @@ pub fn parse_options(
             }
         };
     }
-    if let Some(v) = get("kafka_sink_config") {
+    if let Some(v) = option_value(seen, "kafka_sink_config") {
         o.kafka = parse_kafka_config(v)?;
     }
-    if let Some(v) = get("webhook_sink_config") {
+    if let Some(v) = option_value(seen, "webhook_sink_config") {
         o.webhook = parse_webhook_config(v)?;
     }
-    o.webhook_auth_header = get("webhook_auth_header").map(str::to_string);
-    if let Some(v) = get("webhook_client_timeout") {
+    o.webhook_auth_header = option_value(seen, "webhook_auth_header").map(str::to_string);
+    if let Some(v) = option_value(seen, "webhook_client_timeout") {
         o.webhook_client_timeout = non_negative_duration("webhook_client_timeout", v)?;
         if o.webhook_client_timeout.is_zero() {
             return Err(invalid(format!(
@@ -490,10 +551,7 @@ pub fn parse_options(
             )));
         }
     }
-
-    check_envelope_fields(&o)?;
-    o.written = seen;
-    Ok(o)
+    Ok(())
 }
 
 /// `initial_scan='yes|no|only'` or the legacy flags, which cannot be mixed.
