@@ -368,16 +368,7 @@ impl JobContext {
         self.set_plan(plan.summary()).await?;
         let (tx, mut rx) = mpsc::channel::<Event>(PROGRESS_BUFFER);
         let mut workers: Vec<Worker> = Vec::new();
-        for n in &plan.nodes {
-            workers.push(self.start_worker(
-                workers.len(),
-                n.node_id,
-                n.spans(),
-                processor,
-                &spec,
-                &tx,
-            ));
-        }
+        self.start_workers(&mut workers, &plan, processor, &spec, &tx);
         let mut finished: Vec<Span> = Vec::new();
         let mut lost: BTreeSet<NodeId> = BTreeSet::new();
         let mut replans = 0;
@@ -423,18 +414,31 @@ impl JobContext {
                         continue;
                     }
                     let replan = self.plan_spans_excluding(rest, &lost).await?;
-                    for n in &replan.nodes {
-                        workers.push(self.start_worker(
-                            workers.len(),
-                            n.node_id,
-                            n.spans(),
-                            processor,
-                            &spec,
-                            &tx,
-                        ));
-                    }
+                    self.start_workers(&mut workers, &replan, processor, &spec, &tx);
                 }
             }
+        }
+    }
+
+    /// Starts a worker on each node of `plan` for its spans, numbered after those already
+    /// in `workers`.
+    fn start_workers(
+        &self,
+        workers: &mut Vec<Worker>,
+        plan: &FlowPlan,
+        processor: &str,
+        spec: &[u8],
+        tx: &mpsc::Sender<Event>,
+    ) {
+        for n in &plan.nodes {
+            workers.push(self.start_worker(
+                workers.len(),
+                n.node_id,
+                n.spans(),
+                processor,
+                spec,
+                tx,
+            ));
         }
     }
 
