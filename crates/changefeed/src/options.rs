@@ -858,6 +858,18 @@ fn parse_flush(option: &str, v: &serde_json::Value) -> Result<FlushConfig, Clien
     Ok(f)
 }
 
+/// A sink config's `Flush` thresholds need a `Frequency`: a batch that never reaches its
+/// message or byte count would otherwise never be sent.
+fn check_flush(option: &str, f: &FlushConfig) -> Result<(), ClientError> {
+    if (f.messages > 0 || f.bytes > 0) && f.frequency.is_none() {
+        return Err(invalid(format!(
+            "{option}: Flush.Messages or Flush.Bytes needs Flush.Frequency, or messages may \
+             never be sent"
+        )));
+    }
+    Ok(())
+}
+
 /// `kafka_sink_config`: `{"Flush": {"Messages", "Bytes", "Frequency", "MaxMessages"},
 /// "ClientID", "RequiredAcks"}`.
 pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, ClientError> {
@@ -889,12 +901,7 @@ pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, ClientError> {
             other => return Err(unknown_field(OPT, other)),
         }
     }
-    if (c.flush.messages > 0 || c.flush.bytes > 0) && c.flush.frequency.is_none() {
-        return Err(invalid(format!(
-            "{OPT}: Flush.Messages or Flush.Bytes needs Flush.Frequency, or messages may never \
-             be sent"
-        )));
-    }
+    check_flush(OPT, &c.flush)?;
     Ok(c)
 }
 
@@ -927,12 +934,7 @@ pub fn parse_webhook_config(v: &str) -> Result<WebhookSinkConfig, ClientError> {
             other => return Err(unknown_field(OPT, other)),
         }
     }
-    if (c.flush.messages > 0 || c.flush.bytes > 0) && c.flush.frequency.is_none() {
-        return Err(invalid(format!(
-            "{OPT}: Flush.Messages or Flush.Bytes needs Flush.Frequency, or messages may never \
-             be sent"
-        )));
-    }
+    check_flush(OPT, &c.flush)?;
     Ok(c)
 }
 
