@@ -662,17 +662,14 @@ fn sql_kv(e: SqlError) -> kv::KvError {
 }
 
 fn encode_err(e: &BackupError) -> String {
-    format!("{}\u{1}{}", e.code().0, SqlError::from(e.clone()).message())
+    format!("{}\u{1}{}", e.code(), SqlError::from(e.clone()).message())
 }
 
 fn decode_err(s: &str) -> BackupError {
     let s = s.trim_start_matches('\u{0}');
     match s.split_once('\u{1}') {
         Some((code, msg)) => {
-            let code = base::errcode::ALL
-                .iter()
-                .find(|(_, c)| c.0 == code)
-                .map_or(errcode::INTERNAL_ERROR, |(_, c)| *c);
+            let code = errcode::Code::lookup(code).unwrap_or(errcode::INTERNAL_ERROR);
             BackupError::sql(code, msg)
         }
         None => BackupError::Internal(s.to_string()),

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use base::{Span, Timestamp};
 use futures::future::BoxFuture;
 use jobs::{JobError, JobRecord, JobType, NewJob};
@@ -52,7 +52,7 @@ pub struct ChangefeedHook {
     storage: cloud::StorageContext,
 }
 
-fn err(e: ClientError) -> SqlError {
+fn err(e: CodedError) -> SqlError {
     SqlError {
         error: e,
         position: None,

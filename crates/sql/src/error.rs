@@ -1,10 +1,10 @@
-//! [`SqlError`]: what a failed statement returns to the client, a [`ClientError`] (SQLSTATE,
+//! [`SqlError`]: what a failed statement returns to the client, a [`CodedError`] (SQLSTATE,
 //! message, detail, hint) and, for parse errors, the byte position of the offending token.
 //!
 //! Every SQLSTATE comes from `base::errcode`; the constructors here give the CockroachDB
 //! wording of the common errors so each message is spelled once.
 
-use base::errcode::{self, ClientError, Code};
+use base::errcode::{self, Code, CodedError};
 use kv::KvError;
 
 use crate::parser::ParseError;
@@ -13,7 +13,7 @@ use crate::parser::ParseError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlError {
     /// Code, message, detail and hint.
-    pub error: ClientError,
+    pub error: CodedError,
     /// Byte offset into the statement text of the offending token, when known.
     pub position: Option<usize>,
 }
@@ -33,7 +33,7 @@ impl SqlError {
     /// An error with a code and message.
     pub fn new(code: Code, message: impl Into<String>) -> SqlError {
         SqlError {
-            error: ClientError::new(code, message),
+            error: CodedError::new(code, message),
             position: None,
         }
     }
@@ -63,7 +63,7 @@ impl SqlError {
     /// `unimplemented: <what>` (0A000).
     pub fn unimplemented(what: impl std::fmt::Display) -> SqlError {
         SqlError {
-            error: ClientError::unimplemented(what),
+            error: CodedError::unimplemented(what),
             position: None,
         }
     }
@@ -130,8 +130,8 @@ impl From<ParseError> for SqlError {
     }
 }
 
-impl From<ClientError> for SqlError {
-    fn from(error: ClientError) -> SqlError {
+impl From<CodedError> for SqlError {
+    fn from(error: CodedError) -> SqlError {
         SqlError {
             error,
             position: None,

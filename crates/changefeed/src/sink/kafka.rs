@@ -521,7 +521,7 @@ mod tests {
                     Ok(d) => describe(&d),
                     Err(e) => {
                         let c = e.to_client();
-                        format!("{}: {}", c.code.0, c.message)
+                        format!("{}: {}", c.code, c.message)
                     }
                 };
                 out.push_str(&line);

@@ -27,7 +27,7 @@ pub mod tls;
 pub mod webhook;
 
 use base::Timestamp;
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use futures::future::BoxFuture;
 
 use crate::options::{ChangefeedOptions, SinkKind};
@@ -45,13 +45,13 @@ pub enum SinkError {
 
 impl SinkError {
     /// The error as the client sees it: an `unimplemented: …` refusal has SQLSTATE 0A000.
-    pub fn to_client(&self) -> ClientError {
+    pub fn to_client(&self) -> CodedError {
         match self {
             SinkError::Invalid(m) => match m.strip_prefix("unimplemented: ") {
-                Some(what) => ClientError::unimplemented(what),
-                None => ClientError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
+                Some(what) => CodedError::unimplemented(what),
+                None => CodedError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
             },
-            SinkError::Unavailable(m) => ClientError::new(errcode::CONNECTION_FAILURE, m.clone()),
+            SinkError::Unavailable(m) => CodedError::new(errcode::CONNECTION_FAILURE, m.clone()),
         }
     }
 }
