@@ -59,13 +59,15 @@ fn err(e: CodedError) -> SqlError {
     }
 }
 
+/// The SQL error of a job error: its own code ([`JobError::code`]; a KV error's, so a
+/// transaction that kept restarting is 40001), else XX000. A changefeed that no node may run,
+/// or one in the wrong state for ALTER, is 55000.
 fn job_err(e: JobError) -> SqlError {
     let code = match &e {
         JobError::NoMatchingNodes { .. } | JobError::InvalidTransition(_) => {
             errcode::OBJECT_NOT_IN_PREREQUISITE_STATE
         }
-        JobError::NotFound(_) => errcode::UNDEFINED_OBJECT,
-        _ => errcode::INTERNAL_ERROR,
+        other => other.code().unwrap_or(errcode::INTERNAL_ERROR),
     };
     SqlError::new(code, e.to_string())
 }

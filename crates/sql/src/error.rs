@@ -140,38 +140,33 @@ impl From<CodedError> for SqlError {
 }
 
 impl From<KvError> for SqlError {
+    /// The code is [`KvError::code`]; the messages are CockroachDB's.
     fn from(e: KvError) -> SqlError {
+        let code = e.code();
         match &e {
-            KvError::TxnRetry { reason } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
-                format!("restart transaction: TransactionRetryWithProtoRefreshError: {reason}"),
-            )
-            .with_hint("See: https://www.cockroachlabs.com/docs/v23.1/transaction-retry-error-reference.html"),
+            KvError::TxnRetry { reason } => {
+                let err = SqlError::new(
+                    code,
+                    format!("restart transaction: TransactionRetryWithProtoRefreshError: {reason}"),
+                );
+                match code.hint() {
+                    Some(hint) => err.with_hint(hint),
+                    None => err,
+                }
+            }
             KvError::TxnAborted { reason } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
+                code,
                 format!(
                     "restart transaction: TransactionRetryWithProtoRefreshError: \
                      TransactionAbortedError({reason})"
                 ),
             ),
             KvError::WriteIntent { .. } | KvError::ReadWithinUncertainty { .. } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
+                code,
                 format!("restart transaction: TransactionRetryWithProtoRefreshError: {e}"),
             ),
-            KvError::Unavailable(_)
-            | KvError::NotLeaseholder { .. }
-            | KvError::RangeNotFound { .. }
-            | KvError::RangeKeyMismatch { .. }
-            | KvError::FollowerReadTooNew { .. } => {
-                SqlError::new(errcode::RANGE_UNAVAILABLE, e.to_string())
-            }
-            KvError::ClockOffset(_) | KvError::Storage(_) => {
-                SqlError::new(errcode::SYSTEM_ERROR, e.to_string())
-            }
-            KvError::AmbiguousResult(_) => {
-                SqlError::new(errcode::STATEMENT_COMPLETION_UNKNOWN, e.to_string())
-            }
             KvError::ConditionFailed { .. } | KvError::Internal(_) => SqlError::internal(&e),
+            _ => SqlError::new(code, e.to_string()),
         }
     }
 }

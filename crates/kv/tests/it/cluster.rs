@@ -123,7 +123,7 @@ async fn bank_transfers_keep_the_total_under_lease_transfers() {
             for i in 0..15 {
                 let from = accounts[(w + i) % 4].clone();
                 let to = accounts[(w + i + 1) % 4].clone();
-                let r = kv::run_txn(&s, |txn| {
+                let r: Result<(), kv::KvError> = kv::run_txn(&s, |txn| {
                     let (from, to) = (from.clone(), to.clone());
                     async move {
                         let a = read_i64(txn.get(&from).await?);
