@@ -130,3 +130,34 @@ impl From<BackupError> for SqlError {
 
 /// A result with a [`BackupError`].
 pub type Result<T, E = BackupError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_errors_keep_the_code() {
+        let retry = KvError::TxnRetry {
+            reason: "too many retries".into(),
+        };
+        let e = BackupError::from(retry.clone());
+        assert_eq!(e.code(), errcode::SERIALIZATION_FAILURE);
+        assert_eq!(kv::TxnError::as_kv(&e), Some(&retry));
+        assert_eq!(JobError::from(e), JobError::Kv(retry));
+
+        let taken = BackupError::sql(errcode::DUPLICATE_TABLE, "relation \"t\" already exists");
+        assert_eq!(kv::TxnError::as_kv(&taken), None);
+        let job = JobError::from(taken);
+        assert_eq!(job.code(), Some(errcode::DUPLICATE_TABLE));
+        assert_eq!(job.to_string(), "relation \"t\" already exists");
+
+        let corrupt = BackupError::corrupt("data/1.sst", "checksum mismatch in block 0");
+        let job = JobError::from(corrupt.clone());
+        assert_eq!(job.code(), Some(errcode::DATA_EXCEPTION));
+        assert_eq!(job.to_string(), corrupt.to_string());
+
+        let bug = JobError::from(BackupError::Internal("no manifest".into()));
+        assert_eq!(bug, JobError::failed("internal error: no manifest"));
+        assert_eq!(bug.code(), None);
+    }
+}

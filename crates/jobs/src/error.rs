@@ -158,3 +158,48 @@ impl From<rpc::RpcError> for JobError {
         JobError::Rpc(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_travel_with_errors() {
+        let retry = JobError::from(KvError::TxnRetry {
+            reason: "too many retries".into(),
+        });
+        assert_eq!(retry.code(), Some(errcode::SERIALIZATION_FAILURE));
+        assert_eq!(retry.to_string(), "TransactionRetryError: too many retries");
+        assert_eq!(
+            JobError::Kv(KvError::Unavailable("r7".into())).code(),
+            Some(errcode::RANGE_UNAVAILABLE)
+        );
+        assert_eq!(JobError::failed("disk on fire").code(), None);
+        assert_eq!(JobError::Transient("later".into()).code(), None);
+        let taken = JobError::Sql {
+            code: errcode::DUPLICATE_TABLE,
+            message: "relation \"t\" already exists".into(),
+        };
+        assert_eq!(taken.code(), Some(errcode::DUPLICATE_TABLE));
+        assert_eq!(JobError::recorded(taken.to_string(), taken.code()), taken);
+        assert_eq!(
+            JobError::recorded("disk on fire".into(), None),
+            JobError::failed("disk on fire")
+        );
+    }
+
+    #[test]
+    fn errors_cross_nodes_with_their_codes() {
+        let e = JobError::Sql {
+            code: errcode::SERIALIZATION_FAILURE,
+            message: "restart transaction".into(),
+        };
+        let bytes = postcard::to_stdvec(&e).unwrap();
+        assert_eq!(postcard::from_bytes::<JobError>(&bytes).unwrap(), e);
+        let kv = JobError::from(KvError::TxnAborted {
+            reason: "pushed".into(),
+        });
+        let bytes = postcard::to_stdvec(&kv).unwrap();
+        assert_eq!(postcard::from_bytes::<JobError>(&bytes).unwrap(), kv);
+    }
+}
