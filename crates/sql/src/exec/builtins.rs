@@ -114,14 +114,7 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
             [Type::String | Type::Unknown] => ok(Type::String),
             _ => bad(),
         },
-        "__regex" | "pg_catalog.pg_relation_is_publishable" | "pg_relation_is_publishable" => {
-            ok(Type::Bool)
-        }
-        "__subscript" => ok(match args.first() {
-            Some(Type::Array(e)) => (**e).clone(),
-            Some(t) => t.clone(),
-            None => Type::Unknown,
-        }),
+        "pg_catalog.pg_relation_is_publishable" | "pg_relation_is_publishable" => ok(Type::Bool),
         "pg_catalog.pg_partition_ancestors" | "pg_partition_ancestors" => ok(Type::Oid),
         "pg_catalog.array_upper" | "array_upper" | "pg_catalog.array_lower" | "array_lower" => {
             ok(Type::Int8)
@@ -215,6 +208,11 @@ pub fn return_type(name: &str, args: &[Type]) -> Option<Result<Type>> {
 fn arg_err(name: &str, vals: &[Datum]) -> SqlError {
     let types: Vec<Type> = vals.iter().map(Datum::natural_type).collect();
     wrong_args(name, &types)
+}
+
+/// A value as text for string functions (booleans as `true`/`false`).
+pub fn text(d: &Datum) -> String {
+    s(d)
 }
 
 fn s(d: &Datum) -> String {
@@ -391,20 +389,6 @@ pub fn call(name: &str, vals: Vec<Datum>, ctx: &EvalCtx) -> Result<Datum> {
         }
     };
     Ok(match name {
-        "__regex" => {
-            let ci = a2.as_bool().unwrap_or(false);
-            let neg = vals.get(3).and_then(Datum::as_bool).unwrap_or(false);
-            Datum::Bool(super::regex::is_match(&s(&a1), &s(&a0), ci)? != neg)
-        }
-        "__subscript" => match (&a0, &a1) {
-            (Datum::Array(a), Datum::Int(i)) => i
-                .checked_sub(1)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| a.get(i).cloned())
-                .unwrap_or(Datum::Null),
-            (Datum::Json(_), _) => super::expr::binary(super::expr::BinOp::JsonGet, a0, a1)?,
-            _ => Datum::Null,
-        },
         "pg_catalog.pg_partition_ancestors" | "pg_partition_ancestors" => {
             types::cast(a0, &Type::Oid)?
         }

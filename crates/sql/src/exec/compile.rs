@@ -731,7 +731,7 @@ impl<'a> Planner<'a> {
             for (i, e) in row.content.iter().enumerate() {
                 if matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
                 {
-                    out.push(Expr::Func("__default__".into(), vec![]));
+                    out.push(Expr::Default);
                     if types.len() <= i {
                         types.push(Type::Unknown);
                     }
@@ -2185,7 +2185,7 @@ impl<'a> Planner<'a> {
                                     )));
                                 }
                             };
-                            x = Expr::Func("__subscript".into(), vec![x, i]);
+                            x = Expr::Subscript(Box::new(x), Box::new(i));
                         }
                         _ => return Err(SqlError::unimplemented("this field access")),
                     }
@@ -2501,15 +2501,12 @@ impl<'a> Planner<'a> {
 }
 
 fn regex_expr(text: Expr, pattern: Expr, ci: bool, negated: bool) -> Expr {
-    Expr::Func(
-        "__regex".into(),
-        vec![
-            text,
-            pattern,
-            Expr::Const(Datum::Bool(ci)),
-            Expr::Const(Datum::Bool(negated)),
-        ],
-    )
+    Expr::Regex {
+        expr: Box::new(text),
+        pattern: Box::new(pattern),
+        negated,
+        case_insensitive: ci,
+    }
 }
 
 fn cmp_op(op: &ast::BinaryOperator) -> Result<CmpOp> {

@@ -221,6 +221,22 @@ pub enum Expr {
         /// ILIKE.
         case_insensitive: bool,
     },
+    /// `[NOT] ~` / `~*`: a POSIX regular expression match.
+    Regex {
+        /// The string.
+        expr: Box<Expr>,
+        /// The pattern.
+        pattern: Box<Expr>,
+        /// `!~`.
+        negated: bool,
+        /// `~*`.
+        case_insensitive: bool,
+    },
+    /// `x[i]`: an array element (1-based, NULL out of range) or a JSON field or element.
+    Subscript(Box<Expr>, Box<Expr>),
+    /// `DEFAULT` in a VALUES row: INSERT puts the column's default there; anywhere else it is an
+    /// error ([`misplaced_default`]).
+    Default,
     /// `[NOT] IN (list)`.
     InList(Box<Expr>, Vec<Expr>, bool),
     /// `CASE`.
@@ -270,11 +286,11 @@ impl Expr {
                 a.walk(f);
                 b.walk(f);
             }
-            Expr::IsDistinct(a, b, _) | Expr::AnyArray(a, _, b, _) => {
+            Expr::IsDistinct(a, b, _) | Expr::AnyArray(a, _, b, _) | Expr::Subscript(a, b) => {
                 a.walk(f);
                 b.walk(f);
             }
-            Expr::Like { expr, pattern, .. } => {
+            Expr::Like { expr, pattern, .. } | Expr::Regex { expr, pattern, .. } => {
                 expr.walk(f);
                 pattern.walk(f);
             }
@@ -307,7 +323,7 @@ impl Expr {
                 }
             }
             Expr::Const(_) | Expr::Col(_) | Expr::Outer(..) | Expr::Param(_) => {}
-            Expr::ConstList(_) => {}
+            Expr::ConstList(_) | Expr::Default => {}
         }
     }
 
@@ -333,6 +349,18 @@ impl Expr {
             Expr::Bin(o, x, y) => Expr::Bin(o, b(x, f)?, b(y, f)?),
             Expr::IsDistinct(x, y, n) => Expr::IsDistinct(b(x, f)?, b(y, f)?, n),
             Expr::AnyArray(x, o, y, all) => Expr::AnyArray(b(x, f)?, o, b(y, f)?, all),
+            Expr::Subscript(x, i) => Expr::Subscript(b(x, f)?, b(i, f)?),
+            Expr::Regex {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => Expr::Regex {
+                expr: b(expr, f)?,
+                pattern: b(pattern, f)?,
+                negated,
+                case_insensitive,
+            },
             Expr::Like {
                 expr,
                 pattern,
@@ -556,6 +584,24 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
                 (s, _) => return Err(unsupported_unary("LIKE", &s)),
             }
         }
+        Expr::Regex {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let (s, p) = (eval(expr, ctx, row)?, eval(pattern, ctx, row)?);
+            if s.is_null() || p.is_null() {
+                Datum::Null
+            } else {
+                let text = super::builtins::text;
+                Datum::Bool(
+                    super::regex::is_match(&text(&p), &text(&s), *case_insensitive)? != *negated,
+                )
+            }
+        }
+        Expr::Subscript(a, i) => subscript(eval(a, ctx, row)?, eval(i, ctx, row)?)?,
+        Expr::Default => return Err(misplaced_default()),
         Expr::InList(a, list, negated) => {
             let v = eval(a, ctx, row)?;
             let items: Vec<Datum> = list
@@ -695,6 +741,27 @@ fn numeric_overflow() -> SqlError {
         errcode::NUMERIC_VALUE_OUT_OF_RANGE,
         "value overflows numeric format",
     )
+}
+
+/// The error of a `DEFAULT` outside an INSERT's VALUES or an UPDATE's SET.
+pub fn misplaced_default() -> SqlError {
+    SqlError::syntax(
+        "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
+    )
+}
+
+/// `x[i]`: the `i`th element of an array (1-based; NULL out of range), or `x -> i` of JSON.
+fn subscript(x: Datum, i: Datum) -> Result<Datum> {
+    Ok(match (x, i) {
+        (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
+        (Datum::Array(a), Datum::Int(i)) => i
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| a.get(i).cloned())
+            .unwrap_or(Datum::Null),
+        (j @ Datum::Json(_), i) => binary(BinOp::JsonGet, j, i)?,
+        _ => Datum::Null,
+    })
 }
 
 fn unsupported_unary(op: &str, d: &Datum) -> SqlError {

@@ -508,6 +508,20 @@ fn render_expr_here(e: &Expr) -> String {
             if *case_insensitive { "ILIKE" } else { "LIKE" },
             render_expr(pattern)
         ),
+        Expr::Regex {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => format!(
+            "{} {}~{} {}",
+            render_expr(expr),
+            if *negated { "!" } else { "" },
+            if *case_insensitive { "*" } else { "" },
+            render_expr(pattern)
+        ),
+        Expr::Subscript(a, i) => format!("{}[{}]", render_expr(a), render_expr(i)),
+        Expr::Default => "DEFAULT".into(),
         Expr::InList(a, l, n) => format!(
             "{} {}IN ({})",
             render_expr(a),
