@@ -250,8 +250,8 @@ pub enum Expr {
     },
     /// A cast.
     Cast(Box<Expr>, Type),
-    /// A scalar builtin.
-    Func(String, Vec<Expr>),
+    /// A call of a scalar builtin, resolved when the expression was compiled.
+    Func(super::builtins::Func, Vec<Expr>),
     /// A subquery.
     Subquery(Box<Subquery>),
     /// `ARRAY[...]`.

@@ -530,8 +530,9 @@ fn render_expr_here(e: &Expr) -> String {
         ),
         Expr::Case { .. } => "CASE ... END".into(),
         Expr::Cast(a, t) => format!("{}::{}", render_expr(a), t.sql_name()),
-        Expr::Func(n, args) => format!(
-            "{n}({})",
+        Expr::Func(f, args) => format!(
+            "{}({})",
+            f.name,
             args.iter().map(render_expr).collect::<Vec<_>>().join(", ")
         ),
         Expr::Subquery(_) => "(subquery)".into(),
@@ -586,8 +587,8 @@ pub fn is_row_constant(e: &Expr) -> bool {
         if matches!(x, Expr::Col(_) | Expr::Subquery(_)) {
             ok = false;
         }
-        if let Expr::Func(name, _) = x
-            && matches!(name.as_str(), "random" | "gen_random_uuid" | "unique_rowid")
+        if let Expr::Func(f, _) = x
+            && f.is_volatile()
         {
             ok = false;
         }
