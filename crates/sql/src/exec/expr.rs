@@ -635,12 +635,12 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             }
         }
         Expr::Cast(a, ty) => cast(eval(a, ctx, row)?, ty)?,
-        Expr::Func(name, args) => {
+        Expr::Func(f, args) => {
             let vals: Vec<Datum> = args
                 .iter()
                 .map(|e| eval(e, ctx, row))
                 .collect::<Result<_>>()?;
-            super::builtins::call(name, vals, ctx)?
+            super::builtins::call(f, vals, ctx)?
         }
         Expr::Array(items) => Datum::Array(
             items

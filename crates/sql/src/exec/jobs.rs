@@ -1,6 +1,7 @@
-//! Jobs SQL: `SHOW JOBS` in its forms, `PAUSE`/`RESUME`/`CANCEL JOB(S)`, and the virtual
-//! tables `crdb_internal.jobs` and `crdb_internal.job_plans`, over the node's
-//! [`jobs::Registry`].
+//! Jobs SQL: `SHOW JOBS` in its forms and `PAUSE`/`RESUME`/`CANCEL JOB(S)`, over the node's
+//! [`jobs::Registry`]. The virtual tables `crdb_internal.jobs` (SHOW JOBS' columns and rows,
+//! `JOB_COLUMNS`, `job_row`) and `crdb_internal.job_plans` are defined in
+//! `vtable::crdb_internal`.
 //!
 //! `SHOW JOBS` prints CockroachDB's columns (`job_id, job_type, description, statement,
 //! user_name, status, running_status, created, started, finished, modified,

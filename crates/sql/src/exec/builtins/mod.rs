@@ -7,9 +7,9 @@
 //! (`Expr::Func(Func, args)`); evaluation ([`call`]) calls the entry's function, with no name
 //! lookup per row.
 //!
-//! The entries are grouped by family, one file each: [`string`], [`math`], [`time`],
-//! [`array`], [`json`], [`conditional`] (COALESCE and friends) and [`system`] (session and node
-//! facts, ids, `pg_catalog` compatibility functions, `crdb_internal`). Names are lower case;
+//! The entries are grouped by family, one file each: `string.rs`, `math.rs`, `time.rs`,
+//! `array.rs`, `json.rs`, `conditional.rs` (COALESCE and friends) and `system.rs` (session and
+//! node facts, ids, `pg_catalog` compatibility functions, `crdb_internal`). Names are lower case;
 //! `pg_catalog.` and `crdb_internal.` names are aliases listed with the functions that have
 //! them.
 //!

@@ -1,8 +1,8 @@
 //! Virtual tables: `pg_catalog`, `information_schema` and `crdb_internal`, materialised when a
 //! statement reads them (enough for psql's `\l`, `\dt`, `\d t` and common drivers and ORMs).
 //!
-//! Each table is defined once, as a [`VirtualTable`] in its schema's file ([`pg_catalog`],
-//! [`information_schema`], [`crdb_internal`]): its name, its columns and the function that
+//! Each table is defined once, as a [`VirtualTable`] in its schema's file (`pg_catalog.rs`,
+//! `information_schema.rs`, `crdb_internal.rs`): its name, its columns and the function that
 //! makes its rows. [`SCHEMAS`] lists the virtual schemas with their tables; name lookup
 //! ([`lookup`]), the columns and the rows all come from there, so a table cannot be known by
 //! name without a definition, and a name a virtual schema does not have is no table (42P01
