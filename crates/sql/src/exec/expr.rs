@@ -591,14 +591,8 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             case_insensitive,
         } => {
             let (s, p) = (eval(expr, ctx, row)?, eval(pattern, ctx, row)?);
-            if s.is_null() || p.is_null() {
-                Datum::Null
-            } else {
-                let text = super::builtins::text;
-                Datum::Bool(
-                    super::regex::is_match(&text(&p), &text(&s), *case_insensitive)? != *negated,
-                )
-            }
+            regex_match(&s, &p, *case_insensitive)?
+                .map_or(Datum::Null, |m| Datum::Bool(m != *negated))
         }
         Expr::Subscript(a, i) => subscript(eval(a, ctx, row)?, eval(i, ctx, row)?)?,
         Expr::Default => return Err(misplaced_default()),
@@ -748,6 +742,15 @@ pub fn misplaced_default() -> SqlError {
     SqlError::syntax(
         "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
     )
+}
+
+/// `s ~ p` (`~*` when case-insensitive); `None` when either is NULL.
+fn regex_match(s: &Datum, p: &Datum, case_insensitive: bool) -> Result<Option<bool>> {
+    if s.is_null() || p.is_null() {
+        return Ok(None);
+    }
+    let text = super::builtins::text;
+    super::regex::is_match(&text(p), &text(s), case_insensitive).map(Some)
 }
 
 /// `x[i]`: the `i`th element of an array (1-based; NULL out of range), or `x -> i` of JSON.
