@@ -2495,12 +2495,7 @@ impl<'a> Planner<'a> {
 }
 
 fn regex_expr(text: Expr, pattern: Expr, ci: bool, negated: bool) -> Expr {
-    Expr::Regex {
-        expr: Box::new(text),
-        pattern: Box::new(pattern),
-        negated,
-        case_insensitive: ci,
-    }
+    Expr::Regex(Box::new(text), Box::new(pattern), ci, negated)
 }
 
 fn cmp_op(op: &ast::BinaryOperator) -> Result<CmpOp> {

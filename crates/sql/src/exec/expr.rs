@@ -221,17 +221,9 @@ pub enum Expr {
         /// ILIKE.
         case_insensitive: bool,
     },
-    /// `[NOT] ~` / `~*`: a POSIX regular expression match.
-    Regex {
-        /// The string.
-        expr: Box<Expr>,
-        /// The pattern.
-        pattern: Box<Expr>,
-        /// `!~`.
-        negated: bool,
-        /// `~*`.
-        case_insensitive: bool,
-    },
+    /// `[NOT] ~` / `~*`, a POSIX regular expression match: (string, pattern, case-insensitive,
+    /// negated).
+    Regex(Box<Expr>, Box<Expr>, bool, bool),
     /// `x[i]`: an array element (1-based, NULL out of range) or a JSON field or element.
     Subscript(Box<Expr>, Box<Expr>),
     /// `DEFAULT` in a VALUES row: INSERT puts the column's default there; anywhere else it is an
@@ -286,11 +278,14 @@ impl Expr {
                 a.walk(f);
                 b.walk(f);
             }
-            Expr::IsDistinct(a, b, _) | Expr::AnyArray(a, _, b, _) | Expr::Subscript(a, b) => {
+            Expr::IsDistinct(a, b, _)
+            | Expr::AnyArray(a, _, b, _)
+            | Expr::Subscript(a, b)
+            | Expr::Regex(a, b, ..) => {
                 a.walk(f);
                 b.walk(f);
             }
-            Expr::Like { expr, pattern, .. } | Expr::Regex { expr, pattern, .. } => {
+            Expr::Like { expr, pattern, .. } => {
                 expr.walk(f);
                 pattern.walk(f);
             }
@@ -350,17 +345,7 @@ impl Expr {
             Expr::IsDistinct(x, y, n) => Expr::IsDistinct(b(x, f)?, b(y, f)?, n),
             Expr::AnyArray(x, o, y, all) => Expr::AnyArray(b(x, f)?, o, b(y, f)?, all),
             Expr::Subscript(x, i) => Expr::Subscript(b(x, f)?, b(i, f)?),
-            Expr::Regex {
-                expr,
-                pattern,
-                negated,
-                case_insensitive,
-            } => Expr::Regex {
-                expr: b(expr, f)?,
-                pattern: b(pattern, f)?,
-                negated,
-                case_insensitive,
-            },
+            Expr::Regex(x, p, ci, n) => Expr::Regex(b(x, f)?, b(p, f)?, ci, n),
             Expr::Like {
                 expr,
                 pattern,
@@ -584,15 +569,9 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
                 (s, _) => return Err(unsupported_unary("LIKE", &s)),
             }
         }
-        Expr::Regex {
-            expr,
-            pattern,
-            negated,
-            case_insensitive,
-        } => {
-            let (s, p) = (eval(expr, ctx, row)?, eval(pattern, ctx, row)?);
-            regex_match(&s, &p, *case_insensitive)?
-                .map_or(Datum::Null, |m| Datum::Bool(m != *negated))
+        Expr::Regex(s, p, ci, negated) => {
+            let (s, p) = (eval(s, ctx, row)?, eval(p, ctx, row)?);
+            regex_match(&s, &p, *ci)?.map_or(Datum::Null, |m| Datum::Bool(m != *negated))
         }
         Expr::Subscript(a, i) => subscript(eval(a, ctx, row)?, eval(i, ctx, row)?)?,
         Expr::Default => return Err(misplaced_default()),

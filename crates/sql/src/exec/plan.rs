@@ -508,18 +508,14 @@ fn render_expr_here(e: &Expr) -> String {
             if *case_insensitive { "ILIKE" } else { "LIKE" },
             render_expr(pattern)
         ),
-        Expr::Regex {
-            expr,
-            pattern,
-            negated,
-            case_insensitive,
-        } => format!(
-            "{} {}~{} {}",
-            render_expr(expr),
-            if *negated { "!" } else { "" },
-            if *case_insensitive { "*" } else { "" },
-            render_expr(pattern)
-        ),
+        Expr::Regex(a, p, ci, n) => {
+            let op = format!(
+                "{}~{}",
+                if *n { "!" } else { "" },
+                if *ci { "*" } else { "" }
+            );
+            format!("{} {op} {}", render_expr(a), render_expr(p))
+        }
         Expr::Subscript(a, i) => format!("{}[{}]", render_expr(a), render_expr(i)),
         Expr::Default => "DEFAULT".into(),
         Expr::InList(a, l, n) => format!(

@@ -69,32 +69,21 @@ pub struct VirtualTable {
     pub rows: Rows,
 }
 
-/// The type of a virtual table's column.
+/// The type of a virtual table's column: the SQL types they use, by name (`Text` is STRING,
+/// `TextArray` STRING[], and so on; [`Col::ty`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Col {
-    /// OID.
     Oid,
-    /// STRING.
     Text,
-    /// BOOL.
     Bool,
-    /// INT2.
     Int2,
-    /// INT4.
     Int4,
-    /// INT8.
     Int8,
-    /// FLOAT4.
     Float4,
-    /// FLOAT8.
     Float8,
-    /// TIMESTAMP.
     Timestamp,
-    /// STRING[].
     TextArray,
-    /// INT2[].
     Int2Array,
-    /// OID[].
     OidArray,
 }
 

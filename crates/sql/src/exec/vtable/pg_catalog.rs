@@ -1069,14 +1069,7 @@ fn builtin_types() -> Vec<Type> {
 
 /// PostgreSQL's typlen (-1 for variable length).
 fn type_len(t: &Type) -> i64 {
-    match t {
-        Type::Bool => 1,
-        Type::Int2 => 2,
-        Type::Int4 | Type::Float4 | Type::Oid | Type::Date => 4,
-        Type::Int8 | Type::Float8 | Type::Timestamp | Type::TimestampTz => 8,
-        Type::Interval | Type::Uuid => 16,
-        _ => -1,
-    }
+    i64::from(crate::pgwire::value::type_size(t))
 }
 
 /// PostgreSQL's atttypmod for a type (-1 when it has none).
