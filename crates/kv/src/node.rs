@@ -864,7 +864,7 @@ impl KvNode {
                 match ev {
                     StoreEvent::SplitApplied { right, led } => {
                         let me = node.inner.node_id;
-                        match node.split_right_moved_on(&right).await {
+                        match node.split_right_moved_on(&right, led).await {
                             // A replica catching up from the log replayed an old split. The
                             // right-hand range's group must not be initialized again with the
                             // voters it had then (it would elect itself on a log of its own
@@ -1041,11 +1041,6 @@ impl KvNode {
         ZoneConfig::default()
     }
 
-    /// The meta range's descriptor of `right` (the right-hand side of a split this node just
-    /// applied) when meta records it at a later generation: the split is an old one, replayed
-    /// by a replica catching up from the log. `None` for a fresh split, whose right-hand range
-    /// is not in meta yet or is there at the split's own generation (and when meta cannot be
-    /// read, as before).
     /// Opens the right-hand range of a split that just applied here. The split range's leader
     /// starts the new group at once and wins its first election alone; the other voters open
     /// it uninitialized and hear from that leader. Were every voter to start it, each would vote
@@ -1117,8 +1112,40 @@ impl KvNode {
         });
     }
 
-    async fn split_right_moved_on(&self, right: &RangeDescriptor) -> Option<RangeDescriptor> {
-        let all = self.inner.sender.all_ranges().await.ok()?;
+    /// The meta range's descriptor of `right` (the right-hand side of a split this node just
+    /// applied) when meta records it at a later generation: the split is an old one, replayed
+    /// by a replica catching up from the log. `None` for a fresh split, whose right-hand range
+    /// is not in meta yet or is there at the split's own generation.
+    ///
+    /// A replica that did not lead the split range when the split applied (`led` false) reads
+    /// meta until it answers: a replayed split is applied by a replica catching up from the
+    /// log, never by the range's leader, and a split whose age is unknown must not be taken
+    /// for a fresh one. Opened as fresh, an old right-hand range's group would start again,
+    /// after the vote quarantine, with the voters it had at the split, on a log of its own
+    /// beside the range's real group. Until meta answers the right-hand range stays closed
+    /// on that follower, which only delays it hearing from the new range's leader. The
+    /// leader, which starts the new group, reads meta once and takes a failed read for a
+    /// fresh split, so a split never waits on meta.
+    async fn split_right_moved_on(
+        &self,
+        right: &RangeDescriptor,
+        led: bool,
+    ) -> Option<RangeDescriptor> {
+        let mut pause = Duration::from_millis(50);
+        let all = loop {
+            match self.inner.sender.all_ranges().await {
+                Ok(all) => break all,
+                Err(_) if led => return None,
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: reading meta to tell a fresh split from a replayed one: {e}",
+                        right.range_id
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
         all.into_iter()
             .find(|d| d.range_id == right.range_id && d.generation > right.generation)
     }

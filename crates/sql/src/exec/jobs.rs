@@ -35,15 +35,9 @@ const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 /// How long `WHEN COMPLETE` waits before giving up, as CockroachDB.
 const WHEN_COMPLETE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// The SQL error of a registry error.
+/// The SQL error of a registry error: its own code ([`JobError::code`]), else XX000.
 pub fn job_error(e: JobError) -> SqlError {
-    let code = match &e {
-        JobError::NotFound(_) => errcode::UNDEFINED_OBJECT,
-        JobError::NoMatchingNodes { .. } => errcode::INVALID_PARAMETER_VALUE,
-        JobError::InvalidTransition(_) => errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
-        _ => errcode::INTERNAL_ERROR,
-    };
-    SqlError::new(code, e.to_string())
+    SqlError::new(e.code().unwrap_or(errcode::INTERNAL_ERROR), e.to_string())
 }
 
 fn registry(ctx: &StmtCtx<'_>) -> Result<Registry> {
