@@ -736,7 +736,7 @@ impl<'a> Planner<'a> {
             let mut out = Vec::new();
             for (i, e) in row.content.iter().enumerate() {
                 if is_default_marker(e) {
-                    out.push(Expr::Func("__default__".into(), vec![]));
+                    out.push(Expr::Default);
                     if types.len() <= i {
                         types.push(Type::Unknown);
                     }
@@ -1457,8 +1457,8 @@ impl<'a> Planner<'a> {
                     | "user"
             );
             if special {
-                let t = builtins::return_type(&parts[0], &[]).unwrap_or(Ok(Type::String))?;
-                return Ok((Expr::Func(parts[0].clone(), vec![]), t));
+                let f = builtins::internal(&parts[0])?;
+                return Ok((Expr::Func(f, vec![]), f.return_type(&[])?));
             }
         }
         Err(SqlError::undefined_column(&parts.join(".")))
@@ -1799,7 +1799,7 @@ impl<'a> Planner<'a> {
                 let (x, _) = self.compile(expr, scope, agg)?;
                 let name = field.to_string().to_lowercase();
                 Ok((
-                    Expr::Func("extract".into(), vec![Expr::Const(Datum::String(name)), x]),
+                    builtins::internal_call("extract", vec![Expr::Const(Datum::String(name)), x])?,
                     Type::Float8,
                 ))
             }
@@ -1824,7 +1824,10 @@ impl<'a> Planner<'a> {
             A::Position { expr, r#in } => {
                 let (needle, _) = self.compile(expr, scope, agg)?;
                 let (hay, _) = self.compile(r#in, scope, agg)?;
-                Ok((Expr::Func("strpos".into(), vec![hay, needle]), Type::Int8))
+                Ok((
+                    builtins::internal_call("strpos", vec![hay, needle])?,
+                    Type::Int8,
+                ))
             }
             A::Ceil { expr, .. } => self.compile_rounding("ceil", expr, scope, agg),
             A::Floor { expr, .. } => self.compile_rounding("floor", expr, scope, agg),
@@ -1922,8 +1925,10 @@ impl<'a> Planner<'a> {
             },
             ast::UnaryOperator::Plus => (x, t),
             ast::UnaryOperator::BitwiseNot => (Expr::BitNot(Box::new(x)), t),
-            ast::UnaryOperator::PGSquareRoot => (Expr::Func("sqrt".into(), vec![x]), Type::Float8),
-            ast::UnaryOperator::PGAbs => (Expr::Func("abs".into(), vec![x]), t),
+            ast::UnaryOperator::PGSquareRoot => {
+                (builtins::internal_call("sqrt", vec![x])?, Type::Float8)
+            }
+            ast::UnaryOperator::PGAbs => (builtins::internal_call("abs", vec![x])?, t),
             other => return Err(SqlError::unimplemented(format!("operator {other}"))),
         })
     }
@@ -2289,7 +2294,7 @@ impl<'a> Planner<'a> {
             let (fx, ft) = self.compile(f, scope, agg)?;
             args.push(self.coerce(fx, &ft, &Type::Int8)?);
         }
-        Ok((Expr::Func("substring".into(), args), Type::String))
+        Ok((builtins::internal_call("substring", args)?, Type::String))
     }
 
     /// `TRIM([LEADING | TRAILING | BOTH] [what FROM] x)`, as `ltrim`, `rtrim` or `btrim`.
@@ -2312,7 +2317,7 @@ impl<'a> Planner<'a> {
         if let Some(w) = trim_what {
             args.push(self.compile(w, scope, agg)?.0);
         }
-        Ok((Expr::Func(name.into(), args), Type::String))
+        Ok((builtins::internal_call(name, args)?, Type::String))
     }
 
     /// `CEIL(x)` and `FLOOR(x)` (`name`), of the argument's type (DECIMAL when untyped).
@@ -2329,7 +2334,7 @@ impl<'a> Planner<'a> {
         } else {
             t
         };
-        Ok((Expr::Func(name.into(), vec![x]), t))
+        Ok((builtins::internal_call(name, vec![x])?, t))
     }
 
     /// `x[i][j]...`: subscripts of arrays (to the element type) and JSONB.
@@ -2356,7 +2361,7 @@ impl<'a> Planner<'a> {
                             )));
                         }
                     };
-                    x = Expr::Func("__subscript".into(), vec![x, i]);
+                    x = Expr::Subscript(Box::new(x), Box::new(i));
                 }
                 _ => return Err(SqlError::unimplemented("this field access")),
             }
@@ -2608,31 +2613,25 @@ impl<'a> Planner<'a> {
             args.push(e);
             arg_types.push(t);
         }
-        // Casting functions named after types (`int8(x)`).
-        let ty = match builtins::return_type(&name, &arg_types) {
-            Some(t) => t?,
-            None => {
-                if let Some(t) = types::named_type(&name)
-                    && args.len() == 1
-                {
-                    let a = args.remove(0);
-                    return Ok((Expr::Cast(Box::new(a), t.clone()), t));
-                }
-                let list: Vec<String> = arg_types.iter().map(|t| t.error_name()).collect();
-                let _ = list;
-                return Err(SqlError::new(
-                    errcode::UNDEFINED_FUNCTION,
-                    format!("unknown function: {name}()"),
-                ));
+        let Some(func) = builtins::lookup(&name) else {
+            // Casting functions named after types (`int8(x)`).
+            if let Some(t) = types::named_type(&name)
+                && args.len() == 1
+            {
+                let a = args.remove(0);
+                return Ok((Expr::Cast(Box::new(a), t.clone()), t));
             }
+            return Err(builtins::unknown_function(&name));
         };
+        let ty = func.return_type(&arg_types)?;
         // Untyped arguments of string functions are strings.
+        let target = if func.has_common_type() {
+            ty.clone()
+        } else {
+            Type::String
+        };
         let mut coerced = Vec::new();
         for (a, t) in args.into_iter().zip(&arg_types) {
-            let target = match name.as_str() {
-                "coalesce" | "ifnull" | "nullif" | "greatest" | "least" => ty.clone(),
-                _ => Type::String,
-            };
             let a = if *t == Type::Unknown && target != Type::Unknown {
                 match a {
                     Expr::Const(Datum::Null) => a,
@@ -2648,10 +2647,7 @@ impl<'a> Planner<'a> {
             };
             coerced.push(a);
         }
-        if matches!(
-            name.as_str(),
-            "coalesce" | "ifnull" | "greatest" | "least" | "nullif"
-        ) {
+        if func.has_common_type() {
             for t in &arg_types {
                 if *t != Type::Unknown && !comparable(t, &ty) {
                     return Err(SqlError::datatype_mismatch(format!(
@@ -2663,20 +2659,12 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        Ok((Expr::Func(name, coerced), ty))
+        Ok((Expr::Func(func, coerced), ty))
     }
 }
 
 fn regex_expr(text: Expr, pattern: Expr, ci: bool, negated: bool) -> Expr {
-    Expr::Func(
-        "__regex".into(),
-        vec![
-            text,
-            pattern,
-            Expr::Const(Datum::Bool(ci)),
-            Expr::Const(Datum::Bool(negated)),
-        ],
-    )
+    Expr::Regex(Box::new(text), Box::new(pattern), ci, negated)
 }
 
 fn cmp_op(op: &ast::BinaryOperator) -> Result<CmpOp> {

@@ -876,7 +876,7 @@ fn strip_default_markers(plan: Plan) -> Plan {
                 .map(|r| {
                     r.into_iter()
                         .map(|e| match e {
-                            Expr::Func(n, _) if n == "__default__" => Expr::Const(Datum::Null),
+                            Expr::Default => Expr::Const(Datum::Null),
                             other => other,
                         })
                         .collect()
