@@ -1795,14 +1795,7 @@ impl<'a> Planner<'a> {
                 right,
             } => self.compile_quantified(left, compare_op, right, true, scope, agg),
             A::Function(f) => self.compile_function(f, scope, agg),
-            A::Extract { field, expr, .. } => {
-                let (x, _) = self.compile(expr, scope, agg)?;
-                let name = field.to_string().to_lowercase();
-                Ok((
-                    builtins::internal_call("extract", vec![Expr::Const(Datum::String(name)), x])?,
-                    Type::Float8,
-                ))
-            }
+            A::Extract { field, expr, .. } => self.compile_extract(field, expr, scope, agg),
             A::Substring {
                 expr,
                 substring_from,
@@ -1821,14 +1814,7 @@ impl<'a> Planner<'a> {
                 trim_what,
                 ..
             } => self.compile_trim(expr, trim_where.as_ref(), trim_what.as_deref(), scope, agg),
-            A::Position { expr, r#in } => {
-                let (needle, _) = self.compile(expr, scope, agg)?;
-                let (hay, _) = self.compile(r#in, scope, agg)?;
-                Ok((
-                    builtins::internal_call("strpos", vec![hay, needle])?,
-                    Type::Int8,
-                ))
-            }
+            A::Position { expr, r#in } => self.compile_position(expr, r#in, scope, agg),
             A::Ceil { expr, .. } => self.compile_rounding("ceil", expr, scope, agg),
             A::Floor { expr, .. } => self.compile_rounding("floor", expr, scope, agg),
             A::Collate { expr, .. } => self.compile(expr, scope, agg),
@@ -2267,6 +2253,38 @@ impl<'a> Planner<'a> {
         Ok((
             Expr::AnyArray(Box::new(l), op, Box::new(r), all),
             Type::Bool,
+        ))
+    }
+
+    /// `EXTRACT(field FROM x)`, as the `extract` builtin with the field's name.
+    fn compile_extract(
+        &mut self,
+        field: &ast::DateTimeField,
+        expr: &ast::Expr,
+        scope: &[ScopeCol],
+        agg: &mut Option<AggCtx>,
+    ) -> Result<(Expr, Type)> {
+        let (x, _) = self.compile(expr, scope, agg)?;
+        let name = field.to_string().to_lowercase();
+        Ok((
+            builtins::internal_call("extract", vec![Expr::Const(Datum::String(name)), x])?,
+            Type::Float8,
+        ))
+    }
+
+    /// `POSITION(needle IN haystack)`, as the `strpos` builtin.
+    fn compile_position(
+        &mut self,
+        needle: &ast::Expr,
+        haystack: &ast::Expr,
+        scope: &[ScopeCol],
+        agg: &mut Option<AggCtx>,
+    ) -> Result<(Expr, Type)> {
+        let (needle, _) = self.compile(needle, scope, agg)?;
+        let (hay, _) = self.compile(haystack, scope, agg)?;
+        Ok((
+            builtins::internal_call("strpos", vec![hay, needle])?,
+            Type::Int8,
         ))
     }
 
