@@ -441,13 +441,7 @@ async fn describe_update(ctx: &mut StmtCtx<'_>, u: &ast::Update) -> Result<Vec<C
                 p.coerce(e, &et, &col.ty)?;
             }
         }
-        if let Some(w) = &u.selection {
-            p.compile(w, &scope, &mut None)?;
-        }
-        ctx.param_types = p.params.clone();
-        if let Some(items) = &u.returning {
-            return returning_cols(&mut p, items, &scope);
-        }
+        return where_and_returning(ctx, &mut p, &scope, u.selection.as_ref(), &u.returning);
     }
     Ok(Vec::new())
 }
@@ -467,15 +461,28 @@ async fn describe_delete(ctx: &mut StmtCtx<'_>, d: &ast::Delete) -> Result<Vec<C
         env.tables.get(&super::compile::object_key(name))
     {
         let scope = super::ddl::table_scope(t);
-        if let Some(w) = &d.selection {
-            p.compile(w, &scope, &mut None)?;
-        }
-        ctx.param_types = p.params.clone();
-        if let Some(items) = &d.returning {
-            return returning_cols(&mut p, items, &scope);
-        }
+        return where_and_returning(ctx, &mut p, &scope, d.selection.as_ref(), &d.returning);
     }
     Ok(Vec::new())
+}
+
+/// For UPDATE and DELETE: compiles the WHERE over the table's `scope` (its placeholder types,
+/// with those inferred before, become the statement's), then the RETURNING columns.
+fn where_and_returning(
+    ctx: &mut StmtCtx<'_>,
+    p: &mut Planner<'_>,
+    scope: &[super::plan::ScopeCol],
+    selection: Option<&ast::Expr>,
+    returning: &Option<Vec<ast::SelectItem>>,
+) -> Result<Vec<Column>> {
+    if let Some(w) = selection {
+        p.compile(w, scope, &mut None)?;
+    }
+    ctx.param_types = p.params.clone();
+    match returning {
+        Some(items) => returning_cols(p, items, scope),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn returning_cols(
