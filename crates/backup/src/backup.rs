@@ -154,13 +154,6 @@ fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, Jo
     serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
 }
 
-fn job_err(e: BackupError) -> JobError {
-    match e {
-        BackupError::Kv(m) => JobError::Kv(m),
-        other => JobError::failed(other.to_string()),
-    }
-}
-
 /// Result columns of a blocking BACKUP or RESTORE.
 pub fn result_columns() -> Vec<Column> {
     vec![
@@ -173,7 +166,9 @@ pub fn result_columns() -> Vec<Column> {
     ]
 }
 
-/// Runs a created job to its end for a blocking statement: the row, or the job's error.
+/// Runs a created job to its end for a blocking statement: the row, or the job's error with
+/// the code the job recorded for it (58000 when it has none: a failure with no SQL meaning, or
+/// a job that ended without an error).
 pub async fn wait_and_report(env: &Env, id: i64) -> Result<StatementResult> {
     let rec = env
         .jobs
@@ -181,10 +176,14 @@ pub async fn wait_and_report(env: &Env, id: i64) -> Result<StatementResult> {
         .await
         .map_err(|e| BackupError::Internal(e.to_string()))?;
     if rec.status != jobs::JobStatus::Succeeded {
+        let code = match &rec.error {
+            Some(_) => rec.error_code.unwrap_or(errcode::SYSTEM_ERROR),
+            None => errcode::SYSTEM_ERROR,
+        };
         let msg = rec
             .error
             .unwrap_or_else(|| format!("job {id} ended with status {}", rec.status.as_str()));
-        return Err(BackupError::sql(errcode::SYSTEM_ERROR, msg));
+        return Err(BackupError::sql(code, msg));
     }
     let r: BackupResult = serde_json::from_slice(&rec.result).unwrap_or_default();
     Ok(StatementResult::rows(
@@ -421,11 +420,11 @@ async fn run_backup(env: Env, ctx: JobContext) -> Result<(), JobError> {
     } else {
         from_json(&ctx.progress(), "backup progress")?
     };
-    let dests = collection::parse_destinations(&d.uris).map_err(job_err)?;
+    let dests = collection::parse_destinations(&d.uris).map_err(JobError::from)?;
     let placement = match progress.placement.clone() {
         Some(p) => p,
         None => {
-            let p = place(&env, &d, &dests).await.map_err(job_err)?;
+            let p = place(&env, &d, &dests).await.map_err(JobError::from)?;
             progress.placement = Some(p.clone());
             ctx.update_progress(0.0, to_json(&progress)).await?;
             p
@@ -508,14 +507,17 @@ async fn run_backup(env: Env, ctx: JobContext) -> Result<(), JobError> {
         description: d.description.clone(),
         full_cluster: d.full_cluster,
     };
-    let storage = env.open(dests.default_uri()).await.map_err(job_err)?;
+    let storage = env
+        .open(dests.default_uri())
+        .await
+        .map_err(JobError::from)?;
     manifest::write_manifest(storage.as_ref(), &placement.dir, &m)
         .await
-        .map_err(job_err)?;
+        .map_err(JobError::from)?;
     if matches!(d.layer, Layer::Full { .. }) {
         collection::write_latest(storage.as_ref(), &placement.full_subdir)
             .await
-            .map_err(job_err)?;
+            .map_err(JobError::from)?;
     }
     let (rows, index_entries, bytes) = m.totals();
     ctx.set_result(to_json(&BackupResult {
@@ -545,16 +547,16 @@ impl Processor for ExportProcessor {
         let env = self.env.clone();
         Box::pin(async move {
             let spec: ExportSpec = from_json(&spec, "export spec")?;
-            let dests = collection::parse_destinations(&spec.uris).map_err(job_err)?;
+            let dests = collection::parse_destinations(&spec.uris).map_err(JobError::from)?;
             let (uri, locality) = dests.for_locality(ctx.locality());
-            let storage = env.open(uri).await.map_err(job_err)?;
+            let storage = env.open(uri).await.map_err(JobError::from)?;
             for span in spans {
                 if let Some(d) = env.knobs.export_span_delay() {
                     tokio::time::sleep(d).await;
                 }
                 let files = export_span(&ctx, &spec, storage.as_ref(), &span, locality.clone())
                     .await
-                    .map_err(job_err)?;
+                    .map_err(JobError::from)?;
                 progress.send(to_json(&SpanDone { span, files })).await?;
             }
             Ok(())

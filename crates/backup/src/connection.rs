@@ -17,7 +17,7 @@ use sql::session::{Column, HookContext, StatementHook, StatementResult};
 use sql::{Datum, SqlError, Statement, Type};
 
 use crate::env::{connection_key, option_text};
-use crate::error::{BackupError, Result};
+use crate::error::{BackupError, Result, run_txn};
 
 /// Every stored connection, `(name, uri)`, sorted by name.
 pub async fn list(sender: &DistSender) -> Result<Vec<(String, String)>> {
@@ -88,7 +88,7 @@ async fn execute(ctx: HookContext, stmt: &Statement) -> Result<StatementResult> 
             let uri = option_text(&c.uri, &ctx.params)?;
             cloud::validate_connection_uri(&uri)?;
             let key = connection_key(&name);
-            let created = kv::run_txn(&sender, |txn| {
+            let created = run_txn(&sender, |txn| {
                 let (key, uri) = (key.clone(), uri.clone());
                 async move {
                     if txn.get(&key).await?.is_some() {
@@ -113,7 +113,7 @@ async fn execute(ctx: HookContext, stmt: &Statement) -> Result<StatementResult> 
         Statement::DropExternalConnection(d) => {
             let name = option_text(&d.name, &ctx.params)?;
             let key = connection_key(&name);
-            let existed = kv::run_txn(&sender, |txn| {
+            let existed = run_txn(&sender, |txn| {
                 let key = key.clone();
                 async move {
                     let existed = txn.get(&key).await?.is_some();

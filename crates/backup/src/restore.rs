@@ -45,7 +45,7 @@ use storage::mvcc::ExportEntry;
 use crate::backup::{BackupResult, create_job, detached_result, locality_filter, wait_and_report};
 use crate::collection::{self, Destinations};
 use crate::env::{Env, is_row_key, option_text, rewrite_key, spawn_flow, table_span, uri_texts};
-use crate::error::{BackupError, Result};
+use crate::error::{BackupError, Result, run_txn};
 use crate::manifest::{self, BackupFile, Manifest};
 
 /// The processor name of the ingest flow.
@@ -122,13 +122,6 @@ fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 
 fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, JobError> {
     serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
-}
-
-fn job_err(e: BackupError) -> JobError {
-    match e {
-        BackupError::Kv(m) => JobError::Kv(m),
-        other => JobError::failed(other.to_string()),
-    }
 }
 
 /// Reads the manifests of the backup `subdir` names in the collection, oldest first.
@@ -463,22 +456,22 @@ async fn cluster_restore_check(env: &Env, restored: &[&str]) -> Result<Vec<(Stri
     let cat = &env.sql.inner().catalog;
     let sender = env.sql.node().sender().clone();
     // Every database but `system`, with its public schema and every other object's name.
-    let listing = kv::run_txn(&sender, |txn| async move {
+    let listing = run_txn(&sender, |txn| async move {
         let r = sql::kvio::Reader::Txn(txn.clone(), Default::default());
         let mut out = Vec::new();
-        for (name, db) in cat.list(&r, 0, 0).await.map_err(sql_kv)? {
+        for (name, db) in cat.list(&r, 0, 0).await? {
             if name == crate::targets::SYSTEM_DATABASE {
                 continue;
             }
             let mut objects = Vec::new();
             let mut public = None;
-            for (schema_name, schema) in cat.list(&r, db, 0).await.map_err(sql_kv)? {
+            for (schema_name, schema) in cat.list(&r, db, 0).await? {
                 if schema_name == "public" {
                     public = Some(schema);
                 } else {
                     objects.push(format!("{name}.{schema_name}"));
                 }
-                for (object, _) in cat.list(&r, db, schema).await.map_err(sql_kv)? {
+                for (object, _) in cat.list(&r, db, schema).await? {
                     objects.push(format!("{name}.{schema_name}.{object}"));
                 }
             }
@@ -546,13 +539,12 @@ async fn allocate(
         }
     }
     let tables_only = sel.databases.is_empty();
-    let result = kv::run_txn(&sender, |txn| {
+    let (ids, target_db) = run_txn(&sender, |txn| {
         let old = old.clone();
         let renames = renames.clone();
         let into_db = into_db.clone();
         async move {
             let r = sql::kvio::Reader::Txn(txn.clone(), Default::default());
-            let wrap = |e: BackupError| kv::KvError::Internal(format!("\u{0}{}", encode_err(&e)));
             // Name checks.
             let mut target_db = None;
             if tables_only {
@@ -565,31 +557,30 @@ async fn allocate(
                             _ => String::new(),
                         },
                     };
-                    let Some(db) = cat.lookup(&r, 0, 0, &db_name, true).await.map_err(sql_kv)? else {
-                        return Err(wrap(BackupError::sql(
+                    let Some(db) = cat.lookup(&r, 0, 0, &db_name, true).await? else {
+                        return Err(BackupError::sql(
                             errcode::UNDEFINED_DATABASE,
                             format!("a database named \"{db_name}\" needs to exist to restore table \"{}\"", t.name),
-                        )));
+                        ));
                     };
-                    let Some(Descriptor::Database(dbd)) = cat.get(&r, db, true).await.map_err(sql_kv)?.map(|a| (*a).clone()) else {
-                        return Err(wrap(BackupError::Internal("database descriptor missing".into())));
+                    let Some(Descriptor::Database(dbd)) = cat.get(&r, db, true).await?.map(|a| (*a).clone()) else {
+                        return Err(BackupError::Internal("database descriptor missing".into()));
                     };
                     if cat
                         .lookup(&r, db, dbd.public_schema_id, &t.name, true)
-                        .await
-                        .map_err(sql_kv)?
+                        .await?
                         .is_some()
                     {
-                        return Err(wrap(BackupError::sql(
+                        return Err(BackupError::sql(
                             errcode::DUPLICATE_TABLE,
                             format!("relation \"{}\" already exists", t.name),
-                        )));
+                        ));
                     }
                     if t.columns.iter().any(|c| matches!(c.ty, Type::Enum { .. })) || t.locality.is_some() {
-                        return Err(wrap(SqlError::unimplemented(format!(
+                        return Err(SqlError::unimplemented(format!(
                             "RESTORE TABLE of {:?}, which uses user-defined types or a multi-region locality; restore its database instead",
                             t.name
-                        )).into()));
+                        )).into());
                     }
                     target_db = Some((db, dbd.public_schema_id));
                 }
@@ -598,31 +589,24 @@ async fn allocate(
                     if replace.iter().any(|(n, _, _)| n == name) {
                         continue;
                     }
-                    if cat.lookup(&r, 0, 0, name, true).await.map_err(sql_kv)?.is_some() {
-                        return Err(wrap(BackupError::sql(
+                    if cat.lookup(&r, 0, 0, name, true).await?.is_some() {
+                        return Err(BackupError::sql(
                             errcode::DUPLICATE_DATABASE,
                             format!("database \"{name}\" already exists"),
-                        )));
+                        ));
                     }
                 }
             }
             let mut ids: BTreeMap<u64, u64> = BTreeMap::new();
             for d in &old {
                 if matches!(d, Descriptor::Table(_)) || !tables_only {
-                    ids.insert(d.id(), cat.next_id(&txn).await.map_err(sql_kv)?);
+                    ids.insert(d.id(), cat.next_id(&txn).await?);
                 }
             }
             Ok((ids, target_db))
         }
     })
-    .await;
-    let (ids, target_db) = match result {
-        Ok(v) => v,
-        Err(kv::KvError::Internal(ref m)) if let Some(encoded) = m.strip_prefix('\u{0}') => {
-            return Err(decode_err(encoded));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    .await?;
     let descriptors = rewrite_descriptors(&old, &ids, &renames, target_db, skip_missing_fks)?;
     let mut names = Vec::new();
     for d in &descriptors {
@@ -652,28 +636,6 @@ async fn allocate(
         names,
         zones,
     })
-}
-
-fn sql_kv(e: SqlError) -> kv::KvError {
-    kv::KvError::Internal(format!("\u{0}{}", encode_err(&BackupError::from(e))))
-}
-
-fn encode_err(e: &BackupError) -> String {
-    format!("{}\u{1}{}", e.code().0, SqlError::from(e.clone()).message())
-}
-
-fn decode_err(s: &str) -> BackupError {
-    let s = s.trim_start_matches('\u{0}');
-    match s.split_once('\u{1}') {
-        Some((code, msg)) => {
-            let code = base::errcode::ALL
-                .iter()
-                .find(|(_, c)| c.0 == code)
-                .map_or(errcode::INTERNAL_ERROR, |(_, c)| *c);
-            BackupError::sql(code, msg)
-        }
-        None => BackupError::Internal(s.to_string()),
-    }
 }
 
 /// Rewrites descriptors to their new ids. `ids` maps every restored descriptor; a table-only
@@ -864,7 +826,7 @@ async fn run_restore(env: Env, ctx: JobContext) -> Result<(), JobError> {
         progress = shared.lock().clone();
         ctx.update_progress(0.99, to_json(&progress)).await?;
     }
-    publish(&env, &d).await.map_err(job_err)?;
+    publish(&env, &d).await.map_err(JobError::from)?;
     ctx.set_result(to_json(&BackupResult {
         rows: progress.rows,
         index_entries: progress.index_entries,
@@ -880,22 +842,16 @@ async fn run_restore(env: Env, ctx: JobContext) -> Result<(), JobError> {
 async fn publish(env: &Env, d: &RestoreDetails) -> Result<()> {
     let cat = &env.sql.inner().catalog;
     let sender = env.sql.node().sender();
-    let result = kv::run_txn(sender, |txn| async move {
+    run_txn(sender, |txn| async move {
         let r = sql::kvio::Reader::Txn(txn.clone(), Default::default());
         for (name, db, schema) in &d.replace {
-            cat.remove_name(&txn, *db, 0, "public")
-                .await
-                .map_err(sql_kv)?;
-            cat.remove(&txn, *schema).await.map_err(sql_kv)?;
-            cat.remove_name(&txn, 0, 0, name).await.map_err(sql_kv)?;
-            cat.remove(&txn, *db).await.map_err(sql_kv)?;
+            cat.remove_name(&txn, *db, 0, "public").await?;
+            cat.remove(&txn, *schema).await?;
+            cat.remove_name(&txn, 0, 0, name).await?;
+            cat.remove(&txn, *db).await?;
         }
         for (parent, schema, name, id) in &d.names {
-            if let Some(existing) = cat
-                .lookup(&r, *parent, *schema, name, true)
-                .await
-                .map_err(sql_kv)?
-            {
+            if let Some(existing) = cat.lookup(&r, *parent, *schema, name, true).await? {
                 if existing == *id {
                     continue;
                 }
@@ -910,33 +866,25 @@ async fn publish(env: &Env, d: &RestoreDetails) -> Result<()> {
                         format!("relation \"{name}\" already exists"),
                     )
                 };
-                return Err(kv::KvError::Internal(format!("\u{0}{}", encode_err(&e))));
+                return Err(e);
             }
         }
         for desc in &d.descriptors {
             let mut desc = desc.clone();
-            cat.write(&txn, &mut desc).await.map_err(sql_kv)?;
+            cat.write(&txn, &mut desc).await?;
         }
         for (parent, schema, name, id) in &d.names {
-            cat.write_name(&txn, *parent, *schema, name, *id)
-                .await
-                .map_err(sql_kv)?;
+            cat.write_name(&txn, *parent, *schema, name, *id).await?;
         }
         for (name, value) in &d.zones {
             txn.put(&zone_key(name), value.clone()).await?;
         }
-        cat.bump_generation(&txn).await.map_err(sql_kv)?;
+        cat.bump_generation(&txn).await?;
         Ok(())
     })
-    .await;
-    match result {
-        Ok(()) => {
-            cat.invalidate();
-            Ok(())
-        }
-        Err(kv::KvError::Internal(m)) if m.starts_with('\u{0}') => Err(decode_err(&m)),
-        Err(e) => Err(e.into()),
-    }
+    .await?;
+    cat.invalidate();
+    Ok(())
 }
 
 /// Ingests backup files into the new tables' spans on the node it runs on.
@@ -966,7 +914,7 @@ impl Processor for IngestProcessor {
                 }
                 let result = ingest(&env, &ctx, &spec, std::slice::from_ref(&span))
                     .await
-                    .map_err(job_err)?;
+                    .map_err(JobError::from)?;
                 progress
                     .send(to_json(&IngestDone {
                         spans: vec![span],

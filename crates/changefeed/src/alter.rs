@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use sql::parser::{
     ChangefeedTarget, ChangefeedTargets, CreateChangefeed, KvOption, Name, OptionValue,
     QualifiedName,
@@ -65,8 +65,8 @@ pub enum Command {
     Unset(Vec<String>),
 }
 
-fn invalid(message: impl Into<String>) -> ClientError {
-    ClientError::new(errcode::INVALID_PARAMETER_VALUE, message.into())
+fn invalid(message: impl Into<String>) -> CodedError {
+    CodedError::new(errcode::INVALID_PARAMETER_VALUE, message.into())
 }
 
 /// Whether `ADD ... WITH <options>` scans the added tables. `original` is the feed's own
@@ -74,7 +74,7 @@ fn invalid(message: impl Into<String>) -> ClientError {
 fn add_scans(
     options: &[(String, Option<String>)],
     original: InitialScan,
-) -> Result<bool, ClientError> {
+) -> Result<bool, CodedError> {
     let mut initial_scan: Option<&str> = None;
     let mut no_initial_scan = false;
     for (name, value) in options {
@@ -104,7 +104,7 @@ fn add_scans(
     })
 }
 
-fn query_feed_error() -> ClientError {
+fn query_feed_error() -> CodedError {
     invalid("cannot modify targets when using CDC query changefeed; consider recreating changefeed")
 }
 
@@ -114,8 +114,8 @@ pub fn apply(
     details: &ChangefeedDetails,
     progress: &ChangefeedProgress,
     commands: &[Command],
-    sink_kind: &dyn Fn(&str) -> Result<SinkKind, ClientError>,
-) -> Result<(ChangefeedDetails, ChangefeedProgress), ClientError> {
+    sink_kind: &dyn Fn(&str) -> Result<SinkKind, CodedError>,
+) -> Result<(ChangefeedDetails, ChangefeedProgress), CodedError> {
     let mut written: BTreeMap<String, Option<String>> = details.options.written.clone();
     let mut sink = details.sink_uri.clone();
     let mut targets = details.targets.clone();
@@ -328,7 +328,7 @@ mod tests {
         Timestamp { wall, logical: 0 }
     }
 
-    fn kind(uri: &str) -> Result<SinkKind, ClientError> {
+    fn kind(uri: &str) -> Result<SinkKind, CodedError> {
         sink_kind(uri).map_err(|e| e.to_client())
     }
 

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use base::{Span, Timestamp};
 use futures::future::BoxFuture;
 use jobs::{JobError, JobRecord, JobType, NewJob};
@@ -52,20 +52,22 @@ pub struct ChangefeedHook {
     storage: cloud::StorageContext,
 }
 
-fn err(e: ClientError) -> SqlError {
+fn err(e: CodedError) -> SqlError {
     SqlError {
         error: e,
         position: None,
     }
 }
 
+/// The SQL error of a job error: its own code ([`JobError::code`]; a KV error's, so a
+/// transaction that kept restarting is 40001), else XX000. A changefeed that no node may run,
+/// or one in the wrong state for ALTER, is 55000.
 fn job_err(e: JobError) -> SqlError {
     let code = match &e {
         JobError::NoMatchingNodes { .. } | JobError::InvalidTransition(_) => {
             errcode::OBJECT_NOT_IN_PREREQUISITE_STATE
         }
-        JobError::NotFound(_) => errcode::UNDEFINED_OBJECT,
-        _ => errcode::INTERNAL_ERROR,
+        other => other.code().unwrap_or(errcode::INTERNAL_ERROR),
     };
     SqlError::new(code, e.to_string())
 }
@@ -831,6 +833,7 @@ mod tests {
                 last_run: None,
                 num_runs: 0,
                 error: None,
+                error_code: None,
                 execution_errors: Vec::new(),
                 details: serde_json::to_vec(details).expect("details"),
                 progress: Vec::new(),

@@ -200,7 +200,7 @@ fn running_status(resolved: Timestamp) -> String {
 
 fn sink_error(e: &SinkError) -> JobError {
     match e {
-        SinkError::Invalid(m) => JobError::failed(m.clone()),
+        SinkError::Invalid(_) | SinkError::Unimplemented(_) => JobError::failed(e.to_string()),
         SinkError::Unavailable(m) => JobError::Transient(format!("sink: {m}")),
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base::Timestamp;
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use locality::LocalityFilter;
 use serde::{Deserialize, Serialize};
 
@@ -303,12 +303,12 @@ const UNSUPPORTED: &[&str] = &[
 const INITIAL_SCAN_ONLY_CONFLICTS: &[&str] =
     &["end_time", "resolved", "diff", "mvcc_timestamp", "updated"];
 
-fn invalid(message: impl Into<String>) -> ClientError {
-    ClientError::new(errcode::INVALID_PARAMETER_VALUE, message)
+fn invalid(message: impl Into<String>) -> CodedError {
+    CodedError::new(errcode::INVALID_PARAMETER_VALUE, message)
 }
 
-fn syntax(message: impl Into<String>) -> ClientError {
-    ClientError::new(errcode::SYNTAX_ERROR, message)
+fn syntax(message: impl Into<String>) -> CodedError {
+    CodedError::new(errcode::SYNTAX_ERROR, message)
 }
 
 /// Checks the options as written and builds [`ChangefeedOptions`]. `cdc_query` is true for
@@ -316,7 +316,7 @@ fn syntax(message: impl Into<String>) -> ClientError {
 pub fn parse_options(
     written: &[(String, Option<String>)],
     cdc_query: bool,
-) -> Result<ChangefeedOptions, ClientError> {
+) -> Result<ChangefeedOptions, CodedError> {
     let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (name, value) in written {
         let name = name.to_lowercase();
@@ -338,7 +338,7 @@ pub fn parse_options(
     }
     for name in UNSUPPORTED {
         if seen.contains_key(*name) {
-            return Err(ClientError::unimplemented(format!(
+            return Err(CodedError::unimplemented(format!(
                 "changefeed option {name} is not supported"
             )));
         }
@@ -359,7 +359,7 @@ pub fn parse_options(
         match v.to_lowercase().as_str() {
             "json" => {}
             "avro" | "experimental_avro" | "csv" | "parquet" => {
-                return Err(ClientError::unimplemented(format!("format={v}")));
+                return Err(CodedError::unimplemented(format!("format={v}")));
             }
             _ => return Err(invalid(format!("unknown format: {v}"))),
         }
@@ -370,7 +370,7 @@ pub fn parse_options(
             "bare" => Envelope::Bare,
             "key_only" => Envelope::KeyOnly,
             "row" | "deprecated_row" => Envelope::Row,
-            "enriched" => return Err(ClientError::unimplemented("envelope=enriched")),
+            "enriched" => return Err(CodedError::unimplemented("envelope=enriched")),
             _ => return Err(invalid(format!("unknown envelope: {v}"))),
         };
     }
@@ -426,7 +426,7 @@ pub fn parse_options(
         match v.to_lowercase().as_str() {
             "default" => {}
             "column_changes" => {
-                return Err(ClientError::unimplemented(
+                return Err(CodedError::unimplemented(
                     "schema_change_events=column_changes",
                 ));
             }
@@ -438,7 +438,7 @@ pub fn parse_options(
             "backfill" => SchemaChangePolicy::Backfill,
             "nobackfill" => SchemaChangePolicy::NoBackfill,
             "stop" => SchemaChangePolicy::Stop,
-            "ignore" => return Err(ClientError::unimplemented("schema_change_policy=ignore")),
+            "ignore" => return Err(CodedError::unimplemented("schema_change_policy=ignore")),
             _ => return Err(invalid(format!("unknown schema_change_policy: {v}"))),
         };
     }
@@ -456,7 +456,7 @@ pub fn parse_options(
     if let Some(v) = get("virtual_columns") {
         match v.to_lowercase().as_str() {
             "omitted" => {}
-            "null" => return Err(ClientError::unimplemented("virtual_columns=null")),
+            "null" => return Err(CodedError::unimplemented("virtual_columns=null")),
             _ => return Err(invalid(format!("unknown virtual_columns: {v}"))),
         }
     }
@@ -467,7 +467,7 @@ pub fn parse_options(
     if let Some(v) = get("compression") {
         o.compression = match v.to_lowercase().as_str() {
             "gzip" => Some(Compression::Gzip),
-            "zstd" => return Err(ClientError::unimplemented("compression=zstd")),
+            "zstd" => return Err(CodedError::unimplemented("compression=zstd")),
             _ => {
                 return Err(invalid(format!(
                     "unknown compression: {v}, valid values are 'gzip' and 'zstd'"
@@ -497,7 +497,7 @@ pub fn parse_options(
 }
 
 /// `initial_scan='yes|no|only'` or the legacy flags, which cannot be mixed.
-fn initial_scan(seen: &BTreeMap<String, Option<String>>) -> Result<InitialScan, ClientError> {
+fn initial_scan(seen: &BTreeMap<String, Option<String>>) -> Result<InitialScan, CodedError> {
     let new = seen.get("initial_scan");
     let legacy: Vec<&str> = ["initial_scan_only", "no_initial_scan"]
         .into_iter()
@@ -527,7 +527,7 @@ fn initial_scan(seen: &BTreeMap<String, Option<String>>) -> Result<InitialScan, 
 }
 
 /// Fields only some envelopes can carry.
-fn check_envelope_fields(o: &ChangefeedOptions) -> Result<(), ClientError> {
+fn check_envelope_fields(o: &ChangefeedOptions) -> Result<(), CodedError> {
     if o.diff && o.envelope != Envelope::Wrapped {
         return Err(invalid("diff is only usable with envelope=wrapped"));
     }
@@ -566,7 +566,7 @@ pub enum SinkKind {
 impl ChangefeedOptions {
     /// Checks the options against the sink and forces the fields some sinks always carry
     /// (`key_in_value` for cloud storage and webhooks, `topic_in_value` for webhooks).
-    pub fn validate_for_sink(&mut self, sink: SinkKind) -> Result<(), ClientError> {
+    pub fn validate_for_sink(&mut self, sink: SinkKind) -> Result<(), CodedError> {
         if matches!(self.envelope, Envelope::KeyOnly | Envelope::Row)
             && !matches!(sink, SinkKind::Kafka | SinkKind::Sinkless | SinkKind::Null)
         {
@@ -616,7 +616,7 @@ impl ChangefeedOptions {
     }
 }
 
-fn non_negative_duration(name: &str, v: &str) -> Result<Duration, ClientError> {
+fn non_negative_duration(name: &str, v: &str) -> Result<Duration, CodedError> {
     if v.trim_start().starts_with('-') {
         return Err(invalid(format!(
             "negative durations are not accepted: {name}='{v}'"
@@ -704,7 +704,7 @@ pub fn format_duration(d: Duration) -> String {
 /// (`1700000000000000000.0000000001`), nanoseconds since the epoch, a negative duration or
 /// interval relative to `now` (`-10s`, `'-1h'`), or a UTC timestamp
 /// (`2023-06-01 12:00:00[.ffffff]`, with `T` or a space).
-pub fn parse_timestamp(option: &str, v: &str, now: Timestamp) -> Result<Timestamp, ClientError> {
+pub fn parse_timestamp(option: &str, v: &str, now: Timestamp) -> Result<Timestamp, CodedError> {
     let bad = || invalid(format!("invalid {option} timestamp: {v:?}"));
     let t = v.trim();
     if let Some(rel) = t.strip_prefix('-') {
@@ -749,7 +749,7 @@ pub fn parse_timestamp(option: &str, v: &str, now: Timestamp) -> Result<Timestam
 fn config_object(
     option: &str,
     v: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+) -> Result<serde_json::Map<String, serde_json::Value>, CodedError> {
     match serde_json::from_str::<serde_json::Value>(v) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(invalid(format!("{option}: expected a JSON object"))),
@@ -757,11 +757,11 @@ fn config_object(
     }
 }
 
-fn unknown_field(option: &str, field: &str) -> ClientError {
+fn unknown_field(option: &str, field: &str) -> CodedError {
     invalid(format!("{option}: unknown field {field:?}"))
 }
 
-fn json_count(option: &str, field: &str, v: &serde_json::Value) -> Result<usize, ClientError> {
+fn json_count(option: &str, field: &str, v: &serde_json::Value) -> Result<usize, CodedError> {
     v.as_u64()
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| {
@@ -771,11 +771,7 @@ fn json_count(option: &str, field: &str, v: &serde_json::Value) -> Result<usize,
         })
 }
 
-fn json_duration(
-    option: &str,
-    field: &str,
-    v: &serde_json::Value,
-) -> Result<Duration, ClientError> {
+fn json_duration(option: &str, field: &str, v: &serde_json::Value) -> Result<Duration, CodedError> {
     v.as_str().and_then(parse_duration).ok_or_else(|| {
         invalid(format!(
             "{option}: {field} must be a duration such as \"1s\", got {v}"
@@ -783,7 +779,7 @@ fn json_duration(
     })
 }
 
-fn parse_flush(option: &str, v: &serde_json::Value) -> Result<FlushConfig, ClientError> {
+fn parse_flush(option: &str, v: &serde_json::Value) -> Result<FlushConfig, CodedError> {
     let serde_json::Value::Object(m) = v else {
         return Err(invalid(format!("{option}: Flush must be a JSON object")));
     };
@@ -802,7 +798,7 @@ fn parse_flush(option: &str, v: &serde_json::Value) -> Result<FlushConfig, Clien
 
 /// `kafka_sink_config`: `{"Flush": {"Messages", "Bytes", "Frequency", "MaxMessages"},
 /// "ClientID", "RequiredAcks"}`.
-pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, ClientError> {
+pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, CodedError> {
     const OPT: &str = "kafka_sink_config";
     let mut c = KafkaSinkConfig::default();
     for (k, v) in config_object(OPT, v)? {
@@ -819,14 +815,14 @@ pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, ClientError> {
             "RequiredAcks" => match v.as_str().map(str::to_uppercase).as_deref() {
                 Some("ALL") | Some("-1") => {}
                 Some("ONE") | Some("1") | Some("NONE") | Some("0") => {
-                    return Err(ClientError::unimplemented(format!(
+                    return Err(CodedError::unimplemented(format!(
                         "{OPT} RequiredAcks={v}: the Kafka sink always waits for all replicas"
                     )));
                 }
                 _ => return Err(invalid(format!("{OPT}: invalid RequiredAcks {v}"))),
             },
             "Version" | "Compression" => {
-                return Err(ClientError::unimplemented(format!("{OPT} field {k}")));
+                return Err(CodedError::unimplemented(format!("{OPT} field {k}")));
             }
             other => return Err(unknown_field(OPT, other)),
         }
@@ -842,7 +838,7 @@ pub fn parse_kafka_config(v: &str) -> Result<KafkaSinkConfig, ClientError> {
 
 /// `webhook_sink_config`: `{"Flush": {"Messages", "Bytes", "Frequency"}, "Retry": {"Max",
 /// "Backoff"}}`.
-pub fn parse_webhook_config(v: &str) -> Result<WebhookSinkConfig, ClientError> {
+pub fn parse_webhook_config(v: &str) -> Result<WebhookSinkConfig, CodedError> {
     const OPT: &str = "webhook_sink_config";
     let mut c = WebhookSinkConfig::default();
     for (k, v) in config_object(OPT, v)? {
@@ -964,8 +960,8 @@ mod tests {
             .collect()
     }
 
-    fn error_text(e: &ClientError) -> String {
-        format!("{}: {}", e.code.0, e.message)
+    fn error_text(e: &CodedError) -> String {
+        format!("{}: {}", e.code, e.message)
     }
 
     fn sink_kind(kind: &str) -> Result<SinkKind, Box<dyn Error>> {

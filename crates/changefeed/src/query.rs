@@ -6,7 +6,7 @@
 //! `OR`) is refused with `unimplemented: …` when the changefeed is created. As in
 //! CockroachDB, a deleted row is not emitted by a CDC query (its filter sees no row).
 
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use serde::{Deserialize, Serialize};
 use sql::Datum;
 
@@ -51,11 +51,11 @@ pub struct CdcQuery {
     pub conditions: Vec<Condition>,
 }
 
-fn unsupported(what: &str) -> ClientError {
-    ClientError::unimplemented(format!("CDC query {what}"))
+fn unsupported(what: &str) -> CodedError {
+    CodedError::unimplemented(format!("CDC query {what}"))
 }
 
-fn ident(s: &str) -> Result<String, ClientError> {
+fn ident(s: &str) -> Result<String, CodedError> {
     let s = s.trim();
     if let Some(q) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         return Ok(q.to_string());
@@ -90,11 +90,11 @@ fn find_kw(s: &str, kw: &str) -> Option<usize> {
 
 impl CdcQuery {
     /// Parses the query text (`SELECT a, b FROM t WHERE a > 1`).
-    pub fn parse(text: &str) -> Result<CdcQuery, ClientError> {
+    pub fn parse(text: &str) -> Result<CdcQuery, CodedError> {
         let t = format!(" {} ", text.trim().trim_end_matches(';'));
         let lower = t.to_lowercase();
         if !lower.trim_start().starts_with("select ") {
-            return Err(ClientError::new(errcode::SYNTAX_ERROR, "expected SELECT"));
+            return Err(CodedError::new(errcode::SYNTAX_ERROR, "expected SELECT"));
         }
         let from = find_kw(&t, "FROM").ok_or_else(|| unsupported("without FROM"))?;
         // `t` starts with " select " (checked above, ASCII) and `from` is a character
@@ -163,7 +163,7 @@ impl CdcQuery {
     }
 
     /// Checks the columns exist in a table with these column names.
-    pub fn check_columns(&self, names: &[String]) -> Result<(), ClientError> {
+    pub fn check_columns(&self, names: &[String]) -> Result<(), CodedError> {
         let wanted = self
             .columns
             .iter()
@@ -171,7 +171,7 @@ impl CdcQuery {
             .chain(self.conditions.iter().map(|c| &c.column));
         for c in wanted {
             if !names.contains(c) {
-                return Err(ClientError::new(
+                return Err(CodedError::new(
                     errcode::UNDEFINED_COLUMN,
                     format!("column \"{c}\" does not exist"),
                 ));
@@ -206,7 +206,7 @@ impl CdcQuery {
     }
 }
 
-fn parse_condition(s: &str) -> Result<Condition, ClientError> {
+fn parse_condition(s: &str) -> Result<Condition, CodedError> {
     for (tok, op) in [
         ("<=", Op::Le),
         (">=", Op::Ge),

@@ -7,6 +7,8 @@
 //!   ([`node`]).
 //! - `sextant demo [--nodes N] [--global]` runs a whole cluster in this process, loads movr
 //!   and opens the SQL shell ([`demo`]).
+//! - `sextant cert create-ca | create-node | create-client | list` makes a cluster's
+//!   certificates ([`cert`]).
 //! - `sextant sql` is the SQL shell ([`sql`]); `sextant workload init|run movr` loads the movr
 //!   sample database and runs its traffic ([`workload`]). Both are `client` crate code.
 //!
@@ -21,6 +23,7 @@
 //! `server::Server` (store, listeners, KV node), prints where the node listens, waits for the
 //! node to get its identity and then for SIGINT or SIGTERM, drains and stops.
 
+mod cert;
 mod demo;
 mod flags;
 mod node;
@@ -69,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: node::NodeCommand,
     },
+    /// Create and list certificates (`cert create-ca`, `create-node`, `create-client`, `list`).
+    Cert {
+        #[command(subcommand)]
+        command: cert::CertCommand,
+    },
     /// Run a demo cluster of several nodes in this process.
     Demo(demo::DemoArgs),
     /// Open a SQL shell, or run statements with -e or -f.
@@ -116,6 +124,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::StartSingleNode(args) => start::start_single_node(args).await,
         Command::Init(host) => node::init(host).await,
         Command::Node { command } => node::run(command).await,
+        Command::Cert { command } => cert::run(command),
         Command::Demo(args) => demo::run(args).await,
         Command::Sql(args) => sql::run(args).await,
         Command::Workload { command } => workload::run(command).await,

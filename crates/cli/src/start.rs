@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use locality::Locality;
 use server::{
-    ClientError, DEFAULT_HTTP_ADDR, DEFAULT_LISTEN_ADDR, DEFAULT_SQL_ADDR, DEFAULT_STORE_DIR,
+    AdminError, DEFAULT_HTTP_ADDR, DEFAULT_LISTEN_ADDR, DEFAULT_SQL_ADDR, DEFAULT_STORE_DIR,
     Server, ServerConfig, StoreSpec, client,
 };
 use std::time::Duration;
@@ -132,7 +132,7 @@ pub async fn start_single_node(args: SingleNodeArgs) -> anyhow::Result<()> {
     let already = kv::node::NodeError::AlreadyInitialized.to_string();
     match client::init(server.rpc_addr()).await {
         Ok(()) => {}
-        Err(ClientError::Refused(msg)) if msg == already => {}
+        Err(AdminError::Refused(msg)) if msg == already => {}
         Err(e) => {
             server.stop().await;
             return Err(e).context("initializing the single-node cluster");

@@ -1,5 +1,7 @@
 //! Job errors. Each message is the text a SQL client sees, CockroachDB's where one exists.
 
+use base::errcode::{self, Code};
+use kv::KvError;
 use serde::{Deserialize, Serialize};
 
 use crate::JobId;
@@ -49,7 +51,10 @@ pub enum JobError {
     Transient(String),
     /// A KV operation failed.
     #[error("{0}")]
-    Kv(String),
+    Kv(KvError),
+    /// A job record could not be stored or read back (encoding, decoding, an id taken).
+    #[error("{0}")]
+    Record(String),
     /// A node-to-node call failed.
     #[error("{0}")]
     Rpc(String),
@@ -57,6 +62,15 @@ pub enum JobError {
     /// error text as is.
     #[error("{0}")]
     Failed(String),
+    /// A job-specific failure with the SQLSTATE a client sees for it (a RESTORE that finds
+    /// its table name taken: 42P07); recorded as the job's error text and code.
+    #[error("{message}")]
+    Sql {
+        /// The SQLSTATE.
+        code: Code,
+        /// The message.
+        message: String,
+    },
 }
 
 impl JobError {
@@ -74,12 +88,45 @@ impl JobError {
         )
     }
 
-    /// True when retrying may succeed: transient errors, KV and RPC failures.
+    /// True when retrying may succeed: transient errors, KV, record and RPC failures.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            JobError::Transient(_) | JobError::Kv(_) | JobError::Rpc(_)
+            JobError::Transient(_) | JobError::Kv(_) | JobError::Record(_) | JobError::Rpc(_)
         )
+    }
+
+    /// The SQLSTATE a client sees for this error, when it has one of its own: a KV error's
+    /// ([`KvError::code`]: 40001 for a transaction that kept having to restart), a
+    /// [`JobError::Sql`]'s, and the registry's refusals. `None` for failures with no SQL
+    /// meaning (a processor's text, an RPC failure, a stop): whoever shows one picks the
+    /// code.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            JobError::NotFound(_) => Some(errcode::UNDEFINED_OBJECT),
+            JobError::NoMatchingNodes { .. } => Some(errcode::INVALID_PARAMETER_VALUE),
+            JobError::InvalidTransition(_) => Some(errcode::OBJECT_NOT_IN_PREREQUISITE_STATE),
+            JobError::Kv(e) => Some(e.code()),
+            JobError::Sql { code, .. } => Some(*code),
+            JobError::NoResumer(_)
+            | JobError::NoProcessor(_)
+            | JobError::ClaimLost(_)
+            | JobError::PauseRequested(_)
+            | JobError::CancelRequested(_)
+            | JobError::Transient(_)
+            | JobError::Record(_)
+            | JobError::Rpc(_)
+            | JobError::Failed(_) => None,
+        }
+    }
+
+    /// The error a job's record holds (`error` and `error_code`), rebuilt for
+    /// [`crate::Resumer::on_fail_or_cancel`].
+    pub fn recorded(message: String, code: Option<Code>) -> JobError {
+        match code {
+            Some(code) => JobError::Sql { code, message },
+            None => JobError::Failed(message),
+        }
     }
 
     /// The error for a filter that no live node matches.
@@ -91,14 +138,68 @@ impl JobError {
     }
 }
 
-impl From<kv::KvError> for JobError {
-    fn from(e: kv::KvError) -> JobError {
-        JobError::Kv(e.to_string())
+impl From<KvError> for JobError {
+    fn from(e: KvError) -> JobError {
+        JobError::Kv(e)
+    }
+}
+
+impl kv::TxnError for JobError {
+    fn as_kv(&self) -> Option<&KvError> {
+        match self {
+            JobError::Kv(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
 impl From<rpc::RpcError> for JobError {
     fn from(e: rpc::RpcError) -> JobError {
         JobError::Rpc(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_travel_with_errors() {
+        let retry = JobError::from(KvError::TxnRetry {
+            reason: "too many retries".into(),
+        });
+        assert_eq!(retry.code(), Some(errcode::SERIALIZATION_FAILURE));
+        assert_eq!(retry.to_string(), "TransactionRetryError: too many retries");
+        assert_eq!(
+            JobError::Kv(KvError::Unavailable("r7".into())).code(),
+            Some(errcode::RANGE_UNAVAILABLE)
+        );
+        assert_eq!(JobError::failed("disk on fire").code(), None);
+        assert_eq!(JobError::Transient("later".into()).code(), None);
+        let taken = JobError::Sql {
+            code: errcode::DUPLICATE_TABLE,
+            message: "relation \"t\" already exists".into(),
+        };
+        assert_eq!(taken.code(), Some(errcode::DUPLICATE_TABLE));
+        assert_eq!(JobError::recorded(taken.to_string(), taken.code()), taken);
+        assert_eq!(
+            JobError::recorded("disk on fire".into(), None),
+            JobError::failed("disk on fire")
+        );
+    }
+
+    #[test]
+    fn errors_cross_nodes_with_their_codes() {
+        let e = JobError::Sql {
+            code: errcode::SERIALIZATION_FAILURE,
+            message: "restart transaction".into(),
+        };
+        let bytes = postcard::to_stdvec(&e).unwrap();
+        assert_eq!(postcard::from_bytes::<JobError>(&bytes).unwrap(), e);
+        let kv = JobError::from(KvError::TxnAborted {
+            reason: "pushed".into(),
+        });
+        let bytes = postcard::to_stdvec(&kv).unwrap();
+        assert_eq!(postcard::from_bytes::<JobError>(&bytes).unwrap(), kv);
     }
 }

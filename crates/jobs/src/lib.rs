@@ -36,8 +36,9 @@
 //!    spans of a processor whose node dies re-planned onto the other matching nodes. It
 //!    checkpoints with [`JobContext::update_progress`].
 //! 4. `Ok(())` from the resumer makes the job `succeeded`; an error makes it `reverting`,
-//!    runs [`Resumer::on_fail_or_cancel`], and ends in `failed` with the error text;
-//!    [`JobError::Transient`] restarts the resumer after a backoff.
+//!    runs [`Resumer::on_fail_or_cancel`], and ends in `failed` with the error text and its
+//!    SQLSTATE ([`JobError::code`], when it has one); [`JobError::Transient`] restarts the
+//!    resumer after a backoff.
 //! 5. [`Registry::pause`] / [`Registry::cancel`] write `pause-requested` /
 //!    `cancel-requested` and signal the coordinator over `jobs.signal`; its resumer future is
 //!    dropped and the job becomes `paused`, or `reverting` then `canceled`.

@@ -1,6 +1,7 @@
 //! The job record: what `system.jobs` holds for one job, and the status machine of
 //! PAUSE / RESUME / CANCEL as pure functions.
 
+use base::errcode::Code;
 use base::{NodeId, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -244,6 +245,9 @@ pub struct JobRecord {
     pub num_runs: i64,
     /// The error of a failed (or reverted) job.
     pub error: Option<String>,
+    /// The SQLSTATE of `error`, when it has one ([`JobError::code`]); a statement waiting for
+    /// the job returns it.
+    pub error_code: Option<Code>,
     /// Errors of earlier runs that were retried (transient errors, lost coordinators).
     pub execution_errors: Vec<String>,
     /// Type-specific details, written at creation (opaque).

@@ -301,6 +301,7 @@ impl Registry {
             last_run: None,
             num_runs: 0,
             error: None,
+            error_code: None,
             execution_errors: Vec::new(),
             details: job.details,
             progress: Vec::new(),
@@ -666,12 +667,13 @@ impl Registry {
                     self.finish_step(&ctx, |rec| {
                         rec.status = JobStatus::Reverting;
                         rec.error = None;
+                        rec.error_code = None;
                     })
                     .await
                 }
                 JobStatus::Reverting => {
                     let reason = match &rec.error {
-                        Some(e) => JobError::Failed(e.clone()),
+                        Some(e) => JobError::recorded(e.clone(), rec.error_code),
                         None => JobError::CancelRequested(id),
                     };
                     let r = tokio::select! {
@@ -748,6 +750,7 @@ impl Registry {
                     .finish_step(ctx, |rec| {
                         rec.status = JobStatus::Reverting;
                         rec.error = None;
+                        rec.error_code = None;
                     })
                     .await;
             }
@@ -781,6 +784,7 @@ impl Registry {
                 self.finish_step(ctx, |rec| {
                     rec.status = JobStatus::Reverting;
                     rec.error = Some(e.to_string());
+                    rec.error_code = e.code();
                 })
                 .await
             }
@@ -819,7 +823,10 @@ impl Registry {
                     rec.status = JobStatus::RevertFailed;
                     rec.error = Some(match &rec.error {
                         Some(orig) => format!("{orig}; cleanup failed: {e}"),
-                        None => format!("cleanup after cancel failed: {e}"),
+                        None => {
+                            rec.error_code = e.code();
+                            format!("cleanup after cancel failed: {e}")
+                        }
                     });
                 })
                 .await

@@ -27,11 +27,11 @@ pub fn jobs_span() -> Span {
 }
 
 fn encode(rec: &JobRecord) -> Result<Vec<u8>, JobError> {
-    postcard::to_stdvec(rec).map_err(|e| JobError::Kv(format!("encoding job {}: {e}", rec.id)))
+    postcard::to_stdvec(rec).map_err(|e| JobError::Record(format!("encoding job {}: {e}", rec.id)))
 }
 
 fn decode(bytes: &[u8]) -> Result<JobRecord, JobError> {
-    postcard::from_bytes(bytes).map_err(|e| JobError::Kv(format!("decoding a job record: {e}")))
+    postcard::from_bytes(bytes).map_err(|e| JobError::Record(format!("decoding a job record: {e}")))
 }
 
 /// Writes a new record; fails if the id is taken.
@@ -44,13 +44,13 @@ pub async fn insert(sender: &DistSender, rec: &JobRecord) -> Result<(), JobError
         let value = value.clone();
         async move {
             if txn.get(&key).await?.is_some() {
-                return Ok(Err(JobError::Kv(format!("job {id} already exists"))));
+                return Err(JobError::Record(format!("job {id} already exists")));
             }
             txn.put(&key, value).await?;
-            Ok(Ok(()))
+            Ok(())
         }
     })
-    .await?
+    .await
 }
 
 /// Reads one record.
@@ -114,7 +114,7 @@ where
                 txn.rollback().await;
                 return Err(e);
             }
-            Err(e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. })) => {
+            Err(e) if e.is_txn_restart() => {
                 txn.rollback().await;
                 last = Some(e);
                 tokio::time::sleep(backoff).await;
@@ -126,5 +126,7 @@ where
             }
         }
     }
-    Err(last.map_or_else(|| JobError::Kv("too many retries".into()), JobError::from))
+    Err(JobError::Kv(last.unwrap_or_else(|| KvError::TxnRetry {
+        reason: "too many retries".into(),
+    })))
 }

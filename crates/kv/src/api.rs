@@ -6,6 +6,7 @@
 //! and where it may be served: the leaseholder, or any replica whose closed timestamp covers the
 //! read (a follower read).
 
+use base::errcode::{self, Code};
 use base::{Key, NodeId, RangeDescriptor, RangeId, Span, Timestamp};
 use serde::{Deserialize, Serialize};
 use storage::mvcc::{ExportEntry, Intent, TxnMeta};
@@ -520,6 +521,33 @@ pub enum KvError {
 }
 
 impl KvError {
+    /// The SQLSTATE a client sees for this error: 40001 for the errors a transaction answers
+    /// by restarting (or refreshing), 58C00 when a range could not be reached, 40003 when a
+    /// write may or may not have applied, 58000 for clock and storage failures, XX000 for the
+    /// rest.
+    pub fn code(&self) -> Code {
+        match self {
+            KvError::TxnRetry { .. }
+            | KvError::TxnAborted { .. }
+            | KvError::WriteIntent { .. }
+            | KvError::ReadWithinUncertainty { .. } => errcode::SERIALIZATION_FAILURE,
+            KvError::Unavailable(_)
+            | KvError::NotLeaseholder { .. }
+            | KvError::RangeNotFound { .. }
+            | KvError::RangeKeyMismatch { .. }
+            | KvError::FollowerReadTooNew { .. } => errcode::RANGE_UNAVAILABLE,
+            KvError::ClockOffset(_) | KvError::Storage(_) => errcode::SYSTEM_ERROR,
+            KvError::AmbiguousResult(_) => errcode::STATEMENT_COMPLETION_UNKNOWN,
+            KvError::ConditionFailed { .. } | KvError::Internal(_) => errcode::INTERNAL_ERROR,
+        }
+    }
+
+    /// True when the transaction must start over: [`run_txn`](crate::txn::run_txn) runs it
+    /// again.
+    pub fn is_txn_restart(&self) -> bool {
+        matches!(self, KvError::TxnRetry { .. } | KvError::TxnAborted { .. })
+    }
+
     /// True when the DistSender should retry elsewhere or later.
     pub fn is_routing(&self) -> bool {
         matches!(

@@ -42,4 +42,4 @@ pub mod txn;
 pub use api::{BatchRequest, BatchResponse, KvError, Request, Response};
 pub use dist_sender::DistSender;
 pub use node::{KvNode, KvNodeConfig};
-pub use txn::{Txn, run_txn};
+pub use txn::{Txn, TxnError, run_txn};

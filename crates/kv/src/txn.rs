@@ -708,25 +708,42 @@ impl Drop for Txn {
     }
 }
 
-/// Runs `f` in a transaction, retrying when it must restart.
-pub async fn run_txn<T, F, Fut>(sender: &DistSender, mut f: F) -> Result<T, KvError>
+/// An error a transaction's closure may return from [`run_txn`]: the caller's own error type,
+/// which every [`KvError`] converts into and which says when it is one, so that `run_txn` can
+/// tell a transaction that must restart from a failure to hand back unchanged.
+pub trait TxnError: From<KvError> {
+    /// The KV error this is, when it is one.
+    fn as_kv(&self) -> Option<&KvError>;
+}
+
+impl TxnError for KvError {
+    fn as_kv(&self) -> Option<&KvError> {
+        Some(self)
+    }
+}
+
+/// Runs `f` in a transaction, retrying when it must restart ([`KvError::is_txn_restart`]),
+/// at most [`MAX_TXN_RETRIES`] times. Any other error of `f` (its own type `E`, or a KV
+/// error converted into it) rolls the transaction back and is returned as is.
+pub async fn run_txn<T, E, F, Fut>(sender: &DistSender, mut f: F) -> Result<T, E>
 where
+    E: TxnError,
     F: FnMut(Arc<Txn>) -> Fut,
-    Fut: std::future::Future<Output = Result<T, KvError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut backoff = Duration::from_millis(5);
     let mut last = None;
     for _ in 0..MAX_TXN_RETRIES {
         let txn = Arc::new(Txn::begin(sender));
         let result = match f(txn.clone()).await {
-            Ok(v) => txn.commit().await.map(|_| v),
+            Ok(v) => txn.commit().await.map(|_| v).map_err(E::from),
             Err(e) => {
                 txn.rollback().await;
                 Err(e)
             }
         };
         match result {
-            Err(e @ (KvError::TxnRetry { .. } | KvError::TxnAborted { .. })) => {
+            Err(e) if e.as_kv().is_some_and(KvError::is_txn_restart) => {
                 last = Some(e);
                 tokio::time::sleep(backoff + Duration::from_millis(rand::random::<u64>() % 10))
                     .await;
@@ -735,7 +752,9 @@ where
             other => return other,
         }
     }
-    Err(last.unwrap_or_else(|| KvError::TxnRetry {
-        reason: "too many retries".into(),
+    Err(last.unwrap_or_else(|| {
+        E::from(KvError::TxnRetry {
+            reason: "too many retries".into(),
+        })
     }))
 }

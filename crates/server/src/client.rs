@@ -1,7 +1,7 @@
 //! The admin client: what `sextant init`, `node status` and `node drain` send to a node's RPC
 //! address, and [`crate::LocalCluster`] uses to bootstrap.
 
-use crate::error::ClientError;
+use crate::error::AdminError;
 use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
 use kv::node::NodeStatus;
 use rpc::{Rpc, RpcContext, RpcError, RpcOptions, Target};
@@ -19,11 +19,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(45);
 ///
 /// A node registers `node.init` a moment after its RPC listener opens, so a node that does not
 /// know the method yet is asked again for up to [`INIT_REGISTRATION_WAIT`].
-pub async fn init(addr: &str) -> Result<(), ClientError> {
+pub async fn init(addr: &str) -> Result<(), AdminError> {
     let deadline = tokio::time::Instant::now() + INIT_REGISTRATION_WAIT;
     loop {
         match call::<(), ()>(addr, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await {
-            Err(ClientError::NotInitialized { .. }) if tokio::time::Instant::now() < deadline => {
+            Err(AdminError::NotInitialized { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => return other,
@@ -35,12 +35,12 @@ pub async fn init(addr: &str) -> Result<(), ClientError> {
 pub const INIT_REGISTRATION_WAIT: Duration = Duration::from_secs(10);
 
 /// Every node the node at `addr` knows, with liveness and replica counts (`node.status`).
-pub async fn node_status(addr: &str) -> Result<Vec<NodeStatus>, ClientError> {
+pub async fn node_status(addr: &str) -> Result<Vec<NodeStatus>, AdminError> {
     call(addr, "node.status", &(), DEFAULT_CLIENT_TIMEOUT).await
 }
 
 /// Drains the node at `addr` (`node.drain`); returns the leases it still holds (0: done).
-pub async fn drain(addr: &str) -> Result<usize, ClientError> {
+pub async fn drain(addr: &str) -> Result<usize, AdminError> {
     call(addr, "node.drain", &(), DRAIN_TIMEOUT).await
 }
 
@@ -50,7 +50,7 @@ async fn call<Req, Resp>(
     method: &str,
     req: &Req,
     timeout: Duration,
-) -> Result<Resp, ClientError>
+) -> Result<Resp, AdminError>
 where
     Req: Serialize,
     Resp: DeserializeOwned,
@@ -66,11 +66,11 @@ where
         .await;
     match reply {
         Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(message)) => Err(ClientError::Refused(message)),
-        Err(RpcError::UnknownMethod(_)) => Err(ClientError::NotInitialized {
+        Ok(Err(message)) => Err(AdminError::Refused(message)),
+        Err(RpcError::UnknownMethod(_)) => Err(AdminError::NotInitialized {
             addr: addr.to_string(),
         }),
-        Err(e) => Err(ClientError::Unreachable {
+        Err(e) => Err(AdminError::Unreachable {
             addr: addr.to_string(),
             reason: e.to_string(),
         }),

@@ -52,9 +52,9 @@ impl ServerError {
     }
 }
 
-/// Why a client command (`init`, `node status`, `node drain`) failed.
+/// Why an admin command (`init`, `node status`, `node drain`) sent to a node failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ClientError {
+pub enum AdminError {
     /// No answer from the address.
     #[error("cannot reach node at {addr}: {reason}")]
     Unreachable {

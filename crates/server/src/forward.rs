@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use futures::future::BoxFuture;
 use locality::LocalityFilter;
 use rpc::{Registry, RpcError};
@@ -43,7 +43,7 @@ pub fn serve(registry: &Registry, sql: &SqlServer) {
         let sql = sql.clone();
         async move {
             let mut session = sql.session(&req.user, &req.database);
-            let out: Result<Forwarded, ClientError> = match session.execute(&req.sql).await {
+            let out: Result<Forwarded, CodedError> = match session.execute(&req.sql).await {
                 Ok(mut results) => match results.pop() {
                     Some(r) => Ok(Forwarded {
                         columns: r
@@ -63,7 +63,7 @@ pub fn serve(registry: &Registry, sql: &SqlServer) {
                         tag: r.tag,
                         notices: r.notices,
                     }),
-                    None => Err(ClientError {
+                    None => Err(CodedError {
                         code: errcode::INTERNAL_ERROR,
                         message: "forwarded statement returned nothing".into(),
                         hint: None,
@@ -129,7 +129,7 @@ impl StatementHook for Forwarding {
             let answer = node
                 .store()
                 .rpc_client()
-                .call_timeout::<Forward, Result<Forwarded, ClientError>>(
+                .call_timeout::<Forward, Result<Forwarded, CodedError>>(
                     target,
                     FORWARD_METHOD,
                     &req,

@@ -70,7 +70,7 @@ pub use config::{
     DEFAULT_HTTP_ADDR, DEFAULT_LISTEN_ADDR, DEFAULT_SQL_ADDR, DEFAULT_STORE_DIR, ServerConfig,
     StoreSpec,
 };
-pub use error::{ClientError, ServerError};
+pub use error::{AdminError, ServerError};
 pub use local_cluster::{LocalCluster, LocalClusterOptions};
 pub use server::{NodeState, Server};
 pub use status::RangeStatus;

@@ -1,10 +1,10 @@
-//! [`SqlError`]: what a failed statement returns to the client, a [`ClientError`] (SQLSTATE,
+//! [`SqlError`]: what a failed statement returns to the client, a [`CodedError`] (SQLSTATE,
 //! message, detail, hint) and, for parse errors, the byte position of the offending token.
 //!
 //! Every SQLSTATE comes from `base::errcode`; the constructors here give the CockroachDB
 //! wording of the common errors so each message is spelled once.
 
-use base::errcode::{self, ClientError, Code};
+use base::errcode::{self, Code, CodedError};
 use kv::KvError;
 
 use crate::parser::ParseError;
@@ -13,7 +13,7 @@ use crate::parser::ParseError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlError {
     /// Code, message, detail and hint.
-    pub error: ClientError,
+    pub error: CodedError,
     /// Byte offset into the statement text of the offending token, when known.
     pub position: Option<usize>,
 }
@@ -33,7 +33,7 @@ impl SqlError {
     /// An error with a code and message.
     pub fn new(code: Code, message: impl Into<String>) -> SqlError {
         SqlError {
-            error: ClientError::new(code, message),
+            error: CodedError::new(code, message),
             position: None,
         }
     }
@@ -63,7 +63,7 @@ impl SqlError {
     /// `unimplemented: <what>` (0A000).
     pub fn unimplemented(what: impl std::fmt::Display) -> SqlError {
         SqlError {
-            error: ClientError::unimplemented(what),
+            error: CodedError::unimplemented(what),
             position: None,
         }
     }
@@ -130,8 +130,8 @@ impl From<ParseError> for SqlError {
     }
 }
 
-impl From<ClientError> for SqlError {
-    fn from(error: ClientError) -> SqlError {
+impl From<CodedError> for SqlError {
+    fn from(error: CodedError) -> SqlError {
         SqlError {
             error,
             position: None,
@@ -140,38 +140,33 @@ impl From<ClientError> for SqlError {
 }
 
 impl From<KvError> for SqlError {
+    /// The code is [`KvError::code`]; the messages are CockroachDB's.
     fn from(e: KvError) -> SqlError {
+        let code = e.code();
         match &e {
-            KvError::TxnRetry { reason } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
-                format!("restart transaction: TransactionRetryWithProtoRefreshError: {reason}"),
-            )
-            .with_hint("See: https://www.cockroachlabs.com/docs/v23.1/transaction-retry-error-reference.html"),
+            KvError::TxnRetry { reason } => {
+                let err = SqlError::new(
+                    code,
+                    format!("restart transaction: TransactionRetryWithProtoRefreshError: {reason}"),
+                );
+                match code.hint() {
+                    Some(hint) => err.with_hint(hint),
+                    None => err,
+                }
+            }
             KvError::TxnAborted { reason } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
+                code,
                 format!(
                     "restart transaction: TransactionRetryWithProtoRefreshError: \
                      TransactionAbortedError({reason})"
                 ),
             ),
             KvError::WriteIntent { .. } | KvError::ReadWithinUncertainty { .. } => SqlError::new(
-                errcode::SERIALIZATION_FAILURE,
+                code,
                 format!("restart transaction: TransactionRetryWithProtoRefreshError: {e}"),
             ),
-            KvError::Unavailable(_)
-            | KvError::NotLeaseholder { .. }
-            | KvError::RangeNotFound { .. }
-            | KvError::RangeKeyMismatch { .. }
-            | KvError::FollowerReadTooNew { .. } => {
-                SqlError::new(errcode::RANGE_UNAVAILABLE, e.to_string())
-            }
-            KvError::ClockOffset(_) | KvError::Storage(_) => {
-                SqlError::new(errcode::SYSTEM_ERROR, e.to_string())
-            }
-            KvError::AmbiguousResult(_) => {
-                SqlError::new(errcode::STATEMENT_COMPLETION_UNKNOWN, e.to_string())
-            }
             KvError::ConditionFailed { .. } | KvError::Internal(_) => SqlError::internal(&e),
+            _ => SqlError::new(code, e.to_string()),
         }
     }
 }

@@ -83,8 +83,8 @@ impl SaslMechanism {
             "PLAIN" => Ok(SaslMechanism::Plain),
             "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
             "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
-            "OAUTHBEARER" => Err(SinkError::Invalid(
-                "unimplemented: sasl_mechanism OAUTHBEARER is not supported".into(),
+            "OAUTHBEARER" => Err(SinkError::Unimplemented(
+                "sasl_mechanism OAUTHBEARER is not supported".into(),
             )),
             _ => Err(SinkError::Invalid(format!(
                 "param sasl_mechanism must be one of PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, \
@@ -532,7 +532,7 @@ mod tests {
                     Ok(d) => describe(&d),
                     Err(e) => {
                         let c = e.to_client();
-                        format!("{}: {}", c.code.0, c.message)
+                        format!("{}: {}", c.code, c.message)
                     }
                 };
                 out.push_str(&line);

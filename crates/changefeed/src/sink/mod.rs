@@ -27,7 +27,7 @@ pub mod tls;
 pub mod webhook;
 
 use base::Timestamp;
-use base::errcode::{self, ClientError};
+use base::errcode::{self, CodedError};
 use futures::future::BoxFuture;
 
 use crate::options::{ChangefeedOptions, SinkKind};
@@ -38,6 +38,9 @@ pub enum SinkError {
     /// The sink URI or its parameters are wrong; retrying will not help.
     #[error("{0}")]
     Invalid(String),
+    /// The sink URI asks for something Sextant does not do: `unimplemented: <what>`.
+    #[error("unimplemented: {0}")]
+    Unimplemented(String),
     /// The destination could not be reached or refused the messages (retryable).
     #[error("{0}")]
     Unavailable(String),
@@ -45,13 +48,11 @@ pub enum SinkError {
 
 impl SinkError {
     /// The error as the client sees it: an `unimplemented: …` refusal has SQLSTATE 0A000.
-    pub fn to_client(&self) -> ClientError {
+    pub fn to_client(&self) -> CodedError {
         match self {
-            SinkError::Invalid(m) => match m.strip_prefix("unimplemented: ") {
-                Some(what) => ClientError::unimplemented(what),
-                None => ClientError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
-            },
-            SinkError::Unavailable(m) => ClientError::new(errcode::CONNECTION_FAILURE, m.clone()),
+            SinkError::Invalid(m) => CodedError::new(errcode::INVALID_PARAMETER_VALUE, m.clone()),
+            SinkError::Unimplemented(what) => CodedError::unimplemented(what),
+            SinkError::Unavailable(m) => CodedError::new(errcode::CONNECTION_FAILURE, m.clone()),
         }
     }
 }
@@ -227,8 +228,8 @@ pub fn sink_kind(uri: &str) -> Result<SinkKind, SinkError> {
             )));
         }
         "gcpubsub" => {
-            return Err(SinkError::Invalid(
-                "unimplemented: gcpubsub sinks are not supported".into(),
+            return Err(SinkError::Unimplemented(
+                "gcpubsub sinks are not supported".into(),
             ));
         }
         other => return Err(SinkError::Invalid(format!("unsupported sink: {other}"))),

@@ -6,6 +6,7 @@
 // panic the same way.
 #![allow(clippy::expect_used, clippy::string_slice)]
 
+mod cert;
 mod cluster;
 mod sql;
 mod usage;

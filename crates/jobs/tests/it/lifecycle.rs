@@ -76,6 +76,21 @@ async fn create_run_fail_and_no_match() {
         e,
         Event::Reverted { reason, .. } if reason == "disk on fire"
     )));
+    assert_eq!(rec.error_code, None);
+
+    // A transaction that kept restarting: failed, with 40001 recorded beside the text.
+    let id = c.nodes[1]
+        .jobs
+        .create_job(job("BACKUP retried", &Spec::TxnRetry))
+        .await
+        .expect("create");
+    let rec = c.nodes[0].jobs.wait_for_job(id).await.expect("wait");
+    assert_eq!(rec.status, JobStatus::Failed);
+    assert_eq!(
+        rec.error.as_deref(),
+        Some("TransactionRetryError: too many retries")
+    );
+    assert_eq!(rec.error_code, Some(base::errcode::SERIALIZATION_FAILURE));
 
     // Unknown ids.
     let missing = 42;

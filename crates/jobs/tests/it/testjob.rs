@@ -24,6 +24,8 @@ pub enum Spec {
     Steps { total: u32, step_ms: u64 },
     /// Fails at once with this text.
     Fail(String),
+    /// Fails at once as a transaction that kept having to restart.
+    TxnRetry,
     /// Plans `span` and runs the test processor over it; each processor sleeps `per_span_ms`
     /// per span it reports.
     Flow { span: Span, per_span_ms: u64 },
@@ -99,6 +101,10 @@ impl Resumer for TestResumer {
                     ctx.set_result(format!("{total} steps").into_bytes()).await
                 }
                 Spec::Fail(msg) => Err(JobError::failed(msg)),
+                Spec::TxnRetry => Err(kv::KvError::TxnRetry {
+                    reason: "too many retries".into(),
+                }
+                .into()),
                 Spec::Flow { span, per_span_ms } => {
                     let plan = ctx.plan_spans(vec![span]).await?;
                     let spec = per_span_ms.to_be_bytes().to_vec();

@@ -123,7 +123,7 @@ async fn bank_transfers_keep_the_total_under_lease_transfers() {
             for i in 0..15 {
                 let from = accounts[(w + i) % 4].clone();
                 let to = accounts[(w + i + 1) % 4].clone();
-                let r = kv::run_txn(&s, |txn| {
+                let r: Result<(), kv::KvError> = kv::run_txn(&s, |txn| {
                     let (from, to) = (from.clone(), to.clone());
                     async move {
                         let a = read_i64(txn.get(&from).await?);
@@ -481,6 +481,72 @@ async fn intents_of_a_dead_coordinator_are_cleaned_up() {
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(15), "took {waited:?}");
     assert_eq!(kv_get(&s, k).await.expect("get"), Some(b"alive".to_vec()));
+    for n in &mut c.nodes {
+        n.kill().await;
+    }
+}
+
+/// The caller's own error type in `run_txn`: a KV error, or one of its own.
+#[derive(Debug, PartialEq)]
+enum OwnError {
+    Kv(kv::KvError),
+    Mine(&'static str),
+}
+
+impl From<kv::KvError> for OwnError {
+    fn from(e: kv::KvError) -> OwnError {
+        OwnError::Kv(e)
+    }
+}
+
+impl kv::TxnError for OwnError {
+    fn as_kv(&self) -> Option<&kv::KvError> {
+        match self {
+            OwnError::Kv(e) => Some(e),
+            OwnError::Mine(_) => None,
+        }
+    }
+}
+
+/// `run_txn` hands a closure's own error back unchanged and rolls the transaction back; a KV
+/// error that asks for a restart (converted into the caller's type) runs the closure again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_txn_returns_the_closures_own_errors() {
+    crate::init_tracing();
+    let mut c = TestCluster::start(&["region=a"]).await;
+    let s = c.nodes[0].node.sender().clone();
+    let k = key("own-error");
+    let r = kv::run_txn(&s, |t| {
+        let k = k.clone();
+        async move {
+            t.put(&k, b"rolled back".to_vec()).await?;
+            Err::<(), _>(OwnError::Mine("not this time"))
+        }
+    })
+    .await;
+    assert_eq!(r, Err(OwnError::Mine("not this time")));
+    assert_eq!(kv_get(&s, k.clone()).await.expect("get"), None);
+
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    let r = kv::run_txn(&s, |t| {
+        let k = k.clone();
+        let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if attempt == 0 {
+                return Err(OwnError::Kv(kv::KvError::TxnRetry {
+                    reason: "first attempt".into(),
+                }));
+            }
+            t.put(&k, b"second".to_vec()).await?;
+            Ok(attempt)
+        }
+    })
+    .await;
+    assert_eq!(r, Ok(1));
+    assert_eq!(
+        kv_get(&s, k.clone()).await.expect("get"),
+        Some(b"second".to_vec())
+    );
     for n in &mut c.nodes {
         n.kill().await;
     }

@@ -1,7 +1,7 @@
 //! One server: the HTTP status API through a node's life, the store lock, the join timeout.
 
 use crate::{eventually_async, http_get, init_tracing};
-use server::{ClientError, Server, ServerConfig, ServerError, StoreSpec, client};
+use server::{AdminError, Server, ServerConfig, ServerError, StoreSpec, client};
 use sextant_server as server;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ async fn health_follows_the_node_from_start_to_drain() {
     assert_eq!(http_get(&http, "/_status/nodes").await.0, 503);
     assert!(matches!(
         client::node_status(server.rpc_addr()).await,
-        Err(ClientError::NotInitialized { .. })
+        Err(AdminError::NotInitialized { .. })
     ));
 
     client::init(server.rpc_addr()).await.expect("init");
@@ -82,7 +82,7 @@ async fn health_follows_the_node_from_start_to_drain() {
     .await;
 
     match client::init(server.rpc_addr()).await {
-        Err(ClientError::Refused(msg)) => assert_eq!(msg, "cluster has already been initialized"),
+        Err(AdminError::Refused(msg)) => assert_eq!(msg, "cluster has already been initialized"),
         other => panic!("second init: {other:?}"),
     }
     let status = client::node_status(server.rpc_addr())

@@ -353,7 +353,7 @@ impl Catalog {
                 txn.put(&id_gen_key(), FIRST_USER_ID.to_string().into_bytes())
                     .await?;
             }
-            Ok(())
+            Ok::<_, kv::KvError>(())
         })
         .await?;
         Ok(())

@@ -731,7 +731,7 @@ impl<'a> Planner<'a> {
             for (i, e) in row.content.iter().enumerate() {
                 if matches!(e, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
                 {
-                    out.push(Expr::Func("__default__".into(), vec![]));
+                    out.push(Expr::Default);
                     if types.len() <= i {
                         types.push(Type::Unknown);
                     }
@@ -1461,8 +1461,8 @@ impl<'a> Planner<'a> {
                     | "user"
             );
             if special {
-                let t = builtins::return_type(&parts[0], &[]).unwrap_or(Ok(Type::String))?;
-                return Ok((Expr::Func(parts[0].clone(), vec![]), t));
+                let f = builtins::internal(&parts[0])?;
+                return Ok((Expr::Func(f, vec![]), f.return_type(&[])?));
             }
         }
         Err(SqlError::undefined_column(&parts.join(".")))
@@ -1778,9 +1778,9 @@ impl<'a> Planner<'a> {
                     ast::UnaryOperator::Plus => (x, t),
                     ast::UnaryOperator::BitwiseNot => (Expr::BitNot(Box::new(x)), t),
                     ast::UnaryOperator::PGSquareRoot => {
-                        (Expr::Func("sqrt".into(), vec![x]), Type::Float8)
+                        (builtins::internal_call("sqrt", vec![x])?, Type::Float8)
                     }
-                    ast::UnaryOperator::PGAbs => (Expr::Func("abs".into(), vec![x]), t),
+                    ast::UnaryOperator::PGAbs => (builtins::internal_call("abs", vec![x])?, t),
                     other => return Err(SqlError::unimplemented(format!("operator {other}"))),
                 }
             }
@@ -2103,7 +2103,7 @@ impl<'a> Planner<'a> {
                 let (x, _) = self.compile(expr, scope, agg)?;
                 let name = field.to_string().to_lowercase();
                 (
-                    Expr::Func("extract".into(), vec![Expr::Const(Datum::String(name)), x]),
+                    builtins::internal_call("extract", vec![Expr::Const(Datum::String(name)), x])?,
                     Type::Float8,
                 )
             }
@@ -2127,7 +2127,7 @@ impl<'a> Planner<'a> {
                     let (fx, ft) = self.compile(f, scope, agg)?;
                     args.push(self.coerce(fx, &ft, &Type::Int8)?);
                 }
-                (Expr::Func("substring".into(), args), Type::String)
+                (builtins::internal_call("substring", args)?, Type::String)
             }
             A::Trim {
                 expr,
@@ -2146,12 +2146,15 @@ impl<'a> Planner<'a> {
                 if let Some(w) = trim_what {
                     args.push(self.compile(w, scope, agg)?.0);
                 }
-                (Expr::Func(name.into(), args), Type::String)
+                (builtins::internal_call(name, args)?, Type::String)
             }
             A::Position { expr, r#in } => {
                 let (needle, _) = self.compile(expr, scope, agg)?;
                 let (hay, _) = self.compile(r#in, scope, agg)?;
-                (Expr::Func("strpos".into(), vec![hay, needle]), Type::Int8)
+                (
+                    builtins::internal_call("strpos", vec![hay, needle])?,
+                    Type::Int8,
+                )
             }
             A::Ceil { expr, .. } | A::Floor { expr, .. } => {
                 let (x, t) = self.compile(expr, scope, agg)?;
@@ -2165,7 +2168,7 @@ impl<'a> Planner<'a> {
                 } else {
                     t
                 };
-                (Expr::Func(name.into(), vec![x]), t)
+                (builtins::internal_call(name, vec![x])?, t)
             }
             A::Collate { expr, .. } => self.compile(expr, scope, agg)?,
             A::CompoundFieldAccess { root, access_chain } => {
@@ -2185,7 +2188,7 @@ impl<'a> Planner<'a> {
                                     )));
                                 }
                             };
-                            x = Expr::Func("__subscript".into(), vec![x, i]);
+                            x = Expr::Subscript(Box::new(x), Box::new(i));
                         }
                         _ => return Err(SqlError::unimplemented("this field access")),
                     }
@@ -2441,31 +2444,25 @@ impl<'a> Planner<'a> {
             args.push(e);
             arg_types.push(t);
         }
-        // Casting functions named after types (`int8(x)`).
-        let ty = match builtins::return_type(&name, &arg_types) {
-            Some(t) => t?,
-            None => {
-                if let Some(t) = types::named_type(&name)
-                    && args.len() == 1
-                {
-                    let a = args.remove(0);
-                    return Ok((Expr::Cast(Box::new(a), t.clone()), t));
-                }
-                let list: Vec<String> = arg_types.iter().map(|t| t.error_name()).collect();
-                let _ = list;
-                return Err(SqlError::new(
-                    errcode::UNDEFINED_FUNCTION,
-                    format!("unknown function: {name}()"),
-                ));
+        let Some(func) = builtins::lookup(&name) else {
+            // Casting functions named after types (`int8(x)`).
+            if let Some(t) = types::named_type(&name)
+                && args.len() == 1
+            {
+                let a = args.remove(0);
+                return Ok((Expr::Cast(Box::new(a), t.clone()), t));
             }
+            return Err(builtins::unknown_function(&name));
         };
+        let ty = func.return_type(&arg_types)?;
         // Untyped arguments of string functions are strings.
+        let target = if func.has_common_type() {
+            ty.clone()
+        } else {
+            Type::String
+        };
         let mut coerced = Vec::new();
         for (a, t) in args.into_iter().zip(&arg_types) {
-            let target = match name.as_str() {
-                "coalesce" | "ifnull" | "nullif" | "greatest" | "least" => ty.clone(),
-                _ => Type::String,
-            };
             let a = if *t == Type::Unknown && target != Type::Unknown {
                 match a {
                     Expr::Const(Datum::Null) => a,
@@ -2481,10 +2478,7 @@ impl<'a> Planner<'a> {
             };
             coerced.push(a);
         }
-        if matches!(
-            name.as_str(),
-            "coalesce" | "ifnull" | "greatest" | "least" | "nullif"
-        ) {
+        if func.has_common_type() {
             for t in &arg_types {
                 if *t != Type::Unknown && !comparable(t, &ty) {
                     return Err(SqlError::datatype_mismatch(format!(
@@ -2496,20 +2490,12 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        Ok((Expr::Func(name, coerced), ty))
+        Ok((Expr::Func(func, coerced), ty))
     }
 }
 
 fn regex_expr(text: Expr, pattern: Expr, ci: bool, negated: bool) -> Expr {
-    Expr::Func(
-        "__regex".into(),
-        vec![
-            text,
-            pattern,
-            Expr::Const(Datum::Bool(ci)),
-            Expr::Const(Datum::Bool(negated)),
-        ],
-    )
+    Expr::Regex(Box::new(text), Box::new(pattern), ci, negated)
 }
 
 fn cmp_op(op: &ast::BinaryOperator) -> Result<CmpOp> {

@@ -817,7 +817,7 @@ pub async fn insert(
                 .map(|r| {
                     r.into_iter()
                         .map(|e| match e {
-                            Expr::Func(n, _) if n == "__default__" => Expr::Const(Datum::Null),
+                            Expr::Default => Expr::Const(Datum::Null),
                             other => other,
                         })
                         .collect()

@@ -221,6 +221,14 @@ pub enum Expr {
         /// ILIKE.
         case_insensitive: bool,
     },
+    /// `[NOT] ~` / `~*`, a POSIX regular expression match: (string, pattern, case-insensitive,
+    /// negated).
+    Regex(Box<Expr>, Box<Expr>, bool, bool),
+    /// `x[i]`: an array element (1-based, NULL out of range) or a JSON field or element.
+    Subscript(Box<Expr>, Box<Expr>),
+    /// `DEFAULT` in a VALUES row: INSERT puts the column's default there; anywhere else it is an
+    /// error ([`misplaced_default`]).
+    Default,
     /// `[NOT] IN (list)`.
     InList(Box<Expr>, Vec<Expr>, bool),
     /// `CASE`.
@@ -234,8 +242,8 @@ pub enum Expr {
     },
     /// A cast.
     Cast(Box<Expr>, Type),
-    /// A scalar builtin.
-    Func(String, Vec<Expr>),
+    /// A call of a scalar builtin, resolved when the expression was compiled.
+    Func(super::builtins::Func, Vec<Expr>),
     /// A subquery.
     Subquery(Box<Subquery>),
     /// `ARRAY[...]`.
@@ -270,7 +278,10 @@ impl Expr {
                 a.walk(f);
                 b.walk(f);
             }
-            Expr::IsDistinct(a, b, _) | Expr::AnyArray(a, _, b, _) => {
+            Expr::IsDistinct(a, b, _)
+            | Expr::AnyArray(a, _, b, _)
+            | Expr::Subscript(a, b)
+            | Expr::Regex(a, b, ..) => {
                 a.walk(f);
                 b.walk(f);
             }
@@ -307,7 +318,7 @@ impl Expr {
                 }
             }
             Expr::Const(_) | Expr::Col(_) | Expr::Outer(..) | Expr::Param(_) => {}
-            Expr::ConstList(_) => {}
+            Expr::ConstList(_) | Expr::Default => {}
         }
     }
 
@@ -333,6 +344,8 @@ impl Expr {
             Expr::Bin(o, x, y) => Expr::Bin(o, b(x, f)?, b(y, f)?),
             Expr::IsDistinct(x, y, n) => Expr::IsDistinct(b(x, f)?, b(y, f)?, n),
             Expr::AnyArray(x, o, y, all) => Expr::AnyArray(b(x, f)?, o, b(y, f)?, all),
+            Expr::Subscript(x, i) => Expr::Subscript(b(x, f)?, b(i, f)?),
+            Expr::Regex(x, p, ci, n) => Expr::Regex(b(x, f)?, b(p, f)?, ci, n),
             Expr::Like {
                 expr,
                 pattern,
@@ -556,6 +569,12 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
                 (s, _) => return Err(unsupported_unary("LIKE", &s)),
             }
         }
+        Expr::Regex(s, p, ci, negated) => {
+            let (s, p) = (eval(s, ctx, row)?, eval(p, ctx, row)?);
+            regex_match(&s, &p, *ci)?.map_or(Datum::Null, |m| Datum::Bool(m != *negated))
+        }
+        Expr::Subscript(a, i) => subscript(eval(a, ctx, row)?, eval(i, ctx, row)?)?,
+        Expr::Default => return Err(misplaced_default()),
         Expr::InList(a, list, negated) => {
             let v = eval(a, ctx, row)?;
             let items: Vec<Datum> = list
@@ -589,12 +608,12 @@ fn eval_here(e: &Expr, ctx: &EvalCtx, row: &[Datum]) -> Result<Datum> {
             }
         }
         Expr::Cast(a, ty) => cast(eval(a, ctx, row)?, ty)?,
-        Expr::Func(name, args) => {
+        Expr::Func(f, args) => {
             let vals: Vec<Datum> = args
                 .iter()
                 .map(|e| eval(e, ctx, row))
                 .collect::<Result<_>>()?;
-            super::builtins::call(name, vals, ctx)?
+            super::builtins::call(f, vals, ctx)?
         }
         Expr::Array(items) => Datum::Array(
             items
@@ -695,6 +714,36 @@ fn numeric_overflow() -> SqlError {
         errcode::NUMERIC_VALUE_OUT_OF_RANGE,
         "value overflows numeric format",
     )
+}
+
+/// The error of a `DEFAULT` outside an INSERT's VALUES or an UPDATE's SET.
+pub fn misplaced_default() -> SqlError {
+    SqlError::syntax(
+        "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
+    )
+}
+
+/// `s ~ p` (`~*` when case-insensitive); `None` when either is NULL.
+fn regex_match(s: &Datum, p: &Datum, case_insensitive: bool) -> Result<Option<bool>> {
+    if s.is_null() || p.is_null() {
+        return Ok(None);
+    }
+    let text = super::builtins::text;
+    super::regex::is_match(&text(p), &text(s), case_insensitive).map(Some)
+}
+
+/// `x[i]`: the `i`th element of an array (1-based; NULL out of range), or `x -> i` of JSON.
+fn subscript(x: Datum, i: Datum) -> Result<Datum> {
+    Ok(match (x, i) {
+        (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
+        (Datum::Array(a), Datum::Int(i)) => i
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| a.get(i).cloned())
+            .unwrap_or(Datum::Null),
+        (j @ Datum::Json(_), i) => binary(BinOp::JsonGet, j, i)?,
+        _ => Datum::Null,
+    })
 }
 
 fn unsupported_unary(op: &str, d: &Datum) -> SqlError {

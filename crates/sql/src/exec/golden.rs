@@ -73,7 +73,8 @@ fn table(
     }
 }
 
-fn schema() -> Vec<TableDesc> {
+/// The schema the scripts run over (also the sample catalog of the virtual table tests).
+pub(super) fn schema() -> Vec<TableDesc> {
     vec![
         table(
             104,

@@ -1,6 +1,7 @@
-//! Jobs SQL: `SHOW JOBS` in its forms, `PAUSE`/`RESUME`/`CANCEL JOB(S)`, and the virtual
-//! tables `crdb_internal.jobs` and `crdb_internal.job_plans`, over the node's
-//! [`jobs::Registry`].
+//! Jobs SQL: `SHOW JOBS` in its forms and `PAUSE`/`RESUME`/`CANCEL JOB(S)`, over the node's
+//! [`jobs::Registry`]. The virtual tables `crdb_internal.jobs` (SHOW JOBS' columns and rows,
+//! `JOB_COLUMNS`, `job_row`) and `crdb_internal.job_plans` are defined in
+//! `vtable::crdb_internal`.
 //!
 //! `SHOW JOBS` prints CockroachDB's columns (`job_id, job_type, description, statement,
 //! user_name, status, running_status, created, started, finished, modified,
@@ -22,13 +23,13 @@ use jobs::{JobError, JobId, JobRecord, Registry};
 
 use super::StmtCtx;
 use super::compile::{PlanEnv, Planner};
-use super::plan::ScopeCol;
+use super::vtable::Col;
 use crate::error::{Result, SqlError};
 use crate::parser::{
     ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs, Statement, redact_sql,
 };
 use crate::session::{Column, StatementResult};
-use crate::types::{Datum, Type};
+use crate::types::Datum;
 
 /// How long `SHOW JOBS` (without an id) looks back at finished jobs.
 const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(12);
@@ -36,15 +37,9 @@ const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 /// How long `WHEN COMPLETE` waits before giving up, as CockroachDB.
 const WHEN_COMPLETE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// The SQL error of a registry error.
+/// The SQL error of a registry error: its own code ([`JobError::code`]), else XX000.
 pub fn job_error(e: JobError) -> SqlError {
-    let code = match &e {
-        JobError::NotFound(_) => errcode::UNDEFINED_OBJECT,
-        JobError::NoMatchingNodes { .. } => errcode::INVALID_PARAMETER_VALUE,
-        JobError::InvalidTransition(_) => errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
-        _ => errcode::INTERNAL_ERROR,
-    };
-    SqlError::new(code, e.to_string())
+    SqlError::new(e.code().unwrap_or(errcode::INTERNAL_ERROR), e.to_string())
 }
 
 fn registry(ctx: &StmtCtx<'_>) -> Result<Registry> {
@@ -56,35 +51,34 @@ fn registry(ctx: &StmtCtx<'_>) -> Result<Registry> {
     })
 }
 
-/// The columns of SHOW JOBS, in CockroachDB's order.
-fn show_jobs_columns(details: bool) -> Vec<(&'static str, Type)> {
-    let mut cols = vec![
-        ("job_id", Type::Int8),
-        ("job_type", Type::String),
-        ("description", Type::String),
-        ("statement", Type::String),
-        ("user_name", Type::String),
-        ("status", Type::String),
-        ("running_status", Type::String),
-        ("created", Type::Timestamp),
-        ("started", Type::Timestamp),
-        ("finished", Type::Timestamp),
-        ("modified", Type::Timestamp),
-        ("fraction_completed", Type::Float8),
-        ("error", Type::String),
-        ("coordinator_id", Type::Int8),
-        ("trace_id", Type::Int8),
-        ("last_run", Type::Timestamp),
-        ("next_run", Type::Timestamp),
-        ("num_runs", Type::Int8),
-        ("execution_errors", Type::Array(Box::new(Type::String))),
-    ];
-    if details {
-        cols.push(("execution_locality", Type::String));
-        cols.push(("execution_details", Type::String));
-    }
-    cols
-}
+/// The columns of SHOW JOBS, in CockroachDB's order; the last two only `WITH EXECUTION
+/// DETAILS` (`crdb_internal.jobs` has them all).
+pub(super) const JOB_COLUMNS: &[(&str, Col)] = &[
+    ("job_id", Col::Int8),
+    ("job_type", Col::Text),
+    ("description", Col::Text),
+    ("statement", Col::Text),
+    ("user_name", Col::Text),
+    ("status", Col::Text),
+    ("running_status", Col::Text),
+    ("created", Col::Timestamp),
+    ("started", Col::Timestamp),
+    ("finished", Col::Timestamp),
+    ("modified", Col::Timestamp),
+    ("fraction_completed", Col::Float8),
+    ("error", Col::Text),
+    ("coordinator_id", Col::Int8),
+    ("trace_id", Col::Int8),
+    ("last_run", Col::Timestamp),
+    ("next_run", Col::Timestamp),
+    ("num_runs", Col::Int8),
+    ("execution_errors", Col::TextArray),
+    ("execution_locality", Col::Text),
+    ("execution_details", Col::Text),
+];
+
+/// How many of [`JOB_COLUMNS`] SHOW JOBS has without execution details.
+const JOB_COLUMNS_WITHOUT_DETAILS: usize = 19;
 
 fn ts(t: Option<DateTime<Utc>>) -> Datum {
     t.map_or(Datum::Null, |t| Datum::Timestamp(t.naive_utc()))
@@ -97,7 +91,7 @@ fn opt_str(s: Option<&str>) -> Datum {
 /// One job as a SHOW JOBS row. The description and statement are redacted again
 /// ([`redact_sql`]): a record written before its job type redacted something still shows no
 /// secret.
-fn job_row(j: &JobRecord, details: bool) -> Vec<Datum> {
+pub(super) fn job_row(j: &JobRecord, details: bool) -> Vec<Datum> {
     let mut row = vec![
         Datum::Int(j.id),
         Datum::String(j.job_type.as_str().to_string()),
@@ -253,9 +247,15 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
         }
         return Ok(format(&records));
     }
-    let columns: Vec<Column> = show_jobs_columns(s.execution_details)
-        .into_iter()
-        .map(|(n, t)| Column::new(n, t))
+    let shown = if s.execution_details {
+        JOB_COLUMNS.len()
+    } else {
+        JOB_COLUMNS_WITHOUT_DETAILS
+    };
+    let columns: Vec<Column> = JOB_COLUMNS
+        .iter()
+        .take(shown)
+        .map(|(n, c)| Column::new(*n, c.ty()))
         .collect();
     if s.kind == JobKind::Automatic {
         // Sextant runs no automatic jobs (statistics and span configs are not jobs here).
@@ -350,67 +350,6 @@ pub async fn control_jobs(ctx: &mut StmtCtx<'_>, c: &ControlJobs) -> Result<Stat
     Ok(StatementResult::tag(tag))
 }
 
-/// `crdb_internal.jobs` (every job, SHOW JOBS' columns plus the execution locality and plan) and
-/// `crdb_internal.job_plans` (one row per job and node of its last flow plan). `None` for
-/// other names.
-pub async fn vtable(
-    ctx: &StmtCtx<'_>,
-    name: &str,
-) -> Result<Option<(Vec<ScopeCol>, Vec<Vec<Datum>>)>> {
-    match name {
-        "jobs" => {
-            let records = match ctx.server.jobs() {
-                Some(reg) => reg.list().await.map_err(job_error)?,
-                None => Vec::new(),
-            };
-            let cols = show_jobs_columns(true)
-                .into_iter()
-                .map(|(n, t)| ScopeCol::new(n, t))
-                .collect();
-            let rows = records.iter().map(|j| job_row(j, true)).collect();
-            Ok(Some((cols, rows)))
-        }
-        "job_plans" => {
-            let records = match ctx.server.jobs() {
-                Some(reg) => reg.list().await.map_err(job_error)?,
-                None => Vec::new(),
-            };
-            let cols = [
-                ("job_id", Type::Int8),
-                ("node_id", Type::Int8),
-                ("locality", Type::String),
-                ("ranges", Type::Int8),
-                ("bytes", Type::Int8),
-                ("leaseholder_ranges", Type::Int8),
-                ("replica_ranges", Type::Int8),
-                ("most_similar_ranges", Type::Int8),
-                ("rebalanced_ranges", Type::Int8),
-            ]
-            .into_iter()
-            .map(|(n, t)| ScopeCol::new(n, t))
-            .collect();
-            let mut rows = Vec::new();
-            for j in &records {
-                for n in j.plan.iter().flat_map(|p| p.nodes.iter()) {
-                    rows.push(vec![
-                        Datum::Int(j.id),
-                        Datum::Int(n.node_id.0 as i64),
-                        Datum::String(n.locality.clone()),
-                        Datum::Int(n.ranges as i64),
-                        Datum::Int(i64::try_from(n.bytes).unwrap_or(i64::MAX)),
-                        Datum::Int(n.leaseholder as i64),
-                        Datum::Int(n.replica_holder as i64),
-                        Datum::Int(n.most_similar as i64),
-                        Datum::Int(n.rebalanced as i64),
-                    ]);
-                }
-            }
-            Ok(Some((cols, rows)))
-        }
-        _ => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +390,7 @@ mod tests {
             last_run: None,
             num_runs: 0,
             error: None,
+            error_code: None,
             execution_errors: Vec::new(),
             details: Vec::new(),
             progress: Vec::new(),

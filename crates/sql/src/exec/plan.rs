@@ -508,6 +508,16 @@ fn render_expr_here(e: &Expr) -> String {
             if *case_insensitive { "ILIKE" } else { "LIKE" },
             render_expr(pattern)
         ),
+        Expr::Regex(a, p, ci, n) => {
+            let op = format!(
+                "{}~{}",
+                if *n { "!" } else { "" },
+                if *ci { "*" } else { "" }
+            );
+            format!("{} {op} {}", render_expr(a), render_expr(p))
+        }
+        Expr::Subscript(a, i) => format!("{}[{}]", render_expr(a), render_expr(i)),
+        Expr::Default => "DEFAULT".into(),
         Expr::InList(a, l, n) => format!(
             "{} {}IN ({})",
             render_expr(a),
@@ -516,8 +526,9 @@ fn render_expr_here(e: &Expr) -> String {
         ),
         Expr::Case { .. } => "CASE ... END".into(),
         Expr::Cast(a, t) => format!("{}::{}", render_expr(a), t.sql_name()),
-        Expr::Func(n, args) => format!(
-            "{n}({})",
+        Expr::Func(f, args) => format!(
+            "{}({})",
+            f.name,
             args.iter().map(render_expr).collect::<Vec<_>>().join(", ")
         ),
         Expr::Subquery(_) => "(subquery)".into(),
@@ -572,8 +583,8 @@ pub fn is_row_constant(e: &Expr) -> bool {
         if matches!(x, Expr::Col(_) | Expr::Subquery(_)) {
             ok = false;
         }
-        if let Expr::Func(name, _) = x
-            && matches!(name.as_str(), "random" | "gen_random_uuid" | "unique_rowid")
+        if let Expr::Func(f, _) = x
+            && f.is_volatile()
         {
             ok = false;
         }

@@ -252,10 +252,8 @@ impl<'a> Executor<'a> {
                     for r in rows {
                         let mut row = Vec::with_capacity(r.len());
                         for e in r {
-                            if matches!(e, Expr::Func(n, _) if n == "__default__") {
-                                return Err(SqlError::syntax(
-                                    "DEFAULT can only appear in a VALUES list within INSERT or on the right side of a SET",
-                                ));
+                            if matches!(e, Expr::Default) {
+                                return Err(super::expr::misplaced_default());
                             }
                             row.push(self.eval(e, outer, &[]).await?);
                         }

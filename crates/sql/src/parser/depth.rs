@@ -269,7 +269,7 @@ mod tests {
     use crate::parser::parse;
 
     fn code(sql: &str) -> Option<&'static str> {
-        parse(sql).err().map(|e| e.code().0)
+        parse(sql).err().map(|e| e.code().as_str())
     }
 
     #[test]
@@ -307,7 +307,7 @@ mod tests {
         );
         let e = parse(&format!("SELECT 1{}", " + 1".repeat(MAX_DEPTH))).expect_err("deep");
         assert_eq!(e.error.message, "stack depth limit exceeded");
-        assert_eq!(e.code().0, "54001");
+        assert_eq!(e.code().as_str(), "54001");
     }
 
     #[test]
@@ -327,6 +327,6 @@ mod tests {
     fn parentheses_beyond_sqlparsers_limit_are_too_deep() {
         let e = parse(&format!("SELECT {}1{}", "(".repeat(100), ")".repeat(100)))
             .expect_err("too deep");
-        assert_eq!(e.code().0, "54001");
+        assert_eq!(e.code().as_str(), "54001");
     }
 }

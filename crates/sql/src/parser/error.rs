@@ -1,7 +1,7 @@
 //! Parse errors as the client sees them: a SQLSTATE, a PostgreSQL-style message, and the byte
 //! position of the offending token.
 
-use base::errcode::{ClientError, Code, SYNTAX_ERROR};
+use base::errcode::{Code, CodedError, SYNTAX_ERROR};
 
 /// A statement that did not parse.
 ///
@@ -13,7 +13,7 @@ use base::errcode::{ClientError, Code, SYNTAX_ERROR};
 #[error("{}", .error.message)]
 pub struct ParseError {
     /// The error with its code, message, detail and hint.
-    pub error: ClientError,
+    pub error: CodedError,
     /// Byte offset of the offending token in the whole input passed to
     /// [`parse`](super::parse), or of the end of the statement when the input ended early.
     /// `None` when no single place is to blame.
@@ -39,13 +39,13 @@ impl ParseError {
 
     /// Syntax Sextant recognises but does not support, at byte `at`.
     pub(crate) fn unimplemented(sql: &str, at: usize, what: &str) -> ParseError {
-        let error = ClientError::unimplemented(what);
+        let error = CodedError::unimplemented(what);
         ParseError::at(sql, at, error.code, error.message)
     }
 
     /// An error with any code at byte `at`, with the `source SQL:` detail.
     pub(crate) fn at(sql: &str, at: usize, code: Code, message: String) -> ParseError {
-        let error = ClientError::new(code, message).with_detail(source_detail(sql, at));
+        let error = CodedError::new(code, message).with_detail(source_detail(sql, at));
         ParseError {
             error,
             position: Some(at.min(sql.len())),
@@ -71,8 +71,8 @@ impl ParseError {
     }
 }
 
-impl From<ParseError> for ClientError {
-    fn from(e: ParseError) -> ClientError {
+impl From<ParseError> for CodedError {
+    fn from(e: ParseError) -> CodedError {
         e.error
     }
 }

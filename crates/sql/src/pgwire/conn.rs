@@ -33,21 +33,6 @@ use crate::parser::redact_sql;
 use crate::session::{Column, PreparedStatement, Session, SqlServer, StatementResult};
 use crate::types::{Datum, Type};
 
-/// `08P01`.
-const PROTOCOL_VIOLATION: Code = Code("08P01");
-/// `26000`.
-const INVALID_SQL_STATEMENT_NAME: Code = Code("26000");
-/// `34000`.
-const INVALID_CURSOR_NAME: Code = Code("34000");
-/// `42P05`.
-const DUPLICATE_PREPARED_STATEMENT: Code = Code("42P05");
-/// `57P01`.
-const ADMIN_SHUTDOWN: Code = Code("57P01");
-/// `28000`.
-const INVALID_AUTHORIZATION: Code = Code("28000");
-/// `42704`.
-const UNDEFINED_OBJECT: Code = Code("42704");
-
 /// The database a connection uses when its startup packet names none.
 pub const DEFAULT_DATABASE: &str = "defaultdb";
 
@@ -228,7 +213,7 @@ fn error_message(e: &SqlError, sql: Option<&str>) -> B {
     let mut fields = vec![
         (b'S', "ERROR".to_string()),
         (b'V', "ERROR".to_string()),
-        (b'C', e.code().0.to_string()),
+        (b'C', e.code().as_str().to_string()),
         (b'M', message),
     ];
     if let Some(d) = &e.error.detail {
@@ -276,8 +261,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
             };
             let len = usize::try_from(len).unwrap_or(0);
             if !(8..=MAX_STARTUP).contains(&len) {
-                self.fail(PROTOCOL_VIOLATION, "invalid length of startup packet")
-                    .await?;
+                self.fail(
+                    errcode::PROTOCOL_VIOLATION,
+                    "invalid length of startup packet",
+                )
+                .await?;
                 return Ok(None);
             }
             let mut body = vec![0; len - 4];
@@ -293,14 +281,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
                 Ok(Startup::Cancel) => return Ok(None),
                 Ok(Startup::Start { minor, params, .. }) => break (minor, params),
                 Err(e) => {
-                    self.fail(PROTOCOL_VIOLATION, e.0).await?;
+                    self.fail(errcode::PROTOCOL_VIOLATION, e.0).await?;
                     return Ok(None);
                 }
             }
         };
         let Some(user) = params.get("user").filter(|u| !u.is_empty()).cloned() else {
             self.fail(
-                INVALID_AUTHORIZATION,
+                errcode::INVALID_AUTHORIZATION_SPECIFICATION,
                 "no PostgreSQL user name specified in startup packet",
             )
             .await?;
@@ -409,7 +397,7 @@ fn apply_startup_params(
         }
         let Some((_, var)) = STARTUP_VARS.iter().find(|(name, _)| *name == key) else {
             return Err(SqlError::new(
-                UNDEFINED_OBJECT,
+                errcode::UNDEFINED_OBJECT,
                 format!("unrecognized configuration parameter \"{k}\""),
             ));
         };
@@ -434,7 +422,7 @@ fn parse_options(options: &str) -> Result<Vec<(String, String)>, SqlError> {
         };
         let Some((k, v)) = setting.split_once('=') else {
             return Err(SqlError::new(
-                PROTOCOL_VIOLATION,
+                errcode::PROTOCOL_VIOLATION,
                 format!("invalid startup option {setting:?}"),
             ));
         };
@@ -501,7 +489,7 @@ fn resolve_formats(codes: &[i16], n: usize) -> Result<Vec<i16>, SqlError> {
         many if many.len() == n => many.to_vec(),
         many => {
             return Err(SqlError::new(
-                PROTOCOL_VIOLATION,
+                errcode::PROTOCOL_VIOLATION,
                 format!(
                     "bind message has {} result formats but query has {n} columns",
                     many.len()
@@ -511,7 +499,7 @@ fn resolve_formats(codes: &[i16], n: usize) -> Result<Vec<i16>, SqlError> {
     };
     if let Some(bad) = formats.iter().find(|f| **f != TEXT && **f != BINARY) {
         return Err(SqlError::new(
-            PROTOCOL_VIOLATION,
+            errcode::PROTOCOL_VIOLATION,
             format!("unsupported format code: {bad}"),
         ));
     }
@@ -607,7 +595,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                 m = self.read() => m?,
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                     let e = SqlError::new(
-                        ADMIN_SHUTDOWN,
+                        errcode::ADMIN_SHUTDOWN,
                         "terminating connection due to administrator command",
                     );
                     self.send(error_message(&e, None));
@@ -620,7 +608,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
                     // The stream cannot be trusted to be in sync any more.
-                    let e = SqlError::new(PROTOCOL_VIOLATION, e.0);
+                    let e = SqlError::new(errcode::PROTOCOL_VIOLATION, e.0);
                     self.send(error_message(&e, None));
                     self.flush().await?;
                     return Ok(());
@@ -685,7 +673,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
             Message::Terminate | Message::Copy => {}
             Message::Password => {
                 self.fail(SqlError::new(
-                    PROTOCOL_VIOLATION,
+                    errcode::PROTOCOL_VIOLATION,
                     "unexpected password message",
                 ));
             }
@@ -811,7 +799,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
             self.send(B::NoticeResponse(NoticeResponse::new(vec![
                 (b'S', "NOTICE".to_string()),
                 (b'V', "NOTICE".to_string()),
-                (b'C', "00000".to_string()),
+                (b'C', errcode::SUCCESSFUL_COMPLETION.as_str().to_string()),
                 (b'M', n.clone()),
             ])));
         }
@@ -889,7 +877,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
     async fn parse(&mut self, name: String, query: String, param_oids: Vec<u32>) {
         if !name.is_empty() && self.statements.contains_key(&name) {
             self.fail(SqlError::new(
-                DUPLICATE_PREPARED_STATEMENT,
+                errcode::DUPLICATE_PREPARED_STATEMENT,
                 format!("prepared statement \"{name}\" already exists"),
             ));
             return;
@@ -920,7 +908,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
     ) {
         let Some(prepared) = self.statements.get(&statement).cloned() else {
             self.fail(SqlError::new(
-                INVALID_SQL_STATEMENT_NAME,
+                errcode::INVALID_SQL_STATEMENT_NAME,
                 format!("prepared statement \"{statement}\" does not exist"),
             ));
             return;
@@ -951,7 +939,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
         let (columns, formats) = if kind == b'S' {
             let Some(p) = self.statements.get(name) else {
                 return self.fail(SqlError::new(
-                    INVALID_SQL_STATEMENT_NAME,
+                    errcode::INVALID_SQL_STATEMENT_NAME,
                     format!("prepared statement \"{name}\" does not exist"),
                 ));
             };
@@ -968,7 +956,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
         } else {
             let Some(p) = self.portals.get(name) else {
                 return self.fail(SqlError::new(
-                    INVALID_CURSOR_NAME,
+                    errcode::INVALID_CURSOR_NAME,
                     format!("portal \"{name}\" does not exist"),
                 ));
             };
@@ -989,7 +977,7 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
     async fn execute(&mut self, name: &str, max_rows: i32) -> ConnResult<()> {
         let Some(mut portal) = self.portals.remove(name) else {
             self.fail(SqlError::new(
-                INVALID_CURSOR_NAME,
+                errcode::INVALID_CURSOR_NAME,
                 format!("portal \"{name}\" does not exist"),
             ));
             return Ok(());
@@ -1081,7 +1069,7 @@ fn bind_values(
 ) -> Result<Vec<Datum>, SqlError> {
     if params.len() != stmt.param_types.len() {
         return Err(SqlError::new(
-            PROTOCOL_VIOLATION,
+            errcode::PROTOCOL_VIOLATION,
             format!(
                 "bind message supplies {} parameters, but prepared statement \"{name}\" requires {}",
                 params.len(),
@@ -1095,7 +1083,7 @@ fn bind_values(
         many if many.len() == params.len() => many.to_vec(),
         many => {
             return Err(SqlError::new(
-                PROTOCOL_VIOLATION,
+                errcode::PROTOCOL_VIOLATION,
                 format!(
                     "bind message has {} parameter formats but {} parameters",
                     many.len(),

@@ -10,15 +10,12 @@
 
 use std::str::FromStr;
 
-use base::errcode::Code;
+use base::errcode;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use crate::error::{Result, SqlError};
 use crate::types::{self, Datum, Interval, Type};
-
-/// `22P03`: the bytes of a binary parameter do not fit its type.
-pub const INVALID_BINARY_REPRESENTATION: Code = Code("22P03");
 
 /// Format code of the text format.
 pub const TEXT: i16 = 0;
@@ -58,7 +55,7 @@ fn pg_epoch() -> NaiveDateTime {
 
 fn bad(ty: &Type, why: impl std::fmt::Display) -> SqlError {
     SqlError::new(
-        INVALID_BINARY_REPRESENTATION,
+        errcode::INVALID_BINARY_REPRESENTATION,
         format!("invalid binary value for type {}: {why}", ty.error_name()),
     )
 }
@@ -312,7 +309,10 @@ pub fn decode(bytes: &[u8], ty: &Type, format: i16) -> Result<Datum> {
     match format {
         TEXT => {
             let s = std::str::from_utf8(bytes).map_err(|_| {
-                SqlError::new(Code("22021"), "invalid byte sequence for encoding \"UTF8\"")
+                SqlError::new(
+                    errcode::CHARACTER_NOT_IN_REPERTOIRE,
+                    "invalid byte sequence for encoding \"UTF8\"",
+                )
             })?;
             match ty {
                 Type::Unknown => Ok(Datum::String(s.to_string())),
@@ -321,7 +321,7 @@ pub fn decode(bytes: &[u8], ty: &Type, format: i16) -> Result<Datum> {
         }
         BINARY => decode_binary(bytes, ty),
         other => Err(SqlError::new(
-            Code("08P01"),
+            errcode::PROTOCOL_VIOLATION,
             format!("unsupported format code: {other}"),
         )),
     }

@@ -25,7 +25,7 @@ async fn create_insert_select() {
         .execute("INSERT INTO t VALUES (1, 'x')")
         .await
         .unwrap_err();
-    assert_eq!(e.code().0, "23505");
+    assert_eq!(e.code().as_str(), "23505");
     assert_eq!(
         e.error.detail.as_deref(),
         Some("Key (id)=(1) already exists.")
@@ -129,7 +129,7 @@ async fn prepared_statements_bind_parameters() {
         .prepare("SELECT 1; SELECT 2", Vec::new())
         .await
         .unwrap_err();
-    assert_eq!(e.code().0, "42601");
+    assert_eq!(e.code().as_str(), "42601");
     c.shutdown().await;
 }
 

@@ -16,6 +16,7 @@
 //! [`classify`]. A read-only operation is never `info`: it changed nothing, so the worker
 //! records any failure of it as `fail`.
 
+use base::errcode;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls};
@@ -48,7 +49,7 @@ pub fn error_text(e: &tokio_postgres::Error) -> String {
 
 /// Whether a SQLSTATE means the statement was rejected without effect.
 pub fn definite_sqlstate(code: &str) -> bool {
-    if code == "40003" {
+    if code == errcode::STATEMENT_COMPLETION_UNKNOWN.as_str() {
         return false;
     }
     ["40", "23", "42", "22", "0A", "25"]

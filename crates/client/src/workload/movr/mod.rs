@@ -26,6 +26,7 @@ pub mod schema;
 use crate::conn::{self, ClientError};
 use crate::workload::rng::Rng;
 use crate::workload::stats::Stats;
+use base::errcode::{self, Code};
 use data::{CITIES, Group, Sizes, Value, quote};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, Config, SimpleQueryMessage};
 
 /// The SQLSTATE of a transaction the server asks the client to retry.
-pub const RETRY_SQLSTATE: &str = "40001";
+pub const RETRY_SQLSTATE: Code = errcode::SERIALIZATION_FAILURE;
 
 /// How many times an operation is retried after 40001 before it counts as failed.
 pub const MAX_RETRIES: u64 = 20;
@@ -532,7 +533,8 @@ async fn run_op(client: &mut Client, op: &Op) -> Result<u64, tokio_postgres::Err
         match attempt(client, op).await {
             Ok(()) => return Ok(retries),
             Err(e)
-                if e.code().map(|c| c.code()) == Some(RETRY_SQLSTATE) && retries < MAX_RETRIES =>
+                if e.code().map(|c| c.code()) == Some(RETRY_SQLSTATE.as_str())
+                    && retries < MAX_RETRIES =>
             {
                 retries += 1;
                 let backoff = Duration::from_millis((1u64 << retries.min(7)).min(100));
