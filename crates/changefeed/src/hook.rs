@@ -813,34 +813,8 @@ mod tests {
         use proptest::prelude::*;
 
         fn record(details: &ChangefeedDetails, description: &str) -> JobRecord {
-            let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-            JobRecord {
-                id: 1,
-                job_type: JobType::Changefeed,
-                description: description.to_string(),
-                statement: description.to_string(),
-                user_name: "root".into(),
-                status: jobs::JobStatus::Running,
-                running_status: None,
-                fraction_completed: 0.0,
-                high_water: None,
-                coordinator_id: None,
-                execution_locality: None,
-                created: epoch,
-                started: None,
-                finished: None,
-                modified: epoch,
-                last_run: None,
-                num_runs: 0,
-                error: None,
-                error_code: None,
-                execution_errors: Vec::new(),
-                details: serde_json::to_vec(details).expect("details"),
-                progress: Vec::new(),
-                result: Vec::new(),
-                plan: None,
-                claim: None,
-            }
+            let details = serde_json::to_vec(details).expect("details");
+            jobs::testing::record(JobType::Changefeed, description, details)
         }
 
         fn hidden_err<T>(r: Result<T, SinkError>, what: &str) {

@@ -370,34 +370,7 @@ mod tests {
     /// A record as an older Sextant may have written it: the statement as given, secrets
     /// and all, in its description.
     fn record_with(description: &str) -> JobRecord {
-        let epoch = chrono::DateTime::<Utc>::UNIX_EPOCH;
-        JobRecord {
-            id: 1,
-            job_type: jobs::JobType::Backup,
-            description: description.to_string(),
-            statement: description.to_string(),
-            user_name: "root".into(),
-            status: jobs::JobStatus::Running,
-            running_status: None,
-            fraction_completed: 0.0,
-            high_water: None,
-            coordinator_id: None,
-            execution_locality: None,
-            created: epoch,
-            started: None,
-            finished: None,
-            modified: epoch,
-            last_run: None,
-            num_runs: 0,
-            error: None,
-            error_code: None,
-            execution_errors: Vec::new(),
-            details: Vec::new(),
-            progress: Vec::new(),
-            result: Vec::new(),
-            plan: None,
-            claim: None,
-        }
+        jobs::testing::record(jobs::JobType::Backup, description, Vec::new())
     }
 
     /// SHOW JOBS and crdb_internal.jobs (both rows of [`job_row`]) show no secret of a
