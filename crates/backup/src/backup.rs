@@ -80,7 +80,7 @@ pub struct BackupDetails {
     pub complete_dbs: Vec<u64>,
     /// Zone configurations.
     pub zones: Vec<ZoneRecord>,
-    /// The statement, redacted.
+    /// The statement, redacted ([`Backup::redacted`]).
     pub description: String,
     /// A full-cluster backup (no targets).
     #[serde(default)]
@@ -310,7 +310,7 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
         },
         Some(full) => Layer::Incremental { full },
     };
-    let description = cloud_redact_statement(&b.to_string());
+    let description = b.redacted().to_string();
     let details = BackupDetails {
         end_time,
         revision_history,
@@ -337,29 +337,6 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
         return Ok(detached_result(id));
     }
     wait_and_report(env, id).await
-}
-
-/// The statement text with every quoted URI redacted.
-pub fn cloud_redact_statement(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((before, after)) = rest.split_once('\'') {
-        out.push_str(before);
-        out.push('\'');
-        rest = after;
-        let Some((lit, after)) = rest.split_once('\'') else {
-            break;
-        };
-        if lit.contains("://") {
-            out.push_str(&cloud::redact(lit));
-        } else {
-            out.push_str(lit);
-        }
-        out.push('\'');
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The BACKUP job's coordinator.
@@ -667,15 +644,96 @@ async fn export_span(
 mod tests {
     use super::*;
 
+    fn backup(sql: &str) -> Backup {
+        match sql::parser::parse(sql).expect("parses").pop() {
+            Some(Statement::Backup(b)) => *b,
+            other => panic!("not a backup: {other:?}"),
+        }
+    }
+
     #[test]
     fn statements_are_redacted() {
         assert_eq!(
-            cloud_redact_statement(
+            backup(
                 "BACKUP DATABASE d INTO 's3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=shh' \
                  WITH OPTIONS (execution locality = 'region=x')"
-            ),
+            )
+            .redacted()
+            .to_string(),
             "BACKUP DATABASE d INTO 's3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=redacted' \
              WITH OPTIONS (execution locality = 'region=x')"
         );
+    }
+
+    /// Security review: a quote in a URI defeated the description's redaction, which split
+    /// the statement text on quotes.
+    #[test]
+    fn description_redacts_a_uri_with_a_quote() {
+        let b = backup(
+            "BACKUP DATABASE d INTO 's3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=ab''s3cr3t'",
+        );
+        let shown = b.redacted().to_string();
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert_eq!(
+            shown,
+            "BACKUP DATABASE d INTO 's3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=redacted'"
+        );
+    }
+
+    /// The job descriptions of BACKUP and RESTORE, the rows of SHOW EXTERNAL CONNECTIONS and
+    /// the errors of reading a destination hide every secret of generated URIs and options.
+    mod no_secret_is_shown {
+        use super::*;
+        use base::redact::testing::{assert_hidden, leaks, secret, secret_uri, sql_string};
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn by_any_backup_display(
+                uris in prop::collection::vec(secret_uri(), 3),
+                passphrase in secret(),
+                template in 0..6usize,
+            ) {
+                let [a, b, c] = [0, 1, 2].map(|i| sql_string(&uris[i].uri));
+                let p = sql_string(&passphrase);
+                let sql = match template {
+                    0 => format!(
+                        "BACKUP DATABASE d INTO {a} WITH incremental_location = {b}, kms = {c}, \
+                         encryption_passphrase = {p}, detached"
+                    ),
+                    1 => format!("BACKUP TABLE t INTO LATEST IN ({a}, {b}, {c})"),
+                    2 => format!("BACKUP TO {a} INCREMENTAL FROM {b}, {c}"),
+                    3 => format!(
+                        "RESTORE DATABASE d FROM LATEST IN {a} WITH incremental_location = \
+                         ({b}, {c}), encryption_passphrase = {p}, kms = {b}, new_db_name = 'e'"
+                    ),
+                    4 => format!("RESTORE FROM {a}, ({b}, {c})"),
+                    _ => format!("RESTORE TABLE t FROM {a} IN {b}"),
+                };
+                prop_assert!(leaks(&sql));
+                let description = match sql::parser::parse(&sql).expect("parses").pop() {
+                    Some(Statement::Backup(b)) => b.redacted().to_string(),
+                    Some(Statement::Restore(r)) => r.redacted().to_string(),
+                    other => panic!("{other:?}"),
+                };
+                assert_hidden(&description, &format!("the description of {sql:?}"));
+
+                let texts: Vec<String> = uris.iter().map(|u| u.uri.clone()).collect();
+                if let Err(e) = collection::parse_destinations(&texts) {
+                    assert_hidden(&e.to_string(), "parse_destinations");
+                    assert_hidden(&SqlError::from(e).error.message, "parse_destinations");
+                }
+                for u in &uris {
+                    for d in crate::connection::connection_row("c".into(), &u.uri) {
+                        assert_hidden(&d.to_string(), "SHOW EXTERNAL CONNECTIONS");
+                    }
+                    if let Err(e) = cloud::ExternalStorageUri::parse(&u.uri) {
+                        let e = BackupError::from(e);
+                        assert_hidden(&e.to_string(), "a BackupError");
+                        assert_hidden(&SqlError::from(e).error.message, "a BackupError");
+                    }
+                }
+            }
+        }
     }
 }

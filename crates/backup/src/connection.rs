@@ -57,6 +57,16 @@ pub async fn resolve_external(node: &KvNode, uri_or_name: &str) -> Result<String
     Ok(cloud::resolve_external(&parsed, &ctx)?.unredacted())
 }
 
+/// A row of SHOW EXTERNAL CONNECTION(S): the name, the URI redacted
+/// ([`base::redact::redact_uri`]) and the type.
+pub fn connection_row(name: String, uri: &str) -> Vec<Datum> {
+    vec![
+        Datum::String(name),
+        Datum::String(base::redact::redact_uri(uri)),
+        Datum::String("STORAGE".into()),
+    ]
+}
+
 /// Executes CREATE/DROP/SHOW EXTERNAL CONNECTION.
 pub struct ConnectionHook;
 
@@ -135,11 +145,7 @@ async fn execute(ctx: HookContext, stmt: &Statement) -> Result<StatementResult> 
                 if want.as_ref().is_some_and(|w| *w != n) {
                     continue;
                 }
-                rows.push(vec![
-                    Datum::String(n),
-                    Datum::String(cloud::redact(&uri)),
-                    Datum::String("STORAGE".into()),
-                ]);
+                rows.push(connection_row(n, &uri));
             }
             if let Some(w) = want
                 && rows.is_empty()

@@ -42,10 +42,7 @@ use sql::types::Type;
 use sql::{SqlError, Statement};
 use storage::mvcc::ExportEntry;
 
-use crate::backup::{
-    BackupResult, cloud_redact_statement, create_job, detached_result, locality_filter,
-    wait_and_report,
-};
+use crate::backup::{BackupResult, create_job, detached_result, locality_filter, wait_and_report};
 use crate::collection::{self, Destinations};
 use crate::env::{Env, is_row_key, option_text, rewrite_key, spawn_flow, table_span, uri_texts};
 use crate::error::{BackupError, Result, run_txn};
@@ -308,7 +305,7 @@ async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<State
         spans,
         replace,
     };
-    let description = cloud_redact_statement(&r.to_string());
+    let description = r.redacted().to_string();
     let id = create_job(
         env,
         NewJob {

@@ -15,6 +15,8 @@
 //! - [`zone`]: zone configurations (`num_replicas`, `num_voters`, `constraints`,
 //!   `voter_constraints`, `lease_preferences`) and their CockroachDB text forms.
 //! - [`errcode`]: the one table of client-facing error codes (SQLSTATE).
+//! - [`redact`]: what is a secret and how it is shown: the one URI and option redaction every
+//!   job description, SHOW statement, error message and log line uses.
 //! - `testing` (feature `testing`): `goldenscripts!`, the declaration of a crate's
 //!   goldenscript tests, for every crate's golden tests.
 
@@ -24,6 +26,7 @@ pub mod errcode;
 pub mod hlc;
 pub mod ids;
 pub mod keys;
+pub mod redact;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod zone;

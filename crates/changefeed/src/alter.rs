@@ -31,7 +31,7 @@ use sql::parser::{
 
 use crate::job::{ChangefeedDetails, ChangefeedProgress, TargetTable};
 use crate::options::{InitialScan, SinkKind, is_known_option, parse_options};
-use crate::sink::{redact_sink_uri, scheme, topic_for};
+use crate::sink::{scheme, topic_for};
 
 /// Options ALTER CHANGEFEED cannot change (CockroachDB's
 /// `AlterChangefeedUnsupportedOptions`).
@@ -258,8 +258,9 @@ fn rescan(
 }
 
 /// The job description after ALTER: the CREATE CHANGEFEED statement that would make this
-/// feed, with full table names, the sink redacted and the options as written (without the
-/// initial-scan ones, which no longer describe the feed).
+/// feed, with full table names, the sink and the options as written (without the
+/// initial-scan ones, which no longer describe the feed), redacted
+/// ([`CreateChangefeed::redacted`]: the sink URI's secrets, `webhook_auth_header`...).
 pub fn describe(details: &ChangefeedDetails) -> String {
     let targets = details
         .targets
@@ -283,9 +284,10 @@ pub fn describe(details: &ChangefeedDetails) -> String {
         .collect();
     CreateChangefeed {
         targets: ChangefeedTargets::Tables(targets),
-        sink: Some(OptionValue::String(redact_sink_uri(&details.sink_uri))),
+        sink: Some(OptionValue::String(details.sink_uri.clone())),
         options,
     }
+    .redacted()
     .to_string()
 }
 
@@ -548,6 +550,31 @@ mod tests {
             describe(&d),
             "CREATE CHANGEFEED FOR TABLE d.public.a, TABLE d.public.b INTO \
              'kafka://broker:9092?sasl_password=redacted' WITH OPTIONS (updated)"
+        );
+    }
+
+    /// Security review: `webhook_auth_header` was kept in clear in the job description.
+    #[test]
+    fn description_redacts_the_webhook_auth_header() {
+        let written = vec![(
+            "webhook_auth_header".to_string(),
+            Some("Basic YWxpY2U6aHVudGVyMg==".to_string()),
+        )];
+        let mut options = parse_options(&written, false).expect("options");
+        options.validate_for_sink(SinkKind::Webhook).expect("sink");
+        let d = ChangefeedDetails {
+            sink_uri: "webhook-https://h/x".into(),
+            options,
+            targets: vec![target(1, "a")],
+            start: ts(10),
+            end_time: None,
+            query: None,
+        };
+        let shown = describe(&d);
+        assert!(!shown.contains("YWxpY2U6aHVudGVyMg"), "{shown}");
+        assert!(
+            shown.contains("webhook_auth_header = 'redacted'"),
+            "{shown}"
         );
     }
 }

@@ -285,7 +285,7 @@ impl ChangefeedHook {
             .map_err(|e| err(e.to_client()))?;
         let _ = sink.close().await;
 
-        let description = describe(c, &uri);
+        let description = describe(c);
         let job = NewJob {
             id: None,
             job_type: JobType::Changefeed,
@@ -358,10 +358,10 @@ impl ChangefeedHook {
     }
 }
 
-/// The job description: the statement with the sink URI redacted.
-fn describe(c: &CreateChangefeed, uri: &str) -> String {
-    let text = c.to_string();
-    text.replace(uri, &redact_sink_uri(uri))
+/// The job description: the statement, redacted on its parsed form (the sink URI's secrets,
+/// `webhook_auth_header`...; [`CreateChangefeed::redacted`]).
+fn describe(c: &CreateChangefeed) -> String {
+    c.redacted().to_string()
 }
 
 /// The job id of ALTER CHANGEFEED: an integer literal or a placeholder bound to one.
@@ -730,7 +730,7 @@ pub fn show_changefeed_jobs(records: &[JobRecord]) -> StatementResult {
             };
             vec![
                 Datum::Int(r.id),
-                Datum::String(r.description.clone()),
+                Datum::String(sql::parser::redact_sql(&r.description)),
                 Datum::String(r.user_name.clone()),
                 Datum::String(r.status.as_str().to_string()),
                 opt(&r.running_status),
@@ -766,6 +766,134 @@ mod tests {
             let e = alter_job_id(job, &params).expect_err(job);
             assert_eq!(e.error.message, "changefeed ID must be an INT value");
             assert_eq!(e.error.code, errcode::DATATYPE_MISMATCH);
+        }
+    }
+
+    fn create_changefeed(sql: &str) -> CreateChangefeed {
+        match sql::parser::parse(sql).expect("parses").pop() {
+            Some(Statement::CreateChangefeed(c)) => *c,
+            other => panic!("not a changefeed: {other:?}"),
+        }
+    }
+
+    /// Security review: a quote in the sink URI defeated the description's redaction, which
+    /// looked for the URI in the statement text.
+    #[test]
+    fn description_redacts_a_uri_with_a_quote() {
+        let c = create_changefeed(
+            "CREATE CHANGEFEED FOR t INTO 'kafka://h:9092?sasl_enabled=true&sasl_user=u&\
+             sasl_password=it''s-a-s3cr3t'",
+        );
+        let shown = describe(&c);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("sasl_password=redacted"), "{shown}");
+    }
+
+    /// Security review: `webhook_auth_header` was kept in clear in the job description.
+    #[test]
+    fn description_redacts_the_webhook_auth_header() {
+        let c = create_changefeed(
+            "CREATE CHANGEFEED FOR t INTO 'webhook-https://h/x' \
+             WITH webhook_auth_header = 'Bearer s3cr3t-token'",
+        );
+        let shown = describe(&c);
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+    }
+
+    /// Every text a changefeed is shown as hides every secret of generated sink URIs and
+    /// options: the job description (CREATE and after ALTER), SHOW CHANGEFEED JOBS (of a
+    /// record whose description was written unredacted too), and the errors of reading and
+    /// opening the sink.
+    mod no_secret_is_shown {
+        use super::*;
+        use crate::sink::cloudstorage::CloudStorageSink;
+        use crate::sink::webhook::WebhookSink;
+        use crate::sink::{kafka, resolve_external, sink_kind};
+        use base::redact::testing::{assert_hidden, leaks, secret, secret_uri, sql_string};
+        use proptest::prelude::*;
+
+        fn record(details: &ChangefeedDetails, description: &str) -> JobRecord {
+            let details = serde_json::to_vec(details).expect("details");
+            jobs::testing::record(JobType::Changefeed, description, details)
+        }
+
+        fn hidden_err<T>(r: Result<T, SinkError>, what: &str) {
+            if let Err(e) = r {
+                assert_hidden(&e.to_string(), what);
+                assert_hidden(&format!("{e:?}"), what);
+                assert_hidden(&e.to_client().message, what);
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn by_any_changefeed_display(
+                sink in secret_uri(),
+                registry in secret_uri(),
+                header in secret(),
+                query in any::<bool>(),
+            ) {
+                let what = |w: &str| format!("{w} of {:?}", sink.uri);
+                let options = format!(
+                    "webhook_auth_header = {}, confluent_schema_registry = {}, updated",
+                    sql_string(&header),
+                    sql_string(&registry.uri),
+                );
+                let sql = if query {
+                    format!(
+                        "CREATE CHANGEFEED INTO {} WITH {options} AS SELECT a FROM t",
+                        sql_string(&sink.uri)
+                    )
+                } else {
+                    format!(
+                        "CREATE CHANGEFEED FOR t INTO {} WITH {options}",
+                        sql_string(&sink.uri)
+                    )
+                };
+                prop_assert!(leaks(&sql));
+                assert_hidden(&describe(&create_changefeed(&sql)), &what("the description"));
+
+                let written = vec![
+                    ("webhook_auth_header".to_string(), Some(header.clone())),
+                    ("updated".to_string(), None),
+                ];
+                let details = ChangefeedDetails {
+                    sink_uri: sink.uri.clone(),
+                    options: parse_options(&written, false).expect("options"),
+                    targets: vec![TargetTable {
+                        table_id: 1,
+                        name: "t".into(),
+                        full_name: "d.public.t".into(),
+                        topic: "t".into(),
+                    }],
+                    start: Timestamp::ZERO,
+                    end_time: None,
+                    query: None,
+                };
+                assert_hidden(&alter::describe(&details), &what("the altered description"));
+                for rec in [record(&details, &sql), record(&details, &alter::describe(&details))] {
+                    for d in &show_changefeed_jobs(&[rec]).rows[0] {
+                        assert_hidden(&d.to_string(), &what("SHOW CHANGEFEED JOBS"));
+                    }
+                }
+
+                hidden_err(sink_kind(&sink.uri), &what("sink_kind"));
+                match kafka::parse_uri(&sink.uri) {
+                    Ok(dial) => assert_hidden(&format!("{dial:?}"), &what("the Kafka dial")),
+                    Err(e) => hidden_err::<()>(Err(e), &what("kafka::parse_uri")),
+                }
+                hidden_err(WebhookSink::new(&sink.uri, &details.options), &what("WebhookSink"));
+                let storage = cloud::StorageContext::new(
+                    base::NodeId(1),
+                    std::env::temp_dir().join("sextant-redact-proptest"),
+                );
+                let ctx = SinkContext { storage, job_id: 1, sink_id: 1 };
+                hidden_err(resolve_external(&sink.uri, &ctx), &what("resolve_external"));
+                hidden_err(
+                    CloudStorageSink::open(&sink.uri, &details.options, &ctx),
+                    &what("CloudStorageSink"),
+                );
+            }
         }
     }
 }

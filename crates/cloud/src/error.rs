@@ -133,14 +133,9 @@ pub(crate) struct ErrorContext<'a> {
     pub secrets: &'a [String],
 }
 
-/// Replaces every secret value in `text` with `redacted`.
+/// Replaces every secret value in `text` with `redacted` ([`base::redact::scrub`]).
 pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .filter(|s| s.len() >= 3)
-        .fold(text.to_string(), |t, s| {
-            t.replace(s.as_str(), crate::REDACTION_MARKER)
-        })
+    base::redact::scrub(text, secrets)
 }
 
 /// Maps an `object_store` error to a [`CloudError`].

@@ -7,20 +7,22 @@
 //!
 //! Redaction follows CockroachDB's `SanitizeExternalStorageURI`: the value of every secret
 //! parameter becomes `redacted`, a password in the user info becomes `redacted`, and the query
-//! is re-encoded with its keys sorted. [`ExternalStorageUri`]'s `Display` and `Debug` are the
-//! redacted form, so a URI cannot leak through `{}` or `{:?}`; the secret-bearing string is
-//! only reachable through [`ExternalStorageUri::unredacted`].
+//! is re-encoded with its keys sorted. What is a secret is decided in one place for every
+//! storage, KMS and sink URI, [`base::redact`]. [`ExternalStorageUri`]'s `Display` and `Debug`
+//! are the redacted form, so a URI cannot leak through `{}` or `{:?}`; the secret-bearing
+//! string is only reachable through [`ExternalStorageUri::unredacted`].
 //!
-//! Strings that do not even parse are redacted by [`redact`], a lenient scanner, so an
-//! [`CloudError::InvalidUri`](crate::CloudError::InvalidUri) never echoes a secret either.
+//! Strings that do not even parse are redacted by [`redact`] (`base::redact::redact_uri`, a
+//! lenient scanner), so an [`CloudError::InvalidUri`](crate::CloudError::InvalidUri) never
+//! echoes a secret either.
 
 use crate::error::CloudError;
 use base::NodeId;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// What a redacted secret is replaced with (CockroachDB's marker).
-pub const REDACTION_MARKER: &str = "redacted";
+use base::redact::is_secret_key;
+pub use base::redact::{REDACTION_MARKER, SECRET_PARAMS};
 
 /// `AUTH`: how a cloud storage gets its credentials (`specified` or `implicit`).
 pub const AUTH_PARAM: &str = "AUTH";
@@ -70,16 +72,6 @@ pub const AZURE_CLIENT_ID_PARAM: &str = "AZURE_CLIENT_ID";
 pub const AZURE_CLIENT_SECRET_PARAM: &str = "AZURE_CLIENT_SECRET";
 /// Azure AD tenant id.
 pub const AZURE_TENANT_ID_PARAM: &str = "AZURE_TENANT_ID";
-
-/// Parameters whose values are secrets, in every scheme (CockroachDB's registered list).
-pub const SECRET_PARAMS: &[&str] = &[
-    AWS_SECRET_PARAM,
-    AWS_SESSION_TOKEN_PARAM,
-    GCS_CREDENTIALS_PARAM,
-    GCS_BEARER_TOKEN_PARAM,
-    AZURE_ACCOUNT_KEY_PARAM,
-    AZURE_CLIENT_SECRET_PARAM,
-];
 
 /// The storage a URI names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -402,27 +394,18 @@ impl ExternalStorageUri {
         }
     }
 
-    /// The values of every secret in this URI (secret parameters and the password), used to
-    /// scrub error text that came from a server or a library.
+    /// The values of every secret in this URI (secret parameters and the password, as written
+    /// and decoded), used to scrub error text that came from a server or a library.
     pub fn secret_values(&self) -> Vec<String> {
-        let mut out: Vec<String> = SECRET_PARAMS
-            .iter()
-            .filter_map(|p| self.param(p))
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-            .collect();
-        if let Some(p) = self.password.as_ref().filter(|p| !p.is_empty()) {
-            out.push(p.clone());
-        }
-        // The raw (percent-encoded) forms can appear in text too.
-        for pair in self.raw_query.as_deref().unwrap_or("").split('&') {
-            if let Some((k, v)) = pair.split_once('=') {
-                let key = percent_decode(k, true).unwrap_or_default();
-                if SECRET_PARAMS.contains(&key.as_str()) && !v.is_empty() {
-                    out.push(v.to_string());
-                }
-            }
-        }
+        let mut out = base::redact::uri_secrets(&self.unredacted());
+        out.extend(
+            self.params
+                .iter()
+                .filter(|(k, _)| is_secret_key(k))
+                .map(|(_, v)| v.clone()),
+        );
+        out.extend(self.password.clone());
+        out.retain(|v| !v.is_empty());
         out.sort();
         out.dedup();
         out
@@ -431,12 +414,6 @@ impl ExternalStorageUri {
     /// The redacted form, as CockroachDB prints it in SHOW JOBS: secret parameter values and
     /// the password replaced by `redacted`, query keys sorted and re-encoded.
     pub fn redacted(&self) -> String {
-        self.redacted_with(&[])
-    }
-
-    /// The redacted form, also redacting the parameters named in `extra` (e.g. a sink's own
-    /// secrets).
-    pub fn redacted_with(&self, extra: &[&str]) -> String {
         let mut out = format!("{}://", self.scheme_raw);
         if let Some(user) = &self.user {
             out.push_str(&query_escape(user).replace('+', "%20"));
@@ -454,8 +431,11 @@ impl ExternalStorageUri {
                 .params
                 .iter()
                 .map(|(k, v)| {
-                    let secret = SECRET_PARAMS.contains(&k.as_str()) || extra.contains(&k.as_str());
-                    let v = if secret { REDACTION_MARKER } else { v.as_str() };
+                    let v = if is_secret_key(k) {
+                        REDACTION_MARKER
+                    } else {
+                        v.as_str()
+                    };
                     format!("{}={}", query_escape(k), query_escape(v))
                 })
                 .collect();
@@ -522,51 +502,11 @@ impl std::str::FromStr for ExternalStorageUri {
 }
 
 /// Redacts any string that may be a URI, parseable or not: secret parameter values and a
-/// password in the user info become `redacted`. For a URI that parses, prefer
-/// [`ExternalStorageUri::redacted`], which also normalises the query.
+/// password in the user info become `redacted`, the rest is kept as written
+/// ([`base::redact::redact_uri`]). For a URI that parses, [`ExternalStorageUri::redacted`] also
+/// normalises the query.
 pub fn redact(uri: &str) -> String {
-    redact_with(uri, &[])
-}
-
-/// [`redact`], also redacting the parameters named in `extra`.
-pub fn redact_with(uri: &str, extra: &[&str]) -> String {
-    let is_secret = |k: &str| {
-        let key = percent_decode(k, true).unwrap_or_else(|_| k.to_string());
-        SECRET_PARAMS.contains(&key.as_str()) || extra.contains(&key.as_str())
-    };
-    let (head, query) = match uri.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (uri, None),
-    };
-    let mut out = redact_userinfo(head);
-    if let Some(query) = query {
-        // Everything after a '#' would be a fragment; redact it as query text all the same.
-        let pieces: Vec<String> = query
-            .split(['&', '#'])
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret(k) => format!("{k}={REDACTION_MARKER}"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&pieces.join("&"));
-    }
-    out
-}
-
-fn redact_userinfo(head: &str) -> String {
-    let Some((scheme, rest)) = head.split_once("://") else {
-        return head.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((info, host)) if info.contains(':') => {
-            let user = info.split_once(':').map(|(u, _)| u).unwrap_or(info);
-            format!("{scheme}://{user}:{REDACTION_MARKER}@{host}{path}")
-        }
-        _ => head.to_string(),
-    }
+    base::redact::redact_uri(uri)
 }
 
 /// Percent-decodes `s`; with `plus_is_space`, `+` decodes to a space (query semantics, as Go's
@@ -753,12 +693,69 @@ mod tests {
         );
     }
 
+    /// Every text a storage URI is shown as (its `Display`, `Debug` and redacted form, the
+    /// errors of parsing, validating and opening it, the URI of the opened storage, directly
+    /// and through an external connection) hides every secret of every generated URI.
+    mod no_secret_is_shown {
+        use super::*;
+        use crate::{InMemoryConnections, StorageContext};
+        use base::redact::testing::{assert_hidden, secret_uri};
+        use proptest::prelude::*;
+        use std::sync::Arc;
+
+        proptest! {
+            // One generated URI in six is a valid storage URI: run enough of them.
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn by_any_display_of_a_storage_uri(s in secret_uri()) {
+                let what = |w: &str| format!("{w} of {:?}", s.uri);
+                assert_hidden(&redact(&s.uri), &what("redact"));
+                match ExternalStorageUri::parse(&s.uri) {
+                    Ok(u) => {
+                        assert_hidden(&u.to_string(), &what("Display"));
+                        assert_hidden(&format!("{u:?}"), &what("Debug"));
+                        assert_hidden(&u.redacted(), &what("redacted"));
+                        if let Ok(j) = u.join_path("x/y") {
+                            assert_hidden(&j.to_string(), &what("join_path"));
+                        }
+                        if let Err(e) = u.nodelocal_target() {
+                            assert_hidden(&e, &what("nodelocal_target"));
+                        }
+                    }
+                    Err(e) => {
+                        assert_hidden(&e.to_string(), &what("the parse error"));
+                        assert_hidden(&format!("{e:?}"), &what("the parse error's Debug"));
+                    }
+                }
+                if let Err(e) = crate::validate_connection_uri(&s.uri) {
+                    assert_hidden(&e.to_string(), &what("validate_connection_uri"));
+                }
+                let root = std::env::temp_dir().join("sextant-redact-proptest");
+                let conns = InMemoryConnections::new();
+                let _ = conns.insert("conn", &s.uri);
+                let ctx = StorageContext::new(NodeId(1), &root).with_connections(Arc::new(conns));
+                for uri in [s.uri.clone(), "external://conn/sub".to_string()] {
+                    match crate::open(&uri, &ctx) {
+                        Ok(storage) => {
+                            assert_hidden(&storage.uri().to_string(), &what("the storage's uri"))
+                        }
+                        Err(e) => {
+                            assert_hidden(&e.to_string(), &what("open"));
+                            assert_hidden(&format!("{e:?}"), &what("open's Debug"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
-    fn redacts_extra_params() {
+    fn redacts_sink_params() {
         let raw = "kafka-ish://h/p?sasl_password=pw1&topic=t";
-        assert!(!redact_with(raw, &["sasl_password"]).contains("pw1"));
+        assert!(!redact(raw).contains("pw1"));
         let u = parse("https://h/p");
-        assert_eq!(u.redacted_with(&["x"]), "https://h/p");
+        assert_eq!(u.redacted(), "https://h/p");
     }
 
     #[test]

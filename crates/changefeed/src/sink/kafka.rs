@@ -144,7 +144,12 @@ pub fn parse_uri(uri: &str) -> Result<KafkaDial, SinkError> {
     let known: Vec<&str> = PARAMS.iter().chain(tls::PARAMS).copied().collect();
     check_params(&params, &known)?;
     let rest = uri.split_once("://").map_or("", |(_, r)| r);
-    let broker = rest.split(['?', '/']).next().unwrap_or("");
+    let authority = rest.split(['?', '/']).next().unwrap_or("");
+    // A user info (`kafka://user:password@broker`) is not the broker's address, and holds no
+    // credentials Kafka reads (SASL's are parameters); as CockroachDB, it is left out.
+    let broker = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if broker.is_empty() {
         return Err(SinkError::Invalid(format!(
             "kafka sink URI {:?} has no broker address",
@@ -295,7 +300,13 @@ impl KafkaSink {
         let client = tokio::time::timeout(REQUEST_DEADLINE + CONNECT_SLACK, builder.build())
             .await
             .map_err(|_| unavailable(NO_BROKERS))?
-            .map_err(|e| connect_error(&error_chain(&e)))?;
+            .map_err(|e| {
+                let chain = error_chain(&e);
+                connect_error(&base::redact::scrub(
+                    &chain,
+                    &base::redact::uri_secrets(uri),
+                ))
+            })?;
         let client = Arc::new(client);
         let existing: BTreeMap<String, usize> = client
             .list_topics()

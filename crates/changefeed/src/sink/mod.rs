@@ -178,12 +178,16 @@ pub fn resolve_external(uri: &str, ctx: &SinkContext) -> Result<String, SinkErro
         .and_then(|_| uri.get(PREFIX.len()..))
         .ok_or_else(|| {
             SinkError::Invalid(format!(
-                "malformed external connection URI {uri:?}: want external://<name>[/<path>]"
+                "malformed external connection URI {:?}: want external://<name>[/<path>]",
+                redact_sink_uri(uri)
             ))
         })?;
     let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
     let target = ctx.storage.connections.resolve(name).ok_or_else(|| {
-        SinkError::Invalid(format!("external connection \"{name}\" does not exist"))
+        // The name as written may carry a user info (`external://user:password@name`).
+        let shown = redact_sink_uri(&format!("{PREFIX}{name}"));
+        let shown = shown.strip_prefix(PREFIX).unwrap_or_default();
+        SinkError::Invalid(format!("external connection \"{shown}\" does not exist"))
     })?;
     if path.is_empty() {
         return Ok(target);
@@ -237,56 +241,12 @@ pub fn resolved_sink_kind(uri: &str, ctx: &SinkContext) -> Result<SinkKind, Sink
     sink_kind(&resolve_external(uri, ctx)?)
 }
 
-/// Query parameters whose values are secrets in sink URIs.
-const SECRET_PARAMS: &[&str] = &[
-    "sasl_password",
-    "client_key",
-    "ca_cert",
-    "client_cert",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "azure_account_key",
-    "credentials",
-    "bearer_token",
-    "shared_access_key",
-];
-
-/// The URI with every secret parameter's value replaced by `redacted` (and a password in the
-/// authority removed), as SHOW CHANGEFEED JOBS shows it.
+/// The URI with its password and the value of every secret parameter replaced by `redacted`
+/// (`sasl_password`, `client_key`, `ca_cert`, the storages' keys..., matched percent-decoded and
+/// without regard to case), as SHOW CHANGEFEED JOBS, job descriptions and errors show it:
+/// [`base::redact::redact_uri`], the one redaction of every URI.
 pub fn redact_sink_uri(uri: &str) -> String {
-    let (base, query) = match uri.split_once('?') {
-        Some((b, q)) => (b.to_string(), Some(q)),
-        None => (uri.to_string(), None),
-    };
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-                    format!("{user}:redacted@{host}")
-                }
-                None => authority.to_string(),
-            };
-            if rest.contains('/') {
-                format!("{scheme}://{authority}/{path}")
-            } else {
-                format!("{scheme}://{authority}")
-            }
-        }
-        None => base,
-    };
-    let Some(query) = query else { return base };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.contains(&k.to_lowercase().as_str()) => {
-                format!("{k}=redacted")
-            }
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("{base}?{}", params.join("&"))
+    base::redact::redact_uri(uri)
 }
 
 /// Splits `a=b&c=d` into decoded pairs.
@@ -403,6 +363,33 @@ mod tests {
             redact_sink_uri("s3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=s"),
             "s3://b/p?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=redacted"
         );
+    }
+
+    /// Security review: a percent-encoded key is decoded and used as the password, but was
+    /// shown unredacted.
+    #[test]
+    fn redacts_percent_encoded_secret_keys() {
+        let uri = "kafka://h:9092?sasl_enabled=true&sasl_user=u&sasl%5Fpassword=s3cr3t-pw";
+        assert!(
+            query_params(uri).contains(&("sasl_password".into(), "s3cr3t-pw".into())),
+            "the sink reads it as the password"
+        );
+        let shown = redact_sink_uri(uri);
+        assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        assert!(shown.contains("sasl%5Fpassword=redacted"), "{shown}");
+    }
+
+    /// Security review: `azure_client_secret` was not on the changefeed's secret list.
+    #[test]
+    fn redacts_azure_client_secrets() {
+        for key in ["azure_client_secret", "AZURE_CLIENT_SECRET"] {
+            let uri = format!(
+                "azure://c/p?AZURE_ACCOUNT_NAME=a&AZURE_CLIENT_ID=i&AZURE_TENANT_ID=t&{key}=s3cr3t"
+            );
+            let shown = redact_sink_uri(&uri);
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains(&format!("{key}=redacted")), "{shown}");
+        }
     }
 
     #[test]

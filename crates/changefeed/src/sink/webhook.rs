@@ -35,6 +35,8 @@ pub struct WebhookSink {
     url: String,
     /// `url` as errors may print it: with a password in it redacted.
     redactions: Vec<(String, String)>,
+    /// The secrets of the sink URI and the `Authorization` header, scrubbed from messages.
+    secrets: Vec<String>,
     auth: Option<String>,
     gzip: bool,
     flush: FlushConfig,
@@ -65,9 +67,12 @@ impl WebhookSink {
     pub fn new(uri: &str, opts: &ChangefeedOptions) -> Result<WebhookSink, SinkError> {
         let params = query_params(uri);
         check_params(&params, tls::PARAMS)?;
-        let (scheme, rest) = uri
-            .split_once("://")
-            .ok_or_else(|| SinkError::Invalid(format!("invalid webhook URI {uri:?}")))?;
+        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+            SinkError::Invalid(format!(
+                "invalid webhook URI {:?}",
+                super::redact_sink_uri(uri)
+            ))
+        })?;
         let http = match scheme.to_lowercase().as_str() {
             "webhook-https" => "https",
             "webhook-http" => "http",
@@ -78,6 +83,8 @@ impl WebhookSink {
         let parsed = reqwest::Url::parse(&url)
             .map_err(|e| SinkError::Invalid(format!("invalid webhook URI: {e}")))?;
         let redactions = redactions(&url, &parsed);
+        let mut secrets = base::redact::uri_secrets(uri);
+        secrets.extend(opts.webhook_auth_header.clone());
 
         let mut builder = reqwest::Client::builder()
             .timeout(opts.webhook_client_timeout)
@@ -93,6 +100,7 @@ impl WebhookSink {
             client,
             url,
             redactions,
+            secrets,
             auth: opts.webhook_auth_header.clone(),
             gzip: opts.compression == Some(Compression::Gzip),
             flush: opts.webhook.flush,
@@ -105,14 +113,15 @@ impl WebhookSink {
         })
     }
 
-    /// `msg` with every form of the URL that holds a password replaced by its redacted form.
-    /// (reqwest sends a URL's `user:password` as basic auth and drops it from the URL its
-    /// errors print; this holds whatever a future version prints.)
+    /// `msg` with every form of the URL that holds a password replaced by its redacted form,
+    /// and any secret of the URI or the `Authorization` header left scrubbed. (reqwest sends a
+    /// URL's `user:password` as basic auth and drops it from the URL its errors print; this
+    /// holds whatever a future version prints.)
     fn redact(&self, mut msg: String) -> String {
         for (plain, redacted) in &self.redactions {
             msg = msg.replace(plain, redacted);
         }
-        msg
+        base::redact::scrub(&msg, &self.secrets)
     }
 
     fn should_flush(&self) -> bool {

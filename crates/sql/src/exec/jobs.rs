@@ -25,7 +25,9 @@ use super::StmtCtx;
 use super::compile::{PlanEnv, Planner};
 use super::vtable::Col;
 use crate::error::{Result, SqlError};
-use crate::parser::{ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs, Statement};
+use crate::parser::{
+    ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs, Statement, redact_sql,
+};
 use crate::session::{Column, StatementResult};
 use crate::types::Datum;
 
@@ -86,13 +88,15 @@ fn opt_str(s: Option<&str>) -> Datum {
     s.map_or(Datum::Null, |s| Datum::String(s.to_string()))
 }
 
-/// One job as a SHOW JOBS row.
+/// One job as a SHOW JOBS row. The description and statement are redacted again
+/// ([`redact_sql`]): a record written before its job type redacted something still shows no
+/// secret.
 pub(super) fn job_row(j: &JobRecord, details: bool) -> Vec<Datum> {
     let mut row = vec![
         Datum::Int(j.id),
         Datum::String(j.job_type.as_str().to_string()),
-        Datum::String(j.description.clone()),
-        Datum::String(j.statement.clone()),
+        Datum::String(redact_sql(&j.description)),
+        Datum::String(redact_sql(&j.statement)),
         Datum::String(j.user_name.clone()),
         Datum::String(j.status.as_str().to_string()),
         opt_str(j.running_status.as_deref()),
@@ -361,5 +365,39 @@ mod tests {
         assert_eq!(job_id_of(&Datum::Int(42)).expect("int"), 42);
         assert_eq!(job_id_of(&Datum::String(" 7 ".into())).expect("str"), 7);
         assert!(job_id_of(&Datum::Bool(true)).is_err());
+    }
+
+    /// A record as an older Sextant may have written it: the statement as given, secrets
+    /// and all, in its description.
+    fn record_with(description: &str) -> JobRecord {
+        jobs::testing::record(jobs::JobType::Backup, description, Vec::new())
+    }
+
+    /// SHOW JOBS and crdb_internal.jobs (both rows of [`job_row`]) show no secret of a
+    /// description, even one written unredacted.
+    mod no_secret_is_shown {
+        use super::*;
+        use crate::parser::redact_tests::secret_statement;
+        use base::redact::testing::assert_hidden;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn by_show_jobs(sql in secret_statement()) {
+                for details in [false, true] {
+                    for d in job_row(&record_with(&sql), details) {
+                        assert_hidden(&d.to_string(), &format!("SHOW JOBS of {sql:?}"));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn descriptions_without_secrets_are_kept() {
+            let d = "BACKUP DATABASE d INTO 'nodelocal://1/x' WITH OPTIONS (detached)";
+            let row = job_row(&record_with(d), false);
+            assert_eq!(row[2], Datum::String(d.into()));
+            assert_eq!(row[3], Datum::String(d.into()));
+        }
     }
 }

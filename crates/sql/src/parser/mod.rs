@@ -48,8 +48,10 @@
 //! Every AST type implements `Display`, printing a normalised statement that parses back to
 //! the same AST. It follows CockroachDB's formatting where that is visible to users, notably
 //! job descriptions: `BACKUP DATABASE movr INTO 's3://b' WITH OPTIONS (revision_history = true,
-//! detached, execution locality = 'region=us-west1')`. Secrets are printed as given; redaction
-//! belongs to whoever prints a description.
+//! detached, execution locality = 'region=us-west1')`. Secrets are printed as given:
+//! [`Statement::redacted`] (and `Backup`'s, `Restore`'s, `CreateChangefeed`'s...) gives the
+//! statement with every URI and secret option redacted, which is what a job description, SHOW
+//! JOBS or a log line prints, and [`redact_sql`] does the same for a statement's text.
 //!
 //! Names are normalised like CockroachDB's: unquoted identifiers fold to lower case, and a name
 //! is printed bare when it reads back the same, else double-quoted (`"us-east1"`).
@@ -66,6 +68,7 @@ mod external;
 mod jobs;
 mod lexer;
 mod query;
+mod redact;
 mod region;
 mod restore;
 mod settings;
@@ -93,6 +96,9 @@ pub use external::{CreateExternalConnection, DropExternalConnection};
 pub use jobs::{ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs};
 pub use lexer::split;
 pub use query::{InsertStatement, QueryStatement};
+pub use redact::redact_sql;
+#[cfg(test)]
+pub(crate) use redact::tests as redact_tests;
 pub use region::{
     AlterDatabase, AlterDatabaseAction, AlterTableLocality, CreateDatabase, SurvivalGoal,
     TableLocality,

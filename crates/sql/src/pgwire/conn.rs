@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use super::frontend::{self, MAX_MESSAGE, MAX_STARTUP, Message, Startup};
 use super::value::{self, BINARY, TEXT};
 use crate::error::SqlError;
+use crate::parser::redact_sql;
 use crate::session::{Column, PreparedStatement, Session, SqlServer, StatementResult};
 use crate::types::{Datum, Type};
 
@@ -183,6 +184,13 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// What the client gets when its statement panicked: CockroachDB's internal error (XX000).
 fn panic_error(message: String) -> SqlError {
     SqlError::internal(message).with_hint(PANIC_HINT)
+}
+
+/// `sql` with its secrets redacted, for a log line ([`redact_sql`]). Redacting parses the
+/// statement again, which may be what panicked: then the statement is withheld.
+fn loggable(sql: &str) -> String {
+    std::panic::catch_unwind(|| redact_sql(sql))
+        .unwrap_or_else(|_| "<withheld: the statement could not be redacted>".to_string())
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -695,7 +703,11 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
     /// statement ran in is rolled back and left aborted, as after an error, because the
     /// panic may have left it half done; other connections never notice.
     async fn recover(&mut self, message: String, statement: &str, simple: bool) -> ConnResult<()> {
-        tracing::error!(statement, "panic while serving a SQL statement: {message}");
+        let statement = loggable(statement);
+        tracing::error!(
+            statement = statement.as_str(),
+            "panic while serving a SQL statement: {message}"
+        );
         AssertUnwindSafe(self.session.abandon_after_panic())
             .catch_unwind()
             .await
@@ -1094,6 +1106,21 @@ fn bind_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_statements_are_redacted() {
+        let shown = loggable(
+            "CREATE CHANGEFEED FOR t INTO 'kafka://h?sasl_password=it''s-s3cr3t' \
+             WITH webhook_auth_header = 'Bearer t0ken'",
+        );
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+        // Cut in the middle of a literal (a statement longer than what is logged).
+        let cut = truncate("BACKUP INTO 's3://b?AWS_SECRET_ACCESS_KEY=s3cr3t'", 40);
+        assert_eq!(loggable(cut), "BACKUP INTO …");
+    }
 
     #[test]
     fn positions_are_one_based_characters() {
