@@ -338,10 +338,12 @@ async fn restart_from_disk_keeps_everything_applied() {
         c.create_range(r, 3, &cfg).await;
         c.propose(r, &all, puts(r, 0, 100)).await;
         let data = c.converged(r, &all).await;
-        assert!(
-            c.leader(r, &all).await.purged_index() > 0,
-            "restart with a purged log"
-        );
+        // The snapshot, and the purge after it, are built in the background: wait for them.
+        let deadline = Instant::now() + WAIT;
+        while c.leader(r, &all).await.purged_index() == 0 {
+            assert!(Instant::now() < deadline, "restart with a purged log");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         c.stop().await;
         data
     };
