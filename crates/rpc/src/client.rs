@@ -46,6 +46,8 @@ pub struct RpcOptions {
     /// The filter rules checked on every call; share one across the nodes of an in-process
     /// cluster so that rules apply in both directions.
     pub filters: TransportFilters,
+    /// Mutual TLS with the cluster's node certificates; `None` on an insecure cluster.
+    pub tls: Option<crate::RpcTls>,
 }
 
 impl Default for RpcOptions {
@@ -57,6 +59,7 @@ impl Default for RpcOptions {
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             filters: TransportFilters::default(),
+            tls: None,
         }
     }
 }
@@ -428,13 +431,17 @@ impl Rpc {
             target: route.name.clone(),
             reason: format!("invalid address {:?}: {e}", route.addr),
         })?;
-        Ok(endpoint
+        let endpoint = endpoint
             .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(options.keepalive_interval)
             .keep_alive_timeout(options.keepalive_timeout)
-            .keep_alive_while_idle(true)
-            .connect_lazy())
+            .keep_alive_while_idle(true);
+        Ok(match &options.tls {
+            Some(tls) => endpoint
+                .connect_with_connector_lazy(crate::tls::TlsConnect::new(tls.client.clone())),
+            None => endpoint.connect_lazy(),
+        })
     }
 }
 

@@ -80,6 +80,7 @@ mod error;
 mod filter;
 mod registry;
 mod server;
+mod tls;
 
 #[allow(clippy::all, missing_docs, unreachable_pub)]
 mod pb {
@@ -95,3 +96,4 @@ pub use error::{AppError, RpcError, TRANSPORT_KIND};
 pub use filter::TransportFilters;
 pub use registry::{Caller, Registry};
 pub use server::RpcServer;
+pub use tls::RpcTls;

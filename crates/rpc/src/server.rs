@@ -49,14 +49,25 @@ impl RpcServer {
         // sockets of a given listener need it set here, or Nagle's algorithm holds small
         // responses (a Raft append acknowledgement, a KV reply) until the peer's delayed ACK,
         // about 40 ms on Linux.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(options.keepalive_interval))
             .http2_keepalive_timeout(Some(options.keepalive_timeout))
-            .add_service(service)
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .map_err(std::io::Error::other)
+            .add_service(service);
+        let served = match &options.tls {
+            Some(tls) => {
+                let incoming = crate::tls::accept(listener, tls.server.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+        };
+        served.map_err(std::io::Error::other)
     }
 }
 

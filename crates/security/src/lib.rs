@@ -10,16 +10,22 @@
 //! - [`create_ca`], [`create_node`] and [`create_client`] are `sextant cert create-*`.
 //! - [`list`] reads a directory back and [`format_list`] prints it as `sextant cert list` does.
 //!
+//! - [`NodeTls`] and [`client_config`] turn a directory into rustls configurations.
+//!
 //! Everything here takes the current time as an argument (`now`) so that tests can pin it;
 //! the command line passes the wall clock.
 
 mod create;
 mod dir;
 mod list;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tls;
 
 pub use create::{CreateOptions, KeySize, create_ca, create_client, create_node};
 pub use dir::{CertsDir, normalize_user};
 pub use list::{CertInfo, Usage, format_list, list};
+pub use tls::{NodeTls, client_config};
 
 use std::path::PathBuf;
 
@@ -72,6 +78,12 @@ pub enum CertError {
         /// What is wrong with it.
         message: String,
     },
+    /// A certificate or key a secure node or client needs is missing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The certificates are there but do not make a TLS configuration.
+    #[error("problem using security settings: {0}")]
+    Tls(String),
     /// Generating or signing failed.
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),

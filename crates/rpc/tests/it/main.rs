@@ -11,6 +11,7 @@ mod clock;
 mod errors;
 mod filters;
 mod streaming;
+mod tls;
 mod unary;
 
 use base::hlc::HybridClock;

@@ -1,0 +1,152 @@
+//! Mutual TLS for node-to-node RPC: the accepting side's handshakes, before tonic sees a
+//! connection, and the dialling side's connector.
+//!
+//! The server completes each TLS handshake on its own task ([`security::tls::accept`]), so a
+//! peer that stalls mid-way holds up nobody, and hands tonic only the connections whose handshake succeeded: a peer
+//! refused by the certificate verifier (no certificate, another CA, not a node certificate)
+//! never reaches the gRPC service, let alone a handler.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, ServerConfig};
+use tonic::codegen::Service;
+use tonic::transport::Uri;
+use tonic::transport::server::Connected;
+
+/// A node's TLS settings for its transport: the server side (which checks peers' node
+/// certificates) and the client side (which presents this node's).
+#[derive(Clone, Debug)]
+pub struct RpcTls {
+    /// The accepting side.
+    pub server: Arc<ServerConfig>,
+    /// The dialling side.
+    pub client: Arc<ClientConfig>,
+}
+
+/// An accepted connection whose TLS handshake has completed.
+pub(crate) struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
+
+impl Connected for TlsConn {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}
+
+/// Accepts on `listener` and yields the connections whose handshake succeeded.
+pub(crate) fn accept(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> impl futures::Stream<Item = io::Result<TlsConn>> {
+    use futures::StreamExt;
+    let accepted = security::tls::accept(listener, config, "rpc");
+    tokio_stream_wrappers(accepted).map(|(tls, _peer)| Ok(TlsConn(tls)))
+}
+
+fn tokio_stream_wrappers<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+) -> tonic::codegen::tokio_stream::wrappers::ReceiverStream<T> {
+    tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Dials `host:port` and completes a TLS handshake that checks the server's certificate
+/// names `host`.
+#[derive(Clone)]
+pub(crate) struct TlsConnect {
+    pub(crate) connector: TlsConnector,
+}
+
+impl TlsConnect {
+    pub(crate) fn new(config: Arc<ClientConfig>) -> TlsConnect {
+        TlsConnect {
+            connector: TlsConnector::from(config),
+        }
+    }
+}
+
+type Connecting = Pin<
+    Box<
+        dyn Future<Output = io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>> + Send,
+    >,
+>;
+
+impl Service<Uri> for TlsConnect {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Error = io::Error;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connector = self.connector.clone();
+        Box::pin(async move {
+            let invalid = |what: &str| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{what} in {uri}"))
+            };
+            let host = uri
+                .host()
+                .ok_or_else(|| invalid("no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().ok_or_else(|| invalid("no port"))?;
+            let name = ServerName::try_from(host.clone())
+                .map_err(|_| invalid("not a host name or address"))?;
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let tls = connector.connect(name, tcp).await?;
+            Ok(TokioIo::new(tls))
+        })
+    }
+}
