@@ -53,7 +53,7 @@ def one_run(binary):
         for i, n in enumerate(nodes):
             log = open(os.path.join(work, f"n{i + 1}.log"), "w")
             procs.append(subprocess.Popen(
-                [binary, "start", f"--store={os.path.join(work, f'n{i + 1}')}",
+                [binary, "start", "--insecure", f"--store={os.path.join(work, f'n{i + 1}')}",
                  f"--listen-addr={n['rpc']}", f"--http-addr={n['http']}",
                  f"--sql-addr={n['sql']}", f"--join={join}", f"--locality={n['locality']}"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True))
@@ -69,7 +69,7 @@ def one_run(binary):
                 if time.monotonic() > listen_deadline:
                     return None, None, "node 1 not listening in 30 s", work
                 time.sleep(0.05)
-        init = subprocess.run([binary, "init", f"--host={nodes[0]['rpc']}"],
+        init = subprocess.run([binary, "init", "--insecure", f"--host={nodes[0]['rpc']}"],
                               capture_output=True, text=True, timeout=60)
         if init.returncode != 0:
             return None, None, f"init: {init.stderr.strip()[-200:]}", work

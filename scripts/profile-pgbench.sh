@@ -36,7 +36,7 @@ trap cleanup EXIT
 join="127.0.0.1:${port[0]},127.0.0.1:${port[1]},127.0.0.1:${port[2]}"
 for i in 0 1 2; do
     az=$(echo a b c | cut -d' ' -f$((i + 1)))
-    "$bin" start --store="$dir/n$i" --listen-addr="127.0.0.1:${port[i]}" \
+    "$bin" start --insecure --store="$dir/n$i" --listen-addr="127.0.0.1:${port[i]}" \
         --http-addr="127.0.0.1:${port[3 + i]}" --sql-addr="127.0.0.1:${port[6 + i]}" \
         --join="$join" --locality="region=us-east1,az=$az" >"$dir/n$i.log" 2>&1 &
     pids+=($!)
@@ -55,7 +55,7 @@ wait_for() { # what, deadline seconds, command...
     done
 }
 wait_for "node 1's HTTP" 60 curl -sf "http://127.0.0.1:${port[3]}/health"
-"$bin" init --host="127.0.0.1:${port[0]}"
+"$bin" init --insecure --host="127.0.0.1:${port[0]}"
 for i in 0 1 2; do
     wait_for "node $((i + 1)) ready" 90 curl -sf "http://127.0.0.1:${port[3 + i]}/health?ready=1"
 done

@@ -110,6 +110,7 @@ codes! {
     IN_FAILED_SQL_TRANSACTION = "25P02", "statements ignored until the end of an aborted transaction block";
     INVALID_SQL_STATEMENT_NAME = "26000", "no prepared statement of this name";
     INVALID_AUTHORIZATION_SPECIFICATION = "28000", "the user may not connect";
+    INVALID_PASSWORD = "28P01", "authentication failed";
     DEPENDENT_OBJECTS_STILL_EXIST = "2BP01", "objects depend on the one being dropped";
     INVALID_CURSOR_NAME = "34000", "no portal (cursor) of this name";
     INVALID_SAVEPOINT_SPECIFICATION = "3B001", "a savepoint that does not exist";

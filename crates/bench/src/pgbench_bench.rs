@@ -465,6 +465,7 @@ impl Cluster {
                 .with_context(|| format!("creating {}", log.display()))?;
             let mut cmd = std::process::Command::new(bin);
             cmd.arg("start")
+                .arg("--insecure")
                 .arg(format!("--store={}", store.display()))
                 .arg(format!("--listen-addr={}", addr(i)))
                 .arg(format!("--http-addr={}", addr(3 + i)))
@@ -514,6 +515,7 @@ impl Cluster {
         }
         let mut init = tokio::process::Command::new(bin);
         init.arg("init")
+            .arg("--insecure")
             .arg(format!("--host={}", self.nodes[0].listen))
             .stdin(Stdio::null())
             .kill_on_drop(true);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// `--certs-dir` when neither the flag nor `SEXTANT_CERTS_DIR` says otherwise:
 /// `${HOME}/.sextant-certs`, as CockroachDB's is `${HOME}/.cockroach-certs`.
-fn default_certs_dir() -> PathBuf {
+pub fn default_certs_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default()

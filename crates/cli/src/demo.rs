@@ -10,7 +10,7 @@
 
 use crate::flags::{self, LocalityList};
 use crate::node::status_rows;
-use crate::start::{note_insecure, shutdown_signal};
+use crate::start::shutdown_signal;
 use crate::table::Rows;
 use anyhow::{Context, bail};
 use base::NodeId;
@@ -49,7 +49,8 @@ pub struct DemoArgs {
     /// SQL port of node 1; node i listens on this plus i-1. 0 picks free ports.
     #[arg(long, default_value_t = 26257)]
     sql_port: u16,
-    /// Accepted for compatibility with CockroachDB scripts: Sextant has no TLS.
+    /// Accepted for CockroachDB's scripts: the demo cluster is always insecure (plain text,
+    /// every SQL user trusted), and listens on 127.0.0.1 only.
     #[arg(long)]
     insecure: bool,
     /// Do not load the movr sample database.
@@ -91,7 +92,7 @@ fn movr_sizes(s: &str) -> Result<Sizes, String> {
 
 /// Runs the demo until SIGINT or SIGTERM.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    note_insecure(args.insecure);
+    let _always_insecure = args.insecure;
     let localities = match (&args.demo_locality, args.nodes) {
         (Some(list), Some(n)) if list.0.len() != n => {
             bail!("number of localities specified must equal number of nodes")

@@ -27,6 +27,7 @@ mod cert;
 mod demo;
 mod flags;
 mod node;
+mod secure;
 mod sql;
 mod start;
 mod table;

@@ -1,7 +1,7 @@
 //! Client commands sent to a running node's RPC address: `init`, `node status`,
 //! `node drain`.
 
-use crate::start::note_insecure;
+use crate::secure::SecurityArgs;
 use crate::table::{Format, Rows};
 use clap::{Args, Subcommand};
 use kv::node::NodeStatus;
@@ -13,9 +13,8 @@ pub struct HostArgs {
     /// RPC address of a node (its --listen-addr or --advertise-addr).
     #[arg(long, default_value = DEFAULT_LISTEN_ADDR)]
     host: String,
-    /// Accepted for compatibility with CockroachDB scripts: Sextant has no TLS.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    security: SecurityArgs,
 }
 
 /// `sextant node ...`.
@@ -38,8 +37,8 @@ pub enum NodeCommand {
 
 /// `sextant init`: bootstraps a new cluster on the node at `--host`.
 pub async fn init(host: HostArgs) -> anyhow::Result<()> {
-    note_insecure(host.insecure);
-    client::init(&host.host).await?;
+    let tls = host.security.rpc_tls()?;
+    client::init(&host.host, tls.as_ref()).await?;
     println!("Cluster successfully initialized");
     Ok(())
 }
@@ -53,8 +52,8 @@ pub async fn run(cmd: NodeCommand) -> anyhow::Result<()> {
 }
 
 async fn status(host: HostArgs, format: Format) -> anyhow::Result<()> {
-    note_insecure(host.insecure);
-    let mut nodes = client::node_status(&host.host).await?;
+    let tls = host.security.rpc_tls()?;
+    let mut nodes = client::node_status(&host.host, tls.as_ref()).await?;
     nodes.sort_by_key(|n| n.node_id);
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&nodes)?),
@@ -97,9 +96,9 @@ pub fn status_rows(nodes: &[NodeStatus]) -> Rows {
 }
 
 async fn drain(host: HostArgs) -> anyhow::Result<()> {
-    note_insecure(host.insecure);
+    let tls = host.security.rpc_tls()?;
     println!("node is draining...");
-    let held = client::drain(&host.host).await?;
+    let held = client::drain(&host.host, tls.as_ref()).await?;
     if held == 0 {
         println!("node is draining... remaining: 0 (complete)");
     } else {

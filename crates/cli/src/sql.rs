@@ -1,7 +1,7 @@
 //! `sextant sql`: the SQL shell (`client::Shell`) on a terminal, or the statements of `-e`,
 //! `-f` or a pipe on stdin, stopping at the first error (exit status 1).
 
-use crate::start::note_insecure;
+use crate::secure::SecurityArgs;
 use anyhow::Context;
 use clap::Args;
 use client::{Format, Shell, conn};
@@ -47,15 +47,13 @@ pub struct ConnArgs {
     /// User to connect as (overrides the URL's) [default: root].
     #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// Accepted for compatibility with CockroachDB scripts: Sextant has no TLS.
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 impl ConnArgs {
     /// The connection configuration these flags describe.
     pub fn config(&self) -> anyhow::Result<tokio_postgres::Config> {
-        note_insecure(self.insecure);
         let mut config = conn::config(
             self.url.as_deref(),
             self.host.as_deref(),
@@ -64,6 +62,7 @@ impl ConnArgs {
         if let Some(user) = &self.user {
             config.user(user);
         }
+        self.security.use_for_sql(&config, self.url.is_some())?;
         Ok(config)
     }
 }

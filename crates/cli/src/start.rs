@@ -2,6 +2,7 @@
 //! signal, then drain and stop.
 
 use crate::flags;
+use crate::secure::SecurityArgs;
 use anyhow::{Context, bail};
 use clap::Args;
 use locality::Locality;
@@ -39,10 +40,8 @@ pub struct NodeArgs {
     /// Maximum clock offset tolerated between nodes.
     #[arg(long, default_value = "500ms", value_parser = flags::duration)]
     max_offset: Duration,
-    /// Accepted for compatibility with CockroachDB scripts: Sextant has no TLS, every
-    /// connection is plaintext.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// Short Raft, liveness and join timings, for tests.
     #[arg(long, hide = true)]
     test_timings: bool,
@@ -74,7 +73,12 @@ pub struct SingleNodeArgs {
 }
 
 impl NodeArgs {
-    fn config(self, join: Vec<String>, join_timeout: Option<Duration>) -> ServerConfig {
+    fn config(
+        self,
+        join: Vec<String>,
+        join_timeout: Option<Duration>,
+    ) -> anyhow::Result<ServerConfig> {
+        let tls = self.security.node_tls()?;
         let mut cfg = ServerConfig {
             store: self.store,
             listen_addr: self.listen_addr,
@@ -85,6 +89,7 @@ impl NodeArgs {
             join,
             max_offset: self.max_offset,
             testing_endpoints: self.testing_endpoints,
+            tls,
             ..ServerConfig::default()
         };
         if self.test_timings {
@@ -93,7 +98,7 @@ impl NodeArgs {
         if let Some(t) = join_timeout {
             cfg.kv.join_timeout = t;
         }
-        cfg
+        Ok(cfg)
     }
 }
 
@@ -108,11 +113,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     if join.is_empty() {
         bail!("--join needs at least one address");
     }
-    note_insecure(args.node.insecure);
-    let cfg = args.node.config(join.clone(), Some(args.join_timeout));
+    let cfg = args.node.config(join.clone(), Some(args.join_timeout))?;
+    let scheme = http_scheme(&cfg);
     let server = Server::start(cfg).await?;
     println!(
-        "* Sextant node listening on {} (RPC), http://{} (HTTP status).\n\
+        "* Sextant node listening on {} (RPC), {scheme}://{} (HTTP status).\n\
          * A node whose store belongs to a cluster rejoins it; a new node joins via {}, once \
          the cluster is initialized with `sextant init --host={}`.",
         server.rpc_addr(),
@@ -126,11 +131,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
 /// Runs `sextant start-single-node`: start, then initialise a cluster of this node alone
 /// (unless its store has one already).
 pub async fn start_single_node(args: SingleNodeArgs) -> anyhow::Result<()> {
-    note_insecure(args.node.insecure);
-    let cfg = args.node.config(Vec::new(), None);
+    let cfg = args.node.config(Vec::new(), None)?;
+    let tls = cfg.tls.as_ref().map(rpc::RpcTls::from);
     let server = Server::start(cfg).await?;
     let already = kv::node::NodeError::AlreadyInitialized.to_string();
-    match client::init(server.rpc_addr()).await {
+    match client::init(server.rpc_addr(), tls.as_ref()).await {
         Ok(()) => {}
         Err(AdminError::Refused(msg)) if msg == already => {}
         Err(e) => {
@@ -141,13 +146,9 @@ pub async fn start_single_node(args: SingleNodeArgs) -> anyhow::Result<()> {
     run(server).await
 }
 
-/// Prints that `--insecure` changes nothing, on stderr so that output stays parseable.
-pub fn note_insecure(insecure: bool) {
-    if insecure {
-        eprintln!(
-            "note: --insecure has no effect: Sextant has no TLS yet, all connections are plaintext"
-        );
-    }
+/// `https` on a secure node, `http` with `--insecure`.
+fn http_scheme(cfg: &ServerConfig) -> &'static str {
+    if cfg.tls.is_some() { "https" } else { "http" }
 }
 
 /// Waits for the node to start, prints where it is, serves until a signal, drains, stops.

@@ -2,6 +2,7 @@
 //! its traffic (`client::workload::movr`).
 
 use crate::flags;
+use crate::secure::SecurityArgs;
 use clap::{Args, Subcommand};
 use client::conn;
 use client::workload::movr::{self, InitOptions, RunOptions, data::Sizes};
@@ -31,6 +32,8 @@ pub struct InitArgs {
     generator: Generator,
     /// Connection URL [default: postgresql://root@localhost:26257/defaultdb?sslmode=disable].
     url: Option<String>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// Users to load.
     #[arg(long, default_value_t = Sizes::default().users)]
     num_users: u64,
@@ -65,6 +68,8 @@ pub struct RunArgs {
     generator: Generator,
     /// Connection URL [default: postgresql://root@localhost:26257/defaultdb?sslmode=disable].
     url: Option<String>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// How long to run (`30s`, `5m`); 0 runs until Ctrl-C.
     #[arg(long, value_parser = flags::duration, default_value = "0")]
     duration: Duration,
@@ -106,6 +111,7 @@ fn init_options(args: &InitArgs) -> InitOptions {
 async fn init(args: InitArgs) -> anyhow::Result<()> {
     let Generator::Movr = args.generator;
     let config = conn::config(args.url.as_deref(), None, None)?;
+    args.security.use_for_sql(&config, args.url.is_some())?;
     let report = movr::init(&config, &init_options(&args), &mut std::io::stdout()).await?;
     if !report.regions.is_empty() {
         println!("movr is multi-region: {}", report.regions.join(", "));
@@ -116,6 +122,7 @@ async fn init(args: InitArgs) -> anyhow::Result<()> {
 async fn run_traffic(args: RunArgs) -> anyhow::Result<()> {
     let Generator::Movr = args.generator;
     let config = conn::config(args.url.as_deref(), None, None)?;
+    args.security.use_for_sql(&config, args.url.is_some())?;
     let mut opts = RunOptions {
         duration: args.duration,
         seed: args.seed,

@@ -464,6 +464,7 @@ fn nodes_in_region_namespaces_form_a_cluster() {
         .args([
             "node",
             "status",
+            "--insecure",
             "--host",
             &cluster.rpc[0],
             "--format",
@@ -544,7 +545,7 @@ impl RegionCluster {
             http_status(&cluster.http[0], "/health") == Some(200)
         });
         let out = Command::new(sextant_bin())
-            .args(["init", "--host", &cluster.rpc[0]])
+            .args(["init", "--insecure", "--host", &cluster.rpc[0]])
             .output()
             .expect("init");
         assert!(

@@ -1,8 +1,11 @@
 //! Connection targets and errors: from `--url`, `--host`, `-d` to a `tokio_postgres::Config`,
 //! and server errors printed the way `cockroach sql` prints them.
 
+use crate::tls::MakeRustls;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::{Client, Config, NoTls};
+use tokio_rustls::rustls::ClientConfig;
 
 /// Where `sextant sql` connects when given nothing.
 pub const DEFAULT_URL: &str = "postgresql://root@localhost:26257/defaultdb?sslmode=disable";
@@ -151,14 +154,43 @@ pub fn url_of(config: &Config) -> String {
     )
 }
 
-/// Connects without TLS and drives the connection in a background task.
+/// The TLS every connection of this process uses, once [`use_tls`] set it.
+static TLS: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+
+/// Makes every later [`connect`] of this process use TLS with `config` (a secure cluster's CA
+/// and the user's client certificate), whatever `sslmode` the URL says: the command line sets
+/// it once from `--certs-dir`, as libpq takes its certificates from the environment. Returns
+/// false when TLS was already set.
+pub fn use_tls(config: Arc<ClientConfig>) -> bool {
+    TLS.set(config).is_ok()
+}
+
+/// Connects (over TLS when [`use_tls`] was called) and drives the connection in a background
+/// task.
 pub async fn connect(config: &Config) -> Result<Client, ClientError> {
-    let (client, connection) = config.connect(NoTls).await?;
+    let client = match TLS.get() {
+        Some(tls) => {
+            let mut config = config.clone();
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, connection) = config.connect(MakeRustls::new(tls.clone())).await?;
+            drive(connection);
+            client
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            drive(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+/// Runs a connection in the background. The client's next call reports a broken connection;
+/// nothing to add here.
+fn drive<F: std::future::Future + Send + 'static>(connection: F) {
     tokio::spawn(async move {
-        // The client's next call reports a broken connection; nothing to add here.
         let _ = connection.await;
     });
-    Ok(client)
 }
 
 #[cfg(test)]

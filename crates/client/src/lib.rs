@@ -46,6 +46,7 @@ pub mod shell;
 pub mod split;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod workload;
 
 pub use conn::ClientError;

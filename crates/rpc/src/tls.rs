@@ -33,6 +33,15 @@ pub struct RpcTls {
     pub client: Arc<ClientConfig>,
 }
 
+impl From<&security::NodeTls> for RpcTls {
+    fn from(tls: &security::NodeTls) -> RpcTls {
+        RpcTls {
+            server: tls.rpc_server.clone(),
+            client: tls.rpc_client.clone(),
+        }
+    }
+}
+
 /// An accepted connection whose TLS handshake has completed.
 pub(crate) struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
 

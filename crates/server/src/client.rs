@@ -1,10 +1,12 @@
 //! The admin client: what `sextant init`, `node status` and `node drain` send to a node's RPC
-//! address, and [`crate::LocalCluster`] uses to bootstrap.
+//! address, and [`crate::LocalCluster`] uses to bootstrap. On a secure cluster it speaks
+//! mutual TLS with a node certificate (`node.crt` of the certs directory), since node-to-node
+//! RPC admits nothing else.
 
 use crate::error::AdminError;
 use base::hlc::{DEFAULT_MAX_OFFSET, HybridClock};
 use kv::node::NodeStatus;
-use rpc::{Rpc, RpcContext, RpcError, RpcOptions, Target};
+use rpc::{Rpc, RpcContext, RpcError, RpcOptions, RpcTls, Target};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -19,10 +21,10 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(45);
 ///
 /// A node registers `node.init` a moment after its RPC listener opens, so a node that does not
 /// know the method yet is asked again for up to [`INIT_REGISTRATION_WAIT`].
-pub async fn init(addr: &str) -> Result<(), AdminError> {
+pub async fn init(addr: &str, tls: Option<&RpcTls>) -> Result<(), AdminError> {
     let deadline = tokio::time::Instant::now() + INIT_REGISTRATION_WAIT;
     loop {
-        match call::<(), ()>(addr, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await {
+        match call::<(), ()>(addr, tls, "node.init", &(), DEFAULT_CLIENT_TIMEOUT).await {
             Err(AdminError::NotInitialized { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -35,18 +37,19 @@ pub async fn init(addr: &str) -> Result<(), AdminError> {
 pub const INIT_REGISTRATION_WAIT: Duration = Duration::from_secs(10);
 
 /// Every node the node at `addr` knows, with liveness and replica counts (`node.status`).
-pub async fn node_status(addr: &str) -> Result<Vec<NodeStatus>, AdminError> {
-    call(addr, "node.status", &(), DEFAULT_CLIENT_TIMEOUT).await
+pub async fn node_status(addr: &str, tls: Option<&RpcTls>) -> Result<Vec<NodeStatus>, AdminError> {
+    call(addr, tls, "node.status", &(), DEFAULT_CLIENT_TIMEOUT).await
 }
 
 /// Drains the node at `addr` (`node.drain`); returns the leases it still holds (0: done).
-pub async fn drain(addr: &str) -> Result<usize, AdminError> {
-    call(addr, "node.drain", &(), DRAIN_TIMEOUT).await
+pub async fn drain(addr: &str, tls: Option<&RpcTls>) -> Result<usize, AdminError> {
+    call(addr, tls, "node.drain", &(), DRAIN_TIMEOUT).await
 }
 
 /// Calls a node method whose handler answers `Result<Resp, String>`.
 async fn call<Req, Resp>(
     addr: &str,
+    tls: Option<&RpcTls>,
     method: &str,
     req: &Req,
     timeout: Duration,
@@ -58,6 +61,7 @@ where
     let clock = Arc::new(HybridClock::system(DEFAULT_MAX_OFFSET));
     let options = RpcOptions {
         connect_timeout: Duration::from_secs(5),
+        tls: tls.cloned(),
         ..RpcOptions::default()
     };
     let rpc = Rpc::with_options(Arc::new(RpcContext::new(clock)), options);

@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub external_io_dir: Option<std::path::PathBuf>,
     /// Serve the fault-injection endpoints under `/_testing/` (see [`crate::status`]).
     pub testing_endpoints: bool,
+    /// A secure node's certificates (`--certs-dir`): TLS on every listener, mutual TLS
+    /// between nodes, client-certificate authentication for SQL. `None`: an insecure node
+    /// (`--insecure`), plain text everywhere and every SQL user trusted.
+    pub tls: Option<security::NodeTls>,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +116,7 @@ impl Default for ServerConfig {
             jobs: jobs::RegistryConfig::default(),
             external_io_dir: None,
             testing_endpoints: false,
+            tls: None,
         }
     }
 }

@@ -135,7 +135,8 @@ impl LocalCluster {
             .advertise_addr
             .clone()
             .unwrap_or_default();
-        client::init(&first)
+        let tls = cluster.opts.base.tls.as_ref().map(rpc::RpcTls::from);
+        client::init(&first, tls.as_ref())
             .await
             .map_err(|e| ServerError::Config(format!("bootstrapping the cluster: {e}")))?;
         cluster.wait_started(0).await?;

@@ -106,12 +106,16 @@ impl Server {
             clock: physical,
         });
         let ctx = Arc::new(RpcContext::new(clock.clone()));
-        let rpc = Rpc::with_options(ctx.clone(), cfg.rpc.clone());
+        let mut rpc_options = cfg.rpc.clone();
+        if let Some(tls) = &cfg.tls {
+            rpc_options.tls = Some(rpc::RpcTls::from(tls));
+        }
+        let rpc = Rpc::with_options(ctx.clone(), rpc_options.clone());
         let registry = Registry::new();
         let (rpc_stop, rpc_stopped) = oneshot::channel::<()>();
         let rpc_task = tokio::spawn({
             let registry = registry.clone();
-            let options = cfg.rpc.clone();
+            let options = rpc_options;
             async move {
                 let shutdown = async {
                     let _ = rpc_stopped.await;
@@ -127,7 +131,8 @@ impl Server {
         let (state, state_rx) = watch::channel(NodeState::Starting);
         let state = Arc::new(state);
         let (http_stop, http_stopped) = oneshot::channel::<()>();
-        let http_task = status::spawn(http_listener, state_rx, testing, http_stopped);
+        let http_tls = cfg.tls.as_ref().map(|tls| tls.http_server.clone());
+        let http_task = status::spawn(http_listener, http_tls, state_rx, testing, http_stopped);
 
         let kv_cfg = KvNodeConfig {
             locality: cfg.locality.clone(),
@@ -149,6 +154,7 @@ impl Server {
         let (sql_stop, sql_stopped) = oneshot::channel::<()>();
         let sql_task = Some(tokio::spawn(serve_sql(
             sql_listener,
+            cfg.tls.as_ref().map(|tls| tls.sql_server.clone()),
             state.subscribe(),
             sql_tx,
             sql_stopped,
@@ -397,8 +403,10 @@ const SQL_BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(30);
 /// (backup, changefeeds) registered on them, bootstraps the SQL descriptors on a new
 /// cluster, publishes the SQL layer and serves PostgreSQL clients (when there is a listener)
 /// until `stop`. Clients that connect before then wait in the listener's backlog.
+#[allow(clippy::too_many_arguments)]
 async fn serve_sql(
     listener: Option<TcpListener>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     mut state: watch::Receiver<NodeState>,
     publish: watch::Sender<Option<SqlServer>>,
     stop: oneshot::Receiver<()>,
@@ -449,7 +457,7 @@ async fn serve_sql(
     };
     match listener {
         Some(listener) => {
-            if let Err(e) = sql::pgwire::serve(listener, sql.clone(), shutdown).await {
+            if let Err(e) = sql::pgwire::serve(listener, sql.clone(), tls, shutdown).await {
                 tracing::error!("sql server failed: {e}");
             }
         }

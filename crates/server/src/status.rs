@@ -29,6 +29,7 @@ use kv::KvNode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -85,6 +86,7 @@ pub(crate) struct Testing {
 /// Serves the status API on `listener` until `stop` fires.
 pub(crate) fn spawn(
     listener: TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     state: AppState,
     testing: Option<Testing>,
     stop: oneshot::Receiver<()>,
@@ -107,10 +109,20 @@ pub(crate) fn spawn(
         let shutdown = async {
             let _ = stop.await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let served = match tls {
+            Some(config) => {
+                let listener = TlsListener::new(listener, config);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("http status server failed: {e}");
         }
     })
@@ -248,5 +260,45 @@ async fn ranges(State(state): State<AppState>) -> Response {
             Json(ranges.iter().map(RangeStatus::from).collect::<Vec<_>>()).into_response()
         }
         Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// The HTTP listener of a secure node: connections whose TLS handshake succeeded
+/// ([`security::tls::accept`]).
+struct TlsListener {
+    accepted: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        std::net::SocketAddr,
+    )>,
+    local: std::io::Result<std::net::SocketAddr>,
+}
+
+impl TlsListener {
+    fn new(listener: TcpListener, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        let local = listener.local_addr();
+        TlsListener {
+            accepted: security::tls::accept(listener, config, "http"),
+            local,
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.accepted.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop ended (it ends only when this receiver is dropped).
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        match &self.local {
+            Ok(addr) => Ok(*addr),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 }

@@ -6,7 +6,15 @@ use std::time::Duration;
 
 /// `(node id, is_live)` of every node `node status` lists, via `host`.
 fn liveness(host: &str) -> Option<Vec<(u64, bool)>> {
-    let out = run(&["node", "status", "--host", host, "--format", "json"]);
+    let out = run(&[
+        "node",
+        "status",
+        "--insecure",
+        "--host",
+        host,
+        "--format",
+        "json",
+    ]);
     if !out.status.success() {
         return None;
     }
@@ -60,11 +68,11 @@ fn start_cluster(dir: &tempfile::TempDir) -> (Vec<NodeProc>, String) {
         });
         assert_eq!(http_status(&n.http, "/health?ready=1"), Some(503));
     }
-    let out = run(&["node", "status", "--host", &nodes[0].rpc]);
+    let out = run(&["node", "status", "--insecure", "--host", &nodes[0].rpc]);
     assert_eq!(out.status.code(), Some(1));
     assert!(texts(&out).1.contains("sextant init"), "{:?}", texts(&out));
 
-    let out = run(&["init", "--host", &nodes[0].rpc]);
+    let out = run(&["init", "--insecure", "--host", &nodes[0].rpc]);
     let (stdout, stderr) = texts(&out);
     assert!(out.status.success(), "init failed: {stderr}");
     assert!(
@@ -89,7 +97,7 @@ fn start_cluster(dir: &tempfile::TempDir) -> (Vec<NodeProc>, String) {
         })
     });
     // Once the others have joined, a second init anywhere is refused.
-    let out = run(&["init", "--host", &nodes[1].rpc]);
+    let out = run(&["init", "--insecure", "--host", &nodes[1].rpc]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         texts(&out)
@@ -106,7 +114,7 @@ fn start_cluster(dir: &tempfile::TempDir) -> (Vec<NodeProc>, String) {
 fn three_processes_init_status_and_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut nodes, join) = start_cluster(&dir);
-    let out = run(&["node", "status", "--host", &nodes[1].rpc]);
+    let out = run(&["node", "status", "--insecure", "--host", &nodes[1].rpc]);
     let (table, _) = texts(&out);
     assert!(out.status.success());
     assert!(table.contains("(3 rows)"), "{table}");
@@ -121,6 +129,7 @@ fn three_processes_init_status_and_survive_kill_9() {
     let store0 = dir.path().join("n0");
     let out = run(&[
         "start",
+        "--insecure",
         &format!("--store={}", store0.display()),
         &format!("--listen-addr=127.0.0.1:{}", free_port()),
         &format!("--http-addr=127.0.0.1:{}", free_port()),
@@ -141,7 +150,15 @@ fn three_processes_init_status_and_survive_kill_9() {
     eventually_blocking(Duration::from_secs(20), "killed node not live", || {
         liveness(&nodes[0].rpc).is_some_and(|l| l.iter().filter(|(_, live)| *live).count() == 2)
     });
-    let out = run(&["node", "status", "--host", &nodes[1].rpc, "--format", "csv"]);
+    let out = run(&[
+        "node",
+        "status",
+        "--insecure",
+        "--host",
+        &nodes[1].rpc,
+        "--format",
+        "csv",
+    ]);
     let (csv, _) = texts(&out);
     assert!(out.status.success());
     assert!(
@@ -169,7 +186,15 @@ fn a_process_killed_with_9_restarts_on_its_store() {
     });
     let stderr = nodes[2].stderr();
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let out = run(&["node", "status", "--host", &nodes[2].rpc, "--format", "csv"]);
+    let out = run(&[
+        "node",
+        "status",
+        "--insecure",
+        "--host",
+        &nodes[2].rpc,
+        "--format",
+        "csv",
+    ]);
     assert!(out.status.success(), "{:?}", texts(&out));
     assert_eq!(texts(&out).0.lines().count(), 4);
 }

@@ -10,6 +10,7 @@ mod backup_sql;
 mod changefeed_sql;
 mod cluster;
 mod jobs_sql;
+mod secure;
 mod status;
 
 use std::time::Duration;

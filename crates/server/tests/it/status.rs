@@ -38,11 +38,11 @@ async fn health_follows_the_node_from_start_to_drain() {
     assert!(reason.contains("sextant init"), "{reason}");
     assert_eq!(http_get(&http, "/_status/nodes").await.0, 503);
     assert!(matches!(
-        client::node_status(server.rpc_addr()).await,
+        client::node_status(server.rpc_addr(), None).await,
         Err(AdminError::NotInitialized { .. })
     ));
 
-    client::init(server.rpc_addr()).await.expect("init");
+    client::init(server.rpc_addr(), None).await.expect("init");
     let node = server.wait_started().await.expect("started");
     let id = node.node_id().0;
     eventually_async(Duration::from_secs(10), "ready", || {
@@ -81,11 +81,11 @@ async fn health_follows_the_node_from_start_to_drain() {
     )
     .await;
 
-    match client::init(server.rpc_addr()).await {
+    match client::init(server.rpc_addr(), None).await {
         Err(AdminError::Refused(msg)) => assert_eq!(msg, "cluster has already been initialized"),
         other => panic!("second init: {other:?}"),
     }
-    let status = client::node_status(server.rpc_addr())
+    let status = client::node_status(server.rpc_addr(), None)
         .await
         .expect("status");
     assert_eq!(status.len(), 1);

@@ -106,8 +106,145 @@ struct Conn<R, W> {
     stop: watch::Receiver<bool>,
 }
 
+/// How a connection's user is authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// An insecure node: every user is accepted without a password (`--insecure`).
+    Trust,
+    /// A secure node, over TLS: the client's certificate must name the user (CockroachDB's
+    /// `cert-password` with no password set). `peer_user` is the common name of the
+    /// certificate the client presented and the CA verified, if any.
+    Certificate {
+        /// The verified client certificate's common name.
+        peer_user: Option<String>,
+    },
+}
+
+impl Auth {
+    /// Whether `user` may connect; CockroachDB's messages and codes when not.
+    fn check(&self, user: &str) -> Result<(), SqlError> {
+        let Auth::Certificate { peer_user } = self else {
+            return Ok(());
+        };
+        let user = user.to_lowercase();
+        match peer_user {
+            Some(cn) if *cn == user => Ok(()),
+            Some(cn) => Err(SqlError::new(
+                errcode::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("certificate authentication failed for user \"{user}\""),
+            )
+            .with_detail(format!(
+                "The client certificate is valid for user \"{cn}\"."
+            ))),
+            // No password authentication yet: a user without a certificate has no way in.
+            None => Err(SqlError::new(
+                errcode::INVALID_PASSWORD,
+                format!("password authentication failed for user {user}"),
+            )),
+        }
+    }
+}
+
+/// What a secure node answers a client that starts without TLS (CockroachDB's words).
+pub const SSL_REQUIRED: &str = "node is running secure mode, SSL connection required";
+
+/// Serves one TCP connection of a node whose SQL listener has `tls` (a secure node) or not.
+/// A secure node answers an SSLRequest with `S`, completes the TLS handshake and serves the
+/// connection over TLS, authenticating by the client's certificate; a plaintext startup is
+/// refused with [`SSL_REQUIRED`].
+pub async fn accept(
+    mut tcp: tokio::net::TcpStream,
+    sql: SqlServer,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(config) = tls else {
+        return run(tcp, sql, Auth::Trust, stop).await;
+    };
+    loop {
+        let body = match read_startup(&mut tcp).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = refuse(&mut tcp, e).await;
+                return;
+            }
+        };
+        match frontend::decode_startup(&body) {
+            Ok(Startup::Gss) => {
+                if tcp.write_all(b"N").await.is_err() {
+                    return;
+                }
+            }
+            Ok(Startup::Ssl) => {
+                if tcp.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let handshake =
+                    tokio::time::timeout(security::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                let stream = match handshake.await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!("sql connection refused: TLS handshake: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let peer_user = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(security::tls::common_name);
+                return run(stream, sql, Auth::Certificate { peer_user }, stop).await;
+            }
+            Ok(Startup::Cancel) => return,
+            Ok(Startup::Start { .. }) => {
+                let _ = refuse(
+                    &mut tcp,
+                    SqlError::new(errcode::PROTOCOL_VIOLATION, SSL_REQUIRED),
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                let _ = refuse(&mut tcp, SqlError::new(errcode::PROTOCOL_VIOLATION, e.0)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sends `e` as an ErrorResponse before the connection closes.
+async fn refuse<W: AsyncWrite + Unpin>(writer: &mut W, e: SqlError) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    push(&mut out, error_message(&e, None));
+    writer.write_all(&out).await?;
+    writer.flush().await
+}
+
+/// Reads one startup packet's body: `None` at end of stream, an error for a bad length.
+async fn read_startup<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Vec<u8>>, SqlError> {
+    let Ok(len) = reader.read_i32().await else {
+        return Ok(None);
+    };
+    let len = usize::try_from(len).unwrap_or(0);
+    if !(8..=MAX_STARTUP).contains(&len) {
+        return Err(SqlError::new(
+            errcode::PROTOCOL_VIOLATION,
+            "invalid length of startup packet",
+        ));
+    }
+    let mut body = vec![0; len - 4];
+    match reader.read_exact(&mut body).await {
+        Ok(_) => Ok(Some(body)),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Serves one connection until the client leaves, the socket fails or `stop` turns true.
-pub async fn run<S>(stream: S, sql: SqlServer, stop: watch::Receiver<bool>)
+pub async fn run<S>(stream: S, sql: SqlServer, auth: Auth, stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -116,6 +253,7 @@ where
         reader,
         writer,
         out: BytesMut::new(),
+        auth,
     };
     let session = match AssertUnwindSafe(startup.handshake(&sql))
         .catch_unwind()
@@ -140,6 +278,7 @@ where
         reader,
         writer,
         out,
+        ..
     } = startup;
     let mut conn = Conn {
         reader,
@@ -238,6 +377,7 @@ struct Handshake<R, W> {
     reader: R,
     writer: W,
     out: BytesMut,
+    auth: Auth,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
@@ -255,25 +395,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
     /// session (a cancel request, a rejected startup).
     async fn handshake(&mut self, sql: &SqlServer) -> ConnResult<Option<Session>> {
         let (minor, params) = loop {
-            let len = match self.reader.read_i32().await {
-                Ok(len) => len,
-                Err(_) => return Ok(None),
+            let body = match read_startup(&mut self.reader).await {
+                Ok(Some(body)) => body,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    refuse(&mut self.writer, e).await?;
+                    return Ok(None);
+                }
             };
-            let len = usize::try_from(len).unwrap_or(0);
-            if !(8..=MAX_STARTUP).contains(&len) {
-                self.fail(
-                    errcode::PROTOCOL_VIOLATION,
-                    "invalid length of startup packet",
-                )
-                .await?;
-                return Ok(None);
-            }
-            let mut body = vec![0; len - 4];
-            self.reader.read_exact(&mut body).await?;
             match frontend::decode_startup(&body) {
                 Ok(Startup::Ssl | Startup::Gss) => {
-                    // No TLS here: `N` makes clients (psql with sslmode=prefer) go on in
-                    // plain text.
+                    // An insecure node, or a second request inside TLS: `N` makes clients
+                    // (psql with sslmode=prefer) go on as they are.
                     self.writer.write_all(b"N").await?;
                     self.writer.flush().await?;
                 }
@@ -294,6 +427,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
             .await?;
             return Ok(None);
         };
+        if let Err(e) = self.auth.check(&user) {
+            refuse(&mut self.writer, e).await?;
+            return Ok(None);
+        }
         let database = params
             .get("database")
             .filter(|d| !d.is_empty())
@@ -324,7 +461,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
             self.writer.flush().await?;
             return Ok(None);
         }
-        // Trust authentication: every user is accepted without a password.
+        // Authenticated above (`self.auth`).
         push(&mut self.out, B::Authentication(Authentication::Ok));
         for (name, value) in parameter_statuses(&session) {
             push(

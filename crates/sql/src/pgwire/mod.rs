@@ -8,13 +8,19 @@
 //!
 //! # A connection
 //!
-//! - **Startup.** An SSLRequest or GSSENCRequest is answered `N` (no encryption), and the
-//!   client goes on in plain text (psql's `sslmode=prefer` does). A CancelRequest is read and
-//!   dropped: statements cannot be cancelled yet. The StartupMessage names the user and the
-//!   database (`defaultdb` when it names none); a database that does not exist fails the
-//!   connection with 3D000. **Authentication is trust**: every user, `root` or not, is
-//!   accepted without a password — there are no SQL users or passwords in Sextant yet, so
-//!   the SQL port must only be reachable from trusted networks. Startup parameters such as
+//! - **Startup.** On a secure node (one with certificates) the client must send an SSLRequest
+//!   first: it is answered `S` and the connection continues over TLS with the node
+//!   certificate; a StartupMessage in plain text is refused with 08P01 `node is running
+//!   secure mode, SSL connection required`. **Authentication** on a secure node is by client
+//!   certificate: the certificate the client presented (verified against the cluster CA)
+//!   must name the user (`CN=<user>`, else 28000 `certificate authentication failed`), and a
+//!   client without one fails with 28P01 `password authentication failed` (there are no
+//!   passwords yet). On an insecure node (`--insecure`) an SSLRequest or GSSENCRequest is
+//!   answered `N` and every user is trusted, so its SQL port must only be reachable from
+//!   trusted networks. A CancelRequest is read and dropped: statements cannot be cancelled
+//!   yet. The StartupMessage names the user and the database (`defaultdb` when it names
+//!   none); a database that does not exist fails the connection with 3D000. Startup
+//!   parameters such as
 //!   `application_name` and `options=-c name=value` become session variables (an unknown one
 //!   fails the connection, `client_encoding` other than UTF8 is unimplemented). The server
 //!   then sends AuthenticationOk, ParameterStatus (`server_version`, `client_encoding`,
@@ -57,11 +63,13 @@ pub mod frontend;
 pub mod value;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::rustls::ServerConfig;
 
 pub use conn::DEFAULT_DATABASE;
 
@@ -70,8 +78,15 @@ use crate::session::SqlServer;
 /// How long connections get to finish their statement once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves PostgreSQL clients on `listener` until `shutdown` resolves.
-pub async fn serve<F>(listener: TcpListener, sql: SqlServer, shutdown: F) -> std::io::Result<()>
+/// Serves PostgreSQL clients on `listener` until `shutdown` resolves: over TLS only, with
+/// certificate authentication, when `tls` is given (a secure node); in plain text with every
+/// user trusted when not (`--insecure`).
+pub async fn serve<F>(
+    listener: TcpListener,
+    sql: SqlServer,
+    tls: Option<Arc<ServerConfig>>,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send,
 {
@@ -84,7 +99,7 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(conn::run(stream, sql.clone(), stop_rx.clone()));
+                    conns.spawn(conn::accept(stream, sql.clone(), tls.clone(), stop_rx.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off and go on.

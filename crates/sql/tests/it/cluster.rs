@@ -25,9 +25,14 @@ impl Sql {
         let listener = tokio::net::TcpListener::from_std(listener).expect("sql listener");
         let sql_addr = listener.local_addr().expect("sql addr").to_string();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(sextant_sql::pgwire::serve(listener, sql.clone(), async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(sextant_sql::pgwire::serve(
+            listener,
+            sql.clone(),
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Sql {
             sql,
             sql_addr,

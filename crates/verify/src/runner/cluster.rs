@@ -275,10 +275,13 @@ impl Cluster {
         let host = format!("--host={}", self.specs[0].rpc);
         loop {
             let binary = self.cfg.binary.clone();
-            let arg = host.clone();
+            let mut args = vec!["init".to_string(), host.clone()];
+            if self.cfg.features.insecure {
+                args.push("--insecure".to_string());
+            }
             let out = tokio::task::spawn_blocking(move || {
                 Command::new(binary)
-                    .args(["init", &arg])
+                    .args(&args)
                     .env_remove("RUST_LOG")
                     .output()
             })
