@@ -208,7 +208,10 @@ fn claim_slot() -> Result<(u8, PathBuf), String> {
 /// Fails the test, with the reason, when this machine does not let it create network
 /// namespaces (a test that cannot run must not pass).
 fn require_namespaces() {
-    let probe = format!("sxprobe{}", std::process::id());
+    // One name per call: the tests of this binary probe at the same time.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("sxprobe{}-{n}", std::process::id());
     match ip(&["netns", "add", &probe]) {
         Ok(()) => {
             let _ = ip(&["netns", "del", &probe]);

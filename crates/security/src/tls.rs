@@ -47,7 +47,8 @@ impl NodeTls {
     pub fn load(dir: &CertsDir) -> Result<NodeTls, CertError> {
         if !dir.path().is_dir() {
             return Err(CertError::NotFound(
-                "no certificates found; does certs dir exist?".to_string(),
+                "problem using security settings: no certificates found; does certs dir exist?"
+                    .to_string(),
             ));
         }
         let roots = Arc::new(roots(dir)?);

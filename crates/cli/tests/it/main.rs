@@ -8,6 +8,7 @@
 
 mod cert;
 mod cluster;
+mod secure;
 mod sql;
 mod usage;
 

@@ -33,7 +33,7 @@ fn bad_flags_exit_2() {
 #[test]
 fn unreachable_hosts_and_joins_fail_with_exit_1() {
     let closed = format!("127.0.0.1:{}", free_port());
-    let out = run(&["init", "--host", &closed]);
+    let out = run(&["init", "--insecure", "--host", &closed]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         texts(&out)
@@ -46,6 +46,7 @@ fn unreachable_hosts_and_joins_fail_with_exit_1() {
     let started = Instant::now();
     let out = run(&[
         "start",
+        "--insecure",
         "--store=type=mem",
         &format!("--listen-addr=127.0.0.1:{}", free_port()),
         &format!("--http-addr=127.0.0.1:{}", free_port()),
