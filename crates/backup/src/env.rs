@@ -11,7 +11,7 @@ use base::keys::system_key;
 use base::{Key, Span};
 use cloud::{ExternalStorage, InMemoryConnections, StorageContext};
 use sql::parser::OptionValue;
-use sql::{Datum, SqlServer};
+use sql::{Datum, SqlError, SqlServer};
 
 use crate::error::{BackupError, Result};
 
@@ -109,6 +109,17 @@ where
 /// a boolean.
 pub fn option_text(v: &OptionValue, params: &[Datum]) -> Result<String> {
     Ok(v.text(params)?)
+}
+
+/// Refuses the first option of `statement` (BACKUP, RESTORE) that is given but not
+/// implemented: `options` pairs whether each is given with its name.
+pub fn reject_unimplemented(statement: &str, options: &[(bool, &str)]) -> Result<()> {
+    match options.iter().find(|(given, _)| *given) {
+        Some((_, name)) => {
+            Err(SqlError::unimplemented(format!("{statement} option {name}")).into())
+        }
+        None => Ok(()),
+    }
 }
 
 /// A boolean option: absent is false, a bare flag is true.

@@ -44,7 +44,10 @@ use storage::mvcc::ExportEntry;
 
 use crate::backup::{BackupResult, create_job, detached_result, locality_filter, wait_and_report};
 use crate::collection::{self, Destinations};
-use crate::env::{Env, is_row_key, option_text, rewrite_key, spawn_flow, table_span, uri_texts};
+use crate::env::{
+    Env, is_row_key, option_text, reject_unimplemented, rewrite_key, spawn_flow, table_span,
+    uri_texts,
+};
 use crate::error::{BackupError, Result, run_txn};
 use crate::manifest::{self, BackupFile, Manifest};
 
@@ -199,19 +202,18 @@ impl StatementHook for RestoreHook {
 
 async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<StatementResult> {
     let o = &r.options;
-    for (set, name) in [
-        (o.encryption_passphrase.is_some(), "encryption_passphrase"),
-        (o.kms.is_some(), "kms"),
-        (o.incremental_location.is_some(), "incremental_location"),
-        (o.schema_only, "schema_only"),
-        (o.skip_missing_sequences, "skip_missing_sequences"),
-        (o.skip_missing_views, "skip_missing_views"),
-        (o.skip_localities_check, "skip_localities_check"),
-    ] {
-        if set {
-            return Err(SqlError::unimplemented(format!("RESTORE option {name}")).into());
-        }
-    }
+    reject_unimplemented(
+        "RESTORE",
+        &[
+            (o.encryption_passphrase.is_some(), "encryption_passphrase"),
+            (o.kms.is_some(), "kms"),
+            (o.incremental_location.is_some(), "incremental_location"),
+            (o.schema_only, "schema_only"),
+            (o.skip_missing_sequences, "skip_missing_sequences"),
+            (o.skip_missing_views, "skip_missing_views"),
+            (o.skip_localities_check, "skip_localities_check"),
+        ],
+    )?;
     let filter = locality_filter(o.execution_locality.as_ref(), &ctx.params)?;
     let RestoreSource::InCollection { subdir, collection } = &r.source else {
         return Err(SqlError::unimplemented(
