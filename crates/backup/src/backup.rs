@@ -36,7 +36,8 @@ use sql::{Datum, SqlError, Statement};
 
 use crate::collection::{self, Destinations};
 use crate::env::{
-    Env, is_row_key, option_bool, option_text, reject_unimplemented, spawn_flow, uri_texts,
+    Env, from_json, is_row_key, option_bool, option_text, reject_unimplemented, spawn_flow,
+    to_json, uri_texts,
 };
 use crate::error::{BackupError, Result};
 use crate::format::FileWriter;
@@ -149,14 +150,6 @@ pub struct SpanDone {
     pub files: Vec<BackupFile>,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, JobError> {
-    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
-}
-
 /// Runs a created job to its end for a blocking statement: the row, or the job's error with
 /// the code the job recorded for it (58000 when it has none: a failure with no SQL meaning, or
 /// a job that ended without an error).
@@ -208,14 +201,37 @@ pub fn locality_filter(
     Ok((!f.is_empty()).then_some(f))
 }
 
-/// Creates a job, mapping the registry's errors (no matching node) to SQL.
-pub async fn create_job(env: &Env, job: NewJob) -> Result<i64> {
-    env.jobs.create_job(job).await.map_err(|e| match e {
+/// Starts the job of a BACKUP or RESTORE (`description`, its redacted text) with `details`,
+/// mapping the registry's errors (no matching node) to SQL; the result is the job's id when
+/// `detached`, else its outcome once it is done.
+pub async fn start_job<T: Serialize>(
+    env: &Env,
+    ctx: &HookContext,
+    job_type: JobType,
+    description: String,
+    details: &T,
+    execution_locality: Option<locality::LocalityFilter>,
+    detached: bool,
+) -> Result<StatementResult> {
+    let job = NewJob {
+        id: None,
+        job_type,
+        description: description.clone(),
+        statement: description,
+        user: ctx.user.clone(),
+        details: to_json(details),
+        execution_locality,
+    };
+    let id = env.jobs.create_job(job).await.map_err(|e| match e {
         JobError::NoMatchingNodes { message, .. } => {
             BackupError::sql(errcode::INVALID_PARAMETER_VALUE, message)
         }
         other => BackupError::Internal(other.to_string()),
-    })
+    })?;
+    if detached {
+        return Ok(detached_result(id));
+    }
+    wait_and_report(env, id).await
 }
 
 /// Executes BACKUP.
@@ -310,20 +326,16 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
         description: description.clone(),
         full_cluster: b.targets.is_none(),
     };
-    let job = NewJob {
-        id: None,
-        job_type: JobType::Backup,
-        description: description.clone(),
-        statement: description,
-        user: ctx.user.clone(),
-        details: to_json(&details),
-        execution_locality: filter,
-    };
-    let id = create_job(env, job).await?;
-    if o.detached {
-        return Ok(detached_result(id));
-    }
-    wait_and_report(env, id).await
+    start_job(
+        env,
+        ctx,
+        JobType::Backup,
+        description,
+        &details,
+        filter,
+        o.detached,
+    )
+    .await
 }
 
 /// The BACKUP job's coordinator.

@@ -10,6 +10,9 @@ use base::errcode;
 use base::keys::system_key;
 use base::{Key, Span};
 use cloud::{ExternalStorage, InMemoryConnections, StorageContext};
+use jobs::JobError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sql::parser::OptionValue;
 use sql::{Datum, SqlError, SqlServer};
 
@@ -103,6 +106,16 @@ where
         let plan = ctx.plan_spans(spans).await?;
         ctx.run_flow(plan, processor, spec, on_progress).await
     })
+}
+
+/// A job record's details, progress, result or flow message as JSON.
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// A job's `what` (a spec, a flow message) from its JSON.
+pub(crate) fn from_json<T: DeserializeOwned>(b: &[u8], what: &str) -> Result<T, JobError> {
+    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
 }
 
 /// The text of an option value: a string literal, a placeholder bound to a string, a number or

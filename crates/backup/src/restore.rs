@@ -30,9 +30,7 @@ use std::collections::BTreeMap;
 use base::errcode;
 use base::{Key, Span, Timestamp};
 use futures::future::BoxFuture;
-use jobs::{
-    JobContext, JobError, JobType, NewJob, Processor, ProcessorContext, ProgressSender, Resumer,
-};
+use jobs::{JobContext, JobError, JobType, Processor, ProcessorContext, ProgressSender, Resumer};
 use kv::api::{BatchRequest, Header, Request};
 use serde::{Deserialize, Serialize};
 use sql::catalog::{Descriptor, zone_key};
@@ -42,11 +40,11 @@ use sql::types::Type;
 use sql::{SqlError, Statement};
 use storage::mvcc::ExportEntry;
 
-use crate::backup::{BackupResult, create_job, detached_result, locality_filter, wait_and_report};
+use crate::backup::{BackupResult, locality_filter, start_job};
 use crate::collection::{self, Destinations};
 use crate::env::{
-    Env, is_row_key, option_text, reject_unimplemented, rewrite_key, spawn_flow, table_span,
-    uri_texts,
+    Env, from_json, is_row_key, option_text, reject_unimplemented, rewrite_key, spawn_flow,
+    table_span, to_json, uri_texts,
 };
 use crate::error::{BackupError, Result, run_txn};
 use crate::manifest::{self, BackupFile, Manifest};
@@ -117,14 +115,6 @@ pub struct IngestDone {
     pub spans: Vec<Span>,
     /// Counts ingested for them.
     pub result: BackupResult,
-}
-
-fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, JobError> {
-    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
 }
 
 /// Reads the manifests of the backup `subdir` names in the collection, oldest first.
@@ -308,23 +298,16 @@ async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<State
         replace,
     };
     let description = r.redacted().to_string();
-    let id = create_job(
+    start_job(
         env,
-        NewJob {
-            id: None,
-            job_type: JobType::Restore,
-            description: description.clone(),
-            statement: description,
-            user: ctx.user.clone(),
-            details: to_json(&details),
-            execution_locality: filter,
-        },
+        ctx,
+        JobType::Restore,
+        description,
+        &details,
+        filter,
+        o.detached,
     )
-    .await?;
-    if o.detached {
-        return Ok(detached_result(id));
-    }
-    wait_and_report(env, id).await
+    .await
 }
 
 /// What to restore, by old id.
