@@ -162,6 +162,18 @@ impl TestCluster {
         }
     }
 
+    /// Splits the range of `d.t` at each of the primary keys `keys`.
+    pub async fn split_t_at(&self, keys: impl IntoIterator<Item = i64>) {
+        let (desc, _) =
+            sextant_changefeed::hook::resolve_table(&self.nodes[0].sql, "d", &["t".into()])
+                .await
+                .expect("table");
+        for v in keys {
+            let key = sql::encoding::primary_key_from_values(&desc, &[Datum::Int(v)]).expect("key");
+            self.nodes[0].node.admin_split(&key).await.expect("split");
+        }
+    }
+
     /// On node 0, CREATE CHANGEFEED FOR `d.t` into the Kafka broker at `addr`, checkpointing
     /// every 200ms.
     pub async fn kafka_feed(&self, addr: &str) -> JobId {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use jobs::JobStatus;
 
 use crate::cluster::TestCluster;
-use crate::fixtures::{Tansu, Webhook, keyed_rows, wait_every_change};
+use crate::fixtures::{
+    Tansu, Webhook, assert_balanced_over_us_west1, keyed_rows, wait_every_change,
+};
 
 #[tokio::test]
 async fn sink_outage_is_reported_and_every_change_arrives_after_it() {
@@ -92,14 +94,7 @@ async fn aggregator_node_death_loses_no_change() {
     // Splits copy the range's replicas: replicate first, so that every range survives
     // losing a node.
     c.wait_full_replication(Duration::from_secs(30)).await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in [2, 4, 6] {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at([2, 4, 6]).await;
     c.wait_full_replication(Duration::from_secs(30)).await;
     let id = c.kafka_feed(&tansu.addr).await;
     let rec = c
@@ -153,14 +148,7 @@ async fn a_matching_node_that_comes_gets_a_share_of_the_feed() {
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
     )
     .await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in (2..16).step_by(2) {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at((2..16).step_by(2)).await;
     let id = c
         .create_feed(
             0,
@@ -203,13 +191,7 @@ async fn a_matching_node_that_comes_gets_a_share_of_the_feed() {
         )
         .await;
     let plan = rec.plan.expect("plan");
-    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
-    assert!(total >= 8, "{plan:?}");
-    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
-    for n in &plan.nodes {
-        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
-        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
-    }
+    assert_balanced_over_us_west1(&plan);
     c.exec(0, "d", &upsert(2)).await;
     c.exec(added, "d", &upsert(3)).await;
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::cluster::TestCluster;
-use crate::fixtures::{Tansu, Webhook, first_deliveries, keyed_rows, wait_every_change};
+use crate::fixtures::{
+    Tansu, Webhook, assert_balanced_over_us_west1, first_deliveries, keyed_rows, wait_every_change,
+};
 
 /// The message with its `updated` timestamp replaced by `<ts>` (after checking its form).
 fn normalize(value: &str) -> String {
@@ -430,14 +432,7 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
     )
     .await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in (10..80).step_by(10) {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at((10..80).step_by(10)).await;
     c.wait_all_live(Duration::from_secs(30)).await;
     let id = c
         .create_feed(
@@ -450,13 +445,7 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
         .wait_job(id, Duration::from_secs(40), "planned", |r| r.plan.is_some())
         .await;
     let plan = rec.plan.expect("plan");
-    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
-    assert!(total >= 8, "{plan:?}");
-    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
-    for n in &plan.nodes {
-        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
-        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
-    }
+    assert_balanced_over_us_west1(&plan);
     let coordinator = rec.coordinator_id.expect("coordinator");
     let loc = c
         .nodes

@@ -388,3 +388,14 @@ pub(crate) async fn wait_every_change<F, Fut>(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A feed's plan spreads its ranges (at least 8) evenly over the two us-west1 nodes alone.
+pub(crate) fn assert_balanced_over_us_west1(plan: &jobs::FlowPlanSummary) {
+    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
+    assert!(total >= 8, "{plan:?}");
+    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
+    for n in &plan.nodes {
+        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
+        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
+    }
+}
