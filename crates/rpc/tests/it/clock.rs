@@ -1,8 +1,8 @@
 //! Clock propagation and offset rejection.
 
 use crate::Cluster;
-use base::hlc::{HybridClock, ManualPhysicalClock};
 use base::Clock;
+use base::hlc::{HybridClock, ManualPhysicalClock};
 use rpc::RpcError;
 use std::sync::Arc;
 use std::time::Duration;
