@@ -1,9 +1,10 @@
-//! Test support (feature `testing`): the goldenscript declaration every crate's golden tests
-//! use, and how a test reports a server it needs that is not installed.
+//! Test support (feature `testing`): the goldenscript declaration and runner trait every
+//! crate's golden tests use, and how a test reports a server it needs that is not installed.
 //!
 //! A goldenscript (the [`goldenscript`] crate) is a file of commands and their expected
 //! output, checked by a crate's runner; `UPDATE_GOLDENFILES=1` rewrites the expected output
-//! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once.
+//! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once; the
+//! runner implements [`GoldenRunner`].
 
 // A test kit: a failed `expect` fails the test that called it, with its message.
 #![allow(clippy::expect_used)]
