@@ -29,12 +29,16 @@ use kv::api::{BatchRequest, Header, Request, Response, Routing};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sql::catalog::Descriptor;
+use sql::exec::show::job_result_columns;
 use sql::parser::{Backup, BackupDestination, BackupSubdir};
-use sql::session::{Column, HookContext, StatementHook, StatementResult};
-use sql::{Datum, SqlError, Statement, Type};
+use sql::session::{HookContext, StatementHook, StatementResult};
+use sql::{Datum, SqlError, Statement};
 
 use crate::collection::{self, Destinations};
-use crate::env::{Env, is_row_key, option_bool, option_text, spawn_flow, uri_texts};
+use crate::env::{
+    Env, from_json, is_row_key, option_bool, option_text, reject_unimplemented, spawn_flow,
+    to_json, uri_texts,
+};
 use crate::error::{BackupError, Result};
 use crate::format::FileWriter;
 use crate::manifest::{self, BackupFile, BackupType, MANIFEST_VERSION, Manifest, ZoneRecord};
@@ -146,26 +150,6 @@ pub struct SpanDone {
     pub files: Vec<BackupFile>,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, JobError> {
-    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
-}
-
-/// Result columns of a blocking BACKUP or RESTORE.
-pub fn result_columns() -> Vec<Column> {
-    vec![
-        Column::new("job_id", Type::Int8),
-        Column::new("status", Type::String),
-        Column::new("fraction_completed", Type::Float8),
-        Column::new("rows", Type::Int8),
-        Column::new("index_entries", Type::Int8),
-        Column::new("bytes", Type::Int8),
-    ]
-}
-
 /// Runs a created job to its end for a blocking statement: the row, or the job's error with
 /// the code the job recorded for it (58000 when it has none: a failure with no SQL meaning, or
 /// a job that ended without an error).
@@ -187,7 +171,7 @@ pub async fn wait_and_report(env: &Env, id: i64) -> Result<StatementResult> {
     }
     let r: BackupResult = serde_json::from_slice(&rec.result).unwrap_or_default();
     Ok(StatementResult::rows(
-        result_columns(),
+        job_result_columns(false),
         vec![vec![
             Datum::Int(id),
             Datum::String(rec.status.as_str().into()),
@@ -201,10 +185,7 @@ pub async fn wait_and_report(env: &Env, id: i64) -> Result<StatementResult> {
 
 /// The DETACHED result.
 pub fn detached_result(id: i64) -> StatementResult {
-    StatementResult::rows(
-        vec![Column::new("job_id", Type::Int8)],
-        vec![vec![Datum::Int(id)]],
-    )
+    StatementResult::rows(job_result_columns(true), vec![vec![Datum::Int(id)]])
 }
 
 /// Parses an execution-locality option into a filter (CockroachDB's errors), `None` if
@@ -220,14 +201,37 @@ pub fn locality_filter(
     Ok((!f.is_empty()).then_some(f))
 }
 
-/// Creates a job, mapping the registry's errors (no matching node) to SQL.
-pub async fn create_job(env: &Env, job: NewJob) -> Result<i64> {
-    env.jobs.create_job(job).await.map_err(|e| match e {
+/// Starts the job of a BACKUP or RESTORE (`description`, its redacted text) with `details`,
+/// mapping the registry's errors (no matching node) to SQL; the result is the job's id when
+/// `detached`, else its outcome once it is done.
+pub async fn start_job<T: Serialize>(
+    env: &Env,
+    ctx: &HookContext,
+    job_type: JobType,
+    description: String,
+    details: &T,
+    execution_locality: Option<locality::LocalityFilter>,
+    detached: bool,
+) -> Result<StatementResult> {
+    let job = NewJob {
+        id: None,
+        job_type,
+        description: description.clone(),
+        statement: description,
+        user: ctx.user.clone(),
+        details: to_json(details),
+        execution_locality,
+    };
+    let id = env.jobs.create_job(job).await.map_err(|e| match e {
         JobError::NoMatchingNodes { message, .. } => {
             BackupError::sql(errcode::INVALID_PARAMETER_VALUE, message)
         }
         other => BackupError::Internal(other.to_string()),
-    })
+    })?;
+    if detached {
+        return Ok(detached_result(id));
+    }
+    wait_and_report(env, id).await
 }
 
 /// Executes BACKUP.
@@ -255,23 +259,22 @@ impl StatementHook for BackupHook {
 
 async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<StatementResult> {
     let o = &b.options;
-    for (set, name) in [
-        (o.encryption_passphrase.is_some(), "encryption_passphrase"),
-        (o.kms.is_some(), "kms"),
-        (o.incremental_location.is_some(), "incremental_location"),
-        (
-            o.include_all_secondary_tenants.is_some(),
-            "include_all_secondary_tenants",
-        ),
-        (
-            o.updates_cluster_monitoring_metrics.is_some(),
-            "updates_cluster_monitoring_metrics",
-        ),
-    ] {
-        if set {
-            return Err(SqlError::unimplemented(format!("BACKUP option {name}")).into());
-        }
-    }
+    reject_unimplemented(
+        "BACKUP",
+        &[
+            (o.encryption_passphrase.is_some(), "encryption_passphrase"),
+            (o.kms.is_some(), "kms"),
+            (o.incremental_location.is_some(), "incremental_location"),
+            (
+                o.include_all_secondary_tenants.is_some(),
+                "include_all_secondary_tenants",
+            ),
+            (
+                o.updates_cluster_monitoring_metrics.is_some(),
+                "updates_cluster_monitoring_metrics",
+            ),
+        ],
+    )?;
     let filter = locality_filter(o.execution_locality.as_ref(), &ctx.params)?;
     let revision_history =
         option_bool("revision_history", o.revision_history.as_ref(), &ctx.params)?;
@@ -323,20 +326,16 @@ async fn plan_backup(env: &Env, ctx: &HookContext, b: &Backup) -> Result<Stateme
         description: description.clone(),
         full_cluster: b.targets.is_none(),
     };
-    let job = NewJob {
-        id: None,
-        job_type: JobType::Backup,
-        description: description.clone(),
-        statement: description,
-        user: ctx.user.clone(),
-        details: to_json(&details),
-        execution_locality: filter,
-    };
-    let id = create_job(env, job).await?;
-    if o.detached {
-        return Ok(detached_result(id));
-    }
-    wait_and_report(env, id).await
+    start_job(
+        env,
+        ctx,
+        JobType::Backup,
+        description,
+        &details,
+        filter,
+        o.detached,
+    )
+    .await
 }
 
 /// The BACKUP job's coordinator.
@@ -345,19 +344,12 @@ pub struct BackupResumer {
     pub env: Env,
 }
 
+// A failed backup keeps the default `on_fail_or_cancel`: data files without a manifest are
+// never read, so there is nothing to undo.
 impl Resumer for BackupResumer {
     fn resume(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
         let env = self.env.clone();
         Box::pin(async move { run_backup(env, ctx).await })
-    }
-
-    fn on_fail_or_cancel(
-        &self,
-        _ctx: JobContext,
-        _reason: &JobError,
-    ) -> BoxFuture<'static, Result<(), JobError>> {
-        // Data files without a manifest are never read; nothing to undo.
-        Box::pin(async { Ok(()) })
     }
 }
 

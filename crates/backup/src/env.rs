@@ -10,8 +10,11 @@ use base::errcode;
 use base::keys::system_key;
 use base::{Key, Span};
 use cloud::{ExternalStorage, InMemoryConnections, StorageContext};
+use jobs::JobError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sql::parser::OptionValue;
-use sql::{Datum, SqlServer};
+use sql::{Datum, SqlError, SqlServer};
 
 use crate::error::{BackupError, Result};
 
@@ -105,10 +108,31 @@ where
     })
 }
 
+/// A job record's details, progress, result or flow message as JSON.
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// A job's `what` (a spec, a flow message) from its JSON.
+pub(crate) fn from_json<T: DeserializeOwned>(b: &[u8], what: &str) -> Result<T, JobError> {
+    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
+}
+
 /// The text of an option value: a string literal, a placeholder bound to a string, a number or
 /// a boolean.
 pub fn option_text(v: &OptionValue, params: &[Datum]) -> Result<String> {
     Ok(v.text(params)?)
+}
+
+/// Refuses the first option of `statement` (BACKUP, RESTORE) that is given but not
+/// implemented: `options` pairs whether each is given with its name.
+pub fn reject_unimplemented(statement: &str, options: &[(bool, &str)]) -> Result<()> {
+    match options.iter().find(|(given, _)| *given) {
+        Some((_, name)) => {
+            Err(SqlError::unimplemented(format!("{statement} option {name}")).into())
+        }
+        None => Ok(()),
+    }
 }
 
 /// A boolean option: absent is false, a bare flag is true.

@@ -30,9 +30,7 @@ use std::collections::BTreeMap;
 use base::errcode;
 use base::{Key, Span, Timestamp};
 use futures::future::BoxFuture;
-use jobs::{
-    JobContext, JobError, JobType, NewJob, Processor, ProcessorContext, ProgressSender, Resumer,
-};
+use jobs::{JobContext, JobError, JobType, Processor, ProcessorContext, ProgressSender, Resumer};
 use kv::api::{BatchRequest, Header, Request};
 use serde::{Deserialize, Serialize};
 use sql::catalog::{Descriptor, zone_key};
@@ -42,9 +40,12 @@ use sql::types::Type;
 use sql::{SqlError, Statement};
 use storage::mvcc::ExportEntry;
 
-use crate::backup::{BackupResult, create_job, detached_result, locality_filter, wait_and_report};
+use crate::backup::{BackupResult, locality_filter, start_job};
 use crate::collection::{self, Destinations};
-use crate::env::{Env, is_row_key, option_text, rewrite_key, spawn_flow, table_span, uri_texts};
+use crate::env::{
+    Env, from_json, is_row_key, option_text, reject_unimplemented, rewrite_key, spawn_flow,
+    table_span, to_json, uri_texts,
+};
 use crate::error::{BackupError, Result, run_txn};
 use crate::manifest::{self, BackupFile, Manifest};
 
@@ -114,14 +115,6 @@ pub struct IngestDone {
     pub spans: Vec<Span>,
     /// Counts ingested for them.
     pub result: BackupResult,
-}
-
-fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(b: &[u8], what: &str) -> Result<T, JobError> {
-    serde_json::from_slice(b).map_err(|e| JobError::failed(format!("bad {what}: {e}")))
 }
 
 /// Reads the manifests of the backup `subdir` names in the collection, oldest first.
@@ -199,19 +192,18 @@ impl StatementHook for RestoreHook {
 
 async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<StatementResult> {
     let o = &r.options;
-    for (set, name) in [
-        (o.encryption_passphrase.is_some(), "encryption_passphrase"),
-        (o.kms.is_some(), "kms"),
-        (o.incremental_location.is_some(), "incremental_location"),
-        (o.schema_only, "schema_only"),
-        (o.skip_missing_sequences, "skip_missing_sequences"),
-        (o.skip_missing_views, "skip_missing_views"),
-        (o.skip_localities_check, "skip_localities_check"),
-    ] {
-        if set {
-            return Err(SqlError::unimplemented(format!("RESTORE option {name}")).into());
-        }
-    }
+    reject_unimplemented(
+        "RESTORE",
+        &[
+            (o.encryption_passphrase.is_some(), "encryption_passphrase"),
+            (o.kms.is_some(), "kms"),
+            (o.incremental_location.is_some(), "incremental_location"),
+            (o.schema_only, "schema_only"),
+            (o.skip_missing_sequences, "skip_missing_sequences"),
+            (o.skip_missing_views, "skip_missing_views"),
+            (o.skip_localities_check, "skip_localities_check"),
+        ],
+    )?;
     let filter = locality_filter(o.execution_locality.as_ref(), &ctx.params)?;
     let RestoreSource::InCollection { subdir, collection } = &r.source else {
         return Err(SqlError::unimplemented(
@@ -306,23 +298,16 @@ async fn plan_restore(env: &Env, ctx: &HookContext, r: &Restore) -> Result<State
         replace,
     };
     let description = r.redacted().to_string();
-    let id = create_job(
+    start_job(
         env,
-        NewJob {
-            id: None,
-            job_type: JobType::Restore,
-            description: description.clone(),
-            statement: description,
-            user: ctx.user.clone(),
-            details: to_json(&details),
-            execution_locality: filter,
-        },
+        ctx,
+        JobType::Restore,
+        description,
+        &details,
+        filter,
+        o.detached,
     )
-    .await?;
-    if o.detached {
-        return Ok(detached_result(id));
-    }
-    wait_and_report(env, id).await
+    .await
 }
 
 /// What to restore, by old id.

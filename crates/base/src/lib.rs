@@ -18,7 +18,7 @@
 //! - [`redact`]: what is a secret and how it is shown: the one URI and option redaction every
 //!   job description, SHOW statement, error message and log line uses.
 //! - `testing` (feature `testing`): `goldenscripts!`, the declaration of a crate's
-//!   goldenscript tests, for every crate's golden tests.
+//!   goldenscript tests, and `GoldenRunner`, their runner, for every crate's golden tests.
 
 pub mod descriptor;
 pub mod encoding;

@@ -1,14 +1,49 @@
-//! Test support (feature `testing`): the goldenscript declaration every crate's golden tests
-//! use, and how a test reports a server it needs that is not installed.
+//! Test support (feature `testing`): the goldenscript declaration and runner trait every
+//! crate's golden tests use, and how a test reports a server it needs that is not installed.
 //!
 //! A goldenscript (the [`goldenscript`] crate) is a file of commands and their expected
 //! output, checked by a crate's runner; `UPDATE_GOLDENFILES=1` rewrites the expected output
-//! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once.
+//! for review. [`goldenscripts!`](crate::goldenscripts) declares a crate's scripts once; the
+//! runner implements [`GoldenRunner`].
 
 // A test kit: a failed `expect` fails the test that called it, with its message.
 #![allow(clippy::expect_used)]
 
 pub use goldenscript;
+
+use std::error::Error;
+use std::marker::PhantomData;
+
+/// A crate's golden runner: the output of each command of a script, a
+/// [`goldenscript::Command`] as written or a command type `C` the runner derives with
+/// `#[derive(goldenscript::Command)]`. None needs the script's context or its hooks, so
+/// [`goldenscripts!`](crate::goldenscripts) runs one through [`Golden`].
+pub trait GoldenRunner<C = goldenscript::Command> {
+    /// The output of `command`, or the error the script expects.
+    fn run(&mut self, command: &C) -> Result<String, Box<dyn Error>>;
+}
+
+/// A [`GoldenRunner`] as the [`goldenscript::Runner`] that runs a script.
+pub struct Golden<R, C>(R, PhantomData<fn(&C)>);
+
+impl<R, C> Golden<R, C> {
+    /// Wraps `runner`.
+    pub fn new(runner: R) -> Self {
+        Golden(runner, PhantomData)
+    }
+}
+
+impl<R, C> goldenscript::Runner for Golden<R, C>
+where
+    R: GoldenRunner<C>,
+    C: for<'a> TryFrom<&'a goldenscript::Command, Error = Box<dyn Error>>,
+{
+    type Command = C;
+
+    fn run(&mut self, command: &C, _: &goldenscript::Context) -> Result<String, Box<dyn Error>> {
+        self.0.run(command)
+    }
+}
 
 /// Environment variables that, set to `1`, turn a missing server into a skipped test.
 pub const SKIP_ENVS: [&str; 2] = ["SEXTANT_SKIP_MISSING_DEPS", "SEXTANT_SKIP_EXTERNAL"];
@@ -32,7 +67,7 @@ pub fn missing<T>(what: &str) -> Option<T> {
 /// Declares one `#[test]` per goldenscript of a directory, each run with a fresh runner, and
 /// a test `every_script_is_run` that fails when the directory holds a file not declared.
 ///
-/// `runner` is an expression evaluated for each script; `dir` is relative to the crate's
+/// `runner` is an expression, a [`GoldenRunner`], evaluated for each script; `dir` is relative to the crate's
 /// manifest directory; a script is named by its file, or `test_name = "file"`.
 ///
 /// ```ignore
@@ -54,7 +89,7 @@ macro_rules! goldenscripts {
             fn $name() -> std::io::Result<()> {
                 let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join($dir);
                 $crate::testing::goldenscript::run(
-                    &mut $runner,
+                    &mut $crate::testing::Golden::new($runner),
                     dir.join($crate::__goldenscript_file!($name $(, $file)?)),
                 )
             }

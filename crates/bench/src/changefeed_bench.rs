@@ -126,6 +126,14 @@ fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     sorted.get(i.min(sorted.len() - 1)).copied()
 }
 
+/// The median and 99th percentile of sorted latencies (NaN when there are none).
+fn median_and_p99(sorted: &[f64]) -> (f64, f64) {
+    (
+        quantile(sorted, 0.5).unwrap_or(f64::NAN),
+        quantile(sorted, 0.99).unwrap_or(f64::NAN),
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // What arrived at a sink.
 
@@ -768,10 +776,7 @@ async fn postgres_side(args: &Args, pg: &Postgres, scan_rows: usize) -> Result<F
     Ok(Figures {
         lat_n: lat.len(),
         lat_rate,
-        lat: (
-            quantile(&lat, 0.5).unwrap_or(f64::NAN),
-            quantile(&lat, 0.99).unwrap_or(f64::NAN),
-        ),
+        lat: median_and_p99(&lat),
         load_rate,
         delivered,
         backlog,
@@ -1049,10 +1054,7 @@ async fn cluster_side(
     let figures = Figures {
         lat_n: lat.len(),
         lat_rate,
-        lat: (
-            quantile(&lat, 0.5).unwrap_or(f64::NAN),
-            quantile(&lat, 0.99).unwrap_or(f64::NAN),
-        ),
+        lat: median_and_p99(&lat),
         load_rate,
         delivered,
         backlog,

@@ -361,14 +361,8 @@ mod tests {
         })
     }
 
-    impl goldenscript::Runner for Runner {
-        type Command = goldenscript::Command;
-
-        fn run(
-            &mut self,
-            command: &goldenscript::Command,
-            _: &goldenscript::Context,
-        ) -> Result<String, Box<dyn Error>> {
+    impl base::testing::GoldenRunner for Runner {
+        fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
             let mut flags = Vec::new();
             let mut kv = BTreeMap::new();
             for a in &command.args {

@@ -587,9 +587,34 @@ fn stream_sinkless(
     r
 }
 
+/// A sinkless feed's result row of a change: its topic, key and value.
+fn sinkless_row(topic: &str, key: &[u8], value: Option<&[u8]>) -> Vec<Datum> {
+    vec![
+        Datum::String(topic.to_string()),
+        Datum::Bytes(key.to_vec()),
+        Datum::Bytes(value.unwrap_or_default().to_vec()),
+    ]
+}
+
+/// A sinkless feed's result row of a resolved timestamp: its payload alone.
+fn resolved_row(payload: &[u8]) -> Vec<Datum> {
+    vec![Datum::Null, Datum::Null, Datum::Bytes(payload.to_vec())]
+}
+
 /// A sink that hands a streaming sinkless feed's rows to its connection.
 struct ChannelSink {
     tx: tokio::sync::mpsc::Sender<Result<Vec<Datum>, SqlError>>,
+}
+
+impl ChannelSink {
+    /// Sends `row` to the connection.
+    fn send(&mut self, row: Vec<Datum>) -> SinkFuture<'_> {
+        Box::pin(async move {
+            self.tx.send(Ok(row)).await.map_err(|_| {
+                SinkError::Invalid("the client of the sinkless changefeed went away".into())
+            })
+        })
+    }
 }
 
 impl Sink for ChannelSink {
@@ -600,16 +625,7 @@ impl Sink for ChannelSink {
         value: Option<&'a [u8]>,
         _ts: Timestamp,
     ) -> SinkFuture<'a> {
-        let row = vec![
-            Datum::String(topic.to_string()),
-            Datum::Bytes(key.to_vec()),
-            Datum::Bytes(value.unwrap_or_default().to_vec()),
-        ];
-        Box::pin(async move {
-            self.tx.send(Ok(row)).await.map_err(|_| {
-                SinkError::Invalid("the client of the sinkless changefeed went away".into())
-            })
-        })
+        self.send(sinkless_row(topic, key, value))
     }
 
     fn flush(&mut self) -> SinkFuture<'_> {
@@ -617,12 +633,7 @@ impl Sink for ChannelSink {
     }
 
     fn emit_resolved<'a>(&'a mut self, _ts: Timestamp, payload: &'a [u8]) -> SinkFuture<'a> {
-        let row = vec![Datum::Null, Datum::Null, Datum::Bytes(payload.to_vec())];
-        Box::pin(async move {
-            self.tx.send(Ok(row)).await.map_err(|_| {
-                SinkError::Invalid("the client of the sinkless changefeed went away".into())
-            })
-        })
+        self.send(resolved_row(payload))
     }
 
     fn close(&mut self) -> SinkFuture<'_> {
@@ -644,11 +655,7 @@ impl Sink for CollectSink {
         value: Option<&'a [u8]>,
         _ts: Timestamp,
     ) -> SinkFuture<'a> {
-        self.rows.push(vec![
-            Datum::String(topic.to_string()),
-            Datum::Bytes(key.to_vec()),
-            Datum::Bytes(value.unwrap_or_default().to_vec()),
-        ]);
+        self.rows.push(sinkless_row(topic, key, value));
         Box::pin(async { Ok(()) })
     }
 
@@ -657,11 +664,7 @@ impl Sink for CollectSink {
     }
 
     fn emit_resolved<'a>(&'a mut self, _ts: Timestamp, payload: &'a [u8]) -> SinkFuture<'a> {
-        self.rows.push(vec![
-            Datum::Null,
-            Datum::Null,
-            Datum::Bytes(payload.to_vec()),
-        ]);
+        self.rows.push(resolved_row(payload));
         Box::pin(async { Ok(()) })
     }
 

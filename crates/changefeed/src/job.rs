@@ -266,14 +266,6 @@ impl Resumer for ChangefeedResumer {
         let storage = self.storage.clone();
         Box::pin(resume_job(ctx, sql, storage))
     }
-
-    fn on_fail_or_cancel(
-        &self,
-        _ctx: JobContext,
-        _reason: &JobError,
-    ) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// Runs the coordinator, pausing the job on errors under `on_error=pause`.

@@ -1035,14 +1035,8 @@ mod tests {
         })
     }
 
-    impl goldenscript::Runner for Runner {
-        type Command = goldenscript::Command;
-
-        fn run(
-            &mut self,
-            command: &goldenscript::Command,
-            _: &goldenscript::Context,
-        ) -> Result<String, Box<dyn Error>> {
+    impl base::testing::GoldenRunner for Runner {
+        fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
             let mut args = kv(&command.args);
             match command.name.as_str() {
                 "parse" | "cdc" => {

@@ -12,22 +12,8 @@ use sql::Datum;
 
 use crate::encoder::RowChange;
 
-/// A comparison operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Op {
-    /// `=`.
-    Eq,
-    /// `!=`, `<>`.
-    Ne,
-    /// `<`.
-    Lt,
-    /// `<=`.
-    Le,
-    /// `>`.
-    Gt,
-    /// `>=`.
-    Ge,
-}
+/// A comparison operator: SQL's, serialized by its variant's name (`"Eq"`, `"Lt"`, ...).
+pub use sql::exec::expr::CmpOp as Op;
 
 /// One `column <op> literal` condition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -258,15 +244,7 @@ fn holds(d: &Datum, c: &Condition) -> bool {
     let Some(ord) = d.compare(&v) else {
         return false;
     };
-    use std::cmp::Ordering::*;
-    match c.op {
-        Op::Eq => ord == Equal,
-        Op::Ne => ord != Equal,
-        Op::Lt => ord == Less,
-        Op::Le => ord != Greater,
-        Op::Gt => ord == Greater,
-        Op::Ge => ord != Less,
-    }
+    c.op.test(ord)
 }
 
 #[cfg(test)]

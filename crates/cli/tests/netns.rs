@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 
 use kv::testing::eventually_blocking;
 
+#[path = "it/http.rs"]
+mod http;
+use http::http_status;
+
 /// The binary under test.
 fn sextant_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sextant")
@@ -565,20 +569,6 @@ impl RegionCluster {
         });
         cluster
     }
-}
-
-/// A minimal HTTP/1.1 GET from the root namespace: the status code, or `None`.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).ok()?;
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).ok()?;
-    resp.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs one statement with the real `psql` against `addr`: `Ok(stdout)` (unaligned, tuples

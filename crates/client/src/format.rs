@@ -204,14 +204,8 @@ mod tests {
         rs: ResultSet,
     }
 
-    impl goldenscript::Runner for Runner {
-        type Command = Command;
-
-        fn run(
-            &mut self,
-            command: &Command,
-            _: &goldenscript::Context,
-        ) -> Result<String, Box<dyn Error>> {
+    impl base::testing::GoldenRunner<Command> for Runner {
+        fn run(&mut self, command: &Command) -> Result<String, Box<dyn Error>> {
             match command {
                 Command::Columns { names, numeric } => {
                     let columns: Vec<String> = names.split(',').map(str::to_string).collect();

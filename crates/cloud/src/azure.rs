@@ -12,17 +12,13 @@ use crate::options::StorageOptions;
 use crate::uri::*;
 use object_store::Attributes;
 use object_store::azure::MicrosoftAzureBuilder;
-use std::sync::Arc;
 
 /// Opens an `azure://` URI.
 pub(crate) fn open(
     uri: ExternalStorageUri,
     options: &StorageOptions,
 ) -> Result<ObjectStorage, CloudError> {
-    let invalid = |reason: String| CloudError::InvalidUri {
-        uri: uri.redacted(),
-        reason,
-    };
+    let invalid = |reason| uri.invalid(reason);
     let param = |p: &str| uri.param(p).filter(|v| !v.is_empty());
     let account = param(AZURE_ACCOUNT_NAME_PARAM).ok_or_else(|| {
         invalid(format!(
@@ -49,11 +45,7 @@ pub(crate) fn open(
             }
         },
         "implicit" => MicrosoftAzureBuilder::from_env(),
-        other => {
-            return Err(invalid(format!(
-                "unsupported value {other} for {AUTH_PARAM}"
-            )));
-        }
+        other => return Err(uri.unsupported_auth(other)),
     };
     let endpoint = match (param(AZURE_ENDPOINT_PARAM), param(AZURE_ENVIRONMENT_PARAM)) {
         (Some(e), _) => Some(e.trim_end_matches('/').to_string()),
@@ -93,14 +85,12 @@ pub(crate) fn open(
             invalid(text)
         }
     })?;
-    let bucket = uri.host().to_string();
-    Ok(ObjectStorage::new(
+    Ok(ObjectStorage::in_host_bucket(
         uri,
-        Arc::new(store),
-        bucket,
+        store,
         Upload::Multipart,
         Attributes::new(),
-        options.clone(),
+        options,
     ))
 }
 

@@ -6,13 +6,12 @@
 //! construction are tested, and a store that cannot reach Google fails with
 //! [`CloudError::Unreachable`] within the connect timeout.
 
-use crate::error::{CloudError, scrub};
+use crate::error::CloudError;
 use crate::object::{ObjectStorage, Upload};
 use crate::options::StorageOptions;
 use crate::uri::*;
 use object_store::Attributes;
 use object_store::gcp::GoogleCloudStorageBuilder;
-use std::sync::Arc;
 
 /// Opens a `gs://` URI. `base_url` overrides Google's endpoint (tests only).
 pub(crate) fn open(
@@ -20,10 +19,7 @@ pub(crate) fn open(
     options: &StorageOptions,
     base_url: Option<&str>,
 ) -> Result<ObjectStorage, CloudError> {
-    let invalid = |reason: String| CloudError::InvalidUri {
-        uri: uri.redacted(),
-        reason,
-    };
+    let invalid = |reason| uri.invalid(reason);
     if uri.param(ASSUME_ROLE_PARAM).is_some() {
         return Err(CloudError::Unsupported {
             what: format!("{ASSUME_ROLE_PARAM} is not supported for gs storage"),
@@ -51,11 +47,7 @@ pub(crate) fn open(
             }
         },
         "implicit" => GoogleCloudStorageBuilder::from_env(),
-        other => {
-            return Err(invalid(format!(
-                "unsupported value {other} for {AUTH_PARAM}"
-            )));
-        }
+        other => return Err(uri.unsupported_auth(other)),
     };
     builder = builder
         .with_bucket_name(uri.host())
@@ -64,17 +56,13 @@ pub(crate) fn open(
     if let Some(url) = base_url {
         builder = builder.with_base_url(url);
     }
-    let store = builder
-        .build()
-        .map_err(|e| invalid(scrub(&e.to_string(), &uri.secret_values())))?;
-    let bucket = uri.host().to_string();
-    Ok(ObjectStorage::new(
+    let store = builder.build().map_err(|e| uri.invalid_client(&e))?;
+    Ok(ObjectStorage::in_host_bucket(
         uri,
-        Arc::new(store),
-        bucket,
+        store,
         Upload::Multipart,
         Attributes::new(),
-        options.clone(),
+        options,
     ))
 }
 

@@ -4,13 +4,12 @@
 //! are sent as basic authentication. There are no multipart uploads: a large file is buffered
 //! by its writer and PUT whole.
 
-use crate::error::{CloudError, scrub};
+use crate::error::CloudError;
 use crate::object::{ObjectStorage, Upload};
 use crate::options::StorageOptions;
 use crate::uri::{ExternalStorageUri, Scheme, base64_encode};
 use object_store::http::HttpBuilder;
 use object_store::{Attributes, HeaderMap, HeaderValue};
-use std::sync::Arc;
 
 /// Opens an `http://` or `https://` URI.
 pub(crate) fn open(
@@ -19,10 +18,7 @@ pub(crate) fn open(
 ) -> Result<ObjectStorage, CloudError> {
     // The store is rooted at the host; the URI's path is the storage's base path.
     let root = format!("{}://{}", uri.scheme(), uri.host());
-    let invalid = |reason: String| CloudError::InvalidUri {
-        uri: uri.redacted(),
-        reason,
-    };
+    let invalid = |reason| uri.invalid(reason);
     let mut client = options.client_options(uri.scheme() == Scheme::Http);
     if let Some((user, password)) = uri.userinfo() {
         let token = base64_encode(format!("{user}:{}", password.unwrap_or("")).as_bytes());
@@ -38,14 +34,12 @@ pub(crate) fn open(
         .with_client_options(client)
         .with_retry(options.retry_config())
         .build()
-        .map_err(|e| invalid(scrub(&e.to_string(), &uri.secret_values())))?;
-    let host = uri.host().to_string();
-    Ok(ObjectStorage::new(
+        .map_err(|e| uri.invalid_client(&e))?;
+    Ok(ObjectStorage::in_host_bucket(
         uri,
-        Arc::new(store),
-        host,
+        store,
         Upload::Whole,
         Attributes::new(),
-        options.clone(),
+        options,
     ))
 }

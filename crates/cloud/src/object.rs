@@ -70,6 +70,25 @@ impl ObjectStorage {
         }
     }
 
+    /// A storage in the bucket (container, host) that `uri`'s host names.
+    pub(crate) fn in_host_bucket(
+        uri: ExternalStorageUri,
+        store: impl ObjectStore,
+        upload: Upload,
+        attributes: Attributes,
+        options: &StorageOptions,
+    ) -> ObjectStorage {
+        let bucket = uri.host().to_string();
+        ObjectStorage::new(
+            uri,
+            Arc::new(store),
+            bucket,
+            upload,
+            attributes,
+            options.clone(),
+        )
+    }
+
     fn location(&self, path: &str) -> Result<Path, CloudError> {
         if path.trim_matches('/').is_empty() {
             return Err(CloudError::InvalidPath {

@@ -7,13 +7,12 @@
 //! requests (`endpoint/bucket/key`), as CockroachDB does with custom endpoints;
 //! `AWS_USE_PATH_STYLE` overrides that. `AWS_REGION` defaults to `us-east-1`.
 
-use crate::error::{CloudError, scrub};
+use crate::error::CloudError;
 use crate::object::{ObjectStorage, Upload};
 use crate::options::StorageOptions;
 use crate::uri::*;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{Attribute, Attributes};
-use std::sync::Arc;
 
 /// The region used when the URI names none (as the AWS SDK's global endpoint does).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -23,10 +22,7 @@ pub(crate) fn open(
     uri: ExternalStorageUri,
     options: &StorageOptions,
 ) -> Result<ObjectStorage, CloudError> {
-    let invalid = |reason: String| CloudError::InvalidUri {
-        uri: uri.redacted(),
-        reason,
-    };
+    let invalid = |reason| uri.invalid(reason);
     if uri.param(ASSUME_ROLE_PARAM).is_some() {
         return Err(CloudError::Unsupported {
             what: format!("{ASSUME_ROLE_PARAM} is not supported for s3 storage"),
@@ -45,11 +41,7 @@ pub(crate) fn open(
             b
         }
         "implicit" => AmazonS3Builder::from_env(),
-        other => {
-            return Err(invalid(format!(
-                "unsupported value {other} for {AUTH_PARAM}"
-            )));
-        }
+        other => return Err(uri.unsupported_auth(other)),
     };
     let endpoint = uri.param(AWS_ENDPOINT_PARAM).filter(|e| !e.is_empty());
     let path_style = match uri.param(AWS_USE_PATH_STYLE_PARAM) {
@@ -80,17 +72,13 @@ pub(crate) fn open(
     if let Some(class) = uri.param(S3_STORAGE_CLASS_PARAM).filter(|c| !c.is_empty()) {
         attributes.insert(Attribute::StorageClass, class.to_string().into());
     }
-    let store = builder
-        .build()
-        .map_err(|e| invalid(scrub(&e.to_string(), &uri.secret_values())))?;
-    let bucket = uri.host().to_string();
-    Ok(ObjectStorage::new(
+    let store = builder.build().map_err(|e| uri.invalid_client(&e))?;
+    Ok(ObjectStorage::in_host_bucket(
         uri,
-        Arc::new(store),
-        bucket,
+        store,
         Upload::Multipart,
         attributes,
-        options.clone(),
+        options,
     ))
 }
 

@@ -16,7 +16,7 @@
 //! lenient scanner), so an [`CloudError::InvalidUri`](crate::CloudError::InvalidUri) never
 //! echoes a secret either.
 
-use crate::error::CloudError;
+use crate::error::{CloudError, scrub};
 use base::NodeId;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -409,6 +409,24 @@ impl ExternalStorageUri {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The URI is not usable, for `reason` (it names the URI redacted).
+    pub(crate) fn invalid(&self, reason: String) -> CloudError {
+        CloudError::InvalidUri {
+            uri: self.redacted(),
+            reason,
+        }
+    }
+
+    /// A cloud client could not be built from the URI: `error`, its secrets scrubbed.
+    pub(crate) fn invalid_client(&self, error: &object_store::Error) -> CloudError {
+        self.invalid(scrub(&error.to_string(), &self.secret_values()))
+    }
+
+    /// The `AUTH` parameter names no way of authenticating.
+    pub(crate) fn unsupported_auth(&self, value: &str) -> CloudError {
+        self.invalid(format!("unsupported value {value} for {AUTH_PARAM}"))
     }
 
     /// The redacted form, as CockroachDB prints it in SHOW JOBS: secret parameter values and

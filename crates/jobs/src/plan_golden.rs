@@ -101,14 +101,8 @@ impl PlanRunner {
     }
 }
 
-impl goldenscript::Runner for PlanRunner {
-    type Command = goldenscript::Command;
-
-    fn run(
-        &mut self,
-        command: &goldenscript::Command,
-        _: &goldenscript::Context,
-    ) -> Result<String, Box<dyn Error>> {
+impl base::testing::GoldenRunner for PlanRunner {
+    fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
         let mut args = command.consume_args();
         match command.name.as_str() {
             "node" => {

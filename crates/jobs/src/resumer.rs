@@ -24,10 +24,13 @@ pub trait Resumer: Send + Sync {
     /// Runs (or continues) the job.
     fn resume(&self, ctx: JobContext) -> BoxFuture<'static, Result<(), JobError>>;
 
-    /// Cleans up after a failure or a cancel; runs on a node matching the job's filter.
+    /// Cleans up after a failure or a cancel; runs on a node matching the job's filter. By
+    /// default there is nothing to undo.
     fn on_fail_or_cancel(
         &self,
-        ctx: JobContext,
-        reason: &JobError,
-    ) -> BoxFuture<'static, Result<(), JobError>>;
+        _ctx: JobContext,
+        _reason: &JobError,
+    ) -> BoxFuture<'static, Result<(), JobError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -1770,14 +1770,8 @@ mod tests {
             .collect()
     }
 
-    impl goldenscript::Runner for Runner {
-        type Command = goldenscript::Command;
-
-        fn run(
-            &mut self,
-            command: &goldenscript::Command,
-            _: &goldenscript::Context,
-        ) -> Result<String> {
+    impl base::testing::GoldenRunner for Runner {
+        fn run(&mut self, command: &goldenscript::Command) -> Result<String> {
             match command.name.as_str() {
                 "node" => self.node(command),
                 "set" => self.set(command),

@@ -57,14 +57,8 @@ enum Command {
 /// Runs [`Command`]s; stateless, since every command names its inputs.
 struct LocalityRunner;
 
-impl goldenscript::Runner for LocalityRunner {
-    type Command = Command;
-
-    fn run(
-        &mut self,
-        command: &Command,
-        _: &goldenscript::Context,
-    ) -> Result<String, Box<dyn Error>> {
+impl base::testing::GoldenRunner<Command> for LocalityRunner {
+    fn run(&mut self, command: &Command) -> Result<String, Box<dyn Error>> {
         match command {
             Command::Parse(s) => Ok(describe(&Locality::parse(s)?)),
             Command::Filter(s) => Ok(describe_filter(&LocalityFilter::parse(s)?)),

@@ -203,21 +203,23 @@ pub fn decode_key_datum<'a>(buf: &'a [u8], ty: &Type, desc: bool) -> Result<(Dat
             let (v, rest) = enc::decode_varint(buf).map_err(e)?;
             (Datum::TimestampTz(ts_from_micros(v)?), rest)
         }
-        Type::Interval => {
-            let (months, rest) = enc::decode_varint(buf).map_err(e)?;
-            let (days, rest) = enc::decode_varint(rest).map_err(e)?;
-            let (micros, rest) = enc::decode_varint(rest).map_err(e)?;
-            (
-                Datum::Interval(Interval {
-                    months,
-                    days,
-                    micros,
-                }),
-                rest,
-            )
-        }
+        Type::Interval => decode_interval(buf)?,
         Type::Jsonb | Type::Array(_) => return Err(corrupt("unindexable type in key")),
     })
+}
+
+/// An interval, in keys and values alike: months, days and microseconds as varints.
+fn decode_interval(buf: &[u8]) -> Result<(Datum, &[u8])> {
+    let e = |err: enc::DecodeError| corrupt(err);
+    let (months, rest) = enc::decode_varint(buf).map_err(e)?;
+    let (days, rest) = enc::decode_varint(rest).map_err(e)?;
+    let (micros, rest) = enc::decode_varint(rest).map_err(e)?;
+    let interval = Interval {
+        months,
+        days,
+        micros,
+    };
+    Ok((Datum::Interval(interval), rest))
 }
 
 fn decode_decimal_key(buf: &[u8]) -> Result<(Datum, &[u8])> {
@@ -395,19 +397,7 @@ fn decode_value_datum(buf: &[u8]) -> Result<(Datum, &[u8])> {
             let (v, rest) = enc::decode_varint(rest).map_err(e)?;
             (Datum::TimestampTz(ts_from_micros(v)?), rest)
         }
-        T_INTERVAL => {
-            let (months, rest) = enc::decode_varint(rest).map_err(e)?;
-            let (days, rest) = enc::decode_varint(rest).map_err(e)?;
-            let (micros, rest) = enc::decode_varint(rest).map_err(e)?;
-            (
-                Datum::Interval(Interval {
-                    months,
-                    days,
-                    micros,
-                }),
-                rest,
-            )
-        }
+        T_INTERVAL => decode_interval(rest)?,
         T_JSON => {
             let (v, rest) = enc::decode_bytes(rest).map_err(e)?;
             let j = serde_json::from_slice(&v).map_err(|_| corrupt("json"))?;

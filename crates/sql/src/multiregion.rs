@@ -33,11 +33,12 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::*;
 use crate::error::{Result, SqlError};
 use crate::exec::ddl::schema_changed;
+use crate::exec::show::{cols, s};
 use crate::exec::{PostCommit, StmtCtx};
 use crate::parser::{
     AlterDatabase, AlterDatabaseAction, AlterTableLocality, ConfigureZone, CreateDatabase,
-    RangesFrom, RegionsFrom, Show, SurvivalGoal as AstGoal, TableLocality as AstLocality,
-    ZoneAction, ZoneKey, ZoneTarget, ZoneValue,
+    QualifiedName, RangesFrom, RegionsFrom, Show, SurvivalGoal as AstGoal,
+    TableLocality as AstLocality, ZoneAction, ZoneKey, ZoneTarget, ZoneValue,
 };
 use crate::session::{Column, StatementResult};
 use crate::types::{Datum, Type};
@@ -135,6 +136,11 @@ pub async fn init_database(
     db.regions = regions.into_iter().collect();
     db.survival_goal = d.survival_goal.map(goal).unwrap_or_default();
     check_survival(db)?;
+    create_region_enum(ctx, db).await
+}
+
+/// Creates the region enum type of `db`, of its regions, and records its id in `db`.
+async fn create_region_enum(ctx: &StmtCtx<'_>, db: &mut DatabaseDesc) -> Result<()> {
     let txn = ctx.txn()?;
     let id = ctx.server.catalog.next_id(&txn).await?;
     let mut t = Descriptor::Type(TypeDesc {
@@ -460,33 +466,15 @@ async fn write_db(ctx: &mut StmtCtx<'_>, db: &DatabaseDesc) -> Result<()> {
 }
 
 async fn set_region_labels(ctx: &mut StmtCtx<'_>, db: &mut DatabaseDesc) -> Result<()> {
-    let txn = ctx.txn()?;
-    match db.region_enum_id {
-        Some(id) => {
-            if let Some(Descriptor::Type(t)) = ctx.desc(id).await?.as_deref() {
-                let mut t = t.clone();
-                t.kind = TypeKind::RegionEnum(db.regions.clone());
-                let mut d = Descriptor::Type(t);
-                ctx.server.catalog.write(&txn, &mut d).await?;
-            }
-        }
-        None => {
-            let id = ctx.server.catalog.next_id(&txn).await?;
-            let mut t = Descriptor::Type(TypeDesc {
-                id,
-                parent_id: db.id,
-                schema_id: db.public_schema_id,
-                name: REGION_ENUM.into(),
-                version: 0,
-                kind: TypeKind::RegionEnum(db.regions.clone()),
-            });
-            ctx.server.catalog.write(&txn, &mut t).await?;
-            ctx.server
-                .catalog
-                .write_name(&txn, db.id, db.public_schema_id, REGION_ENUM, id)
-                .await?;
-            db.region_enum_id = Some(id);
-        }
+    let Some(id) = db.region_enum_id else {
+        return create_region_enum(ctx, db).await;
+    };
+    if let Some(Descriptor::Type(t)) = ctx.desc(id).await?.as_deref() {
+        let mut t = t.clone();
+        t.kind = TypeKind::RegionEnum(db.regions.clone());
+        let mut d = Descriptor::Type(t);
+        let txn = ctx.txn()?;
+        ctx.server.catalog.write(&txn, &mut d).await?;
     }
     Ok(())
 }
@@ -711,6 +699,20 @@ fn number<T: std::str::FromStr>(key: ZoneKey, s: &str) -> Result<T> {
     })
 }
 
+/// The table of a `TABLE t` zone target, with its database.
+async fn zone_table(
+    ctx: &StmtCtx<'_>,
+    name: &QualifiedName,
+) -> Result<(std::sync::Arc<TableDesc>, DatabaseDesc)> {
+    let parts: Vec<String> = name.0.iter().map(|n| n.as_str().to_string()).collect();
+    let t = ctx.table(&parts).await?;
+    let db = match ctx.desc(t.parent_id).await?.as_deref() {
+        Some(Descriptor::Database(d)) => d.clone(),
+        _ => return Err(SqlError::internal("table without database")),
+    };
+    Ok((t, db))
+}
+
 /// ALTER ... CONFIGURE ZONE.
 pub async fn configure_zone(ctx: &mut StmtCtx<'_>, z: &ConfigureZone) -> Result<StatementResult> {
     let (name, db, table) = match &z.target {
@@ -726,12 +728,7 @@ pub async fn configure_zone(ctx: &mut StmtCtx<'_>, z: &ConfigureZone) -> Result<
             (db.id.to_string(), Some((*db).clone()), None)
         }
         ZoneTarget::Table(t) => {
-            let parts: Vec<String> = t.0.iter().map(|n| n.as_str().to_string()).collect();
-            let t = ctx.table(&parts).await?;
-            let db = match ctx.desc(t.parent_id).await?.as_deref() {
-                Some(Descriptor::Database(d)) => d.clone(),
-                _ => return Err(SqlError::internal("table without database")),
-            };
+            let (t, db) = zone_table(ctx, t).await?;
             (t.id.to_string(), Some(db), Some((*t).clone()))
         }
         ZoneTarget::Index(_) => return Err(SqlError::unimplemented("index zone configurations")),
@@ -832,17 +829,6 @@ pub async fn fill_env(ctx: &mut StmtCtx<'_>) -> Result<()> {
         ctx.env.db_regions = db.regions.clone();
     }
     Ok(())
-}
-
-fn s(v: impl Into<String>) -> Datum {
-    Datum::String(v.into())
-}
-
-fn cols(names: &[(&str, Type)]) -> Vec<Column> {
-    names
-        .iter()
-        .map(|(n, t)| Column::new(*n, t.clone()))
-        .collect()
 }
 
 fn text_array(items: impl IntoIterator<Item = String>) -> Datum {
@@ -951,12 +937,7 @@ async fn zone_of(ctx: &StmtCtx<'_>, target: &ZoneTarget) -> Result<(String, Zone
             (format!("DATABASE {}", db.name), z)
         }
         ZoneTarget::Table(t) => {
-            let parts: Vec<String> = t.0.iter().map(|n| n.as_str().to_string()).collect();
-            let t = ctx.table(&parts).await?;
-            let db = match ctx.desc(t.parent_id).await?.as_deref() {
-                Some(Descriptor::Database(d)) => d.clone(),
-                _ => return Err(SqlError::internal("table without database")),
-            };
+            let (t, db) = zone_table(ctx, t).await?;
             let z = effective_table_zone(ctx, &t, &db, home_region(&t, &db).as_deref()).await?;
             (format!("TABLE {}.public.{}", db.name, t.name), z)
         }

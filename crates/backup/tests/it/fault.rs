@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base::NodeId;
 use sql::Datum;
 
-use crate::cluster::TestCluster;
+use crate::cluster::{TestCluster, TestNode};
 use crate::movr;
 use crate::placement::{ONE_REPLICA_IN_EAST, SMALL, TWO_REGIONS, wait_for_replicas_in_east};
 
@@ -34,6 +34,23 @@ fn int(d: &Datum) -> i64 {
         Datum::Int(i) => *i,
         other => panic!("not an int: {other:?}"),
     }
+}
+
+/// Kills the coordinator of the job `rec`, checking it ran in the locality; returns its id.
+async fn kill_coordinator(c: &mut TestCluster, rec: &jobs::JobRecord) -> NodeId {
+    let dead: NodeId = rec.coordinator_id.expect("coordinator");
+    assert_eq!(c.region(dead), "us-west1", "coordinated in the locality");
+    let victim = c.nodes.iter().position(|n| n.id() == dead).expect("node");
+    c.nodes[victim].kill().await;
+    dead
+}
+
+/// Waits for job `id`, adopted after its coordinator was killed, to finish (30 s at most).
+async fn wait_adopted_job(node: &TestNode, id: jobs::JobId) -> jobs::JobRecord {
+    tokio::time::timeout(Duration::from_secs(30), node.jobs.wait_for_job(id))
+        .await
+        .unwrap_or_else(|_| panic!("not finished 30 s after the coordinator stopped"))
+        .expect("wait")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -73,17 +90,11 @@ async fn coordinator_killed_mid_backup_is_adopted_in_the_locality() {
         "the backup finished before the coordinator could be stopped: {rec:#?}"
     );
     let checkpointed = done_entries(&rec.progress);
-    let dead: NodeId = rec.coordinator_id.expect("coordinator");
-    assert_eq!(c.region(dead), "us-west1", "coordinated in the locality");
-    let victim = c.nodes.iter().position(|n| n.id() == dead).expect("node");
-    c.nodes[victim].kill().await;
+    let dead = kill_coordinator(&mut c, &rec).await;
     let killed_at = Instant::now();
 
     let east = &c.nodes[0];
-    let rec = tokio::time::timeout(Duration::from_secs(30), east.jobs.wait_for_job(id))
-        .await
-        .unwrap_or_else(|_| panic!("not finished 30 s after the coordinator stopped"))
-        .expect("wait");
+    let rec = wait_adopted_job(east, id).await;
     eprintln!(
         "adopted and finished {:?} after n{} stopped",
         killed_at.elapsed(),
@@ -212,10 +223,7 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
     );
     let checkpointed = done_entries(&rec.progress);
     let checkpoint_json = rec.progress.clone();
-    let dead: NodeId = rec.coordinator_id.expect("coordinator");
-    assert_eq!(c.region(dead), "us-west1", "coordinated in the locality");
-    let victim = c.nodes.iter().position(|n| n.id() == dead).expect("node");
-    c.nodes[victim].kill().await;
+    let dead = kill_coordinator(&mut c, &rec).await;
     let killed_at = Instant::now();
 
     let east = &c.nodes[0];
@@ -225,10 +233,7 @@ async fn coordinator_killed_mid_restore_is_adopted_and_nothing_shows_before_the_
         .await
         .expect_err("the restored database is not visible before the end");
     invisible(err, "database dst");
-    let rec = tokio::time::timeout(Duration::from_secs(30), east.jobs.wait_for_job(id))
-        .await
-        .unwrap_or_else(|_| panic!("not finished 30 s after the coordinator stopped"))
-        .expect("wait");
+    let rec = wait_adopted_job(east, id).await;
     eprintln!(
         "restore adopted and finished {:?} after n{} stopped",
         killed_at.elapsed(),

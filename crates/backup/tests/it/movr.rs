@@ -29,30 +29,13 @@ pub async fn load(node: &TestNode, db: &str, sizes: Sizes) -> Vec<(&'static str,
         node.ok(db, index).await;
     }
     let seed = DEFAULT_SEED;
-    let loads: [(&'static str, &[&str], u64); 5] = [
-        ("users", &data::USER_COLUMNS, sizes.users),
-        ("vehicles", &data::VEHICLE_COLUMNS, sizes.vehicles),
-        ("rides", &data::RIDE_COLUMNS, sizes.rides),
-        (
-            "vehicle_location_histories",
-            &data::HISTORY_COLUMNS,
-            sizes.histories,
-        ),
-        ("promo_codes", &data::PROMO_COLUMNS, sizes.promo_codes),
-    ];
     let mut loaded = Vec::new();
-    for (table, columns, n) in loads {
+    for (table, columns, n) in sizes.tables() {
         let statements: Vec<(usize, String)> = (0..n)
             .step_by(BATCH as usize)
             .filter_map(|start| {
                 let rows: Vec<Vec<Value>> = (start..(start + BATCH).min(n))
-                    .filter_map(|i| match table {
-                        "users" => Some(data::user(seed, &sizes, i)),
-                        "vehicles" => Some(data::vehicle(seed, &sizes, i)),
-                        "rides" => Some(data::ride(seed, &sizes, i)),
-                        "vehicle_location_histories" => data::history(seed, &sizes, i),
-                        _ => Some(data::promo_code(seed, i)),
-                    })
+                    .filter_map(|i| data::row(seed, &sizes, table, i))
                     .collect();
                 (!rows.is_empty()).then(|| (rows.len(), insert_sql(table, columns, &rows, None)))
             })

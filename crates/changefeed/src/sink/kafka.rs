@@ -512,13 +512,10 @@ mod tests {
         s
     }
 
-    impl goldenscript::Runner for Runner {
-        type Command = goldenscript::Command;
-
+    impl base::testing::GoldenRunner for Runner {
         fn run(
             &mut self,
             command: &goldenscript::Command,
-            _: &goldenscript::Context,
         ) -> Result<String, Box<dyn std::error::Error>> {
             if command.name != "dial" {
                 return Err(format!("unknown command {}", command.name).into());

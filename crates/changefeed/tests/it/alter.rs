@@ -53,10 +53,7 @@ async fn alter_changefeed_adds_and_drops_tables_and_sets_options() {
     let Some(tansu) = Tansu::start().await else {
         return;
     };
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
+    let c = TestCluster::one_node(
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY); \
          CREATE TABLE d.u (a INT PRIMARY KEY, b STRING); CREATE TABLE d.w (a INT PRIMARY KEY)",
     )
@@ -67,16 +64,7 @@ async fn alter_changefeed_adds_and_drops_tables_and_sets_options() {
         "INSERT INTO u VALUES (1, 'old'); INSERT INTO w VALUES (1)",
     )
     .await;
-    let id = c
-        .create_feed(
-            0,
-            "d",
-            &format!(
-                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
-                tansu.addr
-            ),
-        )
-        .await;
+    let id = c.kafka_feed(&tansu.addr).await;
     c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
     wait_for(&tansu, "t", &[("[1]", "{\"after\": {\"a\": 1}}")]).await;
     c.wait_job(id, Duration::from_secs(10), "checkpointed", |r| {

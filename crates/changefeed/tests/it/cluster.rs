@@ -124,6 +124,13 @@ impl TestCluster {
         TestCluster(c)
     }
 
+    /// Starts one node (`region=us-east1,az=a`) and runs `setup` on it as root.
+    pub async fn one_node(setup: &str) -> TestCluster {
+        let c = TestCluster::start(&["region=us-east1,az=a"]).await;
+        c.exec(0, "", setup).await;
+        c
+    }
+
     /// Node `i`'s external IO directory, the root of its `nodelocal://`.
     pub fn extern_dir(&self, i: usize) -> PathBuf {
         self.node_dir(i).join("extern")
@@ -153,6 +160,42 @@ impl TestCluster {
             Some(Datum::Int(id)) => *id,
             other => panic!("{sql}: no job id: {other:?}"),
         }
+    }
+
+    /// Splits the range of `d.t` at each of the primary keys `keys`.
+    pub async fn split_t_at(&self, keys: impl IntoIterator<Item = i64>) {
+        let (desc, _) =
+            sextant_changefeed::hook::resolve_table(&self.nodes[0].sql, "d", &["t".into()])
+                .await
+                .expect("table");
+        for v in keys {
+            let key = sql::encoding::primary_key_from_values(&desc, &[Datum::Int(v)]).expect("key");
+            self.nodes[0].node.admin_split(&key).await.expect("split");
+        }
+    }
+
+    /// On node 0, CREATE CHANGEFEED FOR `d.t` into the Kafka broker at `addr`, checkpointing
+    /// every 200ms.
+    pub async fn kafka_feed(&self, addr: &str) -> JobId {
+        self.create_feed(
+            0,
+            "d",
+            &format!(
+                "CREATE CHANGEFEED FOR t INTO 'kafka://{addr}' WITH min_checkpoint_frequency='200ms'"
+            ),
+        )
+        .await
+    }
+
+    /// Waits until feed `id` fails on a schema change, and checks that is its error.
+    pub async fn wait_schema_change_failure(&self, id: JobId) {
+        let rec = self
+            .wait_job(id, Duration::from_secs(15), "failed", |r| {
+                r.status.as_str() == "failed"
+            })
+            .await;
+        let e = rec.error.unwrap_or_default();
+        assert!(e.starts_with("schema change occurred at "), "{e}");
     }
 
     /// Waits until job `id` satisfies `pred`.

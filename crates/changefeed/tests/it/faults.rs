@@ -2,128 +2,21 @@
 //! comes (the feed re-plans over it). Afterwards every committed change is in the sink at
 //! least once, first deliveries in per-key order, and while the sink is down the job says why.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jobs::JobStatus;
-use parking_lot::Mutex;
 
 use crate::cluster::TestCluster;
-use crate::fixtures::Tansu;
-
-/// A webhook endpoint in the test process that answers 500 while `down` is set.
-struct Webhook {
-    uri: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-    down: Arc<AtomicBool>,
-}
-
-impl Webhook {
-    async fn start() -> Webhook {
-        use axum::routing::post;
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let down = Arc::new(AtomicBool::new(false));
-        let (b, d) = (bodies.clone(), down.clone());
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move |body: axum::body::Bytes| {
-                let (b, d) = (b.clone(), d.clone());
-                async move {
-                    if d.load(Ordering::SeqCst) {
-                        return (
-                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            "sink is down",
-                        );
-                    }
-                    b.lock().push(String::from_utf8_lossy(&body).into_owned());
-                    (axum::http::StatusCode::OK, "")
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Webhook {
-            uri: format!("webhook-http://{addr}/hook"),
-            bodies,
-            down,
-        }
-    }
-
-    /// Every row message received, as `(key, after)` JSON texts in arrival order.
-    fn rows(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for body in self.bodies.lock().iter() {
-            let v: serde_json::Value = serde_json::from_str(body).expect("webhook body is JSON");
-            for m in v["payload"].as_array().into_iter().flatten() {
-                out.push((m["key"].to_string(), m["after"].to_string()));
-            }
-        }
-        out
-    }
-}
-
-/// Per key, the distinct values in order of first delivery.
-fn first_deliveries(rows: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
-    let mut per_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in rows {
-        let list = per_key.entry(k.clone()).or_default();
-        if !list.contains(v) {
-            list.push(v.clone());
-        }
-    }
-    per_key
-}
-
-/// Waits until every key `0..keys` has taken the values `0..rounds` of `b`, then checks
-/// that per key they were first delivered in commit order. `render` gives the value text of
-/// `(a, b)` as the sink shows it.
-async fn wait_every_change<F, Fut>(
-    keys: i64,
-    rounds: i64,
-    timeout: Duration,
-    render: impl Fn(i64, i64) -> String,
-    rows: F,
-) where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Vec<(String, String)>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let per_key = first_deliveries(&rows().await);
-        let complete = (0..keys).all(|a| {
-            per_key
-                .get(&format!("[{a}]"))
-                .is_some_and(|v| v.len() as i64 >= rounds)
-        });
-        if complete {
-            for a in 0..keys {
-                let want: Vec<String> = (0..rounds).map(|b| render(a, b)).collect();
-                assert_eq!(per_key[&format!("[{a}]")], want, "key {a}");
-            }
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{per_key:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use crate::fixtures::{
+    Tansu, Webhook, assert_balanced_over_us_west1, keyed_rows, wait_every_change,
+};
 
 #[tokio::test]
 async fn sink_outage_is_reported_and_every_change_arrives_after_it() {
     let hook = Webhook::start().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
-    )
-    .await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)")
+        .await;
     let id = c
         .create_feed(
             0,
@@ -181,17 +74,6 @@ async fn sink_outage_is_reported_and_every_change_arrives_after_it() {
     .await;
 }
 
-/// Every keyed message of topic `t`, as `(key, value)`.
-async fn rows(tansu: &Tansu) -> Vec<(String, String)> {
-    tansu
-        .consume("t")
-        .await
-        .into_iter()
-        .filter(|(_, k, _)| k != "<nil>")
-        .map(|(_, k, v)| (k, v))
-        .collect()
-}
-
 #[tokio::test]
 async fn aggregator_node_death_loses_no_change() {
     let Some(tansu) = Tansu::start().await else {
@@ -212,25 +94,9 @@ async fn aggregator_node_death_loses_no_change() {
     // Splits copy the range's replicas: replicate first, so that every range survives
     // losing a node.
     c.wait_full_replication(Duration::from_secs(30)).await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in [2, 4, 6] {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at([2, 4, 6]).await;
     c.wait_full_replication(Duration::from_secs(30)).await;
-    let id = c
-        .create_feed(
-            0,
-            "d",
-            &format!(
-                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
-                tansu.addr
-            ),
-        )
-        .await;
+    let id = c.kafka_feed(&tansu.addr).await;
     let rec = c
         .wait_job(id, Duration::from_secs(15), "planned on two nodes", |r| {
             r.high_water.is_some() && r.plan.as_ref().is_some_and(|p| p.nodes.len() >= 2)
@@ -264,7 +130,10 @@ async fn aggregator_node_death_loses_no_change() {
     c.exec(gateway, "d", &upsert(2)).await;
 
     let render = |a: i64, b: i64| format!("{{\"after\": {{\"a\": {a}, \"b\": {b}}}}}");
-    wait_every_change(8, 3, Duration::from_secs(30), render, || rows(&tansu)).await;
+    wait_every_change(8, 3, Duration::from_secs(30), render, || {
+        keyed_rows(&tansu, "t")
+    })
+    .await;
     let rec = c.nodes[gateway].jobs.get(id).await.expect("job");
     assert_eq!(rec.status, JobStatus::Running, "{rec:#?}");
 }
@@ -279,14 +148,7 @@ async fn a_matching_node_that_comes_gets_a_share_of_the_feed() {
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
     )
     .await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in (2..16).step_by(2) {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at((2..16).step_by(2)).await;
     let id = c
         .create_feed(
             0,
@@ -329,13 +191,7 @@ async fn a_matching_node_that_comes_gets_a_share_of_the_feed() {
         )
         .await;
     let plan = rec.plan.expect("plan");
-    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
-    assert!(total >= 8, "{plan:?}");
-    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
-    for n in &plan.nodes {
-        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
-        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
-    }
+    assert_balanced_over_us_west1(&plan);
     c.exec(0, "d", &upsert(2)).await;
     c.exec(added, "d", &upsert(3)).await;
 

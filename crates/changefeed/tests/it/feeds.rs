@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use crate::cluster::TestCluster;
-use crate::fixtures::Tansu;
+use crate::fixtures::{
+    Tansu, Webhook, assert_balanced_over_us_west1, first_deliveries, keyed_rows, wait_every_change,
+};
 
 /// The message with its `updated` timestamp replaced by `<ts>` (after checking its form).
 fn normalize(value: &str) -> String {
@@ -133,13 +137,9 @@ async fn movr_vehicles_into_kafka() {
 
 #[tokio::test]
 async fn statement_checks_and_sinkless_feeds() {
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)",
-    )
-    .await;
+    let c =
+        TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)")
+            .await;
     c.exec(0, "d", "INSERT INTO t VALUES (1, 'x'), (2, 'y')")
         .await;
     for (sql, want) in [
@@ -204,41 +204,50 @@ async fn statement_checks_and_sinkless_feeds() {
     );
 }
 
-/// Collects webhook bodies posted to it.
-async fn webhook_server() -> (String, std::sync::Arc<parking_lot::Mutex<Vec<String>>>) {
-    use axum::routing::post;
-    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::body::Bytes| {
-            let s = s.clone();
-            async move {
-                s.lock().push(String::from_utf8_lossy(&body).into_owned());
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("webhook-http://{addr}/hook"), seen)
+/// The batch a webhook sink posts for the one row of `t` with key `[a]` and `after` (JSON).
+fn webhook_row(a: i64, after: &str) -> String {
+    format!(
+        "{{\"payload\":[{{\"after\": {after}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
+    )
+}
+
+/// Polls the webhook's bodies until `done` holds of them; fails, naming `what` and them, at
+/// `deadline`.
+async fn wait_bodies(
+    seen: &Mutex<Vec<String>>,
+    deadline: tokio::time::Instant,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) {
+    while !done(&seen.lock()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {:?}",
+            seen.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The distinct bodies, in order of first arrival.
+fn distinct_bodies(bodies: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for b in bodies {
+        if !out.contains(b) {
+            out.push(b.clone());
+        }
+    }
+    out
 }
 
 #[tokio::test]
 async fn webhook_and_cdc_query_end_to_end() {
-    let (uri, seen) = webhook_server().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)",
-    )
-    .await;
+    let Webhook {
+        uri, bodies: seen, ..
+    } = Webhook::start().await;
+    let c =
+        TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)")
+            .await;
     c.exec(0, "d", "INSERT INTO t VALUES (1, 'x'), (2, 'y')")
         .await;
     c.create_feed(
@@ -256,10 +265,7 @@ async fn webhook_and_cdc_query_end_to_end() {
             .to_string(),
     ];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while seen.lock().len() < want.len() {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_bodies(&seen, deadline, "every row", |b| b.len() >= want.len()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(*seen.lock(), want);
 }
@@ -269,13 +275,9 @@ async fn s3_end_to_end() {
     let Some(s3) = cloud::testing::SeaweedFs::start().await else {
         return;
     };
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)",
-    )
-    .await;
+    let c =
+        TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING)")
+            .await;
     c.exec(0, "d", "INSERT INTO t VALUES (1, 'x')").await;
     let uri = s3.uri(&s3.bucket, "feed");
     c.create_feed(
@@ -339,23 +341,9 @@ async fn pause_resume_delivers_every_change_in_key_order() {
     let Some(tansu) = Tansu::start().await else {
         return;
     };
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
-    )
-    .await;
-    let id = c
-        .create_feed(
-            0,
-            "d",
-            &format!(
-                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
-                tansu.addr
-            ),
-        )
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)")
         .await;
+    let id = c.kafka_feed(&tansu.addr).await;
     let mut writes = 0;
     for round in 0..3 {
         for i in 0..5 {
@@ -382,14 +370,8 @@ async fn pause_resume_delivers_every_change_in_key_order() {
     // Every committed version arrives at least once; per key, first deliveries in order.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let msgs = tansu.consume("t").await;
-        let mut per_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (_, k, v) in &msgs {
-            let list = per_key.entry(k.clone()).or_default();
-            if !list.contains(v) {
-                list.push(v.clone());
-            }
-        }
+        let msgs = keyed_rows(&tansu, "t").await;
+        let per_key = first_deliveries(&msgs);
         let distinct: usize = per_key.values().map(Vec::len).sum();
         // Keys 0..3 take the rounds' values in order; key 7 takes 0 then 1.
         let expected = |k: &str, rounds: &[i32]| -> Vec<String> {
@@ -421,13 +403,7 @@ async fn pause_resume_delivers_every_change_in_key_order() {
 
 #[tokio::test]
 async fn schema_change_policy_stop_fails_the_feed() {
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
-    )
-    .await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)").await;
     let id = c
         .create_feed(
             0,
@@ -437,13 +413,7 @@ async fn schema_change_policy_stop_fails_the_feed() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.exec(0, "d", "ALTER TABLE t ADD COLUMN b INT").await;
-    let rec = c
-        .wait_job(id, Duration::from_secs(15), "failed", |r| {
-            r.status.as_str() == "failed"
-        })
-        .await;
-    let e = rec.error.unwrap_or_default();
-    assert!(e.starts_with("schema change occurred at "), "{e}");
+    c.wait_schema_change_failure(id).await;
 }
 
 #[tokio::test]
@@ -462,14 +432,7 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
     )
     .await;
-    let (desc, _) = sextant_changefeed::hook::resolve_table(&c.nodes[0].sql, "d", &["t".into()])
-        .await
-        .expect("table");
-    for v in (10..80).step_by(10) {
-        let key =
-            sql::encoding::primary_key_from_values(&desc, &[sql::Datum::Int(v)]).expect("key");
-        c.nodes[0].node.admin_split(&key).await.expect("split");
-    }
+    c.split_t_at((10..80).step_by(10)).await;
     c.wait_all_live(Duration::from_secs(30)).await;
     let id = c
         .create_feed(
@@ -482,13 +445,7 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
         .wait_job(id, Duration::from_secs(40), "planned", |r| r.plan.is_some())
         .await;
     let plan = rec.plan.expect("plan");
-    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
-    assert!(total >= 8, "{plan:?}");
-    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
-    for n in &plan.nodes {
-        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
-        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
-    }
+    assert_balanced_over_us_west1(&plan);
     let coordinator = rec.coordinator_id.expect("coordinator");
     let loc = c
         .nodes
@@ -501,34 +458,20 @@ async fn execution_locality_pins_aggregators_to_the_region_balanced() {
 
 #[tokio::test]
 async fn schema_change_backfill_re_emits_rows_in_the_new_schema() {
-    let (uri, seen) = webhook_server().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
-    )
-    .await;
+    let Webhook {
+        uri, bodies: seen, ..
+    } = Webhook::start().await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)").await;
     c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
     c.create_feed(0, "d", &format!("CREATE CHANGEFEED FOR t INTO '{uri}'"))
         .await;
-    let body = |after: &str| {
-        format!(
-            "{{\"payload\":[{{\"after\": {after}, \"key\": [1], \"topic\": \"t\"}}],\"length\":1}}"
-        )
-    };
+    let body = |after: &str| webhook_row(1, after);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while seen.lock().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "initial scan");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_bodies(&seen, deadline, "initial scan", |b| !b.is_empty()).await;
     c.exec(0, "d", "ALTER TABLE t ADD COLUMN b INT DEFAULT 7")
         .await;
     let want = body("{\"a\": 1, \"b\": 7}");
-    while !seen.lock().contains(&want) {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_bodies(&seen, deadline, "want", |b| b.contains(&want)).await;
     assert_eq!(seen.lock()[0], body("{\"a\": 1}"));
 }
 
@@ -549,16 +492,7 @@ async fn coordinator_death_resumes_from_the_checkpoint() {
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT)",
     )
     .await;
-    let id = c
-        .create_feed(
-            0,
-            "d",
-            &format!(
-                "CREATE CHANGEFEED FOR t INTO 'kafka://{}' WITH min_checkpoint_frequency='200ms'",
-                tansu.addr
-            ),
-        )
-        .await;
+    let id = c.kafka_feed(&tansu.addr).await;
     let rec = c
         .wait_job(id, Duration::from_secs(15), "checkpointed", |r| {
             r.high_water.is_some()
@@ -580,32 +514,11 @@ async fn coordinator_death_resumes_from_the_checkpoint() {
         c.exec(2, "d", &format!("UPSERT INTO t VALUES ({i}, 1)"))
             .await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        let msgs = tansu.consume("t").await;
-        let mut per_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (_, k, v) in &msgs {
-            let list = per_key.entry(k.clone()).or_default();
-            if !list.contains(v) {
-                list.push(v.clone());
-            }
-        }
-        if (0..4).all(|i| per_key.get(&format!("[{i}]")).is_some_and(|v| v.len() == 2)) {
-            for i in 0..4 {
-                assert_eq!(
-                    per_key[&format!("[{i}]")],
-                    vec![
-                        format!("{{\"after\": {{\"a\": {i}, \"b\": 0}}}}"),
-                        format!("{{\"after\": {{\"a\": {i}, \"b\": 1}}}}"),
-                    ],
-                    "key {i}: every version, first deliveries in order"
-                );
-            }
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{per_key:#?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let render = |a: i64, b: i64| format!("{{\"after\": {{\"a\": {a}, \"b\": {b}}}}}");
+    wait_every_change(4, 2, Duration::from_secs(40), render, || {
+        keyed_rows(&tansu, "t")
+    })
+    .await;
     let rec = c.nodes[2].jobs.get(id).await.expect("job");
     assert_ne!(
         rec.coordinator_id,
@@ -616,14 +529,10 @@ async fn coordinator_death_resumes_from_the_checkpoint() {
 
 #[tokio::test]
 async fn initial_scan_only_and_end_time_feeds_succeed() {
-    let (uri, seen) = webhook_server().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
-    )
-    .await;
+    let Webhook {
+        uri, bodies: seen, ..
+    } = Webhook::start().await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)").await;
     c.exec(0, "d", "INSERT INTO t VALUES (1), (2)").await;
     let id = c
         .create_feed(
@@ -638,11 +547,7 @@ async fn initial_scan_only_and_end_time_feeds_succeed() {
         })
         .await;
     assert_eq!(rec.fraction_completed, 1.0);
-    let body = |a: i64| {
-        format!(
-            "{{\"payload\":[{{\"after\": {{\"a\": {a}}}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
-        )
-    };
+    let body = |a: i64| webhook_row(a, &format!("{{\"a\": {a}}}"));
     assert_eq!(*seen.lock(), vec![body(1), body(2)]);
 
     let id = c
@@ -660,14 +565,10 @@ async fn initial_scan_only_and_end_time_feeds_succeed() {
 
 #[tokio::test]
 async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only() {
-    let (uri, seen) = webhook_server().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
-    )
-    .await;
+    let Webhook {
+        uri, bodies: seen, ..
+    } = Webhook::start().await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)").await;
     c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
     c.create_feed(
         0,
@@ -675,16 +576,8 @@ async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only()
         &format!("CREATE CHANGEFEED FOR t INTO '{uri}' WITH min_checkpoint_frequency='200ms'"),
     )
     .await;
-    let body = |a: i64, after: &str| {
-        format!(
-            "{{\"payload\":[{{\"after\": {after}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
-        )
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while seen.lock().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "initial scan");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_bodies(&seen, deadline, "initial scan", |b| !b.is_empty()).await;
     // Row 2 is written right after the change, before the feed can have noticed it.
     c.exec(
         0,
@@ -692,28 +585,17 @@ async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only()
         "ALTER TABLE t ADD COLUMN b INT DEFAULT 7; INSERT INTO t VALUES (2)",
     )
     .await;
-    let backfilled = body(2, "{\"a\": 2, \"b\": 7}");
-    while !seen.lock().contains(&backfilled) {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let backfilled = webhook_row(2, "{\"a\": 2, \"b\": 7}");
+    wait_bodies(&seen, deadline, "backfilled", |b| b.contains(&backfilled)).await;
     c.exec(0, "d", "INSERT INTO t VALUES (3)").await;
-    let last = body(3, "{\"a\": 3, \"b\": 7}");
-    while !seen.lock().contains(&last) {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", seen.lock());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut distinct: Vec<String> = Vec::new();
-    for b in seen.lock().iter() {
-        if !distinct.contains(b) {
-            distinct.push(b.clone());
-        }
-    }
+    let last = webhook_row(3, "{\"a\": 3, \"b\": 7}");
+    wait_bodies(&seen, deadline, "last", |b| b.contains(&last)).await;
+    let distinct = distinct_bodies(&seen.lock());
     assert_eq!(
         distinct,
         vec![
-            body(1, "{\"a\": 1}"),
-            body(1, "{\"a\": 1, \"b\": 7}"),
+            webhook_row(1, "{\"a\": 1}"),
+            webhook_row(1, "{\"a\": 1, \"b\": 7}"),
             backfilled,
             last
         ],
@@ -723,14 +605,10 @@ async fn rows_written_after_a_schema_change_are_emitted_in_the_new_schema_only()
 
 #[tokio::test]
 async fn a_schema_change_while_paused_is_met_on_resume() {
-    let (uri, seen) = webhook_server().await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
-        "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)",
-    )
-    .await;
+    let Webhook {
+        uri, bodies: seen, ..
+    } = Webhook::start().await;
+    let c = TestCluster::one_node("CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY)").await;
     c.exec(0, "d", "INSERT INTO t VALUES (1)").await;
     let id = c
         .create_feed(
@@ -739,11 +617,6 @@ async fn a_schema_change_while_paused_is_met_on_resume() {
             &format!("CREATE CHANGEFEED FOR t INTO '{uri}' WITH min_checkpoint_frequency='200ms'"),
         )
         .await;
-    let body = |a: i64, after: &str| {
-        format!(
-            "{{\"payload\":[{{\"after\": {after}, \"key\": [{a}], \"topic\": \"t\"}}],\"length\":1}}"
-        )
-    };
     c.wait_job(id, Duration::from_secs(15), "checkpointed", |r| {
         r.high_water.is_some()
     })
@@ -763,20 +636,15 @@ async fn a_schema_change_while_paused_is_met_on_resume() {
     .await;
     c.nodes[0].jobs.resume(id).await.expect("resume");
     let want = vec![
-        body(1, "{\"a\": 1}"),
-        body(2, "{\"a\": 2}"),
-        body(1, "{\"a\": 1, \"b\": 7}"),
-        body(2, "{\"a\": 2, \"b\": 7}"),
-        body(3, "{\"a\": 3, \"b\": 7}"),
+        webhook_row(1, "{\"a\": 1}"),
+        webhook_row(2, "{\"a\": 2}"),
+        webhook_row(1, "{\"a\": 1, \"b\": 7}"),
+        webhook_row(2, "{\"a\": 2, \"b\": 7}"),
+        webhook_row(3, "{\"a\": 3, \"b\": 7}"),
     ];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let mut distinct: Vec<String> = Vec::new();
-        for b in seen.lock().iter() {
-            if !distinct.contains(b) {
-                distinct.push(b.clone());
-            }
-        }
+        let distinct = distinct_bodies(&seen.lock());
         if distinct.len() >= want.len() {
             assert_eq!(
                 distinct, want,

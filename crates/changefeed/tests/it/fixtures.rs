@@ -1,12 +1,16 @@
-//! Real servers for the tests: Tansu (a Kafka-protocol broker) started on a free port, and a
-//! Kafka reader that consumes a topic partition by partition. Also the helpers the sink tests
-//! share: options, a [`SinkContext`], timestamps and encoded rows.
+//! Real servers for the tests: Tansu (a Kafka-protocol broker) started on a free port, a
+//! Kafka reader that consumes a topic partition by partition, and webhook endpoints in the
+//! test process. Also the helpers the sink tests share: options, a [`SinkContext`],
+//! timestamps and encoded rows.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, SaslConfig};
 use tokio_rustls::rustls::ClientConfig;
@@ -262,4 +266,136 @@ pub(crate) fn row(
         mvcc: ts(at),
     };
     (enc.encode_key(&change.key), enc.encode_value(&change))
+}
+
+/// Serves `app` on a free local port; the sink URI of its `/hook` route.
+pub(crate) async fn serve_webhook(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("webhook-http://{addr}/hook")
+}
+
+/// A webhook endpoint in the test process that keeps the bodies posted to it, and answers
+/// 500 while `down` is set.
+pub(crate) struct Webhook {
+    /// Its sink URI.
+    pub uri: String,
+    /// The bodies received, in arrival order.
+    pub bodies: Arc<Mutex<Vec<String>>>,
+    /// Set: the endpoint fails every request.
+    pub down: Arc<AtomicBool>,
+}
+
+impl Webhook {
+    pub(crate) async fn start() -> Webhook {
+        use axum::routing::post;
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(AtomicBool::new(false));
+        let (b, d) = (bodies.clone(), down.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |body: axum::body::Bytes| {
+                let (b, d) = (b.clone(), d.clone());
+                async move {
+                    if d.load(Ordering::SeqCst) {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "sink is down",
+                        );
+                    }
+                    b.lock().push(String::from_utf8_lossy(&body).into_owned());
+                    (axum::http::StatusCode::OK, "")
+                }
+            }),
+        );
+        Webhook {
+            uri: serve_webhook(app).await,
+            bodies,
+            down,
+        }
+    }
+
+    /// Every row message received, as `(key, after)` JSON texts in arrival order.
+    pub(crate) fn rows(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for body in self.bodies.lock().iter() {
+            let v: serde_json::Value = serde_json::from_str(body).expect("webhook body is JSON");
+            for m in v["payload"].as_array().into_iter().flatten() {
+                out.push((m["key"].to_string(), m["after"].to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// Every keyed message of `topic`, as `(key, value)`.
+pub(crate) async fn keyed_rows(tansu: &Tansu, topic: &str) -> Vec<(String, String)> {
+    tansu
+        .consume(topic)
+        .await
+        .into_iter()
+        .filter(|(_, k, _)| k != "<nil>")
+        .map(|(_, k, v)| (k, v))
+        .collect()
+}
+
+/// Per key, the distinct values in order of first delivery.
+pub(crate) fn first_deliveries(rows: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut per_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in rows {
+        let list = per_key.entry(k.clone()).or_default();
+        if !list.contains(v) {
+            list.push(v.clone());
+        }
+    }
+    per_key
+}
+
+/// Waits until every key `0..keys` has taken the values `0..rounds` of `b`, then checks
+/// that per key they were first delivered in commit order. `render` gives the value text of
+/// `(a, b)` as the sink shows it.
+pub(crate) async fn wait_every_change<F, Fut>(
+    keys: i64,
+    rounds: i64,
+    timeout: Duration,
+    render: impl Fn(i64, i64) -> String,
+    rows: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<(String, String)>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let per_key = first_deliveries(&rows().await);
+        let complete = (0..keys).all(|a| {
+            per_key
+                .get(&format!("[{a}]"))
+                .is_some_and(|v| v.len() as i64 >= rounds)
+        });
+        if complete {
+            for a in 0..keys {
+                let want: Vec<String> = (0..rounds).map(|b| render(a, b)).collect();
+                assert_eq!(per_key[&format!("[{a}]")], want, "key {a}");
+            }
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{per_key:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A feed's plan spreads its ranges (at least 8) evenly over the two us-west1 nodes alone.
+pub(crate) fn assert_balanced_over_us_west1(plan: &jobs::FlowPlanSummary) {
+    let total: usize = plan.nodes.iter().map(|n| n.ranges).sum();
+    assert!(total >= 8, "{plan:?}");
+    assert_eq!(plan.nodes.len(), 2, "both us-west1 nodes work: {plan:?}");
+    for n in &plan.nodes {
+        assert!(n.locality.contains("region=us-west1"), "{plan:?}");
+        assert!(n.ranges <= jobs::plan::cap(total, 2), "balanced: {plan:?}");
+    }
 }

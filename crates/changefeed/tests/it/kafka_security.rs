@@ -34,7 +34,7 @@ use tokio_rustls::rustls::ServerConfig;
 use crate::certs::{TestCa, base64, query_escape};
 use crate::cluster::TestCluster;
 use crate::fixtures::opts;
-use crate::fixtures::{Tansu, TansuOptions};
+use crate::fixtures::{Tansu, TansuOptions, keyed_rows};
 use crate::sinks::post_one;
 
 /// Terminates TLS on a listener and forwards each connection's bytes to `target`. Refused
@@ -92,13 +92,7 @@ fn kafka_uri(addr: &str, params: &[(&str, &str)]) -> String {
 async fn wait_messages(tansu: &Tansu, topic: &str, want: usize) -> Vec<(String, String)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let msgs: Vec<(String, String)> = tansu
-            .consume(topic)
-            .await
-            .into_iter()
-            .filter(|(_, k, _)| k != "<nil>")
-            .map(|(_, k, v)| (k, v))
-            .collect();
+        let msgs = keyed_rows(tansu, topic).await;
         if msgs.len() >= want {
             return msgs;
         }
@@ -109,6 +103,15 @@ async fn wait_messages(tansu: &Tansu, topic: &str, want: usize) -> Vec<(String, 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The sink URI SHOW CHANGEFEED JOBS shows for feed `id` (secrets redacted).
+async fn shown_sink_uri(c: &TestCluster, id: jobs::JobId) -> String {
+    let rec = c
+        .wait_job(id, Duration::from_secs(10), "recorded", |_| true)
+        .await;
+    let shown = sextant_changefeed::show_changefeed_jobs(&[rec]);
+    shown.rows[0][11].to_string()
 }
 
 /// The messages of one key, in order.
@@ -149,10 +152,7 @@ async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
         return;
     };
 
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
+    let c = TestCluster::one_node(
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING); \
          INSERT INTO d.t VALUES (1, 'one')",
     )
@@ -210,11 +210,7 @@ async fn kafka_over_tls_trusts_ca_cert_or_skips_verification() {
         "{msgs:#?}"
     );
     // SHOW CHANGEFEED JOBS does not show the certificate.
-    let rec = c
-        .wait_job(id, Duration::from_secs(10), "recorded", |_| true)
-        .await;
-    let shown = sextant_changefeed::show_changefeed_jobs(&[rec]);
-    let sink_uri = shown.rows[0][11].to_string();
+    let sink_uri = shown_sink_uri(&c, id).await;
     assert!(sink_uri.contains("ca_cert=redacted"), "{sink_uri}");
     assert!(!sink_uri.contains(&query_escape(&ca_cert)), "{sink_uri}");
 
@@ -546,10 +542,7 @@ async fn kafka_sasl_authenticates_and_refuses_wrong_credentials() {
         ))),
     );
 
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
+    let c = TestCluster::one_node(
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b STRING); \
          INSERT INTO d.t VALUES (1, 'one')",
     )
@@ -617,11 +610,7 @@ async fn kafka_sasl_authenticates_and_refuses_wrong_credentials() {
         "{msgs:#?}"
     );
     // SHOW CHANGEFEED JOBS does not show the password.
-    let rec = c
-        .wait_job(id, Duration::from_secs(10), "recorded", |_| true)
-        .await;
-    let shown = sextant_changefeed::show_changefeed_jobs(&[rec]);
-    let sink_uri = shown.rows[0][11].to_string();
+    let sink_uri = shown_sink_uri(&c, id).await;
     assert!(sink_uri.contains("sasl_password=redacted"), "{sink_uri}");
     assert!(!sink_uri.contains(password), "{sink_uri}");
 }

@@ -15,7 +15,7 @@ use sextant_changefeed::options::{ChangefeedOptions, SinkKind};
 use sextant_changefeed::sink::kafka::partition_for;
 use sextant_changefeed::sink::{SinkError, open_sink};
 
-use crate::fixtures::{Tansu, ctx, opts, row, ts};
+use crate::fixtures::{Tansu, ctx, opts, row, serve_webhook, ts};
 use crate::tls::{TlsHook, base64};
 
 #[tokio::test]
@@ -159,15 +159,7 @@ async fn handle(State(h): State<Arc<Hook>>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn serve_hook(hook: Arc<Hook>) -> String {
-    let app = Router::new().route("/hook", post(handle)).with_state(hook);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("webhook-http://{addr}/hook")
+    serve_webhook(Router::new().route("/hook", post(handle)).with_state(hook)).await
 }
 
 #[tokio::test]

@@ -34,10 +34,7 @@ fn closed_port() -> u16 {
 #[tokio::test]
 async fn running_status_follows_the_high_water_and_names_sink_errors() {
     let hook = TlsHook::start(false).await;
-    let c = TestCluster::start(&["region=us-east1,az=a"]).await;
-    c.exec(
-        0,
-        "",
+    let c = TestCluster::one_node(
         "CREATE DATABASE d; CREATE TABLE d.t (a INT PRIMARY KEY, b INT); \
          INSERT INTO d.t VALUES (1, 1)",
     )

@@ -1,8 +1,8 @@
 //! Clock propagation and offset rejection.
 
 use crate::Cluster;
+use base::Clock;
 use base::hlc::{HybridClock, ManualPhysicalClock};
-use base::{Clock, NodeId};
 use rpc::RpcError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,7 @@ async fn two_nodes(offset: Duration) -> (Cluster, Arc<dyn Clock>, Arc<dyn Clock>
     ));
     let cluster = Cluster::with_clocks(vec![c1.clone(), c2.clone()]).await;
     for n in [1, 2] {
-        cluster
-            .node(n)
-            .registry
-            .unary("test.ping", |_, ()| async { Ok::<_, RpcError>(()) });
+        cluster.serve_ping(n);
     }
     (cluster, c1, c2)
 }
@@ -30,12 +27,7 @@ async fn two_nodes(offset: Duration) -> (Cluster, Arc<dyn Clock>, Arc<dyn Clock>
 #[tokio::test]
 async fn readings_within_the_offset_move_the_receiver_forward() {
     let (cluster, c1, _) = two_nodes(Duration::from_millis(100)).await;
-    cluster
-        .node(1)
-        .rpc
-        .call::<_, ()>(NodeId(2), "test.ping", &())
-        .await
-        .unwrap();
+    cluster.ping(1, 2).await.unwrap();
     // n1's clock took n2's reading, 100 ms ahead of its own physical time.
     assert!(c1.now().wall >= T + 100_000_000);
 }
@@ -44,23 +36,13 @@ async fn readings_within_the_offset_move_the_receiver_forward() {
 async fn readings_beyond_the_offset_are_rejected_on_both_sides() {
     let (cluster, c1, _) = two_nodes(Duration::from_secs(2)).await;
     // n1 → n2: n2 accepts the request (behind it), n1 rejects the response.
-    let err = cluster
-        .node(1)
-        .rpc
-        .call::<_, ()>(NodeId(2), "test.ping", &())
-        .await
-        .unwrap_err();
+    let err = cluster.ping(1, 2).await.unwrap_err();
     let RpcError::ClockOffset(offset) = &err else {
         panic!("{err}")
     };
     assert_eq!((offset.ahead_ms, offset.max_offset_ms), (2000, 500));
     // n2 → n1: n1 rejects the request before its handler runs.
-    let err = cluster
-        .node(2)
-        .rpc
-        .call::<_, ()>(NodeId(1), "test.ping", &())
-        .await
-        .unwrap_err();
+    let err = cluster.ping(2, 1).await.unwrap_err();
     assert!(matches!(err, RpcError::ClockOffset(_)), "{err}");
     assert!(!err.is_retryable());
     // Neither rejected reading moved n1's clock.

@@ -182,25 +182,12 @@ async fn timeout_fails_the_call_and_cancels_the_handler() {
 #[tokio::test]
 async fn cluster_id_mismatch_is_rejected() {
     let cluster = Cluster::start(2).await;
-    cluster
-        .node(2)
-        .registry
-        .unary("test.ping", |_, ()| async { Ok::<_, RpcError>(()) });
+    cluster.serve_ping(2);
     cluster.node(1).ctx.set_cluster_id("alpha");
     // Unknown on the receiver: accepted.
-    cluster
-        .node(1)
-        .rpc
-        .call::<_, ()>(NodeId(2), "test.ping", &())
-        .await
-        .unwrap();
+    cluster.ping(1, 2).await.unwrap();
     cluster.node(2).ctx.set_cluster_id("beta");
-    let err = cluster
-        .node(1)
-        .rpc
-        .call::<_, ()>(NodeId(2), "test.ping", &())
-        .await
-        .unwrap_err();
+    let err = cluster.ping(1, 2).await.unwrap_err();
     assert_eq!(
         err,
         RpcError::ClusterMismatch {

@@ -16,7 +16,9 @@ mod unary;
 
 use base::hlc::HybridClock;
 use base::{Clock, NodeId};
-use rpc::{AddressBook, Registry, Rpc, RpcContext, RpcOptions, RpcServer, TransportFilters};
+use rpc::{
+    AddressBook, Registry, Rpc, RpcContext, RpcError, RpcOptions, RpcServer, TransportFilters,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -87,5 +89,20 @@ impl Cluster {
     /// Node `n` (1-based, like node ids).
     pub fn node(&self, n: u64) -> &TestNode {
         &self.nodes[n as usize - 1]
+    }
+
+    /// Registers `test.ping`, answering `()`, on node `n`.
+    pub fn serve_ping(&self, n: u64) {
+        self.node(n)
+            .registry
+            .unary("test.ping", |_, ()| async { Ok::<_, RpcError>(()) });
+    }
+
+    /// Node `from` calls `test.ping` on node `to`.
+    pub async fn ping(&self, from: u64, to: u64) -> Result<(), RpcError> {
+        self.node(from)
+            .rpc
+            .call::<_, ()>(NodeId(to), "test.ping", &())
+            .await
     }
 }

@@ -37,14 +37,6 @@ impl Resumer for Waiting {
             }
         })
     }
-
-    fn on_fail_or_cancel(
-        &self,
-        _ctx: JobContext,
-        _reason: &JobError,
-    ) -> BoxFuture<'static, Result<(), JobError>> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 async fn status_of(c: &tokio_postgres::Client, id: i64) -> String {

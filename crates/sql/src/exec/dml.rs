@@ -42,6 +42,21 @@ fn key_detail(t: &TableDesc, ids: &[ColumnId], row: &[Datum]) -> String {
     format!("Key ({})=({})", names.join(", "), vals.join(", "))
 }
 
+/// The values of a foreign key's columns `ids` in `row` of `t` (NULL for a column `t` lacks).
+fn key_values(t: &TableDesc, ids: &[ColumnId], row: &[Datum]) -> Vec<Datum> {
+    ids.iter()
+        .map(|id| t.column_pos(*id).map_or(Datum::Null, |p| row[p].clone()))
+        .collect()
+}
+
+/// Whether rows `a` and `b` of `t` hold equal values in every column of `ids`.
+fn same_key(t: &TableDesc, ids: &[ColumnId], a: &[Datum], b: &[Datum]) -> bool {
+    ids.iter().all(|id| {
+        t.column_pos(*id)
+            .is_some_and(|p| a[p].compare(&b[p]) == Some(std::cmp::Ordering::Equal))
+    })
+}
+
 fn duplicate(t: &TableDesc, idx: &IndexDesc, row: &[Datum]) -> SqlError {
     SqlError::new(
         errcode::UNIQUE_VIOLATION,
@@ -445,22 +460,12 @@ async fn check_fks_out(
     old: Option<&[Datum]>,
 ) -> Result<()> {
     for fk in &t.foreign_keys {
-        let vals: Vec<Datum> = fk
-            .columns
-            .iter()
-            .map(|id| t.column_pos(*id).map_or(Datum::Null, |p| row[p].clone()))
-            .collect();
+        let vals = key_values(t, &fk.columns, row);
         if vals.iter().any(Datum::is_null) {
             continue;
         }
-        if let Some(old) = old {
-            let same = fk.columns.iter().all(|id| {
-                t.column_pos(*id)
-                    .is_some_and(|p| row[p].compare(&old[p]) == Some(std::cmp::Ordering::Equal))
-            });
-            if same {
-                continue;
-            }
+        if old.is_some_and(|old| same_key(t, &fk.columns, row, old)) {
+            continue;
         }
         if !fk_parent_exists(ctx, fk, &vals).await? {
             let parent = ctx.table_by_id(fk.ref_table).await?;
@@ -501,22 +506,12 @@ fn check_fks_in<'a>(
             else {
                 continue;
             };
-            let vals: Vec<Datum> = fk
-                .ref_columns
-                .iter()
-                .map(|id| t.column_pos(*id).map_or(Datum::Null, |p| row[p].clone()))
-                .collect();
+            let vals = key_values(t, &fk.ref_columns, row);
             if vals.iter().any(Datum::is_null) {
                 continue;
             }
-            if let Some(new) = new {
-                let unchanged = fk.ref_columns.iter().all(|id| {
-                    t.column_pos(*id)
-                        .is_some_and(|p| row[p].compare(&new[p]) == Some(std::cmp::Ordering::Equal))
-                });
-                if unchanged {
-                    continue;
-                }
+            if new.is_some_and(|new| same_key(t, &fk.ref_columns, row, new)) {
+                continue;
             }
             let preds: Vec<Expr> = fk
                 .columns

@@ -24,8 +24,8 @@ use super::plan::Plan;
 use crate::error::{Result, SqlError};
 use crate::types::{self, Datum, Interval, Type, cast};
 
-/// Comparison operators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Comparison operators (also those of a changefeed's CDC query, stored in its job record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CmpOp {
     /// `=`
     Eq,
@@ -54,7 +54,8 @@ impl CmpOp {
         }
     }
 
-    fn test(self, o: Ordering) -> bool {
+    /// Whether the comparison holds of operands that compare as `o`.
+    pub fn test(self, o: Ordering) -> bool {
         match self {
             CmpOp::Eq => o == Ordering::Equal,
             CmpOp::Ne => o != Ordering::Equal,

@@ -109,14 +109,8 @@ struct PlanRunner {
     tables: Vec<TableDesc>,
 }
 
-impl goldenscript::Runner for PlanRunner {
-    type Command = goldenscript::Command;
-
-    fn run(
-        &mut self,
-        command: &goldenscript::Command,
-        _: &goldenscript::Context,
-    ) -> Result<String, Box<dyn Error>> {
+impl base::testing::GoldenRunner for PlanRunner {
+    fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
         let line = command.name.clone();
         let (verb, rest) = line.split_once(' ').unwrap_or((&line, ""));
         match verb {

@@ -408,17 +408,7 @@ impl<'a> StmtCtx<'a> {
         q: &ast::Query,
         sources: Vec<Resolved>,
     ) -> Result<(Vec<Column>, Vec<Vec<Datum>>)> {
-        let names: Vec<ast::ObjectName> = relation_names_query(q)
-            .into_iter()
-            .filter(|n| !compile::object_key(n).starts_with('['))
-            .collect();
-        let mut env = self.plan_env(&names).await?;
-        for (i, src) in sources.into_iter().enumerate() {
-            env.tables.insert(format!("[{i}]"), src);
-        }
-        let mut planner = compile::Planner::with_params(&env, self.param_types.clone());
-        let (plan, cols) = planner.plan_query(q)?;
-        self.param_types = planner.params.clone();
+        let (plan, cols) = self.plan_query_with(q, sources).await?;
         let exec = run::Executor::new(self.reader.clone(), &self.params, &self.env);
         let rows = exec.run(&plan, &[]).await?;
         Ok(visible(cols, rows))

@@ -12,11 +12,13 @@ use crate::parser::{Explain, SetClusterSetting, Show, Statement};
 use crate::session::{Column, Session, StatementResult};
 use crate::types::{self, Datum, Type};
 
-fn s(v: impl Into<String>) -> Datum {
+/// A text datum.
+pub(crate) fn s(v: impl Into<String>) -> Datum {
     Datum::String(v.into())
 }
 
-fn cols(names: &[(&str, Type)]) -> Vec<Column> {
+/// Result columns, by name and type.
+pub(crate) fn cols(names: &[(&str, Type)]) -> Vec<Column> {
     names
         .iter()
         .map(|(n, t)| Column::new(*n, t.clone()))

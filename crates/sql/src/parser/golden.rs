@@ -24,14 +24,8 @@ use super::{ParseError, Statement, parse, parse_one, split};
 /// Runs the literal commands.
 struct ParserRunner;
 
-impl goldenscript::Runner for ParserRunner {
-    type Command = goldenscript::Command;
-
-    fn run(
-        &mut self,
-        command: &goldenscript::Command,
-        _: &goldenscript::Context,
-    ) -> Result<String, Box<dyn Error>> {
+impl base::testing::GoldenRunner for ParserRunner {
+    fn run(&mut self, command: &goldenscript::Command) -> Result<String, Box<dyn Error>> {
         let line = command.name.replace("\\n", "\n");
         let (verb, sql) = line.split_once(' ').unwrap_or((&line, ""));
         match verb {

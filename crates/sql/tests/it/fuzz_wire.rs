@@ -1052,31 +1052,17 @@ async fn statements_over_the_wire_never_panic() {
                     tokio::time::timeout(STATEMENT_TIMEOUT, client.simple_query("ROLLBACK")).await;
             }
             Ok(Some(_)) => {}
-            Err(Trouble::Slow(what)) => {
-                eprintln!(
-                    "fuzz: slow ({protocol:?}): {what}\n  {}",
-                    shorten(&sql, 300)
-                );
-                tally.slow.push(Failure {
+            Err(trouble) => {
+                let (kind, what, list) = match trouble {
+                    Trouble::Slow(what) => ("fuzz: slow", what, &mut tally.slow),
+                    Trouble::Failure(what) => ("fuzz failure", what, &mut tally.failures),
+                };
+                eprintln!("{kind} ({protocol:?}): {what}\n  {}", shorten(&sql, 300));
+                list.push(Failure {
                     what: format!("{protocol:?}: {what}"),
                     sql: shorten(&sql, 2_000),
                 });
-                // The connection is still busy with it.
-                if let Err(e) = healthy(&addr).await {
-                    panic!("node stopped serving after {}: {e}", shorten(&sql, 2_000));
-                }
-                client = setup(&addr).await.expect("reconnect");
-                continue;
-            }
-            Err(Trouble::Failure(what)) => {
-                eprintln!(
-                    "fuzz failure ({protocol:?}): {what}\n  {}",
-                    shorten(&sql, 300)
-                );
-                tally.failures.push(Failure {
-                    what: format!("{protocol:?}: {what}"),
-                    sql: shorten(&sql, 2_000),
-                });
+                // A new connection either way (a slow statement keeps the old one busy).
                 if let Err(e) = healthy(&addr).await {
                     panic!("node stopped serving after {}: {e}", shorten(&sql, 2_000));
                 }

@@ -23,7 +23,7 @@ use std::error::Error;
 use std::fmt::Write as _;
 
 use base::{Key, Span, Timestamp};
-use goldenscript::{ArgumentConsumer, Command, Context};
+use goldenscript::{ArgumentConsumer, Command};
 
 use super::key::{self, MvccKey};
 use super::*;
@@ -38,10 +38,8 @@ struct MvccRunner {
     txns: BTreeMap<String, TxnMeta>,
 }
 
-impl goldenscript::Runner for MvccRunner {
-    type Command = Command;
-
-    fn run(&mut self, command: &Command, _: &Context) -> Res<String> {
+impl base::testing::GoldenRunner for MvccRunner {
+    fn run(&mut self, command: &Command) -> Res<String> {
         let mut args = command.consume_args();
         let out = match command.name.as_str() {
             "txn" => self.define_txn(&mut args)?,

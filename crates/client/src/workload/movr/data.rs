@@ -83,6 +83,23 @@ pub struct Sizes {
     pub promo_codes: u64,
 }
 
+impl Sizes {
+    /// Each table with its columns and its number of rows, in loading order.
+    pub fn tables(&self) -> [(&'static str, &'static [&'static str], u64); 5] {
+        [
+            ("users", &USER_COLUMNS, self.users),
+            ("vehicles", &VEHICLE_COLUMNS, self.vehicles),
+            ("rides", &RIDE_COLUMNS, self.rides),
+            (
+                "vehicle_location_histories",
+                &HISTORY_COLUMNS,
+                self.histories,
+            ),
+            ("promo_codes", &PROMO_COLUMNS, self.promo_codes),
+        ]
+    }
+}
+
 impl Default for Sizes {
     /// movr's defaults.
     fn default() -> Sizes {
@@ -337,6 +354,18 @@ pub fn history(seed: u64, sizes: &Sizes, i: u64) -> Option<Vec<Value>> {
         Value::Num(lat),
         Value::Num(long),
     ])
+}
+
+/// Row `i` of `table` (one of [`Sizes::tables`]; any other name is `promo_codes`), or none
+/// where [`history`] has none.
+pub fn row(seed: u64, sizes: &Sizes, table: &str, i: u64) -> Option<Vec<Value>> {
+    match table {
+        "users" => Some(user(seed, sizes, i)),
+        "vehicles" => Some(vehicle(seed, sizes, i)),
+        "rides" => Some(ride(seed, sizes, i)),
+        "vehicle_location_histories" => history(seed, sizes, i),
+        _ => Some(promo_code(seed, i)),
+    }
 }
 
 /// Promo code `i`; codes are unique by their index suffix.

@@ -238,31 +238,14 @@ pub async fn init(
         },
         rows: Vec::new(),
     };
-    let tables: [(&'static str, &[&str], u64); 5] = [
-        ("users", &data::USER_COLUMNS, sizes.users),
-        ("vehicles", &data::VEHICLE_COLUMNS, sizes.vehicles),
-        ("rides", &data::RIDE_COLUMNS, sizes.rides),
-        (
-            "vehicle_location_histories",
-            &data::HISTORY_COLUMNS,
-            sizes.histories,
-        ),
-        ("promo_codes", &data::PROMO_COLUMNS, sizes.promo_codes),
-    ];
-    for (table, columns, n) in tables {
+    for (table, columns, n) in sizes.tables() {
         let started = Instant::now();
         let mut loaded = 0;
         let mut start = 0;
         while start < n {
             let end = (start + batch as u64).min(n);
             let rows: Vec<Vec<Value>> = (start..end)
-                .filter_map(|i| match table {
-                    "users" => Some(data::user(seed, &sizes, i)),
-                    "vehicles" => Some(data::vehicle(seed, &sizes, i)),
-                    "rides" => Some(data::ride(seed, &sizes, i)),
-                    "vehicle_location_histories" => data::history(seed, &sizes, i),
-                    _ => Some(data::promo_code(seed, i)),
-                })
+                .filter_map(|i| data::row(seed, &sizes, table, i))
                 .collect();
             if !rows.is_empty() {
                 let promo = table == "promo_codes";
