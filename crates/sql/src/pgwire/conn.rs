@@ -159,7 +159,7 @@ pub async fn accept(
     stop: watch::Receiver<bool>,
 ) {
     let Some(config) = tls else {
-        return run(tcp, sql, Auth::Trust, stop).await;
+        return boxed_run(tcp, sql, Auth::Trust, stop).await;
     };
     loop {
         let body = match read_startup(&mut tcp).await {
@@ -197,7 +197,7 @@ pub async fn accept(
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .and_then(security::tls::common_name);
-                return run(stream, sql, Auth::Certificate { peer_user }, stop).await;
+                return boxed_run(stream, sql, Auth::Certificate { peer_user }, stop).await;
             }
             Ok(Startup::Cancel) => return,
             Ok(Startup::Start { .. }) => {
@@ -214,6 +214,23 @@ pub async fn accept(
             }
         }
     }
+}
+
+/// [`run`]'s future, made and boxed in a frame of its own. Built inline, the large future
+/// would reserve its size in every poll frame of [`accept`] for the whole connection, and
+/// deep statements (nested expressions, long parser inputs) then overflow a worker's stack in
+/// debug builds; boxed here, `accept` holds a pointer.
+#[inline(never)]
+fn boxed_run<S>(
+    stream: S,
+    sql: SqlServer,
+    auth: Auth,
+    stop: watch::Receiver<bool>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(run(stream, sql, auth, stop))
 }
 
 /// Sends `e` as an ErrorResponse before the connection closes.

@@ -99,7 +99,17 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(conn::accept(stream, sql.clone(), tls.clone(), stop_rx.clone()));
+                    match &tls {
+                        // An insecure node serves the socket as it is; only a secure one
+                        // negotiates first (the connection's task then nests one more
+                        // future, which costs stack in debug builds).
+                        None => {
+                            conns.spawn(conn::run(stream, sql.clone(), conn::Auth::Trust, stop_rx.clone()));
+                        }
+                        Some(tls) => {
+                            conns.spawn(conn::accept(stream, sql.clone(), Some(tls.clone()), stop_rx.clone()));
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off and go on.
