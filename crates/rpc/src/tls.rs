@@ -15,11 +15,11 @@ use std::task::{Context, Poll};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use tonic::codegen::Service;
+use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Uri;
 use tonic::transport::server::Connected;
 
@@ -98,13 +98,7 @@ pub(crate) fn accept(
 ) -> impl futures::Stream<Item = io::Result<TlsConn>> {
     use futures::StreamExt;
     let accepted = security::tls::accept(listener, config, "rpc");
-    tokio_stream_wrappers(accepted).map(|(tls, _peer)| Ok(TlsConn(tls)))
-}
-
-fn tokio_stream_wrappers<T: Send + 'static>(
-    rx: mpsc::Receiver<T>,
-) -> tonic::codegen::tokio_stream::wrappers::ReceiverStream<T> {
-    tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(rx)
+    ReceiverStream::new(accepted).map(|(tls, _peer)| Ok(TlsConn(tls)))
 }
 
 /// Dials `host:port` and completes a TLS handshake that checks the server's certificate

@@ -148,19 +148,16 @@ impl Auth {
 /// What a secure node answers a client that starts without TLS (CockroachDB's words).
 pub const SSL_REQUIRED: &str = "node is running secure mode, SSL connection required";
 
-/// Serves one TCP connection of a node whose SQL listener has `tls` (a secure node) or not.
-/// A secure node answers an SSLRequest with `S`, completes the TLS handshake and serves the
-/// connection over TLS, authenticating by the client's certificate; a plaintext startup is
-/// refused with [`SSL_REQUIRED`].
+/// Serves one TCP connection of a secure node (its SQL listener has `config`): an SSLRequest
+/// is answered `S`, the TLS handshake completes and the connection is served over TLS,
+/// authenticating by the client's certificate; a plaintext startup is refused with
+/// [`SSL_REQUIRED`]. An insecure node calls [`run`] on the socket directly.
 pub async fn accept(
     mut tcp: tokio::net::TcpStream,
     sql: SqlServer,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
     stop: watch::Receiver<bool>,
 ) {
-    let Some(config) = tls else {
-        return boxed_run(tcp, sql, Auth::Trust, stop).await;
-    };
     loop {
         let body = match read_startup(&mut tcp).await {
             Ok(Some(body)) => body,
@@ -180,7 +177,7 @@ pub async fn accept(
                 if tcp.write_all(b"S").await.is_err() {
                     return;
                 }
-                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
                 let handshake =
                     tokio::time::timeout(security::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
                 let stream = match handshake.await {

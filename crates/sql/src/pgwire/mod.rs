@@ -107,7 +107,7 @@ where
                             conns.spawn(conn::run(stream, sql.clone(), conn::Auth::Trust, stop_rx.clone()));
                         }
                         Some(tls) => {
-                            conns.spawn(conn::accept(stream, sql.clone(), Some(tls.clone()), stop_rx.clone()));
+                            conns.spawn(conn::accept(stream, sql.clone(), tls.clone(), stop_rx.clone()));
                         }
                     }
                 }
