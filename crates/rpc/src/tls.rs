@@ -2,7 +2,8 @@
 //! connection, and the dialling side's connector.
 //!
 //! The server completes each TLS handshake on its own task ([`security::tls::accept`]), so a
-//! peer that stalls mid-way holds up nobody, and hands tonic only the connections whose handshake succeeded: a peer
+//! peer that stalls mid-way holds up nobody, and hands tonic only the connections whose
+//! handshake succeeded (tonic's `tls-connect-info` serves tokio-rustls streams): a peer
 //! refused by the certificate verifier (no certificate, another CA, not a node certificate)
 //! never reaches the gRPC service, let alone a handler.
 
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -21,7 +21,6 @@ use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use tonic::codegen::Service;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Uri;
-use tonic::transport::server::Connected;
 
 /// A node's TLS settings for its transport: the server side (which checks peers' node
 /// certificates) and the client side (which presents this node's).
@@ -42,63 +41,14 @@ impl From<&security::NodeTls> for RpcTls {
     }
 }
 
-/// An accepted connection whose TLS handshake has completed.
-pub(crate) struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
-
-impl Connected for TlsConn {
-    type ConnectInfo = ();
-
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-}
-
 /// Accepts on `listener` and yields the connections whose handshake succeeded.
 pub(crate) fn accept(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-) -> impl futures::Stream<Item = io::Result<TlsConn>> {
+) -> impl futures::Stream<Item = io::Result<tokio_rustls::server::TlsStream<TcpStream>>> {
     use futures::StreamExt;
     let accepted = security::tls::accept(listener, config, "rpc");
-    ReceiverStream::new(accepted).map(|(tls, _peer)| Ok(TlsConn(tls)))
+    ReceiverStream::new(accepted).map(|(tls, _peer)| Ok(tls))
 }
 
 /// Dials `host:port` and completes a TLS handshake that checks the server's certificate
