@@ -92,7 +92,8 @@ fn movr_sizes(s: &str) -> Result<Sizes, String> {
 
 /// Runs the demo until SIGINT or SIGTERM.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let _always_insecure = args.insecure;
+    // The demo is always insecure (see `--insecure`): the flag changes nothing here.
+    let _ = args.insecure;
     let localities = match (&args.demo_locality, args.nodes) {
         (Some(list), Some(n)) if list.0.len() != n => {
             bail!("number of localities specified must equal number of nodes")

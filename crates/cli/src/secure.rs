@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A command's security flags.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct SecurityArgs {
     /// The certificates directory: `ca.crt`, `node.crt`/`node.key` and
     /// `client.<user>.crt`/`.key` (see `sextant cert`) [default: ${HOME}/.sextant-certs].
