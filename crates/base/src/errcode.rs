@@ -89,6 +89,7 @@ codes! {
     CONNECTION_FAILURE = "08006", "connection lost or refused";
     PROTOCOL_VIOLATION = "08P01", "a message that breaks the wire protocol";
     FEATURE_NOT_SUPPORTED = "0A000", "`unimplemented: …`";
+    INVALID_GRANT_OPERATION = "0LP01", "a grant that cannot be made (a role membership cycle)";
     CARDINALITY_VIOLATION = "21000", "a scalar subquery returned more than one row";
     DATA_EXCEPTION = "22000", "generic data error";
     STRING_DATA_RIGHT_TRUNCATION = "22001", "a string too long for its type";
@@ -132,6 +133,7 @@ codes! {
     WRONG_OBJECT_TYPE = "42809", "the object is of the wrong kind for the statement";
     CANNOT_COERCE = "42846", "a cast that does not exist";
     UNDEFINED_FUNCTION = "42883", "unknown function";
+    RESERVED_NAME = "42939", "a name reserved for the system (`root`, `admin`, `public`)";
     UNDEFINED_TABLE = "42P01", "unknown table";
     DUPLICATE_DATABASE = "42P04", "database already exists";
     DUPLICATE_PREPARED_STATEMENT = "42P05", "a prepared statement of this name exists already";

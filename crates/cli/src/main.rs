@@ -45,6 +45,9 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The stack of each runtime worker thread.
+const WORKER_STACK: usize = 8 << 20;
+
 /// How long leftover tasks may run after the command returns.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(2);
 
@@ -100,6 +103,9 @@ fn main() -> ExitCode {
     init_logging(cli.log_level.as_deref(), default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Statements run deep call chains (SQL over KV over Raft); debug builds need far more
+        // than the default 2 MiB. Untouched stack costs address space, not memory.
+        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(rt) => rt,

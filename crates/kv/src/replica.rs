@@ -129,6 +129,8 @@ pub struct Replica {
     closed: Mutex<ClosedState>,
     pending_side: Mutex<Option<(Timestamp, u64)>>,
     lease_term: AtomicU64,
+    /// The last term in which a refusal naming this node as the leaseholder was logged.
+    self_hint_logged: AtomicU64,
     /// Where this replica's lease began: the timestamp cache's low-water mark set then, above
     /// every write a previous leaseholder served (local uncertainty limits start here).
     lease_start: Mutex<Timestamp>,
@@ -180,6 +182,7 @@ impl Replica {
             closed: Mutex::new(ClosedState::default()),
             pending_side: Mutex::new(None),
             lease_term: AtomicU64::new(0),
+            self_hint_logged: AtomicU64::new(u64::MAX),
             lease_start: Mutex::new(Timestamp::ZERO),
             lease_confirmed: Mutex::new(None),
             last_idle_renewal: Mutex::new(None),
@@ -298,9 +301,27 @@ impl Replica {
     }
 
     fn not_leaseholder(&self) -> KvError {
+        self.refused(self.group.leader(), "not leader")
+    }
+
+    /// `NotLeaseholder` with `leaseholder` as the hint. A refusal that points back at this node
+    /// sends clients in a circle: it is logged, once per term, with the Raft state behind it.
+    fn refused(&self, leaseholder: Option<NodeId>, why: &str) -> KvError {
+        if leaseholder == Some(self.node_id) {
+            let term = self.group.term();
+            if self.self_hint_logged.swap(term, Ordering::SeqCst) != term {
+                tracing::info!(
+                    range = %self.range_id,
+                    term,
+                    why,
+                    is_leader = self.group.is_leader(),
+                    "not leaseholder, yet Raft names this node as the leader"
+                );
+            }
+        }
         KvError::NotLeaseholder {
             range_id: self.range_id,
-            leaseholder: self.group.leader(),
+            leaseholder,
         }
     }
 
@@ -439,10 +460,7 @@ impl Replica {
 
     fn propose_error(&self, e: ProposeError) -> KvError {
         match e {
-            ProposeError::NotLeader { leader } => KvError::NotLeaseholder {
-                range_id: self.range_id,
-                leaseholder: leader,
-            },
+            ProposeError::NotLeader { leader } => self.refused(leader, "raft refused"),
             e @ ProposeError::Ambiguous { .. } => {
                 KvError::AmbiguousResult(format!("{}: {e}", self.range_id))
             }

@@ -11,6 +11,7 @@
 //! - [`list`] reads a directory back and [`format_list`] prints it as `sextant cert list` does.
 //!
 //! - [`NodeTls`] and [`client_config`] turn a directory into rustls configurations.
+//! - [`scram`] stores passwords as SCRAM-SHA-256 verifiers and checks a client's proof.
 //!
 //! Everything here takes the current time as an argument (`now`) so that tests can pin it;
 //! the command line passes the wall clock.
@@ -18,6 +19,7 @@
 mod create;
 mod dir;
 mod list;
+pub mod scram;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;

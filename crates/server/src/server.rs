@@ -428,6 +428,7 @@ async fn serve_sql(
         }
     };
     let sql = SqlServer::new(node.clone());
+    sql.set_secure(tls.is_some());
     let jobs = jobs::Registry::start(node, &rpc_registry, jobs_cfg);
     sql.set_jobs(jobs.clone());
     crate::layers::register(&sql, &jobs, &rpc_registry, external_io_dir);

@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use kv::{KvNode, Txn};
 use parking_lot::RwLock;
 
-use crate::catalog::{Catalog, GENERATION_POLL};
+use crate::catalog::{Catalog, GENERATION_POLL, users};
 use crate::error::{Result, SqlError};
 use crate::exec::expr::EvalEnv;
 use crate::exec::{PostCommit, StmtCtx};
@@ -223,6 +223,9 @@ pub trait StatementHook: Send + Sync {
 /// Formats changefeed job records as SHOW CHANGEFEED JOBS rows.
 pub type ChangefeedJobsFormatter = Arc<dyn Fn(&[jobs::JobRecord]) -> StatementResult + Send + Sync>;
 
+/// Failed logins in a row a user may have before each further failure is answered late.
+pub const FREE_LOGIN_FAILURES: u32 = 3;
+
 /// State shared by every session of a node.
 pub struct ServerInner {
     /// The KV node.
@@ -236,9 +239,20 @@ pub struct ServerInner {
     jobs: RwLock<Option<jobs::Registry>>,
     changefeed_jobs: RwLock<Option<ChangefeedJobsFormatter>>,
     this: std::sync::OnceLock<std::sync::Weak<ServerInner>>,
+    /// A secure node (`--certs-dir`): passwords can be set and are checked at login.
+    secure: std::sync::atomic::AtomicBool,
+    /// Recent failed logins by user name: the count and when the last one happened.
+    failed_logins: parking_lot::Mutex<HashMap<String, (u32, std::time::Instant)>>,
+    /// The secret behind the fake SCRAM salts of unknown users.
+    mock_secret: [u8; 16],
 }
 
 impl ServerInner {
+    /// Whether this is a secure node.
+    pub fn is_secure(&self) -> bool {
+        self.secure.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How SHOW CHANGEFEED JOBS prints changefeed jobs (registered by the changefeed layer).
     pub fn changefeed_jobs_formatter(&self) -> Option<ChangefeedJobsFormatter> {
         self.changefeed_jobs.read().clone()
@@ -278,6 +292,9 @@ impl SqlServer {
             jobs: RwLock::new(None),
             changefeed_jobs: RwLock::new(None),
             this: std::sync::OnceLock::new(),
+            secure: std::sync::atomic::AtomicBool::new(false),
+            failed_logins: parking_lot::Mutex::new(HashMap::new()),
+            mock_secret: rand::random(),
         });
         let _ = inner.this.set(Arc::downgrade(&inner));
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -357,6 +374,50 @@ impl SqlServer {
     /// The shared state.
     pub fn inner(&self) -> &ServerInner {
         &self.inner
+    }
+
+    /// Marks this node secure (certificates loaded): passwords may be set and are checked.
+    pub fn set_secure(&self, secure: bool) {
+        self.inner
+            .secure
+            .store(secure, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The record `user` logs in with (built-ins included), read in a transaction of its own.
+    pub async fn login_record(&self, user: &str) -> Result<Option<users::UserRecord>> {
+        let txn = Arc::new(Txn::begin(self.node().sender()));
+        let reader = Reader::Txn(txn.clone(), self.inner.reads.clone());
+        let record = users::get_user(&reader, user).await;
+        txn.rollback().await;
+        record
+    }
+
+    /// A verifier no password matches, the same for every attempt on one `user` of this node.
+    pub fn mock_verifier(&self, user: &str) -> security::scram::Verifier {
+        security::scram::Verifier::mock(user, &self.inner.mock_secret)
+    }
+
+    /// How long a login as `user` waits before its failure is answered: nothing for the first
+    /// [`FREE_LOGIN_FAILURES`] failures in a row, then doubling from 250 ms up to 5 s. The
+    /// count is forgotten a minute after the last failure, or at a successful login.
+    pub fn login_failed(&self, user: &str) -> Duration {
+        let now = std::time::Instant::now();
+        let mut failed = self.inner.failed_logins.lock();
+        failed.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(60));
+        let entry = failed.entry(user.to_string()).or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        let over = entry.0.saturating_sub(FREE_LOGIN_FAILURES);
+        if over == 0 {
+            Duration::ZERO
+        } else {
+            (Duration::from_millis(250) * 2u32.saturating_pow(over - 1)).min(Duration::from_secs(5))
+        }
+    }
+
+    /// Forgets `user`'s failed logins.
+    pub fn login_succeeded(&self, user: &str) {
+        self.inner.failed_logins.lock().remove(user);
     }
 
     /// Creates the bootstrap descriptors if this cluster has none yet.

@@ -156,7 +156,7 @@ fn a_secure_cluster_serves_psql_with_verify_full_and_refuses_strangers() {
         "{:?}",
         texts(&psql)
     );
-    // psql without a client certificate: no password authentication yet, so refused.
+    // psql without a client certificate: root has no password, so refused.
     let bare = format!(
         "postgresql://root@localhost:{}/defaultdb?sslmode=verify-full&sslrootcert={}",
         ports[0].2,
@@ -170,6 +170,33 @@ fn a_secure_cluster_serves_psql_with_verify_full_and_refuses_strangers() {
     assert!(!psql.status.success());
     assert!(
         String::from_utf8_lossy(&psql.stderr).contains("password authentication failed"),
+        "{:?}",
+        texts(&psql)
+    );
+
+    // A user root creates logs in with psql, verify-full and a password (SCRAM-SHA-256).
+    let psql = Command::new("psql")
+        .args([
+            &url,
+            "-At",
+            "-c",
+            "CREATE USER app WITH PASSWORD 'app-pw-1'",
+        ])
+        .output()
+        .expect("psql");
+    assert!(psql.status.success(), "{:?}", texts(&psql));
+    let app = format!(
+        "postgresql://app@localhost:{}/defaultdb?sslmode=verify-full&sslrootcert={}",
+        ports[0].2,
+        c.join("ca.crt").display()
+    );
+    let psql = Command::new("psql")
+        .env("PGPASSWORD", "app-pw-1")
+        .args([&app, "-At", "-c", "SELECT current_user"])
+        .output()
+        .expect("psql");
+    assert!(
+        psql.status.success() && String::from_utf8_lossy(&psql.stdout).trim() == "app",
         "{:?}",
         texts(&psql)
     );

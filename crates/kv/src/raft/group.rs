@@ -524,7 +524,19 @@ impl RaftGroup {
         let option = LinearizerOption::new(None, true);
         match self.inner.raft.ensure_linearizable(option).await {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => Err(forward(f)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                if f.leader_id == Some(self.inner.node.0) {
+                    // openraft names this node as the leader yet refuses to lead: say why, or
+                    // a client only sees "not leaseholder" pointing back here.
+                    tracing::info!(
+                        range = %self.inner.range,
+                        reason = ?f.reason,
+                        state = ?self.inner.raft.metrics().borrow_watched().state,
+                        "linearizable read refused with this node as the leader hint"
+                    );
+                }
+                Err(forward(f))
+            }
             Err(RaftError::APIError(e @ LinearizableReadError::QuorumNotEnough(_))) => {
                 Err(ProposeError::Unavailable(e.to_string()))
             }

@@ -28,10 +28,29 @@ async fn connect_tls(
     user: &str,
     cert_user: Option<&str>,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    connect_with(dir, sql, user, cert_user, None).await
+}
+
+/// Connects as `user` over TLS with an optional client certificate and password.
+async fn connect_with(
+    dir: &CertsDir,
+    sql: &str,
+    user: &str,
+    cert_user: Option<&str>,
+    password: Option<&str>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let tls = security::client_config(dir, cert_user).expect("client TLS");
-    let url = format!("postgresql://{user}@{sql}/defaultdb?sslmode=require");
-    let (client, conn) =
-        tokio_postgres::connect(&url, sextant_client::tls::MakeRustls::new(Arc::new(tls))).await?;
+    let mut config: tokio_postgres::Config =
+        format!("postgresql://{sql}/defaultdb?sslmode=require")
+            .parse()
+            .expect("url");
+    config.user(user);
+    if let Some(p) = password {
+        config.password(p);
+    }
+    let (client, conn) = config
+        .connect(sextant_client::tls::MakeRustls::new(Arc::new(tls)))
+        .await?;
     tokio::spawn(conn);
     Ok(client)
 }
@@ -62,14 +81,20 @@ async fn https_status_line(dir: &CertsDir, addr: &str, path: &str) -> String {
     response.lines().next().unwrap_or_default().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_secure_node_speaks_tls_on_every_port_and_authenticates_by_certificate() {
+/// A secure node (not initialised yet) with certificates made in a temporary directory.
+async fn start_secure() -> (tempfile::TempDir, CertsDir, RpcTls, Server) {
     crate::init_tracing();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = security::testing::make_certs(tmp.path()).expect("certs");
     let tls = NodeTls::load(&dir).expect("load");
     let rpc_tls = RpcTls::from(&tls);
     let server = Server::start(secure_config(tls)).await.expect("start");
+    (tmp, dir, rpc_tls, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_node_speaks_tls_on_every_port_and_authenticates_by_certificate() {
+    let (_tmp, dir, rpc_tls, server) = start_secure().await;
 
     // Admin RPC without TLS is refused; with the node certificate it initialises the node.
     let plain = client::init(server.rpc_addr(), None).await;
@@ -91,9 +116,9 @@ async fn a_secure_node_speaks_tls_on_every_port_and_authenticates_by_certificate
     let row = root.query_one("SELECT 1 + 1", &[]).await.expect("query");
     assert_eq!(row.get::<_, i64>(0), 2);
 
-    // No certificate: no password authentication yet, so no way in.
-    let Err(e) = connect_tls(&dir, &sql, "root", None).await else {
-        panic!("no certificate was accepted");
+    // No certificate, and root has no password: no way in.
+    let Err(e) = connect_with(&dir, &sql, "root", None, Some("guess")).await else {
+        panic!("root without a certificate or a password was accepted");
     };
     assert_eq!(sqlstate(&e), errcode::INVALID_PASSWORD.as_str(), "{e}");
     assert!(
@@ -146,6 +171,120 @@ async fn a_secure_node_speaks_tls_on_every_port_and_authenticates_by_certificate
     assert!(
         !String::from_utf8_lossy(&answer).contains("200 OK"),
         "plain HTTP answered on a secure node"
+    );
+
+    server.stop().await;
+}
+
+/// Password logins (SCRAM-SHA-256) on a secure node: users and roles created by root, a right
+/// and a wrong password, an unknown user, NOLOGIN, a non-admin refused user management, and
+/// failed logins answered later and later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_log_in_with_scram_passwords_and_only_admins_manage_them() {
+    let (_tmp, dir, rpc_tls, server) = start_secure().await;
+    client::init(server.rpc_addr(), Some(&rpc_tls))
+        .await
+        .expect("init over TLS");
+    server.wait_sql().await.expect("sql");
+    let sql = server.sql_addr().to_string();
+    let root = connect_tls(&dir, &sql, "root", Some("root"))
+        .await
+        .expect("root connects with client.root.crt");
+    root.batch_execute(
+        "CREATE USER alice WITH PASSWORD 'correct horse'; CREATE ROLE analysts; \
+         GRANT analysts TO alice; CREATE USER carol WITH PASSWORD 'x1' NOLOGIN",
+    )
+    .await
+    .expect("create users");
+    let users: Vec<(String, String, Vec<String>)> = root
+        .query("SHOW USERS", &[])
+        .await
+        .expect("SHOW USERS")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let find = |name: &str| users.iter().find(|u| u.0 == name).cloned();
+    assert_eq!(
+        find("alice"),
+        Some(("alice".into(), "".into(), vec!["analysts".into()]))
+    );
+    assert_eq!(find("analysts").map(|u| u.1), Some("NOLOGIN".into()));
+    assert_eq!(find("root").map(|u| u.2), Some(vec!["admin".to_string()]));
+
+    // The right password, without a certificate.
+    let alice = connect_with(&dir, &sql, "alice", None, Some("correct horse"))
+        .await
+        .expect("alice logs in with her password");
+    let me: String = alice
+        .query_one("SELECT current_user", &[])
+        .await
+        .expect("current_user")
+        .get(0);
+    assert_eq!(me, "alice");
+
+    // A non-admin manages no users.
+    let e = alice
+        .batch_execute("CREATE USER mallory")
+        .await
+        .expect_err("alice created a user");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    assert!(
+        message(&e).contains("user alice does not have CREATEROLE privilege"),
+        "{e}"
+    );
+
+    // A wrong password and an unknown user fail alike.
+    for (user, password) in [("alice", "wrong"), ("nobody", "correct horse")] {
+        let Err(e) = connect_with(&dir, &sql, user, None, Some(password)).await else {
+            panic!("{user} logged in with a wrong password");
+        };
+        assert_eq!(sqlstate(&e), errcode::INVALID_PASSWORD.as_str(), "{e}");
+        assert_eq!(
+            message(&e),
+            format!("password authentication failed for user {user}")
+        );
+    }
+
+    // NOLOGIN: the right password is not enough.
+    let Err(e) = connect_with(&dir, &sql, "carol", None, Some("x1")).await else {
+        panic!("a NOLOGIN user logged in");
+    };
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INVALID_AUTHORIZATION_SPECIFICATION.as_str(),
+        "{e}"
+    );
+    assert_eq!(message(&e), "carol does not have login privilege");
+
+    // A password changed by ALTER USER replaces the old one.
+    root.batch_execute("ALTER USER alice WITH PASSWORD 'battery staple'")
+        .await
+        .expect("alter");
+    assert!(
+        connect_with(&dir, &sql, "alice", None, Some("correct horse"))
+            .await
+            .is_err()
+    );
+    connect_with(&dir, &sql, "alice", None, Some("battery staple"))
+        .await
+        .expect("the new password");
+
+    // After the free failures in a row, each further failure is answered later.
+    let free = sql::session::FREE_LOGIN_FAILURES;
+    for _ in 0..free {
+        let _ = connect_with(&dir, &sql, "eve", None, Some("guess")).await;
+    }
+    let started = std::time::Instant::now();
+    let late = connect_with(&dir, &sql, "eve", None, Some("guess")).await;
+    assert!(late.is_err());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "a failure past the free ones was answered after {:?}",
+        started.elapsed()
     );
 
     server.stop().await;

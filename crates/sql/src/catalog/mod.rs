@@ -33,6 +33,7 @@
 //! through itself, so it sees its own uncommitted descriptors.
 
 pub mod descriptor;
+pub mod users;
 
 use std::collections::HashMap;
 use std::sync::Arc;

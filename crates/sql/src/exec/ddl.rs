@@ -882,7 +882,7 @@ pub async fn drop(
             for n in names {
                 let parts = object_parts(n);
                 match ctx.find_table(&parts).await? {
-                    Some(t) => drop_one_table(ctx, &t, cascade).await?,
+                    Some(t) => Box::pin(drop_one_table(ctx, &t, cascade)).await?,
                     None if if_exists => {}
                     None => return Err(SqlError::undefined_table(&parts.join("."))),
                 }
@@ -904,13 +904,13 @@ pub async fn drop(
                         "user root does not have DROP privilege on database system",
                     ));
                 }
-                drop_database(ctx, &db, cascade).await?;
+                Box::pin(drop_database(ctx, &db, cascade)).await?;
             }
             Ok(StatementResult::tag("DROP DATABASE"))
         }
         ast::ObjectType::Index => {
             for n in names {
-                drop_index(ctx, n, if_exists).await?;
+                Box::pin(drop_index(ctx, n, if_exists)).await?;
             }
             Ok(StatementResult::tag("DROP INDEX"))
         }
@@ -940,7 +940,7 @@ pub async fn drop(
                         .find_table(&[db.name.clone(), name.clone(), oname])
                         .await?
                     {
-                        drop_one_table(ctx, &t, true).await?;
+                        Box::pin(drop_one_table(ctx, &t, true)).await?;
                     }
                 }
                 let txn = ctx.txn()?;
@@ -1006,7 +1006,7 @@ async fn drop_database(ctx: &mut StmtCtx<'_>, db: &DatabaseDesc, cascade: bool) 
         match ctx.desc(*oid).await?.as_deref() {
             Some(Descriptor::Table(t)) => {
                 let t = t.clone();
-                drop_one_table(ctx, &t, true).await?;
+                Box::pin(drop_one_table(ctx, &t, true)).await?;
             }
             _ => {
                 let txn = ctx.txn()?;

@@ -27,6 +27,7 @@ mod golden;
 pub mod jobs;
 pub mod plan;
 pub mod regex;
+pub mod roles;
 pub mod run;
 pub mod show;
 pub mod vtable;
@@ -349,6 +350,7 @@ impl<'a> StmtCtx<'a> {
             }
             Statement::Explain(e) => Box::pin(show::explain(self, e)).await,
             Statement::Show(s) => Box::pin(show::show(self, s)).await,
+            Statement::Role(r) => Box::pin(roles::run(self, r)).await,
             Statement::SetClusterSetting(s) => Box::pin(show::set_cluster_setting(self, s)).await,
             Statement::SplitAt(s) => Box::pin(ddl::split_at(self, s)).await,
             Statement::ControlJobs(c) => Box::pin(jobs::control_jobs(self, c)).await,

@@ -601,6 +601,7 @@ async fn cluster_setting(ctx: &StmtCtx<'_>, name: &str) -> Result<String> {
 /// Every SHOW except session variables.
 pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult> {
     match show {
+        Show::Users => super::roles::show_users(ctx).await,
         Show::Databases { .. } => show_databases(ctx).await,
         Show::Tables { from, .. } => show_tables(ctx, from.as_ref()).await,
         Show::Columns { table, .. } => {

@@ -157,5 +157,5 @@ fn describe(e: ParseError) -> String {
 base::goldenscripts! {
     runner: ParserRunner,
     dir: "src/parser/testdata",
-    scripts: [backup, restore, changefeed, jobs, multiregion, zone, standard, errors],
+    scripts: [backup, restore, changefeed, jobs, multiregion, zone, standard, errors, roles],
 }

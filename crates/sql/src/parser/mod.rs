@@ -71,6 +71,7 @@ mod query;
 mod redact;
 mod region;
 mod restore;
+mod role;
 mod settings;
 mod show;
 mod statement;
@@ -104,6 +105,7 @@ pub use region::{
     TableLocality,
 };
 pub use restore::{Restore, RestoreOptions, RestoreSource};
+pub use role::{RoleAction, RoleOption, RoleStatement};
 pub use settings::SetClusterSetting;
 pub use show::{CreateKind, RangesFrom, RegionsFrom, Show};
 pub use statement::{

@@ -109,6 +109,7 @@ impl Statement {
                 reason: c.reason.clone(),
             })),
             Statement::Show(s) => Statement::Show(Box::new(s.redacted())),
+            Statement::Role(r) => Statement::Role(Box::new(r.redacted())),
             other => other.clone(),
         }
     }
@@ -318,9 +319,14 @@ fn redact_tokens(sql: &str) -> String {
             [Some(name), Some(eq)]
                 if eq.token.token == Token::Eq && word(name).is_some_and(is_secret_option)
         );
+        // `PASSWORD 'pw'` in a role statement that does not parse.
+        let after_password = recent[1]
+            .and_then(word)
+            .is_some_and(|w| w.eq_ignore_ascii_case("PASSWORD"));
         let literal = string_literal(&tok.token.token);
         let shown = match (after_secret, literal) {
             _ if tok.is_trivia() => None,
+            (_, Some(_)) if after_password => Some("*****".to_string()),
             (true, _) if !matches!(tok.token.token, Token::Placeholder(_)) => {
                 let name = recent[0].and_then(word).unwrap_or_default();
                 Some(redact_option(name, "").into_owned())
@@ -442,6 +448,30 @@ pub(crate) mod tests {
 
     /// Security review: a quote in a URI (the statement text escapes it as `''`) hid the
     /// secret from redaction by string matching.
+    #[test]
+    fn passwords_of_role_statements() {
+        let cases = [
+            (
+                "CREATE USER alice WITH PASSWORD 'hunter2'",
+                "CREATE USER alice WITH PASSWORD '*****'",
+            ),
+            (
+                "ALTER ROLE ops PASSWORD 'hunter2' LOGIN",
+                "ALTER ROLE ops WITH PASSWORD '*****' LOGIN",
+            ),
+            (
+                "ALTER USER alice WITH PASSWORD NULL",
+                "ALTER USER alice WITH PASSWORD NULL",
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(redact_sql(sql), want, "redact_sql({sql})");
+        }
+        // Text that does not parse still loses the password.
+        let text = redact_sql("CREATE USER alice WITH PASSWORD 'hunter2' BOGUS");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
     #[test]
     fn a_quote_does_not_hide_a_secret() {
         let text = shown("BACKUP INTO 's3://b/p?AWS_SECRET_ACCESS_KEY=ab''s3cr3t&AWS_REGION=x'");

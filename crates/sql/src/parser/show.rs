@@ -14,6 +14,8 @@ use super::zone::{ZoneTarget, parse_zone_target};
 /// A `SHOW` statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Show {
+    /// `SHOW USERS` or `SHOW ROLES`: every user and role, its options and memberships.
+    Users,
     /// `SHOW DATABASES [WITH COMMENT]`.
     Databases {
         /// `WITH COMMENT`.
@@ -142,6 +144,7 @@ impl fmt::Display for Show {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let comment = |c: &bool| if *c { " WITH COMMENT" } else { "" };
         match self {
+            Show::Users => f.write_str("SHOW USERS"),
             Show::Databases { with_comment } => {
                 write!(f, "SHOW DATABASES{}", comment(with_comment))
             }
@@ -224,8 +227,6 @@ impl fmt::Display for Show {
 /// CockroachDB `SHOW` forms Sextant does not have (yet): `unimplemented`, not a variable.
 const UNSUPPORTED: &[&str] = &[
     "GRANTS",
-    "USERS",
-    "ROLES",
     "ROLE",
     "SCHEMAS",
     "SEQUENCES",
@@ -303,6 +304,9 @@ fn parse_show_body(c: &mut Cursor) -> Result<Show> {
         return Ok(Show::ExternalConnections {
             name: Some(c.label()?),
         });
+    }
+    if c.eat_kw("USERS") || c.eat_kw("ROLES") {
+        return Ok(Show::Users);
     }
     if c.eat_kw("DATABASES") {
         return Ok(Show::Databases {

@@ -21,6 +21,7 @@ use super::region::{
     AlterDatabase, AlterTableLocality, CreateDatabase, parse_alter_database, parse_create_database,
 };
 use super::restore::{Restore, parse_restore};
+use super::role::{RoleStatement, is_role_statement, parse_role_statement};
 use super::settings::{SetClusterSetting, parse_set_cluster_setting};
 use super::show::{Show, parse_show};
 use super::table::{
@@ -76,6 +77,8 @@ pub enum Statement {
     SetClusterSetting(Box<SetClusterSetting>),
     /// Every `SHOW`.
     Show(Box<Show>),
+    /// `CREATE|ALTER|DROP USER|ROLE`, `GRANT|REVOKE` of role memberships.
+    Role(Box<RoleStatement>),
 }
 
 /// NOTICE for the deprecated `BACKUP ... TO`.
@@ -163,6 +166,7 @@ impl fmt::Display for Statement {
             Statement::SplitAt(s) => write!(f, "{s}"),
             Statement::SetClusterSetting(s) => write!(f, "{s}"),
             Statement::Show(s) => write!(f, "{s}"),
+            Statement::Role(s) => write!(f, "{s}"),
         }
     }
 }
@@ -180,6 +184,9 @@ pub(crate) fn parse_statement(c: &mut Cursor) -> Result<Statement> {
         Token::LParen => return parse_query_statement(c),
         _ => return parse_standard(c),
     };
+    if is_role_statement(c) {
+        return Ok(Statement::Role(Box::new(parse_role_statement(c)?)));
+    }
     match word.as_str() {
         "SELECT" | "WITH" | "VALUES" => parse_query_statement(c),
         "INSERT" | "UPSERT" => Ok(Statement::Insert(Box::new(parse_insert(c)?))),

@@ -107,42 +107,25 @@ struct Conn<R, W> {
 }
 
 /// How a connection's user is authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
     /// An insecure node: every user is accepted without a password (`--insecure`).
     Trust,
-    /// A secure node, over TLS: the client's certificate must name the user (CockroachDB's
-    /// `cert-password` with no password set). `peer_user` is the common name of the
-    /// certificate the client presented and the CA verified, if any.
-    Certificate {
+    /// A secure node, over TLS, as CockroachDB's `cert-password`: a client certificate the CA
+    /// verified must name the user; without one, the user's password is checked with
+    /// SCRAM-SHA-256. `peer_user` is the verified certificate's common name, if any.
+    CertPassword {
         /// The verified client certificate's common name.
         peer_user: Option<String>,
     },
 }
 
-impl Auth {
-    /// Whether `user` may connect; CockroachDB's messages and codes when not.
-    fn check(&self, user: &str) -> Result<(), SqlError> {
-        let Auth::Certificate { peer_user } = self else {
-            return Ok(());
-        };
-        let user = user.to_lowercase();
-        match peer_user {
-            Some(cn) if *cn == user => Ok(()),
-            Some(cn) => Err(SqlError::new(
-                errcode::INVALID_AUTHORIZATION_SPECIFICATION,
-                format!("certificate authentication failed for user \"{user}\""),
-            )
-            .with_detail(format!(
-                "The client certificate is valid for user \"{cn}\"."
-            ))),
-            // No password authentication yet: a user without a certificate has no way in.
-            None => Err(SqlError::new(
-                errcode::INVALID_PASSWORD,
-                format!("password authentication failed for user {user}"),
-            )),
-        }
-    }
+/// `password authentication failed for user <user>` (28P01): a wrong password, an unknown
+/// user and a user without a password all look the same to the client.
+fn password_failed(user: &str) -> SqlError {
+    SqlError::new(
+        errcode::INVALID_PASSWORD,
+        format!("password authentication failed for user {user}"),
+    )
 }
 
 /// What a secure node answers a client that starts without TLS (CockroachDB's words).
@@ -194,7 +177,7 @@ pub async fn accept(
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .and_then(security::tls::common_name);
-                return boxed_run(stream, sql, Auth::Certificate { peer_user }, stop).await;
+                return boxed_run(stream, sql, Auth::CertPassword { peer_user }, stop).await;
             }
             Ok(Startup::Cancel) => return,
             Ok(Startup::Start { .. }) => {
@@ -269,7 +252,10 @@ where
         out: BytesMut::new(),
         auth,
     };
-    let session = match AssertUnwindSafe(startup.handshake(&sql))
+    // Boxed: the handshake (authentication included) is large, and inline it would take room
+    // in every poll of the connection's frame for its whole life (debug builds run deep
+    // statements close to a worker's stack limit).
+    let session = match AssertUnwindSafe(Box::pin(startup.handshake(&sql)))
         .catch_unwind()
         .await
     {
@@ -405,6 +391,146 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
         Ok(())
     }
 
+    /// Authenticates `user` as `self.auth` says; `Ok(Err(e))` refuses the login with `e`.
+    async fn authenticate(
+        &mut self,
+        sql: &SqlServer,
+        user: &str,
+    ) -> ConnResult<Result<(), SqlError>> {
+        let Auth::CertPassword { peer_user } = &self.auth else {
+            return Ok(Ok(()));
+        };
+        let peer_user = peer_user.clone();
+        let record = match sql.login_record(user).await {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let no_login = || {
+            SqlError::new(
+                errcode::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("{user} does not have login privilege"),
+            )
+        };
+        if let Some(cn) = peer_user {
+            if cn != user {
+                return Ok(Err(SqlError::new(
+                    errcode::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("certificate authentication failed for user \"{user}\""),
+                )
+                .with_detail(format!(
+                    "The client certificate is valid for user \"{cn}\"."
+                ))));
+            }
+            return Ok(match record {
+                Some(r) if r.login => Ok(()),
+                Some(_) => Err(no_login()),
+                None => Err(password_failed(user)),
+            });
+        }
+        // No certificate: the password. An unknown user, or one without a password, goes
+        // through the same exchange with a verifier no password matches.
+        let verifier = record
+            .as_ref()
+            .and_then(|r| r.password.as_deref())
+            .and_then(security::scram::Verifier::parse);
+        let known = verifier.is_some();
+        let verifier = verifier.unwrap_or_else(|| sql.mock_verifier(user));
+        match self.scram(verifier).await? {
+            Err(e) => {
+                tracing::debug!("SCRAM login of {user} refused: {e}");
+                Ok(Err(password_failed(user)))
+            }
+            Ok(()) if !known => Ok(Err(password_failed(user))),
+            Ok(()) => Ok(match record {
+                Some(r) if r.login => Ok(()),
+                _ => Err(no_login()),
+            }),
+        }
+    }
+
+    /// Runs a SCRAM-SHA-256 exchange against `verifier`. Its AuthenticationSASLFinal is
+    /// queued in `self.out`, sent with the AuthenticationOk that follows.
+    async fn scram(
+        &mut self,
+        verifier: security::scram::Verifier,
+    ) -> ConnResult<Result<(), security::scram::ScramError>> {
+        use security::scram::{self, ScramError};
+        let mechanism = scram::MECHANISM.to_string();
+        push(
+            &mut self.out,
+            B::Authentication(Authentication::SASL(vec![mechanism])),
+        );
+        self.writer.write_all(&self.out).await?;
+        self.writer.flush().await?;
+        self.out.clear();
+        let body = self.password_message().await?;
+        let (chosen, first) = match frontend::decode_sasl_initial(&body) {
+            Ok(x) => x,
+            Err(_) => return Ok(Err(ScramError::Malformed("bad SASLInitialResponse"))),
+        };
+        if chosen != scram::MECHANISM {
+            return Ok(Err(ScramError::Malformed("unsupported SASL mechanism")));
+        }
+        let Ok(first) = String::from_utf8(first) else {
+            return Ok(Err(ScramError::Malformed(
+                "client-first-message is not UTF-8",
+            )));
+        };
+        let (exchange, server_first) =
+            match scram::server_first(&first, verifier, &scram::server_nonce()) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(e)),
+            };
+        push(
+            &mut self.out,
+            B::Authentication(Authentication::SASLContinue(server_first.into())),
+        );
+        self.writer.write_all(&self.out).await?;
+        self.writer.flush().await?;
+        self.out.clear();
+        let body = self.password_message().await?;
+        let Ok(last) = String::from_utf8(body) else {
+            return Ok(Err(ScramError::Malformed(
+                "client-final-message is not UTF-8",
+            )));
+        };
+        match exchange.finish(&last) {
+            Ok(server_final) => {
+                push(
+                    &mut self.out,
+                    B::Authentication(Authentication::SASLFinal(server_final.into())),
+                );
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Reads one password message (`p`) during authentication. Anything else, a length out of
+    /// bounds or the end of the stream closes the connection.
+    async fn password_message(&mut self) -> ConnResult<Vec<u8>> {
+        let tag = match self.reader.read_u8().await {
+            Ok(tag) => tag,
+            Err(_) => return Err(Close::Done),
+        };
+        let len = self.reader.read_i32().await.map_err(|_| Close::Done)?;
+        let len = usize::try_from(len).unwrap_or(0);
+        if tag != b'p' || !(4..=frontend::MAX_PASSWORD_MESSAGE).contains(&len) {
+            self.fail(
+                errcode::PROTOCOL_VIOLATION,
+                "expected a password message during authentication",
+            )
+            .await?;
+            return Err(Close::Done);
+        }
+        let mut body = vec![0; len - 4];
+        self.reader
+            .read_exact(&mut body)
+            .await
+            .map_err(|_| Close::Done)?;
+        Ok(body)
+    }
+
     /// Reads the startup packets; `None` when the connection should close without a
     /// session (a cancel request, a rejected startup).
     async fn handshake(&mut self, sql: &SqlServer) -> ConnResult<Option<Session>> {
@@ -441,10 +567,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Handshake<R, W> {
             .await?;
             return Ok(None);
         };
-        if let Err(e) = self.auth.check(&user) {
+        let user = user.to_lowercase();
+        if let Err(e) = self.authenticate(sql, &user).await? {
+            if e.error.code == errcode::INVALID_PASSWORD {
+                // Failed logins are answered later and later (`SqlServer::login_failed`).
+                tokio::time::sleep(sql.login_failed(&user)).await;
+            }
             refuse(&mut self.writer, e).await?;
             return Ok(None);
         }
+        sql.login_succeeded(&user);
         let database = params
             .get("database")
             .filter(|d| !d.is_empty())

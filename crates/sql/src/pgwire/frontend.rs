@@ -209,6 +209,24 @@ pub fn decode_startup(body: &[u8]) -> Result<Startup> {
     })
 }
 
+/// The largest password message accepted during authentication.
+pub const MAX_PASSWORD_MESSAGE: usize = 8 << 10;
+
+/// Decodes a SASLInitialResponse (a `p` message answering AuthenticationSASL): the mechanism
+/// the client chose and its first message (empty when the length is -1).
+pub fn decode_sasl_initial(body: &[u8]) -> Result<(String, Vec<u8>)> {
+    let mut c = Cursor { buf: body };
+    let mechanism = c.cstring()?;
+    let len = c.i32()?;
+    let data = if len < 0 {
+        Vec::new()
+    } else {
+        c.take(usize::try_from(len).unwrap_or(usize::MAX))?.to_vec()
+    };
+    c.end()?;
+    Ok((mechanism, data))
+}
+
 /// Decodes a message given its type byte and body.
 pub fn decode(tag: u8, body: &[u8]) -> Result<Message> {
     let mut c = Cursor { buf: body };
@@ -295,6 +313,28 @@ pub fn decode(tag: u8, body: &[u8]) -> Result<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sasl_initial_responses() {
+        let mut body = b"SCRAM-SHA-256\0".to_vec();
+        body.extend_from_slice(&5i32.to_be_bytes());
+        body.extend_from_slice(b"n,,ab");
+        assert_eq!(
+            decode_sasl_initial(&body),
+            Ok(("SCRAM-SHA-256".into(), b"n,,ab".to_vec()))
+        );
+        let mut none = b"SCRAM-SHA-256\0".to_vec();
+        none.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(
+            decode_sasl_initial(&none),
+            Ok(("SCRAM-SHA-256".into(), vec![]))
+        );
+        let mut long = b"SCRAM-SHA-256\0".to_vec();
+        long.extend_from_slice(&100i32.to_be_bytes());
+        assert!(decode_sasl_initial(&long).is_err());
+        assert!(decode_sasl_initial(b"no terminator").is_err());
+        assert!(decode_sasl_initial(&body[..16]).is_err());
+    }
 
     #[test]
     fn startup_packets() {

@@ -11,11 +11,13 @@
 //! - **Startup.** On a secure node (one with certificates) the client must send an SSLRequest
 //!   first: it is answered `S` and the connection continues over TLS with the node
 //!   certificate; a StartupMessage in plain text is refused with 08P01 `node is running
-//!   secure mode, SSL connection required`. **Authentication** on a secure node is by client
-//!   certificate: the certificate the client presented (verified against the cluster CA)
-//!   must name the user (`CN=<user>`, else 28000 `certificate authentication failed`), and a
-//!   client without one fails with 28P01 `password authentication failed` (there are no
-//!   passwords yet). On an insecure node (`--insecure`) an SSLRequest or GSSENCRequest is
+//!   secure mode, SSL connection required`. **Authentication** on a secure node is
+//!   CockroachDB's `cert-password`: a client certificate (verified against the cluster CA)
+//!   must name the user (`CN=<user>`, else 28000 `certificate authentication failed`);
+//!   without one the server asks for SCRAM-SHA-256 and checks the proof against the
+//!   verifier in the user's record (28P01 `password authentication failed` for a wrong
+//!   password, an unknown user or one without a password, all alike; 28000 for `NOLOGIN`).
+//!   On an insecure node (`--insecure`) an SSLRequest or GSSENCRequest is
 //!   answered `N` and every user is trusted, so its SQL port must only be reachable from
 //!   trusted networks. A CancelRequest is read and dropped: statements cannot be cancelled
 //!   yet. The StartupMessage names the user and the database (`defaultdb` when it names

@@ -1,0 +1,334 @@
+//! `CREATE|ALTER|DROP USER|ROLE`, role membership grants, and `SHOW USERS`, with
+//! CockroachDB's rules and messages. Only admins manage users and roles.
+
+use base::errcode;
+use security::scram::Verifier;
+
+use super::StmtCtx;
+use super::show::cols;
+use crate::catalog::users::{
+    self, ADMIN, Membership, Memberships, ROOT, UserRecord, all_users, get_user, member_key,
+    missing_privilege, no_such_role, user_key,
+};
+use crate::error::{Result, SqlError};
+use crate::parser::{Name, RoleAction, RoleOption, RoleStatement};
+use crate::session::StatementResult;
+use crate::types::{Datum, Type};
+
+/// Runs a role statement.
+pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementResult> {
+    let memberships = Memberships::read(&ctx.reader).await?;
+    if !memberships.is_admin(&ctx.user) {
+        return Err(missing_privilege(&ctx.user, "CREATEROLE"));
+    }
+    match &s.action {
+        RoleAction::Create {
+            if_not_exists,
+            name,
+            options,
+        } => create(ctx, s.is_role, *if_not_exists, name, options).await,
+        RoleAction::Alter {
+            if_exists,
+            name,
+            options,
+        } => alter(ctx, s.is_role, *if_exists, name, options).await,
+        RoleAction::Drop { if_exists, names } => drop(ctx, s.is_role, *if_exists, names).await,
+        RoleAction::Grant {
+            roles,
+            members,
+            admin_option,
+        } => grant(ctx, &memberships, roles, members, *admin_option).await,
+        RoleAction::Revoke {
+            admin_option,
+            roles,
+            members,
+        } => revoke(ctx, roles, members, *admin_option).await,
+    }
+}
+
+fn tag(is_role: bool, verb: &str) -> StatementResult {
+    StatementResult::tag(if is_role {
+        format!("{verb} ROLE")
+    } else {
+        format!("{verb} USER")
+    })
+}
+
+/// A name users may create: not reserved, not empty, at most 63 bytes (CockroachDB's rules).
+fn check_new_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(SqlError::new(
+            errcode::INVALID_NAME,
+            "username \"\" invalid; usernames are case insensitive, must start with a letter, \
+             digit or underscore, may contain letters, digits, dashes, periods, or underscores, \
+             and must not exceed 63 characters",
+        ));
+    }
+    let valid = name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        return Err(SqlError::new(
+            errcode::INVALID_NAME,
+            format!(
+                "username \"{name}\" invalid; usernames are case insensitive, must start with a \
+                 letter, digit or underscore, may contain letters, digits, dashes, periods, or \
+                 underscores, and must not exceed 63 characters"
+            ),
+        ));
+    }
+    if users::is_reserved(name) {
+        return Err(SqlError::new(
+            errcode::RESERVED_NAME,
+            format!("role name \"{name}\" is reserved"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies `options` to `record`: a password becomes its SCRAM verifier.
+fn apply_options(ctx: &StmtCtx<'_>, record: &mut UserRecord, options: &[RoleOption]) -> Result<()> {
+    for o in options {
+        match o {
+            RoleOption::Login(login) => record.login = *login,
+            RoleOption::Password(None) => record.password = None,
+            RoleOption::Password(Some(value)) => {
+                if !ctx.server.is_secure() {
+                    return Err(SqlError::new(
+                        errcode::INVALID_PASSWORD,
+                        "setting or updating a password is not supported in insecure mode",
+                    ));
+                }
+                let password = value.text(&ctx.params)?;
+                if password.is_empty() {
+                    return Err(SqlError::new(
+                        errcode::INVALID_PASSWORD,
+                        "empty passwords are not permitted",
+                    ));
+                }
+                record.password = Some(Verifier::generate(&password).to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn put_record(ctx: &StmtCtx<'_>, record: &UserRecord) -> Result<()> {
+    let bytes = serde_json::to_vec(record)
+        .map_err(|e| SqlError::internal(format!("encoding a user record: {e}")))?;
+    ctx.reader
+        .txn()?
+        .put(&user_key(&record.name), bytes)
+        .await?;
+    Ok(())
+}
+
+async fn create(
+    ctx: &mut StmtCtx<'_>,
+    is_role: bool,
+    if_not_exists: bool,
+    name: &Name,
+    options: &[RoleOption],
+) -> Result<StatementResult> {
+    let name = name.0.to_lowercase();
+    if get_user(&ctx.reader, &name).await?.is_some() {
+        if if_not_exists {
+            return Ok(tag(is_role, "CREATE"));
+        }
+        return Err(SqlError::new(
+            errcode::DUPLICATE_OBJECT,
+            format!("a role/user named {name} already exists"),
+        ));
+    }
+    check_new_name(&name)?;
+    let mut record = UserRecord {
+        name,
+        login: !is_role,
+        password: None,
+    };
+    apply_options(ctx, &mut record, options)?;
+    put_record(ctx, &record).await?;
+    Ok(tag(is_role, "CREATE"))
+}
+
+async fn alter(
+    ctx: &mut StmtCtx<'_>,
+    is_role: bool,
+    if_exists: bool,
+    name: &Name,
+    options: &[RoleOption],
+) -> Result<StatementResult> {
+    let name = name.0.to_lowercase();
+    let Some(mut record) = get_user(&ctx.reader, &name).await? else {
+        if if_exists {
+            return Ok(tag(is_role, "ALTER"));
+        }
+        return Err(no_such_role(&name));
+    };
+    if name == ADMIN {
+        return Err(SqlError::new(
+            errcode::RESERVED_NAME,
+            "cannot edit admin role",
+        ));
+    }
+    if name == ROOT
+        && options
+            .iter()
+            .any(|o| matches!(o, RoleOption::Login(false)))
+    {
+        return Err(SqlError::new(
+            errcode::RESERVED_NAME,
+            "cannot remove the login privilege of root",
+        ));
+    }
+    apply_options(ctx, &mut record, options)?;
+    put_record(ctx, &record).await?;
+    Ok(tag(is_role, "ALTER"))
+}
+
+async fn drop(
+    ctx: &mut StmtCtx<'_>,
+    is_role: bool,
+    if_exists: bool,
+    names: &[Name],
+) -> Result<StatementResult> {
+    let txn = ctx.reader.txn()?.clone();
+    for name in names {
+        let name = name.0.to_lowercase();
+        if users::is_reserved(&name) {
+            return Err(SqlError::new(
+                errcode::RESERVED_NAME,
+                format!("cannot drop special role {name}"),
+            ));
+        }
+        if name == ctx.user {
+            return Err(SqlError::new(
+                errcode::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "cannot drop the current user",
+            ));
+        }
+        if get_user(&ctx.reader, &name).await?.is_none() {
+            if if_exists {
+                continue;
+            }
+            return Err(no_such_role(&name));
+        }
+        txn.delete(&user_key(&name)).await?;
+        // Its memberships go with it, both ways.
+        for (role, members) in &Memberships::read(&ctx.reader).await?.0 {
+            for member in members.keys() {
+                if *role == name || *member == name {
+                    txn.delete(&member_key(role, member)).await?;
+                }
+            }
+        }
+    }
+    Ok(tag(is_role, "DROP"))
+}
+
+/// The normalized names, each of an existing user or role.
+async fn existing(ctx: &StmtCtx<'_>, names: &[Name]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.0.to_lowercase();
+        if get_user(&ctx.reader, &name).await?.is_none() {
+            return Err(no_such_role(&name));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+async fn grant(
+    ctx: &mut StmtCtx<'_>,
+    memberships: &Memberships,
+    roles: &[Name],
+    members: &[Name],
+    admin_option: bool,
+) -> Result<StatementResult> {
+    let txn = ctx.reader.txn()?.clone();
+    let members = existing(ctx, members).await?;
+    for role in existing(ctx, roles).await? {
+        for member in &members {
+            if role == ADMIN && member == ROOT {
+                continue;
+            }
+            if memberships.would_cycle(&role, member) {
+                return Err(SqlError::new(
+                    errcode::INVALID_GRANT_OPERATION,
+                    format!("making {member} a member of {role} would create a cycle"),
+                ));
+            }
+            let value = serde_json::to_vec(&Membership { admin_option })
+                .map_err(|e| SqlError::internal(format!("encoding a membership: {e}")))?;
+            txn.put(&member_key(&role, member), value).await?;
+        }
+    }
+    Ok(StatementResult::tag("GRANT"))
+}
+
+async fn revoke(
+    ctx: &mut StmtCtx<'_>,
+    roles: &[Name],
+    members: &[Name],
+    admin_option: bool,
+) -> Result<StatementResult> {
+    let txn = ctx.reader.txn()?.clone();
+    let members = existing(ctx, members).await?;
+    for role in existing(ctx, roles).await? {
+        for member in &members {
+            if role == ADMIN && member == ROOT {
+                return Err(SqlError::new(
+                    errcode::RESERVED_NAME,
+                    "role/user root cannot be removed from role admin or lose the ADMIN OPTION",
+                ));
+            }
+            let key = member_key(&role, member);
+            if admin_option {
+                if txn.get(&key).await?.is_some() {
+                    let value = serde_json::to_vec(&Membership::default())
+                        .map_err(|e| SqlError::internal(format!("encoding a membership: {e}")))?;
+                    txn.put(&key, value).await?;
+                }
+            } else {
+                txn.delete(&key).await?;
+            }
+        }
+    }
+    Ok(StatementResult::tag("REVOKE"))
+}
+
+/// `SHOW USERS` / `SHOW ROLES`: CockroachDB's `username`, `options` and `member_of`.
+pub async fn show_users(ctx: &StmtCtx<'_>) -> Result<StatementResult> {
+    let memberships = Memberships::read(&ctx.reader).await?;
+    let rows = all_users(&ctx.reader)
+        .await?
+        .into_values()
+        .map(|r| {
+            let options = if r.login { "" } else { "NOLOGIN" };
+            let member_of = memberships
+                .direct_roles(&r.name)
+                .into_iter()
+                .map(Datum::String)
+                .collect();
+            vec![
+                Datum::String(r.name),
+                Datum::String(options.into()),
+                Datum::Array(member_of),
+            ]
+        })
+        .collect();
+    Ok(StatementResult::rows(
+        cols(&[
+            ("username", Type::String),
+            ("options", Type::String),
+            ("member_of", Type::Array(Box::new(Type::String))),
+        ]),
+        rows,
+    ))
+}
