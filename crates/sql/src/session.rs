@@ -392,6 +392,24 @@ impl SqlServer {
         record
     }
 
+    /// Whether `user` holds the system privilege `privilege` (an admin holds every one), read
+    /// in a transaction of its own.
+    pub async fn has_system_privilege(&self, user: &str, privilege: &str) -> Result<bool> {
+        if user == users::ROOT {
+            return Ok(true);
+        }
+        let txn = Arc::new(Txn::begin(self.node().sender()));
+        let reader = Reader::Txn(txn.clone(), self.inner.reads.clone());
+        let held = async {
+            let memberships = users::Memberships::read(&reader).await?;
+            let grants = users::SystemGrants::read(&reader).await?;
+            Ok::<_, SqlError>(grants.holds(&memberships, user, privilege))
+        }
+        .await;
+        txn.rollback().await;
+        held
+    }
+
     /// A verifier no password matches, the same for every attempt on one `user` of this node.
     pub fn mock_verifier(&self, user: &str) -> security::scram::Verifier {
         security::scram::Verifier::mock(user, &self.inner.mock_secret)
@@ -1074,7 +1092,70 @@ pub async fn run_hook(ctx: HookContext, stmt: &Statement) -> Result<StatementRes
             HookKind::statement_name(stmt)
         )));
     };
+    check_hook_privileges(&ctx, stmt).await?;
     hook.execute(ctx, stmt).await
+}
+
+/// The system privileges BACKUP, RESTORE and CREATE EXTERNAL CONNECTION need of a user who
+/// is not an admin, with CockroachDB's messages. Privileges on databases and tables are not
+/// kept yet, so a non-admin backs up or restores anything only with the system privilege.
+async fn check_hook_privileges(ctx: &HookContext, stmt: &Statement) -> Result<()> {
+    use crate::parser::BackupTargets;
+    let refused = |message: String| Err(SqlError::new(errcode::INSUFFICIENT_PRIVILEGE, message));
+    let user = ctx.user.as_str();
+    match stmt {
+        Statement::Backup(b) => {
+            if ctx.server.has_system_privilege(user, "BACKUP").await? {
+                return Ok(());
+            }
+            match &b.targets {
+                None => refused(
+                    "only users with the admin role or the BACKUP system privilege are \
+                     allowed to perform full cluster backups"
+                        .into(),
+                ),
+                Some(BackupTargets::Databases(dbs)) => refused(format!(
+                    "user {user} does not have BACKUP privilege on database {}",
+                    dbs.first().map(|d| d.0.as_str()).unwrap_or_default()
+                )),
+                Some(BackupTargets::Tables(tables)) => refused(format!(
+                    "user {user} does not have BACKUP privilege on relation {}",
+                    tables.first().map(ToString::to_string).unwrap_or_default()
+                )),
+            }
+        }
+        Statement::Restore(r) => {
+            if ctx.server.has_system_privilege(user, "RESTORE").await? {
+                return Ok(());
+            }
+            match &r.targets {
+                None => refused(
+                    "only users with the admin role or the RESTORE system privilege are \
+                     allowed to perform a cluster restore"
+                        .into(),
+                ),
+                Some(BackupTargets::Databases(_)) => {
+                    refused("only users with the CREATEDB privilege can restore databases".into())
+                }
+                Some(BackupTargets::Tables(_)) => refused(format!(
+                    "user {user} does not have RESTORE system privilege"
+                )),
+            }
+        }
+        Statement::CreateExternalConnection(_) => {
+            if ctx
+                .server
+                .has_system_privilege(user, "EXTERNALCONNECTION")
+                .await?
+            {
+                return Ok(());
+            }
+            refused(format!(
+                "user {user} does not have EXTERNALCONNECTION system privilege"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether an implicit statement defers its writes to the commit (see `Session::implicit`):

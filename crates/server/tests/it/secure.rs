@@ -177,10 +177,11 @@ async fn a_secure_node_speaks_tls_on_every_port_and_authenticates_by_certificate
 }
 
 /// Password logins (SCRAM-SHA-256) on a secure node: users and roles created by root, a right
-/// and a wrong password, an unknown user, NOLOGIN, a non-admin refused user management, and
-/// failed logins answered later and later.
+/// and a wrong password, an unknown user, NOLOGIN, a non-admin refused user management and
+/// BACKUP, EXTERNAL CONNECTION and cluster settings until granted, and failed logins answered
+/// later and later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_log_in_with_scram_passwords_and_only_admins_manage_them() {
+async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
     let (_tmp, dir, rpc_tls, server) = start_secure().await;
     client::init(server.rpc_addr(), Some(&rpc_tls))
         .await
@@ -235,6 +236,84 @@ async fn users_log_in_with_scram_passwords_and_only_admins_manage_them() {
     assert!(
         message(&e).contains("user alice does not have CREATEROLE privilege"),
         "{e}"
+    );
+
+    // System privileges: refused without them, allowed once a role of alice's holds them.
+    let e = alice
+        .batch_execute("BACKUP INTO 'nodelocal://1/full'")
+        .await
+        .expect_err("alice backed up the cluster");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    assert_eq!(
+        message(&e),
+        "only users with the admin role or the BACKUP system privilege are allowed to \
+         perform full cluster backups"
+    );
+    let e = alice
+        .batch_execute("CREATE EXTERNAL CONNECTION bucket AS 'nodelocal://1/conn'")
+        .await
+        .expect_err("alice created an external connection");
+    assert_eq!(
+        message(&e),
+        "user alice does not have EXTERNALCONNECTION system privilege"
+    );
+    let e = alice
+        .batch_execute("SET CLUSTER SETTING kv.rangefeed.enabled = true")
+        .await
+        .expect_err("alice set a cluster setting");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    let e = alice
+        .batch_execute("GRANT SYSTEM BACKUP TO alice")
+        .await
+        .expect_err("alice granted herself a privilege");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    root.batch_execute("GRANT SYSTEM BACKUP, EXTERNALCONNECTION TO analysts")
+        .await
+        .expect("grant");
+    alice
+        .batch_execute("BACKUP DATABASE defaultdb INTO 'nodelocal://1/db'")
+        .await
+        .expect("alice backs up with BACKUP held by her role");
+    alice
+        .batch_execute("CREATE EXTERNAL CONNECTION bucket AS 'nodelocal://1/conn'")
+        .await
+        .expect("alice creates an external connection");
+    let grants: Vec<(String, String)> = root
+        .query("SHOW SYSTEM GRANTS FOR analysts", &[])
+        .await
+        .expect("SHOW SYSTEM GRANTS")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        grants,
+        vec![
+            ("analysts".to_string(), "BACKUP".to_string()),
+            ("analysts".to_string(), "EXTERNALCONNECTION".to_string())
+        ]
+    );
+    root.batch_execute("REVOKE SYSTEM BACKUP FROM analysts")
+        .await
+        .expect("revoke");
+    let e = alice
+        .batch_execute("BACKUP DATABASE defaultdb INTO 'nodelocal://1/db'")
+        .await
+        .expect_err("alice backed up after the revoke");
+    assert_eq!(
+        message(&e),
+        "user alice does not have BACKUP privilege on database defaultdb"
     );
 
     // A wrong password and an unknown user fail alike.

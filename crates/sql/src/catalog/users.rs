@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `/System/users/<name>` | a [`UserRecord`] as JSON |
 //! | `/System/role_members/<role>/<member>` | `{"admin_option": bool}` |
+//! | `/System/system_privileges/<grantee>/<PRIVILEGE>` | `{"grant_option": bool}` |
 //!
 //! `root` (a user, member of `admin`) and `admin` (a role) always exist; `root` has a record
 //! only once it is given a password. `public` (every user) and `node` (the nodes) are
@@ -182,6 +183,89 @@ impl Memberships {
     }
 }
 
+/// CockroachDB's system privileges (`GRANT SYSTEM ...`), `ALL` aside.
+pub const SYSTEM_PRIVILEGES: &[&str] = &[
+    "BACKUP",
+    "CANCELQUERY",
+    "CHANGEFEED",
+    "CONTROLJOB",
+    "CREATEDB",
+    "CREATELOGIN",
+    "CREATEROLE",
+    "EXTERNALCONNECTION",
+    "EXTERNALIOIMPLICITACCESS",
+    "MANAGETENANT",
+    "MODIFYCLUSTERSETTING",
+    "MODIFYSQLCLUSTERSETTING",
+    "NOSQLLOGIN",
+    "REPLICATION",
+    "RESTORE",
+    "VIEWACTIVITY",
+    "VIEWACTIVITYREDACTED",
+    "VIEWCLUSTERMETADATA",
+    "VIEWCLUSTERSETTING",
+    "VIEWDEBUG",
+    "VIEWJOB",
+    "VIEWSYSTEMTABLE",
+];
+
+/// A system privilege grant's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemGrant {
+    /// `WITH GRANT OPTION`.
+    pub grant_option: bool,
+}
+
+/// The key of `grantee`'s system privilege `privilege`.
+pub fn system_grant_key(grantee: &str, privilege: &str) -> Key {
+    system_key(&format!("system_privileges/{grantee}/{privilege}"))
+}
+
+/// The span of every system privilege grant.
+pub fn system_grants_span() -> Span {
+    Span::prefix(&system_key("system_privileges/").0)
+}
+
+/// System privileges by grantee.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemGrants(pub BTreeMap<String, BTreeMap<String, SystemGrant>>);
+
+impl SystemGrants {
+    /// Reads every grant.
+    pub async fn read(reader: &Reader) -> Result<SystemGrants> {
+        let mut g = SystemGrants::default();
+        let prefix = system_key("system_privileges/").0;
+        for kv in reader.scan(&system_grants_span(), 0).await? {
+            let rest = kv.key.0.get(prefix.len()..).unwrap_or_default();
+            let text = String::from_utf8_lossy(rest);
+            let Some((grantee, privilege)) = text.split_once('/') else {
+                continue;
+            };
+            let value: SystemGrant = serde_json::from_slice(&kv.value).unwrap_or_default();
+            g.0.entry(grantee.to_string())
+                .or_default()
+                .insert(privilege.to_string(), value);
+        }
+        Ok(g)
+    }
+
+    /// Whether `user` holds `privilege`: an admin holds every one; otherwise a grant to the
+    /// user, to a role it belongs to at any depth, or to `public`.
+    pub fn holds(&self, memberships: &Memberships, user: &str, privilege: &str) -> bool {
+        if memberships.is_admin(user) {
+            return true;
+        }
+        let mut grantees = memberships.all_roles(user);
+        grantees.insert(user.to_string());
+        grantees.insert(PUBLIC.to_string());
+        grantees.iter().any(|g| {
+            self.0
+                .get(g)
+                .is_some_and(|privs| privs.contains_key(privilege))
+        })
+    }
+}
+
 /// `user <u> does not have <what> privilege` (42501).
 pub fn missing_privilege(user: &str, what: &str) -> SqlError {
     SqlError::new(
@@ -232,6 +316,26 @@ mod tests {
         assert!(m.would_cycle("a", "a"));
         assert!(!m.would_cycle("a", "c"));
         assert!(!m.would_cycle("d", "a"));
+    }
+
+    #[test]
+    fn system_privileges_come_from_the_user_its_roles_public_or_admin() {
+        let m = memberships(&[("ops", "carol"), ("readers", "dave")]);
+        let mut g = SystemGrants::default();
+        let grant = |g: &mut SystemGrants, who: &str, p: &str| {
+            g.0.entry(who.into())
+                .or_default()
+                .insert(p.into(), SystemGrant::default());
+        };
+        grant(&mut g, "ops", "BACKUP");
+        grant(&mut g, "dave", "RESTORE");
+        grant(&mut g, PUBLIC, "VIEWJOB");
+        assert!(g.holds(&m, "carol", "BACKUP"));
+        assert!(!g.holds(&m, "dave", "BACKUP"));
+        assert!(g.holds(&m, "dave", "RESTORE"));
+        assert!(g.holds(&m, "erin", "VIEWJOB"));
+        assert!(!g.holds(&m, "erin", "RESTORE"));
+        assert!(g.holds(&m, ROOT, "RESTORE"));
     }
 
     #[test]

@@ -19,9 +19,25 @@ use crate::types::{Datum, Type};
 pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementResult> {
     let memberships = Memberships::read(&ctx.reader).await?;
     if !memberships.is_admin(&ctx.user) {
-        return Err(missing_privilege(&ctx.user, "CREATEROLE"));
+        return Err(match &s.action {
+            RoleAction::GrantSystem { .. } | RoleAction::RevokeSystem { .. } => SqlError::new(
+                errcode::INSUFFICIENT_PRIVILEGE,
+                "only users with the admin role are allowed to grant or revoke system privileges",
+            ),
+            _ => missing_privilege(&ctx.user, "CREATEROLE"),
+        });
     }
     match &s.action {
+        RoleAction::GrantSystem {
+            privileges,
+            grantees,
+            grant_option,
+        } => grant_system(ctx, privileges, grantees, *grant_option).await,
+        RoleAction::RevokeSystem {
+            grant_option,
+            privileges,
+            grantees,
+        } => revoke_system(ctx, privileges, grantees, *grant_option).await,
         RoleAction::Create {
             if_not_exists,
             name,
@@ -219,6 +235,11 @@ async fn drop(
             return Err(no_such_role(&name));
         }
         txn.delete(&user_key(&name)).await?;
+        if let Some(privileges) = users::SystemGrants::read(&ctx.reader).await?.0.get(&name) {
+            for p in privileges.keys() {
+                txn.delete(&users::system_grant_key(&name, p)).await?;
+            }
+        }
         // Its memberships go with it, both ways.
         for (role, members) in &Memberships::read(&ctx.reader).await?.0 {
             for member in members.keys() {
@@ -301,6 +322,96 @@ async fn revoke(
         }
     }
     Ok(StatementResult::tag("REVOKE"))
+}
+
+/// The privileges named, `ALL` expanded; an unknown one is `invalid privilege type X for
+/// global` (0LP01), as CockroachDB says.
+fn system_privileges(names: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for name in names {
+        if name == "ALL" {
+            out.extend(users::SYSTEM_PRIVILEGES.iter().map(|p| p.to_string()));
+        } else if users::SYSTEM_PRIVILEGES.contains(&name.as_str()) {
+            out.push(name.clone());
+        } else {
+            return Err(SqlError::new(
+                errcode::INVALID_GRANT_OPERATION,
+                format!("invalid privilege type {name} for global"),
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+async fn grant_system(
+    ctx: &mut StmtCtx<'_>,
+    privileges: &[String],
+    grantees: &[Name],
+    grant_option: bool,
+) -> Result<StatementResult> {
+    let privileges = system_privileges(privileges)?;
+    let txn = ctx.reader.txn()?.clone();
+    let value = serde_json::to_vec(&users::SystemGrant { grant_option })
+        .map_err(|e| SqlError::internal(format!("encoding a grant: {e}")))?;
+    for grantee in existing(ctx, grantees).await? {
+        for p in &privileges {
+            txn.put(&users::system_grant_key(&grantee, p), value.clone())
+                .await?;
+        }
+    }
+    Ok(StatementResult::tag("GRANT"))
+}
+
+async fn revoke_system(
+    ctx: &mut StmtCtx<'_>,
+    privileges: &[String],
+    grantees: &[Name],
+    grant_option: bool,
+) -> Result<StatementResult> {
+    let privileges = system_privileges(privileges)?;
+    let txn = ctx.reader.txn()?.clone();
+    for grantee in existing(ctx, grantees).await? {
+        for p in &privileges {
+            let key = users::system_grant_key(&grantee, p);
+            if !grant_option {
+                txn.delete(&key).await?;
+            } else if txn.get(&key).await?.is_some() {
+                let value = serde_json::to_vec(&users::SystemGrant::default())
+                    .map_err(|e| SqlError::internal(format!("encoding a grant: {e}")))?;
+                txn.put(&key, value).await?;
+            }
+        }
+    }
+    Ok(StatementResult::tag("REVOKE"))
+}
+
+/// `SHOW SYSTEM GRANTS [FOR ...]`: CockroachDB's `grantee`, `privilege_type`, `is_grantable`.
+pub async fn show_system_grants(ctx: &StmtCtx<'_>, only: &[Name]) -> Result<StatementResult> {
+    let only: Vec<String> = only.iter().map(|n| n.0.to_lowercase()).collect();
+    let grants = users::SystemGrants::read(&ctx.reader).await?;
+    let mut rows = Vec::new();
+    for (grantee, privileges) in grants.0 {
+        if !only.is_empty() && !only.contains(&grantee) {
+            continue;
+        }
+        for (privilege, g) in privileges {
+            rows.push(vec![
+                Datum::String(grantee.clone()),
+                Datum::String(privilege),
+                Datum::Bool(g.grant_option),
+            ]);
+        }
+    }
+    Ok(StatementResult::rows(
+        cols(&[
+            ("grantee", Type::String),
+            ("privilege_type", Type::String),
+            ("is_grantable", Type::Bool),
+        ]),
+        rows,
+    ))
 }
 
 /// `SHOW USERS` / `SHOW ROLES`: CockroachDB's `username`, `options` and `member_of`.

@@ -555,6 +555,21 @@ pub async fn set_cluster_setting(
             format!("unknown cluster setting '{}'", s.name),
         ));
     }
+    let memberships = users::Memberships::read(&ctx.reader).await?;
+    let grants = users::SystemGrants::read(&ctx.reader).await?;
+    if !["MODIFYCLUSTERSETTING", "MODIFYSQLCLUSTERSETTING"]
+        .iter()
+        .any(|p| grants.holds(&memberships, &ctx.user, p))
+    {
+        return Err(SqlError::new(
+            errcode::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "only users with MODIFYCLUSTERSETTING or MODIFYSQLCLUSTERSETTING privileges \
+                 are allowed to set cluster setting '{}'",
+                s.name
+            ),
+        ));
+    }
     let txn = ctx.txn()?;
     match &s.value {
         None => txn.delete(&setting_key(&s.name)).await?,
@@ -602,6 +617,7 @@ async fn cluster_setting(ctx: &StmtCtx<'_>, name: &str) -> Result<String> {
 pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult> {
     match show {
         Show::Users => super::roles::show_users(ctx).await,
+        Show::SystemGrants { grantees } => super::roles::show_system_grants(ctx, grantees).await,
         Show::Databases { .. } => show_databases(ctx).await,
         Show::Tables { from, .. } => show_tables(ctx, from.as_ref()).await,
         Show::Columns { table, .. } => {

@@ -73,9 +73,27 @@ pub enum RoleAction {
         /// From whom.
         members: Vec<Name>,
     },
+    /// `GRANT SYSTEM privilege [, ...] TO grantee [, ...] [WITH GRANT OPTION]`.
+    GrantSystem {
+        /// The privileges, upper case as written (`ALL` included); validated when run.
+        privileges: Vec<String>,
+        /// Who receives them.
+        grantees: Vec<Name>,
+        /// `WITH GRANT OPTION`.
+        grant_option: bool,
+    },
+    /// `REVOKE [GRANT OPTION FOR] SYSTEM privilege [, ...] FROM grantee [, ...]`.
+    RevokeSystem {
+        /// `GRANT OPTION FOR`: only the grant option is taken away.
+        grant_option: bool,
+        /// The privileges.
+        privileges: Vec<String>,
+        /// From whom.
+        grantees: Vec<Name>,
+    },
 }
 
-/// A role statement. `is_role` says which word was written: `CREATE ROLE` defaults to
+/// A role statement (system privilege grants included). `is_role` says which word was written: `CREATE ROLE` defaults to
 /// `NOLOGIN`, `CREATE USER` to `LOGIN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleStatement {
@@ -154,6 +172,30 @@ impl fmt::Display for RoleStatement {
                 }
                 Ok(())
             }
+            RoleAction::GrantSystem {
+                privileges,
+                grantees,
+                grant_option,
+            } => {
+                write!(f, "GRANT SYSTEM {} TO ", privileges.join(", "))?;
+                list(f, grantees)?;
+                if *grant_option {
+                    f.write_str(" WITH GRANT OPTION")?;
+                }
+                Ok(())
+            }
+            RoleAction::RevokeSystem {
+                grant_option,
+                privileges,
+                grantees,
+            } => {
+                f.write_str("REVOKE ")?;
+                if *grant_option {
+                    f.write_str("GRANT OPTION FOR ")?;
+                }
+                write!(f, "SYSTEM {} FROM ", privileges.join(", "))?;
+                list(f, grantees)
+            }
             RoleAction::Revoke {
                 admin_option,
                 roles,
@@ -229,6 +271,15 @@ fn role_names(c: &mut Cursor) -> Result<Vec<Name>> {
         names.push(role_name(c)?);
     }
     Ok(names)
+}
+
+/// Privilege names (`BACKUP, RESTORE`), upper-cased.
+fn privilege_list(c: &mut Cursor) -> Result<Vec<String>> {
+    let mut out = vec![c.any_name()?.0.to_uppercase()];
+    while c.eat_token(&sqlparser::tokenizer::Token::Comma) {
+        out.push(c.any_name()?.0.to_uppercase());
+    }
+    Ok(out)
 }
 
 /// Role options CockroachDB has that Sextant does not implement yet: refused by name.
@@ -322,7 +373,7 @@ pub(crate) fn is_role_statement(c: &Cursor) -> bool {
                 return false;
             }
             if Cursor::is_kw(t, "TO") || Cursor::is_kw(t, "FROM") {
-                return !at(1, "SYSTEM");
+                return true;
             }
             n += 1;
         }
@@ -332,6 +383,36 @@ pub(crate) fn is_role_statement(c: &Cursor) -> bool {
 
 /// Parses a role statement ([`is_role_statement`] said it is one).
 pub(crate) fn parse_role_statement(c: &mut Cursor) -> Result<RoleStatement> {
+    if c.eat_kws(&["GRANT", "SYSTEM"]) {
+        let privileges = privilege_list(c)?;
+        c.expect_kw("TO")?;
+        let grantees = role_names(c)?;
+        let grant_option = c.eat_kws(&["WITH", "GRANT", "OPTION"]);
+        return Ok(RoleStatement {
+            is_role: true,
+            action: RoleAction::GrantSystem {
+                privileges,
+                grantees,
+                grant_option,
+            },
+        });
+    }
+    if c.peek_kws(&["REVOKE", "SYSTEM"]) || c.peek_kws(&["REVOKE", "GRANT", "OPTION", "FOR"]) {
+        c.expect_kw("REVOKE")?;
+        let grant_option = c.eat_kws(&["GRANT", "OPTION", "FOR"]);
+        c.expect_kw("SYSTEM")?;
+        let privileges = privilege_list(c)?;
+        c.expect_kw("FROM")?;
+        let grantees = role_names(c)?;
+        return Ok(RoleStatement {
+            is_role: true,
+            action: RoleAction::RevokeSystem {
+                grant_option,
+                privileges,
+                grantees,
+            },
+        });
+    }
     if c.eat_kw("GRANT") {
         let roles = role_names(c)?;
         c.expect_kw("TO")?;

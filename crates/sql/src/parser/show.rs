@@ -5,7 +5,7 @@ use std::fmt;
 use sqlparser::tokenizer::Token;
 
 use super::backup::{ShowBackup, parse_show_backup};
-use super::common::{IndexRef, Name, OptionValue, QualifiedName, UriList};
+use super::common::{IndexRef, Name, OptionValue, QualifiedName, UriList, comma_list};
 use super::cursor::{Cursor, Result};
 use super::jobs::{ShowJobs, parse_show_jobs};
 use super::settings::{SettingName, parse_setting_name};
@@ -16,6 +16,11 @@ use super::zone::{ZoneTarget, parse_zone_target};
 pub enum Show {
     /// `SHOW USERS` or `SHOW ROLES`: every user and role, its options and memberships.
     Users,
+    /// `SHOW SYSTEM GRANTS [FOR role, ...]`.
+    SystemGrants {
+        /// Only these grantees; every one when empty.
+        grantees: Vec<Name>,
+    },
     /// `SHOW DATABASES [WITH COMMENT]`.
     Databases {
         /// `WITH COMMENT`.
@@ -145,6 +150,14 @@ impl fmt::Display for Show {
         let comment = |c: &bool| if *c { " WITH COMMENT" } else { "" };
         match self {
             Show::Users => f.write_str("SHOW USERS"),
+            Show::SystemGrants { grantees } => {
+                f.write_str("SHOW SYSTEM GRANTS")?;
+                if !grantees.is_empty() {
+                    f.write_str(" FOR ")?;
+                    comma_list(f, grantees)?;
+                }
+                Ok(())
+            }
             Show::Databases { with_comment } => {
                 write!(f, "SHOW DATABASES{}", comment(with_comment))
             }
@@ -307,6 +320,14 @@ fn parse_show_body(c: &mut Cursor) -> Result<Show> {
     }
     if c.eat_kw("USERS") || c.eat_kw("ROLES") {
         return Ok(Show::Users);
+    }
+    if c.eat_kws(&["SYSTEM", "GRANTS"]) {
+        let grantees = if c.eat_kw("FOR") {
+            c.name_list()?
+        } else {
+            Vec::new()
+        };
+        return Ok(Show::SystemGrants { grantees });
     }
     if c.eat_kw("DATABASES") {
         return Ok(Show::Databases {
