@@ -26,6 +26,7 @@ pub mod errcode;
 pub mod hlc;
 pub mod ids;
 pub mod keys;
+pub mod outbound;
 pub mod redact;
 #[cfg(feature = "testing")]
 pub mod testing;

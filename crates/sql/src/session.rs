@@ -1099,47 +1099,51 @@ pub async fn run_hook(ctx: HookContext, stmt: &Statement) -> Result<StatementRes
 /// The system privileges BACKUP, RESTORE and CREATE EXTERNAL CONNECTION need of a user who
 /// is not an admin, with CockroachDB's messages. Privileges on databases and tables are not
 /// kept yet, so a non-admin backs up or restores anything only with the system privilege.
+/// Then the URIs these statements and CREATE CHANGEFEED reach: one that acts with the node's
+/// own reach (`base::outbound::implicit_access`) needs EXTERNALIOIMPLICITACCESS.
 async fn check_hook_privileges(ctx: &HookContext, stmt: &Statement) -> Result<()> {
     use crate::parser::BackupTargets;
     let refused = |message: String| Err(SqlError::new(errcode::INSUFFICIENT_PRIVILEGE, message));
     let user = ctx.user.as_str();
-    match stmt {
+    let statement_check = match stmt {
         Statement::Backup(b) => {
             if ctx.server.has_system_privilege(user, "BACKUP").await? {
-                return Ok(());
-            }
-            match &b.targets {
-                None => refused(
-                    "only users with the admin role or the BACKUP system privilege are \
+                Ok(())
+            } else {
+                match &b.targets {
+                    None => refused(
+                        "only users with the admin role or the BACKUP system privilege are \
                      allowed to perform full cluster backups"
-                        .into(),
-                ),
-                Some(BackupTargets::Databases(dbs)) => refused(format!(
-                    "user {user} does not have BACKUP privilege on database {}",
-                    dbs.first().map(|d| d.0.as_str()).unwrap_or_default()
-                )),
-                Some(BackupTargets::Tables(tables)) => refused(format!(
-                    "user {user} does not have BACKUP privilege on relation {}",
-                    tables.first().map(ToString::to_string).unwrap_or_default()
-                )),
+                            .into(),
+                    ),
+                    Some(BackupTargets::Databases(dbs)) => refused(format!(
+                        "user {user} does not have BACKUP privilege on database {}",
+                        dbs.first().map(|d| d.0.as_str()).unwrap_or_default()
+                    )),
+                    Some(BackupTargets::Tables(tables)) => refused(format!(
+                        "user {user} does not have BACKUP privilege on relation {}",
+                        tables.first().map(ToString::to_string).unwrap_or_default()
+                    )),
+                }
             }
         }
         Statement::Restore(r) => {
             if ctx.server.has_system_privilege(user, "RESTORE").await? {
-                return Ok(());
-            }
-            match &r.targets {
-                None => refused(
-                    "only users with the admin role or the RESTORE system privilege are \
+                Ok(())
+            } else {
+                match &r.targets {
+                    None => refused(
+                        "only users with the admin role or the RESTORE system privilege are \
                      allowed to perform a cluster restore"
-                        .into(),
-                ),
-                Some(BackupTargets::Databases(_)) => {
-                    refused("only users with the CREATEDB privilege can restore databases".into())
+                            .into(),
+                    ),
+                    Some(BackupTargets::Databases(_)) => refused(
+                        "only users with the CREATEDB privilege can restore databases".into(),
+                    ),
+                    Some(BackupTargets::Tables(_)) => refused(format!(
+                        "user {user} does not have RESTORE system privilege"
+                    )),
                 }
-                Some(BackupTargets::Tables(_)) => refused(format!(
-                    "user {user} does not have RESTORE system privilege"
-                )),
             }
         }
         Statement::CreateExternalConnection(_) => {
@@ -1148,13 +1152,53 @@ async fn check_hook_privileges(ctx: &HookContext, stmt: &Statement) -> Result<()
                 .has_system_privilege(user, "EXTERNALCONNECTION")
                 .await?
             {
-                return Ok(());
+                Ok(())
+            } else {
+                refused(format!(
+                    "user {user} does not have EXTERNALCONNECTION system privilege"
+                ))
             }
-            refused(format!(
-                "user {user} does not have EXTERNALCONNECTION system privilege"
-            ))
         }
         _ => Ok(()),
+    };
+    statement_check?;
+    for uri in external_uris(stmt) {
+        let Some(provider) = base::outbound::implicit_access(&uri.text(&ctx.params)?) else {
+            continue;
+        };
+        if !ctx
+            .server
+            .has_system_privilege(user, "EXTERNALIOIMPLICITACCESS")
+            .await?
+        {
+            return refused(format!(
+                "only users with the admin role or the EXTERNALIOIMPLICITACCESS system \
+                 privilege are allowed to access the specified {provider} URI"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The storage and sink URIs a statement reaches out to.
+fn external_uris(stmt: &Statement) -> Vec<&crate::parser::OptionValue> {
+    use crate::parser::{BackupDestination, RestoreSource};
+    match stmt {
+        Statement::Backup(b) => match &b.destination {
+            BackupDestination::Collection(c) => c.0.iter().collect(),
+            BackupDestination::Incremental { collection, .. } => collection.0.iter().collect(),
+            BackupDestination::Deprecated {
+                to,
+                incremental_from,
+            } => to.0.iter().chain(incremental_from).collect(),
+        },
+        Statement::Restore(r) => match &r.source {
+            RestoreSource::InCollection { collection, .. } => collection.0.iter().collect(),
+            RestoreSource::Deprecated(lists) => lists.iter().flat_map(|l| l.0.iter()).collect(),
+        },
+        Statement::CreateExternalConnection(c) => vec![&c.uri],
+        Statement::CreateChangefeed(c) => c.sink.iter().collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -254,7 +254,10 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
          perform full cluster backups"
     );
     let e = alice
-        .batch_execute("CREATE EXTERNAL CONNECTION bucket AS 'nodelocal://1/conn'")
+        .batch_execute(
+            "CREATE EXTERNAL CONNECTION bucket AS \
+             's3://bucket/conn?AWS_ACCESS_KEY_ID=a&AWS_SECRET_ACCESS_KEY=b'",
+        )
         .await
         .expect_err("alice created an external connection");
     assert_eq!(
@@ -282,6 +285,37 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
     root.batch_execute("GRANT SYSTEM BACKUP, EXTERNALCONNECTION TO analysts")
         .await
         .expect("grant");
+    // A node's own disk, and its own network, need implicit access on top.
+    for (statement, provider) in [
+        (
+            "BACKUP DATABASE defaultdb INTO 'nodelocal://1/db'",
+            "nodelocal",
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION meta AS 'webhook-https://169.254.169.254/latest'",
+            "webhook-https",
+        ),
+    ] {
+        let e = alice
+            .batch_execute(statement)
+            .await
+            .expect_err("implicit access without the privilege");
+        assert_eq!(
+            sqlstate(&e),
+            errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+            "{e}"
+        );
+        assert_eq!(
+            message(&e),
+            format!(
+                "only users with the admin role or the EXTERNALIOIMPLICITACCESS system \
+                 privilege are allowed to access the specified {provider} URI"
+            )
+        );
+    }
+    root.batch_execute("GRANT SYSTEM EXTERNALIOIMPLICITACCESS TO analysts")
+        .await
+        .expect("grant");
     alice
         .batch_execute("BACKUP DATABASE defaultdb INTO 'nodelocal://1/db'")
         .await
@@ -301,7 +335,11 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
         grants,
         vec![
             ("analysts".to_string(), "BACKUP".to_string()),
-            ("analysts".to_string(), "EXTERNALCONNECTION".to_string())
+            ("analysts".to_string(), "EXTERNALCONNECTION".to_string()),
+            (
+                "analysts".to_string(),
+                "EXTERNALIOIMPLICITACCESS".to_string()
+            )
         ]
     );
     root.batch_execute("REVOKE SYSTEM BACKUP FROM analysts")
