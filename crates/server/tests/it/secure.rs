@@ -81,6 +81,15 @@ async fn https_status_line(dir: &CertsDir, addr: &str, path: &str) -> String {
     response.lines().next().unwrap_or_default().to_string()
 }
 
+/// The ids `SHOW JOBS` lists to `client`.
+async fn job_ids(client: &tokio_postgres::Client) -> Vec<i64> {
+    let rows = client
+        .query("SELECT job_id FROM [SHOW JOBS]", &[])
+        .await
+        .expect("SHOW JOBS");
+    rows.iter().map(|r| r.get::<_, i64>(0)).collect()
+}
+
 /// A secure node (not initialised yet) with certificates made in a temporary directory.
 async fn start_secure() -> (tempfile::TempDir, CertsDir, RpcTls, Server) {
     crate::init_tracing();
@@ -353,6 +362,53 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
         message(&e),
         "user alice does not have BACKUP privilege on database defaultdb"
     );
+
+    // Changefeeds into a sink need CHANGEFEED; jobs are seen and controlled by their owner,
+    // and by others only with VIEWJOB / CONTROLJOB.
+    root.batch_execute(
+        "CREATE TABLE feed_t (id INT PRIMARY KEY); CREATE USER bob WITH PASSWORD 'bob-pw'; \
+         SET CLUSTER SETTING kv.rangefeed.enabled = true",
+    )
+    .await
+    .expect("setup");
+    let feed = "CREATE CHANGEFEED FOR TABLE feed_t INTO 'null://'";
+    let e = alice
+        .batch_execute(feed)
+        .await
+        .expect_err("a changefeed without CHANGEFEED");
+    assert_eq!(
+        message(&e),
+        "user alice requires the CHANGEFEED privilege on all target tables to be able to run \
+         an enterprise changefeed"
+    );
+    root.batch_execute("GRANT SYSTEM CHANGEFEED TO alice")
+        .await
+        .expect("grant");
+    let job: i64 = alice
+        .query_one(feed, &[])
+        .await
+        .expect("alice's changefeed")
+        .get(0);
+    let bob = connect_with(&dir, &sql, "bob", None, Some("bob-pw"))
+        .await
+        .expect("bob logs in");
+    assert!(job_ids(&alice).await.contains(&job));
+    assert!(!job_ids(&bob).await.contains(&job), "bob sees alice's job");
+    let e = bob
+        .batch_execute(&format!("PAUSE JOB {job}"))
+        .await
+        .expect_err("bob paused alice's job");
+    assert_eq!(
+        message(&e),
+        format!("user bob does not have privileges for job {job}")
+    );
+    root.batch_execute("GRANT SYSTEM CONTROLJOB TO bob")
+        .await
+        .expect("grant");
+    bob.batch_execute(&format!("PAUSE JOB {job}"))
+        .await
+        .expect("bob pauses it with CONTROLJOB");
+    assert!(job_ids(&bob).await.contains(&job));
 
     // A wrong password and an unknown user fail alike.
     for (user, password) in [("alice", "wrong"), ("nobody", "correct horse")] {

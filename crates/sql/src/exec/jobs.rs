@@ -24,6 +24,7 @@ use jobs::{JobError, JobId, JobRecord, Registry};
 use super::StmtCtx;
 use super::compile::{PlanEnv, Planner};
 use super::vtable::Col;
+use crate::catalog::users;
 use crate::error::{Result, SqlError};
 use crate::parser::{
     ControlJobs, JobCommand, JobKind, JobSelection, ShowJobs, Statement, redact_sql,
@@ -228,15 +229,107 @@ fn job_id_of(d: &Datum) -> Result<JobId> {
 }
 
 /// `SHOW [AUTOMATIC] JOB(S) ...`. (`SHOW CHANGEFEED JOBS` belongs to the changefeed hook.)
+/// What the session's user may do with jobs (CockroachDB's `jobsauth`): admins everything;
+/// `VIEWJOB` or `CONTROLJOB` show every job, `CONTROLJOB` controls every job not owned by an
+/// admin; a user always sees and controls its own jobs (as CockroachDB 24.1 and later).
+struct JobAccess {
+    user: String,
+    memberships: users::Memberships,
+    admin: bool,
+    view_all: bool,
+    control_all: bool,
+}
+
+impl JobAccess {
+    async fn read(ctx: &StmtCtx<'_>) -> Result<JobAccess> {
+        let memberships = users::Memberships::read(&ctx.reader).await?;
+        let grants = users::SystemGrants::read(&ctx.reader).await?;
+        let user = ctx.user.clone();
+        let control_all = grants.holds(&memberships, &user, "CONTROLJOB");
+        Ok(JobAccess {
+            admin: memberships.is_admin(&user),
+            view_all: control_all || grants.holds(&memberships, &user, "VIEWJOB"),
+            control_all,
+            memberships,
+            user,
+        })
+    }
+
+    fn may_view(&self, j: &JobRecord) -> bool {
+        self.admin || self.view_all || j.user_name == self.user
+    }
+
+    fn check_control(&self, j: &JobRecord) -> Result<()> {
+        if self.admin || j.user_name == self.user {
+            return Ok(());
+        }
+        let refused = |m: String| Err(SqlError::new(errcode::INSUFFICIENT_PRIVILEGE, m));
+        if self.memberships.is_admin(&j.user_name) {
+            return refused("only admins can control jobs owned by other admins".into());
+        }
+        if self.control_all {
+            return Ok(());
+        }
+        refused(format!(
+            "user {} does not have privileges for job {}",
+            self.user, j.id
+        ))
+    }
+}
+
 pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementResult> {
-    let reg = registry(ctx)?;
-    let ids = selected_ids(ctx, &s.selection).await?;
+    let access = JobAccess::read(ctx).await?;
+    let mut records = Box::pin(visible_jobs(ctx, s)).await?;
+    let Some(records) = records.as_mut() else {
+        return Ok(StatementResult::rows(job_columns(s), Vec::new()));
+    };
+    // CockroachDB hides what a user may not see; a job named by id says so instead.
+    if matches!(s.selection, JobSelection::Id(_))
+        && let Some(j) = records.iter().find(|j| !access.may_view(j))
+    {
+        return Err(SqlError::new(
+            errcode::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "user {} does not have privileges for job {}",
+                access.user, j.id
+            ),
+        ));
+    }
+    records.retain(|j| access.may_view(j));
     if s.kind == JobKind::Changefeed {
         let Some(format) = ctx.server.changefeed_jobs_formatter() else {
             return Err(SqlError::unimplemented(
                 "SHOW CHANGEFEED JOBS is not available yet",
             ));
         };
+        return Ok(format(records));
+    }
+    let rows = records
+        .iter()
+        .map(|j| job_row(j, s.execution_details))
+        .collect();
+    Ok(StatementResult::rows(job_columns(s), rows))
+}
+
+fn job_columns(s: &ShowJobs) -> Vec<Column> {
+    let shown = if s.execution_details {
+        JOB_COLUMNS.len()
+    } else {
+        JOB_COLUMNS_WITHOUT_DETAILS
+    };
+    JOB_COLUMNS
+        .iter()
+        .take(shown)
+        .map(|(n, c)| Column::new(*n, c.ty()))
+        .collect()
+}
+
+/// The records SHOW JOBS lists before access is checked; `None` for automatic jobs (there
+/// are none).
+async fn visible_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<Option<Vec<JobRecord>>> {
+    let reg = registry(ctx)?;
+    let ids = selected_ids(ctx, &s.selection).await?;
+    if s.kind == JobKind::Changefeed {
         let mut records = match &ids {
             Some(ids) => selected_records(&reg, ids, s).await?,
             None => reg.list().await.map_err(job_error)?,
@@ -245,21 +338,11 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
         if ids.is_none() {
             records.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
         }
-        return Ok(format(&records));
+        return Ok(Some(records));
     }
-    let shown = if s.execution_details {
-        JOB_COLUMNS.len()
-    } else {
-        JOB_COLUMNS_WITHOUT_DETAILS
-    };
-    let columns: Vec<Column> = JOB_COLUMNS
-        .iter()
-        .take(shown)
-        .map(|(n, c)| Column::new(*n, c.ty()))
-        .collect();
     if s.kind == JobKind::Automatic {
         // Sextant runs no automatic jobs (statistics and span configs are not jobs here).
-        return Ok(StatementResult::rows(columns, Vec::new()));
+        return Ok(None);
     }
     let records = match &ids {
         Some(ids) => selected_records(&reg, ids, s).await?,
@@ -289,11 +372,7 @@ pub async fn show_jobs(ctx: &mut StmtCtx<'_>, s: &ShowJobs) -> Result<StatementR
             all
         }
     };
-    let rows = records
-        .iter()
-        .map(|j| job_row(j, s.execution_details))
-        .collect();
-    Ok(StatementResult::rows(columns, rows))
+    Ok(Some(records))
 }
 
 /// The records of the jobs `ids` names, in order; with `WHEN COMPLETE`, once each is terminal.
@@ -335,6 +414,10 @@ pub async fn control_jobs(ctx: &mut StmtCtx<'_>, c: &ControlJobs) -> Result<Stat
     let ids = selected_ids(ctx, &c.selection)
         .await?
         .ok_or_else(|| SqlError::syntax(format!("{} needs a job id or a query", c.command)))?;
+    let access = JobAccess::read(ctx).await?;
+    for id in &ids {
+        access.check_control(&reg.get(*id).await.map_err(job_error)?)?;
+    }
     for id in &ids {
         let r = match c.command {
             JobCommand::Pause => reg.pause(*id).await,
