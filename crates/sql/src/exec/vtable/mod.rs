@@ -136,6 +136,10 @@ pub struct Catalog<'a> {
     /// Index and constraint definitions by oid, for `pg_get_indexdef` and
     /// `pg_get_constraintdef`.
     pub defs: &'a Mutex<HashMap<i64, String>>,
+    /// Users and roles, built-ins included.
+    pub users: Vec<crate::catalog::users::UserRecord>,
+    /// Role memberships.
+    pub memberships: crate::catalog::users::Memberships,
 }
 
 impl Catalog<'_> {
@@ -238,6 +242,11 @@ async fn catalog<'a>(ctx: &'a StmtCtx<'_>) -> Result<Catalog<'a>> {
         types: Vec::new(),
         vars: ctx.vars,
         defs: &ctx.env.defs,
+        users: crate::catalog::users::all_users(&ctx.reader)
+            .await?
+            .into_values()
+            .collect(),
+        memberships: crate::catalog::users::Memberships::read(&ctx.reader).await?,
     };
     let Some(db) = ctx.database(&ctx.database).await? else {
         return Ok(o);
@@ -339,6 +348,8 @@ mod tests {
             )],
             vars: &vars,
             defs: &defs,
+            users: Vec::new(),
+            memberships: Default::default(),
         };
         let databases = vec![("defaultdb".to_string(), 100), ("system".to_string(), 1)];
         let mut names = std::collections::HashSet::new();

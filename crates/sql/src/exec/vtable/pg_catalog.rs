@@ -127,6 +127,16 @@ pub(super) static TABLES: &[VirtualTable] = &[
         rows: Rows::Catalog(roles),
     },
     VirtualTable {
+        name: "pg_auth_members",
+        columns: &[
+            ("roleid", Oid),
+            ("member", Oid),
+            ("grantor", Oid),
+            ("admin_option", Bool),
+        ],
+        rows: Rows::Catalog(pg_auth_members),
+    },
+    VirtualTable {
         name: "pg_policy",
         columns: &[
             ("oid", Oid),
@@ -482,6 +492,8 @@ const ROLES: &[(&str, Col)] = &[
     ("rolconnlimit", Int4),
     ("rolbypassrls", Bool),
     ("usesuper", Bool),
+    ("rolvaliduntil", Timestamp),
+    ("rolpassword", Text),
 ];
 
 const PG_TRIGGER: &[(&str, Col)] = &[
@@ -983,24 +995,55 @@ fn pg_settings(o: &Catalog<'_>) -> Vec<Row> {
         .collect()
 }
 
-fn roles(_: &Catalog<'_>) -> Vec<Row> {
-    [(1, "admin"), (2, "root")]
-        .into_iter()
-        .map(|(id, n)| {
+/// A role's oid: a hash of its name, so that pg_roles and pg_auth_members agree.
+fn role_oid(name: &str) -> i64 {
+    let mut h: u32 = 2_166_136_261;
+    for byte in name.bytes() {
+        h = (h ^ u32::from(byte)).wrapping_mul(16_777_619);
+    }
+    // Above the oids of built-in objects, as PostgreSQL's user roles are.
+    i64::from(h | 0x8000_0000)
+}
+
+fn roles(o: &Catalog<'_>) -> Vec<Row> {
+    o.users
+        .iter()
+        .map(|u| {
+            let admin = o.memberships.is_admin(&u.name) || u.name == "admin";
             vec![
-                i(id),
-                s(n),
-                s(n),
+                i(role_oid(&u.name)),
+                s(u.name.clone()),
+                s(u.name.clone()),
+                b(admin),
                 b(true),
-                b(true),
-                b(true),
-                b(true),
-                b(n == "root"),
+                b(admin),
+                b(admin),
+                b(u.login),
                 b(false),
                 i(-1),
                 b(false),
-                b(true),
+                b(admin),
+                Datum::Null,
+                // PostgreSQL shows the password column of pg_roles masked.
+                s("********"),
             ]
+        })
+        .collect()
+}
+
+fn pg_auth_members(o: &Catalog<'_>) -> Vec<Row> {
+    o.memberships
+        .0
+        .iter()
+        .flat_map(|(role, members)| {
+            members.iter().map(move |(member, m)| {
+                vec![
+                    i(role_oid(role)),
+                    i(role_oid(member)),
+                    i(role_oid("root")),
+                    b(m.admin_option),
+                ]
+            })
         })
         .collect()
 }
