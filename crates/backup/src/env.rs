@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use base::encoding::{decode_uvarint, encode_uvarint};
 use base::errcode;
-use base::keys::system_key;
 use base::{Key, Span};
 use cloud::{ExternalStorage, InMemoryConnections, StorageContext};
 use jobs::JobError;
@@ -186,7 +185,7 @@ pub fn rewrite_key(key: &Key, map: &[(u64, u64)]) -> Option<Key> {
 
 /// The key of an external connection.
 pub fn connection_key(name: &str) -> Key {
-    system_key(&format!("extconn/{name}"))
+    sql::catalog::users::external_connection_key(name)
 }
 
 #[cfg(test)]

@@ -410,6 +410,78 @@ impl SqlServer {
         held
     }
 
+    /// Whether `user` holds `privilege` on external connection `connection` (admins do).
+    pub async fn has_connection_privilege(
+        &self,
+        user: &str,
+        connection: &str,
+        privilege: &str,
+    ) -> Result<bool> {
+        if user == users::ROOT {
+            return Ok(true);
+        }
+        let txn = Arc::new(Txn::begin(self.node().sender()));
+        let reader = Reader::Txn(txn.clone(), self.inner.reads.clone());
+        let held = async {
+            let memberships = users::Memberships::read(&reader).await?;
+            let grants = users::ConnectionGrants::read(&reader, connection).await?;
+            Ok::<_, SqlError>(grants.holds(&memberships, user, privilege))
+        }
+        .await;
+        txn.rollback().await;
+        held
+    }
+
+    /// Records that `owner` created external connection `name`: it holds ALL, with the
+    /// grant option.
+    pub async fn connection_created(&self, name: &str, owner: &str) -> Result<()> {
+        let value = serde_json::to_vec(&users::SystemGrant { grant_option: true })
+            .map_err(|e| SqlError::internal(format!("encoding a grant: {e}")))?;
+        let key = users::connection_grant_key(name, owner, "ALL");
+        self.run_system_txn(|txn| {
+            let (key, value) = (key.clone(), value.clone());
+            async move { txn.put(&key, value).await }
+        })
+        .await
+    }
+
+    /// Forgets the grants on a dropped external connection.
+    pub async fn connection_dropped(&self, name: &str) -> Result<()> {
+        let span = users::connection_grants_span(name);
+        self.run_system_txn(|txn| {
+            let span = span.clone();
+            async move { txn.delete_range(&span).await }
+        })
+        .await
+    }
+
+    /// Runs `f` in a transaction of its own, retried on conflicts, and commits.
+    async fn run_system_txn<F, Fut>(&self, f: F) -> Result<()>
+    where
+        F: Fn(Arc<Txn>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), kv::KvError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let txn = Arc::new(Txn::begin(self.node().sender()));
+            let result = match f(txn.clone()).await {
+                Ok(()) => txn.commit().await.map(|_| ()),
+                Err(e) => {
+                    txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Err(kv::KvError::TxnRetry { .. } | kv::KvError::TxnAborted { .. })
+                    if attempt < 10 =>
+                {
+                    attempt += 1;
+                }
+                other => return other.map_err(SqlError::from),
+            }
+        }
+    }
+
     /// A verifier no password matches, the same for every attempt on one `user` of this node.
     pub fn mock_verifier(&self, user: &str) -> security::scram::Verifier {
         security::scram::Verifier::mock(user, &self.inner.mock_secret)
@@ -1093,7 +1165,23 @@ pub async fn run_hook(ctx: HookContext, stmt: &Statement) -> Result<StatementRes
         )));
     };
     check_hook_privileges(&ctx, stmt).await?;
-    hook.execute(ctx, stmt).await
+    let server = ctx.server.clone();
+    let user = ctx.user.clone();
+    let params = ctx.params.clone();
+    let result = hook.execute(ctx, stmt).await?;
+    // An external connection's creator holds ALL on it; its grants go with it.
+    match stmt {
+        Statement::CreateExternalConnection(c) => {
+            let name = c.name.text(&params)?;
+            server.connection_created(&name, &user).await?;
+        }
+        Statement::DropExternalConnection(d) => {
+            let name = d.name.text(&params)?;
+            server.connection_dropped(&name).await?;
+        }
+        _ => {}
+    }
+    Ok(result)
 }
 
 /// The system privileges BACKUP, RESTORE and CREATE EXTERNAL CONNECTION need of a user who
@@ -1175,8 +1263,27 @@ async fn check_hook_privileges(ctx: &HookContext, stmt: &Statement) -> Result<()
         _ => Ok(()),
     };
     statement_check?;
+    if let Statement::DropExternalConnection(d) = stmt {
+        let name = d.name.text(&ctx.params)?;
+        if !ctx
+            .server
+            .has_connection_privilege(user, &name, "DROP")
+            .await?
+        {
+            return Err(users::missing_connection_privilege(user, "DROP", &name));
+        }
+    }
     for uri in external_uris(stmt) {
-        let Some(provider) = base::outbound::implicit_access(&uri.text(&ctx.params)?) else {
+        let uri = uri.text(&ctx.params)?;
+        if let Some(name) = users::external_connection_name(&uri)
+            && !ctx
+                .server
+                .has_connection_privilege(user, name, "USAGE")
+                .await?
+        {
+            return Err(users::missing_connection_privilege(user, "USAGE", name));
+        }
+        let Some(provider) = base::outbound::implicit_access(&uri) else {
             continue;
         };
         if !ctx

@@ -363,6 +363,75 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
         "user alice does not have BACKUP privilege on database defaultdb"
     );
 
+    // External connections: their creator holds ALL; others need USAGE to use one and DROP
+    // to drop it.
+    root.batch_execute(
+        "CREATE EXTERNAL CONNECTION vault AS 'nodelocal://1/vault'; \
+         GRANT SYSTEM BACKUP TO analysts",
+    )
+    .await
+    .expect("root's connection");
+    let e = alice
+        .batch_execute("BACKUP DATABASE defaultdb INTO 'external://vault'")
+        .await
+        .expect_err("alice used root's connection");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    assert_eq!(
+        message(&e),
+        "user alice does not have USAGE privilege on external_connection vault"
+    );
+    let e = alice
+        .batch_execute("DROP EXTERNAL CONNECTION vault")
+        .await
+        .expect_err("alice dropped root's connection");
+    assert_eq!(
+        message(&e),
+        "user alice does not have DROP privilege on external_connection vault"
+    );
+    let e = alice
+        .batch_execute("GRANT USAGE ON EXTERNAL CONNECTION vault TO alice")
+        .await
+        .expect_err("alice granted herself USAGE");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+    root.batch_execute("GRANT USAGE ON EXTERNAL CONNECTION vault TO analysts")
+        .await
+        .expect("grant USAGE");
+    alice
+        .batch_execute("BACKUP DATABASE defaultdb INTO 'external://vault'")
+        .await
+        .expect("alice backs up through the connection with USAGE");
+    // alice's own connection: hers to drop.
+    alice
+        .batch_execute("DROP EXTERNAL CONNECTION bucket")
+        .await
+        .expect("alice drops her own connection");
+    let grants: Vec<(String, String, String)> = root
+        .query("SHOW GRANTS ON EXTERNAL CONNECTION vault", &[])
+        .await
+        .expect("SHOW GRANTS")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        grants,
+        vec![
+            (
+                "vault".to_string(),
+                "analysts".to_string(),
+                "USAGE".to_string()
+            ),
+            ("vault".to_string(), "root".to_string(), "ALL".to_string())
+        ]
+    );
+
     // Changefeeds into a sink need CHANGEFEED; jobs are seen and controlled by their owner,
     // and by others only with VIEWJOB / CONTROLJOB.
     root.batch_execute(

@@ -6,6 +6,7 @@
 //! | `/System/users/<name>` | a [`UserRecord`] as JSON |
 //! | `/System/role_members/<role>/<member>` | `{"admin_option": bool}` |
 //! | `/System/system_privileges/<grantee>/<PRIVILEGE>` | `{"grant_option": bool}` |
+//! | `/System/conn_privileges/<connection>/<grantee>/<PRIVILEGE>` | `{"grant_option": bool}` |
 //!
 //! `root` (a user, member of `admin`) and `admin` (a role) always exist; `root` has a record
 //! only once it is given a password. `public` (every user) and `node` (the nodes) are
@@ -264,6 +265,84 @@ impl SystemGrants {
                 .is_some_and(|privs| privs.contains_key(privilege))
         })
     }
+}
+
+/// The privileges an external connection takes (CockroachDB's `external_connection` kind).
+pub const CONNECTION_PRIVILEGES: &[&str] = &["DROP", "USAGE"];
+
+/// The key of an external connection's record (written by the backup layer).
+pub fn external_connection_key(name: &str) -> Key {
+    system_key(&format!("extconn/{name}"))
+}
+
+/// The key of `grantee`'s privilege `privilege` on external connection `connection`.
+pub fn connection_grant_key(connection: &str, grantee: &str, privilege: &str) -> Key {
+    system_key(&format!(
+        "conn_privileges/{connection}/{grantee}/{privilege}"
+    ))
+}
+
+/// The span of every grant on `connection`.
+pub fn connection_grants_span(connection: &str) -> Span {
+    Span::prefix(&system_key(&format!("conn_privileges/{connection}/")).0)
+}
+
+/// The privileges granted on one external connection, by grantee.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionGrants(pub BTreeMap<String, BTreeMap<String, SystemGrant>>);
+
+impl ConnectionGrants {
+    /// Reads the grants on `connection`.
+    pub async fn read(reader: &Reader, connection: &str) -> Result<ConnectionGrants> {
+        let span = connection_grants_span(connection);
+        let prefix = span.start.0.clone();
+        let mut g = ConnectionGrants::default();
+        for kv in reader.scan(&span, 0).await? {
+            let rest = kv.key.0.get(prefix.len()..).unwrap_or_default();
+            let text = String::from_utf8_lossy(rest);
+            let Some((grantee, privilege)) = text.rsplit_once('/') else {
+                continue;
+            };
+            let value: SystemGrant = serde_json::from_slice(&kv.value).unwrap_or_default();
+            g.0.entry(grantee.to_string())
+                .or_default()
+                .insert(privilege.to_string(), value);
+        }
+        Ok(g)
+    }
+
+    /// Whether `user` holds `privilege` (or `ALL`) on the connection: an admin always; else
+    /// a grant to the user, a role of its, or `public`.
+    pub fn holds(&self, memberships: &Memberships, user: &str, privilege: &str) -> bool {
+        if memberships.is_admin(user) {
+            return true;
+        }
+        let mut grantees = memberships.all_roles(user);
+        grantees.insert(user.to_string());
+        grantees.insert(PUBLIC.to_string());
+        grantees.iter().any(|g| {
+            self.0
+                .get(g)
+                .is_some_and(|p| p.contains_key(privilege) || p.contains_key("ALL"))
+        })
+    }
+}
+
+/// `user <u> does not have <PRIV> privilege on external_connection <name>` (42501).
+pub fn missing_connection_privilege(user: &str, privilege: &str, connection: &str) -> SqlError {
+    SqlError::new(
+        errcode::INSUFFICIENT_PRIVILEGE,
+        format!(
+            "user {user} does not have {privilege} privilege on external_connection {connection}"
+        ),
+    )
+}
+
+/// The connection named by an `external://<name>[/path]` URI.
+pub fn external_connection_name(uri: &str) -> Option<&str> {
+    let rest = uri.strip_prefix("external://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    rest.get(..end).filter(|n| !n.is_empty())
 }
 
 /// `user <u> does not have <what> privilege` (42501).

@@ -18,6 +18,41 @@ use crate::types::{Datum, Type};
 /// Runs a role statement.
 pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementResult> {
     let memberships = Memberships::read(&ctx.reader).await?;
+    match &s.action {
+        RoleAction::GrantConnection {
+            privileges,
+            connection,
+            grantees,
+            grant_option,
+        } => {
+            let connection = connection.text(&ctx.params)?;
+            return grant_connection(
+                ctx,
+                &memberships,
+                &connection,
+                privileges,
+                grantees,
+                Some(*grant_option),
+            )
+            .await;
+        }
+        RoleAction::RevokeConnection {
+            grant_option,
+            privileges,
+            connection,
+            grantees,
+        } => {
+            let connection = connection.text(&ctx.params)?;
+            let revoke = if *grant_option {
+                ConnectionRevoke::GrantOption
+            } else {
+                ConnectionRevoke::Privilege
+            };
+            return revoke_connection(ctx, &memberships, &connection, privileges, grantees, revoke)
+                .await;
+        }
+        _ => {}
+    }
     if !memberships.is_admin(&ctx.user) {
         return Err(match &s.action {
             RoleAction::GrantSystem { .. } | RoleAction::RevokeSystem { .. } => SqlError::new(
@@ -38,6 +73,9 @@ pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementRe
             privileges,
             grantees,
         } => revoke_system(ctx, privileges, grantees, *grant_option).await,
+        RoleAction::GrantConnection { .. } | RoleAction::RevokeConnection { .. } => {
+            Err(SqlError::internal("connection grants are handled above"))
+        }
         RoleAction::Create {
             if_not_exists,
             name,
@@ -385,6 +423,149 @@ async fn revoke_system(
         }
     }
     Ok(StatementResult::tag("REVOKE"))
+}
+
+/// What a REVOKE on a connection takes away.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ConnectionRevoke {
+    Privilege,
+    GrantOption,
+}
+
+/// The privileges named for an external connection, checked; `ALL` stays `ALL`.
+fn connection_privileges(names: &[String]) -> Result<Vec<String>> {
+    for name in names {
+        if name != "ALL" && !users::CONNECTION_PRIVILEGES.contains(&name.as_str()) {
+            return Err(SqlError::new(
+                errcode::INVALID_GRANT_OPERATION,
+                format!("invalid privilege type {name} for external_connection"),
+            ));
+        }
+    }
+    Ok(names.to_vec())
+}
+
+/// Checks that `connection` exists and that the user may grant on it (an admin, or a holder
+/// of `ALL` with the grant option, as its creator is).
+async fn check_connection_grantor(
+    ctx: &StmtCtx<'_>,
+    memberships: &Memberships,
+    connection: &str,
+    privileges: &[String],
+) -> Result<()> {
+    if ctx
+        .reader
+        .get(&users::external_connection_key(connection))
+        .await?
+        .is_none()
+    {
+        return Err(SqlError::new(
+            errcode::UNDEFINED_OBJECT,
+            format!("external connection with name {connection} does not exist"),
+        ));
+    }
+    if memberships.is_admin(&ctx.user) {
+        return Ok(());
+    }
+    let grants = users::ConnectionGrants::read(&ctx.reader, connection).await?;
+    let may_grant = grants
+        .0
+        .get(&ctx.user)
+        .and_then(|p| p.get("ALL"))
+        .is_some_and(|g| g.grant_option);
+    if may_grant {
+        return Ok(());
+    }
+    Err(SqlError::new(
+        errcode::INSUFFICIENT_PRIVILEGE,
+        format!(
+            "user {} missing WITH GRANT OPTION privilege on {}",
+            ctx.user,
+            privileges.join(", ")
+        ),
+    ))
+}
+
+async fn grant_connection(
+    ctx: &mut StmtCtx<'_>,
+    memberships: &Memberships,
+    connection: &str,
+    privileges: &[String],
+    grantees: &[Name],
+    grant_option: Option<bool>,
+) -> Result<StatementResult> {
+    let privileges = connection_privileges(privileges)?;
+    check_connection_grantor(ctx, memberships, connection, &privileges).await?;
+    let txn = ctx.reader.txn()?.clone();
+    let value = serde_json::to_vec(&users::SystemGrant {
+        grant_option: grant_option.unwrap_or(false),
+    })
+    .map_err(|e| SqlError::internal(format!("encoding a grant: {e}")))?;
+    for grantee in existing(ctx, grantees).await? {
+        for p in &privileges {
+            txn.put(
+                &users::connection_grant_key(connection, &grantee, p),
+                value.clone(),
+            )
+            .await?;
+        }
+    }
+    Ok(StatementResult::tag("GRANT"))
+}
+
+async fn revoke_connection(
+    ctx: &mut StmtCtx<'_>,
+    memberships: &Memberships,
+    connection: &str,
+    privileges: &[String],
+    grantees: &[Name],
+    revoke: ConnectionRevoke,
+) -> Result<StatementResult> {
+    let privileges = connection_privileges(privileges)?;
+    check_connection_grantor(ctx, memberships, connection, &privileges).await?;
+    let txn = ctx.reader.txn()?.clone();
+    for grantee in existing(ctx, grantees).await? {
+        for p in &privileges {
+            let key = users::connection_grant_key(connection, &grantee, p);
+            match revoke {
+                ConnectionRevoke::Privilege => txn.delete(&key).await?,
+                ConnectionRevoke::GrantOption => {
+                    if txn.get(&key).await?.is_some() {
+                        let value = serde_json::to_vec(&users::SystemGrant::default())
+                            .map_err(|e| SqlError::internal(format!("encoding a grant: {e}")))?;
+                        txn.put(&key, value).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(StatementResult::tag("REVOKE"))
+}
+
+/// `SHOW GRANTS ON EXTERNAL CONNECTION name`: CockroachDB's `connection_name`, `grantee`,
+/// `privilege_type`, `is_grantable`.
+pub async fn show_connection_grants(ctx: &StmtCtx<'_>, name: &str) -> Result<StatementResult> {
+    let grants = users::ConnectionGrants::read(&ctx.reader, name).await?;
+    let mut rows = Vec::new();
+    for (grantee, privileges) in grants.0 {
+        for (privilege, g) in privileges {
+            rows.push(vec![
+                Datum::String(name.to_string()),
+                Datum::String(grantee.clone()),
+                Datum::String(privilege),
+                Datum::Bool(g.grant_option),
+            ]);
+        }
+    }
+    Ok(StatementResult::rows(
+        cols(&[
+            ("connection_name", Type::String),
+            ("grantee", Type::String),
+            ("privilege_type", Type::String),
+            ("is_grantable", Type::Bool),
+        ]),
+        rows,
+    ))
 }
 
 /// `SHOW SYSTEM GRANTS [FOR ...]`: CockroachDB's `grantee`, `privilege_type`, `is_grantable`.

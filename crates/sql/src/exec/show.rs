@@ -618,6 +618,10 @@ pub async fn show(ctx: &mut StmtCtx<'_>, show: &Show) -> Result<StatementResult>
     match show {
         Show::Users => super::roles::show_users(ctx).await,
         Show::SystemGrants { grantees } => super::roles::show_system_grants(ctx, grantees).await,
+        Show::ConnectionGrants { name } => {
+            let name = name.text(&ctx.params)?;
+            super::roles::show_connection_grants(ctx, &name).await
+        }
         Show::Databases { .. } => show_databases(ctx).await,
         Show::Tables { from, .. } => show_tables(ctx, from.as_ref()).await,
         Show::Columns { table, .. } => {

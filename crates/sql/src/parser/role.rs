@@ -82,6 +82,29 @@ pub enum RoleAction {
         /// `WITH GRANT OPTION`.
         grant_option: bool,
     },
+    /// `GRANT privilege [, ...] ON EXTERNAL CONNECTION name TO grantee [, ...]
+    /// [WITH GRANT OPTION]`.
+    GrantConnection {
+        /// The privileges, upper case (`ALL`, `USAGE`, `DROP`); validated when run.
+        privileges: Vec<String>,
+        /// The connection.
+        connection: OptionValue,
+        /// Who receives them.
+        grantees: Vec<Name>,
+        /// `WITH GRANT OPTION`.
+        grant_option: bool,
+    },
+    /// `REVOKE [GRANT OPTION FOR] privilege [, ...] ON EXTERNAL CONNECTION name FROM ...`.
+    RevokeConnection {
+        /// `GRANT OPTION FOR`.
+        grant_option: bool,
+        /// The privileges.
+        privileges: Vec<String>,
+        /// The connection.
+        connection: OptionValue,
+        /// From whom.
+        grantees: Vec<Name>,
+    },
     /// `REVOKE [GRANT OPTION FOR] SYSTEM privilege [, ...] FROM grantee [, ...]`.
     RevokeSystem {
         /// `GRANT OPTION FOR`: only the grant option is taken away.
@@ -184,6 +207,40 @@ impl fmt::Display for RoleStatement {
                 }
                 Ok(())
             }
+            RoleAction::GrantConnection {
+                privileges,
+                connection,
+                grantees,
+                grant_option,
+            } => {
+                write!(
+                    f,
+                    "GRANT {} ON EXTERNAL CONNECTION {connection} TO ",
+                    privileges.join(", ")
+                )?;
+                list(f, grantees)?;
+                if *grant_option {
+                    f.write_str(" WITH GRANT OPTION")?;
+                }
+                Ok(())
+            }
+            RoleAction::RevokeConnection {
+                grant_option,
+                privileges,
+                connection,
+                grantees,
+            } => {
+                f.write_str("REVOKE ")?;
+                if *grant_option {
+                    f.write_str("GRANT OPTION FOR ")?;
+                }
+                write!(
+                    f,
+                    "{} ON EXTERNAL CONNECTION {connection} FROM ",
+                    privileges.join(", ")
+                )?;
+                list(f, grantees)
+            }
             RoleAction::RevokeSystem {
                 grant_option,
                 privileges,
@@ -271,6 +328,53 @@ fn role_names(c: &mut Cursor) -> Result<Vec<Name>> {
         names.push(role_name(c)?);
     }
     Ok(names)
+}
+
+/// `GRANT|REVOKE ... ON EXTERNAL CONNECTION ...`, if the statement is one.
+fn connection_grant(c: &mut Cursor) -> Result<Option<RoleStatement>> {
+    let mut n = 1;
+    while let Some(t) = c.peek_nth(n) {
+        if Cursor::is_kw(t, "ON") {
+            break;
+        }
+        n += 1;
+    }
+    let on_connection = c
+        .peek_nth(n + 1)
+        .is_some_and(|t| Cursor::is_kw(t, "EXTERNAL"));
+    if !on_connection {
+        return Ok(None);
+    }
+    let grant = c.eat_kw("GRANT");
+    let grant_option = !grant && {
+        c.expect_kw("REVOKE")?;
+        c.eat_kws(&["GRANT", "OPTION", "FOR"])
+    };
+    let privileges = privilege_list(c)?;
+    c.expect_kws(&["ON", "EXTERNAL", "CONNECTION"])?;
+    let connection = c.label()?;
+    let action = if grant {
+        c.expect_kw("TO")?;
+        let grantees = role_names(c)?;
+        RoleAction::GrantConnection {
+            privileges,
+            connection,
+            grantees,
+            grant_option: c.eat_kws(&["WITH", "GRANT", "OPTION"]),
+        }
+    } else {
+        c.expect_kw("FROM")?;
+        RoleAction::RevokeConnection {
+            grant_option,
+            privileges,
+            connection,
+            grantees: role_names(c)?,
+        }
+    };
+    Ok(Some(RoleStatement {
+        is_role: true,
+        action,
+    }))
 }
 
 /// Privilege names (`BACKUP, RESTORE`), upper-cased.
@@ -370,7 +474,10 @@ pub(crate) fn is_role_statement(c: &Cursor) -> bool {
         let mut n = 1;
         while let Some(t) = c.peek_nth(n) {
             if Cursor::is_kw(t, "ON") {
-                return false;
+                // Privileges on an external connection are handled here too.
+                return c
+                    .peek_nth(n + 1)
+                    .is_some_and(|t| Cursor::is_kw(t, "EXTERNAL"));
             }
             if Cursor::is_kw(t, "TO") || Cursor::is_kw(t, "FROM") {
                 return true;
@@ -383,6 +490,9 @@ pub(crate) fn is_role_statement(c: &Cursor) -> bool {
 
 /// Parses a role statement ([`is_role_statement`] said it is one).
 pub(crate) fn parse_role_statement(c: &mut Cursor) -> Result<RoleStatement> {
+    if let Some(on) = connection_grant(c)? {
+        return Ok(on);
+    }
     if c.eat_kws(&["GRANT", "SYSTEM"]) {
         let privileges = privilege_list(c)?;
         c.expect_kw("TO")?;

@@ -16,6 +16,11 @@ use super::zone::{ZoneTarget, parse_zone_target};
 pub enum Show {
     /// `SHOW USERS` or `SHOW ROLES`: every user and role, its options and memberships.
     Users,
+    /// `SHOW GRANTS ON EXTERNAL CONNECTION name`.
+    ConnectionGrants {
+        /// The connection.
+        name: OptionValue,
+    },
     /// `SHOW SYSTEM GRANTS [FOR role, ...]`.
     SystemGrants {
         /// Only these grantees; every one when empty.
@@ -150,6 +155,9 @@ impl fmt::Display for Show {
         let comment = |c: &bool| if *c { " WITH COMMENT" } else { "" };
         match self {
             Show::Users => f.write_str("SHOW USERS"),
+            Show::ConnectionGrants { name } => {
+                write!(f, "SHOW GRANTS ON EXTERNAL CONNECTION {name}")
+            }
             Show::SystemGrants { grantees } => {
                 f.write_str("SHOW SYSTEM GRANTS")?;
                 if !grantees.is_empty() {
@@ -320,6 +328,9 @@ fn parse_show_body(c: &mut Cursor) -> Result<Show> {
     }
     if c.eat_kw("USERS") || c.eat_kw("ROLES") {
         return Ok(Show::Users);
+    }
+    if c.eat_kws(&["GRANTS", "ON", "EXTERNAL", "CONNECTION"]) {
+        return Ok(Show::ConnectionGrants { name: c.label()? });
     }
     if c.eat_kws(&["SYSTEM", "GRANTS"]) {
         let grantees = if c.eat_kw("FOR") {
