@@ -590,7 +590,7 @@ pub(crate) mod tests {
             }
         };
         (
-            0..14usize,
+            0..16usize,
             prop::collection::vec(secret_uri(), 3),
             secret(),
             prop::collection::vec(any::<bool>(), 4),
@@ -635,6 +635,8 @@ pub(crate) mod tests {
                         "SELECT * FROM [SHOW BACKUP {a}] AS x WHERE x.y IN \
                          (SELECT 1 FROM [SHOW BACKUPS IN {b}])"
                     ),
+                    13 => format!("CREATE USER IF NOT EXISTS alice WITH LOGIN PASSWORD {s}"),
+                    14 => format!("ALTER ROLE ops PASSWORD {s}; BACKUP INTO {a}"),
                     _ => format!("EXPLAIN BACKUP INTO {a}; BACKUP INTO {b}"),
                 }
             })
