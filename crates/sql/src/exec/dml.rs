@@ -599,8 +599,22 @@ fn table_of(tf: &ast::TableFactor) -> Result<(ast::ObjectName, Option<String>)> 
     }
 }
 
-async fn writer_env(ctx: &StmtCtx<'_>, names: &[ast::ObjectName]) -> Result<PlanEnv> {
-    ctx.plan_env(names).await
+/// The environment of a statement that writes the table `names[0]`. Its defaults, computed
+/// columns and checks belong to the table's own database, whatever the session's database
+/// is: the types they name (a REGIONAL BY ROW table's `crdb_internal_region`) and the regions
+/// `default_to_database_primary_region` and `gateway_region` defaults are judged against.
+async fn writer_env(ctx: &mut StmtCtx<'_>, names: &[ast::ObjectName]) -> Result<PlanEnv> {
+    let mut env = ctx.plan_env(names).await?;
+    if let Some(target) = names.first()
+        && let Ok(t) = resolved_table(&env, target)
+    {
+        env.types = ctx.types_in(t.parent_id).await?;
+        if let Some(Descriptor::Database(db)) = ctx.desc(t.parent_id).await?.as_deref() {
+            ctx.env.db_primary_region = db.primary_region.clone();
+            ctx.env.db_regions = db.regions.clone();
+        }
+    }
+    Ok(env)
 }
 
 fn resolved_table(env: &PlanEnv, name: &ast::ObjectName) -> Result<Arc<TableDesc>> {
@@ -1328,7 +1342,8 @@ pub async fn backfill_column(ctx: &StmtCtx<'_>, t: &TableDesc, col: &ColumnDesc)
         }
         return Ok(());
     }
-    let env = ctx.plan_env(&[]).await?;
+    let mut env = ctx.plan_env(&[]).await?;
+    env.types = ctx.types_in(t.parent_id).await?;
     let writer = TableWriter::new(Arc::new(t.clone()), &env)?;
     let ex = Executor::new(ctx.reader.clone(), &ctx.params, &ctx.env);
     let txn = ctx.txn()?;

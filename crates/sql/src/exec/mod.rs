@@ -251,16 +251,21 @@ impl<'a> StmtCtx<'a> {
         let Some(db) = self.database(&self.database).await? else {
             return Ok(HashMap::new());
         };
+        self.types_in(db.id).await
+    }
+
+    /// The user-defined types of the database with id `db_id`, by name.
+    pub async fn types_in(&self, db_id: u64) -> Result<HashMap<String, Arc<TypeDesc>>> {
         if !self.uncached
-            && let Some(t) = self.server.catalog.cached_types(db.id)
+            && let Some(t) = self.server.catalog.cached_types(db_id)
         {
             return Ok((*t).clone());
         }
         let generation = self.server.catalog.generation();
         let mut out = HashMap::new();
-        for (sname, sid) in self.server.catalog.list(&self.reader, db.id, 0).await? {
+        for (sname, sid) in self.server.catalog.list(&self.reader, db_id, 0).await? {
             let _ = sname;
-            for (name, id) in self.server.catalog.list(&self.reader, db.id, sid).await? {
+            for (name, id) in self.server.catalog.list(&self.reader, db_id, sid).await? {
                 if let Some(Descriptor::Type(t)) = self.desc(id).await?.as_deref() {
                     out.insert(name, Arc::new(t.clone()));
                 }
@@ -269,7 +274,7 @@ impl<'a> StmtCtx<'a> {
         if !self.uncached {
             self.server
                 .catalog
-                .cache_types(db.id, generation, Arc::new(out.clone()));
+                .cache_types(db_id, generation, Arc::new(out.clone()));
         }
         Ok(out)
     }
