@@ -223,6 +223,34 @@ pub trait StatementHook: Send + Sync {
 /// Formats changefeed job records as SHOW CHANGEFEED JOBS rows.
 pub type ChangefeedJobsFormatter = Arc<dyn Fn(&[jobs::JobRecord]) -> StatementResult + Send + Sync>;
 
+/// Reads a timeout setting as PostgreSQL does: a bare number is milliseconds, or a number
+/// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`); `0` (or empty) is no timeout. `None` for
+/// anything else.
+pub fn parse_timeout(value: &str) -> Option<Duration> {
+    let v = value.trim().trim_matches('\'').trim();
+    if v.is_empty() {
+        return Some(Duration::ZERO);
+    }
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let millis = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" | "sec" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(number * millis / 1_000.0).ok()
+}
+
 /// Failed logins in a row a user may have before each further failure is answered late.
 pub const FREE_LOGIN_FAILURES: u32 = 3;
 
@@ -617,7 +645,7 @@ impl Session {
         let stmts = parser::parse(sql)?;
         let mut out = Vec::new();
         for s in &stmts {
-            let mut r = Box::pin(self.execute_statement(s, Vec::new(), Vec::new())).await?;
+            let mut r = Box::pin(self.execute_timed(s, Vec::new(), Vec::new())).await?;
             if let Some(n) = s.deprecation_notice() {
                 r.notices.insert(0, n.to_string());
             }
@@ -694,8 +722,37 @@ impl Session {
                 _ => p,
             });
         }
-        self.execute_statement(s, bound, stmt.param_types.clone())
-            .await
+        Box::pin(self.execute_timed(s, bound, stmt.param_types.clone())).await
+    }
+
+    /// Runs one statement under `statement_timeout`. A statement that outlives it is
+    /// abandoned as a panicking one is (an explicit transaction is left aborted, an implicit
+    /// one rolled back) and fails with 57014, as PostgreSQL and CockroachDB answer.
+    async fn execute_timed(
+        &mut self,
+        stmt: &Statement,
+        params: Vec<Datum>,
+        param_types: Vec<Type>,
+    ) -> Result<StatementResult> {
+        let limit = self
+            .vars
+            .get("statement_timeout")
+            .and_then(|v| parse_timeout(v))
+            .filter(|d| !d.is_zero());
+        let Some(limit) = limit else {
+            return Box::pin(self.execute_statement(stmt, params, param_types)).await;
+        };
+        let run = Box::pin(self.execute_statement(stmt, params, param_types));
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.abandon_after_panic().await;
+                Err(SqlError::new(
+                    errcode::QUERY_CANCELED,
+                    "query execution canceled due to statement timeout",
+                ))
+            }
+        }
     }
 
     fn stmt_ctx<'a>(
@@ -1360,5 +1417,29 @@ impl StatementTiming {
             post_commit_ms = self.post_commit.as_millis() as u64,
             "slow statement"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_as_postgresql_reads_them() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("0", Some(Duration::ZERO)),
+            ("", Some(Duration::ZERO)),
+            ("250", Some(ms(250))),
+            ("'1.5s'", Some(ms(1500))),
+            ("100ms", Some(ms(100))),
+            ("2min", Some(ms(120_000))),
+            ("1h", Some(ms(3_600_000))),
+            ("soon", None),
+            ("5 parsecs", None),
+            ("-1", None),
+        ] {
+            assert_eq!(parse_timeout(text), want, "{text:?}");
+        }
     }
 }

@@ -371,3 +371,66 @@ async fn extended_protocol_with_typed_parameters() {
     assert_eq!(ids, vec![1, 20, 21, 22, 23, 24]);
     c.shutdown().await;
 }
+
+/// `statement_timeout`: a read waiting on another transaction's write is canceled with 57014
+/// once the timeout passes; inside an explicit transaction the transaction is then aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_a_waiting_statement() {
+    let c = TestCluster::start(&["region=us-east1,az=b"]).await;
+    let holder = c.connect(0, "defaultdb").await;
+    holder
+        .batch_execute("CREATE TABLE st (id INT PRIMARY KEY, v INT); INSERT INTO st VALUES (1, 1)")
+        .await
+        .expect("setup");
+    // A transaction holds a write on the row, and stays open.
+    holder
+        .batch_execute("BEGIN; UPDATE st SET v = 2 WHERE id = 1")
+        .await
+        .expect("holder's write");
+    let waiter = c.connect(0, "defaultdb").await;
+    waiter
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .expect("set");
+    let started = std::time::Instant::now();
+    let e = waiter
+        .query_one("SELECT v FROM st WHERE id = 1", &[])
+        .await
+        .expect_err("the read waited forever, or read around the write");
+    assert_eq!(
+        e.code().map(|c| c.code()),
+        Some(base::errcode::QUERY_CANCELED.as_str()),
+        "{e}"
+    );
+    assert!(
+        e.as_db_error()
+            .is_some_and(|d| d.message() == "query execution canceled due to statement timeout"),
+        "{e}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    // Inside a transaction, the timeout leaves it aborted.
+    waiter.batch_execute("BEGIN").await.expect("begin");
+    let e = waiter
+        .query_one("SELECT v FROM st WHERE id = 1", &[])
+        .await
+        .expect_err("timed out");
+    assert_eq!(
+        e.code().map(|c| c.code()),
+        Some(base::errcode::QUERY_CANCELED.as_str())
+    );
+    let e = waiter
+        .query_one("SELECT 1", &[])
+        .await
+        .expect_err("the transaction is aborted");
+    assert_eq!(e.code().map(|c| c.code()), Some("25P02"), "{e}");
+    waiter.batch_execute("ROLLBACK").await.expect("rollback");
+    // Once the holder finishes, the same read succeeds within the timeout.
+    holder.batch_execute("COMMIT").await.expect("commit");
+    let v: i64 = waiter
+        .query_one("SELECT v FROM st WHERE id = 1", &[])
+        .await
+        .expect("read after commit")
+        .get(0);
+    assert_eq!(v, 2);
+    c.shutdown().await;
+}
