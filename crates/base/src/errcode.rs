@@ -107,6 +107,7 @@ codes! {
     CHECK_VIOLATION = "23514", "CHECK violated";
     INVALID_TRANSACTION_STATE = "25000", "statement not allowed in the current transaction state";
     ACTIVE_SQL_TRANSACTION = "25001", "statement not allowed inside a multi-statement transaction";
+    READ_ONLY_SQL_TRANSACTION = "25006", "a write in a READ ONLY transaction";
     NO_ACTIVE_SQL_TRANSACTION = "25P01", "COMMIT/ROLLBACK without a transaction";
     IN_FAILED_SQL_TRANSACTION = "25P02", "statements ignored until the end of an aborted transaction block";
     INVALID_SQL_STATEMENT_NAME = "26000", "no prepared statement of this name";

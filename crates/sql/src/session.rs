@@ -223,6 +223,50 @@ pub trait StatementHook: Send + Sync {
 /// Formats changefeed job records as SHOW CHANGEFEED JOBS rows.
 pub type ChangefeedJobsFormatter = Arc<dyn Fn(&[jobs::JobRecord]) -> StatementResult + Send + Sync>;
 
+/// `READ ONLY` (true) or `READ WRITE` (false) among a transaction's modes, if named.
+pub fn access_mode(modes: &[sqlparser::ast::TransactionMode]) -> Option<bool> {
+    use sqlparser::ast::{TransactionAccessMode, TransactionMode};
+    modes.iter().rev().find_map(|m| match m {
+        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => Some(true),
+        TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => Some(false),
+        _ => None,
+    })
+}
+
+/// What a statement writes, named as the read-only refusal names it (`INSERT`, `CREATE
+/// TABLE`); `None` for statements that only read or set session state.
+fn writes(stmt: &Statement) -> Option<String> {
+    use sqlparser::ast::Statement as S;
+    let first_words = |n: usize| {
+        stmt.to_string()
+            .split_whitespace()
+            .take(n)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_uppercase()
+    };
+    match stmt {
+        Statement::Query(_) | Statement::Show(_) | Statement::Explain(_) => None,
+        Statement::Backup(_) => None,
+        Statement::Insert(i) => Some(if i.upsert { "UPSERT" } else { "INSERT" }.into()),
+        Statement::Standard(s) => match s.as_ref() {
+            S::Update(_) => Some("UPDATE".into()),
+            S::Delete(_) => Some("DELETE".into()),
+            S::Truncate { .. } => Some("TRUNCATE".into()),
+            S::CreateIndex(_)
+            | S::CreateSchema { .. }
+            | S::CreateView { .. }
+            | S::CreateType { .. }
+            | S::CreateSequence { .. }
+            | S::Drop { .. }
+            | S::AlterTable { .. }
+            | S::AlterIndex { .. } => Some(first_words(2)),
+            _ => None,
+        },
+        _ => Some(first_words(2)),
+    }
+}
+
 /// Reads a timeout setting as PostgreSQL does: a bare number is milliseconds, or a number
 /// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`); `0` (or empty) is no timeout. `None` for
 /// anything else.
@@ -816,6 +860,16 @@ impl Session {
         if matches!(self.txn, TxnState::Aborted { .. }) {
             return Err(aborted_error());
         }
+        let read_only = match self.txn {
+            TxnState::Open { .. } => self.var("transaction_read_only") == Some("on"),
+            _ => self.default_read_only(),
+        };
+        if read_only && let Some(what) = writes(stmt) {
+            return Err(SqlError::new(
+                errcode::READ_ONLY_SQL_TRANSACTION,
+                format!("cannot execute {what} in a read-only transaction"),
+            ));
+        }
         let previous_db = self.database().to_string();
         if let Some(r) = crate::exec::show::session_statement(self, stmt)? {
             if self.database() != previous_db && !self.database().is_empty() {
@@ -1020,8 +1074,11 @@ impl Session {
             return Ok(None);
         };
         match s.as_ref() {
-            S::StartTransaction { .. } => match self.txn {
+            S::StartTransaction { modes, .. } => match self.txn {
                 TxnState::Idle => {
+                    let read_only = access_mode(modes).unwrap_or_else(|| self.default_read_only());
+                    let value = if read_only { "on" } else { "off" };
+                    self.set_var("transaction_read_only", value.into());
                     let txn = Arc::new(Txn::begin(self.server.node().sender()));
                     self.txn = TxnState::Open {
                         txn,
@@ -1192,6 +1249,12 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// `default_transaction_read_only`: transactions (implicit ones too) refuse writes.
+    fn default_read_only(&self) -> bool {
+        self.var("default_transaction_read_only")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1"))
     }
 
     /// Sets a session variable (SET).

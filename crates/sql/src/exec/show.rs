@@ -131,6 +131,10 @@ fn expr_text(e: &ast::Expr) -> Result<String> {
     })
 }
 
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.to_string()
+}
+
 fn set_statement(session: &mut Session, set: &ast::Set) -> Result<StatementResult> {
     match set {
         ast::Set::SingleAssignment {
@@ -180,7 +184,12 @@ fn set_statement(session: &mut Session, set: &ast::Set) -> Result<StatementResul
             Ok(StatementResult::tag("SET"))
         }
         ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} => Ok(StatementResult::tag("SET")),
-        ast::Set::SetTransaction { .. } => Ok(StatementResult::tag("SET")),
+        ast::Set::SetTransaction { modes, .. } => {
+            if let Some(read_only) = crate::session::access_mode(modes) {
+                session.set_var("transaction_read_only", on_off(read_only));
+            }
+            Ok(StatementResult::tag("SET"))
+        }
         other => Err(SqlError::unimplemented(format!("{other}"))),
     }
 }
