@@ -110,6 +110,7 @@ codes! {
     READ_ONLY_SQL_TRANSACTION = "25006", "a write in a READ ONLY transaction";
     NO_ACTIVE_SQL_TRANSACTION = "25P01", "COMMIT/ROLLBACK without a transaction";
     IN_FAILED_SQL_TRANSACTION = "25P02", "statements ignored until the end of an aborted transaction block";
+    IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03", "a session idle in a transaction past idle_in_transaction_session_timeout";
     INVALID_SQL_STATEMENT_NAME = "26000", "no prepared statement of this name";
     INVALID_AUTHORIZATION_SPECIFICATION = "28000", "the user may not connect";
     INVALID_PASSWORD = "28P01", "authentication failed";

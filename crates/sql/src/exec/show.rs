@@ -151,10 +151,12 @@ fn set_statement(session: &mut Session, set: &ast::Set) -> Result<StatementResul
                 "timezone" if !value.eq_ignore_ascii_case("utc") && value != "0" => {
                     return Err(SqlError::unimplemented(format!("time zone {value}")));
                 }
-                "statement_timeout" if crate::session::parse_timeout(&value).is_none() => {
+                "statement_timeout" | "idle_in_transaction_session_timeout"
+                    if crate::session::parse_timeout(&value).is_none() =>
+                {
                     return Err(SqlError::new(
                         errcode::INVALID_PARAMETER_VALUE,
-                        format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
                     ));
                 }
                 "transaction_isolation" | "default_transaction_isolation" => {

@@ -874,12 +874,37 @@ impl<R: AsyncRead + Unpin + Send, W: AsyncWrite + Unpin + Send> Conn<R, W> {
     async fn serve(&mut self) -> ConnResult<()> {
         loop {
             let mut stop = self.stop.clone();
+            // `idle_in_transaction_session_timeout`: a session idle inside a transaction for
+            // longer is closed, its transaction rolled back (PostgreSQL's 25P03).
+            let idle_limit = if self.session.in_transaction() {
+                self.session
+                    .var("idle_in_transaction_session_timeout")
+                    .and_then(crate::session::parse_timeout)
+                    .filter(|d| !d.is_zero())
+            } else {
+                None
+            };
+            let idle = async {
+                match idle_limit {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             let msg = tokio::select! {
                 m = self.read() => m?,
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                     let e = SqlError::new(
                         errcode::ADMIN_SHUTDOWN,
                         "terminating connection due to administrator command",
+                    );
+                    self.send(error_message(&e, None));
+                    self.flush().await?;
+                    return Err(Close::Done);
+                }
+                _ = idle => {
+                    let e = SqlError::new(
+                        errcode::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                        "terminating connection due to idle-in-transaction timeout",
                     );
                     self.send(error_message(&e, None));
                     self.flush().await?;

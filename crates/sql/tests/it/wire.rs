@@ -434,3 +434,48 @@ async fn statement_timeout_cancels_a_waiting_statement() {
     assert_eq!(v, 2);
     c.shutdown().await;
 }
+
+/// `idle_in_transaction_session_timeout`: a session idle inside a transaction past the limit
+/// is closed and its writes rolled back; an idle session outside a transaction stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_in_transaction_sessions_are_closed() {
+    let c = TestCluster::start(&["region=us-east1,az=b"]).await;
+    let admin = c.connect(0, "defaultdb").await;
+    admin
+        .batch_execute("CREATE TABLE idle (id INT PRIMARY KEY)")
+        .await
+        .expect("setup");
+    let idle = c.connect(0, "defaultdb").await;
+    idle.batch_execute(
+        "SET idle_in_transaction_session_timeout = '200ms'; BEGIN; INSERT INTO idle VALUES (1)",
+    )
+    .await
+    .expect("write in a transaction");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !idle.is_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle session was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n: i64 = admin
+        .query_one("SELECT count(*) FROM idle", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 0, "the idle transaction's write survived");
+
+    // Outside a transaction the limit does not apply.
+    let resting = c.connect(0, "defaultdb").await;
+    resting
+        .batch_execute("SET idle_in_transaction_session_timeout = '100ms'")
+        .await
+        .expect("set");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    resting
+        .batch_execute("SELECT 1")
+        .await
+        .expect("an idle session outside a transaction stays open");
+    c.shutdown().await;
+}
