@@ -467,19 +467,7 @@ impl SqlServer {
     /// Whether `user` holds the system privilege `privilege` (an admin holds every one), read
     /// in a transaction of its own.
     pub async fn has_system_privilege(&self, user: &str, privilege: &str) -> Result<bool> {
-        if user == users::ROOT {
-            return Ok(true);
-        }
-        let txn = Arc::new(Txn::begin(self.node().sender()));
-        let reader = Reader::Txn(txn.clone(), self.inner.reads.clone());
-        let held = async {
-            let memberships = users::Memberships::read(&reader).await?;
-            let grants = users::SystemGrants::read(&reader).await?;
-            Ok::<_, SqlError>(grants.holds(&memberships, user, privilege))
-        }
-        .await;
-        txn.rollback().await;
-        held
+        self.holds(user, privilege, None).await
     }
 
     /// Whether `user` holds `privilege` on external connection `connection` (admins do).
@@ -489,6 +477,12 @@ impl SqlServer {
         connection: &str,
         privilege: &str,
     ) -> Result<bool> {
+        self.holds(user, privilege, Some(connection)).await
+    }
+
+    /// Whether `user` holds `privilege` on the system (`None`) or on an external connection,
+    /// reading memberships and grants in a transaction of its own.
+    async fn holds(&self, user: &str, privilege: &str, connection: Option<&str>) -> Result<bool> {
         if user == users::ROOT {
             return Ok(true);
         }
@@ -496,7 +490,10 @@ impl SqlServer {
         let reader = Reader::Txn(txn.clone(), self.inner.reads.clone());
         let held = async {
             let memberships = users::Memberships::read(&reader).await?;
-            let grants = users::ConnectionGrants::read(&reader, connection).await?;
+            let grants = match connection {
+                None => users::Grants::system(&reader).await?,
+                Some(c) => users::Grants::connection(&reader, c).await?,
+            };
             Ok::<_, SqlError>(grants.holds(&memberships, user, privilege))
         }
         .await;

@@ -479,6 +479,27 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
         .expect("bob pauses it with CONTROLJOB");
     assert!(job_ids(&bob).await.contains(&job));
 
+    // WITH GRANT OPTION and WITH ADMIN OPTION let a non-admin pass on what it holds.
+    root.batch_execute(
+        "GRANT SYSTEM VIEWJOB TO alice WITH GRANT OPTION; \
+         GRANT analysts TO alice WITH ADMIN OPTION",
+    )
+    .await
+    .expect("grants with options");
+    alice
+        .batch_execute("GRANT SYSTEM VIEWJOB TO bob; GRANT analysts TO bob")
+        .await
+        .expect("alice passes on VIEWJOB and analysts");
+    let e = alice
+        .batch_execute("GRANT SYSTEM RESTORE TO bob")
+        .await
+        .expect_err("alice granted what she may not grant");
+    assert_eq!(
+        sqlstate(&e),
+        errcode::INSUFFICIENT_PRIVILEGE.as_str(),
+        "{e}"
+    );
+
     // A wrong password and an unknown user fail alike.
     for (user, password) in [("alice", "wrong"), ("nobody", "correct horse")] {
         let Err(e) = connect_with(&dir, &sql, user, None, Some(password)).await else {

@@ -227,19 +227,29 @@ pub fn system_grants_span() -> Span {
     Span::prefix(&system_key("system_privileges/").0)
 }
 
-/// System privileges by grantee.
+/// Privileges granted on one object (the system, an external connection), by grantee.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SystemGrants(pub BTreeMap<String, BTreeMap<String, SystemGrant>>);
+pub struct Grants(pub BTreeMap<String, BTreeMap<String, SystemGrant>>);
 
-impl SystemGrants {
-    /// Reads every grant.
-    pub async fn read(reader: &Reader) -> Result<SystemGrants> {
-        let mut g = SystemGrants::default();
-        let prefix = system_key("system_privileges/").0;
-        for kv in reader.scan(&system_grants_span(), 0).await? {
-            let rest = kv.key.0.get(prefix.len()..).unwrap_or_default();
+impl Grants {
+    /// Every system privilege grant.
+    pub async fn system(reader: &Reader) -> Result<Grants> {
+        Grants::read(reader, &system_grants_span()).await
+    }
+
+    /// The grants on external connection `connection`.
+    pub async fn connection(reader: &Reader, connection: &str) -> Result<Grants> {
+        Grants::read(reader, &connection_grants_span(connection)).await
+    }
+
+    /// Reads the grants under `span`, whose keys end in `<grantee>/<PRIVILEGE>`.
+    async fn read(reader: &Reader, span: &Span) -> Result<Grants> {
+        let prefix_len = span.start.0.len();
+        let mut g = Grants::default();
+        for kv in reader.scan(span, 0).await? {
+            let rest = kv.key.0.get(prefix_len..).unwrap_or_default();
             let text = String::from_utf8_lossy(rest);
-            let Some((grantee, privilege)) = text.split_once('/') else {
+            let Some((grantee, privilege)) = text.rsplit_once('/') else {
                 continue;
             };
             let value: SystemGrant = serde_json::from_slice(&kv.value).unwrap_or_default();
@@ -250,8 +260,8 @@ impl SystemGrants {
         Ok(g)
     }
 
-    /// Whether `user` holds `privilege`: an admin holds every one; otherwise a grant to the
-    /// user, to a role it belongs to at any depth, or to `public`.
+    /// Whether `user` holds `privilege` (or `ALL`): an admin holds every one; otherwise a
+    /// grant to the user, to a role it belongs to at any depth, or to `public`.
     pub fn holds(&self, memberships: &Memberships, user: &str, privilege: &str) -> bool {
         if memberships.is_admin(user) {
             return true;
@@ -262,7 +272,16 @@ impl SystemGrants {
         grantees.iter().any(|g| {
             self.0
                 .get(g)
-                .is_some_and(|privs| privs.contains_key(privilege))
+                .is_some_and(|p| p.contains_key(privilege) || p.contains_key("ALL"))
+        })
+    }
+
+    /// Whether `user` itself holds `privilege` (or `ALL`) with the grant option.
+    pub fn grantable(&self, user: &str, privilege: &str) -> bool {
+        self.0.get(user).is_some_and(|p| {
+            [privilege, "ALL"]
+                .iter()
+                .any(|k| p.get(*k).is_some_and(|g| g.grant_option))
         })
     }
 }
@@ -285,47 +304,6 @@ pub fn connection_grant_key(connection: &str, grantee: &str, privilege: &str) ->
 /// The span of every grant on `connection`.
 pub fn connection_grants_span(connection: &str) -> Span {
     Span::prefix(&system_key(&format!("conn_privileges/{connection}/")).0)
-}
-
-/// The privileges granted on one external connection, by grantee.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectionGrants(pub BTreeMap<String, BTreeMap<String, SystemGrant>>);
-
-impl ConnectionGrants {
-    /// Reads the grants on `connection`.
-    pub async fn read(reader: &Reader, connection: &str) -> Result<ConnectionGrants> {
-        let span = connection_grants_span(connection);
-        let prefix = span.start.0.clone();
-        let mut g = ConnectionGrants::default();
-        for kv in reader.scan(&span, 0).await? {
-            let rest = kv.key.0.get(prefix.len()..).unwrap_or_default();
-            let text = String::from_utf8_lossy(rest);
-            let Some((grantee, privilege)) = text.rsplit_once('/') else {
-                continue;
-            };
-            let value: SystemGrant = serde_json::from_slice(&kv.value).unwrap_or_default();
-            g.0.entry(grantee.to_string())
-                .or_default()
-                .insert(privilege.to_string(), value);
-        }
-        Ok(g)
-    }
-
-    /// Whether `user` holds `privilege` (or `ALL`) on the connection: an admin always; else
-    /// a grant to the user, a role of its, or `public`.
-    pub fn holds(&self, memberships: &Memberships, user: &str, privilege: &str) -> bool {
-        if memberships.is_admin(user) {
-            return true;
-        }
-        let mut grantees = memberships.all_roles(user);
-        grantees.insert(user.to_string());
-        grantees.insert(PUBLIC.to_string());
-        grantees.iter().any(|g| {
-            self.0
-                .get(g)
-                .is_some_and(|p| p.contains_key(privilege) || p.contains_key("ALL"))
-        })
-    }
 }
 
 /// `user <u> does not have <PRIV> privilege on external_connection <name>` (42501).
@@ -400,8 +378,8 @@ mod tests {
     #[test]
     fn system_privileges_come_from_the_user_its_roles_public_or_admin() {
         let m = memberships(&[("ops", "carol"), ("readers", "dave")]);
-        let mut g = SystemGrants::default();
-        let grant = |g: &mut SystemGrants, who: &str, p: &str| {
+        let mut g = Grants::default();
+        let grant = |g: &mut Grants, who: &str, p: &str| {
             g.0.entry(who.into())
                 .or_default()
                 .insert(p.into(), SystemGrant::default());

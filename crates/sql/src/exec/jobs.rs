@@ -243,7 +243,7 @@ struct JobAccess {
 impl JobAccess {
     async fn read(ctx: &StmtCtx<'_>) -> Result<JobAccess> {
         let memberships = users::Memberships::read(&ctx.reader).await?;
-        let grants = users::SystemGrants::read(&ctx.reader).await?;
+        let grants = users::Grants::system(&ctx.reader).await?;
         let user = ctx.user.clone();
         let control_all = grants.holds(&memberships, &user, "CONTROLJOB");
         Ok(JobAccess {

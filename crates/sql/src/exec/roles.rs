@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementRe
         }
         _ => {}
     }
-    if !memberships.is_admin(&ctx.user) {
+    if !memberships.is_admin(&ctx.user) && !delegated(ctx, &memberships, &s.action).await? {
         return Err(match &s.action {
             RoleAction::GrantSystem { .. } | RoleAction::RevokeSystem { .. } => SqlError::new(
                 errcode::INSUFFICIENT_PRIVILEGE,
@@ -98,6 +98,35 @@ pub async fn run(ctx: &mut StmtCtx<'_>, s: &RoleStatement) -> Result<StatementRe
             members,
         } => revoke(ctx, roles, members, *admin_option).await,
     }
+}
+
+/// Whether a user who is not an admin may run `action` anyway: a role membership granted or
+/// revoked by a member holding the role `WITH ADMIN OPTION`, or system privileges by one
+/// holding each `WITH GRANT OPTION`.
+async fn delegated(
+    ctx: &StmtCtx<'_>,
+    memberships: &Memberships,
+    action: &RoleAction,
+) -> Result<bool> {
+    let user = ctx.user.as_str();
+    Ok(match action {
+        RoleAction::Grant { roles, .. } | RoleAction::Revoke { roles, .. } => {
+            roles.iter().all(|role| {
+                memberships
+                    .0
+                    .get(&role.0.to_lowercase())
+                    .and_then(|members| members.get(user))
+                    .is_some_and(|m| m.admin_option)
+            })
+        }
+        RoleAction::GrantSystem { privileges, .. }
+        | RoleAction::RevokeSystem { privileges, .. } => {
+            let privileges = system_privileges(privileges)?;
+            let grants = users::Grants::system(&ctx.reader).await?;
+            privileges.iter().all(|p| grants.grantable(user, p))
+        }
+        _ => false,
+    })
 }
 
 fn tag(is_role: bool, verb: &str) -> StatementResult {
@@ -273,7 +302,7 @@ async fn drop(
             return Err(no_such_role(&name));
         }
         txn.delete(&user_key(&name)).await?;
-        if let Some(privileges) = users::SystemGrants::read(&ctx.reader).await?.0.get(&name) {
+        if let Some(privileges) = users::Grants::system(&ctx.reader).await?.0.get(&name) {
             for p in privileges.keys() {
                 txn.delete(&users::system_grant_key(&name, p)).await?;
             }
@@ -467,13 +496,8 @@ async fn check_connection_grantor(
     if memberships.is_admin(&ctx.user) {
         return Ok(());
     }
-    let grants = users::ConnectionGrants::read(&ctx.reader, connection).await?;
-    let may_grant = grants
-        .0
-        .get(&ctx.user)
-        .and_then(|p| p.get("ALL"))
-        .is_some_and(|g| g.grant_option);
-    if may_grant {
+    let grants = users::Grants::connection(&ctx.reader, connection).await?;
+    if privileges.iter().all(|p| grants.grantable(&ctx.user, p)) {
         return Ok(());
     }
     Err(SqlError::new(
@@ -545,7 +569,7 @@ async fn revoke_connection(
 /// `SHOW GRANTS ON EXTERNAL CONNECTION name`: CockroachDB's `connection_name`, `grantee`,
 /// `privilege_type`, `is_grantable`.
 pub async fn show_connection_grants(ctx: &StmtCtx<'_>, name: &str) -> Result<StatementResult> {
-    let grants = users::ConnectionGrants::read(&ctx.reader, name).await?;
+    let grants = users::Grants::connection(&ctx.reader, name).await?;
     let mut rows = Vec::new();
     for (grantee, privileges) in grants.0 {
         for (privilege, g) in privileges {
@@ -571,7 +595,7 @@ pub async fn show_connection_grants(ctx: &StmtCtx<'_>, name: &str) -> Result<Sta
 /// `SHOW SYSTEM GRANTS [FOR ...]`: CockroachDB's `grantee`, `privilege_type`, `is_grantable`.
 pub async fn show_system_grants(ctx: &StmtCtx<'_>, only: &[Name]) -> Result<StatementResult> {
     let only: Vec<String> = only.iter().map(|n| n.0.to_lowercase()).collect();
-    let grants = users::SystemGrants::read(&ctx.reader).await?;
+    let grants = users::Grants::system(&ctx.reader).await?;
     let mut rows = Vec::new();
     for (grantee, privileges) in grants.0 {
         if !only.is_empty() && !only.contains(&grantee) {

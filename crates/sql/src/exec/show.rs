@@ -573,7 +573,7 @@ pub async fn set_cluster_setting(
         ));
     }
     let memberships = users::Memberships::read(&ctx.reader).await?;
-    let grants = users::SystemGrants::read(&ctx.reader).await?;
+    let grants = users::Grants::system(&ctx.reader).await?;
     if !["MODIFYCLUSTERSETTING", "MODIFYSQLCLUSTERSETTING"]
         .iter()
         .any(|p| grants.holds(&memberships, &ctx.user, p))
