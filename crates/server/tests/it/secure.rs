@@ -413,6 +413,12 @@ async fn users_log_in_with_scram_passwords_and_need_system_privileges() {
         .batch_execute("DROP EXTERNAL CONNECTION bucket")
         .await
         .expect("alice drops her own connection");
+    // A dropped user's privileges on a connection go with it.
+    root.batch_execute(
+        "CREATE USER dora; GRANT USAGE ON EXTERNAL CONNECTION vault TO dora; DROP USER dora",
+    )
+    .await
+    .expect("a user with a connection grant, dropped");
     let grants: Vec<(String, String, String)> = root
         .query("SHOW GRANTS ON EXTERNAL CONNECTION vault", &[])
         .await

@@ -301,6 +301,11 @@ pub fn connection_grant_key(connection: &str, grantee: &str, privilege: &str) ->
     ))
 }
 
+/// The span of every grant on every external connection.
+pub fn all_connection_grants_span() -> Span {
+    Span::prefix(&system_key("conn_privileges/").0)
+}
+
 /// The span of every grant on `connection`.
 pub fn connection_grants_span(connection: &str) -> Span {
     Span::prefix(&system_key(&format!("conn_privileges/{connection}/")).0)

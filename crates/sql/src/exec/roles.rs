@@ -307,6 +307,18 @@ async fn drop(
                 txn.delete(&users::system_grant_key(&name, p)).await?;
             }
         }
+        // And its privileges on external connections, or a user created later under the
+        // same name would inherit them.
+        for kv in ctx
+            .reader
+            .scan(&users::all_connection_grants_span(), 0)
+            .await?
+        {
+            let grantee = String::from_utf8_lossy(&kv.key.0);
+            if grantee.rsplit('/').nth(1) == Some(name.as_str()) {
+                txn.delete(&kv.key).await?;
+            }
+        }
         // Its memberships go with it, both ways.
         for (role, members) in &Memberships::read(&ctx.reader).await?.0 {
             for member in members.keys() {
